@@ -1,0 +1,24 @@
+export { GeoSessionStore } from './store.js';
+export type { RefusedWrite } from './store.js';
+export { DEFAULT_OPTIONS } from './options.js';
+export type { GeoSessionStoreOptions, RedisClient, Serializer, SessionData } from './options.js';
+export { generateSessionId, isValidRegion, regionOfSessionId } from './session-id.js';
+export {
+  ClosedError,
+  ConfigError,
+  CorruptSessionError,
+  EventError,
+  GeoSessionError,
+  RedisCommandError,
+  TimeoutError,
+  TransportError,
+} from './errors.js';
+export type { GeoSessionErrorCode } from './errors.js';
+export type { ChangeEvent, ChangeOp, DestroyEvent, SetEvent, TouchEvent } from './replication/events.js';
+export type {
+  BatchHandler,
+  ReplicationTransport,
+  SubscribeOptions,
+  Subscription,
+  TransportState,
+} from './transports/transport.js';

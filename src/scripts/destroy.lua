@@ -1,0 +1,36 @@
+--- Ends a session for good: deletes the value and leaves a tombstone that outlives it, so that no later
+--- or stale write (a slow request, a delayed replica event) can bring the session back.
+---
+--- KEYS[1] session value key
+--- KEYS[2] session metadata hash (same slot)
+--- KEYS[3] (optional) this region's outbox stream
+---
+--- ARGV[1] shortest tombstone lifetime in ms
+--- ARGV[2] region id
+--- ARGV[3] session id
+---
+--- Returns {code, version}:
+---   0  destroyed (a tombstone was written even when no session existed: the session may live in a
+---      region whose write has not arrived yet)
+---   1  already destroyed; nothing changed
+--- @include "common"
+
+local meta = redis.call('HMGET', KEYS[2], 'v', 'x', 't')
+local now = now_ms()
+local until_ms = now + tonumber(ARGV[1])
+local prev_x = tonumber(meta[2])
+if prev_x and prev_x ~= 0 and prev_x > until_ms then until_ms = prev_x end
+
+if meta[3] == '1' then
+  redis.call('DEL', KEYS[1])
+  if prev_x and prev_x >= until_ms then return {1, meta[1]} end
+end
+
+local version = next_version(meta[1], ARGV[2], now)
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('HSET', KEYS[2], 't', '1', 'v', version, 'x', until_ms)
+redis.call('PEXPIREAT', KEYS[2], until_ms)
+if KEYS[3] then
+  redis.call('XADD', KEYS[3], '*', 'o', 'd', 's', ARGV[3], 'v', version, 'x', until_ms, 'r', ARGV[2])
+end
+return {0, version}

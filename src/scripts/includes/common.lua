@@ -1,0 +1,49 @@
+-- Shared helpers, pulled into each script by scripts/gen-lua.mjs.
+--
+-- Versions are hybrid logical clock stamps written as fixed-width text so that plain string comparison
+-- orders them: "<wall ms, 13 digits>.<counter, 4 digits>.<region>". The wall clock is this region's
+-- Redis clock (TIME). A new version is always above the key's previous version, whichever region wrote
+-- it, so a write that follows a replicated write wins over it; equal wall time and counter break on the
+-- region id. Versions are unique per key because each is made inside an atomic script.
+--
+-- Expiry times are absolute epoch milliseconds; "0" means "never expires" and is above every time.
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function next_version(prev, region, now)
+  local ms = now
+  local counter = 0
+  if prev then
+    local pms = tonumber(string.sub(prev, 1, 13))
+    local pc = tonumber(string.sub(prev, 15, 18))
+    if pms and pc and pms >= ms then
+      ms = pms
+      counter = pc + 1
+      if counter > 9999 then
+        ms = ms + 1
+        counter = 0
+      end
+    end
+  end
+  return string.format('%013d.%04d.', ms, counter) .. region
+end
+
+-- Later of two absolute expiry times; nil means unknown, 0 means never.
+local function later(a, b)
+  if a == nil then return b end
+  if b == nil then return a end
+  if a == 0 or b == 0 then return 0 end
+  if a > b then return a end
+  return b
+end
+
+local function expire_at(key, at)
+  if at == 0 then
+    redis.call('PERSIST', key)
+  else
+    redis.call('PEXPIREAT', key, at)
+  end
+end

@@ -1,0 +1,40 @@
+--- Extends a session's lifetime without rewriting its value. Expiry only moves forward.
+--- Never creates a session, never touches one that was destroyed.
+---
+--- KEYS[1] session value key
+--- KEYS[2] session metadata hash (same slot)
+--- KEYS[3] (optional) this region's outbox stream
+---
+--- ARGV[1] absolute expiry in ms, "0" for never
+--- ARGV[2] cookie expiry in ms, "" when the cookie has none
+--- ARGV[3] region id
+--- ARGV[4] session id
+---
+--- Returns:
+---   0  the expiry moved
+---   1  nothing to do (the session already lives that long)
+---  -1  refused: the session was destroyed (tombstone)
+---  -2  no such session
+--- @include "common"
+
+local meta = redis.call('HMGET', KEYS[2], 'v', 'x', 't', 'e')
+if meta[3] == '1' then return -1 end
+if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
+
+local prev_x = tonumber(meta[2])
+local x = later(prev_x, tonumber(ARGV[1]))
+local e = ARGV[2]
+if meta[4] and meta[4] ~= '' and (e == '' or tonumber(meta[4]) > tonumber(e)) then
+  e = meta[4]
+end
+if x == prev_x and e == meta[4] then return 1 end
+
+expire_at(KEYS[1], x)
+if meta[1] then
+  redis.call('HSET', KEYS[2], 'x', x, 'e', e)
+  expire_at(KEYS[2], x)
+end
+if KEYS[3] then
+  redis.call('XADD', KEYS[3], '*', 'o', 't', 's', ARGV[4], 'v', meta[1] or '', 'x', x, 'e', e, 'r', ARGV[3])
+end
+return 0

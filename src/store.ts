@@ -1,0 +1,413 @@
+import { EventEmitter } from 'node:events';
+import { ClosedError, CorruptSessionError, GeoSessionError, RedisCommandError } from './errors.js';
+import { type Callback, settle } from './internal/callback.js';
+import { Deadlines } from './internal/deadline.js';
+import { loadExpressSession } from './internal/express-session.js';
+import { fingerprint } from './internal/fingerprint.js';
+import { createKeySpace, type KeySpace } from './keys.js';
+import {
+  type GeoSessionStoreOptions,
+  type RedisClient,
+  type ResolvedOptions,
+  resolveOptions,
+  type SessionData,
+  type Serializer,
+} from './options.js';
+import { runScript } from './scripts/index.js';
+import { scanSessionKeys } from './scan.js';
+import { generateSessionId, regionOfSessionId } from './session-id.js';
+
+const expressSession = loadExpressSession();
+
+/**
+ * express-session's `Store` when the app has express-session, so that `store instanceof session.Store`
+ * holds; a plain EventEmitter otherwise (fastify needs nothing more).
+ */
+const BaseStore: typeof EventEmitter = expressSession?.Store ?? EventEmitter;
+
+/** Why a write was not applied. Emitted as the store's `refused` event. */
+export interface RefusedWrite {
+  /** The method that was refused. */
+  op: 'set' | 'touch';
+  /** The session id. */
+  sid: string;
+  /** `destroyed`: a logout's tombstone forbids the write (a slow request re-saving after logout). */
+  reason: 'destroyed';
+}
+
+/** The request shape `regenerate` needs (express-session's `req`). */
+interface RegenerateRequest {
+  sessionID: string;
+}
+
+/**
+ * A session Store for express-session and @fastify/session that keeps sessions in the region's own Redis
+ * and, given a transport, replicates every change to the other regions.
+ *
+ * Events: `connect` and `disconnect` follow the Redis client's state (express-session stops using the
+ * store while disconnected); `refused` ({@link RefusedWrite}) reports a write that a logout forbade;
+ * `error` reports background failures (replication), never request failures, which go to the caller.
+ */
+export class GeoSessionStore extends BaseStore {
+  /** The Redis client passed in. It belongs to the caller. */
+  readonly client: RedisClient;
+  /** This store's region id. */
+  readonly region: string;
+  /** Key prefix of session values. */
+  readonly prefix: string;
+  /** Lifetime in seconds when the cookie has none, or a function of the session. */
+  readonly ttl: ResolvedOptions['ttl'];
+  /** Serializer of stored sessions. */
+  readonly serializer: Serializer;
+  /** Whether `touch` is a no-op. */
+  readonly disableTouch: boolean;
+  /** Whether sessions are stored without expiry. */
+  readonly disableTTL: boolean;
+  /** `COUNT` hint of each SCAN. */
+  readonly scanCount: number;
+
+  /** Set by express-session's middleware; used by {@link GeoSessionStore.regenerate}. */
+  generate?: (req: unknown) => void;
+
+  private readonly options: ResolvedOptions;
+  private readonly keys: KeySpace;
+  private readonly deadlines: Deadlines;
+  private readonly outboxKey: string | undefined;
+  private readonly tombstoneMs: number;
+  private isConnected: boolean;
+  private closed = false;
+  private readonly detachClient: () => void;
+
+  constructor(options: GeoSessionStoreOptions) {
+    super();
+    const resolved = resolveOptions(options);
+    this.options = resolved;
+    this.client = resolved.client;
+    this.region = resolved.region;
+    this.prefix = resolved.prefix;
+    this.ttl = resolved.ttl;
+    this.serializer = resolved.serializer;
+    this.disableTouch = resolved.disableTouch;
+    this.disableTTL = resolved.disableTTL;
+    this.scanCount = resolved.scanCount;
+    this.keys = createKeySpace(resolved.prefix);
+    this.deadlines = new Deadlines(resolved.operationTimeoutMs);
+    this.outboxKey = resolved.transport ? this.keys.outbox(resolved.region) : undefined;
+    this.tombstoneMs = Math.round(resolved.tombstoneTtl * 1000);
+    this.isConnected = this.client.status === 'ready';
+    this.detachClient = this.followClient();
+  }
+
+  /**
+   * Makes a new session id that records this region (see {@link regionOfSessionId}). Bound, so it can be
+   * passed as express-session's `genid` or @fastify/session's `idGenerator` directly.
+   */
+  readonly genid = (_req?: unknown): string => generateSessionId(this.region);
+
+  /** The region that created `sid`, or `undefined` for ids not made by {@link GeoSessionStore.genid}. */
+  regionOf(sid: string): string | undefined {
+    return regionOfSessionId(sid);
+  }
+
+  /** True while the Redis client is ready. */
+  get connected(): boolean {
+    return this.isConnected;
+  }
+
+  /** Reads a session; `null` when there is none. */
+  get(sid: string): Promise<SessionData | null>;
+  get(sid: string, cb: Callback<SessionData | null>): void;
+  get(sid: string, cb?: Callback<SessionData | null>): Promise<SessionData | null> | undefined {
+    return settle(this.read(sid), cb);
+  }
+
+  /**
+   * Writes a session. A lifetime at or below zero destroys it (connect-redis does the same). A session
+   * whose content is unchanged except for `cookie.expires` only has its lifetime extended. A session
+   * destroyed earlier is never written again: the write is dropped and a `refused` event emitted.
+   */
+  set(sid: string, session: SessionData): Promise<void>;
+  set(sid: string, session: SessionData, cb: Callback<void>): void;
+  set(sid: string, session: SessionData, cb?: Callback<void>): Promise<void> | undefined {
+    return settle(this.write(sid, session), cb);
+  }
+
+  /**
+   * Extends a session's lifetime without rewriting its value. Never creates a session and never
+   * shortens one. A no-op under `disableTouch` or `disableTTL`.
+   */
+  touch(sid: string, session: SessionData): Promise<void>;
+  touch(sid: string, session: SessionData, cb: Callback<void>): void;
+  touch(sid: string, session: SessionData, cb?: Callback<void>): Promise<void> | undefined {
+    return settle(this.extend(sid, session), cb);
+  }
+
+  /** Destroys a session and leaves a tombstone so that it cannot come back. The callback is optional. */
+  destroy(sid: string): Promise<void>;
+  destroy(sid: string, cb: Callback<void> | undefined): void;
+  destroy(sid: string, cb?: Callback<void>): Promise<void> | undefined {
+    return settle(this.remove(sid), cb);
+  }
+
+  /** Every session in this region, each with its `id`. */
+  all(): Promise<SessionData[]>;
+  all(cb: Callback<SessionData[]>): void;
+  all(cb?: Callback<SessionData[]>): Promise<SessionData[]> | undefined {
+    return settle(this.readAll(), cb);
+  }
+
+  /** Ids of every session in this region. */
+  ids(): Promise<string[]>;
+  ids(cb: Callback<string[]>): void;
+  ids(cb?: Callback<string[]>): Promise<string[]> | undefined {
+    return settle(this.collectIds(), cb);
+  }
+
+  /** Number of sessions in this region. */
+  length(): Promise<number>;
+  length(cb: Callback<number>): void;
+  length(cb?: Callback<number>): Promise<number> | undefined {
+    return settle(
+      this.collectIds().then((ids) => ids.length),
+      cb,
+    );
+  }
+
+  /**
+   * Deletes every session in this region's Redis, batch by batch as SCAN finds them. It is local: it is
+   * not replicated and leaves tombstones in place.
+   */
+  clear(): Promise<void>;
+  clear(cb: Callback<void>): void;
+  clear(cb?: Callback<void>): Promise<void> | undefined {
+    return settle(this.removeAll(), cb);
+  }
+
+  /** express-session's `Store#regenerate`: destroys the old session, then makes a new one on `req`. */
+  regenerate(req: RegenerateRequest, fn: (err?: Error | null) => void): void {
+    this.destroy(req.sessionID, (err) => {
+      this.generate?.(req);
+      fn(err);
+    });
+  }
+
+  /** express-session's `Store#load`: `get` plus `createSession`. */
+  load(sid: string, fn: (err?: Error | null, session?: unknown) => void): void {
+    this.get(sid, (err, session) => {
+      if (err) return fn(err);
+      if (!session) return fn();
+      fn(null, this.createSession({ sessionID: sid, sessionStore: this }, session));
+    });
+  }
+
+  /** express-session's `Store#createSession`. Needs express-session installed. */
+  createSession(req: object, session: SessionData): unknown {
+    if (!expressSession) {
+      throw new GeoSessionError(
+        'ERR_GEOSESSION_CONFIG',
+        'geosession: createSession needs express-session, which is not installed',
+      );
+    }
+    return expressSession.Store.prototype.createSession.call(this, req, session);
+  }
+
+  /**
+   * Stops the store's own work: pending calls fail with a `ClosedError` and later calls too. The Redis
+   * client stays open; it is yours to `quit()`.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.detachClient();
+    this.deadlines.close(new ClosedError('the session store'));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Implementation
+
+  private async read(sid: string): Promise<SessionData | null> {
+    this.assertOpen();
+    const text = await this.call('get', this.client.get(this.keys.session(sid)));
+    if (text === null) return null;
+    const session = await this.parse(sid, text);
+    await this.freshenCookieExpiry(sid, session);
+    return session;
+  }
+
+  private async write(sid: string, session: SessionData): Promise<void> {
+    this.assertOpen();
+    const expiresAt = this.expiryOf(session);
+    if (expiresAt !== 0 && expiresAt <= Date.now()) return this.remove(sid);
+    const body = this.serializer.stringify(session);
+    const result = (await this.call(
+      'set',
+      runScript(this.client, 'set', this.scriptKeys(sid), [
+        body,
+        fingerprint(this.serializer, session),
+        expiresAt,
+        cookieExpiryOf(session),
+        this.region,
+        sid,
+      ]),
+    )) as [number, string];
+    if (result[0] === -1) this.emitRefused('set', sid);
+  }
+
+  private async extend(sid: string, session: SessionData): Promise<void> {
+    this.assertOpen();
+    if (this.disableTouch || this.disableTTL) return;
+    const expiresAt = this.expiryOf(session);
+    const code = (await this.call(
+      'touch',
+      runScript(this.client, 'touch', this.scriptKeys(sid), [expiresAt, cookieExpiryOf(session), this.region, sid]),
+    )) as number;
+    if (code === -1) this.emitRefused('touch', sid);
+  }
+
+  private async remove(sid: string): Promise<void> {
+    this.assertOpen();
+    await this.call(
+      'destroy',
+      runScript(this.client, 'destroy', this.scriptKeys(sid), [this.tombstoneMs, this.region, sid]),
+    );
+  }
+
+  private async readAll(): Promise<SessionData[]> {
+    this.assertOpen();
+    const seen = new Set<string>();
+    const out: SessionData[] = [];
+    for await (const batch of this.scan()) {
+      const fresh = batch.filter((sid) => !seen.has(sid) && seen.add(sid));
+      const texts = await Promise.all(
+        fresh.map((sid) => this.call('all', this.client.get(this.keys.session(sid)))),
+      );
+      for (let i = 0; i < fresh.length; i++) {
+        const text = texts[i];
+        const sid = fresh[i] as string;
+        if (text === null || text === undefined) continue; // expired or destroyed mid-scan
+        const session = await this.parse(sid, text);
+        out.push({ ...session, id: sid });
+      }
+    }
+    return out;
+  }
+
+  private async collectIds(): Promise<string[]> {
+    this.assertOpen();
+    const seen = new Set<string>();
+    for await (const batch of this.scan()) for (const sid of batch) seen.add(sid);
+    return [...seen];
+  }
+
+  private async removeAll(): Promise<void> {
+    this.assertOpen();
+    for await (const batch of this.scan()) {
+      await Promise.all(
+        batch.map((sid) =>
+          // Value and metadata share a slot, so one UNLINK is cluster-safe.
+          this.call('clear', this.client.unlink(this.keys.session(sid), this.keys.meta(sid))),
+        ),
+      );
+    }
+  }
+
+  private scan(): AsyncGenerator<string[]> {
+    return scanSessionKeys(this.client, this.keys, this.scanCount, (op, work) => this.call(op, work));
+  }
+
+  private scriptKeys(sid: string): string[] {
+    const keys = [this.keys.session(sid), this.keys.meta(sid)];
+    if (this.outboxKey) keys.push(this.outboxKey);
+    return keys;
+  }
+
+  /** Absolute expiry in ms for a session about to be stored; 0 means never (disableTTL). */
+  private expiryOf(session: SessionData): number {
+    const now = Date.now();
+    let expiresAt: number;
+    if (typeof this.ttl === 'function') expiresAt = now + this.ttl(session) * 1000;
+    else {
+      const cookieExpiry = cookieExpiryMs(session);
+      expiresAt = cookieExpiry ?? now + this.ttl * 1000;
+    }
+    if (this.disableTTL && expiresAt > now) return 0;
+    return Math.floor(expiresAt);
+  }
+
+  private async parse(sid: string, text: string): Promise<SessionData> {
+    let session: unknown;
+    try {
+      session = await this.serializer.parse(text);
+    } catch (error) {
+      throw new CorruptSessionError(sid, error);
+    }
+    if (typeof session !== 'object' || session === null) {
+      throw new CorruptSessionError(sid, new TypeError(`parsed to ${session === null ? 'null' : typeof session}`));
+    }
+    return session as SessionData;
+  }
+
+  /**
+   * `touch` never rewrites the stored value, so after one its `cookie.expires` is older than the real
+   * expiry. That is harmless until it lies in the past, when @fastify/session would treat a live session
+   * as expired: then (rarely) read the true cookie expiry from the metadata and put it in.
+   */
+  private async freshenCookieExpiry(sid: string, session: SessionData): Promise<void> {
+    const stored = cookieExpiryMs(session);
+    if (stored === undefined || stored > Date.now()) return;
+    const latest = await this.call('get', this.client.hget(this.keys.meta(sid), 'e'));
+    const ms = latest ? Number(latest) : Number.NaN;
+    if (Number.isFinite(ms) && ms > stored && session.cookie) session.cookie.expires = new Date(ms).toISOString();
+  }
+
+  private call<T>(operation: string, work: Promise<T>): Promise<T> {
+    return this.deadlines.run(operation, work).catch((error: unknown) => {
+      if (error instanceof GeoSessionError) throw error;
+      throw new RedisCommandError(operation, error);
+    });
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new ClosedError('the session store');
+  }
+
+  private emitRefused(op: RefusedWrite['op'], sid: string): void {
+    const info: RefusedWrite = { op, sid, reason: 'destroyed' };
+    this.emit('refused', info);
+  }
+
+  /** Mirrors the client's real state as `connect` / `disconnect`, only on transitions. */
+  private followClient(): () => void {
+    const up = () => {
+      if (this.isConnected) return;
+      this.isConnected = true;
+      this.emit('connect');
+    };
+    const down = () => {
+      if (!this.isConnected) return;
+      this.isConnected = false;
+      this.emit('disconnect');
+    };
+    this.client.on('ready', up);
+    this.client.on('close', down);
+    this.client.on('end', down);
+    return () => {
+      this.client.off('ready', up);
+      this.client.off('close', down);
+      this.client.off('end', down);
+    };
+  }
+}
+
+/** The cookie's expiry in epoch ms, or `undefined` when it has none or it cannot be read. */
+function cookieExpiryMs(session: SessionData | null | undefined): number | undefined {
+  const expires = session?.cookie?.expires;
+  if (expires === undefined || expires === null) return undefined;
+  const ms = typeof expires === 'string' ? Date.parse(expires) : (expires as Date).getTime?.();
+  return typeof ms === 'number' && Number.isFinite(ms) ? ms : undefined;
+}
+
+function cookieExpiryOf(session: SessionData): string {
+  const ms = cookieExpiryMs(session);
+  return ms === undefined ? '' : String(Math.floor(ms));
+}
