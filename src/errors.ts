@@ -43,7 +43,11 @@ export class ConfigError extends GeoSessionError {
  */
 export class TimeoutError extends GeoSessionError {
   constructor(operation: string, ms: number, options?: { cause?: unknown }) {
-    super('ERR_GEOSESSION_TIMEOUT', `geosession: ${operation} got no answer from Redis within ${ms} ms`, options);
+    super(
+      'ERR_GEOSESSION_TIMEOUT',
+      `geosession: ${operation} got no answer from Redis within ${ms} ms`,
+      options,
+    );
   }
 }
 

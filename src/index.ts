@@ -1,8 +1,4 @@
-export { GeoSessionStore } from './store.js';
-export type { RefusedWrite } from './store.js';
-export { DEFAULT_OPTIONS } from './options.js';
-export type { GeoSessionStoreOptions, RedisClient, Serializer, SessionData } from './options.js';
-export { generateSessionId, isValidRegion, regionOfSessionId } from './session-id.js';
+export type { GeoSessionErrorCode } from './errors.js';
 export {
   ClosedError,
   ConfigError,
@@ -13,8 +9,12 @@ export {
   TimeoutError,
   TransportError,
 } from './errors.js';
-export type { GeoSessionErrorCode } from './errors.js';
+export type { GeoSessionStoreOptions, RedisClient, Serializer, SessionData } from './options.js';
+export { DEFAULT_OPTIONS } from './options.js';
 export type { ChangeEvent, ChangeOp, DestroyEvent, SetEvent, TouchEvent } from './replication/events.js';
+export { generateSessionId, isValidRegion, regionOfSessionId } from './session-id.js';
+export type { RefusedWrite } from './store.js';
+export { GeoSessionStore } from './store.js';
 export type {
   BatchHandler,
   ReplicationTransport,

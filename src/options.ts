@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { ConfigError } from './errors.js';
-import type { ReplicationTransport } from './transports/transport.js';
 import { isValidRegion } from './session-id.js';
+import type { ReplicationTransport } from './transports/transport.js';
 
 /** Any ioredis 5 or 6 client: a single `Redis` or a `Cluster`. */
 export type RedisClient = Redis | Cluster;
@@ -145,7 +145,12 @@ export function isRedisClient(value: unknown): value is RedisClient {
 
 function positive(name: string, value: unknown, fallback: number, integer = false): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
+  if (
+    typeof value !== 'number' ||
+    !Number.isFinite(value) ||
+    value <= 0 ||
+    (integer && !Number.isInteger(value))
+  ) {
     throw new ConfigError(name, `must be a positive ${integer ? 'integer' : 'number'}, got ${String(value)}`);
   }
   return value;
@@ -173,7 +178,8 @@ export function resolveOptions(input: GeoSessionStoreOptions): ResolvedOptions {
     );
   }
   if (input.client === undefined) throw new ConfigError('client', 'is required: pass an ioredis client');
-  if (!isRedisClient(input.client)) throw new ConfigError('client', 'must be an ioredis client (Redis or Cluster)');
+  if (!isRedisClient(input.client))
+    throw new ConfigError('client', 'must be an ioredis client (Redis or Cluster)');
 
   // connect-redis parity: only null/undefined get the default prefix; '' is kept.
   const prefix = input.prefix ?? DEFAULT_OPTIONS.prefix;
@@ -206,7 +212,10 @@ export function resolveOptions(input: GeoSessionStoreOptions): ResolvedOptions {
   const transport = input.transport;
   if (transport !== undefined) {
     if (typeof transport !== 'object' || transport === null || typeof transport.subscribe !== 'function') {
-      throw new ConfigError('transport', 'must be a replication transport (e.g. createRedisStreamsTransport())');
+      throw new ConfigError(
+        'transport',
+        'must be a replication transport (e.g. createRedisStreamsTransport())',
+      );
     }
   }
 
@@ -217,7 +226,8 @@ export function resolveOptions(input: GeoSessionStoreOptions): ResolvedOptions {
     }
     for (const [region, client] of Object.entries(input.remotes)) {
       if (!isValidRegion(region)) throw new ConfigError(`remotes.${region}`, 'is not a valid region id');
-      if (region === input.region) throw new ConfigError(`remotes.${region}`, 'names this store’s own region');
+      if (region === input.region)
+        throw new ConfigError(`remotes.${region}`, 'names this store’s own region');
       if (!isRedisClient(client)) throw new ConfigError(`remotes.${region}`, 'must be an ioredis client');
       remotes[region] = client;
     }
@@ -232,7 +242,11 @@ export function resolveOptions(input: GeoSessionStoreOptions): ResolvedOptions {
     disableTouch: bool('disableTouch', input.disableTouch),
     disableTTL: bool('disableTTL', input.disableTTL),
     scanCount: positive('scanCount', input.scanCount, DEFAULT_OPTIONS.scanCount, true),
-    operationTimeoutMs: positive('operationTimeoutMs', input.operationTimeoutMs, DEFAULT_OPTIONS.operationTimeoutMs),
+    operationTimeoutMs: positive(
+      'operationTimeoutMs',
+      input.operationTimeoutMs,
+      DEFAULT_OPTIONS.operationTimeoutMs,
+    ),
     tombstoneTtl: positive('tombstoneTtl', input.tombstoneTtl, DEFAULT_OPTIONS.tombstoneTtl),
     transport,
     remotes: Object.freeze(remotes),

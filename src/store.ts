@@ -10,11 +10,11 @@ import {
   type RedisClient,
   type ResolvedOptions,
   resolveOptions,
-  type SessionData,
   type Serializer,
+  type SessionData,
 } from './options.js';
-import { runScript } from './scripts/index.js';
 import { scanSessionKeys } from './scan.js';
+import { runScript } from './scripts/index.js';
 import { generateSessionId, regionOfSessionId } from './session-id.js';
 
 const expressSession = loadExpressSession();
@@ -259,7 +259,12 @@ export class GeoSessionStore extends BaseStore {
     const expiresAt = this.expiryOf(session);
     const code = (await this.call(
       'touch',
-      runScript(this.client, 'touch', this.scriptKeys(sid), [expiresAt, cookieExpiryOf(session), this.region, sid]),
+      runScript(this.client, 'touch', this.scriptKeys(sid), [
+        expiresAt,
+        cookieExpiryOf(session),
+        this.region,
+        sid,
+      ]),
     )) as number;
     if (code === -1) this.emitRefused('touch', sid);
   }
@@ -342,7 +347,10 @@ export class GeoSessionStore extends BaseStore {
       throw new CorruptSessionError(sid, error);
     }
     if (typeof session !== 'object' || session === null) {
-      throw new CorruptSessionError(sid, new TypeError(`parsed to ${session === null ? 'null' : typeof session}`));
+      throw new CorruptSessionError(
+        sid,
+        new TypeError(`parsed to ${session === null ? 'null' : typeof session}`),
+      );
     }
     return session as SessionData;
   }
@@ -357,7 +365,8 @@ export class GeoSessionStore extends BaseStore {
     if (stored === undefined || stored > Date.now()) return;
     const latest = await this.call('get', this.client.hget(this.keys.meta(sid), 'e'));
     const ms = latest ? Number(latest) : Number.NaN;
-    if (Number.isFinite(ms) && ms > stored && session.cookie) session.cookie.expires = new Date(ms).toISOString();
+    if (Number.isFinite(ms) && ms > stored && session.cookie)
+      session.cookie.expires = new Date(ms).toISOString();
   }
 
   private call<T>(operation: string, work: Promise<T>): Promise<T> {

@@ -16,7 +16,12 @@ function isNoScript(error: unknown): boolean {
  * The user's client is never modified (no defineCommand), every key goes through KEYS so ioredis
  * `keyPrefix` and cluster routing apply, and calls join ioredis auto-pipelining like any command.
  */
-export async function runScript(client: Client, name: ScriptName, keys: readonly string[], args: readonly Arg[]) {
+export async function runScript(
+  client: Client,
+  name: ScriptName,
+  keys: readonly string[],
+  args: readonly Arg[],
+) {
   const script = LUA[name];
   try {
     return await client.evalsha(script.sha, keys.length, ...keys, ...args);

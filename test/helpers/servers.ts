@@ -30,7 +30,10 @@ export function portAnswers(port: number, timeoutMs = 1000): Promise<boolean> {
  * Whether the integration tests that need `service` can run. Under CI a missing server is a failure
  * (this throws); elsewhere the tests skip with a loud notice naming what to install.
  */
-export async function serviceAvailable(service: 'redis' | 'rabbitmq' | 'nats', port: number): Promise<boolean> {
+export async function serviceAvailable(
+  service: 'redis' | 'rabbitmq' | 'nats',
+  port: number,
+): Promise<boolean> {
   if (await portAnswers(port)) return true;
   const message = `${service} is not answering on 127.0.0.1:${port}: ${HINTS[service]}`;
   if (IN_CI) throw new Error(`CI=true and ${message}`);
@@ -86,7 +89,18 @@ export async function startRedis(): Promise<PrivateRedis> {
   const launch = async () => {
     proc = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'],
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--loglevel',
+        'warning',
+      ],
       { stdio: 'ignore' },
     );
     await waitForPort(port, 10_000);
