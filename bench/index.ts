@@ -1,0 +1,77 @@
+/**
+ * Benchmark runner. `npm run bench` runs every suite; `npm run bench -- store` runs the named ones.
+ *
+ * Options: `--list` prints the suites; `--json=<file>` also writes the raw reports; `--strict` exits
+ * with status 1 when a target is missed; other `--key=value` options go to the suites (see each suite).
+ *
+ * To add a suite, write a module exporting a {@link Suite} and add it to {@link SUITES}.
+ */
+import { writeFileSync } from 'node:fs';
+import { describeEnvironment } from './lib/env.js';
+import { renderReport } from './lib/print.js';
+import { passes, type Report, type Suite, type SuiteOptions } from './lib/suite.js';
+import { storeSuite } from './store.js';
+
+export type { Report, Suite } from './lib/suite.js';
+
+/** Every suite, in the order `npm run bench` runs them. */
+export const SUITES: readonly Suite[] = [storeSuite];
+
+function parseArgs(argv: readonly string[]): { names: string[]; flags: Record<string, string> } {
+  const names: string[] = [];
+  const flags: Record<string, string> = {};
+  for (const arg of argv) {
+    if (arg.startsWith('--')) {
+      const eq = arg.indexOf('=');
+      if (eq === -1) flags[arg.slice(2)] = 'true';
+      else flags[arg.slice(2, eq)] = arg.slice(eq + 1);
+    } else names.push(arg);
+  }
+  return { names, flags };
+}
+
+async function main(): Promise<void> {
+  const { names, flags } = parseArgs(process.argv.slice(2));
+  if (flags['list']) {
+    for (const suite of SUITES) console.log(`${suite.name.padEnd(16)} ${suite.description}`);
+    return;
+  }
+  const unknown = names.filter((name) => !SUITES.some((suite) => suite.name === name));
+  if (unknown.length > 0) {
+    throw new Error(
+      `unknown suite(s): ${unknown.join(', ')}; known: ${SUITES.map((s) => s.name).join(', ')}`,
+    );
+  }
+  const selected = names.length === 0 ? SUITES : SUITES.filter((suite) => names.includes(suite.name));
+
+  const env = await describeEnvironment();
+  console.log(
+    [
+      `node ${env.node} | ${env.platform}`,
+      `CPUs: ${env.cpus} x ${env.cpuModel} | memory ${env.memoryGb} GB | load average ${env.loadAverage}`,
+      `Redis ${env.redisVersion} at ${env.redisUrl}`,
+      `started ${new Date().toISOString()}`,
+    ].join('\n'),
+  );
+
+  const options: SuiteOptions = { flags, log: (line) => process.stderr.write(`${line}\n`) };
+  const reports: Record<string, Report> = {};
+  let failed = false;
+  for (const suite of selected) {
+    options.log(`running ${suite.name}...`);
+    const report = await suite.run(options);
+    reports[suite.name] = report;
+    failed ||= report.checks.some((check) => !passes(check));
+    console.log(`\n${renderReport(suite.name, report)}`);
+  }
+  if (flags['json']) {
+    writeFileSync(flags['json'], `${JSON.stringify({ env, reports }, null, 2)}\n`);
+    options.log(`wrote ${flags['json']}`);
+  }
+  if (failed && flags['strict']) process.exitCode = 1;
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 2;
+});
