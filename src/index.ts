@@ -9,7 +9,14 @@ export {
   TimeoutError,
   TransportError,
 } from './errors.js';
-export type { GeoSessionStoreOptions, RedisClient, Serializer, SessionData } from './options.js';
+export type {
+  GeoSessionStoreOptions,
+  RedisClient,
+  Serializer,
+  SessionCookie,
+  SessionData,
+  SessionInput,
+} from './options.js';
 export { DEFAULT_OPTIONS } from './options.js';
 export type { ChangeEvent, ChangeOp, DestroyEvent, SetEvent, TouchEvent } from './replication/events.js';
 export { generateSessionId, isValidRegion, regionOfSessionId } from './session-id.js';

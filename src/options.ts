@@ -6,9 +6,22 @@ import type { ReplicationTransport } from './transports/transport.js';
 /** Any ioredis 5 or 6 client: a single `Redis` or a `Cluster`. */
 export type RedisClient = Redis | Cluster;
 
-/** The shape of a stored session, as express-session and @fastify/session hand it to a store. */
-export interface SessionData {
-  cookie?: { expires?: Date | string | null; originalMaxAge?: number | null; [key: string]: unknown } | null;
+/** The cookie part of a session: what the store reads to work out the session's lifetime. */
+export interface SessionCookie {
+  expires?: Date | string | null;
+  originalMaxAge?: number | null;
+}
+
+/**
+ * What `set` and `touch` accept: anything with an optional `cookie`. It has no index signature, so that
+ * express-session's declaration-merged `SessionData` and fastify's `Session` fit as they are.
+ */
+export interface SessionInput {
+  cookie?: SessionCookie | null;
+}
+
+/** A stored session as `get` and `all` return it: a `cookie` plus the application's own fields. */
+export interface SessionData extends SessionInput {
   [key: string]: unknown;
 }
 

@@ -12,6 +12,7 @@ import {
   resolveOptions,
   type Serializer,
   type SessionData,
+  type SessionInput,
 } from './options.js';
 import { scanSessionKeys } from './scan.js';
 import { runScript } from './scripts/index.js';
@@ -126,9 +127,9 @@ export class GeoSessionStore extends BaseStore {
    * whose content is unchanged except for `cookie.expires` only has its lifetime extended. A session
    * destroyed earlier is never written again: the write is dropped and a `refused` event emitted.
    */
-  set(sid: string, session: SessionData): Promise<void>;
-  set(sid: string, session: SessionData, cb: Callback<void>): void;
-  set(sid: string, session: SessionData, cb?: Callback<void>): Promise<void> | undefined {
+  set<S extends SessionInput>(sid: string, session: S): Promise<void>;
+  set<S extends SessionInput>(sid: string, session: S, cb: Callback<void>): void;
+  set<S extends SessionInput>(sid: string, session: S, cb?: Callback<void>): Promise<void> | undefined {
     return settle(this.write(sid, session), cb);
   }
 
@@ -136,9 +137,9 @@ export class GeoSessionStore extends BaseStore {
    * Extends a session's lifetime without rewriting its value. Never creates a session and never
    * shortens one. A no-op under `disableTouch` or `disableTTL`.
    */
-  touch(sid: string, session: SessionData): Promise<void>;
-  touch(sid: string, session: SessionData, cb: Callback<void>): void;
-  touch(sid: string, session: SessionData, cb?: Callback<void>): Promise<void> | undefined {
+  touch<S extends SessionInput>(sid: string, session: S): Promise<void>;
+  touch<S extends SessionInput>(sid: string, session: S, cb: Callback<void>): void;
+  touch<S extends SessionInput>(sid: string, session: S, cb?: Callback<void>): Promise<void> | undefined {
     return settle(this.extend(sid, session), cb);
   }
 
@@ -191,24 +192,30 @@ export class GeoSessionStore extends BaseStore {
     });
   }
 
-  /** express-session's `Store#load`: `get` plus `createSession`. */
-  load(sid: string, fn: (err?: Error | null, session?: unknown) => void): void {
+  /**
+   * express-session's `Store#load`: `get` plus `createSession`. Generic so that the store stays assignable
+   * to express-session's typed `Store` (whose callback takes its `SessionData`).
+   */
+  load<T = unknown>(sid: string, fn: (err?: Error | null, session?: T) => void): void {
     this.get(sid, (err, session) => {
       if (err) return fn(err);
       if (!session) return fn();
-      fn(null, this.createSession({ sessionID: sid, sessionStore: this }, session));
+      fn(null, this.createSession<T>({ sessionID: sid, sessionStore: this }, session));
     });
   }
 
-  /** express-session's `Store#createSession`. Needs express-session installed. */
-  createSession(req: object, session: SessionData): unknown {
+  /**
+   * express-session's `Store#createSession`: sets and returns `req.session`. Needs express-session installed.
+   * `T` is express-session's `Session & SessionData` (generic for the same reason as `load`).
+   */
+  createSession<T = unknown>(req: object, session: object): T {
     if (!expressSession) {
       throw new GeoSessionError(
         'ERR_GEOSESSION_CONFIG',
         'geosession: createSession needs express-session, which is not installed',
       );
     }
-    return expressSession.Store.prototype.createSession.call(this, req, session);
+    return expressSession.Store.prototype.createSession.call(this, req, session) as T;
   }
 
   /**
@@ -234,16 +241,16 @@ export class GeoSessionStore extends BaseStore {
     return session;
   }
 
-  private async write(sid: string, session: SessionData): Promise<void> {
+  private async write(sid: string, session: SessionInput): Promise<void> {
     this.assertOpen();
     const expiresAt = this.expiryOf(session);
     if (expiresAt !== 0 && expiresAt <= Date.now()) return this.remove(sid);
-    const body = this.serializer.stringify(session);
+    const body = this.serializer.stringify(session as SessionData);
     const result = (await this.call(
       'set',
       runScript(this.client, 'set', this.scriptKeys(sid), [
         body,
-        fingerprint(this.serializer, session),
+        fingerprint(this.serializer, session as SessionData),
         expiresAt,
         cookieExpiryOf(session),
         this.region,
@@ -253,7 +260,7 @@ export class GeoSessionStore extends BaseStore {
     if (result[0] === -1) this.emitRefused('set', sid);
   }
 
-  private async extend(sid: string, session: SessionData): Promise<void> {
+  private async extend(sid: string, session: SessionInput): Promise<void> {
     this.assertOpen();
     if (this.disableTouch || this.disableTTL) return;
     const expiresAt = this.expiryOf(session);
@@ -327,10 +334,10 @@ export class GeoSessionStore extends BaseStore {
   }
 
   /** Absolute expiry in ms for a session about to be stored; 0 means never (disableTTL). */
-  private expiryOf(session: SessionData): number {
+  private expiryOf(session: SessionInput): number {
     const now = Date.now();
     let expiresAt: number;
-    if (typeof this.ttl === 'function') expiresAt = now + this.ttl(session) * 1000;
+    if (typeof this.ttl === 'function') expiresAt = now + this.ttl(session as SessionData) * 1000;
     else {
       const cookieExpiry = cookieExpiryMs(session);
       expiresAt = cookieExpiry ?? now + this.ttl * 1000;
@@ -409,14 +416,14 @@ export class GeoSessionStore extends BaseStore {
 }
 
 /** The cookie's expiry in epoch ms, or `undefined` when it has none or it cannot be read. */
-function cookieExpiryMs(session: SessionData | null | undefined): number | undefined {
+function cookieExpiryMs(session: SessionInput | null | undefined): number | undefined {
   const expires = session?.cookie?.expires;
   if (expires === undefined || expires === null) return undefined;
   const ms = typeof expires === 'string' ? Date.parse(expires) : (expires as Date).getTime?.();
   return typeof ms === 'number' && Number.isFinite(ms) ? ms : undefined;
 }
 
-function cookieExpiryOf(session: SessionData): string {
+function cookieExpiryOf(session: SessionInput): string {
   const ms = cookieExpiryMs(session);
   return ms === undefined ? '' : String(Math.floor(ms));
 }

@@ -1,5 +1,5 @@
 import * as crypto from 'node:crypto';
-import type { Serializer, SessionData } from '../options.js';
+import type { Serializer, SessionCookie, SessionData } from '../options.js';
 
 type HashFn = (algorithm: string, data: string, encoding: 'base64') => string;
 const oneShot = (crypto as unknown as { hash?: HashFn }).hash;
@@ -13,12 +13,12 @@ const sha1 = oneShot
  * fingerprint differ at most in when they expire, so writing the second one only needs a touch.
  */
 export function fingerprint(serializer: Serializer, session: SessionData): string {
-  const cookie = session.cookie as (SessionData['cookie'] & { toJSON?: () => object }) | null | undefined;
+  const cookie = session.cookie as (SessionCookie & { toJSON?: () => object }) | null | undefined;
   if (cookie === undefined || cookie === null) return sha1(serializer.stringify(session));
   const plainCookie = typeof cookie.toJSON === 'function' ? cookie.toJSON() : cookie;
-  const shadow: SessionData = {
+  const shadow = {
     ...session,
     cookie: { ...plainCookie, expires: undefined, originalExpires: undefined },
-  };
+  } as SessionData;
   return sha1(serializer.stringify(shadow));
 }
