@@ -4,6 +4,7 @@ import { defineConfig } from 'tsup';
 export default defineConfig({
   entry: {
     index: 'src/index.ts',
+    'redis-streams': 'src/redis-streams.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
@@ -11,5 +12,6 @@ export default defineConfig({
   clean: true,
   shims: true,
   target: 'node20',
-  splitting: false,
+  // Shared code goes into chunks so that every entry sees the same classes (instanceof across entries).
+  splitting: true,
 });

@@ -18,10 +18,14 @@ export type {
   SessionInput,
 } from './options.js';
 export { DEFAULT_OPTIONS } from './options.js';
+export type { ApplyOutcome } from './replication/applier.js';
 export type { ChangeEvent, ChangeOp, DestroyEvent, SetEvent, TouchEvent } from './replication/events.js';
+export type { ReplicationStats } from './replication/replicator.js';
 export { generateSessionId, isValidRegion, regionOfSessionId } from './session-id.js';
 export type { RefusedWrite } from './store.js';
 export { GeoSessionStore } from './store.js';
+export type { MemoryTransportOptions } from './transports/memory.js';
+export { createMemoryTransport } from './transports/memory.js';
 export type {
   BatchHandler,
   ReplicationTransport,

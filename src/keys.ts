@@ -33,6 +33,11 @@ export function hashTagOf(key: string): string | undefined {
   return key.slice(open + 1, close);
 }
 
+/** A region's outbox stream for the keyspace `prefix`. Starts with `{`, like every internal key. */
+export function outboxKey(prefix: string, region: string): string {
+  return `{${prefix}outbox}:${region}`;
+}
+
 /** True for keys geosession writes for its own bookkeeping (never a session value). */
 export function isInternalKey(key: string): boolean {
   return key.startsWith('{');
@@ -47,7 +52,7 @@ export function createKeySpace(prefix: string): KeySpace {
       const tag = hashTagOf(key);
       return tag === undefined ? `{${key}}:m` : `{${tag}}:m:${key}`;
     },
-    outbox: (region) => `{${prefix}outbox}:${region}`,
+    outbox: (region) => outboxKey(prefix, region),
     sidOf(key) {
       if (!key.startsWith(prefix) || isInternalKey(key)) return undefined;
       return key.slice(prefix.length);

@@ -1,5 +1,12 @@
 import { EventEmitter } from 'node:events';
-import { ClosedError, CorruptSessionError, GeoSessionError, RedisCommandError } from './errors.js';
+import type { Cluster, Redis } from 'ioredis';
+import {
+  ClosedError,
+  ConfigError,
+  CorruptSessionError,
+  GeoSessionError,
+  RedisCommandError,
+} from './errors.js';
 import { type Callback, settle } from './internal/callback.js';
 import { Deadlines } from './internal/deadline.js';
 import { loadExpressSession } from './internal/express-session.js';
@@ -14,6 +21,7 @@ import {
   type SessionData,
   type SessionInput,
 } from './options.js';
+import { type ReplicationStats, Replicator } from './replication/replicator.js';
 import { scanSessionKeys } from './scan.js';
 import { runScript } from './scripts/index.js';
 import { generateSessionId, regionOfSessionId } from './session-id.js';
@@ -78,6 +86,8 @@ export class GeoSessionStore extends BaseStore {
   private isConnected: boolean;
   private closed = false;
   private readonly detachClient: () => void;
+  private readonly replicator: Replicator | undefined;
+  private readonly started: Promise<void>;
 
   constructor(options: GeoSessionStoreOptions) {
     super();
@@ -97,6 +107,39 @@ export class GeoSessionStore extends BaseStore {
     this.tombstoneMs = Math.round(resolved.tombstoneTtl * 1000);
     this.isConnected = this.client.status === 'ready';
     this.detachClient = this.followClient();
+    if (resolved.transport) {
+      if ((this.client as Cluster).isCluster) {
+        throw new ConfigError(
+          'transport',
+          'needs a single-node Redis client for now; Redis Cluster is not supported',
+        );
+      }
+      this.replicator = new Replicator({
+        region: this.region,
+        channel: this.prefix,
+        client: this.client as Redis,
+        keys: this.keys,
+        transport: resolved.transport,
+        onError: (error) => this.reportError(error),
+      });
+      this.started = this.replicator.start();
+      this.started.catch((error: unknown) => this.reportError(error));
+    } else {
+      this.started = Promise.resolve();
+    }
+  }
+
+  /**
+   * Resolves once replication is running (at once without a transport); rejects if it could not start.
+   * Requests do not need to wait for it: writes land in the outbox either way.
+   */
+  ready(): Promise<void> {
+    return this.started;
+  }
+
+  /** Replication counters and lag; `undefined` without a transport. */
+  replicationStats(): ReplicationStats | undefined {
+    return this.replicator?.stats();
   }
 
   /**
@@ -226,6 +269,7 @@ export class GeoSessionStore extends BaseStore {
     if (this.closed) return;
     this.closed = true;
     this.detachClient();
+    await this.replicator?.close();
     this.deadlines.close(new ClosedError('the session store'));
   }
 
@@ -234,11 +278,36 @@ export class GeoSessionStore extends BaseStore {
 
   private async read(sid: string): Promise<SessionData | null> {
     this.assertOpen();
-    const text = await this.call('get', this.client.get(this.keys.session(sid)));
+    const text =
+      (await this.call('get', this.client.get(this.keys.session(sid)))) ?? (await this.readThrough(sid));
     if (text === null) return null;
     const session = await this.parse(sid, text);
     await this.freshenCookieExpiry(sid, session);
     return session;
+  }
+
+  /**
+   * On a local miss for an id born in a region listed in `remotes`, reads it from there, unless it was
+   * destroyed here (a logout here must not be undone by a region that has not heard of it yet). A remote
+   * that fails or is slow counts as a miss: the request goes on unauthenticated, as it would without
+   * read-through, and the failure is reported as an `error` event.
+   */
+  private async readThrough(sid: string): Promise<string | null> {
+    const origin = regionOfSessionId(sid);
+    const remote = origin === undefined ? undefined : this.options.remotes[origin];
+    if (!remote) return null;
+    const tombstone = await this.call('get', this.client.hget(this.keys.meta(sid), 't'));
+    if (tombstone === '1') return null;
+    try {
+      return await this.deadlines.run(
+        `read-through from ${origin}`,
+        remote.get(this.keys.session(sid)),
+        this.options.readThroughTimeoutMs,
+      );
+    } catch (error) {
+      this.reportError(error);
+      return null;
+    }
   }
 
   private async write(sid: string, session: SessionInput): Promise<void> {
@@ -385,6 +454,13 @@ export class GeoSessionStore extends BaseStore {
 
   private assertOpen(): void {
     if (this.closed) throw new ClosedError('the session store');
+  }
+
+  /** Background failures: an `error` event when someone listens, else printed; never thrown. */
+  private reportError(error: unknown): void {
+    const err = error instanceof Error ? error : new Error(String(error));
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+    else console.error('[geosession]', err);
   }
 
   private emitRefused(op: RefusedWrite['op'], sid: string): void {

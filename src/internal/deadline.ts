@@ -2,6 +2,7 @@ import { TimeoutError } from '../errors.js';
 
 interface Pending {
   readonly deadline: number;
+  readonly timeoutMs: number;
   readonly operation: string;
   readonly reject: (error: Error) => void;
 }
@@ -24,7 +25,7 @@ export class Deadlines {
   run<T>(operation: string, work: Promise<T>, timeoutMs = this.timeoutMs): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const id = this.nextId++;
-      this.pending.set(id, { deadline: Date.now() + timeoutMs, operation, reject });
+      this.pending.set(id, { deadline: Date.now() + timeoutMs, timeoutMs, operation, reject });
       this.ensureTimer();
       work.then(
         (value) => {
@@ -56,7 +57,7 @@ export class Deadlines {
     for (const [id, p] of this.pending) {
       if (p.deadline <= now) {
         this.pending.delete(id);
-        p.reject(new TimeoutError(p.operation, this.timeoutMs));
+        p.reject(new TimeoutError(p.operation, p.timeoutMs));
       }
     }
     if (this.pending.size === 0 && this.timer) {

@@ -31,6 +31,8 @@ export interface SetEvent extends ChangeEventBase {
   readonly op: 'set';
   /** The serialized session, exactly as stored. */
   readonly data: string;
+  /** Digest of the content without its expiry, so the receiving region can spot unchanged writes. */
+  readonly fingerprint: string;
   /** The cookie's own expiry in epoch ms, when it has one. */
   readonly cookieExpires?: number;
 }

@@ -28,9 +28,9 @@ end
 
 local version = next_version(meta[1], ARGV[2], now)
 redis.call('DEL', KEYS[1], KEYS[2])
-redis.call('HSET', KEYS[2], 't', '1', 'v', version, 'x', until_ms)
-redis.call('PEXPIREAT', KEYS[2], until_ms)
+redis.call('HSET', KEYS[2], 't', '1', 'v', version, 'x', fmt(until_ms))
+redis.call('PEXPIREAT', KEYS[2], fmt(until_ms))
 if KEYS[3] then
-  redis.call('XADD', KEYS[3], '*', 'o', 'd', 's', ARGV[3], 'v', version, 'x', until_ms, 'r', ARGV[2])
+  redis.call('XADD', KEYS[3], '*', 'o', 'd', 's', ARGV[3], 'v', version, 'x', fmt(until_ms), 'r', ARGV[2])
 end
 return {0, version}

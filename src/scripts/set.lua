@@ -35,9 +35,9 @@ if meta[2] == ARGV[2] and redis.call('EXISTS', KEYS[1]) == 1 then
   if x ~= prev_x or e ~= meta[5] then
     expire_at(KEYS[1], x)
     expire_at(KEYS[2], x)
-    redis.call('HSET', KEYS[2], 'x', x, 'e', e)
+    redis.call('HSET', KEYS[2], 'x', fmt(x), 'e', e)
     if KEYS[3] then
-      redis.call('XADD', KEYS[3], '*', 'o', 't', 's', ARGV[6], 'v', meta[1], 'x', x, 'e', e, 'r', ARGV[5])
+      redis.call('XADD', KEYS[3], '*', 'o', 't', 's', ARGV[6], 'v', meta[1], 'x', fmt(x), 'e', e, 'r', ARGV[5])
     end
   end
   return {1, meta[1]}
@@ -47,11 +47,12 @@ local version = next_version(meta[1], ARGV[5], now_ms())
 if x == 0 then
   redis.call('SET', KEYS[1], ARGV[1])
 else
-  redis.call('SET', KEYS[1], ARGV[1], 'PXAT', x)
+  redis.call('SET', KEYS[1], ARGV[1], 'PXAT', fmt(x))
 end
-redis.call('HSET', KEYS[2], 'v', version, 'f', ARGV[2], 'x', x, 'e', e)
+redis.call('HSET', KEYS[2], 'v', version, 'f', ARGV[2], 'x', fmt(x), 'e', e)
 expire_at(KEYS[2], x)
 if KEYS[3] then
-  redis.call('XADD', KEYS[3], '*', 'o', 's', 's', ARGV[6], 'v', version, 'x', x, 'e', e, 'r', ARGV[5], 'd', ARGV[1])
+  redis.call('XADD', KEYS[3], '*', 'o', 's', 's', ARGV[6], 'v', version, 'x', fmt(x), 'e', e, 'r', ARGV[5],
+    'f', ARGV[2], 'd', ARGV[1])
 end
 return {0, version}

@@ -31,10 +31,10 @@ if x == prev_x and e == meta[4] then return 1 end
 
 expire_at(KEYS[1], x)
 if meta[1] then
-  redis.call('HSET', KEYS[2], 'x', x, 'e', e)
+  redis.call('HSET', KEYS[2], 'x', fmt(x), 'e', e)
   expire_at(KEYS[2], x)
 end
 if KEYS[3] then
-  redis.call('XADD', KEYS[3], '*', 'o', 't', 's', ARGV[4], 'v', meta[1] or '', 'x', x, 'e', e, 'r', ARGV[3])
+  redis.call('XADD', KEYS[3], '*', 'o', 't', 's', ARGV[4], 'v', meta[1] or '', 'x', fmt(x), 'e', e, 'r', ARGV[3])
 end
 return 0

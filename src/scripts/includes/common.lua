@@ -7,10 +7,18 @@
 -- region id. Versions are unique per key because each is made inside an atomic script.
 --
 -- Expiry times are absolute epoch milliseconds; "0" means "never expires" and is above every time.
+--
+-- Millisecond times exceed 32 bits. Redis runs Lua 5.1 (doubles only); the in-memory demo runs the same
+-- scripts on fengari (Lua 5.3 with 32-bit integers), so times are kept as floats and always turned
+-- into text with fmt() before they reach Redis.
+
+local function fmt(n)
+  return string.format('%.0f', n)
+end
 
 local function now_ms()
   local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  return tonumber(t[1]) * 1000.0 + math.floor(tonumber(t[2]) / 1000)
 end
 
 local function next_version(prev, region, now)
@@ -28,7 +36,7 @@ local function next_version(prev, region, now)
       end
     end
   end
-  return string.format('%013d.%04d.', ms, counter) .. region
+  return string.format('%013.0f.%04d.', ms, counter) .. region
 end
 
 -- Later of two absolute expiry times; nil means unknown, 0 means never.
@@ -44,6 +52,6 @@ local function expire_at(key, at)
   if at == 0 then
     redis.call('PERSIST', key)
   else
-    redis.call('PEXPIREAT', key, at)
+    redis.call('PEXPIREAT', key, fmt(at))
   end
 end

@@ -1,0 +1,238 @@
+import { hostname } from 'node:os';
+import type { Redis } from 'ioredis';
+
+/** One stream entry: its id and its flat field list (`null` when the entry was trimmed meanwhile). */
+export type StreamEntry = [id: string, fields: string[] | null];
+
+/** Options of {@link StreamGroupReader}. */
+export interface StreamGroupReaderOptions {
+  /** Client of the Redis holding the stream. Blocking reads run on a duplicate of it, never on it. */
+  client: Redis;
+  /** Stream key. */
+  key: string;
+  /** Consumer group. Created at id 0 if missing, so nothing written before it existed is skipped. */
+  group: string;
+  /** Prefix of this reader's consumer name; a host, pid and random suffix are added. */
+  consumerPrefix: string;
+  /** Largest batch per read. */
+  batchSize: number;
+  /** BLOCK of each read, in ms. Finite, so a read always returns. */
+  blockMs: number;
+  /** Entries pending this long in a dead consumer are claimed (XAUTOCLAIM). */
+  claimIdleMs: number;
+  /** A read that has not returned `blockMs + watchdogMs` after it was sent is abandoned and the connection rebuilt. */
+  watchdogMs: number;
+  /** Handles a batch; resolving acknowledges it (XACK), rejecting leaves it pending for a retry. */
+  onBatch(entries: StreamEntry[]): Promise<void>;
+  /** Reports a failure that the reader recovers from by itself. */
+  onError(error: unknown): void;
+  /** Reports when reads start working again after a failure, and when they fail. */
+  onHealth?(healthy: boolean): void;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref?.());
+
+function isBusyGroup(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('BUSYGROUP');
+}
+
+/**
+ * Reads a Redis stream through a consumer group, at least once: a batch is acknowledged only after its
+ * handler resolved; a failed batch is retried from this consumer's pending list with backoff; entries
+ * left pending by a crashed consumer are claimed after `claimIdleMs`. Blocking reads use a finite
+ * BLOCK on a dedicated connection and a watchdog that rebuilds the connection when a read hangs
+ * (blocking commands can stall after a reconnect, ioredis#1285).
+ */
+export class StreamGroupReader {
+  private readonly options: StreamGroupReaderOptions;
+  private readonly consumer: string;
+  private conn: Redis;
+  private stopped = false;
+  private running: Promise<void> | undefined;
+  private retryOwnPending = true;
+  private lastClaim = 0;
+  private healthy = true;
+  private reading = false;
+
+  constructor(options: StreamGroupReaderOptions) {
+    this.options = options;
+    this.consumer = `${options.consumerPrefix}:${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+    this.conn = this.openConnection();
+  }
+
+  /** Starts the read loop. */
+  start(): void {
+    this.running ??= this.loop();
+  }
+
+  /** Stops reading, waits for the batch in flight, and closes the dedicated connection. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    // Interrupt a blocking read at once; a batch being handled is let finish and acknowledged.
+    if (this.reading) this.conn.disconnect(false);
+    await this.running;
+    this.conn.disconnect(false);
+  }
+
+  private openConnection(): Redis {
+    // A blocking read must not retry forever through the offline queue, nor share the user's connection.
+    const conn = this.options.client.duplicate({ maxRetriesPerRequest: 1, enableOfflineQueue: true });
+    conn.on('error', () => {
+      // Connection errors surface through the commands that fail; ioredis reconnects by itself.
+    });
+    return conn;
+  }
+
+  private setHealthy(healthy: boolean): void {
+    if (healthy === this.healthy) return;
+    this.healthy = healthy;
+    this.options.onHealth?.(healthy);
+  }
+
+  private async loop(): Promise<void> {
+    let backoff = 50;
+    let groupReady = false;
+    while (!this.stopped) {
+      try {
+        if (!groupReady) {
+          await this.ensureGroup();
+          groupReady = true;
+        }
+        const entries = await this.nextEntries();
+        this.setHealthy(true);
+        backoff = 50;
+        if (entries.length === 0) continue;
+        await this.deliver(entries);
+      } catch (error) {
+        if (this.stopped) break;
+        this.setHealthy(false);
+        this.options.onError(error);
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, 2000);
+      }
+    }
+  }
+
+  private async ensureGroup(): Promise<void> {
+    try {
+      await this.conn.xgroup('CREATE', this.options.key, this.options.group, '0', 'MKSTREAM');
+    } catch (error) {
+      if (!isBusyGroup(error)) throw error;
+    }
+  }
+
+  /** Own pending entries first (after a failure), then entries claimed from dead consumers, then new ones. */
+  private async nextEntries(): Promise<StreamEntry[]> {
+    const { key, group, batchSize } = this.options;
+    if (this.retryOwnPending) {
+      const pending = await this.readGroup(['COUNT', batchSize, 'STREAMS', key, '0']);
+      if (pending.length > 0) return pending;
+      this.retryOwnPending = false;
+    }
+    if (Date.now() - this.lastClaim >= this.options.claimIdleMs / 2) {
+      this.lastClaim = Date.now();
+      const claimed = await this.claim();
+      if (claimed.length > 0) return claimed;
+    }
+    return this.readGroup(['COUNT', batchSize, 'BLOCK', this.options.blockMs, 'STREAMS', key, '>']);
+  }
+
+  private async claim(): Promise<StreamEntry[]> {
+    const { key, group, batchSize, claimIdleMs } = this.options;
+    const reply = (await this.conn.xautoclaim(
+      key,
+      group,
+      this.consumer,
+      claimIdleMs,
+      '0-0',
+      'COUNT',
+      batchSize,
+    )) as [string, StreamEntry[], string[]?];
+    return reply[1] ?? [];
+  }
+
+  private readGroup(args: (string | number)[]): Promise<StreamEntry[]> {
+    const { group, blockMs, watchdogMs } = this.options;
+    const conn = this.conn;
+    this.reading = true;
+    const xreadgroup = conn.xreadgroup as unknown as (...a: (string | number)[]) => Promise<unknown>;
+    const read = xreadgroup.call(conn, 'GROUP', group, this.consumer, ...args) as Promise<
+      [string, StreamEntry[]][] | null
+    >;
+    return new Promise<StreamEntry[]>((resolve, reject) => {
+      const watchdog = setTimeout(() => {
+        // The read should have returned by now: assume the connection is wedged and rebuild it.
+        if (conn === this.conn && !this.stopped) {
+          this.conn = this.openConnection();
+          conn.disconnect(false);
+        }
+        reject(
+          new Error(`XREADGROUP on ${this.options.key} hung for ${blockMs + watchdogMs} ms; reconnected`),
+        );
+      }, blockMs + watchdogMs);
+      read.then(
+        (reply) => {
+          this.reading = false;
+          clearTimeout(watchdog);
+          resolve(reply?.[0]?.[1] ?? []);
+        },
+        (error: unknown) => {
+          this.reading = false;
+          clearTimeout(watchdog);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  private async deliver(entries: StreamEntry[]): Promise<void> {
+    const { key, group } = this.options;
+    try {
+      await this.options.onBatch(entries);
+    } catch (error) {
+      // Left pending; retried from this consumer's pending list after a pause.
+      this.retryOwnPending = true;
+      throw error;
+    }
+    await this.conn.xack(key, group, ...entries.map((entry) => entry[0]));
+  }
+}
+
+/**
+ * Trims a stream below the oldest entry that any of `groups` still needs: each group's oldest pending
+ * entry, or what it has not been delivered yet. Does nothing while one of `groups` does not exist yet,
+ * so a region that has not started never loses what was written for it.
+ */
+export async function trimConsumed(client: Redis, key: string, groups: readonly string[]): Promise<void> {
+  const info = (await client.xinfo('GROUPS', key)) as unknown[][];
+  const byName = new Map<string, Record<string, unknown>>();
+  for (const row of info) {
+    const fields: Record<string, unknown> = {};
+    for (let i = 0; i + 1 < row.length; i += 2) fields[String(row[i])] = row[i + 1];
+    byName.set(String(fields.name), fields);
+  }
+  let min: string | undefined;
+  for (const group of groups) {
+    const fields = byName.get(group);
+    if (!fields) return;
+    let floor = String(fields['last-delivered-id']);
+    if (Number(fields.pending) > 0) {
+      const summary = (await client.xpending(key, group)) as [number, string | null, string | null, unknown];
+      if (summary[1]) floor = summary[1];
+    }
+    if (min === undefined || compareIds(floor, min) < 0) min = floor;
+  }
+  if (min && min !== '0-0') await client.xtrim(key, 'MINID', min);
+}
+
+/** Orders two stream ids. */
+export function compareIds(a: string, b: string): number {
+  const [am = 0, as = 0] = a.split('-').map(Number);
+  const [bm = 0, bs = 0] = b.split('-').map(Number);
+  return am - bm || as - bs;
+}
+
+/** Milliseconds part of a stream id (the writer's Redis clock when it was added). */
+export function idTime(id: string): number {
+  return Number(id.slice(0, id.indexOf('-')));
+}

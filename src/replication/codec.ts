@@ -1,0 +1,113 @@
+import { EventError } from '../errors.js';
+import { isValidRegion } from '../session-id.js';
+import type { ChangeEvent, ChangeOp } from './events.js';
+
+const VERSION_PATTERN = /^\d{13}\.\d{4}\.[a-z0-9-]{1,32}$/;
+const OPS: Record<string, ChangeOp> = { s: 'set', t: 'touch', d: 'destroy' };
+const CODES: Record<ChangeOp, string> = { set: 's', touch: 't', destroy: 'd' };
+
+/** The short field names of an outbox entry, as the write scripts append them. */
+export interface OutboxFields {
+  o?: string;
+  s?: string;
+  v?: string;
+  x?: string;
+  e?: string;
+  r?: string;
+  f?: string;
+  d?: string;
+}
+
+function fail(id: string, why: string): never {
+  throw new EventError(`malformed change event ${id}: ${why}`);
+}
+
+function toFields(flat: readonly string[]): OutboxFields {
+  const fields: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i] as string] = flat[i + 1] as string;
+  return fields;
+}
+
+/**
+ * Builds a {@link ChangeEvent} from an outbox stream entry (`XADD` field list) and checks it.
+ * Throws {@link EventError} for anything malformed; the caller reports and skips it.
+ */
+export function eventFromOutbox(entryId: string, flat: readonly string[]): ChangeEvent {
+  return checkedEvent(toFields(flat), `${toFields(flat).r ?? '?'}:${entryId}`);
+}
+
+/** Checks the short-field form of an event and returns the event. */
+export function checkedEvent(fields: OutboxFields, id: string): ChangeEvent {
+  const op = OPS[fields.o ?? ''];
+  if (!op) fail(id, `unknown op ${JSON.stringify(fields.o)}`);
+  const origin = fields.r ?? '';
+  if (!isValidRegion(origin)) fail(id, 'missing or invalid origin region');
+  const sid = fields.s;
+  if (typeof sid !== 'string' || sid.length === 0 || sid.length > 512)
+    fail(id, 'missing or invalid session id');
+  const version = fields.v ?? '';
+  if (op !== 'touch' && !VERSION_PATTERN.test(version))
+    fail(id, `invalid version ${JSON.stringify(version)}`);
+  if (op === 'touch' && version !== '' && !VERSION_PATTERN.test(version)) fail(id, 'invalid version');
+  const expiresAt = Number(fields.x);
+  if (!Number.isSafeInteger(expiresAt) || expiresAt < 0) fail(id, 'invalid expiry');
+  const base = { id, origin, sid, version, expiresAt };
+  if (op === 'destroy') return { ...base, op };
+  const cookieExpires = fields.e === undefined || fields.e === '' ? undefined : Number(fields.e);
+  if (cookieExpires !== undefined && !Number.isSafeInteger(cookieExpires)) fail(id, 'invalid cookie expiry');
+  const withCookie = cookieExpires === undefined ? base : { ...base, cookieExpires };
+  if (op === 'touch') return { ...withCookie, op };
+  if (typeof fields.d !== 'string') fail(id, 'a set event carries no data');
+  if (typeof fields.f !== 'string' || fields.f === '') fail(id, 'a set event carries no fingerprint');
+  return { ...withCookie, op, data: fields.d, fingerprint: fields.f };
+}
+
+/** The short-field form of an event, for brokers and the outbox. */
+export function eventToFields(event: ChangeEvent): OutboxFields {
+  const fields: OutboxFields = {
+    o: CODES[event.op],
+    s: event.sid,
+    v: event.version,
+    x: String(event.expiresAt),
+    r: event.origin,
+  };
+  if (event.op !== 'destroy' && event.cookieExpires !== undefined) fields.e = String(event.cookieExpires);
+  if (event.op === 'set') {
+    fields.f = event.fingerprint;
+    fields.d = event.data;
+  }
+  return fields;
+}
+
+/** The outbox field list (`XADD` arguments) of an event. */
+export function eventToFlat(event: ChangeEvent): string[] {
+  const flat: string[] = [];
+  for (const [key, value] of Object.entries(eventToFields(event))) {
+    if (value !== undefined) flat.push(key, value);
+  }
+  return flat;
+}
+
+/** Encodes an event as one broker message body (JSON of the short-field form plus the id). */
+export function encodeEvent(event: ChangeEvent): Buffer {
+  return Buffer.from(JSON.stringify({ ...eventToFields(event), i: event.id }));
+}
+
+/** Decodes a broker message body; throws {@link EventError} when it is not a valid event. */
+export function decodeEvent(body: Uint8Array | string): ChangeEvent {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(typeof body === 'string' ? body : Buffer.from(body).toString('utf8'));
+  } catch (error) {
+    throw new EventError('a replication message is not JSON', { cause: error });
+  }
+  if (typeof parsed !== 'object' || parsed === null)
+    throw new EventError('a replication message is not an object');
+  const { i, ...fields } = parsed as OutboxFields & { i?: unknown };
+  if (typeof i !== 'string' || i.length === 0) throw new EventError('a replication message has no event id');
+  for (const value of Object.values(fields)) {
+    if (typeof value !== 'string')
+      throw new EventError(`malformed change event ${i}: a field is not a string`);
+  }
+  return checkedEvent(fields, i);
+}
