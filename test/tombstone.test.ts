@@ -246,6 +246,19 @@ describe.skipIf(!hasRedis)('tombstones at the store level', () => {
     expect(await client.pexpiretime(meta(sid))).toBeGreaterThanOrEqual(touchedTo);
   });
 
+  // KNOWN BUG (reported, not fixed here): destroy.lua takes the session's lifetime only from the metadata
+  // hash, so a session without one (written by connect-redis before a switch, which DESIGN.md promises to
+  // keep) gets a tombstone of only tombstoneTtl, however long the session had left. Fix: also take the
+  // value key's own PTTL into account in destroy.lua. Then drop `.fails`.
+  it.fails('outlives a session written by connect-redis (no metadata) with a long expiry', async () => {
+    const { prefix, store, meta } = makeStore(60);
+    const sid = store.genid();
+    const sessionExpiry = Date.now() + 30 * 86_400_000;
+    await client.set(prefix + sid, JSON.stringify(sessionUntil(sessionExpiry)), 'PXAT', sessionExpiry);
+    await store.destroy(sid);
+    expect(await client.pexpiretime(meta(sid))).toBeGreaterThanOrEqual(sessionExpiry);
+  });
+
   it('a second destroy never shortens the tombstone', async () => {
     const { store, meta } = makeStore(60);
     const sid = store.genid();
