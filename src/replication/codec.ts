@@ -16,6 +16,8 @@ export interface OutboxFields {
   r?: string;
   f?: string;
   d?: string;
+  /** Event id, when the entry re-publishes an event that already has one. */
+  i?: string;
 }
 
 function fail(id: string, why: string): never {
@@ -33,7 +35,8 @@ function toFields(flat: readonly string[]): OutboxFields {
  * Throws {@link EventError} for anything malformed; the caller reports and skips it.
  */
 export function eventFromOutbox(entryId: string, flat: readonly string[]): ChangeEvent {
-  return checkedEvent(toFields(flat), `${toFields(flat).r ?? '?'}:${entryId}`);
+  const fields = toFields(flat);
+  return checkedEvent(fields, fields.i ?? `${fields.r ?? '?'}:${entryId}`);
 }
 
 /** Checks the short-field form of an event and returns the event. */
@@ -79,10 +82,10 @@ export function eventToFields(event: ChangeEvent): OutboxFields {
   return fields;
 }
 
-/** The outbox field list (`XADD` arguments) of an event. */
+/** The outbox field list (`XADD` arguments) of an event; it keeps the event's id. */
 export function eventToFlat(event: ChangeEvent): string[] {
   const flat: string[] = [];
-  for (const [key, value] of Object.entries(eventToFields(event))) {
+  for (const [key, value] of Object.entries({ ...eventToFields(event), i: event.id })) {
     if (value !== undefined) flat.push(key, value);
   }
   return flat;
