@@ -20,6 +20,11 @@ export interface OutboxFields {
   i?: string;
 }
 
+/** Epoch ms as written by the scripts: decimal digits only ('' or '0x10' would otherwise pass Number()). */
+function parseMs(text: string | undefined): number {
+  return text !== undefined && /^\d{1,16}$/.test(text) ? Number(text) : Number.NaN;
+}
+
 function fail(id: string, why: string): never {
   throw new EventError(`malformed change event ${id}: ${why}`);
 }
@@ -52,11 +57,11 @@ export function checkedEvent(fields: OutboxFields, id: string): ChangeEvent {
   if (op !== 'touch' && !VERSION_PATTERN.test(version))
     fail(id, `invalid version ${JSON.stringify(version)}`);
   if (op === 'touch' && version !== '' && !VERSION_PATTERN.test(version)) fail(id, 'invalid version');
-  const expiresAt = Number(fields.x);
+  const expiresAt = parseMs(fields.x);
   if (!Number.isSafeInteger(expiresAt) || expiresAt < 0) fail(id, 'invalid expiry');
   const base = { id, origin, sid, version, expiresAt };
   if (op === 'destroy') return { ...base, op };
-  const cookieExpires = fields.e === undefined || fields.e === '' ? undefined : Number(fields.e);
+  const cookieExpires = fields.e === undefined || fields.e === '' ? undefined : parseMs(fields.e);
   if (cookieExpires !== undefined && !Number.isSafeInteger(cookieExpires)) fail(id, 'invalid cookie expiry');
   const withCookie = cookieExpires === undefined ? base : { ...base, cookieExpires };
   if (op === 'touch') return { ...withCookie, op };
