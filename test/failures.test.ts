@@ -307,7 +307,7 @@ describe.skipIf(!hasRedis)('connect / disconnect events', () => {
 });
 
 describe.skipIf(!hasRedis)('corrupt stored values', () => {
-  const client = sharedRedis();
+  const client = sharedRedis({ lazyConnect: true });
   const prefixes: string[] = [];
 
   function storeWith(serializer?: Serializer) {

@@ -62,7 +62,7 @@ function compareTuple(a: string, b: string): number {
 const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 describe.skipIf(!hasRedis)('set / touch / destroy scripts (property-based)', () => {
-  const client = sharedRedis();
+  const client = sharedRedis({ lazyConnect: true });
   const prefix = uniquePrefix('prop');
   const store = new GeoSessionStore({ region: 'hk', client, prefix, tombstoneTtl: 600 });
   const refused: RefusedWrite[] = [];

@@ -12,11 +12,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { GeoSessionStore, type RefusedWrite, type SessionData } from '../src/index.js';
 import { hasRedis, sharedRedis, uniquePrefix } from './helpers/servers.js';
 
-const client = sharedRedis();
+const client = sharedRedis({ lazyConnect: true });
 const prefixes: string[] = [];
 
 afterAll(async () => {
-  for (const prefix of prefixes) {
+  for (const prefix of hasRedis ? prefixes : []) {
     const keys = [...(await client.keys(`${prefix}*`)), ...(await client.keys(`{${prefix}*`))];
     if (keys.length > 0) await client.del(...keys);
   }
