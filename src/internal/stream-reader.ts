@@ -123,7 +123,7 @@ export class StreamGroupReader {
 
   /** Own pending entries first (after a failure), then entries claimed from dead consumers, then new ones. */
   private async nextEntries(): Promise<StreamEntry[]> {
-    const { key, group, batchSize } = this.options;
+    const { key, batchSize } = this.options;
     if (this.retryOwnPending) {
       const pending = await this.readGroup(['COUNT', batchSize, 'STREAMS', key, '0']);
       if (pending.length > 0) return pending;

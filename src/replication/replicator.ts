@@ -30,11 +30,14 @@ export interface ReplicatorOptions {
   onApplied?(sids: readonly string[]): void;
 }
 
+/** Stream ids below this are not wall-clock times (a Redis emulation numbering entries 1, 2, 3...). */
+const YEAR_2001_MS = 978_307_200_000;
+
 /** Lag of an event: its outbox entry id (`<origin>:<ms>-<seq>`) carries the origin's Redis time. */
 function lagOf(event: ChangeEvent, now: number): number | undefined {
   const colon = event.id.lastIndexOf(':');
   const ms = idTime(event.id.slice(colon + 1));
-  return Number.isFinite(ms) ? Math.max(0, now - ms) : undefined;
+  return Number.isFinite(ms) && ms > YEAR_2001_MS ? Math.max(0, now - ms) : undefined;
 }
 
 /**

@@ -25,7 +25,7 @@
 local op = ARGV[1]
 local version = ARGV[2]
 local event_x = tonumber(ARGV[3])
-local meta = redis.call('HMGET', KEYS[2], 'v', 'x', 't', 'e', 'f')
+local meta = hmget(KEYS[2], 'v', 'x', 't', 'e', 'f')
 local prev_x = tonumber(meta[2])
 local now = now_ms()
 
@@ -59,8 +59,7 @@ end
 local x = later(prev_x, event_x)
 if x ~= 0 and x <= now then return 2 end
 
-local e = ARGV[4]
-if meta[4] and meta[4] ~= '' and (e == '' or tonumber(meta[4]) > tonumber(e)) then e = meta[4] end
+local e = later_text(meta[4], ARGV[4])
 
 if op == 's' and (not meta[1] or version > meta[1]) then
   if x == 0 then

@@ -15,11 +15,14 @@
 ---   1  already destroyed; nothing changed
 --- @include "common"
 
-local meta = redis.call('HMGET', KEYS[2], 'v', 'x', 't')
+local meta = hmget(KEYS[2], 'v', 'x', 't')
 local now = now_ms()
 local until_ms = now + tonumber(ARGV[1])
 local prev_x = tonumber(meta[2])
 if prev_x and prev_x ~= 0 and prev_x > until_ms then until_ms = prev_x end
+-- A session written before geosession (connect-redis) has no metadata: its lifetime is its key's TTL.
+local left = redis.call('PTTL', KEYS[1])
+if left > 0 and now + left > until_ms then until_ms = now + left end
 
 if meta[3] == '1' then
   redis.call('DEL', KEYS[1])

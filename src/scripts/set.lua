@@ -19,17 +19,14 @@
 ---  -1  refused: the session was destroyed (tombstone)
 --- @include "common"
 
-local meta = redis.call('HMGET', KEYS[2], 'v', 'f', 'x', 't', 'e')
+local meta = hmget(KEYS[2], 'v', 'f', 'x', 't', 'e')
 if meta[4] == '1' then
   return {-1, meta[1] or ''}
 end
 
 local prev_x = tonumber(meta[3])
 local x = later(prev_x, tonumber(ARGV[3]))
-local e = ARGV[4]
-if meta[5] and meta[5] ~= '' and (e == '' or tonumber(meta[5]) > tonumber(e)) then
-  e = meta[5]
-end
+local e = later_text(meta[5], ARGV[4])
 
 if meta[2] == ARGV[2] and redis.call('EXISTS', KEYS[1]) == 1 then
   if x ~= prev_x or e ~= meta[5] then

@@ -17,16 +17,13 @@
 ---  -2  no such session
 --- @include "common"
 
-local meta = redis.call('HMGET', KEYS[2], 'v', 'x', 't', 'e')
+local meta = hmget(KEYS[2], 'v', 'x', 't', 'e')
 if meta[3] == '1' then return -1 end
 if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
 
 local prev_x = tonumber(meta[2])
 local x = later(prev_x, tonumber(ARGV[1]))
-local e = ARGV[2]
-if meta[4] and meta[4] ~= '' and (e == '' or tonumber(meta[4]) > tonumber(e)) then
-  e = meta[4]
-end
+local e = later_text(meta[4], ARGV[2])
 if x == prev_x and e == meta[4] then return 1 end
 
 expire_at(KEYS[1], x)

@@ -16,6 +16,15 @@ local function fmt(n)
   return string.format('%.0f', n)
 end
 
+-- HMGET with every missing field as false (some embedded Lua runtimes hand back a foreign null).
+local function hmget(key, ...)
+  local reply = redis.call('HMGET', key, ...)
+  for i = 1, select('#', ...) do
+    if type(reply[i]) ~= 'string' then reply[i] = false end
+  end
+  return reply
+end
+
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000.0 + math.floor(tonumber(t[2]) / 1000)
@@ -46,6 +55,16 @@ local function later(a, b)
   if a == 0 or b == 0 then return 0 end
   if a > b then return a end
   return b
+end
+
+-- Later of two cookie expiry times given as text; "" (or a missing hash field) means none.
+local function later_text(a, b)
+  local na, nb = tonumber(a), tonumber(b)
+  if not na and not nb then return '' end
+  if not na then return fmt(nb) end
+  if not nb then return fmt(na) end
+  if na >= nb then return fmt(na) end
+  return fmt(nb)
 end
 
 local function expire_at(key, at)

@@ -1,0 +1,122 @@
+/**
+ * The demo's embedded, in-memory Redis: ioredis-mock (which runs our Lua scripts in an embedded Lua VM)
+ * plus the few stream consumer-group commands it does not have, emulated here for one process. This is
+ * only for running the demo with no server at all; the library itself is tested against real Redis.
+ */
+
+import type { Redis } from 'ioredis';
+import RedisMock from 'ioredis-mock';
+
+type Entry = [string, string[]];
+interface Group {
+  lastId: string;
+  pending: Map<string, string>; // entry id -> consumer
+}
+
+function compareIds(a: string, b: string): number {
+  const [am = 0, as = 0] = a.split('-').map(Number);
+  const [bm = 0, bs = 0] = b.split('-').map(Number);
+  return am - bm || as - bs;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+let nextPort = 1;
+
+/** A new, empty in-memory Redis. Every duplicate() shares its data and consumer groups. */
+export function createEmbeddedRedis(): Redis {
+  const port = nextPort++;
+  const groups = new Map<string, Map<string, Group>>();
+  const make = (): Redis => {
+    const client = new (RedisMock as unknown as new (options: object) => Redis)({
+      port,
+      host: `embedded-${port}`,
+    });
+    addStreamGroups(client, groups);
+    client.duplicate = () => make();
+    return client;
+  };
+  return make();
+}
+
+function addStreamGroups(client: Redis, groups: Map<string, Map<string, Group>>): void {
+  const c = client as unknown as Record<string, unknown>;
+  const range = (key: string) => client.xrange(key, '-', '+') as Promise<Entry[]>;
+  const groupOf = (key: string, name: string): Group => {
+    const group = groups.get(key)?.get(name);
+    if (!group) throw new Error(`NOGROUP No such key '${key}' or consumer group '${name}'`);
+    return group;
+  };
+
+  c.xgroup = async (sub: string, key: string, name: string, id: string) => {
+    if (String(sub).toUpperCase() !== 'CREATE') throw new Error(`XGROUP ${sub} is not emulated`);
+    const byName = groups.get(key) ?? new Map<string, Group>();
+    groups.set(key, byName);
+    if (byName.has(name)) throw new Error('BUSYGROUP Consumer Group name already exists');
+    byName.set(name, { lastId: id === '$' ? '0-0' : id === '0' ? '0-0' : id, pending: new Map() });
+    return 'OK';
+  };
+
+  c.xreadgroup = async (...args: (string | number)[]) => {
+    const name = String(args[1]);
+    const consumer = String(args[2]);
+    let count = Number.POSITIVE_INFINITY;
+    let block: number | undefined;
+    for (let i = 3; i < args.length; i++) {
+      const word = String(args[i]).toUpperCase();
+      if (word === 'COUNT') count = Number(args[++i]);
+      else if (word === 'BLOCK') block = Number(args[++i]);
+      else if (word === 'STREAMS') break;
+    }
+    const key = String(args[args.length - 2]);
+    const from = String(args[args.length - 1]);
+    const group = groupOf(key, name);
+    const deadline = Date.now() + (block ?? 0);
+    for (;;) {
+      const all = await range(key);
+      let entries: Entry[];
+      if (from === '>') {
+        entries = all.filter(([id]) => compareIds(id, group.lastId) > 0).slice(0, count);
+        for (const [id] of entries) group.pending.set(id, consumer);
+        const last = entries[entries.length - 1];
+        if (last) group.lastId = last[0];
+      } else {
+        entries = all.filter(([id]) => group.pending.get(id) === consumer).slice(0, count);
+      }
+      if (entries.length > 0 || from !== '>' || block === undefined || Date.now() >= deadline) {
+        return entries.length > 0 ? [[key, entries]] : null;
+      }
+      await sleep(2);
+    }
+  };
+
+  c.xack = async (key: string, name: string, ...ids: string[]) => {
+    const group = groupOf(key, name);
+    let acked = 0;
+    for (const id of ids) if (group.pending.delete(id)) acked++;
+    return acked;
+  };
+
+  // One process: no consumer ever dies, so there is never anything to claim.
+  c.xautoclaim = async () => ['0-0', [], []];
+
+  c.xinfo = async (_sub: string, key: string) =>
+    [...(groups.get(key) ?? new Map<string, Group>())].map(([name, g]) => [
+      'name',
+      name,
+      'pending',
+      g.pending.size,
+      'last-delivered-id',
+      g.lastId,
+    ]);
+
+  c.xpending = async (key: string, name: string) => {
+    const ids = [...groupOf(key, name).pending.keys()].sort(compareIds);
+    return [ids.length, ids[0] ?? null, ids[ids.length - 1] ?? null, null];
+  };
+
+  c.xtrim = async (key: string, _strategy: string, minId: string) => {
+    const old = (await range(key)).filter(([id]) => compareIds(id, minId) < 0).map(([id]) => id);
+    if (old.length > 0) await client.xdel(key, ...old);
+    return old.length;
+  };
+}
