@@ -48,7 +48,12 @@ if op == 'd' then
 end
 
 if meta[3] == '1' then
-  -- A tombstone outlives whatever it ended: a later expiry from a concurrent write extends it.
+  -- A tombstone outlives whatever it ended: a later expiry from a concurrent write extends it. It keeps
+  -- the highest version seen too, as when that write arrives before the destroy, so that every region
+  -- ends with the same tombstone whatever the order of arrival.
+  if version ~= '' and (not meta[1] or version > meta[1]) then
+    redis.call('HSET', KEYS[2], 'v', version)
+  end
   if event_x ~= 0 and prev_x and event_x > prev_x then
     redis.call('HSET', KEYS[2], 'x', fmt(event_x))
     redis.call('PEXPIREAT', KEYS[2], fmt(event_x))
