@@ -6,7 +6,7 @@
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { createKeySpace } from '../../src/keys.js';
 import { Applier, coalesceTouches } from '../../src/replication/applier.js';
-import type { ChangeEvent, DestroyEvent, SetEvent, TouchEvent } from '../../src/replication/events.js';
+import type { DestroyEvent, SetEvent, TouchEvent } from '../../src/replication/events.js';
 import { hasRedis, sharedRedis, uniquePrefix } from '../helpers/servers.js';
 
 const MIN = 60_000;
