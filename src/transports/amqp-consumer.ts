@@ -1,0 +1,214 @@
+import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import { TransportError } from '../errors.js';
+import { decodeEvent } from '../replication/codec.js';
+import type { ChangeEvent } from '../replication/events.js';
+import type { BatchHandler } from './transport.js';
+
+/** What a consumer needs from the AMQP transport that owns it. */
+export interface AmqpHost {
+  readonly options: {
+    readonly retryDelayMs: number;
+    readonly batchLingerMs: number;
+    readonly reconnectDelayMs: readonly [number, number];
+  };
+  /** The live connection; waits for one, or until `signal` settles; undefined once closed or aborted. */
+  connection(signal?: Promise<void>): Promise<ChannelModel | undefined>;
+  /** Declares a channel's exchange, queues and bindings on `ch`. */
+  declare(ch: Channel, channel: string): Promise<void>;
+  reportError(error: unknown): void;
+}
+
+/** One subscription's settings. */
+export interface AmqpConsumerOptions {
+  channel: string;
+  region: string;
+  queue: string;
+  handler: BatchHandler;
+  maxBatch: number;
+  prefetch: number;
+}
+
+/**
+ * Consumes one region's queue on its own channel and hands batches to the handler, one batch at a time:
+ * acked (multiple, up to the batch's last delivery) when the handler resolves, nacked with requeue after
+ * `retryDelayMs` when it rejects. A single loop owns the channel: it (re)opens it when the connection
+ * comes back, when the channel dies, or when the server cancels the consumer (queue deleted), and it
+ * only does so between batches, so an ack never goes to the wrong channel.
+ */
+export class AmqpConsumer {
+  /** Resolves the first time the consumer is running. */
+  readonly started: Promise<void>;
+  private markStarted: () => void = () => {};
+  private ch: Channel | undefined;
+  /** A channel to close once the batch in flight is done (after a server cancel). */
+  private retired: Channel | undefined;
+  private buffer: ConsumeMessage[] = [];
+  private wake: (() => void) | undefined;
+  private active = true;
+  private stopSignal: () => void = () => {};
+  private readonly stopped: Promise<void>;
+  private loop: Promise<void> | undefined;
+
+  constructor(
+    private readonly host: AmqpHost,
+    private readonly options: AmqpConsumerOptions,
+  ) {
+    this.started = new Promise((resolve) => {
+      this.markStarted = resolve;
+    });
+    this.stopped = new Promise((resolve) => {
+      this.stopSignal = resolve;
+    });
+  }
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  /** Stops consuming after the batch in flight; undelivered messages go back to the queue. */
+  async stop(): Promise<void> {
+    this.active = false;
+    this.stopSignal();
+    this.wake?.();
+    await this.loop;
+    const ch = this.ch;
+    this.ch = undefined;
+    this.buffer = [];
+    // Closing the channel cancels the consumer and requeues what was prefetched but not handled.
+    if (ch) await ch.close().catch(() => {});
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      timer.unref?.();
+      this.stopped.then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private waitForWork(): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = () => {
+        this.wake = undefined;
+        resolve();
+      };
+    });
+  }
+
+  private async run(): Promise<void> {
+    const [minDelay, maxDelay] = this.host.options.reconnectDelayMs;
+    let backoff = minDelay;
+    while (this.active) {
+      if (!this.ch) {
+        if (this.retired) {
+          const old = this.retired;
+          this.retired = undefined;
+          await old.close().catch(() => {});
+        }
+        const conn = await this.host.connection(this.stopped);
+        if (!conn || !this.active) break;
+        try {
+          await this.open(conn);
+          backoff = minDelay;
+          this.markStarted();
+        } catch (error) {
+          this.host.reportError(
+            new TransportError(`starting the consumer of ${this.options.queue} failed`, { cause: error }),
+          );
+          await this.sleep(backoff * (0.8 + Math.random() * 0.4));
+          backoff = Math.min(maxDelay, backoff * 2);
+        }
+        continue;
+      }
+      if (this.buffer.length === 0) {
+        await this.waitForWork();
+        continue;
+      }
+      const linger = this.host.options.batchLingerMs;
+      if (this.buffer.length < this.options.maxBatch && linger > 0) await this.sleep(linger);
+      const ch = this.ch;
+      if (!ch) continue;
+      const batch = this.buffer.splice(0, this.options.maxBatch);
+      await this.deliver(ch, batch);
+    }
+  }
+
+  private async open(conn: ChannelModel): Promise<void> {
+    const ch = await conn.createChannel();
+    ch.on('error', (error: Error) =>
+      this.host.reportError(
+        new TransportError(`the consumer channel of ${this.options.queue} failed`, { cause: error }),
+      ),
+    );
+    ch.once('close', () => {
+      if (this.ch !== ch) return;
+      // Connection lost or channel killed by the server: the prefetched messages are requeued by the broker.
+      this.ch = undefined;
+      this.buffer = [];
+      this.wake?.();
+    });
+    try {
+      await ch.prefetch(this.options.prefetch);
+      await this.host.declare(ch, this.options.channel);
+      this.ch = ch;
+      this.buffer = [];
+      await ch.consume(this.options.queue, (message) => this.onMessage(ch, message), { noAck: false });
+    } catch (error) {
+      if (this.ch === ch) this.ch = undefined;
+      await ch.close().catch(() => {});
+      throw error;
+    }
+  }
+
+  private onMessage(ch: Channel, message: ConsumeMessage | null): void {
+    if (this.ch !== ch) return;
+    if (message === null) {
+      // The server cancelled the consumer (queue deleted, node down...): consume again on a fresh channel.
+      this.host.reportError(
+        new TransportError(`the broker cancelled the consumer of ${this.options.queue}; consuming again`),
+      );
+      this.ch = undefined;
+      this.retired = ch;
+      this.buffer = [];
+      this.wake?.();
+      return;
+    }
+    this.buffer.push(message);
+    if (this.buffer.length === 1 || this.buffer.length >= this.options.maxBatch) this.wake?.();
+  }
+
+  private async deliver(ch: Channel, batch: ConsumeMessage[]): Promise<void> {
+    const last = batch[batch.length - 1];
+    if (!last) return;
+    const events: ChangeEvent[] = [];
+    for (const message of batch) {
+      try {
+        const event = decodeEvent(message.content);
+        if (event.origin !== this.options.region) events.push(event);
+      } catch (error) {
+        // Malformed: reported and acknowledged with its batch, so it cannot block the queue.
+        this.host.reportError(error);
+      }
+    }
+    let failed = false;
+    if (events.length > 0) {
+      try {
+        await this.options.handler(events);
+      } catch (error) {
+        failed = true;
+        this.host.reportError(error);
+      }
+    }
+    if (failed && this.active) await this.sleep(this.host.options.retryDelayMs);
+    try {
+      // Deliveries are handled in order, one batch at a time, so "multiple" covers exactly this batch.
+      if (failed) ch.nack(last, true, true);
+      else ch.ack(last, true);
+    } catch {
+      // The channel closed meanwhile: the broker requeues the batch itself (delivered again, harmless).
+    }
+  }
+}

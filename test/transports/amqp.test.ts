@@ -1,0 +1,112 @@
+import amqplib from 'amqplib';
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/errors.js';
+import { amqpTopology, createAmqpTransport } from '../../src/transports/amqp.js';
+import type { ReplicationTransport } from '../../src/transports/transport.js';
+import { serviceAvailable } from '../helpers/servers.js';
+import { transportConformance } from './conformance.js';
+
+const AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
+const hasRabbit = await serviceAvailable('rabbitmq', 5672);
+
+/** Deletes a channel's exchange and queues over plain AMQP (no management plugin needed). */
+export async function deleteTopology(channels: Iterable<string>, regions: string[], namePrefix: string) {
+  const conn = await amqplib.connect(AMQP_URL);
+  conn.on('error', () => {});
+  try {
+    for (const channel of channels) {
+      const names = amqpTopology(channel, regions, namePrefix);
+      // A failed delete closes the channel, so each delete gets its own.
+      for (const queue of Object.values(names.queues)) {
+        const ch = await conn.createChannel();
+        ch.on('error', () => {});
+        await ch.deleteQueue(queue).catch(() => {});
+        await ch.close().catch(() => {});
+      }
+      const ch = await conn.createChannel();
+      ch.on('error', () => {});
+      await ch.deleteExchange(names.exchange).catch(() => {});
+      await ch.close().catch(() => {});
+    }
+  } finally {
+    await conn.close().catch(() => {});
+  }
+}
+
+/** Records every channel a transport was used with, for cleanup. */
+export function recordChannels(transport: ReplicationTransport, seen: Set<string>): ReplicationTransport {
+  const publish = transport.publish.bind(transport);
+  const subscribe = transport.subscribe.bind(transport);
+  transport.publish = (channel, events) => {
+    seen.add(channel);
+    return publish(channel, events);
+  };
+  transport.subscribe = (options) => {
+    seen.add(options.channel);
+    return subscribe(options);
+  };
+  return transport;
+}
+
+describe.skipIf(!hasRabbit)('amqp', () => {
+  transportConformance('amqp', async () => {
+    const regions = ['hk', 'kr', 'us'];
+    const namePrefix = `gstest.${process.pid}.${Math.random().toString(36).slice(2, 8)}`;
+    const seen = new Set<string>();
+    const transport = recordChannels(
+      createAmqpTransport({ url: AMQP_URL, regions, namePrefix, retryDelayMs: 200 }),
+      seen,
+    );
+    return {
+      regions: ['hk', 'kr', 'us'],
+      transport: () => transport,
+      cleanup: () => deleteTopology(seen, regions, namePrefix),
+    };
+  });
+
+  it('names the topology after the channel, never mixing prefixes', () => {
+    const t = amqpTopology('sess:', ['hk', 'kr', 'us'], 'geosession');
+    expect(t.exchange).toBe('geosession.sess_3a.events');
+    expect(t.queues).toEqual({
+      hk: 'geosession.sess_3a.hk',
+      kr: 'geosession.sess_3a.kr',
+      us: 'geosession.sess_3a.us',
+    });
+    expect(t.bindings.hk).toEqual(['kr.#', 'us.#']);
+    expect(amqpTopology('', ['hk', 'kr']).exchange).toBe('geosession.-.events');
+    // Distinct channels give distinct names, even when they differ only in punctuation.
+    const names = ['a:b', 'a_b', 'a.b', 'a-b', 'a_3ab', 'ab', '', 'é'].map(
+      (c) => amqpTopology(c, ['x', 'y']).exchange,
+    );
+    expect(new Set(names).size).toBe(names.length);
+    const long = amqpTopology('x'.repeat(1000), ['hk', 'kr']);
+    expect(Buffer.byteLength(long.queues.hk as string)).toBeLessThanOrEqual(255);
+    expect(long.exchange).not.toBe(amqpTopology('x'.repeat(999), ['hk', 'kr']).exchange);
+  });
+
+  it('validates its options, naming the option', () => {
+    const bad: [Record<string, unknown>, string][] = [
+      [{ regions: ['hk', 'kr'] }, 'url'],
+      [{ url: 'http://x', regions: ['hk', 'kr'] }, 'url'],
+      [{ url: AMQP_URL }, 'regions'],
+      [{ url: AMQP_URL, regions: ['hk'] }, 'regions'],
+      [{ url: AMQP_URL, regions: ['hk', 'Bad!'] }, 'regions'],
+      [{ url: AMQP_URL, regions: ['hk', 'kr'], queueType: 'stream' }, 'queueType'],
+      [{ url: AMQP_URL, regions: ['hk', 'kr'], namePrefix: 'a b' }, 'namePrefix'],
+      [{ url: AMQP_URL, regions: ['hk', 'kr'], maxInFlight: 0 }, 'maxInFlight'],
+      [{ url: AMQP_URL, regions: ['hk', 'kr'], publishTimeoutMs: -1 }, 'publishTimeoutMs'],
+      [{ url: AMQP_URL, regions: ['hk', 'kr'], prefetch: 1.5 }, 'prefetch'],
+      [{ url: AMQP_URL, regions: ['hk', 'kr'], reconnectDelayMs: [500, 100] }, 'reconnectDelayMs'],
+    ];
+    for (const [options, option] of bad) {
+      let error: unknown;
+      try {
+        createAmqpTransport(options as never);
+      } catch (e) {
+        error = e;
+      }
+      expect(error, JSON.stringify(options)).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).option).toBe(option);
+    }
+  });
+});
