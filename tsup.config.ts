@@ -5,6 +5,7 @@ export default defineConfig({
   entry: {
     index: 'src/index.ts',
     'redis-streams': 'src/redis-streams.ts',
+    nats: 'src/nats.ts',
     amqp: 'src/amqp.ts',
   },
   format: ['esm', 'cjs'],
