@@ -10,12 +10,14 @@ import { writeFileSync } from 'node:fs';
 import { describeEnvironment } from './lib/env.js';
 import { renderReport } from './lib/print.js';
 import { passes, type Report, type Suite, type SuiteOptions } from './lib/suite.js';
+import { natsSuite } from './nats.js';
+import { replicationSuite } from './replication.js';
 import { storeSuite } from './store.js';
 
 export type { Report, Suite } from './lib/suite.js';
 
 /** Every suite, in the order `npm run bench` runs them. */
-export const SUITES: readonly Suite[] = [storeSuite];
+export const SUITES: readonly Suite[] = [storeSuite, natsSuite, replicationSuite];
 
 function parseArgs(argv: readonly string[]): { names: string[]; flags: Record<string, string> } {
   const names: string[] = [];

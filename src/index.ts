@@ -20,7 +20,7 @@ export type {
 export { DEFAULT_OPTIONS } from './options.js';
 export type { ApplyOutcome } from './replication/applier.js';
 export type { ChangeEvent, ChangeOp, DestroyEvent, SetEvent, TouchEvent } from './replication/events.js';
-export type { ReplicationStats } from './replication/replicator.js';
+export type { AppliedBatch, ReplicationStats } from './replication/replicator.js';
 export { generateSessionId, isValidRegion, regionOfSessionId } from './session-id.js';
 export type { RefusedWrite } from './store.js';
 export { GeoSessionStore } from './store.js';

@@ -21,7 +21,7 @@ import {
   type SessionData,
   type SessionInput,
 } from './options.js';
-import { type ReplicationStats, Replicator } from './replication/replicator.js';
+import { type AppliedBatch, type ReplicationStats, Replicator } from './replication/replicator.js';
 import { scanSessionKeys } from './scan.js';
 import { runScript } from './scripts/index.js';
 import { generateSessionId, regionOfSessionId } from './session-id.js';
@@ -55,7 +55,8 @@ interface RegenerateRequest {
  *
  * Events: `connect` and `disconnect` follow the Redis client's state (express-session stops using the
  * store while disconnected); `refused` ({@link RefusedWrite}) reports a write that a logout forbade;
- * `error` reports background failures (replication), never request failures, which go to the caller.
+ * `error` reports background failures (replication), never request failures, which go to the caller;
+ * `replicated` ({@link AppliedBatch}) reports each batch of other regions' changes applied here.
  */
 export class GeoSessionStore extends BaseStore {
   /** The Redis client passed in. It belongs to the caller. */
@@ -121,6 +122,9 @@ export class GeoSessionStore extends BaseStore {
         keys: this.keys,
         transport: resolved.transport,
         onError: (error) => this.reportError(error),
+        onApplied: (batch) => {
+          if (this.listenerCount('replicated') > 0) this.emit('replicated', batch);
+        },
       });
       this.started = this.replicator.start();
       this.started.catch((error: unknown) => this.reportError(error));

@@ -18,6 +18,14 @@ export interface ReplicationStats {
   transport: string;
 }
 
+/** A batch of remote events that was applied, as the store's `replicated` event reports it. */
+export interface AppliedBatch {
+  /** The events, as received (before touches were coalesced). */
+  events: readonly ChangeEvent[];
+  /** What happened to them. */
+  outcome: ApplyOutcome;
+}
+
 /** Options of {@link Replicator}. */
 export interface ReplicatorOptions {
   region: string;
@@ -26,8 +34,8 @@ export interface ReplicatorOptions {
   keys: KeySpace;
   transport: ReplicationTransport;
   onError(error: unknown): void;
-  /** Called after each applied batch with the session ids it touched. */
-  onApplied?(sids: readonly string[]): void;
+  /** Called after each applied batch. */
+  onApplied?(batch: AppliedBatch): void;
 }
 
 /** Stream ids below this are not wall-clock times (a Redis emulation numbering entries 1, 2, 3...). */
@@ -99,7 +107,7 @@ export class Replicator {
       const lag = lagOf(event, now);
       if (lag !== undefined) this.lag[event.origin] = lag;
     }
-    this.options.onApplied?.(events.map((event) => event.sid));
+    this.options.onApplied?.({ events, outcome });
   }
 
   stats(): ReplicationStats {
