@@ -350,6 +350,13 @@ async function runSuite(options: SuiteOptions): Promise<Report> {
   }
 }
 
+/** Median CPU µs per op, Node + Redis, as `node + redis`: steadier than ops/s on a busy machine. */
+function cpuPerOp(r: OpResult, id: Contender['id']): string {
+  const node = median(r.clientUs[id]);
+  const redis = median(r.redisUs[id]);
+  return `${node.toFixed(1)} + ${redis.toFixed(1)}`;
+}
+
 function buildReport(settings: Settings, results: Partial<Record<OpName, OpResult>>): Report {
   const rows: Cell[][] = [];
   const roundRows: Cell[][] = [];
@@ -367,6 +374,8 @@ function buildReport(settings: Settings, results: Partial<Record<OpName, OpResul
       `${(geosession / cr8).toFixed(2)}x`,
       `${(geosession / cr9).toFixed(2)}x`,
       target === undefined ? '-' : `>= ${target.toFixed(2)}x`,
+      cpuPerOp(r, 'geosession'),
+      cpuPerOp(r, 'cr8'),
     ]);
     if (target !== undefined) {
       checks.push({
