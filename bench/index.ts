@@ -7,6 +7,7 @@
  * To add a suite, write a module exporting a {@link Suite} and add it to {@link SUITES}.
  */
 import { writeFileSync } from 'node:fs';
+import { amqpSuite } from './amqp.js';
 import { describeEnvironment } from './lib/env.js';
 import { renderReport } from './lib/print.js';
 import { passes, type Report, type Suite, type SuiteOptions } from './lib/suite.js';
@@ -17,7 +18,7 @@ import { storeSuite } from './store.js';
 export type { Report, Suite } from './lib/suite.js';
 
 /** Every suite, in the order `npm run bench` runs them. */
-export const SUITES: readonly Suite[] = [storeSuite, natsSuite, replicationSuite];
+export const SUITES: readonly Suite[] = [storeSuite, natsSuite, amqpSuite, replicationSuite];
 
 function parseArgs(argv: readonly string[]): { names: string[]; flags: Record<string, string> } {
   const names: string[] = [];
