@@ -7,6 +7,8 @@
  *   hash tag equal to the value key's slot: `{sess:abc}:m`. Redis Cluster hashes a key without braces
  *   as a whole and a key with a tag by the tag, so both land in the same slot and one script can
  *   touch both. If the value key already has a tag of its own, the metadata key reuses that tag.
+ * - A session id that holds a `}` but no complete `{tag}` cannot get a same-slot metadata key; ids from
+ *   `genid`, express-session and @fastify/session never contain braces. This matters only under Cluster.
  * - Every internal key starts with `{`, so a `SCAN MATCH prefix*` over sessions never sees it, and with
  *   an empty prefix the bulk methods skip keys that start with `{`.
  */
@@ -43,14 +45,19 @@ export function isInternalKey(key: string): boolean {
   return key.startsWith('{');
 }
 
-export function createKeySpace(prefix: string): KeySpace {
+/**
+ * Key builder for a store with key prefix `prefix`, on a client whose ioredis `keyPrefix` is
+ * `clientKeyPrefix` (ioredis prepends it to every key it sends, so the slot is computed on the key Redis
+ * actually sees).
+ */
+export function createKeySpace(prefix: string, clientKeyPrefix = ''): KeySpace {
   return {
     prefix,
     session: (sid) => prefix + sid,
     meta(sid) {
       const key = prefix + sid;
-      const tag = hashTagOf(key);
-      return tag === undefined ? `{${key}}:m` : `{${tag}}:m:${key}`;
+      const tag = hashTagOf(clientKeyPrefix + key);
+      return tag === undefined ? `{${clientKeyPrefix}${key}}:m` : `{${tag}}:m:${key}`;
     },
     outbox: (region) => outboxKey(prefix, region),
     sidOf(key) {

@@ -102,7 +102,10 @@ export class GeoSessionStore extends BaseStore {
     this.disableTouch = resolved.disableTouch;
     this.disableTTL = resolved.disableTTL;
     this.scanCount = resolved.scanCount;
-    this.keys = createKeySpace(resolved.prefix);
+    this.keys = createKeySpace(
+      resolved.prefix,
+      (this.client.options as { keyPrefix?: string }).keyPrefix ?? '',
+    );
     this.deadlines = new Deadlines(resolved.operationTimeoutMs);
     this.outboxKey = resolved.transport ? this.keys.outbox(resolved.region) : undefined;
     this.tombstoneMs = Math.round(resolved.tombstoneTtl * 1000);

@@ -144,7 +144,7 @@ describe.skipIf(!hasRedis)('bulk methods with an ioredis keyPrefix client', () =
   afterAll(async () => {
     await store.close();
     await dropMatching(raw, `kp:${prefix}*`);
-    await dropMatching(raw, `kp:{${prefix}*`);
+    await dropMatching(raw, `kp:{kp:${prefix}*`);
     await dropMatching(raw, `${prefix}*`);
     raw.disconnect();
     kp.disconnect();
@@ -157,7 +157,7 @@ describe.skipIf(!hasRedis)('bulk methods with an ioredis keyPrefix client', () =
     await raw.set(`${prefix}decoy`, JSON.stringify(sessionOf(-1)));
 
     expect(await raw.exists(`kp:${prefix}s0`)).toBe(1);
-    expect(await raw.exists(`kp:{${prefix}s0}:m`)).toBe(1);
+    expect(await raw.exists(`kp:{kp:${prefix}s0}:m`)).toBe(1);
     expect(await raw.exists(`${prefix}s0`)).toBe(0);
 
     const ids = await store.ids();
@@ -172,7 +172,7 @@ describe.skipIf(!hasRedis)('bulk methods with an ioredis keyPrefix client', () =
     expect(await store.length()).toBe(0);
     expect(await keysMatching(raw, `kp:${prefix}*`)).toEqual([]);
     // Only the tombstone of 'gone' is left among the internal keys; the decoy is untouched.
-    expect(await keysMatching(raw, `kp:{${prefix}*`)).toEqual([`kp:{${prefix}gone}:m`]);
+    expect(await keysMatching(raw, `kp:{kp:${prefix}*`)).toEqual([`kp:{kp:${prefix}gone}:m`]);
     expect(await raw.exists(`${prefix}decoy`)).toBe(1);
   });
 });

@@ -90,11 +90,11 @@ describe('key names', () => {
     for (const sid of BRACE_SIDS) expect(slotOf(keys.meta(sid)), sid).toBe(slotOf(keys.session(sid)));
   });
 
-  it.fails('KNOWN BUG (src/keys.ts): with an ioredis keyPrefix the meta key lands in another slot', () => {
-    // ioredis prepends keyPrefix to every key: the value key `kp:sess:abc` then hashes whole while the
-    // meta key `kp:{sess:abc}:m` hashes by its tag `sess:abc`, so under Redis Cluster the scripts fail
-    // with CROSSSLOT. Standalone Redis is unaffected. Remove `.fails` once keys.ts accounts for keyPrefix.
-    const keys = createKeySpace('sess:');
+  it('with an ioredis keyPrefix the meta key still shares the slot of the value key', () => {
+    // ioredis prepends keyPrefix to every key: the value key `kp:sess:abc` hashes whole, so the meta
+    // key's tag must be the whole prefixed key (`kp:{kp:sess:abc}:m`), or Redis Cluster would answer
+    // CROSSSLOT.
+    const keys = createKeySpace('sess:', 'kp:');
     for (const sid of ['abc', 'hk.AbCdEfGhIjKlMnOpQrStUvWx']) {
       expect(slotOf(`kp:${keys.meta(sid)}`), sid).toBe(slotOf(`kp:${keys.session(sid)}`));
     }
