@@ -504,7 +504,8 @@ class NatsTransport extends TransportEvents implements ReplicationTransport {
 
 /** One destination region's consumption of one channel: consume loop, batching, watchdog. */
 class NatsSubscription {
-  healthy = false;
+  /** False after a failure or a stall, until the consumer runs again (starting counts as healthy). */
+  healthy = true;
   readonly started: Promise<void>;
   private markStarted: () => void = () => {};
   /** Settles when close() is called, to abandon waits for a connection that may never come. */
