@@ -189,13 +189,23 @@ describe.skipIf(!hasRedis)('replication invariants (property-based, real Redis)'
         const pending: ChangeEvent[][] = regions.map(() => []);
         const delivered: ChangeEvent[][] = regions.map(() => []);
         const highest = new Map<string, number>(); // expiry seen per region+sid: never goes back
+        const loggedOut = new Set<string>(); // region+sid pairs that have seen a destroy
 
+        const learn = (r: number, events: readonly ChangeEvent[]) => {
+          for (const e of events) if (e.op === 'destroy') loggedOut.add(`${r}/${e.sid}`);
+        };
         const deliver = async (r: number, batch: ChangeEvent[]) => {
           await (appliers[r] as Applier).apply(batch);
           delivered[r]?.push(...batch);
+          learn(r, batch);
         };
-        const checkForward = async (r: number) => {
+        /** After every step: expiry never went back, and a region that saw a logout never serves it. */
+        const checkStep = async (r: number) => {
           for (const sid of sids) {
+            if (loggedOut.has(`${r}/${sid}`)) {
+              expect(await (stores[r] as GeoSessionStore).get(sid), `${sid} served after logout`).toBeNull();
+              expect(await (clients[r] as Redis).hget(keys.meta(sid), 't')).toBe('1');
+            }
             const x = Number((await (clients[r] as Redis).hget(keys.meta(sid), 'x')) ?? 0);
             const key = `${r}/${sid}`;
             expect(x, `expiry of ${sid} in ${REGIONS[r]} went back`).toBeGreaterThanOrEqual(
@@ -227,9 +237,10 @@ describe.skipIf(!hasRedis)('replication invariants (property-based, real Redis)'
             } else await store.destroy(sid);
             const made = await newEvents(r);
             all.push(...made);
+            learn(r, made);
             for (const other of regions) if (other !== r) pending[other]?.push(...made);
           }
-          await checkForward(r);
+          await checkStep(r);
         }
 
         // Deliver everything left, shuffled, in random batches, with random duplicates of anything.
@@ -240,7 +251,7 @@ describe.skipIf(!hasRedis)('replication invariants (property-based, real Redis)'
           for (const batch of batches(g, shuffle(g, [...(pending[r] as ChangeEvent[]), ...dupes]))) {
             await deliver(r, batch);
           }
-          await checkForward(r);
+          await checkStep(r);
         }
         // Two observers get every event in two independent orders.
         for (const observer of observers) {
