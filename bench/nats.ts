@@ -5,7 +5,7 @@
  * received) and latency at a steady rate (publish time to handler time, p50/p99).
  *
  * Flags: `--nats=<url>` (nats://127.0.0.1:4222), `--messages=<n>` per throughput run (20000),
- * `--rate=<msg/s>` for the latency runs (2000), `--seconds=<s>` per latency run (5), `--rounds=<n>` (2).
+ * `--rate=<msg/s>` for the latency runs (2000), `--seconds=<s>` per latency run (5), `--rounds=<n>` (3).
  */
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -207,7 +207,7 @@ export const natsSuite: Suite = {
     const messages = Math.floor(numberFlag(options, 'messages', 20_000));
     const rate = numberFlag(options, 'rate', 2000);
     const seconds = numberFlag(options, 'seconds', 5);
-    const rounds = Math.floor(numberFlag(options, 'rounds', 2));
+    const rounds = Math.floor(numberFlag(options, 'rounds', 3));
     const runs: Record<'raw' | 'transport', Figures[]> = { raw: [], transport: [] };
     for (let round = 0; round < rounds; round++) {
       for (const kind of ['raw', 'transport'] as const) {

@@ -70,8 +70,8 @@ export interface NatsTransportOptions {
    */
   publishTimeoutMs?: number;
   /**
-   * Most PubAcks awaited at once by one publish call.
-   * @default 256
+   * Most PubAcks awaited at once by one publish call (the relay publishes up to 500 events a call).
+   * @default 500
    */
   publishWindow?: number;
   /**
@@ -188,7 +188,7 @@ function settingsOf(options: NatsTransportOptions): Settings {
     replicas: numberOption('replicas', options.replicas, 1, { integer: true }),
     duplicateWindowMs: numberOption('duplicateWindowMs', options.duplicateWindowMs, 120_000, { min: 100 }),
     publishTimeoutMs: numberOption('publishTimeoutMs', options.publishTimeoutMs, 5000, { min: 100 }),
-    publishWindow: numberOption('publishWindow', options.publishWindow, 256, { integer: true }),
+    publishWindow: numberOption('publishWindow', options.publishWindow, 500, { integer: true }),
     ackWaitMs: numberOption('ackWaitMs', options.ackWaitMs, 30_000, { min: 1000 }),
     maxAckPending: numberOption('maxAckPending', options.maxAckPending, 1000, { integer: true }),
     retryDelayMs: numberOption('retryDelayMs', options.retryDelayMs, 1000, { min: 0 }),

@@ -1,3 +1,5 @@
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import type { SessionData } from 'express-session';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TransportError } from '../../src/errors.js';
@@ -108,6 +110,29 @@ describe.skipIf(!hasNats)('nats transport faults', () => {
 
     const later = Array.from({ length: 10 }, () => sampleEvent('hk'));
     await publishUntilConfirmed(hk, 'stall:', later);
+    await eventually(() => later.every((e) => got.has(e.id)), 30_000);
+  });
+
+  it('recreates a consumer deleted under it (nats.js alone keeps pulling from nothing)', async () => {
+    const hk = transport();
+    const kr = transport();
+    const errors: Error[] = [];
+    kr.on('error', (e) => errors.push(e));
+    const got = await collect(kr, 'deleted:', 'kr');
+    const first = sampleEvent('hk');
+    await hk.publish('deleted:', [first]);
+    await eventually(() => got.has(first.id));
+
+    const nc = await connect({ servers: nats.url });
+    try {
+      const jsm = await jetstreamManager(nc);
+      expect(await jsm.consumers.delete('GEOSESSION_deleted_3a', 'kr')).toBe(true);
+    } finally {
+      await nc.close();
+    }
+    await eventually(() => errors.some((e) => /stalled/.test(e.message)), 20_000);
+    const later = Array.from({ length: 10 }, () => sampleEvent('hk'));
+    await publishUntilConfirmed(hk, 'deleted:', later);
     await eventually(() => later.every((e) => got.has(e.id)), 30_000);
   });
 
