@@ -7,7 +7,7 @@ import {
   GeoSessionError,
   RedisCommandError,
 } from './errors.js';
-import { type Callback, settle } from './internal/callback.js';
+import { type Callback, noop, settle } from './internal/callback.js';
 import { Deadlines } from './internal/deadline.js';
 import { loadExpressSession } from './internal/express-session.js';
 import { fingerprint } from './internal/fingerprint.js';
@@ -283,14 +283,43 @@ export class GeoSessionStore extends BaseStore {
   // ---------------------------------------------------------------------------------------------
   // Implementation
 
-  private async read(sid: string): Promise<SessionData | null> {
-    this.assertOpen();
-    const text =
-      (await this.call('get', this.client.get(this.keys.session(sid)))) ?? (await this.readThrough(sid));
-    if (text === null) return null;
-    const session = await this.parse(sid, text);
-    await this.freshenCookieExpiry(sid, session);
-    return session;
+  private read(sid: string): Promise<SessionData | null> {
+    if (this.closed) return Promise.reject(new ClosedError('the session store'));
+    return this.call('get', this.client.get(this.keys.session(sid))).then((text) => {
+      if (text !== null) return this.parseFresh(sid, text);
+      return this.readThrough(sid).then((remote) => (remote === null ? null : this.parseFresh(sid, remote)));
+    });
+  }
+
+  /** Parses a stored value; fixes its cookie expiry if a touch left it behind (see freshenCookieExpiry). */
+  private parseFresh(sid: string, text: string): SessionData | Promise<SessionData> {
+    let parsed: SessionData | Promise<SessionData>;
+    try {
+      parsed = this.serializer.parse(text);
+    } catch (error) {
+      throw new CorruptSessionError(sid, error);
+    }
+    if (parsed instanceof Promise) {
+      return parsed.then(
+        (session) => this.checked(sid, session),
+        (error: unknown) => {
+          throw new CorruptSessionError(sid, error);
+        },
+      );
+    }
+    return this.checked(sid, parsed);
+  }
+
+  private checked(sid: string, session: unknown): SessionData | Promise<SessionData> {
+    if (typeof session !== 'object' || session === null) {
+      throw new CorruptSessionError(
+        sid,
+        new TypeError(`parsed to ${session === null ? 'null' : typeof session}`),
+      );
+    }
+    const stored = cookieExpiryMs(session as SessionData);
+    if (stored === undefined || stored > Date.now()) return session as SessionData;
+    return this.freshenCookieExpiry(sid, session as SessionData, stored);
   }
 
   /**
@@ -317,47 +346,53 @@ export class GeoSessionStore extends BaseStore {
     }
   }
 
-  private async write(sid: string, session: SessionInput): Promise<void> {
-    this.assertOpen();
+  private write(sid: string, session: SessionInput): Promise<void> {
+    if (this.closed) return Promise.reject(new ClosedError('the session store'));
     const expiresAt = this.expiryOf(session);
-    if (expiresAt !== 0 && expiresAt <= Date.now()) return this.remove(sid);
+    const now = Date.now();
+    if (expiresAt !== 0 && expiresAt <= now) return this.remove(sid);
     const body = this.serializer.stringify(session as SessionData);
-    const result = (await this.call(
-      'set',
-      runScript(this.client, 'set', this.scriptKeys(sid), [
-        body,
-        fingerprint(this.serializer, session as SessionData),
-        expiresAt,
-        cookieExpiryOf(session),
-        this.region,
-        sid,
-      ]),
-    )) as [number, string];
-    if (result[0] === -1) this.emitRefused('set', sid);
+    const args = [
+      body,
+      fingerprint(this.serializer, session as SessionData, body),
+      expiresAt,
+      cookieExpiryOf(session),
+      this.region,
+      sid,
+      now,
+    ];
+    return this.call('set', runScript(this.client, 'set', this.scriptKeys(sid), args)).then((result) => {
+      if ((result as [number, string])[0] === -1) this.emitRefused('set', sid);
+    });
   }
 
-  private async extend(sid: string, session: SessionInput): Promise<void> {
-    this.assertOpen();
-    if (this.disableTouch || this.disableTTL) return;
+  private extend(sid: string, session: SessionInput): Promise<void> {
+    if (this.closed) return Promise.reject(new ClosedError('the session store'));
+    if (this.disableTouch || this.disableTTL) return Promise.resolve();
     const expiresAt = this.expiryOf(session);
-    const code = (await this.call(
-      'touch',
-      runScript(this.client, 'touch', this.scriptKeys(sid), [
-        expiresAt,
-        cookieExpiryOf(session),
-        this.region,
-        sid,
-      ]),
-    )) as number;
-    if (code === -1) this.emitRefused('touch', sid);
+    if (this.outboxKey === undefined) {
+      // Without replication a touch needs no version and no event: one PEXPIREAT GT never creates a
+      // session, never shortens one, and cannot revive a destroyed one (its value key is gone).
+      return this.call('touch', this.client.pexpireat(this.keys.session(sid), expiresAt, 'GT')).then(
+        (moved) => (moved === 0 ? this.reportMissedTouch(sid) : undefined),
+      );
+    }
+    const args = [expiresAt, cookieExpiryOf(session), this.region, sid];
+    return this.call('touch', runScript(this.client, 'touch', this.scriptKeys(sid), args)).then((code) => {
+      if (code === -1) this.emitRefused('touch', sid);
+    });
   }
 
-  private async remove(sid: string): Promise<void> {
-    this.assertOpen();
-    await this.call(
-      'destroy',
-      runScript(this.client, 'destroy', this.scriptKeys(sid), [this.tombstoneMs, this.region, sid]),
-    );
+  /** A touch that moved nothing: the session is gone, already lives longer, or was destroyed. */
+  private async reportMissedTouch(sid: string): Promise<void> {
+    const tombstone = await this.call('touch', this.client.hget(this.keys.meta(sid), 't'));
+    if (tombstone === '1') this.emitRefused('touch', sid);
+  }
+
+  private remove(sid: string): Promise<void> {
+    if (this.closed) return Promise.reject(new ClosedError('the session store'));
+    const args = [this.tombstoneMs, this.region, sid, Date.now()];
+    return this.call('destroy', runScript(this.client, 'destroy', this.scriptKeys(sid), args)).then(noop);
   }
 
   private async readAll(): Promise<SessionData[]> {
@@ -423,40 +458,22 @@ export class GeoSessionStore extends BaseStore {
   }
 
   private async parse(sid: string, text: string): Promise<SessionData> {
-    let session: unknown;
-    try {
-      session = await this.serializer.parse(text);
-    } catch (error) {
-      throw new CorruptSessionError(sid, error);
-    }
-    if (typeof session !== 'object' || session === null) {
-      throw new CorruptSessionError(
-        sid,
-        new TypeError(`parsed to ${session === null ? 'null' : typeof session}`),
-      );
-    }
-    return session as SessionData;
+    return this.parseFresh(sid, text);
   }
 
   /**
    * `touch` never rewrites the stored value, so after one its `cookie.expires` is older than the real
    * expiry. That is harmless until it lies in the past, when @fastify/session would treat a live session
-   * as expired: then (rarely) read the true cookie expiry from the metadata and put it in.
+   * as expired: then (rarely) read the key's real expiry (PEXPIRETIME) and put it in.
    */
-  private async freshenCookieExpiry(sid: string, session: SessionData): Promise<void> {
-    const stored = cookieExpiryMs(session);
-    if (stored === undefined || stored > Date.now()) return;
-    const latest = await this.call('get', this.client.hget(this.keys.meta(sid), 'e'));
-    const ms = latest ? Number(latest) : Number.NaN;
-    if (Number.isFinite(ms) && ms > stored && session.cookie)
-      session.cookie.expires = new Date(ms).toISOString();
+  private async freshenCookieExpiry(sid: string, session: SessionData, stored: number): Promise<SessionData> {
+    const latest = Number(await this.call('get', this.client.pexpiretime(this.keys.session(sid))));
+    if (latest > stored && session.cookie) session.cookie.expires = new Date(latest).toISOString();
+    return session;
   }
 
   private call<T>(operation: string, work: Promise<T>): Promise<T> {
-    return this.deadlines.run(operation, work).catch((error: unknown) => {
-      if (error instanceof GeoSessionError) throw error;
-      throw new RedisCommandError(operation, error);
-    });
+    return this.deadlines.run(operation, work, undefined, asGeoSessionError);
   }
 
   private assertOpen(): void {
@@ -496,6 +513,10 @@ export class GeoSessionStore extends BaseStore {
       this.client.off('end', down);
     };
   }
+}
+
+function asGeoSessionError(operation: string, error: unknown): unknown {
+  return error instanceof GeoSessionError ? error : new RedisCommandError(operation, error);
 }
 
 /** The cookie's expiry in epoch ms, or `undefined` when it has none or it cannot be read. */

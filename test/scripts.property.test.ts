@@ -169,10 +169,13 @@ describe.skipIf(!hasRedis)('set / touch / destroy scripts (property-based)', () 
           } else {
             expect(next).toBe(version);
           }
-          // (c) expiry is the latest ever asked for: it never moved back.
+          // (c) expiry is the latest ever asked for: it never moved back. This store does not replicate, so a
+          // touch moves only the value key (PEXPIREAT GT) and the metadata's own fields keep the expiry of
+          // the last content write; the metadata never outlives the value. (Replicating stores keep it
+          // exact: see test/replication/properties.test.ts.)
           expect(seen.valueExpiry).toBe(expiry);
-          expect(seen.x).toBe(expiry);
-          expect(seen.metaExpiry).toBe(expiry);
+          expect(seen.x).toBeLessThanOrEqual(expiry);
+          expect(seen.metaExpiry).toBeLessThanOrEqual(expiry);
           version = next;
         }
       }),

@@ -5,15 +5,19 @@ interface Pending {
   readonly timeoutMs: number;
   readonly operation: string;
   readonly reject: (error: Error) => void;
+  settled: boolean;
 }
 
 /**
- * Bounds how long any call may wait for Redis. One coarse, unref'd timer serves every call in flight,
- * so the hot path pays a Map insert and delete instead of a timer each.
+ * Bounds how long any call may wait for Redis. One coarse, unref'd timer serves every call in flight.
+ * Calls with the default timeout expire in the order they started, so they sit in a FIFO queue and the
+ * timer only looks at its head: the hot path pays an array push and a flag, not a timer or a Map entry.
  */
 export class Deadlines {
-  private readonly pending = new Map<number, Pending>();
-  private nextId = 0;
+  private queue: Pending[] = [];
+  private head = 0;
+  /** Calls with their own timeout (rare: read-through). */
+  private readonly others = new Set<Pending>();
   private timer: NodeJS.Timeout | undefined;
   private readonly tickMs: number;
 
@@ -21,18 +25,37 @@ export class Deadlines {
     this.tickMs = Math.max(5, Math.min(100, Math.floor(timeoutMs / 4)));
   }
 
-  /** Resolves or rejects as `work` does, or rejects with a TimeoutError once `timeoutMs` has passed. */
-  run<T>(operation: string, work: Promise<T>, timeoutMs = this.timeoutMs): Promise<T> {
+  /**
+   * Resolves or rejects as `work` does (errors passed through `mapError` when given), or rejects with a
+   * TimeoutError once `timeoutMs` has passed.
+   */
+  run<T>(
+    operation: string,
+    work: Promise<T>,
+    timeoutMs = this.timeoutMs,
+    mapError?: (operation: string, error: unknown) => unknown,
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const id = this.nextId++;
-      this.pending.set(id, { deadline: Date.now() + timeoutMs, timeoutMs, operation, reject });
-      this.ensureTimer();
+      const pending: Pending = {
+        deadline: Date.now() + timeoutMs,
+        timeoutMs,
+        operation,
+        reject,
+        settled: false,
+      };
+      if (timeoutMs === this.timeoutMs) this.queue.push(pending);
+      else this.others.add(pending);
+      if (this.timer === undefined) this.startTimer();
       work.then(
         (value) => {
-          if (this.pending.delete(id)) resolve(value);
+          if (pending.settled) return;
+          pending.settled = true;
+          resolve(value);
         },
         (error: unknown) => {
-          if (this.pending.delete(id)) reject(error);
+          if (pending.settled) return;
+          pending.settled = true;
+          reject(mapError ? mapError(operation, error) : error);
         },
       );
     });
@@ -40,27 +63,54 @@ export class Deadlines {
 
   /** Rejects everything in flight and stops the timer. */
   close(error: Error): void {
-    for (const p of this.pending.values()) p.reject(error);
-    this.pending.clear();
+    for (const p of [...this.queue.slice(this.head), ...this.others]) {
+      if (!p.settled) {
+        p.settled = true;
+        p.reject(error);
+      }
+    }
+    this.queue = [];
+    this.head = 0;
+    this.others.clear();
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
   }
 
-  private ensureTimer(): void {
-    if (this.timer) return;
+  private startTimer(): void {
     this.timer = setInterval(() => this.sweep(), this.tickMs);
     this.timer.unref();
   }
 
+  private expire(p: Pending): void {
+    p.settled = true;
+    p.reject(new TimeoutError(p.operation, p.timeoutMs));
+  }
+
   private sweep(): void {
     const now = Date.now();
-    for (const [id, p] of this.pending) {
-      if (p.deadline <= now) {
-        this.pending.delete(id);
-        p.reject(new TimeoutError(p.operation, p.timeoutMs));
+    const queue = this.queue;
+    while (this.head < queue.length) {
+      const p = queue[this.head] as Pending;
+      if (!p.settled) {
+        if (p.deadline > now) break;
+        this.expire(p);
+      }
+      this.head++;
+    }
+    if (this.head > 1024 && this.head * 2 > queue.length) {
+      this.queue = queue.slice(this.head);
+      this.head = 0;
+    }
+    for (const p of this.others) {
+      if (p.settled) this.others.delete(p);
+      else if (p.deadline <= now) {
+        this.expire(p);
+        this.others.delete(p);
       }
     }
-    if (this.pending.size === 0 && this.timer) {
+    if (this.head >= this.queue.length && this.others.size === 0 && this.timer) {
+      this.queue = [];
+      this.head = 0;
       clearInterval(this.timer);
       this.timer = undefined;
     }

@@ -8,6 +8,7 @@
 --- ARGV[1] shortest tombstone lifetime in ms
 --- ARGV[2] region id
 --- ARGV[3] session id
+--- ARGV[4] the writer's clock, epoch ms (the wall part of the version)
 ---
 --- Returns {code, version}:
 ---   0  destroyed (a tombstone was written even when no session existed: the session may live in a
@@ -16,13 +17,14 @@
 --- @include "common"
 
 local meta = hmget(KEYS[2], 'v', 'x', 't')
-local now = now_ms()
+local now = tonumber(ARGV[4])
 local until_ms = now + tonumber(ARGV[1])
 local prev_x = tonumber(meta[2])
 if prev_x and prev_x ~= 0 and prev_x > until_ms then until_ms = prev_x end
--- A session written before geosession (connect-redis) has no metadata: its lifetime is its key's TTL.
-local left = redis.call('PTTL', KEYS[1])
-if left > 0 and now + left > until_ms then until_ms = now + left end
+-- The value key's own expiry counts too: a session written by connect-redis has no metadata, and
+-- touches of a store that does not replicate move only the value key.
+local expires = redis.call('PEXPIRETIME', KEYS[1])
+if expires > until_ms then until_ms = expires end
 
 if meta[3] == '1' then
   redis.call('DEL', KEYS[1])

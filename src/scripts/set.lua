@@ -1,10 +1,12 @@
 --- Writes a session with a new version, unless a logout's tombstone forbids it.
 --- A write whose content fingerprint equals the stored one (only cookie.expires changed) costs a
---- touch: the value is left as it is and only the expiry moves.
+--- touch: the value is left as it is and only the expiry moves. Expiry never moves back.
 ---
 --- KEYS[1] session value key
 --- KEYS[2] session metadata hash (same slot)
---- KEYS[3] (optional) this region's outbox stream; when present the change event is appended to it
+--- KEYS[3] (optional) this region's outbox stream: the store replicates, the change event is appended
+---         to it, and the metadata's expiry is kept exact. Without it the value key's own expiry is the
+---         truth (touches move only that) and the metadata may expire earlier.
 ---
 --- ARGV[1] serialized session
 --- ARGV[2] content fingerprint (the session without cookie.expires)
@@ -12,6 +14,7 @@
 --- ARGV[4] cookie expiry in ms, "" when the cookie has none
 --- ARGV[5] region id (for the version and the event)
 --- ARGV[6] session id (for the event)
+--- ARGV[7] the writer's clock, epoch ms (the wall part of the version)
 ---
 --- Returns {code, version}:
 ---   0  written with the new version
@@ -19,6 +22,7 @@
 ---  -1  refused: the session was destroyed (tombstone)
 --- @include "common"
 
+local replicating = KEYS[3] ~= nil
 local meta = hmget(KEYS[2], 'v', 'f', 'x', 't', 'e')
 if meta[4] == '1' then
   return {-1, meta[1] or ''}
@@ -26,21 +30,39 @@ end
 
 local prev_x = tonumber(meta[3])
 local x = later(prev_x, tonumber(ARGV[3]))
-local e = later_text(meta[5], ARGV[4])
 
-if meta[2] == ARGV[2] and redis.call('EXISTS', KEYS[1]) == 1 then
-  if x ~= prev_x or e ~= meta[5] then
-    expire_at(KEYS[1], x)
-    expire_at(KEYS[2], x)
-    redis.call('HSET', KEYS[2], 'x', fmt(x), 'e', e)
-    if KEYS[3] then
-      redis.call('XADD', KEYS[3], '*', 'o', 't', 's', ARGV[6], 'v', meta[1], 'x', fmt(x), 'e', e, 'r', ARGV[5])
-    end
+if meta[2] == ARGV[2] then
+  -- Same content. PEXPIREAT answers 0 for a missing key, so it also tells whether the value is there.
+  local alive
+  if x == 0 then
+    alive = redis.call('PERSIST', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[1]) == 1
+  elseif replicating then
+    alive = redis.call('PEXPIREAT', KEYS[1], fmt(x)) == 1
+  else
+    alive = redis.call('PEXPIREAT', KEYS[1], fmt(x), 'GT') == 1 or redis.call('EXISTS', KEYS[1]) == 1
+    -- The metadata (fingerprint) must live as long as the value, or the next such write is a full one.
+    if alive then redis.call('PEXPIREAT', KEYS[2], fmt(x), 'GT') end
   end
-  return {1, meta[1]}
+  if alive then
+    if replicating then
+      local e = later_text(meta[5], ARGV[4])
+      if x ~= prev_x or e ~= meta[5] then
+        expire_at(KEYS[2], x)
+        redis.call('HSET', KEYS[2], 'x', fmt(x), 'e', e)
+        redis.call('XADD', KEYS[3], '*', 'o', 't', 's', ARGV[6], 'v', meta[1], 'x', fmt(x), 'e', e, 'r', ARGV[5])
+      end
+    end
+    return {1, meta[1]}
+  end
 end
 
-local version = next_version(meta[1], ARGV[5], now_ms())
+if not replicating and x ~= 0 then
+  -- Touches moved only the value key: never end up before where they got it.
+  local current = redis.call('PEXPIRETIME', KEYS[1])
+  if current > x then x = current end
+end
+local e = later_text(meta[5], ARGV[4])
+local version = next_version(meta[1], ARGV[5], tonumber(ARGV[7]))
 if x == 0 then
   redis.call('SET', KEYS[1], ARGV[1])
 else
@@ -48,7 +70,7 @@ else
 end
 redis.call('HSET', KEYS[2], 'v', version, 'f', ARGV[2], 'x', fmt(x), 'e', e)
 expire_at(KEYS[2], x)
-if KEYS[3] then
+if replicating then
   redis.call('XADD', KEYS[3], '*', 'o', 's', 's', ARGV[6], 'v', version, 'x', fmt(x), 'e', e, 'r', ARGV[5],
     'f', ARGV[2], 'd', ARGV[1])
 end

@@ -1,5 +1,6 @@
---- Extends a session's lifetime without rewriting its value. Expiry only moves forward.
---- Never creates a session, never touches one that was destroyed.
+--- Extends a session's lifetime without rewriting its value, and keeps its metadata and its replication
+--- event in step. Expiry only moves forward. Never creates a session, never touches one that was
+--- destroyed. (A store that does not replicate touches with a plain PEXPIREAT GT instead.)
 ---
 --- KEYS[1] session value key
 --- KEYS[2] session metadata hash (same slot)
@@ -19,14 +20,23 @@
 
 local meta = hmget(KEYS[2], 'v', 'x', 't', 'e')
 if meta[3] == '1' then return -1 end
-if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
 
 local prev_x = tonumber(meta[2])
 local x = later(prev_x, tonumber(ARGV[1]))
 local e = later_text(meta[4], ARGV[2])
-if x == prev_x and e == meta[4] then return 1 end
+if x == prev_x and e == meta[4] then
+  if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
+  return -2
+end
 
-expire_at(KEYS[1], x)
+-- PEXPIREAT answers 0 for a missing key: a touch never creates a session.
+local moved
+if x == 0 then
+  moved = redis.call('PERSIST', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[1]) == 1
+else
+  moved = redis.call('PEXPIREAT', KEYS[1], fmt(x)) == 1
+end
+if not moved then return -2 end
 if meta[1] then
   redis.call('HSET', KEYS[2], 'x', fmt(x), 'e', e)
   expire_at(KEYS[2], x)
