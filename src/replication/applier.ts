@@ -19,6 +19,9 @@ export interface ApplyOutcome {
 
 const OP_CODES = { set: 's', touch: 't', destroy: 'd' } as const;
 
+/** Events per apply script call: big enough to save round trips, small enough not to block Redis long. */
+const APPLY_CHUNK = 64;
+
 function laterExpiry(a: number, b: number): number {
   if (a === 0 || b === 0) return 0;
   return Math.max(a, b);
@@ -62,8 +65,8 @@ export function coalesceTouches(events: readonly ChangeEvent[]): {
 }
 
 /**
- * Applies batches of remote events to this region's Redis: one `apply` script call per event, all sent
- * at once so ioredis pipelines them. The script enforces the conflict rules (docs/replication.md), so
+ * Applies batches of remote events to this region's Redis: one `apply` script call per chunk of events,
+ * the chunks sent at once so ioredis pipelines them. The script enforces the conflict rules (docs/replication.md), so
  * duplicates, reordering and replays are harmless. A batch rejects if any call fails, and is then
  * delivered again by the transport.
  */
@@ -76,30 +79,43 @@ export class Applier {
 
   async apply(batch: readonly ChangeEvent[]): Promise<ApplyOutcome> {
     const { events, coalesced } = coalesceTouches(batch.filter((event) => event.origin !== this.region));
-    const codes = await Promise.all(events.map((event) => this.applyOne(event)));
+    const chunks: Promise<number[]>[] = [];
+    for (let i = 0; i < events.length; i += APPLY_CHUNK)
+      chunks.push(this.applyChunk(events.slice(i, i + APPLY_CHUNK)));
     const outcome: ApplyOutcome = { applied: 0, unchanged: 0, expired: 0, refused: 0, coalesced };
-    for (const code of codes) {
-      if (code === 0) outcome.applied++;
-      else if (code === 1) outcome.unchanged++;
-      else if (code === 2) outcome.expired++;
-      else outcome.refused++;
+    for (const codes of await Promise.all(chunks)) {
+      for (const code of codes) {
+        if (code === 0) outcome.applied++;
+        else if (code === 1) outcome.unchanged++;
+        else if (code === 2) outcome.expired++;
+        else outcome.refused++;
+      }
     }
     return outcome;
   }
 
-  private async applyOne(event: ChangeEvent): Promise<number> {
-    const cookie =
-      event.op === 'destroy' || event.cookieExpires === undefined ? '' : String(event.cookieExpires);
-    const args =
-      event.op === 'set'
-        ? [OP_CODES.set, event.version, String(event.expiresAt), cookie, event.fingerprint, event.data]
-        : [OP_CODES[event.op], event.version, String(event.expiresAt), cookie, '', ''];
-    const code = await runScript(
-      this.client,
-      'apply',
-      [this.keys.session(event.sid), this.keys.meta(event.sid)],
-      args,
-    );
-    return Number(code);
+  /** One script call for up to {@link APPLY_CHUNK} events; the chunks of a batch are pipelined. */
+  private async applyChunk(events: readonly ChangeEvent[]): Promise<number[]> {
+    const keys: string[] = [];
+    const args: string[] = [];
+    for (const event of events) {
+      keys.push(this.keys.session(event.sid), this.keys.meta(event.sid));
+      const cookie =
+        event.op === 'destroy' || event.cookieExpires === undefined ? '' : String(event.cookieExpires);
+      if (event.op === 'set') {
+        args.push(
+          OP_CODES.set,
+          event.version,
+          String(event.expiresAt),
+          cookie,
+          event.fingerprint,
+          event.data,
+        );
+      } else {
+        args.push(OP_CODES[event.op], event.version, String(event.expiresAt), cookie, '', '');
+      }
+    }
+    const codes = (await runScript(this.client, 'apply', keys, args)) as number[];
+    return codes.map(Number);
   }
 }
