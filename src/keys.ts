@@ -3,8 +3,9 @@
  *
  * - The session value lives at `prefix + sid`, byte-compatible with connect-redis, so a switch in either
  *   direction keeps every logged-in user.
- * - Its metadata (version, expiry, content fingerprint, tombstone) lives in a hash whose name carries a
- *   hash tag equal to the value key's slot: `{sess:abc}:m`. Redis Cluster hashes a key without braces
+ * - Its metadata (tombstone flag, version, content fingerprint, expiry, cookie expiry) is one string,
+ *   `t|v|f|x|e` (see src/scripts/includes/common.lua), under a name whose hash tag puts it in the value
+ *   key's slot: `{sess:abc}:m`. Redis Cluster hashes a key without braces
  *   as a whole and a key with a tag by the tag, so both land in the same slot and one script can
  *   touch both. If the value key already has a tag of its own, the metadata key reuses that tag.
  * - A session id that holds a `}` but no complete `{tag}` cannot get a same-slot metadata key; ids from
@@ -18,7 +19,7 @@ export interface KeySpace {
   readonly prefix: string;
   /** The session value key. */
   session(sid: string): string;
-  /** The session's metadata hash, in the same cluster slot as {@link KeySpace.session}. */
+  /** The session's metadata key, in the same cluster slot as {@link KeySpace.session}. */
   meta(sid: string): string;
   /** A region's outbox stream of change events. */
   outbox(region: string): string;

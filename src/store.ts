@@ -332,8 +332,7 @@ export class GeoSessionStore extends BaseStore {
     const origin = regionOfSessionId(sid);
     const remote = origin === undefined ? undefined : this.options.remotes[origin];
     if (!remote) return null;
-    const tombstone = await this.call('get', this.client.hget(this.keys.meta(sid), 't'));
-    if (tombstone === '1') return null;
+    if (await this.isDestroyed(sid, 'get')) return null;
     try {
       return await this.deadlines.run(
         `read-through from ${origin}`,
@@ -385,8 +384,13 @@ export class GeoSessionStore extends BaseStore {
 
   /** A touch that moved nothing: the session is gone, already lives longer, or was destroyed. */
   private async reportMissedTouch(sid: string): Promise<void> {
-    const tombstone = await this.call('touch', this.client.hget(this.keys.meta(sid), 't'));
-    if (tombstone === '1') this.emitRefused('touch', sid);
+    if (await this.isDestroyed(sid, 'touch')) this.emitRefused('touch', sid);
+  }
+
+  /** True when a logout's tombstone stands for `sid` (metadata `1|…`, see src/scripts/includes/common.lua). */
+  private async isDestroyed(sid: string, operation: string): Promise<boolean> {
+    const meta = await this.call(operation, this.client.get(this.keys.meta(sid)));
+    return meta?.startsWith('1|') === true;
   }
 
   private remove(sid: string): Promise<void> {

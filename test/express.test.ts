@@ -11,6 +11,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createKeySpace } from '../src/keys.js';
 import { GeoSessionStore } from '../src/store.js';
+import { metaField, readMeta, writeMeta } from './helpers/meta.js';
 import {
   eventually,
   hasRedis,
@@ -232,7 +233,7 @@ describe.skipIf(!hasRedis)('express-session + GeoSessionStore over HTTP', () => 
     const oldJar = jar.clone();
     expect((await h.request(jar, 'POST', '/logout')).status).toBe(200);
     expect(await r().exists(h.prefix + sid)).toBe(0);
-    expect(await r().hget(h.metaKey(sid), 't')).toBe('1');
+    expect(await metaField(r(), h.metaKey(sid), 't')).toBe('1');
     const after = await h.request(oldJar, 'GET', '/me');
     expect(after.body.user).toBeNull();
     expect(after.body.sid).not.toBe(sid);
@@ -251,7 +252,7 @@ describe.skipIf(!hasRedis)('express-session + GeoSessionStore over HTTP', () => 
     expect(newSid).not.toBe(oldSid);
     expect(sidOfCookie(jar.cookies.get('connect.sid'))).toBe(newSid);
     expect(await r().exists(h.prefix + oldSid)).toBe(0);
-    expect(await r().hget(h.metaKey(oldSid), 't')).toBe('1');
+    expect(await metaField(r(), h.metaKey(oldSid), 't')).toBe('1');
 
     expect((await h.request(jar, 'GET', '/me')).body).toMatchObject({ user: 'bob', sid: newSid });
     expect((await h.request(oldJar, 'GET', '/me')).body.user).toBeNull();
@@ -270,7 +271,7 @@ describe.skipIf(!hasRedis)('express-session + GeoSessionStore over HTTP', () => 
     const key = h.prefix + body.sid;
     const before = await r().get(key);
     const expireBefore = await r().pexpiretime(key);
-    const versionBefore = await r().hget(h.metaKey(body.sid as string), 'v');
+    const versionBefore = await metaField(r(), h.metaKey(body.sid as string), 'v');
     await pause(30);
 
     h.calls.length = 0;
@@ -279,7 +280,7 @@ describe.skipIf(!hasRedis)('express-session + GeoSessionStore over HTTP', () => 
     expect(h.calls).toEqual(['get', 'touch']);
     expect(await r().get(key)).toBe(before);
     expect(await r().pexpiretime(key)).toBeGreaterThan(expireBefore);
-    expect(await r().hget(h.metaKey(body.sid as string), 'v')).toBe(versionBefore);
+    expect(await metaField(r(), h.metaKey(body.sid as string), 'v')).toBe(versionBefore);
   });
 
   it('rolling: false does not re-send the cookie for an unmodified session', async () => {
@@ -313,7 +314,7 @@ describe.skipIf(!hasRedis)('express-session + GeoSessionStore over HTTP', () => 
     const sid = body.sid as string;
     const key = h.prefix + sid;
     const before = await r().get(key);
-    const versionBefore = await r().hget(h.metaKey(sid), 'v');
+    const versionBefore = await metaField(r(), h.metaKey(sid), 'v');
     const expireBefore = await r().pexpiretime(key);
     await pause(30);
 
@@ -321,13 +322,13 @@ describe.skipIf(!hasRedis)('express-session + GeoSessionStore over HTTP', () => 
     await h.request(jar, 'GET', '/me');
     expect(h.calls).toEqual(['get', 'set']);
     expect(await r().get(key)).toBe(before);
-    expect(await r().hget(h.metaKey(sid), 'v')).toBe(versionBefore);
+    expect(await metaField(r(), h.metaKey(sid), 'v')).toBe(versionBefore);
     expect(await r().pexpiretime(key)).toBeGreaterThan(expireBefore);
 
     // A real change is written with a new version.
     await h.request(jar, 'POST', '/count');
     expect(JSON.parse((await r().get(key)) ?? '{}').count).toBe(1);
-    expect(await r().hget(h.metaKey(sid), 'v')).not.toBe(versionBefore);
+    expect(await metaField(r(), h.metaKey(sid), 'v')).not.toBe(versionBefore);
   });
 
   it('saveUninitialized: false writes nothing for a visitor who does not touch the session', async () => {
@@ -439,7 +440,7 @@ describe.skipIf(!hasRedis)('express-session follows connect / disconnect', () =>
     const sid = body.sid as string;
     const key = h.prefix + sid;
     const value = (await client.get(key)) as string;
-    const meta = await client.hgetall(h.metaKey(sid));
+    const meta = await readMeta(client, h.metaKey(sid));
 
     await priv.kill();
     await eventually(() => events.includes('disconnect'));
@@ -457,7 +458,7 @@ describe.skipIf(!hasRedis)('express-session follows connect / disconnect', () =>
     expect(h.store.connected).toBe(true);
     // The restarted server is empty; put the session back as a persisted Redis would have it.
     await client.set(key, value, 'PX', 60_000);
-    await client.hset(h.metaKey(sid), meta);
+    await writeMeta(client, h.metaKey(sid), meta);
 
     expect((await h.request(jar, 'GET', '/me')).body).toMatchObject({ session: true, user: 'dora', sid });
     const fresh = new CookieJar();

@@ -9,6 +9,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createKeySpace } from '../src/keys.js';
 import { GeoSessionStore } from '../src/store.js';
+import { metaField } from './helpers/meta.js';
 import { hasRedis, sharedRedis, uniquePrefix } from './helpers/servers.js';
 
 declare module 'fastify' {
@@ -197,7 +198,7 @@ describe.skipIf(!hasRedis)('@fastify/session + GeoSessionStore over HTTP', () =>
     const oldJar = jar.clone();
     expect((await h.request(jar, 'POST', '/logout')).status).toBe(200);
     expect(await r().exists(h.prefix + sid)).toBe(0);
-    expect(await r().hget(h.metaKey(sid), 't')).toBe('1');
+    expect(await metaField(r(), h.metaKey(sid), 't')).toBe('1');
     const after = await h.request(oldJar, 'GET', '/me');
     expect(after.body.user).toBeNull();
     expect(after.body.sid).not.toBe(sid);
@@ -209,7 +210,7 @@ describe.skipIf(!hasRedis)('@fastify/session + GeoSessionStore over HTTP', () =>
     const sid = (await h.request(jar, 'POST', '/login')).body.sid as string;
     const key = h.prefix + sid;
     const before = await r().get(key);
-    const versionBefore = await r().hget(h.metaKey(sid), 'v');
+    const versionBefore = await metaField(r(), h.metaKey(sid), 'v');
     const expireBefore = await r().pexpiretime(key);
     await pause(30);
 
@@ -218,7 +219,7 @@ describe.skipIf(!hasRedis)('@fastify/session + GeoSessionStore over HTTP', () =>
     expect(h.calls).toEqual(['get', 'set']);
     expect(jar.lastSetCookie.some((c) => c.startsWith(`${COOKIE}=`))).toBe(true);
     expect(await r().get(key)).toBe(before);
-    expect(await r().hget(h.metaKey(sid), 'v')).toBe(versionBefore);
+    expect(await metaField(r(), h.metaKey(sid), 'v')).toBe(versionBefore);
     expect(await r().pexpiretime(key)).toBeGreaterThan(expireBefore);
   });
 
@@ -272,7 +273,7 @@ describe.skipIf(!hasRedis)('@fastify/session + GeoSessionStore over HTTP', () =>
     expect(newSid.startsWith('hk.')).toBe(true);
     expect(sidOfCookie(jar.cookies.get(COOKIE))).toBe(newSid);
     expect(await r().exists(h.prefix + oldSid)).toBe(0);
-    expect(await r().hget(h.metaKey(oldSid), 't')).toBe('1');
+    expect(await metaField(r(), h.metaKey(oldSid), 't')).toBe('1');
     expect(JSON.parse((await r().get(h.prefix + newSid)) ?? '{}').user).toBe('lee');
 
     expect((await h.request(jar, 'GET', '/me')).body).toEqual({ user: 'lee', sid: newSid });
@@ -301,17 +302,17 @@ describe.skipIf(!hasRedis)('@fastify/session + GeoSessionStore over HTTP', () =>
     const sid = (await h.request(jar, 'POST', '/login')).body.sid as string;
     const key = h.prefix + sid;
     const before = await r().get(key);
-    const version1 = (await r().hget(h.metaKey(sid), 'v')) as string;
+    const version1 = (await metaField(r(), h.metaKey(sid), 'v')) as string;
 
     expect((await h.request(jar, 'POST', '/count')).body.count).toBe(1);
     const after1 = await r().get(key);
-    const version2 = (await r().hget(h.metaKey(sid), 'v')) as string;
+    const version2 = (await metaField(r(), h.metaKey(sid), 'v')) as string;
     expect(after1).not.toBe(before);
     expect(JSON.parse(after1 ?? '{}').count).toBe(1);
     expect(version2).not.toBe(version1);
 
     expect((await h.request(jar, 'POST', '/count')).body.count).toBe(2);
-    const version3 = (await r().hget(h.metaKey(sid), 'v')) as string;
+    const version3 = (await metaField(r(), h.metaKey(sid), 'v')) as string;
     expect(JSON.parse((await r().get(key)) ?? '{}').count).toBe(2);
     expect(version3).not.toBe(version2);
     // Versions are HLC strings of fixed width: later ones sort after earlier ones.

@@ -126,7 +126,7 @@ describe.skipIf(!hasRedis)('key names against real Redis', () => {
       expect(await redis.get(keys.session(sid))).toBe(
         JSON.stringify({ cookie: { originalMaxAge: null }, n: sid }),
       );
-      expect(await redis.type(keys.meta(sid))).toBe('hash');
+      expect(await redis.type(keys.meta(sid))).toBe('string');
       expect(await store.get(sid)).toEqual({ cookie: { originalMaxAge: null }, n: sid });
     }
   });

@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { SessionData } from '../src/options.js';
 import { GeoSessionStore, type RefusedWrite } from '../src/store.js';
+import { metaField, readMeta } from './helpers/meta.js';
 import { hasRedis, sharedRedis, uniquePrefix } from './helpers/servers.js';
 
 /**
@@ -90,7 +91,7 @@ describe.skipIf(!hasRedis)('migrating from connect-redis 8 (same client, same pr
     const a2 = expressSession({ user: 'ann', cart: [1, 2, 3, 4] }, 300);
     await geo.set('a', a2);
     expect(await redis.get(`${prefix}a`)).toBe(JSON.stringify(a2));
-    const meta = await redis.hgetall(metaKey(prefix, 'a'));
+    const meta = await readMeta(redis, metaKey(prefix, 'a'));
     expect(meta.v).toMatch(/^\d{13}\.\d{4}\.hk$/);
     expect(meta.f).toBeTruthy();
     expect(meta.t).toBeUndefined();
@@ -100,13 +101,13 @@ describe.skipIf(!hasRedis)('migrating from connect-redis 8 (same client, same pr
 
     // Even a content-identical set of a legacy session upgrades it (no fingerprint to compare yet).
     await geo.set('b', b);
-    expect(await redis.hget(metaKey(prefix, 'b'), 'v')).toMatch(/^\d{13}\.\d{4}\.hk$/);
+    expect(await metaField(redis, metaKey(prefix, 'b'), 'v')).toMatch(/^\d{13}\.\d{4}\.hk$/);
     expect(await geo.get('b')).toEqual(b);
 
     // destroy removes a legacy session and leaves a tombstone that refuses a late re-save.
     await geo.destroy('c');
     expect(await redis.exists(`${prefix}c`)).toBe(0);
-    expect(await redis.hget(metaKey(prefix, 'c'), 't')).toBe('1');
+    expect(await metaField(redis, metaKey(prefix, 'c'), 't')).toBe('1');
     expect(await geo.get('c')).toBeNull();
     const refused: RefusedWrite[] = [];
     geo.on('refused', (info: RefusedWrite) => refused.push(info));

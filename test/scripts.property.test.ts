@@ -6,6 +6,7 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GeoSessionStore, type RefusedWrite, type SessionData } from '../src/index.js';
+import { metaField, writeMeta } from './helpers/meta.js';
 import { hasRedis, sharedRedis, uniquePrefix } from './helpers/servers.js';
 
 const MAX_AGE = 3_600_000; // cookie.originalMaxAge stays fixed, as with express-session's `maxAge`
@@ -83,20 +84,22 @@ describe.skipIf(!hasRedis)('set / touch / destroy scripts (property-based)', () 
     const res = await client
       .multi()
       .get(valueKey)
-      .hmget(metaKey, 'v', 'x', 't')
+      .get(metaKey)
       .pexpiretime(valueKey)
       .pexpiretime(metaKey)
       .exec();
     if (!res) throw new Error('MULTI aborted');
-    const [value, meta, valueExpiry, metaExpiry] = res.map(([err, out]) => {
+    const [value, metaText, valueExpiry, metaExpiry] = res.map(([err, out]) => {
       if (err) throw err;
       return out;
-    }) as [string | null, (string | null)[], number, number];
+    }) as [string | null, string | null, number, number];
+    // Metadata is "t|v|f|x|e" (src/scripts/includes/common.lua).
+    const [t, v, , x] = metaText === null ? [] : metaText.split('|');
     return {
       value,
-      version: meta[0] ?? undefined,
-      x: meta[1] === null || meta[1] === undefined ? undefined : Number(meta[1]),
-      tombstone: meta[2] === '1',
+      version: v ? v : undefined,
+      x: x === undefined ? undefined : Number(x),
+      tombstone: t === '1',
       valueExpiry,
       metaExpiry,
     };
@@ -211,12 +214,11 @@ describe.skipIf(!hasRedis)('set / touch / destroy scripts (property-based)', () 
         const prev = `${String(prevParts.ms).padStart(13, '0')}.${String(prevParts.counter).padStart(4, '0')}.${prevParts.region}`;
         const metaKey = `{${prefix}${sid}}:m`;
         // A previous write (from any region) left this version; no value, so the next set is a content write.
-        await client.hset(metaKey, 'v', prev, 'f', 'previous-content');
-        await client.pexpire(metaKey, 60_000);
+        await writeMeta(client, metaKey, { v: prev, f: 'previous-content', x: String(Date.now() + 60_000) });
         const before = Date.now();
         await storeOf(region).set(sid, sessionOf({ user: 'alice', n: 1 }, Date.now() + 60_000));
         const after = Date.now();
-        const next = (await client.hget(metaKey, 'v')) as string;
+        const next = (await metaField(client, metaKey, 'v')) as string;
         const p = parseVersion(next);
         expect(p.region).toBe(region);
         expect(compareText(next, prev)).toBe(1);
@@ -252,7 +254,7 @@ describe.skipIf(!hasRedis)('set / touch / destroy scripts (property-based)', () 
         for (let i = 0; i < burst; i++) {
           // store.set sends its script synchronously, so the HGET that follows runs right after it.
           writes.push(storeOf(region).set(sid, sessionOf({ user: 'alice', n: i }, expiresAt)));
-          reads.push(client.hget(metaKey, 'v'));
+          reads.push(metaField(client, metaKey, 'v'));
         }
         await Promise.all(writes);
         const versions = (await Promise.all(reads)) as string[];

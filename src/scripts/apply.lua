@@ -7,7 +7,7 @@
 ---
 --- For the i-th event (i = 1..#KEYS/2):
 --- KEYS[2i-1] session value key
---- KEYS[2i]   session metadata hash (same slot)
+--- KEYS[2i]   session metadata (same slot)
 --- ARGV[6i-5] op: "s" set, "t" touch, "d" destroy
 --- ARGV[6i-4] version of the event
 --- ARGV[6i-3] absolute expiry in ms ("0" = never); for "d", when the tombstone may be forgotten
@@ -30,57 +30,54 @@ local function higher(a, b)
 end
 
 local function apply_one(vkey, mkey, op, version, event_x, cookie, fingerprint, data, now)
-  local meta = hmget(mkey, 'v', 'x', 't', 'e')
-  local prev_x = tonumber(meta[2])
+  local meta = read_meta(mkey)
+  local prev_x = meta.x
 
   if op == 'd' then
     local until_ms = event_x
     if prev_x and prev_x ~= 0 and prev_x > until_ms then until_ms = prev_x end
-    local v = higher(meta[1], version)
-    if meta[3] == '1' and until_ms == prev_x and v == meta[1] then return 1 end
-    redis.call('DEL', vkey, mkey)
-    if until_ms <= now then return 2 end
-    redis.call('HSET', mkey, 't', '1', 'v', v, 'x', fmt(until_ms))
-    redis.call('PEXPIREAT', mkey, fmt(until_ms))
+    local v = higher(meta.v, version)
+    if meta.t and until_ms == prev_x and v == meta.v then return 1 end
+    redis.call('DEL', vkey)
+    if until_ms <= now then
+      redis.call('DEL', mkey)
+      return 2
+    end
+    write_meta(mkey, true, v, '', until_ms, '')
     return 0
   end
 
-  if meta[3] == '1' then
+  if meta.t then
     -- A tombstone outlives whatever it ended: a later expiry from a concurrent write extends it. It keeps
     -- the highest version seen too, as when that write arrives before the destroy, so that every region
     -- ends with the same tombstone whatever the order of arrival.
-    if version ~= '' and (not meta[1] or version > meta[1]) then
-      redis.call('HSET', mkey, 'v', version)
-    end
-    if event_x ~= 0 and prev_x and event_x > prev_x then
-      redis.call('HSET', mkey, 'x', fmt(event_x))
-      redis.call('PEXPIREAT', mkey, fmt(event_x))
-    end
+    local v = meta.v
+    if version ~= '' and (not v or version > v) then v = version end
+    local x = prev_x
+    if event_x ~= 0 and prev_x and event_x > prev_x then x = event_x end
+    if v ~= meta.v or x ~= prev_x then write_meta(mkey, true, v, '', x, '') end
     return -1
   end
 
   local x = later(prev_x, event_x)
   if x ~= 0 and x <= now then return 2 end
+  local e = later_text(meta.e, cookie)
 
-  local e = later_text(meta[4], cookie)
-
-  if op == 's' and (not meta[1] or version > meta[1]) then
+  if op == 's' and (not meta.v or version > meta.v) then
     if x == 0 then
       redis.call('SET', vkey, data)
     else
       redis.call('SET', vkey, data, 'PXAT', fmt(x))
     end
-    redis.call('HSET', mkey, 'v', version, 'f', fingerprint, 'x', fmt(x), 'e', e)
-    expire_at(mkey, x)
+    write_meta(mkey, false, version, fingerprint, x, e)
     return 0
   end
 
   -- A touch, or a set that lost to a newer version: only the expiry may move.
-  if x == prev_x and e == meta[4] then return 1 end
+  if x == prev_x and e == meta.e then return 1 end
   if redis.call('EXISTS', vkey) == 1 then expire_at(vkey, x) end
   -- When the session has not arrived yet, the metadata remembers the expiry so the set merges with it.
-  redis.call('HSET', mkey, 'x', fmt(x), 'e', e)
-  expire_at(mkey, x)
+  write_meta(mkey, false, meta.v, meta.f, x, e)
   return 0
 end
 

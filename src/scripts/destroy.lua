@@ -2,7 +2,7 @@
 --- or stale write (a slow request, a delayed replica event) can bring the session back.
 ---
 --- KEYS[1] session value key
---- KEYS[2] session metadata hash (same slot)
+--- KEYS[2] session metadata (same slot)
 --- KEYS[3] (optional) this region's outbox stream
 ---
 --- ARGV[1] shortest tombstone lifetime in ms
@@ -16,25 +16,23 @@
 ---   1  already destroyed; nothing changed
 --- @include "common"
 
-local meta = hmget(KEYS[2], 'v', 'x', 't')
+local meta = read_meta(KEYS[2])
 local now = tonumber(ARGV[4])
 local until_ms = now + tonumber(ARGV[1])
-local prev_x = tonumber(meta[2])
-if prev_x and prev_x ~= 0 and prev_x > until_ms then until_ms = prev_x end
+if meta.x and meta.x ~= 0 and meta.x > until_ms then until_ms = meta.x end
 -- The value key's own expiry counts too: a session written by connect-redis has no metadata, and
 -- touches of a store that does not replicate move only the value key.
 local expires = redis.call('PEXPIRETIME', KEYS[1])
 if expires > until_ms then until_ms = expires end
 
-if meta[3] == '1' then
+if meta.t then
   redis.call('DEL', KEYS[1])
-  if prev_x and prev_x >= until_ms then return {1, meta[1]} end
+  if meta.x and meta.x >= until_ms then return {1, meta.v or ''} end
 end
 
-local version = next_version(meta[1], ARGV[2], now)
-redis.call('DEL', KEYS[1], KEYS[2])
-redis.call('HSET', KEYS[2], 't', '1', 'v', version, 'x', fmt(until_ms))
-redis.call('PEXPIREAT', KEYS[2], fmt(until_ms))
+local version = next_version(meta.v, ARGV[2], now)
+redis.call('DEL', KEYS[1])
+write_meta(KEYS[2], true, version, '', until_ms, '')
 if KEYS[3] then
   redis.call('XADD', KEYS[3], '*', 'o', 'd', 's', ARGV[3], 'v', version, 'x', fmt(until_ms), 'r', ARGV[2])
 end

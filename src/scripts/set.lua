@@ -3,7 +3,7 @@
 --- touch: the value is left as it is and only the expiry moves. Expiry never moves back.
 ---
 --- KEYS[1] session value key
---- KEYS[2] session metadata hash (same slot)
+--- KEYS[2] session metadata (same slot; see read_meta in includes/common.lua)
 --- KEYS[3] (optional) this region's outbox stream: the store replicates, the change event is appended
 ---         to it, and the metadata's expiry is kept exact. Without it the value key's own expiry is the
 ---         truth (touches move only that) and the metadata may expire earlier.
@@ -23,15 +23,16 @@
 --- @include "common"
 
 local replicating = KEYS[3] ~= nil
-local meta = hmget(KEYS[2], 'v', 'f', 'x', 't', 'e')
-if meta[4] == '1' then
-  return {-1, meta[1] or ''}
+local meta = read_meta(KEYS[2])
+if meta.t then
+  return {-1, meta.v or ''}
 end
 
-local prev_x = tonumber(meta[3])
+local prev_x = meta.x
 local x = later(prev_x, tonumber(ARGV[3]))
+local e = later_text(meta.e, ARGV[4])
 
-if meta[2] == ARGV[2] then
+if meta.f == ARGV[2] then
   -- Same content. PEXPIREAT answers 0 for a missing key, so it also tells whether the value is there.
   local alive
   if x == 0 then
@@ -44,32 +45,26 @@ if meta[2] == ARGV[2] then
     if alive then redis.call('PEXPIREAT', KEYS[2], fmt(x), 'GT') end
   end
   if alive then
-    if replicating then
-      local e = later_text(meta[5], ARGV[4])
-      if x ~= prev_x or e ~= meta[5] then
-        expire_at(KEYS[2], x)
-        redis.call('HSET', KEYS[2], 'x', fmt(x), 'e', e)
-        redis.call('XADD', KEYS[3], '*', 'o', 't', 's', ARGV[6], 'v', meta[1], 'x', fmt(x), 'e', e, 'r', ARGV[5])
-      end
+    if replicating and (x ~= prev_x or e ~= meta.e) then
+      write_meta(KEYS[2], false, meta.v, meta.f, x, e)
+      redis.call('XADD', KEYS[3], '*', 'o', 't', 's', ARGV[6], 'v', meta.v or '', 'x', fmt(x), 'e', e, 'r', ARGV[5])
     end
-    return {1, meta[1]}
+    return {1, meta.v or ''}
   end
 end
 
-if not replicating and x ~= 0 then
+if not replicating and x ~= 0 and meta.v then
   -- Touches moved only the value key: never end up before where they got it.
   local current = redis.call('PEXPIRETIME', KEYS[1])
   if current > x then x = current end
 end
-local e = later_text(meta[5], ARGV[4])
-local version = next_version(meta[1], ARGV[5], tonumber(ARGV[7]))
+local version = next_version(meta.v, ARGV[5], tonumber(ARGV[7]))
 if x == 0 then
   redis.call('SET', KEYS[1], ARGV[1])
 else
   redis.call('SET', KEYS[1], ARGV[1], 'PXAT', fmt(x))
 end
-redis.call('HSET', KEYS[2], 'v', version, 'f', ARGV[2], 'x', fmt(x), 'e', e)
-expire_at(KEYS[2], x)
+write_meta(KEYS[2], false, version, ARGV[2], x, e)
 if replicating then
   redis.call('XADD', KEYS[3], '*', 'o', 's', 's', ARGV[6], 'v', version, 'x', fmt(x), 'e', e, 'r', ARGV[5],
     'f', ARGV[2], 'd', ARGV[1])

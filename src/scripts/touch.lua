@@ -3,7 +3,7 @@
 --- destroyed. (A store that does not replicate touches with a plain PEXPIREAT GT instead.)
 ---
 --- KEYS[1] session value key
---- KEYS[2] session metadata hash (same slot)
+--- KEYS[2] session metadata (same slot)
 --- KEYS[3] (optional) this region's outbox stream
 ---
 --- ARGV[1] absolute expiry in ms, "0" for never
@@ -18,13 +18,12 @@
 ---  -2  no such session
 --- @include "common"
 
-local meta = hmget(KEYS[2], 'v', 'x', 't', 'e')
-if meta[3] == '1' then return -1 end
+local meta = read_meta(KEYS[2])
+if meta.t then return -1 end
 
-local prev_x = tonumber(meta[2])
-local x = later(prev_x, tonumber(ARGV[1]))
-local e = later_text(meta[4], ARGV[2])
-if x == prev_x and e == meta[4] then
+local x = later(meta.x, tonumber(ARGV[1]))
+local e = later_text(meta.e, ARGV[2])
+if x == meta.x and e == meta.e then
   if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
   return -2
 end
@@ -37,11 +36,8 @@ else
   moved = redis.call('PEXPIREAT', KEYS[1], fmt(x)) == 1
 end
 if not moved then return -2 end
-if meta[1] then
-  redis.call('HSET', KEYS[2], 'x', fmt(x), 'e', e)
-  expire_at(KEYS[2], x)
-end
+if meta.v then write_meta(KEYS[2], false, meta.v, meta.f, x, e) end
 if KEYS[3] then
-  redis.call('XADD', KEYS[3], '*', 'o', 't', 's', ARGV[4], 'v', meta[1] or '', 'x', fmt(x), 'e', e, 'r', ARGV[3])
+  redis.call('XADD', KEYS[3], '*', 'o', 't', 's', ARGV[4], 'v', meta.v or '', 'x', fmt(x), 'e', e, 'r', ARGV[3])
 end
 return 0

@@ -7,6 +7,7 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { createKeySpace } from '../../src/keys.js';
 import { Applier, coalesceTouches } from '../../src/replication/applier.js';
 import type { DestroyEvent, SetEvent, TouchEvent } from '../../src/replication/events.js';
+import { readMeta } from '../helpers/meta.js';
 import { hasRedis, sharedRedis, uniquePrefix } from '../helpers/servers.js';
 
 const MIN = 60_000;
@@ -110,7 +111,7 @@ describe.skipIf(!hasRedis)('Applier (apply.lua)', () => {
   async function state() {
     const [value, meta, valueAt, metaAt] = await Promise.all([
       client.get(keys.session(sid)),
-      client.hgetall(keys.meta(sid)),
+      readMeta(client, keys.meta(sid)),
       client.call('PEXPIRETIME', keys.session(sid)) as Promise<number>,
       client.call('PEXPIRETIME', keys.meta(sid)) as Promise<number>,
     ]);
@@ -327,8 +328,8 @@ describe.skipIf(!hasRedis)('Applier (apply.lua)', () => {
     const good = setEv(version(t, 0, 'hk'), t + MIN, 'good');
     const badSid = `${sid}-bad`;
     const bad: SetEvent = { ...setEv(version(t, 0, 'hk'), t + MIN, 'bad'), sid: badSid };
-    // The metadata key of one session is not a hash: HMGET fails with WRONGTYPE inside the script.
-    await client.set(keys.meta(badSid), 'not a hash');
+    // The metadata key of one session is not a string: GET fails with WRONGTYPE inside the script.
+    await client.hset(keys.meta(badSid), 'not', 'a string');
     await expect(applier.apply([good, bad])).rejects.toThrow(/WRONGTYPE/);
     await client.del(keys.meta(badSid));
     // The transport redelivers the whole batch: what was applied before is a harmless duplicate.

@@ -5,6 +5,7 @@ import { type Balancer, startBalancer } from '../../examples/demo/balancer.js';
 import { GeoSessionStore } from '../../src/store.js';
 import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
 import type { ReplicationTransport } from '../../src/transports/transport.js';
+import { metaField } from '../helpers/meta.js';
 import { eventually, hasRedis, type PrivateRedis, startRedis } from '../helpers/servers.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 
@@ -93,7 +94,7 @@ describe.skipIf(!hasRedis)('two regions behind a round-robin balancer (express)'
       .slice(2)
       .replace(/\.[^.]+$/, '');
     for (const store of stores) {
-      await eventually(async () => (await store.client.hget(`{sess:${sid}}:m`, 't')) === '1');
+      await eventually(async () => (await metaField(store.client, `{sess:${sid}}:m`, 't')) === '1');
       expect(await store.client.get(`sess:${sid}`)).toBeNull();
     }
   });

@@ -22,6 +22,7 @@ import { Applier } from '../../src/replication/applier.js';
 import { eventFromOutbox } from '../../src/replication/codec.js';
 import type { ChangeEvent, SetEvent } from '../../src/replication/events.js';
 import type { ReplicationTransport, Subscription } from '../../src/transports/transport.js';
+import { metaField, readMeta } from '../helpers/meta.js';
 import { hasRedis, sharedRedis, uniquePrefix } from '../helpers/servers.js';
 
 /** A transport that never delivers: replication is driven by hand from the outboxes (see above). */
@@ -161,7 +162,7 @@ describe.skipIf(!hasRedis)('replication invariants (property-based, real Redis)'
   async function snapshot(client: Redis, k: KeySpace, sid: string): Promise<Snapshot> {
     const [value, meta, valueAt, metaAt] = await Promise.all([
       client.get(k.session(sid)),
-      client.hgetall(k.meta(sid)),
+      readMeta(client, k.meta(sid)),
       client.call('PEXPIRETIME', k.session(sid)) as Promise<number>,
       client.call('PEXPIRETIME', k.meta(sid)) as Promise<number>,
     ]);
@@ -204,9 +205,9 @@ describe.skipIf(!hasRedis)('replication invariants (property-based, real Redis)'
           for (const sid of sids) {
             if (loggedOut.has(`${r}/${sid}`)) {
               expect(await (stores[r] as GeoSessionStore).get(sid), `${sid} served after logout`).toBeNull();
-              expect(await (clients[r] as Redis).hget(keys.meta(sid), 't')).toBe('1');
+              expect(await metaField(clients[r] as Redis, keys.meta(sid), 't')).toBe('1');
             }
-            const x = Number((await (clients[r] as Redis).hget(keys.meta(sid), 'x')) ?? 0);
+            const x = Number((await metaField(clients[r] as Redis, keys.meta(sid), 'x')) ?? 0);
             const key = `${r}/${sid}`;
             expect(x, `expiry of ${sid} in ${REGIONS[r]} went back`).toBeGreaterThanOrEqual(
               highest.get(key) ?? 0,

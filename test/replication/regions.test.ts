@@ -12,6 +12,7 @@ import { GeoSessionStore, type RefusedWrite, type SessionData } from '../../src/
 import { createKeySpace } from '../../src/keys.js';
 import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
 import type { ReplicationTransport } from '../../src/transports/transport.js';
+import { readMeta } from '../helpers/meta.js';
 import { eventually, hasRedis, type PrivateRedis, startRedis } from '../helpers/servers.js';
 
 const WAIT = 20_000;
@@ -29,7 +30,7 @@ async function stateOf(client: Redis, prefix: string, sid: string) {
   const keys = createKeySpace(prefix);
   const [value, meta, valueAt, metaAt] = await Promise.all([
     client.get(keys.session(sid)),
-    client.hgetall(keys.meta(sid)),
+    readMeta(client, keys.meta(sid)),
     client.call('PEXPIRETIME', keys.session(sid)) as Promise<number>,
     client.call('PEXPIRETIME', keys.meta(sid)) as Promise<number>,
   ]);
@@ -265,9 +266,9 @@ describe.skipIf(!hasRedis)('three regions over Redis Streams (private servers)',
     await h.close(kr);
     const sids = Array.from({ length: 20 }, () => hk.genid());
     const bad = sids[7] as string;
-    // One session's metadata key in kr is not a hash: its apply call fails with WRONGTYPE, so the batch
+    // One session's metadata key in kr is not a string: its apply call fails with WRONGTYPE, so the batch
     // rejects after the other calls of it were already applied.
-    await (h.clients.kr as Redis).set(createKeySpace(prefix).meta(bad), 'in the way');
+    await (h.clients.kr as Redis).hset(createKeySpace(prefix).meta(bad), 'in', 'the way');
     for (const [i, sid] of sids.entries()) await hk.set(sid, session({ n: i }));
     const errorsBefore = h.transportErrors.length;
     kr = h.open('kr', prefix).store;

@@ -1,8 +1,8 @@
 -- Shared helpers, pulled into each script by scripts/gen-lua.mjs.
 --
 -- Versions are hybrid logical clock stamps written as fixed-width text so that plain string comparison
--- orders them: "<wall ms, 13 digits>.<counter, 4 digits>.<region>". The wall clock is this region's
--- Redis clock (TIME). A new version is always above the key's previous version, whichever region wrote
+-- orders them: "<wall ms, 13 digits>.<counter, 4 digits>.<region>". The wall clock is the writing
+-- process's, passed in. A new version is always above the key's previous version, whichever region wrote
 -- it, so a write that follows a replicated write wins over it; equal wall time and counter break on the
 -- region id. Versions are unique per key because each is made inside an atomic script.
 --
@@ -16,13 +16,18 @@ local function fmt(n)
   return string.format('%.0f', n)
 end
 
--- HMGET with every missing field as false (some embedded Lua runtimes hand back a foreign null).
-local function hmget(key, ...)
-  local reply = redis.call('HMGET', key, ...)
-  for i = 1, select('#', ...) do
-    if type(reply[i]) ~= 'string' then reply[i] = false end
-  end
-  return reply
+-- Session metadata is one string, "t|v|f|x|e", kept beside the value in the same slot:
+--   t  "1" for a logout's tombstone, else "0"     v  HLC version of the data ("" when none yet)
+--   f  content fingerprint ("" when none)          x  absolute expiry in ms, "0" for never
+--   e  the cookie's own expiry in ms ("" when none)
+-- One string costs a GET to read and one SET ... PXAT to write, where a hash would need HMGET, HSET and
+-- PEXPIREAT.
+local function read_meta(key)
+  local m = redis.call('GET', key)
+  if type(m) ~= 'string' then return {} end
+  local t, v, f, x, e = string.match(m, '^(%d)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+  if not t then return {} end
+  return { t = t == '1', v = v ~= '' and v or false, f = f ~= '' and f or false, x = tonumber(x), e = e }
 end
 
 local function now_ms()
@@ -65,6 +70,15 @@ local function later_text(a, b)
   if not nb then return fmt(na) end
   if na >= nb then return fmt(na) end
   return fmt(nb)
+end
+
+local function write_meta(key, tombstone, v, f, x, e)
+  local text = (tombstone and '1|' or '0|') .. (v or '') .. '|' .. (f or '') .. '|' .. fmt(x) .. '|' .. (e or '')
+  if x == 0 then
+    redis.call('SET', key, text)
+  else
+    redis.call('SET', key, text, 'PXAT', fmt(x))
+  end
 end
 
 local function expire_at(key, at)
