@@ -7,7 +7,7 @@ import {
   GeoSessionError,
   RedisCommandError,
 } from './errors.js';
-import { type Callback, noop, settle } from './internal/callback.js';
+import { type Callback, dual, settle } from './internal/callback.js';
 import { Deadlines } from './internal/deadline.js';
 import { loadExpressSession } from './internal/express-session.js';
 import { fingerprint } from './internal/fingerprint.js';
@@ -169,7 +169,7 @@ export class GeoSessionStore extends BaseStore {
   get(sid: string): Promise<SessionData | null>;
   get(sid: string, cb: Callback<SessionData | null>): void;
   get(sid: string, cb?: Callback<SessionData | null>): Promise<SessionData | null> | undefined {
-    return settle(this.read(sid), cb);
+    return dual<SessionData | null>((done) => this.read(sid, done), cb);
   }
 
   /**
@@ -180,7 +180,7 @@ export class GeoSessionStore extends BaseStore {
   set<S extends SessionInput>(sid: string, session: S): Promise<void>;
   set<S extends SessionInput>(sid: string, session: S, cb: Callback<void>): void;
   set<S extends SessionInput>(sid: string, session: S, cb?: Callback<void>): Promise<void> | undefined {
-    return settle(this.write(sid, session), cb);
+    return dual<void>((done) => this.write(sid, session, done), cb);
   }
 
   /**
@@ -190,14 +190,14 @@ export class GeoSessionStore extends BaseStore {
   touch<S extends SessionInput>(sid: string, session: S): Promise<void>;
   touch<S extends SessionInput>(sid: string, session: S, cb: Callback<void>): void;
   touch<S extends SessionInput>(sid: string, session: S, cb?: Callback<void>): Promise<void> | undefined {
-    return settle(this.extend(sid, session), cb);
+    return dual<void>((done) => this.extend(sid, session, done), cb);
   }
 
   /** Destroys a session and leaves a tombstone so that it cannot come back. The callback is optional. */
   destroy(sid: string): Promise<void>;
   destroy(sid: string, cb: Callback<void> | undefined): void;
   destroy(sid: string, cb?: Callback<void>): Promise<void> | undefined {
-    return settle(this.remove(sid), cb);
+    return dual<void>((done) => this.remove(sid, done), cb);
   }
 
   /** Every session in this region, each with its `id`. */
@@ -283,43 +283,71 @@ export class GeoSessionStore extends BaseStore {
   // ---------------------------------------------------------------------------------------------
   // Implementation
 
-  private read(sid: string): Promise<SessionData | null> {
-    if (this.closed) return Promise.reject(new ClosedError('the session store'));
-    return this.call('get', this.client.get(this.keys.session(sid))).then((text) => {
-      if (text !== null) return this.parseFresh(sid, text);
-      return this.readThrough(sid).then((remote) => (remote === null ? null : this.parseFresh(sid, remote)));
+  /**
+   * Runs one Redis call under the operation deadline: `next` gets the reply, `done` gets a failure (Redis
+   * error, timeout, or an exception thrown by `next`). No promise is made beyond the client's own.
+   */
+  private exec<T>(
+    operation: string,
+    work: Promise<T>,
+    done: Callback<never>,
+    next: (value: T) => void,
+  ): void {
+    const pending = this.deadlines.track(operation, done);
+    work.then(
+      (value) => {
+        if (pending.settled) return;
+        pending.settled = true;
+        try {
+          next(value);
+        } catch (error) {
+          done(error instanceof Error ? error : new Error(String(error)));
+        }
+      },
+      (error: unknown) => {
+        if (pending.settled) return;
+        pending.settled = true;
+        done(asGeoSessionError(operation, error) as Error);
+      },
+    );
+  }
+
+  private read(sid: string, done: Callback<SessionData | null>): void {
+    if (this.closed) return done(new ClosedError('the session store'));
+    this.exec('get', this.client.get(this.keys.session(sid)), done, (text) => {
+      if (text !== null) return this.deliver(sid, text, done);
+      this.readThrough(sid).then(
+        (remote) => (remote === null ? done(null, null) : this.deliver(sid, remote, done)),
+        (error: Error) => done(error),
+      );
     });
   }
 
-  /** Parses a stored value; fixes its cookie expiry if a touch left it behind (see freshenCookieExpiry). */
-  private parseFresh(sid: string, text: string): SessionData | Promise<SessionData> {
+  /** Parses a stored value and hands it to `done`, fixing its cookie expiry if a touch left it behind. */
+  private deliver(sid: string, text: string, done: Callback<SessionData | null>): void {
     let parsed: SessionData | Promise<SessionData>;
     try {
       parsed = this.serializer.parse(text);
     } catch (error) {
-      throw new CorruptSessionError(sid, error);
+      return done(new CorruptSessionError(sid, error));
     }
     if (parsed instanceof Promise) {
-      return parsed.then(
-        (session) => this.checked(sid, session),
-        (error: unknown) => {
-          throw new CorruptSessionError(sid, error);
-        },
+      parsed.then(
+        (session) => this.finish(sid, session, done),
+        (error: unknown) => done(new CorruptSessionError(sid, error)),
       );
+      return;
     }
-    return this.checked(sid, parsed);
+    this.finish(sid, parsed, done);
   }
 
-  private checked(sid: string, session: unknown): SessionData | Promise<SessionData> {
+  private finish(sid: string, session: unknown, done: Callback<SessionData | null>): void {
     if (typeof session !== 'object' || session === null) {
-      throw new CorruptSessionError(
-        sid,
-        new TypeError(`parsed to ${session === null ? 'null' : typeof session}`),
-      );
+      const what = session === null ? 'null' : typeof session;
+      return done(new CorruptSessionError(sid, new TypeError(`parsed to ${what}`)));
     }
-    const stored = cookieExpiryMs(session as SessionData);
-    if (stored === undefined || stored > Date.now()) return session as SessionData;
-    return this.freshenCookieExpiry(sid, session as SessionData, stored);
+    if (!cookieExpired(session as SessionData)) return done(null, session as SessionData);
+    this.freshenCookieExpiry(sid, session as SessionData, done);
   }
 
   /**
@@ -345,40 +373,52 @@ export class GeoSessionStore extends BaseStore {
     }
   }
 
-  private write(sid: string, session: SessionInput): Promise<void> {
-    if (this.closed) return Promise.reject(new ClosedError('the session store'));
-    const expiresAt = this.expiryOf(session);
-    const now = Date.now();
-    if (expiresAt !== 0 && expiresAt <= now) return this.remove(sid);
-    const body = this.serializer.stringify(session as SessionData);
-    const args = [
-      body,
-      fingerprint(this.serializer, session as SessionData, body),
-      expiresAt,
-      cookieExpiryOf(session),
-      this.region,
-      sid,
-      now,
-    ];
-    return this.call('set', runScript(this.client, 'set', this.scriptKeys(sid), args)).then((result) => {
+  private write(sid: string, session: SessionInput, done: Callback<void>): void {
+    if (this.closed) return done(new ClosedError('the session store'));
+    let args: (string | number)[];
+    try {
+      const now = Date.now();
+      const cookieExpiry = cookieExpiryMs(session);
+      const expiresAt = this.expiryOf(session, cookieExpiry, now);
+      if (expiresAt !== 0 && expiresAt <= now) return this.remove(sid, done);
+      const body = this.serializer.stringify(session as SessionData);
+      const fp = fingerprint(this.serializer, session as SessionData, body);
+      args = [body, fp, expiresAt, cookieExpiryText(cookieExpiry), this.region, sid, now];
+    } catch (error) {
+      // A ttl function or serializer that throws fails this call, not the host app.
+      return done(error instanceof Error ? error : new Error(String(error)));
+    }
+    this.exec('set', runScript(this.client, 'set', this.scriptKeys(sid), args), done, (result) => {
       if ((result as [number, string])[0] === -1) this.emitRefused('set', sid);
+      done(null);
     });
   }
 
-  private extend(sid: string, session: SessionInput): Promise<void> {
-    if (this.closed) return Promise.reject(new ClosedError('the session store'));
-    if (this.disableTouch || this.disableTTL) return Promise.resolve();
-    const expiresAt = this.expiryOf(session);
+  private extend(sid: string, session: SessionInput, done: Callback<void>): void {
+    if (this.closed) return done(new ClosedError('the session store'));
+    if (this.disableTouch || this.disableTTL) return done(null);
+    let expiresAt: number;
+    let cookieExpiry: number | undefined;
+    try {
+      cookieExpiry = cookieExpiryMs(session);
+      expiresAt = this.expiryOf(session, cookieExpiry, Date.now());
+    } catch (error) {
+      return done(error instanceof Error ? error : new Error(String(error)));
+    }
     if (this.outboxKey === undefined) {
       // Without replication a touch needs no version and no event: one PEXPIREAT GT never creates a
       // session, never shortens one, and cannot revive a destroyed one (its value key is gone).
-      return this.call('touch', this.client.pexpireat(this.keys.session(sid), expiresAt, 'GT')).then(
-        (moved) => (moved === 0 ? this.reportMissedTouch(sid) : undefined),
-      );
+      const key = this.keys.session(sid);
+      this.exec('touch', this.client.pexpireat(key, expiresAt, 'GT'), done, (moved) => {
+        if (moved !== 0) return done(null);
+        this.reportMissedTouch(sid).then(() => done(null), done);
+      });
+      return;
     }
-    const args = [expiresAt, cookieExpiryOf(session), this.region, sid];
-    return this.call('touch', runScript(this.client, 'touch', this.scriptKeys(sid), args)).then((code) => {
+    const args = [expiresAt, cookieExpiryText(cookieExpiry), this.region, sid];
+    this.exec('touch', runScript(this.client, 'touch', this.scriptKeys(sid), args), done, (code) => {
       if (code === -1) this.emitRefused('touch', sid);
+      done(null);
     });
   }
 
@@ -393,10 +433,12 @@ export class GeoSessionStore extends BaseStore {
     return meta?.startsWith('1|') === true;
   }
 
-  private remove(sid: string): Promise<void> {
-    if (this.closed) return Promise.reject(new ClosedError('the session store'));
+  private remove(sid: string, done: Callback<void>): void {
+    if (this.closed) return done(new ClosedError('the session store'));
     const args = [this.tombstoneMs, this.region, sid, Date.now()];
-    return this.call('destroy', runScript(this.client, 'destroy', this.scriptKeys(sid), args)).then(noop);
+    this.exec('destroy', runScript(this.client, 'destroy', this.scriptKeys(sid), args), done, () =>
+      done(null),
+    );
   }
 
   private async readAll(): Promise<SessionData[]> {
@@ -449,20 +491,18 @@ export class GeoSessionStore extends BaseStore {
   }
 
   /** Absolute expiry in ms for a session about to be stored; 0 means never (disableTTL). */
-  private expiryOf(session: SessionInput): number {
-    const now = Date.now();
+  private expiryOf(session: SessionInput, cookieExpiry: number | undefined, now: number): number {
     let expiresAt: number;
     if (typeof this.ttl === 'function') expiresAt = now + this.ttl(session as SessionData) * 1000;
-    else {
-      const cookieExpiry = cookieExpiryMs(session);
-      expiresAt = cookieExpiry ?? now + this.ttl * 1000;
-    }
+    else expiresAt = cookieExpiry ?? now + this.ttl * 1000;
     if (this.disableTTL && expiresAt > now) return 0;
     return Math.floor(expiresAt);
   }
 
-  private async parse(sid: string, text: string): Promise<SessionData> {
-    return this.parseFresh(sid, text);
+  private parse(sid: string, text: string): Promise<SessionData> {
+    return new Promise((resolve, reject) => {
+      this.deliver(sid, text, (err, session) => (err ? reject(err) : resolve(session as SessionData)));
+    });
   }
 
   /**
@@ -470,10 +510,12 @@ export class GeoSessionStore extends BaseStore {
    * expiry. That is harmless until it lies in the past, when @fastify/session would treat a live session
    * as expired: then (rarely) read the key's real expiry (PEXPIRETIME) and put it in.
    */
-  private async freshenCookieExpiry(sid: string, session: SessionData, stored: number): Promise<SessionData> {
-    const latest = Number(await this.call('get', this.client.pexpiretime(this.keys.session(sid))));
-    if (latest > stored && session.cookie) session.cookie.expires = new Date(latest).toISOString();
-    return session;
+  private freshenCookieExpiry(sid: string, session: SessionData, done: Callback<SessionData | null>): void {
+    const stored = cookieExpiryMs(session) ?? 0;
+    this.exec('get', this.client.pexpiretime(this.keys.session(sid)), done, (latest) => {
+      if (latest > stored && session.cookie) session.cookie.expires = new Date(latest).toISOString();
+      done(null, session);
+    });
   }
 
   private call<T>(operation: string, work: Promise<T>): Promise<T> {
@@ -531,7 +573,28 @@ function cookieExpiryMs(session: SessionInput | null | undefined): number | unde
   return typeof ms === 'number' && Number.isFinite(ms) ? ms : undefined;
 }
 
-function cookieExpiryOf(session: SessionInput): string {
-  const ms = cookieExpiryMs(session);
+function cookieExpiryText(ms: number | undefined): string {
   return ms === undefined ? '' : String(Math.floor(ms));
+}
+
+let clockMs = 0;
+let clockIso = '';
+
+/**
+ * True when the session's cookie says it has expired. ISO strings (what JSON gives back) are compared as
+ * text with the current time's ISO string, cached per millisecond: no date parsing on the read path.
+ */
+function cookieExpired(session: SessionData): boolean {
+  const expires = session.cookie?.expires;
+  if (expires === undefined || expires === null) return false;
+  if (typeof expires === 'string' && expires.length === 24 && expires.endsWith('Z')) {
+    const now = Date.now();
+    if (now !== clockMs) {
+      clockMs = now;
+      clockIso = new Date(now).toISOString();
+    }
+    return expires <= clockIso;
+  }
+  const ms = cookieExpiryMs(session);
+  return ms !== undefined && ms <= Date.now();
 }

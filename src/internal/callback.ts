@@ -37,4 +37,39 @@ export function settle<T>(promise: Promise<T>, cb: Callback<T> | undefined): Pro
   return undefined;
 }
 
+/** Wraps `cb` so that it runs at most once and an exception it throws surfaces as an uncaught exception. */
+export function once<T>(cb: Callback<T>): Callback<T> {
+  let called = false;
+  return (err, value) => {
+    if (called) return;
+    called = true;
+    try {
+      cb(err, value);
+    } catch (error) {
+      rethrowLater(error);
+    }
+  };
+}
+
+/**
+ * Runs `start` with a completion callback: the caller's own (made {@link once}) when there is one,
+ * otherwise one that settles the returned promise, which is marked as handled so that a caller that drops
+ * it never causes an unhandled rejection. The hot paths use this instead of chaining promises: one
+ * callback instead of three promise hops per call.
+ */
+export function dual<T>(
+  start: (done: Callback<T>) => void,
+  cb: Callback<T> | undefined,
+): Promise<T> | undefined {
+  if (typeof cb === 'function') {
+    start(once(cb));
+    return undefined;
+  }
+  const promise = new Promise<T>((resolve, reject) => {
+    start((err, value) => (err ? reject(err) : resolve(value as T)));
+  });
+  promise.catch(noop);
+  return promise;
+}
+
 export function noop(): void {}

@@ -26,6 +26,28 @@ export class Deadlines {
   }
 
   /**
+   * Starts the clock on a call: after `timeoutMs`, unless `settled` was set meanwhile, `onTimeout` gets a
+   * TimeoutError and the record is marked settled. The caller sets `settled` when the call completes.
+   */
+  track(
+    operation: string,
+    onTimeout: (error: Error) => void,
+    timeoutMs = this.timeoutMs,
+  ): { settled: boolean } {
+    const pending: Pending = {
+      deadline: Date.now() + timeoutMs,
+      timeoutMs,
+      operation,
+      reject: onTimeout,
+      settled: false,
+    };
+    if (timeoutMs === this.timeoutMs) this.queue.push(pending);
+    else this.others.add(pending);
+    if (this.timer === undefined) this.startTimer();
+    return pending;
+  }
+
+  /**
    * Resolves or rejects as `work` does (errors passed through `mapError` when given), or rejects with a
    * TimeoutError once `timeoutMs` has passed.
    */
@@ -36,16 +58,7 @@ export class Deadlines {
     mapError?: (operation: string, error: unknown) => unknown,
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const pending: Pending = {
-        deadline: Date.now() + timeoutMs,
-        timeoutMs,
-        operation,
-        reject,
-        settled: false,
-      };
-      if (timeoutMs === this.timeoutMs) this.queue.push(pending);
-      else this.others.add(pending);
-      if (this.timer === undefined) this.startTimer();
+      const pending = this.track(operation, reject, timeoutMs);
       work.then(
         (value) => {
           if (pending.settled) return;
