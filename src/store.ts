@@ -11,6 +11,7 @@ import { type Callback, dual, settle } from './internal/callback.js';
 import { Deadlines } from './internal/deadline.js';
 import { loadExpressSession } from './internal/express-session.js';
 import { fingerprint } from './internal/fingerprint.js';
+import { createWriteBatcher } from './internal/write-batching.js';
 import { createKeySpace, type KeySpace } from './keys.js';
 import {
   type GeoSessionStoreOptions,
@@ -82,6 +83,7 @@ export class GeoSessionStore extends BaseStore {
   private readonly options: ResolvedOptions;
   private readonly keys: KeySpace;
   private readonly deadlines: Deadlines;
+  private readonly batchWrites: () => void;
   private readonly outboxKey: string | undefined;
   private readonly tombstoneMs: number;
   private isConnected: boolean;
@@ -107,6 +109,7 @@ export class GeoSessionStore extends BaseStore {
       (this.client.options as { keyPrefix?: string }).keyPrefix ?? '',
     );
     this.deadlines = new Deadlines(resolved.operationTimeoutMs);
+    this.batchWrites = createWriteBatcher(this.client);
     this.outboxKey = resolved.transport ? this.keys.outbox(resolved.region) : undefined;
     this.tombstoneMs = Math.round(resolved.tombstoneTtl * 1000);
     this.isConnected = this.client.status === 'ready';
@@ -314,6 +317,7 @@ export class GeoSessionStore extends BaseStore {
 
   private read(sid: string, done: Callback<SessionData | null>): void {
     if (this.closed) return done(new ClosedError('the session store'));
+    this.batchWrites();
     this.exec('get', this.client.get(this.keys.session(sid)), done, (text) => {
       if (text !== null) return this.deliver(sid, text, done);
       this.readThrough(sid).then(
@@ -388,6 +392,7 @@ export class GeoSessionStore extends BaseStore {
       // A ttl function or serializer that throws fails this call, not the host app.
       return done(error instanceof Error ? error : new Error(String(error)));
     }
+    this.batchWrites();
     this.exec('set', runScript(this.client, 'set', this.scriptKeys(sid), args), done, (result) => {
       if ((result as [number, string])[0] === -1) this.emitRefused('set', sid);
       done(null);
@@ -409,6 +414,7 @@ export class GeoSessionStore extends BaseStore {
       // Without replication a touch needs no version and no event: one PEXPIREAT GT never creates a
       // session, never shortens one, and cannot revive a destroyed one (its value key is gone).
       const key = this.keys.session(sid);
+      this.batchWrites();
       this.exec('touch', this.client.pexpireat(key, expiresAt, 'GT'), done, (moved) => {
         if (moved !== 0) return done(null);
         this.reportMissedTouch(sid).then(() => done(null), done);
@@ -416,6 +422,7 @@ export class GeoSessionStore extends BaseStore {
       return;
     }
     const args = [expiresAt, cookieExpiryText(cookieExpiry), this.region, sid];
+    this.batchWrites();
     this.exec('touch', runScript(this.client, 'touch', this.scriptKeys(sid), args), done, (code) => {
       if (code === -1) this.emitRefused('touch', sid);
       done(null);
@@ -436,6 +443,7 @@ export class GeoSessionStore extends BaseStore {
   private remove(sid: string, done: Callback<void>): void {
     if (this.closed) return done(new ClosedError('the session store'));
     const args = [this.tombstoneMs, this.region, sid, Date.now()];
+    this.batchWrites();
     this.exec('destroy', runScript(this.client, 'destroy', this.scriptKeys(sid), args), done, () =>
       done(null),
     );
