@@ -1,3 +1,4 @@
+import { createWriteBatcher } from '../internal/write-batching.js';
 import type { KeySpace } from '../keys.js';
 import type { RedisClient } from '../options.js';
 import { runScript } from '../scripts/index.js';
@@ -71,15 +72,20 @@ export function coalesceTouches(events: readonly ChangeEvent[]): {
  * delivered again by the transport.
  */
 export class Applier {
+  private readonly batchWrites: () => void;
+
   constructor(
     private readonly client: RedisClient,
     private readonly keys: KeySpace,
     private readonly region: string,
-  ) {}
+  ) {
+    this.batchWrites = createWriteBatcher(client);
+  }
 
   async apply(batch: readonly ChangeEvent[]): Promise<ApplyOutcome> {
     const { events, coalesced } = coalesceTouches(batch.filter((event) => event.origin !== this.region));
     const chunks: Promise<number[]>[] = [];
+    this.batchWrites();
     for (let i = 0; i < events.length; i += APPLY_CHUNK)
       chunks.push(this.applyChunk(events.slice(i, i + APPLY_CHUNK)));
     const outcome: ApplyOutcome = { applied: 0, unchanged: 0, expired: 0, refused: 0, coalesced };
