@@ -1,14 +1,10 @@
 import { createHash } from 'node:crypto';
 import {
   AckPolicy,
-  type ConsumerMessages,
   DeliverPolicy,
   DiscardPolicy,
   JetStreamApiCodes,
   JetStreamApiError,
-  type JetStreamClient,
-  type JetStreamManager,
-  type JsMsg,
   jetstream,
   jetstreamManager,
   RetentionPolicy,
@@ -17,9 +13,10 @@ import {
 import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { ClosedError, ConfigError, TransportError } from '../errors.js';
 import { delay, TransportEvents } from '../internal/transport-state.js';
-import { decodeEvent, encodeEvent } from '../replication/codec.js';
+import { encodeEvent } from '../replication/codec.js';
 import type { ChangeEvent } from '../replication/events.js';
 import { isValidRegion } from '../session-id.js';
+import { type Conn, type Names, type NatsHost, NatsSubscription } from './nats-consumer.js';
 import type { ReplicationTransport, SubscribeOptions, Subscription } from './transport.js';
 
 /** Options of {@link createNatsTransport}. */
@@ -215,18 +212,6 @@ export function channelToken(channel: string): string {
 
 const nanos = (ms: number): number => Math.round(ms * 1_000_000);
 
-interface Conn {
-  nc: NatsConnection;
-  js: JetStreamClient;
-  jsm: JetStreamManager;
-}
-
-interface Names {
-  stream: string;
-  /** Subject base: events go to `<base>.<origin>`. */
-  base: string;
-}
-
 /** Rejects with a TransportError if `promise` has not settled within `ms`. */
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
@@ -249,7 +234,7 @@ function apiCode(error: unknown): number | undefined {
   return error instanceof JetStreamApiError ? error.code : undefined;
 }
 
-class NatsTransport extends TransportEvents implements ReplicationTransport {
+class NatsTransport extends TransportEvents implements ReplicationTransport, NatsHost {
   readonly name = 'nats';
   readonly readsOutbox = false;
   readonly settings: Settings;
@@ -499,217 +484,5 @@ class NatsTransport extends TransportEvents implements ReplicationTransport {
       }
     }
     this.setState('closed');
-  }
-}
-
-/** One destination region's consumption of one channel: consume loop, batching, watchdog. */
-class NatsSubscription {
-  /** False after a failure or a stall, until the consumer runs again (starting counts as healthy). */
-  healthy = true;
-  readonly started: Promise<void>;
-  private markStarted: () => void = () => {};
-  /** Settles when close() is called, to abandon waits for a connection that may never come. */
-  private readonly stopping: Promise<never>;
-  private stop: () => void = () => {};
-  private active = true;
-  private messages: ConsumerMessages | undefined;
-  private readonly buffer: JsMsg[] = [];
-  private running: Promise<void> | undefined;
-  private readonly loop: Promise<void>;
-  private readonly maxBatch: number;
-  private readonly ownSubject: string;
-  /** When the consume loop last saw a message or heartbeat, or started waiting for one. */
-  private lastSign = Date.now();
-  private waiting = false;
-
-  constructor(
-    private readonly transport: NatsTransport,
-    private readonly names: Names,
-    private readonly options: SubscribeOptions,
-  ) {
-    this.maxBatch = Math.max(1, Math.floor(options.maxBatch ?? 500));
-    this.ownSubject = `${names.base}.${options.region}`;
-    this.started = new Promise((resolve) => {
-      this.markStarted = resolve;
-    });
-    this.stopping = new Promise<never>((_, reject) => {
-      this.stop = () => reject(new ClosedError('the subscription'));
-    });
-    this.stopping.catch(() => {});
-    this.loop = this.run();
-  }
-
-  private unlessStopped<T>(promise: Promise<T>): Promise<T> {
-    promise.catch(() => {});
-    return Promise.race([promise, this.stopping]);
-  }
-
-  private setHealthy(healthy: boolean): void {
-    if (this.healthy === healthy) return;
-    this.healthy = healthy;
-    this.transport.refreshState();
-  }
-
-  /** Called after the connection came back: restart the silence clock. */
-  reconnected(): void {
-    this.lastSign = Date.now();
-  }
-
-  private async run(): Promise<void> {
-    const s = this.transport.settings;
-    let failures = 0;
-    while (this.active) {
-      try {
-        const conn = await this.unlessStopped(this.transport.connection());
-        await this.unlessStopped(this.transport.ensureStream(conn, this.names));
-        await this.unlessStopped(this.transport.ensureConsumer(conn, this.names, this.options.region));
-        const consumer = await this.unlessStopped(
-          conn.js.consumers.get(this.names.stream, this.options.region),
-        );
-        const messages = await consumer.consume({
-          max_messages: Math.min(Math.max(this.maxBatch, 64), s.maxAckPending),
-          idle_heartbeat: s.idleHeartbeatMs,
-          expires: s.idleHeartbeatMs * 2,
-        });
-        this.messages = messages;
-        if (!this.active) break;
-        failures = 0;
-        this.setHealthy(true);
-        this.markStarted();
-        await this.drive(messages);
-      } catch (error) {
-        if (this.active && !(error instanceof ClosedError)) {
-          failures++;
-          this.transport.report(
-            new TransportError(`consuming ${this.names.stream} as ${this.options.region} failed`, {
-              cause: error,
-            }),
-          );
-          this.markStarted();
-        }
-      } finally {
-        this.messages?.stop();
-        this.messages = undefined;
-      }
-      if (this.active) {
-        this.setHealthy(false);
-        await this.unlessStopped(delay(Math.min(250 * 2 ** Math.min(failures, 4), 5000))).catch(() => {});
-      }
-    }
-    await this.running;
-    // Events received but never handed to the handler go back at once, for whoever consumes next.
-    for (const m of this.buffer.splice(0)) m.nak();
-  }
-
-  /** Feeds the consume iterator into batches until it ends (closed, or stopped by the watchdog). */
-  private async drive(messages: ConsumerMessages): Promise<void> {
-    const s = this.transport.settings;
-    const stall = () => {
-      if (!this.active || this.messages !== messages) return;
-      this.transport.report(
-        new TransportError(`consumer ${this.options.region} on ${this.names.stream} stalled; recreating it`),
-      );
-      messages.stop();
-    };
-    void (async () => {
-      for await (const status of messages.status()) {
-        if (status.type === 'heartbeat') this.lastSign = Date.now();
-        else if (status.type === 'heartbeats_missed' && status.count >= 2) stall();
-        else if (status.type === 'consumer_deleted' || status.type === 'consumer_not_found') stall();
-        else if (status.type === 'stream_not_found') stall();
-      }
-    })().catch(() => {});
-    // Our own watchdog, for stalls the client does not notice: connected, waiting, and silent too long.
-    const watchdog = setInterval(() => {
-      if (this.waiting && this.transport.isConnected() && Date.now() - this.lastSign > 3 * s.idleHeartbeatMs)
-        stall();
-    }, s.idleHeartbeatMs);
-    watchdog.unref();
-    try {
-      this.lastSign = Date.now();
-      this.waiting = true;
-      for await (const m of messages) {
-        this.waiting = false;
-        this.lastSign = Date.now();
-        if (!this.active) {
-          m.nak();
-        } else if (m.subject === this.ownSubject) {
-          m.ack(); // our own region's event: nothing to do
-        } else {
-          this.buffer.push(m);
-          this.kick();
-          if (this.buffer.length >= this.maxBatch) await this.running;
-        }
-        this.lastSign = Date.now();
-        this.waiting = true;
-      }
-    } finally {
-      this.waiting = false;
-      clearInterval(watchdog);
-    }
-    await this.running;
-  }
-
-  private kick(): void {
-    if (this.running) return;
-    this.running = (async () => {
-      try {
-        await this.process();
-      } finally {
-        this.running = undefined;
-      }
-    })();
-  }
-
-  /** Hands buffered events to the handler a batch at a time; acks on resolve, naks on reject. */
-  private async process(): Promise<void> {
-    while (this.active && this.buffer.length > 0) {
-      const batch = this.buffer.splice(0, this.maxBatch);
-      const events: ChangeEvent[] = [];
-      const good: JsMsg[] = [];
-      for (const m of batch) {
-        try {
-          events.push(decodeEvent(m.data));
-          good.push(m);
-        } catch (error) {
-          // Malformed: reported and terminated, so it can never block the stream.
-          this.transport.report(error);
-          settle(() => m.term());
-        }
-      }
-      if (events.length === 0) continue;
-      try {
-        await this.options.handler(events);
-      } catch (error) {
-        this.transport.report(error);
-        const retry = this.transport.settings.retryDelayMs;
-        for (const m of good) settle(() => m.nak(retry));
-        continue;
-      }
-      if (this.active) {
-        for (const m of good) settle(() => m.ack());
-      } else {
-        // Closing: make sure the server has the acks before close() resolves.
-        await Promise.all(good.map((m) => m.ackAck().catch(() => false)));
-      }
-    }
-  }
-
-  async close(): Promise<void> {
-    if (!this.active) return this.loop;
-    this.active = false;
-    this.messages?.stop();
-    this.stop();
-    this.markStarted();
-    await this.loop;
-  }
-}
-
-/** Acks and naks are fire-and-forget; one on a closed connection must not throw into the loop. */
-function settle(fn: () => void): void {
-  try {
-    fn();
-  } catch {
-    // The server redelivers after ack_wait.
   }
 }
