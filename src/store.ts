@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Cluster, Redis } from 'ioredis';
+import { type BulkContext, deleteAllSessions, listSessionIds, readAllSessions } from './bulk.js';
 import {
   ClosedError,
   ConfigError,
@@ -8,9 +9,12 @@ import {
   RedisCommandError,
 } from './errors.js';
 import { type Callback, dual, settle } from './internal/callback.js';
+import { followClientState } from './internal/client-state.js';
+import { cookieExpired, cookieExpiryMs, cookieExpiryText } from './internal/cookie-expiry.js';
 import { Deadlines } from './internal/deadline.js';
 import { loadExpressSession } from './internal/express-session.js';
 import { fingerprint } from './internal/fingerprint.js';
+import { reportError } from './internal/report.js';
 import { createWriteBatcher } from './internal/write-batching.js';
 import { createKeySpace, type KeySpace } from './keys.js';
 import {
@@ -23,7 +27,6 @@ import {
   type SessionInput,
 } from './options.js';
 import { type AppliedBatch, type ReplicationStats, Replicator } from './replication/replicator.js';
-import { scanSessionKeys } from './scan.js';
 import { runScript } from './scripts/index.js';
 import { generateSessionId, regionOfSessionId } from './session-id.js';
 
@@ -207,14 +210,14 @@ export class GeoSessionStore extends BaseStore {
   all(): Promise<SessionData[]>;
   all(cb: Callback<SessionData[]>): void;
   all(cb?: Callback<SessionData[]>): Promise<SessionData[]> | undefined {
-    return settle(this.readAll(), cb);
+    return settle(this.runBulk(readAllSessions), cb);
   }
 
   /** Ids of every session in this region. */
   ids(): Promise<string[]>;
   ids(cb: Callback<string[]>): void;
   ids(cb?: Callback<string[]>): Promise<string[]> | undefined {
-    return settle(this.collectIds(), cb);
+    return settle(this.runBulk(listSessionIds), cb);
   }
 
   /** Number of sessions in this region. */
@@ -222,7 +225,7 @@ export class GeoSessionStore extends BaseStore {
   length(cb: Callback<number>): void;
   length(cb?: Callback<number>): Promise<number> | undefined {
     return settle(
-      this.collectIds().then((ids) => ids.length),
+      this.runBulk(listSessionIds).then((ids) => ids.length),
       cb,
     );
   }
@@ -234,7 +237,7 @@ export class GeoSessionStore extends BaseStore {
   clear(): Promise<void>;
   clear(cb: Callback<void>): void;
   clear(cb?: Callback<void>): Promise<void> | undefined {
-    return settle(this.removeAll(), cb);
+    return settle(this.runBulk(deleteAllSessions), cb);
   }
 
   /** express-session's `Store#regenerate`: destroys the old session, then makes a new one on `req`. */
@@ -316,7 +319,10 @@ export class GeoSessionStore extends BaseStore {
   }
 
   private read(sid: string, done: Callback<SessionData | null>): void {
-    if (this.closed) return done(new ClosedError('the session store'));
+    if (this.closed) {
+      done(new ClosedError('the session store'));
+      return;
+    }
     this.batchWrites();
     this.exec('get', this.client.get(this.keys.session(sid)), done, (text) => {
       if (text !== null) return this.deliver(sid, text, done);
@@ -333,7 +339,8 @@ export class GeoSessionStore extends BaseStore {
     try {
       parsed = this.serializer.parse(text);
     } catch (error) {
-      return done(new CorruptSessionError(sid, error));
+      done(new CorruptSessionError(sid, error));
+      return;
     }
     if (parsed instanceof Promise) {
       parsed.then(
@@ -348,9 +355,13 @@ export class GeoSessionStore extends BaseStore {
   private finish(sid: string, session: unknown, done: Callback<SessionData | null>): void {
     if (typeof session !== 'object' || session === null) {
       const what = session === null ? 'null' : typeof session;
-      return done(new CorruptSessionError(sid, new TypeError(`parsed to ${what}`)));
+      done(new CorruptSessionError(sid, new TypeError(`parsed to ${what}`)));
+      return;
     }
-    if (!cookieExpired(session as SessionData)) return done(null, session as SessionData);
+    if (!cookieExpired(session as SessionData)) {
+      done(null, session as SessionData);
+      return;
+    }
     this.freshenCookieExpiry(sid, session as SessionData, done);
   }
 
@@ -378,19 +389,26 @@ export class GeoSessionStore extends BaseStore {
   }
 
   private write(sid: string, session: SessionInput, done: Callback<void>): void {
-    if (this.closed) return done(new ClosedError('the session store'));
+    if (this.closed) {
+      done(new ClosedError('the session store'));
+      return;
+    }
     let args: (string | number)[];
     try {
       const now = Date.now();
       const cookieExpiry = cookieExpiryMs(session);
       const expiresAt = this.expiryOf(session, cookieExpiry, now);
-      if (expiresAt !== 0 && expiresAt <= now) return this.remove(sid, done);
+      if (expiresAt !== 0 && expiresAt <= now) {
+        this.remove(sid, done);
+        return;
+      }
       const body = this.serializer.stringify(session as SessionData);
       const fp = fingerprint(this.serializer, session as SessionData, body);
       args = [body, fp, expiresAt, cookieExpiryText(cookieExpiry), this.region, sid, now];
     } catch (error) {
       // A ttl function or serializer that throws fails this call, not the host app.
-      return done(error instanceof Error ? error : new Error(String(error)));
+      done(error instanceof Error ? error : new Error(String(error)));
+      return;
     }
     this.batchWrites();
     this.exec('set', runScript(this.client, 'set', this.scriptKeys(sid), args), done, (result) => {
@@ -400,15 +418,22 @@ export class GeoSessionStore extends BaseStore {
   }
 
   private extend(sid: string, session: SessionInput, done: Callback<void>): void {
-    if (this.closed) return done(new ClosedError('the session store'));
-    if (this.disableTouch || this.disableTTL) return done(null);
+    if (this.closed) {
+      done(new ClosedError('the session store'));
+      return;
+    }
+    if (this.disableTouch || this.disableTTL) {
+      done(null);
+      return;
+    }
     let expiresAt: number;
     let cookieExpiry: number | undefined;
     try {
       cookieExpiry = cookieExpiryMs(session);
       expiresAt = this.expiryOf(session, cookieExpiry, Date.now());
     } catch (error) {
-      return done(error instanceof Error ? error : new Error(String(error)));
+      done(error instanceof Error ? error : new Error(String(error)));
+      return;
     }
     if (this.outboxKey === undefined) {
       // Without replication a touch needs no version and no event: one PEXPIREAT GT never creates a
@@ -441,7 +466,10 @@ export class GeoSessionStore extends BaseStore {
   }
 
   private remove(sid: string, done: Callback<void>): void {
-    if (this.closed) return done(new ClosedError('the session store'));
+    if (this.closed) {
+      done(new ClosedError('the session store'));
+      return;
+    }
     const args = [this.tombstoneMs, this.region, sid, Date.now()];
     this.batchWrites();
     this.exec('destroy', runScript(this.client, 'destroy', this.scriptKeys(sid), args), done, () =>
@@ -449,47 +477,20 @@ export class GeoSessionStore extends BaseStore {
     );
   }
 
-  private async readAll(): Promise<SessionData[]> {
-    this.assertOpen();
-    const seen = new Set<string>();
-    const out: SessionData[] = [];
-    for await (const batch of this.scan()) {
-      const fresh = batch.filter((sid) => !seen.has(sid) && seen.add(sid));
-      const texts = await Promise.all(
-        fresh.map((sid) => this.call('all', this.client.get(this.keys.session(sid)))),
-      );
-      for (let i = 0; i < fresh.length; i++) {
-        const text = texts[i];
-        const sid = fresh[i] as string;
-        if (text === null || text === undefined) continue; // expired or destroyed mid-scan
-        const session = await this.parse(sid, text);
-        out.push({ ...session, id: sid });
-      }
-    }
-    return out;
+  private async runBulk<T>(operation: (ctx: BulkContext) => Promise<T>): Promise<T> {
+    return operation(this.bulk());
   }
 
-  private async collectIds(): Promise<string[]> {
+  /** What the bulk methods (src/bulk.ts) need from the store. */
+  private bulk(): BulkContext {
     this.assertOpen();
-    const seen = new Set<string>();
-    for await (const batch of this.scan()) for (const sid of batch) seen.add(sid);
-    return [...seen];
-  }
-
-  private async removeAll(): Promise<void> {
-    this.assertOpen();
-    for await (const batch of this.scan()) {
-      await Promise.all(
-        batch.map((sid) =>
-          // Value and metadata share a slot, so one UNLINK is cluster-safe.
-          this.call('clear', this.client.unlink(this.keys.session(sid), this.keys.meta(sid))),
-        ),
-      );
-    }
-  }
-
-  private scan(): AsyncGenerator<string[]> {
-    return scanSessionKeys(this.client, this.keys, this.scanCount, (op, work) => this.call(op, work));
+    return {
+      client: this.client,
+      keys: this.keys,
+      scanCount: this.scanCount,
+      call: (operation, work) => this.call(operation, work),
+      parse: (sid, text) => this.parse(sid, text),
+    };
   }
 
   private scriptKeys(sid: string): string[] {
@@ -536,9 +537,7 @@ export class GeoSessionStore extends BaseStore {
 
   /** Background failures: an `error` event when someone listens, else printed; never thrown. */
   private reportError(error: unknown): void {
-    const err = error instanceof Error ? error : new Error(String(error));
-    if (this.listenerCount('error') > 0) this.emit('error', err);
-    else console.error('[geosession]', err);
+    reportError(this, error);
   }
 
   private emitRefused(op: RefusedWrite['op'], sid: string): void {
@@ -548,61 +547,14 @@ export class GeoSessionStore extends BaseStore {
 
   /** Mirrors the client's real state as `connect` / `disconnect`, only on transitions. */
   private followClient(): () => void {
-    const up = () => {
-      if (this.isConnected) return;
-      this.isConnected = true;
-      this.emit('connect');
-    };
-    const down = () => {
-      if (!this.isConnected) return;
-      this.isConnected = false;
-      this.emit('disconnect');
-    };
-    this.client.on('ready', up);
-    this.client.on('close', down);
-    this.client.on('end', down);
-    return () => {
-      this.client.off('ready', up);
-      this.client.off('close', down);
-      this.client.off('end', down);
-    };
+    return followClientState(this.client, (connected) => {
+      if (connected === this.isConnected) return;
+      this.isConnected = connected;
+      this.emit(connected ? 'connect' : 'disconnect');
+    });
   }
 }
 
 function asGeoSessionError(operation: string, error: unknown): unknown {
   return error instanceof GeoSessionError ? error : new RedisCommandError(operation, error);
-}
-
-/** The cookie's expiry in epoch ms, or `undefined` when it has none or it cannot be read. */
-function cookieExpiryMs(session: SessionInput | null | undefined): number | undefined {
-  const expires = session?.cookie?.expires;
-  if (expires === undefined || expires === null) return undefined;
-  const ms = typeof expires === 'string' ? Date.parse(expires) : (expires as Date).getTime?.();
-  return typeof ms === 'number' && Number.isFinite(ms) ? ms : undefined;
-}
-
-function cookieExpiryText(ms: number | undefined): string {
-  return ms === undefined ? '' : String(Math.floor(ms));
-}
-
-let clockMs = 0;
-let clockIso = '';
-
-/**
- * True when the session's cookie says it has expired. ISO strings (what JSON gives back) are compared as
- * text with the current time's ISO string, cached per millisecond: no date parsing on the read path.
- */
-function cookieExpired(session: SessionData): boolean {
-  const expires = session.cookie?.expires;
-  if (expires === undefined || expires === null) return false;
-  if (typeof expires === 'string' && expires.length === 24 && expires.endsWith('Z')) {
-    const now = Date.now();
-    if (now !== clockMs) {
-      clockMs = now;
-      clockIso = new Date(now).toISOString();
-    }
-    return expires <= clockIso;
-  }
-  const ms = cookieExpiryMs(session);
-  return ms !== undefined && ms <= Date.now();
 }

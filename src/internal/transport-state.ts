@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { TransportState } from '../transports/transport.js';
+import { reportError } from './report.js';
 
 /**
  * State and event plumbing shared by the transports: `state` events on change only, and `error` events
@@ -21,9 +22,7 @@ export class TransportEvents extends EventEmitter {
   }
 
   protected reportError(error: unknown): void {
-    const err = error instanceof Error ? error : new Error(String(error));
-    if (this.listenerCount('error') > 0) this.emit('error', err);
-    else console.error('[geosession]', err);
+    reportError(this, error);
   }
 }
 

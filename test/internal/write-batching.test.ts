@@ -41,7 +41,7 @@ describe.skipIf(!hasRedis)('write batching', () => {
     });
     await Promise.all(Array.from({ length: 200 }, (_, n) => store.set(`s${n}`, session(n))));
     const read = await Promise.all(Array.from({ length: 200 }, (_, n) => store.get(`s${n}`)));
-    read.forEach((got, n) => expect(got).toMatchObject({ n }));
+    for (const [n, got] of read.entries()) expect(got).toMatchObject({ n });
     expect(socket().writableCorked).toBe(0);
   });
 });
