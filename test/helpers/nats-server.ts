@@ -1,9 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, portAnswers } from './servers.js';
+import { freePort, startServerProcess } from './servers.js';
 
 /** A private nats-server with JetStream (file storage in a temp dir) that a test may kill and restart. */
 export interface PrivateNats {
@@ -20,47 +18,18 @@ export interface PrivateNats {
   stop(): Promise<void>;
 }
 
-async function waitForPort(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await portAnswers(port, 200)) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`nats-server did not answer on port ${port} within ${timeoutMs} ms`);
-}
-
 /** Starts `nats-server -a 127.0.0.1 -p <free port> -js -sd <tmpdir>`. */
 export async function startNats(): Promise<PrivateNats> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'geosession-nats-'));
-  let proc: ChildProcess | undefined;
-  const launch = async () => {
-    proc = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], {
-      stdio: 'ignore',
-    });
-    await waitForPort(port, 10_000);
-  };
-  const killProc = async () => {
-    const p = proc;
-    proc = undefined;
-    if (!p || p.exitCode !== null) return;
-    p.kill('SIGCONT');
-    p.kill('SIGKILL');
-    await once(p, 'exit');
-  };
-  await launch();
+  const args = ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir];
+  const server = await startServerProcess('nats-server', args, port);
   return {
+    ...server,
     port,
     url: `nats://127.0.0.1:${port}`,
-    kill: killProc,
-    pause: () => proc?.kill('SIGSTOP'),
-    resume: () => proc?.kill('SIGCONT'),
-    async restart() {
-      await killProc();
-      await launch();
-    },
     async stop() {
-      await killProc();
+      await server.kill();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -56,7 +56,7 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+export async function waitForPort(port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await portAnswers(port, 200)) return;
@@ -82,30 +82,29 @@ export interface PrivateRedis {
   stop(): Promise<void>;
 }
 
-export async function startRedis(): Promise<PrivateRedis> {
-  const port = await freePort();
-  const clients: Redis[] = [];
+/** A server process a test started on `port` and may crash, stall and start again. */
+export interface ServerProcess {
+  /** SIGKILLs the server (a crash). */
+  kill(): Promise<void>;
+  /** SIGSTOPs / SIGCONTs the server (a stall: connections stay open, nothing answers). */
+  pause(): void;
+  resume(): void;
+  /** Starts it again with the same command line. */
+  restart(): Promise<void>;
+}
+
+/** Starts `command args` and waits until it answers on `port`. */
+export async function startServerProcess(
+  command: string,
+  args: string[],
+  port: number,
+): Promise<ServerProcess> {
   let proc: ChildProcess | undefined;
   const launch = async () => {
-    proc = spawn(
-      'redis-server',
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--loglevel',
-        'warning',
-      ],
-      { stdio: 'ignore' },
-    );
+    proc = spawn(command, args, { stdio: 'ignore' });
     await waitForPort(port, 10_000);
   };
-  const killProc = async () => {
+  const kill = async () => {
     const p = proc;
     proc = undefined;
     if (!p || p.exitCode !== null) return;
@@ -115,6 +114,23 @@ export async function startRedis(): Promise<PrivateRedis> {
   };
   await launch();
   return {
+    kill,
+    pause: () => proc?.kill('SIGSTOP'),
+    resume: () => proc?.kill('SIGCONT'),
+    async restart() {
+      await kill();
+      await launch();
+    },
+  };
+}
+
+export async function startRedis(): Promise<PrivateRedis> {
+  const port = await freePort();
+  const clients: Redis[] = [];
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  const server = await startServerProcess('redis-server', [...args, '--loglevel', 'warning'], port);
+  return {
+    ...server,
     port,
     url: `redis://127.0.0.1:${port}`,
     client(options = {}) {
@@ -123,16 +139,9 @@ export async function startRedis(): Promise<PrivateRedis> {
       clients.push(c);
       return c;
     },
-    kill: killProc,
-    pause: () => proc?.kill('SIGSTOP'),
-    resume: () => proc?.kill('SIGCONT'),
-    async restart() {
-      await killProc();
-      await launch();
-    },
     async stop() {
       for (const c of clients) c.disconnect();
-      await killProc();
+      await server.kill();
     },
   };
 }
