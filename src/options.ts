@@ -230,6 +230,12 @@ export function resolveOptions(input: GeoSessionStoreOptions): ResolvedOptions {
         'must be a replication transport (e.g. createRedisStreamsTransport())',
       );
     }
+    if ((input.client as Cluster).isCluster) {
+      throw new ConfigError(
+        'transport',
+        'needs a single-node Redis client: replication over Redis Cluster is not supported yet',
+      );
+    }
   }
 
   const remotes: Record<string, RedisClient> = {};

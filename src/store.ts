@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Cluster, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { type BulkContext, deleteAllSessions, listSessionIds, readAllSessions } from './bulk.js';
 import {
   ClosedError,
@@ -118,12 +118,6 @@ export class GeoSessionStore extends BaseStore {
     this.isConnected = this.client.status === 'ready';
     this.detachClient = this.followClient();
     if (resolved.transport) {
-      if ((this.client as Cluster).isCluster) {
-        throw new ConfigError(
-          'transport',
-          'needs a single-node Redis client for now; Redis Cluster is not supported',
-        );
-      }
       this.replicator = new Replicator({
         region: this.region,
         channel: this.prefix,

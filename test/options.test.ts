@@ -1,8 +1,9 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/errors.js';
 import { DEFAULT_OPTIONS, type GeoSessionStoreOptions } from '../src/options.js';
 import { GeoSessionStore } from '../src/store.js';
+import { createMemoryTransport } from '../src/transports/memory.js';
 
 // Validation and defaults need no server: a lazy client never connects.
 const client = new Redis({ lazyConnect: true, port: 6379, host: '127.0.0.1' });
@@ -105,6 +106,17 @@ describe('option validation: every bad option throws a ConfigError naming it', (
     configErrorOf(() => make({ client: {} }), 'client');
     configErrorOf(() => make({ client: null }), 'client');
     configErrorOf(() => make({ client: { get() {}, set() {} } }), 'client');
+  });
+
+  it('transport: refused with a Redis Cluster client, before the store touches the client', () => {
+    const cluster = new Cluster([{ host: '127.0.0.1', port: 6379 }], { lazyConnect: true });
+    const listeners = cluster.listenerCount('ready');
+    configErrorOf(
+      () => new GeoSessionStore({ region: 'hk', client: cluster, transport: createMemoryTransport() }),
+      'transport',
+    );
+    expect(cluster.listenerCount('ready')).toBe(listeners);
+    cluster.disconnect();
   });
 
   it('prefix: not a string', () => {
