@@ -64,12 +64,13 @@ local function apply_one(vkey, mkey, op, version, event_x, cookie, fingerprint, 
   local e = later_text(meta.e, cookie)
 
   if op == 's' and (not meta.v or version > meta.v) then
+    local sx = fmt(x)
     if x == 0 then
       redis.call('SET', vkey, data)
     else
-      redis.call('SET', vkey, data, 'PXAT', fmt(x))
+      redis.call('SET', vkey, data, 'PXAT', sx)
     end
-    write_meta(mkey, false, version, fingerprint, x, e)
+    write_meta(mkey, false, version, fingerprint, x, e, sx)
     return 0
   end
 

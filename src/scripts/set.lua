@@ -30,6 +30,8 @@ end
 
 local prev_x = meta.x
 local x = later(prev_x, tonumber(ARGV[3]))
+local sx = ARGV[3]
+if x ~= tonumber(sx) then sx = fmt(x) end
 local e = later_text(meta.e, ARGV[4])
 
 if meta.f == ARGV[2] then
@@ -38,16 +40,16 @@ if meta.f == ARGV[2] then
   if x == 0 then
     alive = redis.call('PERSIST', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[1]) == 1
   elseif replicating then
-    alive = redis.call('PEXPIREAT', KEYS[1], fmt(x)) == 1
+    alive = redis.call('PEXPIREAT', KEYS[1], sx) == 1
   else
-    alive = redis.call('PEXPIREAT', KEYS[1], fmt(x), 'GT') == 1 or redis.call('EXISTS', KEYS[1]) == 1
+    alive = redis.call('PEXPIREAT', KEYS[1], sx, 'GT') == 1 or redis.call('EXISTS', KEYS[1]) == 1
     -- The metadata (fingerprint) must live as long as the value, or the next such write is a full one.
-    if alive then redis.call('PEXPIREAT', KEYS[2], fmt(x), 'GT') end
+    if alive then redis.call('PEXPIREAT', KEYS[2], sx, 'GT') end
   end
   if alive then
     if replicating and (x ~= prev_x or e ~= meta.e) then
-      write_meta(KEYS[2], false, meta.v, meta.f, x, e)
-      redis.call('XADD', KEYS[3], '*', 'o', 't', 's', ARGV[6], 'v', meta.v or '', 'x', fmt(x), 'e', e, 'r', ARGV[5])
+      write_meta(KEYS[2], false, meta.v, meta.f, x, e, sx)
+      redis.call('XADD', KEYS[3], '*', 'o', 't', 's', ARGV[6], 'v', meta.v or '', 'x', sx, 'e', e, 'r', ARGV[5])
     end
     return {1, meta.v or ''}
   end
@@ -56,17 +58,20 @@ end
 if not replicating and x ~= 0 and meta.v then
   -- Touches moved only the value key: never end up before where they got it.
   local current = redis.call('PEXPIRETIME', KEYS[1])
-  if current > x then x = current end
+  if current > x then
+    x = current
+    sx = fmt(x)
+  end
 end
 local version = next_version(meta.v, ARGV[5], tonumber(ARGV[7]))
 if x == 0 then
   redis.call('SET', KEYS[1], ARGV[1])
 else
-  redis.call('SET', KEYS[1], ARGV[1], 'PXAT', fmt(x))
+  redis.call('SET', KEYS[1], ARGV[1], 'PXAT', sx)
 end
-write_meta(KEYS[2], false, version, ARGV[2], x, e)
+write_meta(KEYS[2], false, version, ARGV[2], x, e, sx)
 if replicating then
-  redis.call('XADD', KEYS[3], '*', 'o', 's', 's', ARGV[6], 'v', version, 'x', fmt(x), 'e', e, 'r', ARGV[5],
+  redis.call('XADD', KEYS[3], '*', 'o', 's', 's', ARGV[6], 'v', version, 'x', sx, 'e', e, 'r', ARGV[5],
     'f', ARGV[2], 'd', ARGV[1])
 end
 return {0, version}

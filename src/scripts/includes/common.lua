@@ -62,22 +62,26 @@ local function later(a, b)
   return b
 end
 
--- Later of two cookie expiry times given as text; "" (or a missing hash field) means none.
+-- Later of two cookie expiry times given as text; "" (or a missing field) means none. The texts are
+-- decimal integers already (written by the store or by fmt), so the later one is returned as it is.
 local function later_text(a, b)
   local na, nb = tonumber(a), tonumber(b)
-  if not na and not nb then return '' end
-  if not na then return fmt(nb) end
-  if not nb then return fmt(na) end
-  if na >= nb then return fmt(na) end
-  return fmt(nb)
+  if not na then
+    if nb then return b end
+    return ''
+  end
+  if not nb or na >= nb then return a end
+  return b
 end
 
-local function write_meta(key, tombstone, v, f, x, e)
-  local text = (tombstone and '1|' or '0|') .. (v or '') .. '|' .. (f or '') .. '|' .. fmt(x) .. '|' .. (e or '')
+-- `sx` is `x` as text when the caller has it already (formatting a 13-digit float is not free).
+local function write_meta(key, tombstone, v, f, x, e, sx)
+  sx = sx or fmt(x)
+  local text = (tombstone and '1|' or '0|') .. (v or '') .. '|' .. (f or '') .. '|' .. sx .. '|' .. (e or '')
   if x == 0 then
     redis.call('SET', key, text)
   else
-    redis.call('SET', key, text, 'PXAT', fmt(x))
+    redis.call('SET', key, text, 'PXAT', sx)
   end
 end
 
