@@ -312,6 +312,47 @@ async function geoSustained(regions: Regions, concurrency: number, seconds: numb
   return (regions.applied * 1000) / (regions.lastAppliedAt - start);
 }
 
+/**
+ * The Redis Streams transport alone, as the AMQP and NATS suites measure theirs: events published with
+ * `transport.publish` (XADD to the origin's outbox) and delivered to a subscriber that only counts them.
+ * No session write, no apply: what the transport itself costs over the raw stream.
+ */
+async function transportOnly(hk: Redis, kr: Redis, concurrency: number, seconds: number): Promise<number> {
+  const transport = createRedisStreamsTransport({ regions: { hk, kr } });
+  const channel = `gstr:${process.pid}:${Date.now().toString(36)}:`;
+  let delivered = 0;
+  let last = 0;
+  const sub = await transport.subscribe({
+    channel,
+    region: 'kr',
+    handler: async (events) => {
+      delivered += events.length;
+      last = performance.now();
+    },
+  });
+  const now = Date.now();
+  const start = performance.now();
+  const load = await runLoad(concurrency, seconds * 1000, (worker, seq) =>
+    transport.publish(channel, [
+      {
+        id: `hk:${worker}-${seq}`,
+        origin: 'hk',
+        sid: `hk.t${worker}x${seq}`,
+        op: 'set',
+        version: `${now}.0000.hk`,
+        expiresAt: now + 86_400_000,
+        fingerprint: 'fp',
+        data: PAYLOAD,
+      },
+    ]),
+  );
+  await waitFor(() => delivered >= load.ops, 60_000);
+  await sub.close();
+  await transport.close();
+  await hk.del(`{${channel}outbox}:hk`);
+  return (delivered * 1000) / (last - start);
+}
+
 async function geoCatchUp(
   regions: Regions,
   rate: number,
@@ -395,6 +436,14 @@ export const replicationSuite: Suite = {
         sustainSeconds,
       );
 
+      options.log('  the Redis Streams transport alone...');
+      const transportRate = await transportOnly(
+        hkRedis.client(),
+        krRedis.client(),
+        concurrency,
+        sustainSeconds,
+      );
+
       options.log('  catch-up after an outage...');
       const catchUp = await geoCatchUp(regions, outageRate, outage, options.log);
       const rawDrain = await rawCatchUp(raw, catchUp.backlog);
@@ -414,6 +463,13 @@ export const replicationSuite: Suite = {
         {
           name: 'sustained replicated writes vs raw stream floor',
           actual: Number((geoBest / rawBest).toFixed(2)),
+          target: 0.8,
+          direction: '>=',
+          unit: 'x',
+        },
+        {
+          name: 'Redis Streams transport alone vs raw stream floor',
+          actual: Number((transportRate / rawBest).toFixed(2)),
           target: 0.8,
           direction: '>=',
           unit: 'x',
@@ -464,6 +520,12 @@ export const replicationSuite: Suite = {
                 Math.round(geoBest),
                 Math.round(rawBest),
                 Number((geoBest / rawBest).toFixed(2)),
+              ],
+              [
+                'the transport alone (publish → subscriber)',
+                Math.round(transportRate),
+                Math.round(rawBest),
+                Number((transportRate / rawBest).toFixed(2)),
               ],
               [
                 'sustained vs the same job by hand (SET+XADD → SET)',
