@@ -59,15 +59,22 @@ export function checkedEvent(fields: OutboxFields, id: string): ChangeEvent {
   if (op === 'touch' && version !== '' && !VERSION_PATTERN.test(version)) fail(id, 'invalid version');
   const expiresAt = parseMs(fields.x);
   if (!Number.isSafeInteger(expiresAt) || expiresAt < 0) fail(id, 'invalid expiry');
-  const base = { id, origin, sid, version, expiresAt };
-  if (op === 'destroy') return { ...base, op };
+  // Each kind is built as one literal: this runs for every replicated event.
+  if (op === 'destroy') return { id, origin, sid, op, version, expiresAt };
   const cookieExpires = fields.e === undefined || fields.e === '' ? undefined : parseMs(fields.e);
   if (cookieExpires !== undefined && !Number.isSafeInteger(cookieExpires)) fail(id, 'invalid cookie expiry');
-  const withCookie = cookieExpires === undefined ? base : { ...base, cookieExpires };
-  if (op === 'touch') return { ...withCookie, op };
-  if (typeof fields.d !== 'string') fail(id, 'a set event carries no data');
-  if (typeof fields.f !== 'string' || fields.f === '') fail(id, 'a set event carries no fingerprint');
-  return { ...withCookie, op, data: fields.d, fingerprint: fields.f };
+  if (op === 'touch') {
+    return cookieExpires === undefined
+      ? { id, origin, sid, op, version, expiresAt }
+      : { id, origin, sid, op, version, expiresAt, cookieExpires };
+  }
+  const data = fields.d;
+  const fingerprint = fields.f;
+  if (typeof data !== 'string') fail(id, 'a set event carries no data');
+  if (typeof fingerprint !== 'string' || fingerprint === '') fail(id, 'a set event carries no fingerprint');
+  return cookieExpires === undefined
+    ? { id, origin, sid, op, version, expiresAt, fingerprint, data }
+    : { id, origin, sid, op, version, expiresAt, cookieExpires, fingerprint, data };
 }
 
 /** The short-field form of an event, for brokers and the outbox. */
