@@ -89,6 +89,7 @@ export class GeoSessionStore extends BaseStore {
   private readonly batchWrites: () => void;
   private readonly outboxKey: string | undefined;
   private readonly tombstoneMs: number;
+  private readonly readsThrough: boolean;
   private isConnected: boolean;
   private closed = false;
   private readonly detachClient: () => void;
@@ -115,6 +116,7 @@ export class GeoSessionStore extends BaseStore {
     this.batchWrites = createWriteBatcher(this.client);
     this.outboxKey = resolved.transport ? this.keys.outbox(resolved.region) : undefined;
     this.tombstoneMs = Math.round(resolved.tombstoneTtl * 1000);
+    this.readsThrough = Object.keys(resolved.remotes).length > 0;
     this.isConnected = this.client.status === 'ready';
     this.detachClient = this.followClient();
     if (resolved.transport) {
@@ -320,6 +322,8 @@ export class GeoSessionStore extends BaseStore {
     this.batchWrites();
     this.exec('get', this.client.get(this.keys.session(sid)), done, (text) => {
       if (text !== null) return this.deliver(sid, text, done);
+      // A miss is final unless a remote region can be asked (read-through).
+      if (!this.readsThrough) return done(null, null);
       this.readThrough(sid).then(
         (remote) => (remote === null ? done(null, null) : this.deliver(sid, remote, done)),
         (error: Error) => done(error),
