@@ -42,6 +42,13 @@ function isBusyGroup(error: unknown): boolean {
  * left pending by a crashed consumer are claimed after `claimIdleMs`. Blocking reads use a finite
  * BLOCK on a dedicated connection and a watchdog that rebuilds the connection when a read hangs
  * (blocking commands can stall after a reconnect, ioredis#1285).
+ *
+ * Between regions a round trip costs tens of milliseconds, so the reader never waits for one it does
+ * not need: the next read is sent as soon as a batch arrives, while that batch is being handled, and
+ * the acknowledgement goes out on the stream's own client without being waited for. A batch then costs
+ * one round trip, or its handling time if that is longer, instead of a read and an acknowledgement in
+ * turn. On {@link StreamGroupReader.stop} whatever was read ahead, or is left pending under this
+ * consumer, is handled before the reader lets go, so a graceful stop strands nothing for `claimIdleMs`.
  */
 export class StreamGroupReader {
   private readonly options: StreamGroupReaderOptions;
@@ -53,6 +60,9 @@ export class StreamGroupReader {
   private lastClaim = 0;
   private healthy = true;
   private reading = false;
+  /** The last batch's handler failed: on stop, what is pending is left for a later consumer. */
+  private failing = false;
+  private readonly acks = new Set<Promise<void>>();
 
   constructor(options: StreamGroupReaderOptions) {
     this.options = options;
@@ -65,10 +75,13 @@ export class StreamGroupReader {
     this.running ??= this.loop();
   }
 
-  /** Stops reading, waits for the batch in flight, and closes the dedicated connection. */
+  /**
+   * Stops reading: a blocking read is interrupted at once, the batch being handled is let finish, and
+   * entries this consumer was given but did not handle yet are handled too. Then the dedicated
+   * connection is closed.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
-    // Interrupt a blocking read at once; a batch being handled is let finish and acknowledged.
     if (this.reading) this.conn.disconnect(false);
     await this.running;
     this.conn.disconnect(false);
@@ -92,25 +105,38 @@ export class StreamGroupReader {
   private async loop(): Promise<void> {
     let backoff = 50;
     let groupReady = false;
+    // A read sent while the previous batch was being handled.
+    let ahead: Promise<StreamEntry[]> | undefined;
     while (!this.stopped) {
       try {
         if (!groupReady) {
           await this.ensureGroup();
           groupReady = true;
         }
-        const entries = await this.nextEntries();
+        const read = ahead ?? this.nextEntries();
+        ahead = undefined;
+        const entries = await read;
         this.setHealthy(true);
         backoff = 50;
         if (entries.length === 0) continue;
+        // Never while own pending entries are being retried: that read would return this very batch.
+        if (!this.retryOwnPending && !this.stopped) {
+          ahead = this.nextEntries();
+          ahead.catch(() => {}); // settled below, or dropped after a failure (its entries stay pending)
+        }
         await this.deliver(entries);
       } catch (error) {
         if (this.stopped) break;
         this.setHealthy(false);
         this.options.onError(error);
+        await ahead?.catch(() => {});
+        ahead = undefined;
         await sleep(backoff);
         backoff = Math.min(backoff * 2, 2000);
       }
     }
+    await ahead?.catch(() => {});
+    await this.handleOwnPending();
   }
 
   private async ensureGroup(): Promise<void> {
@@ -185,16 +211,77 @@ export class StreamGroupReader {
     });
   }
 
+  /** Hands a batch to the handler, then acknowledges it, without waiting unless retrying (see {@link acknowledge}). */
   private async deliver(entries: StreamEntry[]): Promise<void> {
-    const { key, group } = this.options;
     try {
       await this.options.onBatch(entries);
     } catch (error) {
       // Left pending; retried from this consumer's pending list after a pause.
       this.retryOwnPending = true;
+      this.failing = true;
       throw error;
     }
-    await this.conn.xack(key, group, ...entries.map((entry) => entry[0]));
+    this.failing = false;
+    const ack = this.acknowledge(entries);
+    // While own pending entries are retried, the next read is of that list: it must not see these again.
+    if (this.retryOwnPending) await ack;
+  }
+
+  /**
+   * XACK on the stream's own client, which does not block, so it is not queued behind a read that is.
+   * A failed acknowledgement leaves the entries pending: they are read again and handled again, which
+   * the handlers tolerate (delivery is at least once).
+   */
+  private acknowledge(entries: StreamEntry[]): Promise<void> {
+    const { client, key, group } = this.options;
+    const ack: Promise<void> = client.xack(key, group, ...entries.map((entry) => entry[0])).then(
+      () => {
+        this.acks.delete(ack);
+      },
+      (error: unknown) => {
+        this.acks.delete(ack);
+        this.retryOwnPending = true;
+        this.options.onError(error);
+      },
+    );
+    this.acks.add(ack);
+    return ack;
+  }
+
+  /**
+   * On stop: waits for the acknowledgements in flight (at most `blockMs`), then handles what is still
+   * pending under this consumer, such as a batch that a read ahead fetched just before the stop. Reads
+   * go through the stream's own client, since the dedicated connection may have been cut. Whatever
+   * fails here stays pending and is claimed by another consumer after `claimIdleMs`; nothing is tried
+   * when the last batch failed (the destination is likely down, and the stop must not wait for it).
+   */
+  private async handleOwnPending(): Promise<void> {
+    const { client, key, group, batchSize, blockMs } = this.options;
+    await Promise.race([Promise.allSettled([...this.acks]), sleep(blockMs)]);
+    if (this.failing) return;
+    try {
+      // Bounded: a handler that keeps failing does not hold the stop up forever.
+      for (let round = 0; round < 10; round++) {
+        const xreadgroup = client.xreadgroup as unknown as (...a: (string | number)[]) => Promise<unknown>;
+        const reply = (await xreadgroup.call(
+          client,
+          'GROUP',
+          group,
+          this.consumer,
+          'COUNT',
+          batchSize,
+          'STREAMS',
+          key,
+          '0',
+        )) as [string, StreamEntry[]][] | null;
+        const entries = reply?.[0]?.[1] ?? [];
+        if (entries.length === 0) return;
+        await this.options.onBatch(entries);
+        await client.xack(key, group, ...entries.map((entry) => entry[0]));
+      }
+    } catch (error) {
+      this.options.onError(error);
+    }
   }
 }
 

@@ -1,0 +1,149 @@
+import type { Redis } from 'ioredis';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { type StreamEntry, StreamGroupReader } from '../../src/internal/stream-reader.js';
+import { eventually, hasRedis, sharedRedis, uniquePrefix } from '../helpers/servers.js';
+
+describe.skipIf(!hasRedis)('StreamGroupReader', () => {
+  const client = sharedRedis();
+  const prefix = uniquePrefix('reader');
+  const readers: StreamGroupReader[] = [];
+  let n = 0;
+
+  afterEach(async () => {
+    await Promise.all(readers.splice(0).map((r) => r.stop()));
+  });
+
+  afterAll(async () => {
+    const keys = await client.keys(`${prefix}*`);
+    if (keys.length > 0) await client.del(...keys);
+    client.disconnect();
+  });
+
+  async function stream(entries: number): Promise<string> {
+    const key = `${prefix}s${n++}`;
+    await client.xgroup('CREATE', key, 'kr', '0', 'MKSTREAM');
+    const pipeline = client.pipeline();
+    for (let i = 0; i < entries; i++) pipeline.xadd(key, '*', 'n', String(i));
+    await pipeline.exec();
+    return key;
+  }
+
+  const pending = async (key: string) => ((await client.xpending(key, 'kr')) as [number])[0];
+
+  function reader(key: string, onBatch: (entries: StreamEntry[]) => Promise<void>, over: Redis = client) {
+    const errors: unknown[] = [];
+    const r = new StreamGroupReader({
+      client: over,
+      key,
+      group: 'kr',
+      consumerPrefix: 'test',
+      batchSize: 10,
+      blockMs: 200,
+      claimIdleMs: 60_000,
+      watchdogMs: 2000,
+      onBatch,
+      onError: (error) => errors.push(error),
+    });
+    readers.push(r);
+    return { reader: r, errors };
+  }
+
+  function gate() {
+    let open: () => void = () => {};
+    const closed = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    return { closed, open };
+  }
+
+  const numbers = (entries: StreamEntry[]) => entries.map(([, fields]) => Number(fields?.[1]));
+
+  it('reads the next batch while the current one is being handled', async () => {
+    const key = await stream(30);
+    const first = gate();
+    const seen: number[] = [];
+    const { reader: r } = reader(key, async (entries) => {
+      seen.push(...numbers(entries));
+      if (seen.length === 10) await first.closed;
+    });
+    r.start();
+    await eventually(() => seen.length === 10);
+    // The second batch was delivered to this consumer while the first handler is still running.
+    await eventually(async () => (await pending(key)) === 20);
+    expect(seen).toHaveLength(10);
+    first.open();
+    await eventually(() => seen.length === 30);
+    await eventually(async () => (await pending(key)) === 0);
+    expect(seen).toEqual(Array.from({ length: 30 }, (_, i) => i));
+  });
+
+  it('stop handles the batch it read ahead, so nothing is left pending for a later consumer', async () => {
+    const key = await stream(30);
+    const first = gate();
+    const seen: number[] = [];
+    const { reader: r } = reader(key, async (entries) => {
+      seen.push(...numbers(entries));
+      if (seen.length === 10) await first.closed;
+    });
+    r.start();
+    await eventually(async () => (await pending(key)) === 20);
+    const stopping = r.stop();
+    first.open();
+    await stopping;
+    expect(seen).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect(await pending(key)).toBe(0);
+    // The rest was never handed to this consumer: the next one gets it.
+    const rest: number[] = [];
+    const { reader: next } = reader(key, async (entries) => {
+      rest.push(...numbers(entries));
+    });
+    next.start();
+    await eventually(() => rest.length === 10);
+    expect(rest).toEqual(Array.from({ length: 10 }, (_, i) => 20 + i));
+  });
+
+  it('a batch that fails while the next one was read ahead: both are handled later, none lost', async () => {
+    const key = await stream(30);
+    const seen = new Map<number, number>();
+    let calls = 0;
+    const { reader: r, errors } = reader(key, async (entries) => {
+      calls++;
+      if (calls === 1) throw new Error('apply failed on purpose');
+      for (const i of numbers(entries)) seen.set(i, (seen.get(i) ?? 0) + 1);
+    });
+    r.start();
+    await eventually(() => seen.size === 30);
+    await eventually(async () => (await pending(key)) === 0);
+    expect(errors.map(String)).toContain('Error: apply failed on purpose');
+    // Retried entries are read from the pending list only once their predecessors were acknowledged.
+    expect([...seen.values()].every((count) => count === 1)).toBe(true);
+  });
+
+  it('an acknowledgement that fails leaves its batch pending, and it is handled again', async () => {
+    const key = await stream(20);
+    const flaky = sharedRedis();
+    const xack = flaky.xack.bind(flaky);
+    let failed = false;
+    flaky.xack = ((...args: Parameters<typeof xack>) => {
+      if (!failed) {
+        failed = true;
+        return Promise.reject(new Error('XACK lost on purpose'));
+      }
+      return xack(...args);
+    }) as typeof flaky.xack;
+    const seen = new Map<number, number>();
+    const { reader: r, errors } = reader(
+      key,
+      async (entries) => {
+        for (const i of numbers(entries)) seen.set(i, (seen.get(i) ?? 0) + 1);
+      },
+      flaky,
+    );
+    r.start();
+    await eventually(async () => seen.size === 20 && (await pending(key)) === 0);
+    expect(errors.map(String)).toContain('Error: XACK lost on purpose');
+    expect([...seen.values()].some((count) => count === 2)).toBe(true);
+    await r.stop();
+    flaky.disconnect();
+  });
+});
