@@ -1,7 +1,44 @@
-import { describe } from 'vitest';
+import { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/errors.js';
 import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
 import { hasRedis, sharedRedis } from '../helpers/servers.js';
 import { transportConformance } from './conformance.js';
+
+describe('redis-streams options', () => {
+  // Construction sends nothing, so these need no server.
+  const hk = new Redis({ lazyConnect: true });
+  const kr = new Redis({ lazyConnect: true });
+
+  it('has a default for every option', async () => {
+    const transport = createRedisStreamsTransport({ regions: { hk, kr } });
+    expect(transport.name).toBe('redis-streams');
+    expect(transport.state).toBe('ready');
+    await transport.close();
+  });
+
+  it.each([
+    ['regions', { regions: undefined }],
+    ['regions', { regions: { hk } }],
+    ['regions.HK', { regions: { HK: hk, kr } }],
+    ['regions.kr', { regions: { hk, kr: {} } }],
+    ['readBatch', { readBatch: 0 }],
+    ['readBatch', { readBatch: 10.5 }],
+    ['blockMs', { blockMs: -1 }],
+    ['watchdogMs', { watchdogMs: Number.NaN }],
+    ['claimIdleMs', { claimIdleMs: '5' }],
+    ['trimIntervalMs', { trimIntervalMs: 0 }],
+  ])('names %s when it is wrong', (option, patch) => {
+    let error: unknown;
+    try {
+      createRedisStreamsTransport({ regions: { hk, kr }, ...patch } as never);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).option).toBe(option);
+  });
+});
 
 describe.skipIf(!hasRedis)('redis-streams', () => {
   transportConformance('redis-streams', async () => {
