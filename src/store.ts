@@ -3,7 +3,6 @@ import type { Redis } from 'ioredis';
 import { type BulkContext, deleteAllSessions, listSessionIds, readAllSessions } from './bulk.js';
 import {
   ClosedError,
-  ConfigError,
   CorruptSessionError,
   GeoSessionError,
   RedisCommandError,
