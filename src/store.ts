@@ -1,12 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import { type BulkContext, deleteAllSessions, listSessionIds, readAllSessions } from './bulk.js';
-import {
-  ClosedError,
-  CorruptSessionError,
-  GeoSessionError,
-  RedisCommandError,
-} from './errors.js';
+import { ClosedError, CorruptSessionError, GeoSessionError, RedisCommandError } from './errors.js';
 import { type Callback, dual, settle } from './internal/callback.js';
 import { followClientState } from './internal/client-state.js';
 import { cookieExpired, cookieExpiryMs, cookieExpiryText } from './internal/cookie-expiry.js';

@@ -25,8 +25,22 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
-/** Starts a proxy forwarding 127.0.0.1:`port` (returned) to 127.0.0.1:`targetPort`. */
-export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
+/** Options of {@link startTcpProxy}. */
+export interface TcpProxyOptions {
+  /** Delay added to every chunk in each direction, in ms, to play a long link (round trip = 2x). */
+  delayMs?: number;
+}
+
+/**
+ * Starts a proxy forwarding 127.0.0.1:`port` (returned) to `targetHost`:`targetPort`, optionally
+ * delaying every chunk (the order of chunks is kept; timers of one duration fire in order).
+ */
+export async function startTcpProxy(
+  targetPort: number,
+  targetHost = '127.0.0.1',
+  options: TcpProxyOptions = {},
+): Promise<TcpProxy> {
+  const delayMs = options.delayMs ?? 0;
   const pairs = new Set<{ client: Socket; upstream: Socket | undefined }>();
   const held: Socket[] = [];
   let mode: CutMode | undefined;
@@ -46,8 +60,13 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     upstream.on('error', drop);
     client.on('close', drop);
     upstream.on('close', drop);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    if (delayMs > 0) {
+      client.on('data', (chunk) => setTimeout(() => upstream.write(chunk), delayMs));
+      upstream.on('data', (chunk) => setTimeout(() => client.write(chunk), delayMs));
+    } else {
+      client.pipe(upstream);
+      upstream.pipe(client);
+    }
     client.resume();
   };
 
