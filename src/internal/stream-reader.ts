@@ -253,12 +253,14 @@ export class StreamGroupReader {
    * pending under this consumer, such as a batch that a read ahead fetched just before the stop. Reads
    * go through the stream's own client, since the dedicated connection may have been cut. Whatever
    * fails here stays pending and is claimed by another consumer after `claimIdleMs`; nothing is tried
-   * when the last batch failed (the destination is likely down, and the stop must not wait for it).
+   * when the last batch failed (the destination is likely down, and the stop must not wait for it) or
+   * when the client is not connected.
    */
   private async handleOwnPending(): Promise<void> {
     const { client, key, group, batchSize, blockMs } = this.options;
     await Promise.race([Promise.allSettled([...this.acks]), sleep(blockMs)]);
-    if (this.failing) return;
+    // Not while the client is away or closed: a command would wait in its offline queue.
+    if (this.failing || client.status !== 'ready') return;
     try {
       // Bounded: a handler that keeps failing does not hold the stop up forever.
       for (let round = 0; round < 10; round++) {
