@@ -34,6 +34,6 @@ local version = next_version(meta.v, ARGV[2], now)
 redis.call('DEL', KEYS[1])
 write_meta(KEYS[2], true, version, '', until_ms, '')
 if KEYS[3] then
-  redis.call('XADD', KEYS[3], '*', 'o', 'd', 's', ARGV[3], 'v', version, 'x', fmt(until_ms), 'r', ARGV[2])
+  append_event(KEYS[3], 'd', ARGV[2], version, fmt(until_ms), '', '', ARGV[3])
 end
 return {0, version}

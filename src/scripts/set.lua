@@ -49,7 +49,7 @@ if meta.f == ARGV[2] then
   if alive then
     if replicating and (x ~= prev_x or e ~= meta.e) then
       write_meta(KEYS[2], false, meta.v, meta.f, x, e, sx)
-      redis.call('XADD', KEYS[3], '*', 'o', 't', 's', ARGV[6], 'v', meta.v or '', 'x', sx, 'e', e, 'r', ARGV[5])
+      append_event(KEYS[3], 't', ARGV[5], meta.v or '', sx, e, '', ARGV[6])
     end
     return {1, meta.v or ''}
   end
@@ -71,7 +71,6 @@ else
 end
 write_meta(KEYS[2], false, version, ARGV[2], x, e, sx)
 if replicating then
-  redis.call('XADD', KEYS[3], '*', 'o', 's', 's', ARGV[6], 'v', version, 'x', sx, 'e', e, 'r', ARGV[5],
-    'f', ARGV[2], 'd', ARGV[1])
+  append_event(KEYS[3], 's', ARGV[5], version, sx, e, ARGV[2], ARGV[6], ARGV[1])
 end
 return {0, version}

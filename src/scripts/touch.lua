@@ -38,6 +38,6 @@ end
 if not moved then return -2 end
 if meta.v then write_meta(KEYS[2], false, meta.v, meta.f, x, e) end
 if KEYS[3] then
-  redis.call('XADD', KEYS[3], '*', 'o', 't', 's', ARGV[4], 'v', meta.v or '', 'x', fmt(x), 'e', e, 'r', ARGV[3])
+  append_event(KEYS[3], 't', ARGV[3], meta.v or '', fmt(x), e, '', ARGV[4])
 end
 return 0

@@ -55,10 +55,15 @@ const destroyEvent: ChangeEvent = {
 };
 const samples = [setEvent, touchEvent, bareTouch, destroyEvent];
 
-/** The outbox field list of a short-field object (as the write scripts XADD it). */
+/**
+ * The outbox entry (XADD field list) of a short-field object, as the write scripts append it: the header
+ * `o|r|v|x|e|f|s`, then `d` and `i` when present. A missing part is empty in the header.
+ */
 function flat(fields: Record<string, string | undefined>): string[] {
-  const out: string[] = [];
-  for (const [k, v] of Object.entries(fields)) if (v !== undefined) out.push(k, v);
+  const { o = '', r = '', v = '', x = '', e = '', f = '', s = '', d, i } = fields;
+  const out = ['h', `${o}|${r}|${v}|${x}|${e}|${f}|${s}`];
+  if (d !== undefined) out.push('d', d);
+  if (i !== undefined) out.push('i', i);
   return out;
 }
 
@@ -119,6 +124,19 @@ describe('eventFromOutbox: malformed entries', () => {
     expect(() => eventFromOutbox('1-0', flat({ ...base, x: 'x' }))).toThrow(EventError);
   });
 
+  it.each([
+    ['no header', ['d', '{}']],
+    ['no fields at all', []],
+    ['a header with too few parts', ['h', 's|hk|v|1|2|fp', 'd', '{}']],
+    ['an empty header', ['h', '']],
+    [
+      'entries in one field per part',
+      ['o', 's', 's', 'sid1', 'v', V, 'x', String(NOW), 'r', 'hk', 'f', 'fp', 'd', '{}'],
+    ],
+  ])('%s is an EventError', (_why, fields) => {
+    expect(() => eventFromOutbox('1-0', fields as string[])).toThrow(EventError);
+  });
+
   it('without an i field the id is <origin>:<entry id>', () => {
     const fields = flat({ ...validSet });
     expect(eventFromOutbox('1700000000000-7', fields).id).toBe('hk:1700000000000-7');
@@ -175,8 +193,18 @@ describe('round trips', () => {
     expect(eventFromOutbox('1-0', fields)).toEqual({ ...destroyEvent, id: 'us:1-0' });
   });
 
+  it('keeps a session id that contains the separator (it is the last part of the header)', () => {
+    const odd = { ...setEvent, sid: 'a|b||c|' };
+    expect(eventFromOutbox('1-0', eventToFlat(odd))).toEqual(odd);
+  });
+
+  it('reads the fields in any order', () => {
+    const [h, header, d, data, i, id] = eventToFlat(setEvent) as string[];
+    expect(eventFromOutbox('1-0', [i, id, d, data, h, header] as string[])).toEqual(setEvent);
+  });
+
   it('reads an entry exactly as set.lua writes it', () => {
-    const entry = ['o', 's', 's', 'sid1', 'v', V, 'x', String(NOW), 'e', '', 'r', 'hk', 'f', 'fp', 'd', '{}'];
+    const entry = ['h', `s|hk|${V}|${NOW}||fp|sid1`, 'd', '{}'];
     expect(eventFromOutbox('5-1', entry)).toEqual({
       id: 'hk:5-1',
       origin: 'hk',

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TimeoutError } from '../../src/errors.js';
 import { GeoSessionStore, type RefusedWrite, type SessionData } from '../../src/index.js';
 import { createKeySpace } from '../../src/keys.js';
+import { eventFromOutbox } from '../../src/replication/codec.js';
 import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
 import type { ReplicationTransport } from '../../src/transports/transport.js';
 import { readMeta } from '../helpers/meta.js';
@@ -164,7 +165,10 @@ describe.skipIf(!hasRedis)('three regions over Redis Streams (private servers)',
     ];
     const outbox = createKeySpace(prefix).outbox('hk');
     const entries = await (h.clients.hk as Redis).xrange(outbox, '-', '+');
-    const original = entries.find(([, f]) => field(f, 's') === sid && field(f, 'o') === 's');
+    const original = entries.find(([id, f]) => {
+      const event = eventFromOutbox(id, f);
+      return event.sid === sid && event.op === 'set';
+    });
     expect(original).toBeDefined();
     await (h.clients.hk as Redis).xadd(outbox, '*', ...(original?.[1] ?? []));
     await eventually(
@@ -214,7 +218,7 @@ describe.skipIf(!hasRedis)('three regions over Redis Streams (private servers)',
     const krGroup = groups.map((row) => Object.fromEntries(chunk(row))).find((g) => g.name === 'kr');
     const krSeen = String(krGroup?.['last-delivered-id']);
     const kept = await hkc.xrange(outbox, `(${krSeen}`, '+');
-    const keptSids = new Set(kept.map(([, f]) => field(f, 's')));
+    const keptSids = new Set(kept.map(([id, f]) => eventFromOutbox(id, f).sid));
     for (const sid of sids) expect(keptSids.has(sid), `${sid} trimmed before kr read it`).toBe(true);
 
     kr = h.open('kr', prefix).store;
@@ -399,12 +403,6 @@ describe.skipIf(!hasRedis)('read-through to the origin region', () => {
     await eventually(async () => (await kr.get(sid)) !== null, WAIT);
   });
 });
-
-/** A field of an XADD-style flat list. */
-function field(flat: readonly string[], name: string): string | undefined {
-  for (let i = 0; i + 1 < flat.length; i += 2) if (flat[i] === name) return flat[i + 1];
-  return undefined;
-}
 
 function chunk(row: unknown[]): [string, unknown][] {
   const out: [string, unknown][] = [];

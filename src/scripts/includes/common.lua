@@ -85,6 +85,18 @@ local function write_meta(key, tombstone, v, f, x, e, sx)
   end
 end
 
+-- Appends a change event to the outbox. An entry is the header "op|origin|version|expiry|cookie
+-- expiry|fingerprint|session id" (the id last, as the only free-form part) and, for a set, the session
+-- as field d: two fields to write, read and decode instead of one per part.
+local function append_event(outbox, op, region, v, sx, e, f, sid, data)
+  local header = op .. '|' .. region .. '|' .. v .. '|' .. sx .. '|' .. e .. '|' .. f .. '|' .. sid
+  if data then
+    redis.call('XADD', outbox, '*', 'h', header, 'd', data)
+  else
+    redis.call('XADD', outbox, '*', 'h', header)
+  end
+end
+
 local function expire_at(key, at)
   if at == 0 then
     redis.call('PERSIST', key)
