@@ -55,14 +55,14 @@ export class StreamGroupReader {
   private readonly consumer: string;
   private conn: Redis;
   private stopped = false;
+  private finished = false;
   private running: Promise<void> | undefined;
   private retryOwnPending = true;
   private lastClaim = 0;
   private healthy = true;
-  private reading = false;
   /** The last batch's handler failed: on stop, what is pending is left for a later consumer. */
   private failing = false;
-  private readonly acks = new Set<Promise<void>>();
+  private readonly acks = new Set<Promise<boolean>>();
 
   constructor(options: StreamGroupReaderOptions) {
     this.options = options;
@@ -76,15 +76,15 @@ export class StreamGroupReader {
   }
 
   /**
-   * Stops reading: a blocking read is interrupted at once, the batch being handled is let finish, and
-   * entries this consumer was given but did not handle yet are handled too. Then the dedicated
-   * connection is closed.
+   * Stops reading: a read in flight is cut at once (its connection serves reads only), the batch being
+   * handled is let finish, and entries this consumer was given but did not handle yet are handled too,
+   * within `blockMs + watchdogMs`.
    */
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.reading) this.conn.disconnect(false);
-    await this.running;
     this.conn.disconnect(false);
+    await this.running;
+    this.finished = true;
   }
 
   private openConnection(): Redis {
@@ -100,6 +100,16 @@ export class StreamGroupReader {
     if (healthy === this.healthy) return;
     this.healthy = healthy;
     this.options.onHealth?.(healthy);
+  }
+
+  /** Reports a failure; a listener that throws must not turn it into an unhandled rejection. */
+  private report(error: unknown): void {
+    if (this.finished) return;
+    try {
+      this.options.onError(error);
+    } catch {
+      // The reader goes on regardless.
+    }
   }
 
   private async loop(): Promise<void> {
@@ -126,11 +136,14 @@ export class StreamGroupReader {
         }
         await this.deliver(entries);
       } catch (error) {
-        if (this.stopped) break;
-        this.setHealthy(false);
-        this.options.onError(error);
+        // Whatever failed, a read may have been answered without the reply reaching us: its entries
+        // are pending under this consumer, so the pending list is read first from now on.
+        this.retryOwnPending = true;
         await ahead?.catch(() => {});
         ahead = undefined;
+        if (this.stopped) break;
+        this.setHealthy(false);
+        this.report(error);
         await sleep(backoff);
         backoff = Math.min(backoff * 2, 2000);
       }
@@ -151,6 +164,8 @@ export class StreamGroupReader {
   private async nextEntries(): Promise<StreamEntry[]> {
     const { key, batchSize } = this.options;
     if (this.retryOwnPending) {
+      // Acknowledgements travel on another connection: let them land, or this read returns their entries.
+      await Promise.allSettled([...this.acks]);
       const pending = await this.readGroup(['COUNT', batchSize, 'STREAMS', key, '0']);
       if (pending.length > 0) return pending;
       this.retryOwnPending = false;
@@ -160,6 +175,7 @@ export class StreamGroupReader {
       const claimed = await this.claim();
       if (claimed.length > 0) return claimed;
     }
+    if (this.stopped) return [];
     return this.readGroup(['COUNT', batchSize, 'BLOCK', this.options.blockMs, 'STREAMS', key, '>']);
   }
 
@@ -180,7 +196,6 @@ export class StreamGroupReader {
   private readGroup(args: (string | number)[]): Promise<StreamEntry[]> {
     const { group, blockMs, watchdogMs } = this.options;
     const conn = this.conn;
-    this.reading = true;
     const xreadgroup = conn.xreadgroup as unknown as (...a: (string | number)[]) => Promise<unknown>;
     const read = xreadgroup.call(conn, 'GROUP', group, this.consumer, ...args) as Promise<
       [string, StreamEntry[]][] | null
@@ -198,12 +213,10 @@ export class StreamGroupReader {
       }, blockMs + watchdogMs);
       read.then(
         (reply) => {
-          this.reading = false;
           clearTimeout(watchdog);
           resolve(reply?.[0]?.[1] ?? []);
         },
         (error: unknown) => {
-          this.reading = false;
           clearTimeout(watchdog);
           reject(error);
         },
@@ -217,31 +230,33 @@ export class StreamGroupReader {
       await this.options.onBatch(entries);
     } catch (error) {
       // Left pending; retried from this consumer's pending list after a pause.
-      this.retryOwnPending = true;
       this.failing = true;
       throw error;
     }
     this.failing = false;
     const ack = this.acknowledge(entries);
-    // While own pending entries are retried, the next read is of that list: it must not see these again.
-    if (this.retryOwnPending) await ack;
+    // While own pending entries are retried, the next read is of that list: it must not see these again,
+    // and an acknowledgement that keeps failing must back off like any other failure.
+    if (this.retryOwnPending && !(await ack)) throw new Error(`XACK on ${this.options.key} failed`);
   }
 
   /**
    * XACK on the stream's own client, which does not block, so it is not queued behind a read that is.
-   * A failed acknowledgement leaves the entries pending: they are read again and handled again, which
-   * the handlers tolerate (delivery is at least once).
+   * Resolves to whether it worked. A failed acknowledgement leaves the entries pending: they are read
+   * again and handled again, which the handlers tolerate (delivery is at least once).
    */
-  private acknowledge(entries: StreamEntry[]): Promise<void> {
+  private acknowledge(entries: StreamEntry[]): Promise<boolean> {
     const { client, key, group } = this.options;
-    const ack: Promise<void> = client.xack(key, group, ...entries.map((entry) => entry[0])).then(
+    const ack = client.xack(key, group, ...entries.map((entry) => entry[0])).then(
       () => {
         this.acks.delete(ack);
+        return true;
       },
       (error: unknown) => {
         this.acks.delete(ack);
         this.retryOwnPending = true;
-        this.options.onError(error);
+        this.report(error);
+        return false;
       },
     );
     this.acks.add(ack);
@@ -249,22 +264,22 @@ export class StreamGroupReader {
   }
 
   /**
-   * On stop: waits for the acknowledgements in flight (at most `blockMs`), then handles what is still
-   * pending under this consumer, such as a batch that a read ahead fetched just before the stop. Reads
-   * go through the stream's own client, since the dedicated connection may have been cut. Whatever
-   * fails here stays pending and is claimed by another consumer after `claimIdleMs`; nothing is tried
-   * when the last batch failed (the destination is likely down, and the stop must not wait for it) or
-   * when the client is not connected.
+   * On stop: handles what is still pending under this consumer, such as a batch that a read ahead
+   * fetched just before the stop, after the acknowledgements in flight landed. It reads through the
+   * stream's own client (the dedicated connection is closed by now) and gives up after
+   * `blockMs + watchdogMs`, so a link that went silent cannot hold the stop. Nothing is tried when reads
+   * or the last batch were failing (the stop must not wait on a region that is down) or the client is
+   * not connected. Whatever is left stays pending and is claimed by another consumer after
+   * `claimIdleMs`.
    */
   private async handleOwnPending(): Promise<void> {
-    const { client, key, group, batchSize, blockMs } = this.options;
-    await Promise.race([Promise.allSettled([...this.acks]), sleep(blockMs)]);
-    // Not while the client is away or closed: a command would wait in its offline queue.
-    if (this.failing || client.status !== 'ready') return;
-    try {
+    const { client, key, group, batchSize, blockMs, watchdogMs } = this.options;
+    if (!this.healthy || this.failing || client.status !== 'ready') return;
+    const drain = async () => {
+      await Promise.allSettled([...this.acks]);
+      const xreadgroup = client.xreadgroup as unknown as (...a: (string | number)[]) => Promise<unknown>;
       // Bounded: a handler that keeps failing does not hold the stop up forever.
       for (let round = 0; round < 10; round++) {
-        const xreadgroup = client.xreadgroup as unknown as (...a: (string | number)[]) => Promise<unknown>;
         const reply = (await xreadgroup.call(
           client,
           'GROUP',
@@ -281,8 +296,17 @@ export class StreamGroupReader {
         await this.options.onBatch(entries);
         await client.xack(key, group, ...entries.map((entry) => entry[0]));
       }
+    };
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, blockMs + watchdogMs);
+    });
+    try {
+      await Promise.race([drain(), deadline]);
     } catch (error) {
-      this.options.onError(error);
+      this.report(error);
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

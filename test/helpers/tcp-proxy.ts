@@ -21,6 +21,13 @@ export interface TcpProxy {
   cut(mode?: CutMode): void;
   /** Restores forwarding for new connections (and forwards held ones). */
   heal(): void;
+  /**
+   * Freezes the link without closing anything, as a route that went silent: live connections stop
+   * forwarding (both ends stay open and see nothing), and new ones are held until {@link TcpProxy.thaw}.
+   */
+  freeze(): void;
+  /** Resumes forwarding on every frozen and held connection. */
+  thaw(): void;
   /** Destroys every connection and stops listening. */
   close(): Promise<void>;
 }
@@ -42,6 +49,7 @@ export async function startTcpProxy(
 ): Promise<TcpProxy> {
   const delayMs = options.delayMs ?? 0;
   const pairs = new Set<{ client: Socket; upstream: Socket | undefined }>();
+  const frozen: { client: Socket; upstream: Socket }[] = [];
   const held: Socket[] = [];
   let mode: CutMode | undefined;
   let accepted = 0;
@@ -113,6 +121,30 @@ export async function startTcpProxy(
       destroyAll();
     },
     heal() {
+      mode = undefined;
+      for (const client of held.splice(0)) forward(client);
+    },
+    freeze() {
+      mode = 'hold';
+      for (const { client, upstream } of pairs) {
+        if (!upstream) continue;
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+        frozen.push({ client, upstream });
+      }
+    },
+    thaw() {
+      for (const { client, upstream } of frozen.splice(0)) {
+        if (delayMs > 0) {
+          client.resume();
+          upstream.resume();
+        } else {
+          client.pipe(upstream);
+          upstream.pipe(client);
+        }
+      }
       mode = undefined;
       for (const client of held.splice(0)) forward(client);
     },
