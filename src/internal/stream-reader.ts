@@ -6,7 +6,10 @@ export type StreamEntry = [id: string, fields: string[] | null];
 
 /** Options of {@link StreamGroupReader}. */
 export interface StreamGroupReaderOptions {
-  /** Client of the Redis holding the stream. Blocking reads run on a duplicate of it, never on it. */
+  /**
+   * Client of the Redis holding the stream. Blocking reads run on a duplicate of it, never on it;
+   * acknowledgements, and the non-blocking reads of the last drain on stop, use it.
+   */
   client: Redis;
   /** Stream key. */
   key: string;
