@@ -196,9 +196,13 @@ export class StreamGroupReader {
     return reply[1] ?? [];
   }
 
-  private readGroup(args: (string | number)[]): Promise<StreamEntry[]> {
+  /**
+   * One XREADGROUP as this consumer, on the dedicated connection unless `conn` says otherwise. Watched:
+   * a read that has not returned `blockMs + watchdogMs` after it was sent rejects, and when it was on the
+   * dedicated connection that connection is rebuilt.
+   */
+  private readGroup(args: (string | number)[], conn: Redis = this.conn): Promise<StreamEntry[]> {
     const { group, blockMs, watchdogMs } = this.options;
-    const conn = this.conn;
     const xreadgroup = conn.xreadgroup as unknown as (...a: (string | number)[]) => Promise<unknown>;
     const read = xreadgroup.call(conn, 'GROUP', group, this.consumer, ...args) as Promise<
       [string, StreamEntry[]][] | null
@@ -206,13 +210,13 @@ export class StreamGroupReader {
     return new Promise<StreamEntry[]>((resolve, reject) => {
       const watchdog = setTimeout(() => {
         // The read should have returned by now: assume the connection is wedged and rebuild it.
-        if (conn === this.conn && !this.stopped) {
+        const rebuild = conn === this.conn && !this.stopped;
+        if (rebuild) {
           this.conn = this.openConnection();
           conn.disconnect(false);
         }
-        reject(
-          new Error(`XREADGROUP on ${this.options.key} hung for ${blockMs + watchdogMs} ms; reconnected`),
-        );
+        const what = `XREADGROUP on ${this.options.key} hung for ${blockMs + watchdogMs} ms`;
+        reject(new Error(rebuild ? `${what}; reconnected` : what));
       }, blockMs + watchdogMs);
       read.then(
         (reply) => {
@@ -268,36 +272,24 @@ export class StreamGroupReader {
 
   /**
    * On stop: handles what is still pending under this consumer, such as a batch that a read ahead
-   * fetched just before the stop, after the acknowledgements in flight landed. It reads through the
-   * stream's own client (the dedicated connection is closed by now) and gives up after
-   * `blockMs + watchdogMs`, so a link that went silent cannot hold the stop. Nothing is tried when reads
-   * or the last batch were failing (the stop must not wait on a region that is down) or the client is
-   * not connected. Whatever is left stays pending and is claimed by another consumer after
-   * `claimIdleMs`.
+   * fetched just before the stop, as retries are handled (acknowledgements in flight first, each batch
+   * acknowledged before the next read). It reads through the stream's own client (the dedicated
+   * connection is closed by now) and gives up after `blockMs + watchdogMs`, so a link that went silent
+   * cannot hold the stop. Nothing is tried when reads or the last batch were failing (the stop must not
+   * wait on a region that is down) or the client is not connected. Whatever is left stays pending and is
+   * claimed by another consumer after `claimIdleMs`.
    */
   private async handleOwnPending(): Promise<void> {
-    const { client, key, group, batchSize, blockMs, watchdogMs } = this.options;
+    const { client, key, batchSize, blockMs, watchdogMs } = this.options;
     if (!this.healthy || this.failing || client.status !== 'ready') return;
+    this.retryOwnPending = true;
     const drain = async () => {
       await Promise.allSettled([...this.acks]);
-      const xreadgroup = client.xreadgroup as unknown as (...a: (string | number)[]) => Promise<unknown>;
       // Bounded: a handler that keeps failing does not hold the stop up forever.
       for (let round = 0; round < 10; round++) {
-        const reply = (await xreadgroup.call(
-          client,
-          'GROUP',
-          group,
-          this.consumer,
-          'COUNT',
-          batchSize,
-          'STREAMS',
-          key,
-          '0',
-        )) as [string, StreamEntry[]][] | null;
-        const entries = reply?.[0]?.[1] ?? [];
+        const entries = await this.readGroup(['COUNT', batchSize, 'STREAMS', key, '0'], client);
         if (entries.length === 0) return;
-        await this.options.onBatch(entries);
-        await client.xack(key, group, ...entries.map((entry) => entry[0]));
+        await this.deliver(entries);
       }
     };
     let timer: NodeJS.Timeout | undefined;

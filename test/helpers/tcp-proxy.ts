@@ -100,6 +100,11 @@ export async function startTcpProxy(
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
 
+  const heal = () => {
+    mode = undefined;
+    for (const client of held.splice(0)) forward(client);
+  };
+
   const destroyAll = () => {
     for (const { client, upstream } of [...pairs]) {
       client.resetAndDestroy();
@@ -120,10 +125,7 @@ export async function startTcpProxy(
       mode = cutMode;
       destroyAll();
     },
-    heal() {
-      mode = undefined;
-      for (const client of held.splice(0)) forward(client);
-    },
+    heal,
     freeze() {
       mode = 'hold';
       for (const { client, upstream } of pairs) {
@@ -145,8 +147,7 @@ export async function startTcpProxy(
           upstream.pipe(client);
         }
       }
-      mode = undefined;
-      for (const client of held.splice(0)) forward(client);
+      heal();
     },
     async close() {
       mode = 'reset';

@@ -67,8 +67,8 @@ describe.skipIf(!hasRedis)('StreamGroupReader', () => {
     return client;
   }
 
-  it('reads the next batch while the current one is being handled', async () => {
-    const key = await stream(30);
+  /** A started reader whose handler holds on to the first batch until `first.open()`; `seen` in order. */
+  function holdingFirstBatch(key: string) {
     const first = gate();
     const seen: number[] = [];
     const { reader: r } = reader(key, async (entries) => {
@@ -76,6 +76,12 @@ describe.skipIf(!hasRedis)('StreamGroupReader', () => {
       if (seen.length === 10) await first.closed;
     });
     r.start();
+    return { r, first, seen };
+  }
+
+  it('reads the next batch while the current one is being handled', async () => {
+    const key = await stream(30);
+    const { first, seen } = holdingFirstBatch(key);
     await eventually(() => seen.length === 10);
     // The second batch was delivered to this consumer while the first handler is still running.
     await eventually(async () => (await pending(key)) === 20);
@@ -88,13 +94,7 @@ describe.skipIf(!hasRedis)('StreamGroupReader', () => {
 
   it('stop handles the batch it read ahead, so nothing is left pending for a later consumer', async () => {
     const key = await stream(30);
-    const first = gate();
-    const seen: number[] = [];
-    const { reader: r } = reader(key, async (entries) => {
-      seen.push(...numbers(entries));
-      if (seen.length === 10) await first.closed;
-    });
-    r.start();
+    const { r, first, seen } = holdingFirstBatch(key);
     await eventually(async () => (await pending(key)) === 20);
     const stopping = r.stop();
     first.open();
