@@ -80,13 +80,18 @@ const PAYLOAD = JSON.stringify(makeSession(1));
 // ------------------------------------------------------------------------------------------------
 // Raw floor: XADD → XREADGROUP (COUNT 500, BLOCK) → XACK on one Redis, publisher and consumer in-process.
 
+/** A stream entry as ioredis returns it: id and flat field list. */
+type RawEntry = [id: string, fields: string[]];
+
 class RawStream {
-  private readonly key = `raw:${process.pid}:${Date.now().toString(36)}`;
+  private readonly key =
+    `raw:${process.pid}:${Date.now().toString(36)}:${Math.random().toString(36).slice(2, 6)}`;
   private stopped = false;
   private loop: Promise<void> | undefined;
   consumed = 0;
   lastConsumedAt = 0;
-  onEntry: ((fields: string[], now: number) => void) | undefined;
+  /** Called with each batch as it is read, and waited for before the batch is acknowledged. */
+  onBatch: ((entries: RawEntry[], readAt: number) => unknown) | undefined;
 
   constructor(
     private readonly producer: Redis,
@@ -99,6 +104,15 @@ class RawStream {
 
   add(fields: string[]): Promise<unknown> {
     return this.producer.xadd(this.key, '*', ...fields);
+  }
+
+  /** Appends `count` entries of `fields`, pipelined 1000 at a time (a backlog). */
+  async fill(count: number, fields: string[]): Promise<void> {
+    for (let i = 0; i < count; i += 1000) {
+      const pipeline = this.producer.pipeline();
+      for (let j = i; j < Math.min(count, i + 1000); j++) pipeline.xadd(this.key, '*', ...fields);
+      await pipeline.exec();
+    }
   }
 
   start(): void {
@@ -116,11 +130,10 @@ class RawStream {
           'STREAMS',
           this.key,
           '>',
-        )) as [string, [string, string[]][]][] | null;
+        )) as [string, RawEntry[]][] | null;
         const entries = reply?.[0]?.[1] ?? [];
         if (entries.length === 0) continue;
-        const now = performance.now();
-        for (const [, fields] of entries) this.onEntry?.(fields, now);
+        await this.onBatch?.(entries, performance.now());
         await this.consumer.xack(this.key, 'kr', ...entries.map((e) => e[0]));
         this.consumed += entries.length;
         this.lastConsumedAt = performance.now();
@@ -148,14 +161,16 @@ async function waitFor(check: () => boolean, timeoutMs: number): Promise<void> {
 
 async function rawLag(raw: RawStream, rate: number, seconds: number): Promise<LagFigures> {
   const lags: number[] = [];
-  raw.onEntry = (fields, now) => lags.push(now - Number(fields[1]));
+  raw.onBatch = (entries, readAt) => {
+    for (const [, fields] of entries) lags.push(readAt - Number(fields[1]));
+  };
   raw.start();
   const total = await paced(rate, seconds, () => {
     void raw.add(['t', String(performance.now()), 'd', PAYLOAD]);
   });
   await waitFor(() => lags.length >= total, 30_000);
   await raw.stop();
-  raw.onEntry = undefined;
+  raw.onBatch = undefined;
   return lagFigures(lags);
 }
 
@@ -169,6 +184,11 @@ type Measured = Throughput & { cpu: CpuCost };
 
 function best(runs: readonly Measured[]): Measured {
   return runs.reduce((a, b) => (b.rate > a.rate ? b : a));
+}
+
+/** A row of the throughput table: both rates and their ratio. */
+function ratioRow(label: string, mine: number, reference: number): Cell[] {
+  return [label, Math.round(mine), Math.round(reference), Number((mine / reference).toFixed(2))];
 }
 
 /** One row of the CPU table: microseconds of CPU per event in each process, and their sum. */
@@ -199,53 +219,27 @@ async function rawEquivalent(
   concurrency: number,
   seconds: number,
 ): Promise<Throughput> {
-  const key = `rawq:${process.pid}:${Date.now().toString(36)}`;
-  await hk.xgroup('CREATE', key, 'kr', '$', 'MKSTREAM');
-  let consumed = 0;
-  let last = 0;
-  let stopped = false;
-  const loop = (async () => {
-    while (!stopped) {
-      const reply = (await hkReader.xreadgroup(
-        'GROUP',
-        'kr',
-        'c1',
-        'COUNT',
-        500,
-        'BLOCK',
-        100,
-        'STREAMS',
-        key,
-        '>',
-      )) as [string, [string, string[]][]][] | null;
-      const entries = reply?.[0]?.[1] ?? [];
-      if (entries.length === 0) continue;
-      const apply = kr.pipeline();
-      for (const [, fields] of entries) apply.set(fields[1] as string, fields[3] as string, 'PX', 86_400_000);
-      await apply.exec();
-      await hkReader.xack(key, 'kr', ...entries.map((e) => e[0]));
-      consumed += entries.length;
-      last = performance.now();
-    }
-  })();
+  const raw = new RawStream(hk, hkReader);
+  await raw.open();
+  raw.onBatch = (entries) => {
+    const apply = kr.pipeline();
+    for (const [, fields] of entries) apply.set(fields[1] as string, fields[3] as string, 'PX', 86_400_000);
+    return apply.exec();
+  };
+  raw.start();
   const start = performance.now();
   const load = await runLoad(concurrency, seconds * 1000, async (worker, seq) => {
     const sid = `rawq:${worker}x${seq}`;
-    await Promise.all([hk.set(sid, PAYLOAD, 'PX', 86_400_000), hk.xadd(key, '*', 's', sid, 'd', PAYLOAD)]);
+    await Promise.all([hk.set(sid, PAYLOAD, 'PX', 86_400_000), raw.add(['s', sid, 'd', PAYLOAD])]);
   });
-  await waitFor(() => consumed >= load.ops, 60_000);
-  stopped = true;
-  await loop;
-  await hk.del(key);
-  return { rate: (consumed * 1000) / (last - start), ops: consumed };
+  await waitFor(() => raw.consumed >= load.ops, 60_000);
+  await raw.stop();
+  await raw.drop();
+  return { rate: (raw.consumed * 1000) / (raw.lastConsumedAt - start), ops: raw.consumed };
 }
 
 async function rawCatchUp(raw: RawStream, backlog: number): Promise<number> {
-  for (let i = 0; i < backlog; i += 1000) {
-    const pipeline = raw['producer'].pipeline();
-    for (let j = i; j < Math.min(backlog, i + 1000); j++) pipeline.xadd(raw['key'], '*', 'd', PAYLOAD);
-    await pipeline.exec();
-  }
+  await raw.fill(backlog, ['d', PAYLOAD]);
   raw.consumed = 0;
   const start = performance.now();
   raw.start();
@@ -531,7 +525,7 @@ export const replicationSuite: Suite = {
 
       options.log(`  sustained rate, ${concurrency} writers for ${sustainSeconds} s...`);
       // Raw floor, geosession and the same job by hand, interleaved twice; the better run of each is kept.
-      const servers = { 'hk redis': hkRedis.pid, 'kr redis': krRedis.pid };
+      const servers = { 'hk redis': hkRedis.client(), 'kr redis': krRedis.client() };
       const handClients = [hkRedis.client(), hkRedis.client(), krRedis.client()] as const;
       const runs = { raw: [] as Measured[], geo: [] as Measured[], hand: [] as Measured[] };
       for (let round = 0; round < 2; round++) {
@@ -623,48 +617,17 @@ export const replicationSuite: Suite = {
             title: `Throughput with ${concurrency} writers (per second, best of 2)`,
             columns: ['measure', 'geosession', 'raw floor', 'ratio'],
             rows: [
-              [
-                'sustained, end to end',
-                Math.round(geoBest.rate),
-                Math.round(rawBest.rate),
-                Number((geoBest.rate / rawBest.rate).toFixed(2)),
-              ],
-              [
-                'the transport alone (publish → subscriber)',
-                Math.round(transportRate),
-                Math.round(rawBest.rate),
-                Number((transportRate / rawBest.rate).toFixed(2)),
-              ],
-              [
+              ratioRow('sustained, end to end', geoBest.rate, rawBest.rate),
+              ratioRow('the transport alone (publish → subscriber)', transportRate, rawBest.rate),
+              ratioRow(
                 'the same job by hand (SET+XADD → SET), vs the raw floor',
-                Math.round(handBest.rate),
-                Math.round(rawBest.rate),
-                Number((handBest.rate / rawBest.rate).toFixed(2)),
-              ],
-              [
-                'sustained vs the same job by hand',
-                Math.round(geoBest.rate),
-                Math.round(handBest.rate),
-                Number((geoBest.rate / handBest.rate).toFixed(2)),
-              ],
-              [
-                `catch-up of ${catchUp.backlog} events`,
-                Math.round(catchUp.rate),
-                Math.round(rawDrain),
-                Number((catchUp.rate / rawDrain).toFixed(2)),
-              ],
-              [
-                `catch-up of ${wanBacklog} events over a ${rtt} ms round trip`,
-                Math.round(wan.geo),
-                Math.round(wan.raw),
-                Number((wan.geo / wan.raw).toFixed(2)),
-              ],
-              [
-                'local set (+outbox) vs connect-redis 8',
-                Math.round(local.geo),
-                Math.round(local.cr8),
-                Number((local.geo / local.cr8).toFixed(2)),
-              ],
+                handBest.rate,
+                rawBest.rate,
+              ),
+              ratioRow('sustained vs the same job by hand', geoBest.rate, handBest.rate),
+              ratioRow(`catch-up of ${catchUp.backlog} events`, catchUp.rate, rawDrain),
+              ratioRow(`catch-up of ${wanBacklog} events over a ${rtt} ms round trip`, wan.geo, wan.raw),
+              ratioRow('local set (+outbox) vs connect-redis 8', local.geo, local.cr8),
             ],
           },
           {

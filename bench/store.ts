@@ -11,6 +11,7 @@ import { RedisStore as ConnectRedis9 } from 'connect-redis-9';
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import { GeoSessionStore } from '../src/store.js';
+import { measureCpu } from './lib/cpu.js';
 import { REDIS_HOST, REDIS_PORT } from './lib/env.js';
 import { EXHAUSTED, forEachConcurrent, type LoadResult, median, runLoad } from './lib/load.js';
 import { type BenchSession, MAX_AGE_MS, makeSession, sessionBytes } from './lib/session.js';
@@ -233,13 +234,6 @@ interface Measurement extends LoadResult {
   redisUs: number;
 }
 
-/** Total CPU seconds the Redis server has used (user + system, all threads). */
-async function redisCpuSeconds(admin: Redis): Promise<number> {
-  const info = await admin.info('cpu');
-  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
-  return field('used_cpu_user') + field('used_cpu_sys');
-}
-
 async function measure(
   op: OpName,
   contender: Contender,
@@ -255,17 +249,8 @@ async function measure(
     destroyIds = await pools.populateDestroy(contender, Math.max(wanted, 100) * concurrency);
   }
   const work = operation(op, contender, pools, destroyIds);
-  const redisBefore = await redisCpuSeconds(admin);
-  const cpuBefore = process.cpuUsage();
-  const result = await runLoad(concurrency, durationMs, work);
-  const cpu = process.cpuUsage(cpuBefore);
-  const redisAfter = await redisCpuSeconds(admin);
-  const ops = Math.max(result.ops, 1);
-  return {
-    ...result,
-    clientUs: (cpu.user + cpu.system) / ops,
-    redisUs: ((redisAfter - redisBefore) * 1e6) / ops,
-  };
+  const { cpu, ...result } = await measureCpu({ redis: admin }, () => runLoad(concurrency, durationMs, work));
+  return { ...result, clientUs: cpu.perOpUs['node'] ?? 0, redisUs: cpu.perOpUs['redis'] ?? 0 };
 }
 
 interface OpResult {

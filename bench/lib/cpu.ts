@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
 
-/** CPU time used per operation by this process and by some server processes, over one measured run. */
+/** CPU time used per operation by this process and by some Redis servers, over one measured run. */
 export interface CpuCost {
   /** Microseconds of CPU per operation, by process label (`node` is this process). */
   perOpUs: Record<string, number>;
@@ -8,41 +8,35 @@ export interface CpuCost {
   totalUs: number;
 }
 
-/** Ticks of CPU (user + system) a process has used so far, from /proc; undefined where there is none. */
-function processTicks(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11]) + Number(fields[12]);
-  } catch {
-    return undefined;
-  }
+/** Total CPU seconds a Redis server has used (user + system, all threads), from `INFO cpu`. */
+async function redisCpuSeconds(admin: Redis): Promise<number> {
+  const info = await admin.info('cpu');
+  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+  return field('used_cpu_user') + field('used_cpu_sys');
 }
 
-/** Linux reports process CPU time in clock ticks of 1/100 s (USER_HZ). */
-const TICK_US = 10_000;
-
 /**
- * Runs `work`, then divides the CPU time this process and each of `servers` used meanwhile by the
- * operations `work` reports. Where /proc is not available (not Linux) only this process is counted.
- * On a machine with fewer cores than busy processes, CPU per operation is the figure that compares two
- * designs: throughput then depends on who got the cores.
+ * Runs `work`, then divides the CPU time this process and each of `servers` (an idle client of each
+ * Redis, by label) used meanwhile by the operations `work` reports. On a machine with fewer cores than
+ * busy processes, CPU per operation is the figure that compares two designs: throughput then depends
+ * on who got the cores.
  */
 export async function measureCpu<T>(
-  servers: Readonly<Record<string, number>>,
+  servers: Readonly<Record<string, Redis>>,
   work: () => Promise<T & { ops: number }>,
 ): Promise<T & { ops: number; cpu: CpuCost }> {
+  const labels = Object.keys(servers);
+  const cpuOf = () => Promise.all(labels.map((label) => redisCpuSeconds(servers[label] as Redis)));
+  const serversBefore = await cpuOf();
   const before = process.cpuUsage();
-  const ticksBefore = Object.entries(servers).map(([label, pid]) => [label, pid, processTicks(pid)] as const);
   const result = await work();
   const used = process.cpuUsage(before);
-  const perOpUs: Record<string, number> = {};
+  const serversAfter = await cpuOf();
   const ops = Math.max(1, result.ops);
-  perOpUs['node'] = (used.user + used.system) / ops;
-  for (const [label, pid, start] of ticksBefore) {
-    const end = processTicks(pid);
-    if (start !== undefined && end !== undefined) perOpUs[label] = ((end - start) * TICK_US) / ops;
-  }
+  const perOpUs: Record<string, number> = { node: (used.user + used.system) / ops };
+  labels.forEach((label, i) => {
+    perOpUs[label] = (((serversAfter[i] ?? 0) - (serversBefore[i] ?? 0)) * 1e6) / ops;
+  });
   const totalUs = Object.values(perOpUs).reduce((sum, us) => sum + us, 0);
   return { ...result, cpu: { perOpUs, totalUs } };
 }

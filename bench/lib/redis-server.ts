@@ -6,8 +6,6 @@ import { Redis, type RedisOptions } from 'ioredis';
 /** A private redis-server the benchmark starts, playing one region. */
 export interface BenchRedis {
   readonly port: number;
-  /** The server's process id (for CPU accounting). */
-  readonly pid: number;
   client(options?: RedisOptions): Redis;
   stop(): Promise<void>;
 }
@@ -48,7 +46,6 @@ export async function startBenchRedis(): Promise<BenchRedis> {
   const clients: Redis[] = [];
   return {
     port,
-    pid: proc.pid ?? 0,
     client(options = {}) {
       const client = new Redis({ port, host: '127.0.0.1', ...options });
       clients.push(client);
