@@ -11,9 +11,10 @@ import type { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createKeySpace } from '../src/keys.js';
 import { GeoSessionStore } from '../src/store.js';
-import { CookieJar, dropKeys, recordCalls } from './helpers/http.js';
+import { CookieJar, recordCalls } from './helpers/http.js';
 import { metaField, readMeta, writeMeta } from './helpers/meta.js';
 import {
+  dropKeys,
   eventually,
   hasRedis,
   type PrivateRedis,

@@ -9,9 +9,9 @@ import type { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createKeySpace } from '../src/keys.js';
 import { GeoSessionStore } from '../src/store.js';
-import { CookieJar, dropKeys, recordCalls } from './helpers/http.js';
+import { CookieJar, recordCalls } from './helpers/http.js';
 import { metaField } from './helpers/meta.js';
-import { hasRedis, sharedRedis, uniquePrefix } from './helpers/servers.js';
+import { dropKeys, hasRedis, sharedRedis, uniquePrefix } from './helpers/servers.js';
 
 declare module 'fastify' {
   interface Session {

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { SessionData } from '../src/options.js';
 import { GeoSessionStore, type RefusedWrite } from '../src/store.js';
 import { metaField, readMeta } from './helpers/meta.js';
-import { hasRedis, sharedRedis, uniquePrefix } from './helpers/servers.js';
+import { dropKeys, hasRedis, sharedRedis, uniquePrefix } from './helpers/servers.js';
 
 /**
  * Switching from connect-redis 8 (on ioredis) to geosession and back: the value format is the same, so
@@ -18,16 +18,7 @@ const cleanups: Array<() => Promise<void>> = [];
 
 afterAll(async () => {
   for (const fn of cleanups) await fn();
-  for (const prefix of prefixes) {
-    for (const match of [`${prefix}*`, `{${prefix}*`]) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', match, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length > 0) await redis.del(...keys);
-      } while (cursor !== '0');
-    }
-  }
+  for (const prefix of prefixes) await dropKeys(redis, prefix);
   redis.disconnect();
 });
 

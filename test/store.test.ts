@@ -6,7 +6,7 @@ import { CorruptSessionError, RedisCommandError } from '../src/errors.js';
 import type { GeoSessionStoreOptions, RedisClient, SessionData } from '../src/options.js';
 import { GeoSessionStore } from '../src/store.js';
 import { metaField, readMeta } from './helpers/meta.js';
-import { hasRedis, sharedRedis, uniquePrefix } from './helpers/servers.js';
+import { dropKeys, hasRedis, sharedRedis, uniquePrefix } from './helpers/servers.js';
 
 const redis = sharedRedis();
 // Many short-lived stores share this client; each follows its ready/close events until closed.
@@ -26,25 +26,13 @@ function makeStore(
   return store;
 }
 
-/** Deletes every key under `prefix`, internal keys included (`{prefix...`). */
-async function dropPrefix(client: Redis, prefix: string): Promise<void> {
-  for (const match of [`${prefix}*`, `{${prefix}*`]) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', match, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await client.del(...keys);
-    } while (cursor !== '0');
-  }
-}
-
 const metaKey = (store: GeoSessionStore, sid: string) => `{${store.prefix}${sid}}:m`;
 const inSeconds = (s: number) => new Date(Date.now() + s * 1000);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 afterAll(async () => {
   for (const store of stores) await store.close();
-  for (const prefix of prefixes) await dropPrefix(redis, prefix);
+  for (const prefix of prefixes) await dropKeys(redis, prefix);
   redis.disconnect();
 });
 

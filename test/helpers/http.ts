@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import type { GeoSessionStore } from '../../src/store.js';
 
 /** Remembers Set-Cookie values and sends them back, like a browser for one host. */
@@ -31,18 +30,6 @@ export class CookieJar {
     const copy = new CookieJar();
     for (const [k, v] of this.cookies) copy.cookies.set(k, v);
     return copy;
-  }
-}
-
-/** Deletes every key of `prefix`, metadata and tombstones included. */
-export async function dropKeys(client: Redis, prefix: string): Promise<void> {
-  for (const pattern of [`${prefix}*`, `{${prefix}*`]) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-      cursor = next;
-      if (keys.length > 0) await client.del(...keys);
-    } while (cursor !== '0');
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+import type { KeySpace } from '../../src/keys.js';
 
 /**
  * A session's metadata as fields, read from its `t|v|f|x|e` string (src/scripts/includes/common.lua):
@@ -36,4 +37,23 @@ export async function writeMeta(client: Redis, key: string, fields: Record<strin
   const x = Number(fields.x ?? 0);
   if (x > 0) await client.set(key, text, 'PXAT', x);
   else await client.set(key, text);
+}
+
+/** What a region holds for one session: value, metadata, and each key's absolute expiry (PEXPIRETIME). */
+export interface SessionState {
+  value: string | null;
+  meta: Record<string, string>;
+  valueAt: number;
+  metaAt: number;
+}
+
+/** Reads a session's {@link SessionState}, for comparing regions or before and after an apply. */
+export async function sessionState(client: Redis, keys: KeySpace, sid: string): Promise<SessionState> {
+  const [value, meta, valueAt, metaAt] = await Promise.all([
+    client.get(keys.session(sid)),
+    readMeta(client, keys.meta(sid)),
+    client.call('PEXPIRETIME', keys.session(sid)) as Promise<number>,
+    client.call('PEXPIRETIME', keys.meta(sid)) as Promise<number>,
+  ]);
+  return { value, meta, valueAt, metaAt };
 }

@@ -167,3 +167,15 @@ export async function eventually(check: () => boolean | Promise<boolean>, timeou
   }
   throw new Error(`condition not met within ${timeoutMs} ms`);
 }
+
+/** Deletes every key of `prefix`, metadata and tombstones included. */
+export async function dropKeys(client: Redis, prefix: string): Promise<void> {
+  for (const pattern of [`${prefix}*`, `{${prefix}*`]) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+      cursor = next;
+      if (keys.length > 0) await client.del(...keys);
+    } while (cursor !== '0');
+  }
+}

@@ -7,7 +7,7 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { createKeySpace } from '../../src/keys.js';
 import { Applier, coalesceTouches } from '../../src/replication/applier.js';
 import type { DestroyEvent, SetEvent, TouchEvent } from '../../src/replication/events.js';
-import { readMeta } from '../helpers/meta.js';
+import { sessionState } from '../helpers/meta.js';
 import { hasRedis, sharedRedis, uniquePrefix } from '../helpers/servers.js';
 
 const MIN = 60_000;
@@ -108,15 +108,7 @@ describe.skipIf(!hasRedis)('Applier (apply.lua)', () => {
     client.disconnect();
   });
 
-  async function state() {
-    const [value, meta, valueAt, metaAt] = await Promise.all([
-      client.get(keys.session(sid)),
-      readMeta(client, keys.meta(sid)),
-      client.call('PEXPIRETIME', keys.session(sid)) as Promise<number>,
-      client.call('PEXPIRETIME', keys.meta(sid)) as Promise<number>,
-    ]);
-    return { value, meta, valueAt, metaAt };
-  }
+  const state = () => sessionState(client, keys, sid);
 
   it('stores a set with its version, fingerprint, absolute expiry and cookie expiry', async () => {
     const x = Date.now() + 10 * MIN;

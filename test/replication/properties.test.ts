@@ -17,12 +17,12 @@ import type { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GeoSessionStore, type SessionData } from '../../src/index.js';
 import { TransportEvents } from '../../src/internal/transport-state.js';
-import { createKeySpace, type KeySpace } from '../../src/keys.js';
+import { createKeySpace } from '../../src/keys.js';
 import { Applier } from '../../src/replication/applier.js';
 import { eventFromOutbox } from '../../src/replication/codec.js';
 import type { ChangeEvent, SetEvent } from '../../src/replication/events.js';
 import type { ReplicationTransport, Subscription } from '../../src/transports/transport.js';
-import { metaField, readMeta } from '../helpers/meta.js';
+import { metaField, type SessionState, sessionState } from '../helpers/meta.js';
 import { hasRedis, sharedRedis, uniquePrefix } from '../helpers/servers.js';
 
 /** A transport that never delivers: replication is driven by hand from the outboxes (see above). */
@@ -89,13 +89,6 @@ const scenarioArb = fc.record({
   cmds: fc.array(cmdArb, { minLength: 4, maxLength: 40, size: 'large' }),
 });
 
-interface Snapshot {
-  value: string | null;
-  meta: Record<string, string>;
-  valueAt: number;
-  metaAt: number;
-}
-
 /** Fisher–Yates with fast-check's choices. */
 function shuffle<T>(g: fc.GeneratorValue, items: readonly T[]): T[] {
   const out = [...items];
@@ -157,16 +150,6 @@ describe.skipIf(!hasRedis)('replication invariants (property-based, real Redis)'
     const last = entries.at(-1);
     if (last) cursors[region] = last[0];
     return entries.map(([id, fields]) => eventFromOutbox(id, fields));
-  }
-
-  async function snapshot(client: Redis, k: KeySpace, sid: string): Promise<Snapshot> {
-    const [value, meta, valueAt, metaAt] = await Promise.all([
-      client.get(k.session(sid)),
-      readMeta(client, k.meta(sid)),
-      client.call('PEXPIRETIME', k.session(sid)) as Promise<number>,
-      client.call('PEXPIRETIME', k.meta(sid)) as Promise<number>,
-    ]);
-    return { value, meta, valueAt, metaAt };
   }
 
   async function sessionFor(region: number, sid: string, cmd: Cmd & { kind: 'set' }): Promise<SessionData> {
@@ -260,11 +243,11 @@ describe.skipIf(!hasRedis)('replication invariants (property-based, real Redis)'
         }
 
         const states = async () => {
-          const out: Snapshot[][] = [];
+          const out: SessionState[][] = [];
           for (const sid of sids) {
-            const row: Snapshot[] = [];
-            for (const r of regions) row.push(await snapshot(clients[r] as Redis, keys, sid));
-            for (const k of observerKeys) row.push(await snapshot(observerClient, k, sid));
+            const row: SessionState[] = [];
+            for (const r of regions) row.push(await sessionState(clients[r] as Redis, keys, sid));
+            for (const k of observerKeys) row.push(await sessionState(observerClient, k, sid));
             out.push(row);
           }
           return out;
@@ -272,8 +255,8 @@ describe.skipIf(!hasRedis)('replication invariants (property-based, real Redis)'
         const final = await states();
 
         for (const [i, sid] of sids.entries()) {
-          const row = final[i] as Snapshot[];
-          const first = row[0] as Snapshot;
+          const row = final[i] as SessionState[];
+          const first = row[0] as SessionState;
           // (1) Convergence, and delivery-order independence (the observers): byte-identical state.
           for (const [j, other] of row.entries()) expect(other, `${sid} in copy ${j}`).toEqual(first);
 

@@ -13,7 +13,7 @@ import { createKeySpace } from '../../src/keys.js';
 import { eventFromOutbox } from '../../src/replication/codec.js';
 import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
 import type { ReplicationTransport } from '../../src/transports/transport.js';
-import { readMeta } from '../helpers/meta.js';
+import { type SessionState, sessionState } from '../helpers/meta.js';
 import { eventually, hasRedis, type PrivateRedis, startRedis } from '../helpers/servers.js';
 
 const WAIT = 20_000;
@@ -27,23 +27,15 @@ function session(data: Record<string, unknown>, lifeMs = MAX_AGE): SessionData {
 }
 
 /** Everything a region holds for `sid`: value, metadata and both absolute expiries. */
-async function stateOf(client: Redis, prefix: string, sid: string) {
-  const keys = createKeySpace(prefix);
-  const [value, meta, valueAt, metaAt] = await Promise.all([
-    client.get(keys.session(sid)),
-    readMeta(client, keys.meta(sid)),
-    client.call('PEXPIRETIME', keys.session(sid)) as Promise<number>,
-    client.call('PEXPIRETIME', keys.meta(sid)) as Promise<number>,
-  ]);
-  return { value, meta, valueAt, metaAt };
-}
+const stateOf = (client: Redis, prefix: string, sid: string) =>
+  sessionState(client, createKeySpace(prefix), sid);
 
 /** True when every client holds the same state for `sid` and `accept` holds for it. */
 async function converged(
   clients: Redis[],
   prefix: string,
   sid: string,
-  accept: (s: Awaited<ReturnType<typeof stateOf>>) => boolean,
+  accept: (s: SessionState) => boolean,
 ): Promise<boolean> {
   const states = await Promise.all(clients.map((c) => stateOf(c, prefix, sid)));
   const [first] = states;
