@@ -29,8 +29,8 @@ function fail(id: string, why: string): never {
   throw new EventError(`malformed change event ${id}: ${why}`);
 }
 
-/** Separators in an outbox header before the session id, which comes last (it is the only free-form part). */
-const HEADER_PARTS = 6;
+/** The parts of an outbox header before the session id, in order (the id comes last: it is the only free-form part). */
+const HEADER_PARTS = ['o', 'r', 'v', 'x', 'e', 'f'] as const;
 
 /**
  * Builds a {@link ChangeEvent} from an outbox stream entry (`XADD` field list) and checks it.
@@ -52,16 +52,16 @@ export function eventFromOutbox(entryId: string, flat: readonly string[]): Chang
     else if (name === 'i') id = flat[i + 1];
   }
   if (header === undefined) fail(id ?? entryId, 'no header (field h)');
-  const parts: string[] = [];
+  const fields: OutboxFields = { d: data };
   let at = 0;
-  for (let n = 0; n < HEADER_PARTS; n++) {
+  for (const part of HEADER_PARTS) {
     const bar = header.indexOf('|', at);
     if (bar === -1) fail(id ?? entryId, `header ${JSON.stringify(header.slice(0, 80))} has too few parts`);
-    parts.push(header.slice(at, bar));
+    fields[part] = header.slice(at, bar);
     at = bar + 1;
   }
-  const [o, r, v, x, e, f] = parts;
-  return checkedEvent({ o, r, v, x, e, f, s: header.slice(at), d: data }, id ?? `${r}:${entryId}`);
+  fields.s = header.slice(at);
+  return checkedEvent(fields, id ?? `${fields.r}:${entryId}`);
 }
 
 /** The outbox header of an event (see {@link eventFromOutbox}). */
