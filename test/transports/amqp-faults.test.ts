@@ -69,6 +69,33 @@ describe.skipIf(!hasRabbit)('amqp transport faults', () => {
     return got;
   }
 
+  /** Runs `change` on a channel of a separate connection, to break the topology under a transport. */
+  async function asAdmin(change: (admin: amqplib.Channel) => Promise<unknown>) {
+    const admin = await amqplib.connect(AMQP_URL);
+    admin.on('error', () => {});
+    await change(await admin.createChannel());
+    await admin.close();
+  }
+
+  /**
+   * Publishes a new event every 100 ms until one of them reaches `inbox`. Events published while the
+   * topology was gone had nowhere to go (or failed the publish), so the first ones may be lost.
+   */
+  async function publishUntilOneArrives(t: ReplicationTransport, ch: string, inbox: Map<string, unknown>) {
+    const sent: string[] = [];
+    await eventually(
+      async () => {
+        const e = sampleEvent('hk');
+        sent.push(e.id);
+        await t.publish(ch, [e]).catch(() => {});
+        await new Promise((r) => setTimeout(r, 100));
+        return sent.some((id) => inbox.has(id));
+      },
+      20_000,
+      0,
+    );
+  }
+
   for (const mode of ['reset', 'hold'] as const) {
     it(`reconnects after the link is cut (${mode}) and healed; publish during the cut rejects`, async () => {
       const t = transport();
@@ -104,27 +131,11 @@ describe.skipIf(!hasRabbit)('amqp transport faults', () => {
     await t.publish(ch, [first]);
     await eventually(() => inbox.has(first.id));
 
-    const admin = await amqplib.connect(AMQP_URL);
-    admin.on('error', () => {});
-    const adminCh = await admin.createChannel();
-    await adminCh.deleteQueue(amqpTopology(ch, REGIONS, namePrefix).queues.kr as string);
-    await admin.close();
+    await asAdmin((admin) => admin.deleteQueue(amqpTopology(ch, REGIONS, namePrefix).queues.kr as string));
 
     await eventually(() => t.errors.some((e) => /cancelled the consumer/.test(e.message)));
-    // The consumer re-declares its queue and consumes again: a marker published now arrives. Events
-    // published before the queue was back had nowhere to go, so keep publishing until one lands.
-    const sent: string[] = [];
-    await eventually(
-      async () => {
-        const e = sampleEvent('hk');
-        sent.push(e.id);
-        await t.publish(ch, [e]);
-        await new Promise((r) => setTimeout(r, 100));
-        return sent.some((id) => inbox.has(id));
-      },
-      20_000,
-      0,
-    );
+    // The consumer re-declares its queue and consumes again.
+    await publishUntilOneArrives(t, ch, inbox);
     expect(t.state).toBe('ready');
   });
 
@@ -135,24 +146,9 @@ describe.skipIf(!hasRabbit)('amqp transport faults', () => {
     const first = sampleEvent('hk');
     await t.publish(ch, [first]);
     await eventually(() => inbox.has(first.id));
-    const admin = await amqplib.connect(AMQP_URL);
-    admin.on('error', () => {});
-    const adminCh = await admin.createChannel();
-    await adminCh.deleteExchange(amqpTopology(ch, REGIONS, namePrefix).exchange);
-    await admin.close();
+    await asAdmin((admin) => admin.deleteExchange(amqpTopology(ch, REGIONS, namePrefix).exchange));
     // The first publish kills the publish channel (404); later ones reopen it and re-declare the topology.
-    const sent: string[] = [];
-    await eventually(
-      async () => {
-        const e = sampleEvent('hk');
-        sent.push(e.id);
-        await t.publish(ch, [e]).catch(() => {});
-        await new Promise((r) => setTimeout(r, 100));
-        return sent.some((id) => inbox.has(id));
-      },
-      20_000,
-      0,
-    );
+    await publishUntilOneArrives(t, ch, inbox);
     expect(t.errors.some((e) => /publish channel/.test(e.message))).toBe(true);
   });
 
