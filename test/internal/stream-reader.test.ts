@@ -31,7 +31,12 @@ describe.skipIf(!hasRedis)('StreamGroupReader', () => {
 
   const pending = async (key: string) => ((await client.xpending(key, 'kr')) as [number])[0];
 
-  function reader(key: string, onBatch: (entries: StreamEntry[]) => Promise<void>, over: Redis = client) {
+  function reader(
+    key: string,
+    onBatch: (entries: StreamEntry[]) => Promise<void>,
+    over: Redis = client,
+    tuning: { claimIdleMs?: number } = {},
+  ) {
     const errors: unknown[] = [];
     const r = new StreamGroupReader({
       client: over,
@@ -40,7 +45,7 @@ describe.skipIf(!hasRedis)('StreamGroupReader', () => {
       consumerPrefix: 'test',
       batchSize: 10,
       blockMs: 200,
-      claimIdleMs: 60_000,
+      claimIdleMs: tuning.claimIdleMs ?? 60_000,
       watchdogMs: 2000,
       onBatch,
       onError: (error) => errors.push(error),
@@ -220,5 +225,32 @@ describe.skipIf(!hasRedis)('StreamGroupReader', () => {
     proxy.thaw();
     far.disconnect();
     await proxy.close();
+  });
+  it('stop while batches keep failing leaves them pending, and the next consumer handles them', async () => {
+    const key = await stream(10);
+    let attempts = 0;
+    const { reader: failing } = reader(key, async () => {
+      attempts++;
+      throw new Error('destination down on purpose');
+    });
+    failing.start();
+    await eventually(() => attempts >= 2);
+    await failing.stop();
+    expect(await pending(key)).toBe(10);
+    const seen: number[] = [];
+    // A short claim time stands in for the 30 s after which another process would claim them.
+    const { reader: next } = reader(
+      key,
+      async (entries) => {
+        seen.push(...numbers(entries));
+      },
+      client,
+      { claimIdleMs: 1 },
+    );
+    next.start();
+    // At least once: with so short a claim time the same entries can be claimed twice.
+    await eventually(() => new Set(seen).size === 10);
+    await eventually(async () => (await pending(key)) === 0);
+    expect([...new Set(seen)].sort((a, b) => a - b)).toEqual(Array.from({ length: 10 }, (_, i) => i));
   });
 });
