@@ -1,3 +1,5 @@
+import type { RefusalReason } from './contracts/sealer.js';
+
 /**
  * Every error geosession raises is a {@link GeoSessionError} with a stable `code` and, where a lower-level
  * failure caused it, that failure as `cause`.
@@ -11,7 +13,8 @@ export type GeoSessionErrorCode =
   | 'ERR_GEOSESSION_REDIS'
   | 'ERR_GEOSESSION_CLOSED'
   | 'ERR_GEOSESSION_TRANSPORT'
-  | 'ERR_GEOSESSION_EVENT';
+  | 'ERR_GEOSESSION_EVENT'
+  | 'ERR_GEOSESSION_SEAL';
 
 /** Base class of every geosession error. */
 export class GeoSessionError extends Error {
@@ -90,5 +93,19 @@ export class TransportError extends GeoSessionError {
 export class EventError extends GeoSessionError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_GEOSESSION_EVENT', `geosession: ${message}`, options);
+  }
+}
+
+/**
+ * A sealed batch could not be opened, or an unsealed one was refused. `reason` says why; the batch is
+ * counted, dead-lettered and never applied.
+ */
+export class SealError extends GeoSessionError {
+  /** Why the batch was refused. */
+  readonly reason: RefusalReason;
+
+  constructor(reason: RefusalReason, message: string, options?: { cause?: unknown }) {
+    super('ERR_GEOSESSION_SEAL', `geosession: ${message}`, options);
+    this.reason = reason;
   }
 }
