@@ -196,6 +196,17 @@ export class GeoSessionStore extends BaseStore {
     return dual<void>((done) => this.remove(sid, done), cb);
   }
 
+  /**
+   * True when a logout's tombstone stands for `sid` in this region: the session was destroyed and no
+   * write can bring it back. A missing session that was never destroyed (or whose tombstone outlived
+   * its horizon) answers `false`. For gateways and token-derived sessions that must tell "logged out"
+   * from "never seen".
+   */
+  isDestroyed(sid: string): Promise<boolean> {
+    if (this.closed) return Promise.reject(new ClosedError('the session store'));
+    return this.hasTombstone(sid, 'isDestroyed');
+  }
+
   /** Every session in this region, each with its `id`. */
   all(): Promise<SessionData[]>;
   all(cb: Callback<SessionData[]>): void;
@@ -367,7 +378,7 @@ export class GeoSessionStore extends BaseStore {
     const origin = regionOfSessionId(sid);
     const remote = origin === undefined ? undefined : this.options.remotes[origin];
     if (!remote) return null;
-    if (await this.isDestroyed(sid, 'get')) return null;
+    if (await this.hasTombstone(sid, 'get')) return null;
     try {
       return await this.deadlines.run(
         `read-through from ${origin}`,
@@ -448,11 +459,11 @@ export class GeoSessionStore extends BaseStore {
 
   /** A touch that moved nothing: the session is gone, already lives longer, or was destroyed. */
   private async reportMissedTouch(sid: string): Promise<void> {
-    if (await this.isDestroyed(sid, 'touch')) this.emitRefused('touch', sid);
+    if (await this.hasTombstone(sid, 'touch')) this.emitRefused('touch', sid);
   }
 
   /** True when a logout's tombstone stands for `sid` (metadata `1|…`, see src/scripts/includes/common.lua). */
-  private async isDestroyed(sid: string, operation: string): Promise<boolean> {
+  private async hasTombstone(sid: string, operation: string): Promise<boolean> {
     const meta = await this.call(operation, this.client.get(this.keys.meta(sid)));
     return meta?.startsWith('1|') === true;
   }
