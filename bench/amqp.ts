@@ -8,32 +8,35 @@
  * (5), `--rounds=<n>` (3, best throughput round kept), `--amqp-url=<url>` (amqp://guest:guest@127.0.0.1:5672).
  */
 import amqplib from 'amqplib';
-import { encodeEvent } from '../src/replication/codec.js';
-import type { ChangeEvent } from '../src/replication/events.js';
+import type { Envelope } from '../src/contracts/envelope.js';
+import { encodeFrame } from '../src/internal/envelope-frame.js';
+import { sessionEnvelope } from '../src/replication/session-codec.js';
 import { amqpTopology, createAmqpTransport } from '../src/transports/amqp.js';
 import { numberFlag, type Report, type Suite, type SuiteOptions } from './lib/suite.js';
 
 const REGIONS = ['src', 'dst'];
 
 let seq = 0;
-function event(): ChangeEvent {
+/** A session change as the pipeline sends it: one envelope of kind `session`. */
+function event(): Envelope {
   seq++;
   const now = Date.now();
-  return {
+  return sessionEnvelope({
     id: `src:${now}-${seq}`,
     origin: 'src',
+    time: now,
     sid: `src.${seq.toString(36).padStart(24, 'x')}`,
     op: 'set',
-    version: `${String(now).padStart(13, '0')}.${String(seq % 10000).padStart(4, '0')}.src`,
+    version: `${String(now).padStart(15, '0')}.${String(seq % 10000).padStart(4, '0')}.src`,
     expiresAt: now + 86_400_000,
-    cookieExpires: now + 86_400_000,
+    lifetimeMs: 86_400_000,
     fingerprint: 'f'.repeat(40),
     data: JSON.stringify({
       cookie: { originalMaxAge: 86_400_000, expires: new Date(now + 86_400_000), httpOnly: true, path: '/' },
       user: { id: seq, name: 'bench user', roles: ['reader', 'writer'] },
       views: seq,
     }),
-  };
+  });
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -44,7 +47,7 @@ function percentile(sorted: number[], p: number): number {
 /** A pipe under test: send events, get told when each arrives. */
 interface Pipe {
   /** Sends a batch; resolves when the broker confirmed it. */
-  send(events: ChangeEvent[]): Promise<void>;
+  send(events: Envelope[]): Promise<void>;
   /** Called with each delivered event id. */
   onDelivered: (id: string) => void;
   close(): Promise<void>;
@@ -70,8 +73,8 @@ async function rawPipe(url: string, namePrefix: string): Promise<Pipe> {
             new Promise<void>((resolve, reject) => {
               pub.publish(
                 names.exchange,
-                'src.set',
-                encodeEvent(e),
+                'src.session',
+                Buffer.from(encodeFrame(e)),
                 { persistent: true, messageId: e.id },
                 (err) => (err ? reject(err) : resolve()),
               );
@@ -228,7 +231,7 @@ export const amqpSuite: Suite = {
     return {
       tables: [
         {
-          title: `RabbitMQ end to end (${messages} events of ~${encodeEvent(event()).length} B; 1000 in flight)`,
+          title: `RabbitMQ end to end (${messages} events of ~${encodeFrame(event()).length} B; 1000 in flight)`,
           columns: ['pipe', 'msg/s (best)', 'msg/s (rounds)', `p50 ms @${rate}/s`, `p99 ms @${rate}/s`],
           rows: (['raw', 'transport'] as const).map((kind) => [
             kind === 'raw' ? 'raw amqplib' : 'createAmqpTransport',

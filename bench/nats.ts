@@ -9,7 +9,9 @@
  */
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import type { ChangeEvent } from '../src/replication/events.js';
+import type { Envelope } from '../src/contracts/envelope.js';
+import { encodeFrame } from '../src/internal/envelope-frame.js';
+import { sessionEnvelope } from '../src/replication/session-codec.js';
 import { createNatsTransport } from '../src/transports/nats.js';
 import { median } from './lib/load.js';
 import { type Check, numberFlag, type Report, type Suite, type SuiteOptions } from './lib/suite.js';
@@ -20,14 +22,14 @@ const BATCH = 500;
 /** One side of the comparison: publish a batch, and get told of each received message's send time. */
 interface Pipe {
   /** Publishes `events` (each carrying its send time in `sentAt`) and resolves when all are confirmed. */
-  publish(events: ChangeEvent[]): Promise<void>;
+  publish(events: Envelope[]): Promise<void>;
   close(): Promise<void>;
 }
 
 type OnReceive = (sentAt: number) => void;
 
 let seq = 0;
-function makeEvent(now: number): ChangeEvent {
+function makeEvent(now: number): Envelope {
   seq++;
   const payload = JSON.stringify({
     cookie: { originalMaxAge: 86_400_000, expires: new Date(now + 86_400_000).toISOString(), httpOnly: true },
@@ -35,21 +37,21 @@ function makeEvent(now: number): ChangeEvent {
     cart: ['tea', 'dumplings', 'kimchi'],
     sentAt: now,
   });
-  return {
+  return sessionEnvelope({
     id: `a:${now}-${seq}`,
     origin: 'a',
+    time: now,
     sid: `a.${String(seq).padStart(24, '0')}`,
     op: 'set',
-    version: `${String(now).padStart(13, '0')}.${String(seq % 10000).padStart(4, '0')}.a`,
+    version: `${String(now).padStart(15, '0')}.${String(seq % 10000).padStart(4, '0')}.a`,
     expiresAt: now + 86_400_000,
-    cookieExpires: now + 86_400_000,
+    lifetimeMs: 86_400_000,
     fingerprint: 'f'.repeat(40),
     data: payload,
-  };
+  });
 }
 
-const sentAtOf = (event: ChangeEvent): number =>
-  event.op === 'set' ? (JSON.parse(event.data) as { sentAt: number }).sentAt : 0;
+const sentAtOf = (envelope: Envelope): number => envelope.time;
 
 /** Raw JetStream, as an application would write it without this library. */
 async function rawPipe(url: string, id: string, onReceive: OnReceive): Promise<Pipe> {
@@ -69,19 +71,18 @@ async function rawPipe(url: string, id: string, onReceive: OnReceive): Promise<P
   const messages = await (await jetstream(sub).consumers.get(stream, 'b')).consume({ max_messages: BATCH });
   const reading = (async () => {
     for await (const m of messages) {
-      const event = JSON.parse(m.string()) as { d: string };
+      const text = m.string();
       m.ack();
-      onReceive((JSON.parse(event.d) as { sentAt: number }).sentAt);
+      onReceive(Number(text.slice(0, text.indexOf('\n')).split(' ')[4]));
     }
   })();
-  const { encodeEvent } = await import('../src/replication/codec.js');
   return {
     async publish(events) {
       let next = 0;
       const worker = async () => {
         while (next < events.length) {
-          const event = events[next++] as ChangeEvent;
-          await js.publish(`${subject}.${event.origin}`, encodeEvent(event), { msgID: event.id });
+          const event = events[next++] as Envelope;
+          await js.publish(`${subject}.${event.origin}`, encodeFrame(event), { msgID: event.id });
         }
       };
       await Promise.all(Array.from({ length: Math.min(WINDOW, events.length) }, worker));
@@ -97,7 +98,12 @@ async function rawPipe(url: string, id: string, onReceive: OnReceive): Promise<P
 
 /** The same through the library's transport: one transport per region, as two processes would. */
 async function transportPipe(url: string, id: string, onReceive: OnReceive): Promise<Pipe> {
-  const options = { servers: url, streamPrefix: `GSBENCH_${id}`, subjectPrefix: `gsbench.t.${id}` };
+  const options = {
+    servers: url,
+    regions: ['a', 'b'],
+    streamPrefix: `GSBENCH_${id}`,
+    subjectPrefix: `gsbench.t.${id}`,
+  };
   const a = createNatsTransport(options);
   const b = createNatsTransport(options);
   const sub = await b.subscribe({
@@ -110,11 +116,11 @@ async function transportPipe(url: string, id: string, onReceive: OnReceive): Pro
   return {
     async publish(events) {
       // Like the relay: batches of up to 500, each confirmed before the next, two relays in parallel.
-      const batches: ChangeEvent[][] = [];
+      const batches: Envelope[][] = [];
       for (let i = 0; i < events.length; i += BATCH) batches.push(events.slice(i, i + BATCH));
       let next = 0;
       const relay = async () => {
-        while (next < batches.length) await a.publish('bench:', batches[next++] as ChangeEvent[]);
+        while (next < batches.length) await a.publish('bench:', batches[next++] as Envelope[]);
       };
       await Promise.all([relay(), relay()]);
     },

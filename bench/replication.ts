@@ -20,10 +20,12 @@
  */
 import { RedisStore as ConnectRedis8 } from 'connect-redis-8';
 import type { Redis } from 'ioredis';
+import type { ReplicationTransport } from '../src/contracts/transport.js';
+import { internalKey } from '../src/internal/stream-names.js';
 import type { AppliedBatch } from '../src/replication/replicator.js';
-import { GeoSessionStore } from '../src/store.js';
+import { sessionEnvelope } from '../src/replication/session-codec.js';
+import { GeoSessionStore } from '../src/session/store.js';
 import { createRedisStreamsTransport } from '../src/transports/redis-streams.js';
-import type { ReplicationTransport } from '../src/transports/transport.js';
 import { startTcpProxy } from '../test/helpers/tcp-proxy.js';
 import { type CpuCost, measureCpu } from './lib/cpu.js';
 import { EXHAUSTED, runLoad } from './lib/load.js';
@@ -350,6 +352,7 @@ async function transportOnly(hk: Redis, kr: Redis, concurrency: number, seconds:
   const sub = await transport.subscribe({
     channel,
     region: 'kr',
+    source: 'published',
     handler: async (events) => {
       delivered += events.length;
       last = performance.now();
@@ -359,22 +362,24 @@ async function transportOnly(hk: Redis, kr: Redis, concurrency: number, seconds:
   const start = performance.now();
   const load = await runLoad(concurrency, seconds * 1000, (worker, seq) =>
     transport.publish(channel, [
-      {
+      sessionEnvelope({
         id: `hk:${worker}-${seq}`,
         origin: 'hk',
+        time: now,
         sid: `hk.t${worker}x${seq}`,
         op: 'set',
-        version: `${now}.0000.hk`,
+        version: `${String(now).padStart(15, '0')}.0000.hk`,
         expiresAt: now + 86_400_000,
+        lifetimeMs: 86_400_000,
         fingerprint: 'fp',
         data: PAYLOAD,
-      },
+      }),
     ]),
   );
   await waitFor(() => delivered >= load.ops, 60_000);
   await sub.close();
   await transport.close();
-  await hk.del(`{${channel}outbox}:hk`);
+  await hk.del(internalKey(channel, 'relay', 'hk'));
   return (delivered * 1000) / (last - start);
 }
 

@@ -10,7 +10,7 @@ import { RedisStore as ConnectRedis8 } from 'connect-redis-8';
 import { RedisStore as ConnectRedis9 } from 'connect-redis-9';
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
-import { GeoSessionStore } from '../src/store.js';
+import { GeoSessionStore } from '../src/session/store.js';
 import { measureCpu } from './lib/cpu.js';
 import { REDIS_HOST, REDIS_PORT } from './lib/env.js';
 import { EXHAUSTED, forEachConcurrent, type LoadResult, median, runLoad } from './lib/load.js';

@@ -14,7 +14,12 @@ export type GeoSessionErrorCode =
   | 'ERR_GEOSESSION_CLOSED'
   | 'ERR_GEOSESSION_TRANSPORT'
   | 'ERR_GEOSESSION_EVENT'
-  | 'ERR_GEOSESSION_SEAL';
+  | 'ERR_GEOSESSION_SEAL'
+  | 'ERR_GEOSESSION_SESSION_ID'
+  | 'ERR_GEOSESSION_DEPENDENCY'
+  | 'ERR_GEOSESSION_BACKLOG'
+  | 'ERR_GEOSESSION_RESYNC_NEEDED'
+  | 'ERR_GEOSESSION_READ_THROUGH';
 
 /** Base class of every geosession error. */
 export class GeoSessionError extends Error {
@@ -107,5 +112,89 @@ export class SealError extends GeoSessionError {
   constructor(reason: RefusalReason, message: string, options?: { cause?: unknown }) {
     super('ERR_GEOSESSION_SEAL', `geosession: ${message}`, options);
     this.reason = reason;
+  }
+}
+
+/** A session id that cannot be stored or replicated safely; `set`, `touch` and `destroy` refuse it. */
+export class InvalidSessionIdError extends GeoSessionError {
+  constructor(operation: string, problem: string) {
+    super('ERR_GEOSESSION_SESSION_ID', `geosession: ${operation} refused a session id that ${problem}`);
+  }
+}
+
+/** An optional peer dependency that a transport or helper needs is not installed. */
+export class MissingDependencyError extends GeoSessionError {
+  /** The npm package to install. */
+  readonly packageName: string;
+
+  constructor(what: string, packages: readonly string[], options?: { cause?: unknown }) {
+    super(
+      'ERR_GEOSESSION_DEPENDENCY',
+      `geosession: ${what} needs the package${packages.length > 1 ? 's' : ''} ${packages
+        .map((p) => `\`${p}\``)
+        .join(
+          ' and ',
+        )}, which ${packages.length > 1 ? 'are' : 'is'} not installed: run \`npm install ${packages.join(' ')}\``,
+      options,
+    );
+    this.packageName = packages[0] ?? '';
+  }
+}
+
+/**
+ * What this region keeps for another region that does not consume it grew past a threshold
+ * (`level: 'warning'`) or past its bound (`'exceeded'`: the oldest entries for that region were dropped
+ * and it needs a resync).
+ */
+export class BacklogError extends GeoSessionError {
+  constructor(
+    /** The region that is not consuming. */
+    readonly region: string,
+    readonly entries: number,
+    readonly oldestAgeMs: number | undefined,
+    readonly level: 'warning' | 'exceeded',
+  ) {
+    super(
+      'ERR_GEOSESSION_BACKLOG',
+      `geosession: region ${region} has not consumed ${entries} entries${
+        oldestAgeMs === undefined ? '' : ` (oldest ${Math.round(oldestAgeMs / 1000)} s old)`
+      }; ${level === 'exceeded' ? 'past the bound, the oldest were dropped and it needs a resync' : 'past the warning threshold'}`,
+    );
+  }
+}
+
+/**
+ * This region and `region` may hold different sessions and need a resync: they were cut off for longer
+ * than the stale-event horizon, one of them lost its Redis data, or a backlog bound dropped events.
+ */
+export class ResyncNeededError extends GeoSessionError {
+  constructor(
+    /** The other region. */
+    readonly region: string,
+    /** Why, in a few words. */
+    readonly reason: string,
+  ) {
+    super('ERR_GEOSESSION_RESYNC_NEEDED', `geosession: a resync with region ${region} is needed: ${reason}`);
+  }
+}
+
+/**
+ * Read-through to another region failed or timed out; the request went on with a miss. Reported at
+ * most once per second per remote region; `suppressed` counts the failures since the last report.
+ */
+export class ReadThroughError extends GeoSessionError {
+  constructor(
+    /** The remote region. */
+    readonly region: string,
+    /** Failures not reported since the last report. */
+    readonly suppressed: number,
+    cause: unknown,
+  ) {
+    const detail = cause instanceof Error ? cause.message : String(cause);
+    super(
+      'ERR_GEOSESSION_READ_THROUGH',
+      `geosession: read-through from ${region} failed: ${detail}${suppressed > 0 ? ` (and ${suppressed} more since the last report)` : ''}`,
+      { cause },
+    );
   }
 }

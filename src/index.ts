@@ -1,35 +1,54 @@
+// The `geosession` entry point: the store, its options and events, the in-memory transport, the
+// contracts a transport or sealer implements, and the errors. Transports with a client library live in
+// their own entry points: geosession/redis-streams, geosession/amqp, geosession/nats.
+
+export type { Envelope } from './contracts/envelope.js';
+export type { OpenedSeal, RefusalReason, SealBinding, Sealer } from './contracts/sealer.js';
+export type {
+  EnvelopeHandler,
+  PeerBacklog,
+  Poison,
+  ReplicationTransport,
+  StreamSource,
+  SubscribeOptions,
+  Subscription,
+  TransportEventMap,
+  TransportState,
+} from './contracts/transport.js';
 export type { GeoSessionErrorCode } from './errors.js';
 export {
+  BacklogError,
   ClosedError,
   ConfigError,
   CorruptSessionError,
   EventError,
   GeoSessionError,
+  InvalidSessionIdError,
+  MissingDependencyError,
+  ReadThroughError,
   RedisCommandError,
+  ResyncNeededError,
+  SealError,
   TimeoutError,
   TransportError,
 } from './errors.js';
-export type {
-  GeoSessionStoreOptions,
-  RedisClient,
-  Serializer,
-  SessionCookie,
-  SessionData,
-  SessionInput,
-} from './options.js';
-export { DEFAULT_OPTIONS } from './options.js';
+export {
+  generateSessionId,
+  isValidRegion,
+  isValidSessionId,
+  MAX_SESSION_ID_LENGTH,
+  regionOfSessionId,
+} from './internal/ids.js';
 export type { ApplyOutcome } from './replication/applier.js';
+export type { DeadLetter } from './replication/dead-letters.js';
 export type { ChangeEvent, ChangeOp, DestroyEvent, SetEvent, TouchEvent } from './replication/events.js';
+export type { KindHandler, RejectedEnvelope, RejectionReason } from './replication/pipeline.js';
 export type { AppliedBatch, ReplicationStats } from './replication/replicator.js';
-export { generateSessionId, isValidRegion, regionOfSessionId } from './session-id.js';
-export type { RefusedWrite } from './store.js';
-export { GeoSessionStore } from './store.js';
+export type { ResyncNeed } from './replication/resync-state.js';
+export type { GeoSessionStoreEvents, RefusedWrite } from './session/events.js';
+export type { GeoSessionStoreOptions } from './session/options.js';
+export { DEFAULT_OPTIONS } from './session/options.js';
+export { GeoSessionStore } from './session/store.js';
 export type { MemoryTransportOptions } from './transports/memory.js';
 export { createMemoryTransport } from './transports/memory.js';
-export type {
-  BatchHandler,
-  ReplicationTransport,
-  SubscribeOptions,
-  Subscription,
-  TransportState,
-} from './transports/transport.js';
+export type { RedisClient, Serializer, SessionCookie, SessionData, SessionInput } from './types.js';

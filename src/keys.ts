@@ -1,69 +1,70 @@
 /**
- * The one place that names Redis keys.
+ * The one place that names Redis keys. Given the store's key prefix `P` (and the client's ioredis
+ * `keyPrefix`, which ioredis prepends to every key and so changes nothing below):
  *
- * - The session value lives at `prefix + sid`, byte-compatible with connect-redis, so a switch in either
- *   direction keeps every logged-in user.
- * - Its metadata (tombstone flag, version, content fingerprint, expiry, cookie expiry) is one string,
- *   `t|v|f|x|e` (see src/scripts/includes/common.lua), under a name whose hash tag puts it in the value
- *   key's slot: `{sess:abc}:m`. Redis Cluster hashes a key without braces
- *   as a whole and a key with a tag by the tag, so both land in the same slot and one script can
- *   touch both. If the value key already has a tag of its own, the metadata key reuses that tag.
- * - A session id that holds a `}` but no complete `{tag}` cannot get a same-slot metadata key; ids from
- *   `genid`, express-session and @fastify/session never contain braces. This matters only under Cluster.
- * - Every internal key starts with `{`, so a `SCAN MATCH prefix*` over sessions never sees it, and with
- *   an empty prefix the bulk methods skip keys that start with `{`.
+ * | key | name |
+ * |---|---|
+ * | session value | `P<sid>`, byte-compatible with connect-redis |
+ * | session metadata or tombstone | `{P<sid>}:m`, or `{tag}:m:P<sid>` when `P` holds a `{tag}` |
+ * | outbox, relay stream, dead letters, state | `{P\|outbox}:<region>` …, or `P\|outbox:<region>` … with a tag |
+ *
+ * Why no session id can reach another key, whatever `P`:
+ * - a session id has no `{`, `}` or `|` (src/internal/ids.ts) and a prefix has no `|` and at most one
+ *   complete `{tag}` (checked by the store's options);
+ * - so only internal keys hold a `|`: no value or metadata key is ever an internal key;
+ * - a value key holds at most the prefix's braces, a metadata key always one more `{`: they never meet;
+ * - each family is injective in the id, so two ids never share a key.
+ *
+ * Metadata sits in its value's Redis Cluster slot: its hash tag is the value key itself (Cluster hashes a
+ * key without braces whole), or the prefix's own tag.
  */
+
+import { isValidSessionId } from './internal/ids.js';
+import { hashTagOf, type InternalFamily, internalKey } from './internal/stream-names.js';
 
 /** Key builder bound to one store's prefix. */
 export interface KeySpace {
   readonly prefix: string;
   /** The session value key. */
   session(sid: string): string;
-  /** The session's metadata key, in the same cluster slot as {@link KeySpace.session}. */
+  /** The session's metadata key (its tombstone after a logout), in the same cluster slot. */
   meta(sid: string): string;
-  /** A region's outbox stream of change events. */
-  outbox(region: string): string;
-  /** The sid of a session value key, or `undefined` for a key this store does not own. */
+  /** An internal key of `family` for `region`. */
+  internal(family: InternalFamily, region: string): string;
+  /** The sid of a session value key, or `undefined` for any other key. */
   sidOf(key: string): string | undefined;
 }
 
-/** The hash tag Redis Cluster would use for `key`, or `undefined` when it has none. */
-export function hashTagOf(key: string): string | undefined {
-  const open = key.indexOf('{');
-  if (open === -1) return undefined;
-  const close = key.indexOf('}', open + 1);
-  if (close === -1 || close === open + 1) return undefined;
-  return key.slice(open + 1, close);
-}
-
-/** A region's outbox stream for the keyspace `prefix`. Starts with `{`, like every internal key. */
-export function outboxKey(prefix: string, region: string): string {
-  return `{${prefix}outbox}:${region}`;
-}
-
-/** True for keys geosession writes for its own bookkeeping (never a session value). */
-export function isInternalKey(key: string): boolean {
-  return key.startsWith('{');
+/** Why `prefix` cannot be a key prefix, or `undefined` when it can. */
+export function prefixProblem(prefix: string): string | undefined {
+  if (prefix.includes('|')) return 'must not contain "|" (geosession reserves it for internal keys)';
+  const braces = prefix.replace(/[^{}]/g, '');
+  if (braces === '') return undefined;
+  if (braces !== '{}' || hashTagOf(prefix) === undefined) {
+    return 'may hold braces only as one complete, non-empty Redis Cluster hash tag such as "{app}sess:"';
+  }
+  return undefined;
 }
 
 /**
- * Key builder for a store with key prefix `prefix`, on a client whose ioredis `keyPrefix` is
- * `clientKeyPrefix` (ioredis prepends it to every key it sends, so the slot is computed on the key Redis
- * actually sees).
+ * Key builder for a store with key prefix `prefix` (see {@link prefixProblem}), on a client whose
+ * ioredis `keyPrefix` is `clientKeyPrefix`.
  */
 export function createKeySpace(prefix: string, clientKeyPrefix = ''): KeySpace {
+  const tagged = hashTagOf(clientKeyPrefix + prefix) !== undefined;
   return {
     prefix,
     session: (sid) => prefix + sid,
     meta(sid) {
       const key = prefix + sid;
-      const tag = hashTagOf(clientKeyPrefix + key);
-      return tag === undefined ? `{${clientKeyPrefix}${key}}:m` : `{${tag}}:m:${key}`;
+      if (!tagged) return `{${clientKeyPrefix}${key}}:m`;
+      return `{${hashTagOf(clientKeyPrefix + key)}}:m:${key}`;
     },
-    outbox: (region) => outboxKey(prefix, region),
+    internal: (family, region) => internalKey(prefix, family, region, clientKeyPrefix),
     sidOf(key) {
-      if (!key.startsWith(prefix) || isInternalKey(key)) return undefined;
-      return key.slice(prefix.length);
+      if (!key.startsWith(prefix)) return undefined;
+      const sid = key.slice(prefix.length);
+      return isValidSessionId(sid) ? sid : undefined;
     },
   };
 }

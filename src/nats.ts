@@ -1,4 +1,5 @@
-// Entry point of `geosession/nats`. The only module that loads @nats-io/* (optional peer dependencies).
+// Entry point of `geosession/nats`. Importing it loads nothing from @nats-io/* (optional peer
+// dependencies) until a transport connects.
 
 export type { NatsTransportOptions } from './transports/nats.js';
 export { createNatsTransport } from './transports/nats.js';

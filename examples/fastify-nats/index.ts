@@ -34,7 +34,10 @@ client.on('error', (error) => console.error('redis:', error.message));
 
 // One transport per process. It connects in the background, reconnects forever, and while NATS is away
 // the changes wait in this region's Redis outbox, so nothing is lost.
-const transport = createNatsTransport({ servers: process.env.NATS_URL ?? 'nats://127.0.0.1:4222' });
+const transport = createNatsTransport({
+  servers: process.env.NATS_URL ?? 'nats://127.0.0.1:4222',
+  regions: ['hk', 'kr'],
+});
 transport.on('state', (state) => console.info(`nats transport: ${state}`));
 
 const store = new GeoSessionStore({ region, client, transport });

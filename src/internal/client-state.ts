@@ -1,4 +1,4 @@
-import type { RedisClient } from '../options.js';
+import type { RedisClient } from '../types.js';
 
 /**
  * Calls `onChange(true)` when the client becomes ready and `onChange(false)` when its connection closes

@@ -1,4 +1,4 @@
-import type { SessionData, SessionInput } from '../options.js';
+import type { SessionData, SessionInput } from '../types.js';
 
 /** The cookie's expiry in epoch ms, or `undefined` when it has none or it cannot be read. */
 export function cookieExpiryMs(session: SessionInput | null | undefined): number | undefined {

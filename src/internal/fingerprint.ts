@@ -1,5 +1,5 @@
 import * as crypto from 'node:crypto';
-import type { Serializer, SessionCookie, SessionData } from '../options.js';
+import type { Serializer, SessionCookie, SessionData } from '../types.js';
 
 type HashFn = (algorithm: string, data: string, encoding: 'base64') => string;
 const oneShot = (crypto as unknown as { hash?: HashFn }).hash;

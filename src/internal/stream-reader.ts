@@ -1,14 +1,14 @@
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
-
-/** One stream entry: its id and its flat field list (`null` when the entry was trimmed meanwhile). */
-export type StreamEntry = [id: string, fields: string[] | null];
+import { Backoff, sleep } from './backoff.js';
+import type { StreamEntry } from './outbox-entry.js';
+import { settledWithin } from './timeout.js';
 
 /** Options of {@link StreamGroupReader}. */
 export interface StreamGroupReaderOptions {
   /**
    * Client of the Redis holding the stream. Blocking reads run on a duplicate of it, never on it;
-   * acknowledgements, and the non-blocking reads of the last drain on stop, use it.
+   * acknowledgements, group creation and the non-blocking reads of the last drain on stop use it.
    */
   client: Redis;
   /** Stream key. */
@@ -25,36 +25,46 @@ export interface StreamGroupReaderOptions {
   claimIdleMs: number;
   /** A read that has not returned `blockMs + watchdogMs` after it was sent is abandoned and the connection rebuilt. */
   watchdogMs: number;
+  /**
+   * Batches handled at once: 1 for an applier (the next read is still sent while a batch is handled);
+   * more for a relay, which keeps publishing while earlier batches wait for their confirms.
+   * @default 1
+   */
+  maxInFlight?: number;
   /** Handles a batch; resolving acknowledges it (XACK), rejecting leaves it pending for a retry. */
   onBatch(entries: StreamEntry[]): Promise<void>;
   /** Reports a failure that the reader recovers from by itself. */
   onError(error: unknown): void;
   /** Reports when reads start working again after a failure, and when they fail. */
   onHealth?(healthy: boolean): void;
+  /**
+   * The group (or the whole stream) vanished under a running reader: the Redis holding it restarted
+   * empty, was flushed or replaced. The reader recreates the group at id 0 and goes on.
+   */
+  onGroupLost?(): void;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref?.());
+const isBusyGroup = (error: unknown) => error instanceof Error && error.message.startsWith('BUSYGROUP');
+const isNoGroup = (error: unknown) => error instanceof Error && error.message.startsWith('NOGROUP');
 
-function isBusyGroup(error: unknown): boolean {
-  return error instanceof Error && error.message.startsWith('BUSYGROUP');
-}
+type Delivery = Promise<{ ok: boolean; error?: unknown }>;
 
 /**
  * Reads a Redis stream through a consumer group, at least once: a batch is acknowledged only after its
- * handler resolved; a failed batch is retried from this consumer's pending list with backoff; entries
- * left pending by a crashed consumer are claimed after `claimIdleMs`. Blocking reads use a finite
- * BLOCK on a dedicated connection and a watchdog that rebuilds the connection when a read hangs
- * (blocking commands can stall after a reconnect, ioredis#1285).
+ * handler resolved; a failed batch is retried from this consumer's pending list with backoff, in the
+ * order it was read; entries left pending by a crashed consumer are claimed after `claimIdleMs`.
+ * Blocking reads use a finite BLOCK on a dedicated connection and a watchdog that rebuilds the
+ * connection when a read hangs (blocking commands can stall after a reconnect, ioredis#1285). A group
+ * that vanished (NOGROUP: the Redis restarted empty) is recreated by itself.
  *
  * Between regions a round trip costs tens of milliseconds, so the reader never waits for one it does
- * not need: the next read is sent as soon as a batch arrives, while that batch is being handled, and
- * the acknowledgement goes out on the stream's own client without being waited for. A batch then costs
- * one round trip, or its handling time if that is longer, instead of a read and an acknowledgement in
- * turn. On {@link StreamGroupReader.stop} whatever was read ahead, or is left pending under this
- * consumer, is handled before the reader lets go, so a graceful stop strands nothing for `claimIdleMs`.
+ * not need: the next read is sent as soon as a batch arrives, while that batch is handled, and the
+ * acknowledgement goes out on the stream's own client without being waited for. With `maxInFlight`
+ * above 1 several batches are handled at once (a relay waiting for broker confirms).
  */
 export class StreamGroupReader {
   private readonly options: StreamGroupReaderOptions;
+  private readonly maxInFlight: number;
   private readonly consumer: string;
   private conn: Redis;
   private stopped = false;
@@ -65,12 +75,22 @@ export class StreamGroupReader {
   private healthy = true;
   /** The last batch's handler failed: on stop, what is pending is left for a later consumer. */
   private failing = false;
+  /** Why the last batch failed. */
+  private failure: unknown;
   private readonly acks = new Set<Promise<boolean>>();
+  private readonly inFlight = new Set<Delivery>();
+  private readonly abort = new AbortController();
 
   constructor(options: StreamGroupReaderOptions) {
     this.options = options;
+    this.maxInFlight = Math.max(1, options.maxInFlight ?? 1);
     this.consumer = `${options.consumerPrefix}:${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
     this.conn = this.openConnection();
+  }
+
+  /** This reader's consumer name in the group. */
+  get consumerName(): string {
+    return this.consumer;
   }
 
   /** Starts the read loop. */
@@ -79,14 +99,16 @@ export class StreamGroupReader {
   }
 
   /**
-   * Stops reading: a read in flight is cut at once (its connection serves reads only), the batch being
-   * handled is let finish, and entries this consumer was given but did not handle yet are handled too,
-   * within `blockMs + watchdogMs`.
+   * Stops reading: a read in flight is cut at once (its connection serves reads only), batches being
+   * handled are let finish, and entries this consumer was given but did not handle yet are handled too.
+   * Resolves within `limitMs` whatever the servers do; what is not handled by then stays pending and is
+   * delivered again (to this group's next consumer).
    */
-  async stop(): Promise<void> {
+  async stop(limitMs = this.options.blockMs + this.options.watchdogMs): Promise<void> {
     this.stopped = true;
+    this.abort.abort();
     this.conn.disconnect(false);
-    await this.running;
+    if (this.running) await settledWithin(this.running, limitMs);
     this.finished = true;
   }
 
@@ -116,7 +138,7 @@ export class StreamGroupReader {
   }
 
   private async loop(): Promise<void> {
-    let backoff = 50;
+    const backoff = new Backoff(50, 2000);
     let groupReady = false;
     // A read sent while the previous batch was being handled.
     let ahead: Promise<StreamEntry[]> | undefined;
@@ -130,34 +152,54 @@ export class StreamGroupReader {
         ahead = undefined;
         const entries = await read;
         this.setHealthy(true);
-        backoff = 50;
+        backoff.reset();
         if (entries.length === 0) continue;
+        const delivery = this.deliver(entries);
+        this.inFlight.add(delivery);
+        void delivery.then(() => this.inFlight.delete(delivery));
         // Never while own pending entries are being retried: that read would return this very batch.
         if (!this.retryOwnPending && !this.stopped) {
           ahead = this.nextEntries();
           ahead.catch(() => {}); // settled below, or dropped after a failure (its entries stay pending)
         }
-        await this.deliver(entries);
+        const limit = this.retryOwnPending ? 1 : this.maxInFlight;
+        while (this.inFlight.size >= limit) await Promise.race(this.inFlight);
+        if (this.failing) {
+          await Promise.all(this.inFlight);
+          const failure = this.failure ?? new Error('a batch failed');
+          this.failure = undefined;
+          throw failure;
+        }
       } catch (error) {
         // Whatever failed, a read may have been answered without the reply reaching us: its entries
         // are pending under this consumer, so the pending list is read first from now on.
         this.retryOwnPending = true;
         await ahead?.catch(() => {});
         ahead = undefined;
+        await Promise.all(this.inFlight);
         if (this.stopped) break;
-        this.setHealthy(false);
+        if (isNoGroup(error)) {
+          groupReady = false;
+          try {
+            this.options.onGroupLost?.();
+          } catch {
+            // A listener's failure changes nothing here.
+          }
+        } else {
+          this.setHealthy(false);
+        }
         this.report(error);
-        await sleep(backoff);
-        backoff = Math.min(backoff * 2, 2000);
+        await sleep(backoff.next(), this.abort.signal);
       }
     }
     await ahead?.catch(() => {});
+    await Promise.all(this.inFlight);
     await this.handleOwnPending();
   }
 
   private async ensureGroup(): Promise<void> {
     try {
-      await this.conn.xgroup('CREATE', this.options.key, this.options.group, '0', 'MKSTREAM');
+      await this.options.client.xgroup('CREATE', this.options.key, this.options.group, '0', 'MKSTREAM');
     } catch (error) {
       if (!isBusyGroup(error)) throw error;
     }
@@ -231,20 +273,26 @@ export class StreamGroupReader {
     });
   }
 
-  /** Hands a batch to the handler, then acknowledges it, without waiting unless retrying (see {@link acknowledge}). */
-  private async deliver(entries: StreamEntry[]): Promise<void> {
+  /** Hands a batch to the handler, then acknowledges it (without waiting unless retrying). Never rejects. */
+  private async deliver(entries: StreamEntry[]): Delivery {
     try {
       await this.options.onBatch(entries);
     } catch (error) {
       // Left pending; retried from this consumer's pending list after a pause.
       this.failing = true;
-      throw error;
+      this.failure = error;
+      return { ok: false, error };
     }
     this.failing = false;
     const ack = this.acknowledge(entries);
     // While own pending entries are retried, the next read is of that list: it must not see these again,
     // and an acknowledgement that keeps failing must back off like any other failure.
-    if (this.retryOwnPending && !(await ack)) throw new Error(`XACK on ${this.options.key} failed`);
+    if (this.retryOwnPending && !(await ack)) {
+      this.failing = true;
+      this.failure = new Error(`XACK on ${this.options.key} failed`);
+      return { ok: false, error: this.failure };
+    }
+    return { ok: true };
   }
 
   /**
@@ -274,73 +322,50 @@ export class StreamGroupReader {
    * On stop: handles what is still pending under this consumer, such as a batch that a read ahead
    * fetched just before the stop, as retries are handled (acknowledgements in flight first, each batch
    * acknowledged before the next read). It reads through the stream's own client (the dedicated
-   * connection is closed by now) and gives up after `blockMs + watchdogMs`, so a link that went silent
-   * cannot hold the stop. Nothing is tried when reads or the last batch were failing (the stop must not
-   * wait on a region that is down) or the client is not connected. Whatever is left stays pending and is
-   * claimed by another consumer after `claimIdleMs`.
+   * connection is closed by now) and gives up after `blockMs`, so a link that went silent cannot hold
+   * the stop. Nothing is tried when reads or the last batch were failing (the stop must not wait on a
+   * region that is down) or the client is not connected. Whatever is left stays pending and is claimed
+   * by another consumer after `claimIdleMs`.
    */
   private async handleOwnPending(): Promise<void> {
-    const { client, key, batchSize, blockMs, watchdogMs } = this.options;
+    const { client, key, batchSize, blockMs } = this.options;
     if (!this.healthy || this.failing || client.status !== 'ready') return;
     this.retryOwnPending = true;
     const drain = async () => {
       await Promise.allSettled([...this.acks]);
       // Bounded: a handler that keeps failing does not hold the stop up forever.
-      for (let round = 0; round < 10; round++) {
+      for (let round = 0; round < 10 && !this.failing; round++) {
         const entries = await this.readGroup(['COUNT', batchSize, 'STREAMS', key, '0'], client);
         if (entries.length === 0) return;
         await this.deliver(entries);
       }
     };
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, blockMs + watchdogMs);
-    });
-    try {
-      await Promise.race([drain(), deadline]);
-    } catch (error) {
-      this.report(error);
-    } finally {
-      clearTimeout(timer);
-    }
+    const work = drain();
+    work.catch((error: unknown) => this.report(error));
+    await settledWithin(work, blockMs);
   }
 }
 
-/**
- * Trims a stream below the oldest entry that any of `groups` still needs: each group's oldest pending
- * entry, or what it has not been delivered yet. Does nothing while one of `groups` does not exist yet,
- * so a region that has not started never loses what was written for it.
- */
-export async function trimConsumed(client: Redis, key: string, groups: readonly string[]): Promise<void> {
-  const info = (await client.xinfo('GROUPS', key)) as unknown[][];
-  const byName = new Map<string, Record<string, unknown>>();
-  for (const row of info) {
-    const fields: Record<string, unknown> = {};
-    for (let i = 0; i + 1 < row.length; i += 2) fields[String(row[i])] = row[i + 1];
-    byName.set(String(fields.name), fields);
-  }
-  let min: string | undefined;
-  for (const group of groups) {
-    const fields = byName.get(group);
-    if (!fields) return;
-    let floor = String(fields['last-delivered-id']);
-    if (Number(fields.pending) > 0) {
-      const summary = (await client.xpending(key, group)) as [number, string | null, string | null, unknown];
-      if (summary[1]) floor = summary[1];
-    }
-    if (min === undefined || compareIds(floor, min) < 0) min = floor;
-  }
-  if (min && min !== '0-0') await client.xtrim(key, 'MINID', min);
+/** What one consumer group holds of a stream (XINFO GROUPS). */
+export interface GroupInfo {
+  readonly name: string;
+  readonly lastDeliveredId: string;
+  readonly pending: number;
+  /** Entries not delivered to the group yet (Redis 7: `lag`), when Redis can tell. */
+  readonly lag: number | undefined;
 }
 
-/** Orders two stream ids. */
-export function compareIds(a: string, b: string): number {
-  const [am = 0, as = 0] = a.split('-').map(Number);
-  const [bm = 0, bs = 0] = b.split('-').map(Number);
-  return am - bm || as - bs;
-}
-
-/** Milliseconds part of a stream id (the writer's Redis clock when it was added). */
-export function idTime(id: string): number {
-  return Number(id.slice(0, id.indexOf('-')));
+/** XINFO GROUPS, parsed. */
+export async function groupsOf(client: Redis, key: string): Promise<GroupInfo[]> {
+  const rows = (await client.xinfo('GROUPS', key)) as unknown[][];
+  return rows.map((row) => {
+    const f: Record<string, unknown> = {};
+    for (let i = 0; i + 1 < row.length; i += 2) f[String(row[i])] = row[i + 1];
+    return {
+      name: String(f.name),
+      lastDeliveredId: String(f['last-delivered-id']),
+      pending: Number(f.pending ?? 0),
+      lag: f.lag === null || f.lag === undefined ? undefined : Number(f.lag),
+    };
+  });
 }

@@ -1,13 +1,14 @@
 import { EventEmitter } from 'node:events';
-import type { TransportState } from '../transports/transport.js';
+import type { PeerBacklog, TransportEventMap, TransportState } from '../contracts/transport.js';
 import { reportError } from './report.js';
 
 /**
- * State and event plumbing shared by the transports: `state` events on change only, and `error` events
- * that never throw when nobody listens (a background failure must not crash the host app; it is
- * printed instead).
+ * State and event plumbing shared by the transports: `state` events on change only (`closed` and
+ * `failed` are final), `error` events that are always `GeoSessionError`s and never throw when nobody
+ * listens (a background failure must not crash the host app; it is printed instead), and `backlog`
+ * events.
  */
-export class TransportEvents extends EventEmitter {
+export class TransportEvents extends EventEmitter<TransportEventMap> {
   private current: TransportState = 'connecting';
 
   /** Current connection state. */
@@ -17,16 +18,16 @@ export class TransportEvents extends EventEmitter {
 
   protected setState(state: TransportState): void {
     if (this.current === state || this.current === 'closed') return;
+    if (this.current === 'failed' && state !== 'closed') return;
     this.current = state;
     this.emit('state', state);
   }
 
   protected reportError(error: unknown): void {
-    reportError(this, error);
+    reportError(this as EventEmitter, error);
   }
-}
 
-/** Resolves after `ms`, without keeping the process alive. */
-export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref?.());
+  protected reportBacklog(report: PeerBacklog): void {
+    this.emit('backlog', report);
+  }
 }

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type { RedisClient } from '../options.js';
+import type { RedisClient } from '../types.js';
 
 /**
  * Coalesces the socket writes of the commands a store sends within one tick into a single write.

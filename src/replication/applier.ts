@@ -1,10 +1,12 @@
+import { TimeoutError } from '../errors.js';
+import { withTimeout } from '../internal/timeout.js';
 import { createWriteBatcher } from '../internal/write-batching.js';
 import type { KeySpace } from '../keys.js';
-import type { RedisClient } from '../options.js';
-import { runScript } from '../scripts/index.js';
+import { ApplyResult, applyChanges, type RemoteChange } from '../redis/commands.js';
+import type { RedisClient } from '../types.js';
 import type { ChangeEvent, TouchEvent } from './events.js';
 
-/** What happened to the events of one batch, by outcome. */
+/** What happened to the changes of one batch, by outcome. */
 export interface ApplyOutcome {
   /** Changed this region's state. */
   applied: number;
@@ -14,13 +16,34 @@ export interface ApplyOutcome {
   expired: number;
   /** Set or touch of a session destroyed here. */
   refused: number;
+  /** Set or touch older than the stale-event horizon. */
+  stale: number;
+  /** Version or time too far ahead of this region's clock. */
+  skewed: number;
+  /** Touches that would have removed an expiry or reached past the session's lifetime rule. */
+  invalid: number;
   /** Touches merged into another touch of the same session in the same batch. */
   coalesced: number;
 }
 
+/** An {@link ApplyOutcome} with every count at zero. */
+export function emptyOutcome(): ApplyOutcome {
+  return { applied: 0, unchanged: 0, expired: 0, refused: 0, stale: 0, skewed: 0, invalid: 0, coalesced: 0 };
+}
+
+const OUTCOME_OF: Record<ApplyResult, Exclude<keyof ApplyOutcome, 'coalesced'>> = {
+  [ApplyResult.Applied]: 'applied',
+  [ApplyResult.Unchanged]: 'unchanged',
+  [ApplyResult.Expired]: 'expired',
+  [ApplyResult.Refused]: 'refused',
+  [ApplyResult.Stale]: 'stale',
+  [ApplyResult.Skewed]: 'skewed',
+  [ApplyResult.Invalid]: 'invalid',
+};
+
 const OP_CODES = { set: 's', touch: 't', destroy: 'd' } as const;
 
-/** Events per apply script call: big enough to save round trips, small enough not to block Redis long. */
+/** Changes per apply script call: big enough to save round trips, small enough not to block Redis long. */
 const APPLY_CHUNK = 64;
 
 function laterExpiry(a: number, b: number): number {
@@ -51,77 +74,83 @@ export function coalesceTouches(events: readonly ChangeEvent[]): {
       continue;
     }
     coalesced++;
-    const cookieExpires =
-      seen.cookieExpires === undefined || event.cookieExpires === undefined
-        ? (seen.cookieExpires ?? event.cookieExpires)
-        : Math.max(seen.cookieExpires, event.cookieExpires);
+    const newer = event.time >= seen.time ? event : seen;
     touches.set(key, {
-      ...(event.version > seen.version ? event : seen),
+      ...newer,
+      version: event.version > seen.version ? event.version : seen.version,
       expiresAt: laterExpiry(seen.expiresAt, event.expiresAt),
-      ...(cookieExpires === undefined ? {} : { cookieExpires }),
     });
   }
   out.push(...touches.values());
   return { events: out, coalesced };
 }
 
+/** Options of {@link Applier}. */
+export interface ApplierOptions {
+  readonly client: RedisClient;
+  readonly keys: KeySpace;
+  /** The stale-event horizon, ms (the shortest tombstone lifetime). */
+  readonly horizonMs: number;
+  readonly maxSkewMs: number;
+  /** Longest wait for Redis per chunk; past it the batch fails and is delivered again. */
+  readonly timeoutMs: number;
+}
+
 /**
- * Applies batches of remote events to this region's Redis: one `apply` script call per chunk of events,
- * the chunks sent at once so ioredis pipelines them. The script enforces the conflict rules (docs/replication.md), so
- * duplicates, reordering and replays are harmless. A batch rejects if any call fails, and is then
- * delivered again by the transport.
+ * Applies batches of remote session changes to this region's Redis: one `apply` script call per chunk,
+ * the chunks sent at once so ioredis pipelines them. The script enforces the conflict rules and the
+ * sanity checks (docs/replication.md), so duplicates, reordering and replays are harmless. A batch
+ * rejects if any call fails or times out, and is then delivered again by the transport.
  */
 export class Applier {
   private readonly batchWrites: () => void;
 
-  constructor(
-    private readonly client: RedisClient,
-    private readonly keys: KeySpace,
-    private readonly region: string,
-  ) {
-    this.batchWrites = createWriteBatcher(client);
+  constructor(private readonly options: ApplierOptions) {
+    this.batchWrites = createWriteBatcher(options.client);
   }
 
-  async apply(batch: readonly ChangeEvent[]): Promise<ApplyOutcome> {
-    const { events, coalesced } = coalesceTouches(batch.filter((event) => event.origin !== this.region));
-    const chunks: Promise<number[]>[] = [];
+  /**
+   * Applies `batch`; `oldFrom` lists the origins that sent changes (of any op) older than the stale-event
+   * horizon: this region was cut off from them for longer than a tombstone is sure to live.
+   */
+  async apply(batch: readonly ChangeEvent[]): Promise<{ outcome: ApplyOutcome; oldFrom: Set<string> }> {
+    const { events, coalesced } = coalesceTouches(batch);
+    const chunks: Promise<{ results: ApplyResult[]; old: boolean[] }>[] = [];
     this.batchWrites();
-    for (let i = 0; i < events.length; i += APPLY_CHUNK)
+    for (let i = 0; i < events.length; i += APPLY_CHUNK) {
       chunks.push(this.applyChunk(events.slice(i, i + APPLY_CHUNK)));
-    const outcome: ApplyOutcome = { applied: 0, unchanged: 0, expired: 0, refused: 0, coalesced };
-    for (const codes of await Promise.all(chunks)) {
-      for (const code of codes) {
-        if (code === 0) outcome.applied++;
-        else if (code === 1) outcome.unchanged++;
-        else if (code === 2) outcome.expired++;
-        else outcome.refused++;
-      }
     }
-    return outcome;
+    const outcome = emptyOutcome();
+    outcome.coalesced = coalesced;
+    const oldFrom = new Set<string>();
+    let at = 0;
+    for (const { results, old } of await Promise.all(chunks)) {
+      results.forEach((result, i) => {
+        outcome[OUTCOME_OF[result] ?? 'invalid']++;
+        if (old[i]) oldFrom.add((events[at + i] as ChangeEvent).origin);
+      });
+      at += results.length;
+    }
+    return { outcome, oldFrom };
   }
 
-  /** One script call for up to {@link APPLY_CHUNK} events; the chunks of a batch are pipelined. */
-  private async applyChunk(events: readonly ChangeEvent[]): Promise<number[]> {
-    const keys: string[] = [];
-    const args: string[] = [];
-    for (const event of events) {
-      keys.push(this.keys.session(event.sid), this.keys.meta(event.sid));
-      const cookie =
-        event.op === 'destroy' || event.cookieExpires === undefined ? '' : String(event.cookieExpires);
-      if (event.op === 'set') {
-        args.push(
-          OP_CODES.set,
-          event.version,
-          String(event.expiresAt),
-          cookie,
-          event.fingerprint,
-          event.data,
-        );
-      } else {
-        args.push(OP_CODES[event.op], event.version, String(event.expiresAt), cookie, '', '');
-      }
-    }
-    const codes = (await runScript(this.client, 'apply', keys, args)) as number[];
-    return codes.map(Number);
+  private applyChunk(events: readonly ChangeEvent[]): Promise<{ results: ApplyResult[]; old: boolean[] }> {
+    const { keys, client, horizonMs, maxSkewMs, timeoutMs } = this.options;
+    const changes: RemoteChange[] = events.map((event) => ({
+      value: keys.session(event.sid),
+      meta: keys.meta(event.sid),
+      op: OP_CODES[event.op],
+      version: event.version,
+      expiresAt: event.expiresAt,
+      lifetimeMs: event.op === 'destroy' ? undefined : event.lifetimeMs,
+      fingerprint: event.op === 'set' ? event.fingerprint : '',
+      data: event.op === 'set' ? event.data : '',
+      time: event.time,
+    }));
+    return withTimeout(
+      applyChanges(client, changes, horizonMs, maxSkewMs),
+      timeoutMs,
+      () => new TimeoutError('applying remote changes', timeoutMs),
+    );
   }
 }

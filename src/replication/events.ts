@@ -1,22 +1,27 @@
 /**
- * Change events: what one region tells the others about a session. Every event carries the absolute
- * expiry it leads to, so replicas expire when the origin does, and the HLC version of the data it
- * concerns, so every region picks the same winner. See docs/replication.md.
+ * Session changes: what one region tells the others about a session, as the body of an envelope of
+ * kind `session`. Every change carries the absolute expiry it leads to, so replicas expire when the
+ * origin does, the HLC version of the data it concerns, so every region picks the same winner, and
+ * when it was made, so that a change older than the stale-event horizon is refused. See
+ * docs/replication.md.
  */
 
 /** The three kinds of change. */
 export type ChangeOp = 'set' | 'touch' | 'destroy';
 
 interface ChangeEventBase {
-  /** Unique across regions and retries: `<origin>:<outbox entry id>`. Brokers use it for de-duplication. */
+  /** The id of the envelope that carried it: unique across regions and retries. */
   readonly id: string;
   /** Region that made the change. */
   readonly origin: string;
+  /** When the origin made it, epoch ms by the origin's Redis clock. */
+  readonly time: number;
   /** Session id. */
   readonly sid: string;
   /**
-   * HLC version: `<wall ms, 13 digits>.<counter, 4 digits>.<region>`. Plain string order is version order.
-   * For `set` and `destroy` it is the version the change created; for `touch`, the data version it saw.
+   * HLC version: `<wall ms, 15 digits>.<counter, 4 digits>.<region>`. Plain string order is version
+   * order. For `set` and `destroy` it is the version the change created; for `touch`, the data version
+   * the origin had (`''` when it had none yet).
    */
   readonly version: string;
   /**
@@ -33,15 +38,15 @@ export interface SetEvent extends ChangeEventBase {
   readonly data: string;
   /** Digest of the content without its expiry, so the receiving region can spot unchanged writes. */
   readonly fingerprint: string;
-  /** The cookie's own expiry in epoch ms, when it has one. */
-  readonly cookieExpires?: number;
+  /** The session's lifetime rule in ms (0 never): no touch may reach further than now plus this. */
+  readonly lifetimeMs: number;
 }
 
 /** A session's lifetime was extended; its data did not change. */
 export interface TouchEvent extends ChangeEventBase {
   readonly op: 'touch';
-  /** The cookie's own expiry in epoch ms, when it has one. */
-  readonly cookieExpires?: number;
+  /** The session's lifetime rule in ms, as the origin knew it. */
+  readonly lifetimeMs: number;
 }
 
 /** A session was destroyed (logout). */

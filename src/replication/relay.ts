@@ -1,33 +1,46 @@
 import type { Redis } from 'ioredis';
-import { StreamGroupReader, trimConsumed } from '../internal/stream-reader.js';
-import type { ReplicationTransport } from '../transports/transport.js';
-import { coalesceTouches } from './applier.js';
-import { eventFromOutbox } from './codec.js';
-import type { ChangeEvent } from './events.js';
+import type { Envelope } from '../contracts/envelope.js';
+import type { PeerBacklog, Poison } from '../contracts/transport.js';
+import { TransportError } from '../errors.js';
+import { envelopeOfEntry, isPoison, type StreamEntry } from '../internal/outbox-entry.js';
+import { StreamGroupReader } from '../internal/stream-reader.js';
+import { type BacklogBound, trimStream } from '../internal/stream-trim.js';
 
 /** The consumer group the relay reads its region's outbox with. */
 export const RELAY_GROUP = 'relay';
 
 /** Options of {@link OutboxRelay}. */
 export interface OutboxRelayOptions {
-  client: Redis;
-  outboxKey: string;
-  channel: string;
-  transport: ReplicationTransport;
-  batchSize: number;
+  readonly client: Redis;
+  readonly region: string;
+  readonly outboxKey: string;
+  /** Seals (when configured) and publishes; resolves once the broker confirmed. */
+  publish(envelopes: Envelope[]): Promise<void>;
+  /** Entries of the outbox that are not envelopes. */
+  onPoison(poison: Poison): void;
   onError(error: unknown): void;
-  onPublished?(count: number): void;
+  /** The outbox's backlog for the relay crossed a threshold (the broker has been away). */
+  onBacklog(report: PeerBacklog): void;
+  readonly batchSize: number;
+  /** Batches published and not yet confirmed, at most. */
+  readonly maxInFlight: number;
+  readonly bound: BacklogBound;
+  readonly trimIntervalMs: number;
 }
 
 /**
- * Moves this region's outbox to a broker transport: reads a batch (consumer group `relay`), coalesces
- * touches of the same session, publishes, and acknowledges only once the broker confirmed. While the
- * broker is away the outbox simply grows; nothing is trimmed that was not published. Several processes
- * of one region share the group, so each entry is published by one of them (at least once).
+ * Moves this region's outbox to the transport: reads batches (consumer group `relay`), publishes them
+ * through the pipeline (which seals them when configured), and acknowledges each batch only once the
+ * broker confirmed it. Several batches are in flight at once, so a confirm's round trip over a long link
+ * does not hold up the next batch; when one fails, no new batch goes out until every batch in flight has
+ * settled, and the unconfirmed ones are published again in the order they were read. While the broker
+ * is away the outbox grows, up to its backlog bound; nothing unpublished is trimmed before that. Several
+ * processes of one region share the group, so each entry is published by one of them (at least once).
  */
 export class OutboxRelay {
   private readonly reader: StreamGroupReader;
   private readonly trimmer: NodeJS.Timeout;
+  private level: PeerBacklog['level'] = 'ok';
 
   constructor(private readonly options: OutboxRelayOptions) {
     this.reader = new StreamGroupReader({
@@ -39,12 +52,16 @@ export class OutboxRelay {
       blockMs: 1000,
       claimIdleMs: 30_000,
       watchdogMs: 5000,
+      maxInFlight: options.maxInFlight,
       onBatch: (entries) => this.publish(entries),
-      onError: options.onError,
+      onError: (error) =>
+        options.onError(
+          error instanceof TransportError
+            ? error
+            : new TransportError('relaying the outbox failed', { cause: error }),
+        ),
     });
-    this.trimmer = setInterval(() => {
-      trimConsumed(options.client, options.outboxKey, [RELAY_GROUP]).catch(options.onError);
-    }, 5000);
+    this.trimmer = setInterval(() => void this.trim(), options.trimIntervalMs);
     this.trimmer.unref();
   }
 
@@ -52,24 +69,36 @@ export class OutboxRelay {
     this.reader.start();
   }
 
-  async stop(): Promise<void> {
+  /** Stops within `limitMs`; batches not confirmed by then stay pending and are published again later. */
+  async stop(limitMs?: number): Promise<void> {
     clearInterval(this.trimmer);
-    await this.reader.stop();
+    await this.reader.stop(limitMs);
   }
 
-  private async publish(entries: [string, string[] | null][]): Promise<void> {
-    const events: ChangeEvent[] = [];
+  private async publish(entries: StreamEntry[]): Promise<void> {
+    const envelopes: Envelope[] = [];
     for (const [id, fields] of entries) {
       if (fields === null) continue;
-      try {
-        events.push(eventFromOutbox(id, fields));
-      } catch (error) {
-        this.options.onError(error);
-      }
+      const parsed = envelopeOfEntry(this.options.region, id, fields);
+      if (isPoison(parsed)) this.options.onPoison(parsed);
+      else envelopes.push(parsed);
     }
-    if (events.length === 0) return;
-    const { events: coalesced } = coalesceTouches(events);
-    await this.options.transport.publish(this.options.channel, coalesced);
-    this.options.onPublished?.(coalesced.length);
+    if (envelopes.length > 0) await this.options.publish(envelopes);
+  }
+
+  private async trim(): Promise<void> {
+    try {
+      const [report] = await trimStream(
+        this.options.client,
+        this.options.outboxKey,
+        [RELAY_GROUP],
+        this.options.bound,
+      );
+      if (report && report.level !== 'ok' && report.level !== this.level) this.options.onBacklog(report);
+      this.level = report?.level ?? 'ok';
+    } catch (error) {
+      if (error instanceof Error && /no such key/i.test(error.message)) return;
+      this.options.onError(new TransportError('trimming the outbox failed', { cause: error }));
+    }
   }
 }

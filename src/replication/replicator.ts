@@ -1,26 +1,45 @@
 import type { Redis } from 'ioredis';
-import { idTime } from '../internal/stream-reader.js';
+import type { Envelope } from '../contracts/envelope.js';
+import type { Sealer } from '../contracts/sealer.js';
+import type {
+  PeerBacklog,
+  ReplicationTransport,
+  Subscription,
+  TransportState,
+} from '../contracts/transport.js';
+import { BacklogError, type GeoSessionError, ResyncNeededError, TransportError } from '../errors.js';
+import type { BacklogBound } from '../internal/stream-trim.js';
+import { settledWithin } from '../internal/timeout.js';
 import type { KeySpace } from '../keys.js';
-import type { ReplicationTransport, Subscription } from '../transports/transport.js';
-import { Applier, type ApplyOutcome } from './applier.js';
+import { Applier, type ApplyOutcome, emptyOutcome } from './applier.js';
+import { DeadLetters } from './dead-letters.js';
 import type { ChangeEvent } from './events.js';
+import { Pipeline, type RejectedEnvelope, type RejectionReason } from './pipeline.js';
 import { OutboxRelay } from './relay.js';
+import { type ResyncNeed, ResyncState } from './resync-state.js';
+import { decodeSessionChange, SESSION_KIND } from './session-codec.js';
 
-/** Counters and lag of one store's replication, as {@link Replicator.stats} reports them. */
+/** Counters, lag and health of one store's replication, as `store.replicationStats()` reports them. */
 export interface ReplicationStats {
-  /** Events received from other regions, by outcome. */
-  received: ApplyOutcome & { batches: number };
-  /** Events this region's relay published to the broker (0 for Redis Streams, which needs no relay). */
-  published: number;
-  /** Per origin region: lag of the last applied event (ms from its write there to its apply here). */
-  lagMs: Record<string, number>;
   /** Transport state. */
-  transport: string;
+  transport: TransportState;
+  /** Session changes received from other regions, by outcome, and the batches they came in. */
+  received: ApplyOutcome & { batches: number };
+  /** Envelopes refused before they could be applied, by reason (each is dead-lettered). */
+  rejected: Partial<Record<RejectionReason, number>>;
+  /** Changes this region published (through its relay; 0 for Redis Streams without a sealer). */
+  published: number;
+  /** Per origin region: lag of the newest change applied (ms from when it was made to its apply here). */
+  lagMs: Record<string, number>;
+  /** Regions this region needs a resync with, and why (empty when the regions are known to agree). */
+  needsResync: Record<string, ResyncNeed>;
+  /** What each other region has not consumed yet of what this region sent, where the transport can tell. */
+  backlog: PeerBacklog[];
 }
 
-/** A batch of remote events that was applied, as the store's `replicated` event reports it. */
+/** A batch of remote changes that was applied, as the store's `replicated` event reports it. */
 export interface AppliedBatch {
-  /** The events, as received (before touches were coalesced). */
+  /** The changes, as received (before touches were coalesced). */
   events: readonly ChangeEvent[];
   /** What happened to them. */
   outcome: ApplyOutcome;
@@ -28,99 +47,198 @@ export interface AppliedBatch {
 
 /** Options of {@link Replicator}. */
 export interface ReplicatorOptions {
-  region: string;
-  channel: string;
-  client: Redis;
-  keys: KeySpace;
-  transport: ReplicationTransport;
-  onError(error: unknown): void;
-  /** Called after each applied batch. */
+  readonly region: string;
+  /** The keyspace (the store's key prefix). */
+  readonly channel: string;
+  readonly client: Redis;
+  readonly keys: KeySpace;
+  readonly transport: ReplicationTransport;
+  readonly sealer: Sealer | undefined;
+  readonly acceptUnsealed: boolean;
+  /** The stale-event horizon, ms (the shortest tombstone lifetime). */
+  readonly horizonMs: number;
+  readonly maxSkewMs: number;
+  readonly operationTimeoutMs: number;
+  readonly deadLetterLimit: number;
+  readonly relayInFlight: number;
+  /** The relay's outbox bound (broker transports, or a sealer). */
+  readonly outboxBound: BacklogBound;
+  readonly now: () => number;
+  onError(error: GeoSessionError): void;
   onApplied?(batch: AppliedBatch): void;
-}
-
-/** Stream ids below this are not wall-clock times (a Redis emulation numbering entries 1, 2, 3...). */
-const YEAR_2001_MS = 978_307_200_000;
-
-/** Lag of an event: its outbox entry id (`<origin>:<ms>-<seq>`) carries the origin's Redis time. */
-function lagOf(event: ChangeEvent, now: number): number | undefined {
-  const colon = event.id.lastIndexOf(':');
-  const ms = idTime(event.id.slice(colon + 1));
-  return Number.isFinite(ms) && ms > YEAR_2001_MS ? Math.max(0, now - ms) : undefined;
+  onRejected?(rejected: RejectedEnvelope): void;
 }
 
 /**
- * One store's replication: subscribes to the other regions' events and applies them, and, for broker
- * transports, runs the relay that publishes this region's outbox.
+ * One store's replication: the pipeline with the session-change kind registered, the subscription to
+ * the other regions, the relay that publishes this region's outbox (broker transports, or any
+ * transport with a sealer), the dead-letter stream and the resync state.
  */
 export class Replicator {
+  readonly pipeline: Pipeline;
   private readonly applier: Applier;
   private readonly relay: OutboxRelay | undefined;
+  private readonly state: ResyncState;
+  private readonly deadLetters: DeadLetters;
   private subscription: Subscription | undefined;
-  private readonly counters: ReplicationStats['received'] = {
-    batches: 0,
-    applied: 0,
-    unchanged: 0,
-    expired: 0,
-    refused: 0,
-    coalesced: 0,
-  };
-  private published = 0;
-  private readonly lag: Record<string, number> = {};
+  private readonly counters = { ...emptyOutcome(), batches: 0 };
+  private readonly timer: NodeJS.Timeout;
+  private readonly detach: () => void;
+  private backlog: PeerBacklog[] = [];
 
   constructor(private readonly options: ReplicatorOptions) {
-    this.applier = new Applier(options.client, options.keys, options.region);
-    if (!options.transport.readsOutbox) {
+    const { client, keys, region, transport, sealer } = options;
+    const report = (error: unknown) => options.onError(asReported(error));
+    this.deadLetters = new DeadLetters(
+      client,
+      keys.internal('dead', region),
+      options.deadLetterLimit,
+      report,
+    );
+    this.state = new ResyncState(
+      client,
+      keys.internal('state', region),
+      region,
+      (other, need) => options.onError(new ResyncNeededError(other, need.reason)),
+      report,
+    );
+    this.pipeline = new Pipeline({
+      region,
+      channel: options.channel,
+      transport,
+      sealer,
+      acceptUnsealed: options.acceptUnsealed,
+      deadLetters: this.deadLetters,
+      now: options.now,
+      onError: options.onError,
+      onRejected: options.onRejected,
+    });
+    this.applier = new Applier({
+      client,
+      keys,
+      horizonMs: options.horizonMs,
+      maxSkewMs: options.maxSkewMs,
+      timeoutMs: options.operationTimeoutMs,
+    });
+    this.pipeline.register<ChangeEvent>(SESSION_KIND, {
+      decode: decodeSessionChange,
+      apply: (events) => this.applySessions(events),
+    });
+    if (!transport.readsOutbox || sealer) {
       this.relay = new OutboxRelay({
-        client: options.client,
-        outboxKey: options.keys.outbox(options.region),
-        channel: options.channel,
-        transport: options.transport,
+        client,
+        region,
+        outboxKey: keys.internal('outbox', region),
+        publish: (envelopes: Envelope[]) => this.pipeline.publish(envelopes),
+        onPoison: (poison) => this.pipeline.refusePoison(poison),
+        onError: report,
+        onBacklog: (b) => this.onBacklog(b),
         batchSize: 500,
-        onError: options.onError,
-        onPublished: (count) => {
-          this.published += count;
-        },
+        maxInFlight: options.relayInFlight,
+        bound: options.outboxBound,
+        trimIntervalMs: 5000,
       });
     }
+    const onTransportError = (error: Error) => options.onError(asReported(error));
+    const onBacklog = (b: PeerBacklog) => this.onBacklog(b);
+    const onResync = (notice: { region: string; reason: string }) =>
+      this.state.mark(notice.region, notice.reason);
+    transport.on('error', onTransportError);
+    transport.on('backlog', onBacklog);
+    transport.on('resync', onResync);
+    this.detach = () => {
+      transport.off('error', onTransportError);
+      transport.off('backlog', onBacklog);
+      transport.off('resync', onResync);
+    };
+    this.timer = setInterval(() => void this.tend(), 5000);
+    this.timer.unref();
   }
 
-  /** Subscribes and starts the relay. Resolves once events can flow. */
+  /** Loads the resync state, subscribes and starts the relay. Resolves once changes can flow. */
   async start(): Promise<void> {
-    this.subscription = await this.options.transport.subscribe({
-      channel: this.options.channel,
-      region: this.options.region,
-      handler: (events) => this.handle(events),
-    });
+    await this.state.load();
+    const { transport, sealer, acceptUnsealed } = this.options;
+    const source = !transport.readsOutbox
+      ? 'published'
+      : !sealer
+        ? 'outbox'
+        : acceptUnsealed
+          ? 'both'
+          : 'published';
+    this.subscription = await this.pipeline.subscribe({ source, relayed: this.relay !== undefined });
     this.relay?.start();
   }
 
-  private async handle(events: ChangeEvent[]): Promise<void> {
-    const outcome = await this.applier.apply(events);
-    const now = Date.now();
+  private async applySessions(events: ChangeEvent[]): Promise<void> {
+    const { outcome, oldFrom } = await this.applier.apply(events);
     this.counters.batches++;
-    this.counters.applied += outcome.applied;
-    this.counters.unchanged += outcome.unchanged;
-    this.counters.expired += outcome.expired;
-    this.counters.refused += outcome.refused;
-    this.counters.coalesced += outcome.coalesced;
-    for (const event of events) {
-      const lag = lagOf(event, now);
-      if (lag !== undefined) this.lag[event.origin] = lag;
+    for (const key of Object.keys(outcome) as (keyof ApplyOutcome)[]) this.counters[key] += outcome[key];
+    for (const origin of oldFrom) {
+      this.state.mark(
+        origin,
+        'changes older than the stale-event horizon (tombstoneTtl) arrived: the regions were cut off for longer than a logout is sure to be remembered',
+      );
     }
     this.options.onApplied?.({ events, outcome });
   }
 
+  private onBacklog(report: PeerBacklog): void {
+    if (report.level === 'ok') return;
+    this.options.onError(new BacklogError(report.region, report.entries, report.oldestAgeMs, report.level));
+    if (report.level === 'exceeded') {
+      this.state.mark(report.region, 'a backlog bound dropped changes that region had not received');
+    }
+  }
+
+  private async tend(): Promise<void> {
+    await this.state.checkEpoch();
+    try {
+      this.backlog =
+        (await this.options.transport.backlog?.(this.options.channel, this.options.region)) ?? [];
+    } catch (error) {
+      this.options.onError(asReported(error));
+    }
+  }
+
   stats(): ReplicationStats {
+    const p = this.pipeline.stats;
     return {
-      received: { ...this.counters },
-      published: this.published,
-      lagMs: { ...this.lag },
       transport: this.options.transport.state,
+      received: { ...this.counters },
+      rejected: { ...p.rejected },
+      published: p.published,
+      lagMs: { ...p.lagMs },
+      needsResync: this.state.snapshot(),
+      backlog: [...this.backlog],
     };
   }
 
-  /** Stops the relay and the subscription, each after the batch in flight. */
-  async close(): Promise<void> {
-    await Promise.all([this.relay?.stop(), this.subscription?.close()]);
+  /** The newest dead letters, newest first. */
+  deadLettersLatest(count: number) {
+    return this.deadLetters.latest(count);
   }
+
+  /**
+   * Stops the relay and the subscription within `limitMs`, whatever the servers do: batches not applied
+   * or not confirmed by then stay unacknowledged and are delivered again.
+   */
+  async close(limitMs: number): Promise<void> {
+    clearInterval(this.timer);
+    this.detach();
+    const stopping = Promise.all([this.relay?.stop(limitMs), this.subscription?.close()]);
+    await settledWithin(stopping, limitMs);
+  }
+}
+
+function asReported(error: unknown): GeoSessionError {
+  if (
+    error instanceof Error &&
+    'code' in error &&
+    typeof (error as { code: unknown }).code === 'string' &&
+    (error as { code: string }).code.startsWith('ERR_GEOSESSION')
+  ) {
+    return error as GeoSessionError;
+  }
+  return new TransportError(error instanceof Error ? error.message : String(error), { cause: error });
 }

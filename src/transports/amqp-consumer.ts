@@ -1,8 +1,10 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import type { Envelope } from '../contracts/envelope.js';
+import type { EnvelopeHandler, Poison } from '../contracts/transport.js';
 import { TransportError } from '../errors.js';
-import { decodeEvent } from '../replication/codec.js';
-import type { ChangeEvent } from '../replication/events.js';
-import type { BatchHandler } from './transport.js';
+import { Backoff } from '../internal/backoff.js';
+import { decodeFrame, preview } from '../internal/envelope-frame.js';
+import { settledWithin } from '../internal/timeout.js';
 
 /** What a consumer needs from the AMQP transport that owns it. */
 export interface AmqpHost {
@@ -23,7 +25,8 @@ export interface AmqpConsumerOptions {
   channel: string;
   region: string;
   queue: string;
-  handler: BatchHandler;
+  handler: EnvelopeHandler;
+  onPoison: ((poison: Poison) => void) | undefined;
   maxBatch: number;
   prefetch: number;
 }
@@ -65,17 +68,20 @@ export class AmqpConsumer {
     this.loop ??= this.run();
   }
 
-  /** Stops consuming after the batch in flight; undelivered messages go back to the queue. */
-  async stop(): Promise<void> {
+  /**
+   * Stops consuming after the batch in flight (waiting at most `limitMs`); undelivered messages go back
+   * to the queue, and so does a batch still in flight when the channel is closed under it.
+   */
+  async stop(limitMs = 5000): Promise<void> {
     this.active = false;
     this.stopSignal();
     this.wake?.();
-    await this.loop;
+    if (this.loop) await settledWithin(this.loop, limitMs);
     const ch = this.ch;
     this.ch = undefined;
     this.buffer = [];
     // Closing the channel cancels the consumer and requeues what was prefetched but not handled.
-    if (ch) await ch.close().catch(() => {});
+    if (ch) await settledWithin(ch.close(), 1000);
   }
 
   private sleep(ms: number): Promise<void> {
@@ -100,7 +106,7 @@ export class AmqpConsumer {
 
   private async run(): Promise<void> {
     const [minDelay, maxDelay] = this.host.options.reconnectDelayMs;
-    let backoff = minDelay;
+    const backoff = new Backoff(minDelay, maxDelay);
     while (this.active) {
       if (!this.ch) {
         if (this.retired) {
@@ -112,14 +118,13 @@ export class AmqpConsumer {
         if (!conn || !this.active) break;
         try {
           await this.open(conn);
-          backoff = minDelay;
+          backoff.reset();
           this.markStarted();
         } catch (error) {
           this.host.reportError(
             new TransportError(`starting the consumer of ${this.options.queue} failed`, { cause: error }),
           );
-          await this.sleep(backoff * (0.8 + Math.random() * 0.4));
-          backoff = Math.min(maxDelay, backoff * 2);
+          await this.sleep(backoff.next());
         }
         continue;
       }
@@ -183,20 +188,22 @@ export class AmqpConsumer {
   private async deliver(ch: Channel, batch: ConsumeMessage[]): Promise<void> {
     const last = batch[batch.length - 1];
     if (!last) return;
-    const events: ChangeEvent[] = [];
+    const envelopes: Envelope[] = [];
     for (const message of batch) {
-      try {
-        const event = decodeEvent(message.content);
-        if (event.origin !== this.options.region) events.push(event);
-      } catch (error) {
-        // Malformed: reported and acknowledged with its batch, so it cannot block the queue.
-        this.host.reportError(error);
+      const text = message.content.toString('utf8');
+      const frame = decodeFrame(text);
+      if ('problem' in frame) {
+        // Not an envelope: handed over as poison and acknowledged with its batch, so it cannot block the queue.
+        const id = String(message.properties.messageId ?? message.fields.deliveryTag);
+        this.options.onPoison?.({ id, origin: undefined, reason: frame.problem, raw: preview(text) });
+        continue;
       }
+      envelopes.push(frame);
     }
     let failed = false;
-    if (events.length > 0) {
+    if (envelopes.length > 0) {
       try {
-        await this.options.handler(events);
+        await this.options.handler(envelopes);
       } catch (error) {
         failed = true;
         this.host.reportError(error);

@@ -1,12 +1,15 @@
-import { ClosedError } from '../errors.js';
-import { delay, TransportEvents } from '../internal/transport-state.js';
-import type { ChangeEvent } from '../replication/events.js';
-import type { ReplicationTransport, SubscribeOptions, Subscription } from './transport.js';
+import type { Envelope } from '../contracts/envelope.js';
+import type { ReplicationTransport, SubscribeOptions, Subscription } from '../contracts/transport.js';
+import { ClosedError, ConfigError } from '../errors.js';
+import { sleep } from '../internal/backoff.js';
+import { isValidRegion } from '../internal/ids.js';
+import { numberOption, rejectUnknown } from '../internal/options.js';
+import { TransportEvents } from '../internal/transport-state.js';
 
 /** Options of {@link createMemoryTransport}. */
 export interface MemoryTransportOptions {
   /**
-   * Regions to keep events for before they subscribe, so a region that starts late still receives
+   * Regions to keep envelopes for before they subscribe, so a region that starts late still receives
    * everything. Regions that subscribe are remembered anyway.
    * @default []
    */
@@ -19,14 +22,14 @@ export interface MemoryTransportOptions {
 }
 
 interface Mailbox {
-  queue: ChangeEvent[];
+  queue: Envelope[];
   wake: (() => void) | undefined;
 }
 
 /**
  * An in-process transport: one instance is the "broker" shared by several stores in one process (tests,
- * the demo). It keeps each region's undelivered events in memory for as long as the process lives and
- * redelivers a batch whose handler rejected. Not for production: nothing survives a restart.
+ * the demo). It keeps each region's undelivered envelopes in memory for as long as the process lives
+ * and redelivers a batch whose handler rejected. Not for production: nothing survives a restart.
  */
 export function createMemoryTransport(options: MemoryTransportOptions = {}): ReplicationTransport {
   return new MemoryTransport(options);
@@ -35,17 +38,28 @@ export function createMemoryTransport(options: MemoryTransportOptions = {}): Rep
 class MemoryTransport extends TransportEvents implements ReplicationTransport {
   readonly name = 'memory';
   readonly readsOutbox = false;
-  /** channel -> region -> undelivered events. */
+  /** channel -> region -> undelivered envelopes. */
   private readonly channels = new Map<string, Map<string, Mailbox>>();
   private readonly declared: ReadonlySet<string>;
   private readonly subscriptions = new Set<Subscription>();
   private readonly retryDelayMs: number;
+  private readonly abort = new AbortController();
   private closed = false;
 
   constructor(options: MemoryTransportOptions) {
     super();
-    this.retryDelayMs = options.retryDelayMs ?? 50;
-    this.declared = new Set(options.regions ?? []);
+    if (typeof options !== 'object' || options === null)
+      throw new ConfigError('options', 'must be an object');
+    rejectUnknown(options, ['regions', 'retryDelayMs'], 'createMemoryTransport');
+    this.retryDelayMs = numberOption('retryDelayMs', options.retryDelayMs, 50, {
+      min: 0,
+      minExclusive: false,
+    });
+    const regions = options.regions ?? [];
+    if (!Array.isArray(regions) || !regions.every(isValidRegion)) {
+      throw new ConfigError('regions', 'must be an array of region ids');
+    }
+    this.declared = new Set(regions);
     this.setState('ready');
   }
 
@@ -59,10 +73,10 @@ class MemoryTransport extends TransportEvents implements ReplicationTransport {
     return boxes;
   }
 
-  async publish(channel: string, events: readonly ChangeEvent[]): Promise<void> {
+  async publish(channel: string, envelopes: readonly Envelope[]): Promise<void> {
     if (this.closed) throw new ClosedError('the memory transport');
     for (const [region, box] of this.mailboxes(channel)) {
-      const wanted = events.filter((event) => event.origin !== region);
+      const wanted = envelopes.filter((envelope) => envelope.origin !== region);
       if (wanted.length === 0) continue;
       box.queue.push(...wanted);
       box.wake?.();
@@ -96,7 +110,7 @@ class MemoryTransport extends TransportEvents implements ReplicationTransport {
           // Not acknowledged: back to the front of the queue, delivered again after a pause.
           mailbox.queue.unshift(...batch);
           this.reportError(error);
-          await delay(this.retryDelayMs);
+          await sleep(this.retryDelayMs, this.abort.signal);
         }
       }
     })();
@@ -115,6 +129,7 @@ class MemoryTransport extends TransportEvents implements ReplicationTransport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.abort.abort();
     await Promise.all([...this.subscriptions].map((s) => s.close()));
     this.setState('closed');
   }

@@ -1,10 +1,11 @@
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { ClosedError, TransportError } from '../errors.js';
-import { delay } from '../internal/transport-state.js';
-import { decodeEvent } from '../replication/codec.js';
-import type { ChangeEvent } from '../replication/events.js';
-import type { SubscribeOptions } from './transport.js';
+import type { Envelope } from '../contracts/envelope.js';
+import type { SubscribeOptions } from '../contracts/transport.js';
+import { ClosedError, MissingDependencyError, TransportError } from '../errors.js';
+import { sleep } from '../internal/backoff.js';
+import { decodeFrame, preview } from '../internal/envelope-frame.js';
+import { settledWithin } from '../internal/timeout.js';
 
 /** One NATS connection with its JetStream client and manager. */
 export interface Conn {
@@ -16,7 +17,7 @@ export interface Conn {
 /** Where a channel lives: its stream and its subject base. */
 export interface Names {
   stream: string;
-  /** Subject base: events go to `<base>.<origin>`. */
+  /** Subject base: envelopes go to `<base>.<origin>`. */
   base: string;
 }
 
@@ -31,8 +32,8 @@ export interface NatsHost {
   connection(): Promise<Conn>;
   /** Creates the channel's stream once per connection (an existing stream is left as it is). */
   ensureStream(conn: Conn, names: Names): Promise<void>;
-  /** Creates the destination region's durable consumer unless it exists. */
-  ensureConsumer(conn: Conn, names: Names, region: string): Promise<void>;
+  /** Creates `region`'s durable consumer of `origin`'s subject unless it exists; resolves to its name. */
+  ensureConsumer(conn: Conn, names: Names, region: string, origin: string): Promise<string>;
   /** Recomputes the transport state from the connection and the subscriptions' health. */
   refreshState(): void;
   /** True while a connection is up and not disconnected. */
@@ -40,7 +41,10 @@ export interface NatsHost {
   report(error: unknown): void;
 }
 
-/** One destination region's consumption of one channel: consume loop, batching, watchdog. */
+/**
+ * One destination region's consumption of one origin's subject on one channel: consume loop, batching,
+ * watchdog. The consumer is filtered on the origin's subject, so only other regions' envelopes arrive.
+ */
 export class NatsSubscription {
   /** False after a failure or a stall, until the consumer runs again (starting counts as healthy). */
   healthy = true;
@@ -49,13 +53,13 @@ export class NatsSubscription {
   /** Settles when close() is called, to abandon waits for a connection that may never come. */
   private readonly stopping: Promise<never>;
   private stop: () => void = () => {};
+  private readonly abort = new AbortController();
   private active = true;
   private messages: ConsumerMessages | undefined;
   private readonly buffer: JsMsg[] = [];
   private running: Promise<void> | undefined;
   private readonly loop: Promise<void>;
   private readonly maxBatch: number;
-  private readonly ownSubject: string;
   /** When the consume loop last saw a message or heartbeat, or started waiting for one. */
   private lastSign = Date.now();
   private waiting = false;
@@ -63,10 +67,10 @@ export class NatsSubscription {
   constructor(
     private readonly transport: NatsHost,
     private readonly names: Names,
+    private readonly origin: string,
     private readonly options: SubscribeOptions,
   ) {
     this.maxBatch = Math.max(1, Math.floor(options.maxBatch ?? 500));
-    this.ownSubject = `${names.base}.${options.region}`;
     this.started = new Promise((resolve) => {
       this.markStarted = resolve;
     });
@@ -100,10 +104,10 @@ export class NatsSubscription {
       try {
         const conn = await this.unlessStopped(this.transport.connection());
         await this.unlessStopped(this.transport.ensureStream(conn, this.names));
-        await this.unlessStopped(this.transport.ensureConsumer(conn, this.names, this.options.region));
-        const consumer = await this.unlessStopped(
-          conn.js.consumers.get(this.names.stream, this.options.region),
+        const durable = await this.unlessStopped(
+          this.transport.ensureConsumer(conn, this.names, this.options.region, this.origin),
         );
+        const consumer = await this.unlessStopped(conn.js.consumers.get(this.names.stream, durable));
         const messages = await consumer.consume({
           max_messages: Math.min(Math.max(this.maxBatch, 64), s.maxAckPending),
           idle_heartbeat: s.idleHeartbeatMs,
@@ -116,12 +120,20 @@ export class NatsSubscription {
         this.markStarted();
         await this.drive(messages);
       } catch (error) {
+        if (error instanceof MissingDependencyError) {
+          // The transport failed for good (and said so): nothing to retry.
+          this.markStarted();
+          break;
+        }
         if (this.active && !(error instanceof ClosedError)) {
           failures++;
           this.transport.report(
-            new TransportError(`consuming ${this.names.stream} as ${this.options.region} failed`, {
-              cause: error,
-            }),
+            new TransportError(
+              `consuming ${this.names.stream} from ${this.origin} as ${this.options.region} failed`,
+              {
+                cause: error,
+              },
+            ),
           );
           this.markStarted();
         }
@@ -131,11 +143,11 @@ export class NatsSubscription {
       }
       if (this.active) {
         this.setHealthy(false);
-        await this.unlessStopped(delay(Math.min(250 * 2 ** Math.min(failures, 4), 5000))).catch(() => {});
+        await sleep(Math.min(250 * 2 ** Math.min(failures, 4), 5000), this.abort.signal);
       }
     }
     await this.running;
-    // Events received but never handed to the handler go back at once, for whoever consumes next.
+    // Envelopes received but never handed to the handler go back at once, for whoever consumes next.
     for (const m of this.buffer.splice(0)) m.nak();
   }
 
@@ -145,7 +157,9 @@ export class NatsSubscription {
     const stall = () => {
       if (!this.active || this.messages !== messages) return;
       this.transport.report(
-        new TransportError(`consumer ${this.options.region} on ${this.names.stream} stalled; recreating it`),
+        new TransportError(
+          `consumer ${this.options.region} of ${this.origin} on ${this.names.stream} stalled; recreating it`,
+        ),
       );
       messages.stop();
     };
@@ -171,8 +185,6 @@ export class NatsSubscription {
         this.lastSign = Date.now();
         if (!this.active) {
           m.nak();
-        } else if (m.subject === this.ownSubject) {
-          m.ack(); // our own region's event: nothing to do
         } else {
           this.buffer.push(m);
           this.kick();
@@ -199,25 +211,32 @@ export class NatsSubscription {
     })();
   }
 
-  /** Hands buffered events to the handler a batch at a time; acks on resolve, naks on reject. */
+  /** Hands buffered envelopes to the handler a batch at a time; acks on resolve, naks on reject. */
   private async process(): Promise<void> {
     while (this.active && this.buffer.length > 0) {
       const batch = this.buffer.splice(0, this.maxBatch);
-      const events: ChangeEvent[] = [];
+      const envelopes: Envelope[] = [];
       const good: JsMsg[] = [];
       for (const m of batch) {
-        try {
-          events.push(decodeEvent(m.data));
-          good.push(m);
-        } catch (error) {
-          // Malformed: reported and terminated, so it can never block the stream.
-          this.transport.report(error);
+        const text = m.string();
+        const frame = decodeFrame(text);
+        if ('problem' in frame) {
+          // Not an envelope: handed over as poison and terminated, so it can never block the stream.
+          this.options.onPoison?.({
+            id: `${this.names.stream}:${m.seq}`,
+            origin: this.origin,
+            reason: frame.problem,
+            raw: preview(text),
+          });
           settle(() => m.term());
+          continue;
         }
+        envelopes.push(frame);
+        good.push(m);
       }
-      if (events.length === 0) continue;
+      if (envelopes.length === 0) continue;
       try {
-        await this.options.handler(events);
+        await this.options.handler(envelopes);
       } catch (error) {
         this.transport.report(error);
         const retry = this.transport.settings.retryDelayMs;
@@ -228,18 +247,23 @@ export class NatsSubscription {
         for (const m of good) settle(() => m.ack());
       } else {
         // Closing: make sure the server has the acks before close() resolves.
-        await Promise.all(good.map((m) => m.ackAck().catch(() => false)));
+        await settledWithin(Promise.all(good.map((m) => m.ackAck().catch(() => false))), 2000);
       }
     }
   }
 
-  async close(): Promise<void> {
-    if (!this.active) return this.loop;
+  /** Stops within `limitMs`; envelopes not acknowledged by then are delivered again after `ack_wait`. */
+  async close(limitMs = 5000): Promise<void> {
+    if (!this.active) {
+      await settledWithin(this.loop, limitMs);
+      return;
+    }
     this.active = false;
     this.messages?.stop();
     this.stop();
+    this.abort.abort();
     this.markStarted();
-    await this.loop;
+    await settledWithin(this.loop, limitMs);
   }
 }
 

@@ -1,255 +1,111 @@
-import { createHash } from 'node:crypto';
-import {
-  AckPolicy,
-  DeliverPolicy,
-  DiscardPolicy,
-  JetStreamApiCodes,
-  JetStreamApiError,
-  jetstream,
-  jetstreamManager,
-  RetentionPolicy,
-  StorageType,
-} from '@nats-io/jetstream';
-import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
-import { ClosedError, ConfigError, TransportError } from '../errors.js';
-import { delay, TransportEvents } from '../internal/transport-state.js';
-import { encodeEvent } from '../replication/codec.js';
-import type { ChangeEvent } from '../replication/events.js';
-import { isValidRegion } from '../session-id.js';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Envelope } from '../contracts/envelope.js';
+import type { ReplicationTransport, SubscribeOptions, Subscription } from '../contracts/transport.js';
+import { ClosedError, MissingDependencyError, TransportError } from '../errors.js';
+import { sleep } from '../internal/backoff.js';
+import { encodeFrame } from '../internal/envelope-frame.js';
+import { isValidRegion } from '../internal/ids.js';
+import { settledWithin, withTimeout } from '../internal/timeout.js';
+import { TransportEvents } from '../internal/transport-state.js';
 import { type Conn, type Names, type NatsHost, NatsSubscription } from './nats-consumer.js';
-import type { ReplicationTransport, SubscribeOptions, Subscription } from './transport.js';
+import {
+  channelToken,
+  consumerName,
+  type NatsSettings,
+  type NatsTransportOptions,
+  resolveNatsOptions,
+} from './nats-options.js';
 
-/** Options of {@link createNatsTransport}. */
-export interface NatsTransportOptions {
-  /** NATS server URL(s), e.g. `nats://127.0.0.1:4222`. Required. */
-  servers: string | string[];
-  /**
-   * Further options of the NATS connection (credentials, TLS, name...). `servers`, `maxReconnectAttempts`
-   * and `reconnect` are the transport's: it reconnects forever and rebuilds a connection that closed.
-   */
-  connectionOptions?: Omit<NodeConnectionOptions, 'servers' | 'port' | 'maxReconnectAttempts' | 'reconnect'>;
-  /**
-   * Prefix of stream names: a channel's stream is `<streamPrefix>_<channel>`.
-   * @default 'GEOSESSION'
-   */
-  streamPrefix?: string;
-  /**
-   * First subject token(s): a channel's events are published on `<subjectPrefix>.<channel>.<origin>`.
-   * @default 'geosession'
-   */
-  subjectPrefix?: string;
-  /**
-   * How long the stream keeps events (stream `max_age`), in ms: a region away for longer misses what
-   * is older. Applied only when the transport creates the stream.
-   * @default 86400000 (24 h)
-   */
-  maxAgeMs?: number;
-  /**
-   * Size cap of each stream in bytes (stream `max_bytes`, oldest discarded first); 0 = unlimited.
-   * Applied only when the transport creates the stream.
-   * @default 0
-   */
-  maxBytes?: number;
-  /**
-   * Stream replicas (clustered JetStream). Applied only when the transport creates the stream.
-   * @default 1
-   */
-  replicas?: number;
-  /**
-   * The stream's `duplicate_window`, in ms: a re-published event id inside it is dropped by the server.
-   * @default 120000
-   */
-  duplicateWindowMs?: number;
-  /**
-   * A publish (connecting, creating the stream, every PubAck) that has not completed after this long
-   * rejects with a `TransportError`; the relay retries it from the outbox.
-   * @default 5000
-   */
-  publishTimeoutMs?: number;
-  /**
-   * Most PubAcks awaited at once by one publish call (the relay publishes up to 500 events a call).
-   * @default 500
-   */
-  publishWindow?: number;
-  /**
-   * The consumer's `ack_wait`, in ms: a delivered event not acknowledged within it is delivered again.
-   * @default 30000
-   */
-  ackWaitMs?: number;
-  /**
-   * The consumer's `max_ack_pending`: most events delivered and not yet acknowledged.
-   * @default 1000
-   */
-  maxAckPending?: number;
-  /**
-   * Delay before events whose handler rejected are delivered again (`nak` delay), in ms.
-   * @default 1000
-   */
-  retryDelayMs?: number;
-  /**
-   * Idle heartbeat asked of the server for each pull, in ms. Two missed heartbeats, or silence for
-   * three heartbeats while connected, make the transport recreate the consumer.
-   * @default 5000
-   */
-  idleHeartbeatMs?: number;
-  /**
-   * Pause between reconnect attempts, in ms.
-   * @default 1000
-   */
-  reconnectTimeWaitMs?: number;
-}
+export type { NatsTransportOptions } from './nats-options.js';
+export { channelToken } from './nats-options.js';
 
 /**
  * The NATS JetStream transport. One stream per channel (`<streamPrefix>_<channel>`, file storage)
- * holds every region's events on the subject `<subjectPrefix>.<channel>.<origin>`; each destination
- * region reads it through one durable pull consumer named after the region, filtered on
- * `<subjectPrefix>.<channel>.>`, that acknowledges and skips its own region's events. Each event is
- * published with its id as `msgID`, so a re-publish inside the duplicate window is dropped by the
- * server. See docs/transports/nats.md.
+ * holds every region's envelopes on the subject `<subjectPrefix>.<channel>.<origin>`; each region reads
+ * each other region's subject through its own durable pull consumer (`<region>_from_<origin>`, filtered
+ * on that subject), so no region ever receives its own envelopes back. Each envelope is published with
+ * its id as `msgID`, so a re-publish inside the duplicate window is dropped by the server. See
+ * docs/transports/nats.md.
  *
- * Requires the optional peer dependencies `@nats-io/transport-node` and `@nats-io/jetstream` (3.x).
+ * Requires the optional peer dependencies `@nats-io/transport-node` and `@nats-io/jetstream` (3.x),
+ * loaded when the transport first connects; without them it fails at once (state `failed`) with an
+ * error that says what to install.
  *
  * @example
  * import { createNatsTransport } from 'geosession/nats';
- * const transport = createNatsTransport({ servers: 'nats://127.0.0.1:4222' });
+ * const transport = createNatsTransport({ servers: 'nats://127.0.0.1:4222', regions: ['hk', 'kr'] });
  * const store = new GeoSessionStore({ region: 'hk', client: redis, transport });
  */
 export function createNatsTransport(options: NatsTransportOptions): ReplicationTransport {
   return new NatsTransport(options);
 }
 
-interface Settings {
-  servers: string[];
-  connection: NatsTransportOptions['connectionOptions'];
-  streamPrefix: string;
-  subjectPrefix: string;
-  maxAgeMs: number;
-  maxBytes: number;
-  replicas: number;
-  duplicateWindowMs: number;
-  publishTimeoutMs: number;
-  publishWindow: number;
-  ackWaitMs: number;
-  maxAckPending: number;
-  retryDelayMs: number;
-  idleHeartbeatMs: number;
-  reconnectTimeWaitMs: number;
+interface NatsModules {
+  connect: typeof import('@nats-io/transport-node').connect;
+  jetstream: typeof import('@nats-io/jetstream').jetstream;
+  jetstreamManager: typeof import('@nats-io/jetstream').jetstreamManager;
 }
 
-function numberOption(
-  name: string,
-  value: number | undefined,
-  fallback: number,
-  { min = 1, integer = false } = {},
-): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || (integer && value % 1 !== 0)) {
-    throw new ConfigError(
-      name,
-      `must be ${integer ? 'an integer' : 'a number'} >= ${min}, got ${String(value)}`,
-    );
-  }
-  return value;
-}
+let natsModules: Promise<NatsModules> | undefined;
 
-function settingsOf(options: NatsTransportOptions): Settings {
-  if (typeof options !== 'object' || options === null) {
-    throw new ConfigError('servers', 'is required: the NATS server URL(s)');
-  }
-  const servers = typeof options.servers === 'string' ? [options.servers] : options.servers;
-  if (!Array.isArray(servers) || servers.length === 0) {
-    throw new ConfigError('servers', 'is required: a NATS server URL or a non-empty array of them');
-  }
-  if (servers.some((s) => typeof s !== 'string' || s.trim() === '')) {
-    throw new ConfigError('servers', 'must contain only non-empty strings');
-  }
-  const streamPrefix = options.streamPrefix ?? 'GEOSESSION';
-  if (typeof streamPrefix !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(streamPrefix)) {
-    throw new ConfigError('streamPrefix', 'must be 1-64 characters of A-Z, a-z, 0-9, _ and -');
-  }
-  const subjectPrefix = options.subjectPrefix ?? 'geosession';
-  if (typeof subjectPrefix !== 'string' || !/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(subjectPrefix)) {
-    throw new ConfigError('subjectPrefix', 'must be dot-separated tokens of A-Z, a-z, 0-9, _ and -');
-  }
-  if (options.connectionOptions !== undefined && typeof options.connectionOptions !== 'object') {
-    throw new ConfigError('connectionOptions', 'must be an object');
-  }
-  const idleHeartbeatMs = numberOption('idleHeartbeatMs', options.idleHeartbeatMs, 5000, { min: 500 });
-  return {
-    servers,
-    connection: options.connectionOptions,
-    streamPrefix,
-    subjectPrefix,
-    maxAgeMs: numberOption('maxAgeMs', options.maxAgeMs, 86_400_000, { min: 1000 }),
-    maxBytes: numberOption('maxBytes', options.maxBytes, 0, { min: 0, integer: true }),
-    replicas: numberOption('replicas', options.replicas, 1, { integer: true }),
-    duplicateWindowMs: numberOption('duplicateWindowMs', options.duplicateWindowMs, 120_000, { min: 100 }),
-    publishTimeoutMs: numberOption('publishTimeoutMs', options.publishTimeoutMs, 5000, { min: 100 }),
-    publishWindow: numberOption('publishWindow', options.publishWindow, 500, { integer: true }),
-    ackWaitMs: numberOption('ackWaitMs', options.ackWaitMs, 30_000, { min: 1000 }),
-    maxAckPending: numberOption('maxAckPending', options.maxAckPending, 1000, { integer: true }),
-    retryDelayMs: numberOption('retryDelayMs', options.retryDelayMs, 1000, { min: 0 }),
-    idleHeartbeatMs,
-    reconnectTimeWaitMs: numberOption('reconnectTimeWaitMs', options.reconnectTimeWaitMs, 1000, { min: 10 }),
-  };
-}
-
-/**
- * A channel (any string, often with ':' or empty) as one subject token and stream-name part: letters,
- * digits and '-' stay, every other byte becomes `_xx` (hex), the empty channel is `_`. Injective, so
- * channels never share a stream; very long channels are shortened with a hash.
- */
-export function channelToken(channel: string): string {
-  if (channel === '') return '_';
-  let out = '';
-  for (const byte of Buffer.from(channel, 'utf8')) {
-    const ch = String.fromCharCode(byte);
-    out += /[A-Za-z0-9-]/.test(ch) ? ch : `_${byte.toString(16).padStart(2, '0')}`;
-  }
-  if (out.length <= 64) return out;
-  return `${out.slice(0, 40)}_h${createHash('sha1').update(channel).digest('hex').slice(0, 20)}`;
+function loadNats(): Promise<NatsModules> {
+  natsModules ??= Promise.all([import('@nats-io/transport-node'), import('@nats-io/jetstream')]).then(
+    ([transport, js]) => ({
+      connect: transport.connect,
+      jetstream: js.jetstream,
+      jetstreamManager: js.jetstreamManager,
+    }),
+    (error: unknown) => {
+      natsModules = undefined;
+      throw new MissingDependencyError(
+        'the NATS transport (geosession/nats)',
+        ['@nats-io/transport-node', '@nats-io/jetstream'],
+        {
+          cause: error,
+        },
+      );
+    },
+  );
+  return natsModules;
 }
 
 const nanos = (ms: number): number => Math.round(ms * 1_000_000);
 
-/** Rejects with a TransportError if `promise` has not settled within `ms`. */
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new TransportError(`${what} timed out after ${ms} ms`)), ms);
-    timer.unref?.();
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
-  });
+/** The JetStream API error code of `error` (a `JetStreamApiError`), if it is one. */
+function apiCode(error: unknown): number | undefined {
+  if (
+    !(error instanceof Error) ||
+    !error.name.endsWith('Error') ||
+    typeof (error as { apiError?: unknown }).apiError !== 'function'
+  ) {
+    return undefined;
+  }
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'number' ? code : undefined;
 }
 
-function apiCode(error: unknown): number | undefined {
-  return error instanceof JetStreamApiError ? error.code : undefined;
-}
+/** JetStream's "consumer not found". */
+const CONSUMER_NOT_FOUND = 10014;
 
 class NatsTransport extends TransportEvents implements ReplicationTransport, NatsHost {
   readonly name = 'nats';
   readonly readsOutbox = false;
-  readonly settings: Settings;
+  readonly settings: NatsSettings;
   private conn: Conn | undefined;
   private connecting: Promise<Conn> | undefined;
   private disconnected = false;
   private everConnected = false;
   private outageReported = false;
+  private fatal: Error | undefined;
   private closed = false;
+  private readonly abort = new AbortController();
   private readonly streams = new Map<string, Promise<void>>();
   private readonly subscriptions = new Set<NatsSubscription>();
 
   constructor(options: NatsTransportOptions) {
     super();
-    this.settings = settingsOf(options);
+    this.settings = resolveNatsOptions(options);
     // Connect in the background so the first publish or subscribe finds the connection up.
     this.connection().catch(() => {});
   }
@@ -262,8 +118,9 @@ class NatsTransport extends TransportEvents implements ReplicationTransport, Nat
     };
   }
 
-  /** Current connection; waits (forever, or until closed) for one when there is none. */
+  /** Current connection; waits (forever, or until closed or failed) for one when there is none. */
   connection(): Promise<Conn> {
+    if (this.fatal) return Promise.reject(this.fatal);
     if (this.closed) return Promise.reject(new ClosedError('the nats transport'));
     if (this.conn) return Promise.resolve(this.conn);
     this.connecting ??= this.connectLoop().finally(() => {
@@ -274,9 +131,18 @@ class NatsTransport extends TransportEvents implements ReplicationTransport, Nat
 
   private async connectLoop(): Promise<Conn> {
     while (!this.closed) {
+      let modules: NatsModules;
+      try {
+        modules = await loadNats();
+      } catch (error) {
+        this.fatal = error as Error;
+        this.reportError(error);
+        this.setState('failed');
+        throw error;
+      }
       let nc: NatsConnection | undefined;
       try {
-        nc = await connect({
+        nc = await modules.connect({
           name: 'geosession',
           ...this.settings.connection,
           servers: this.settings.servers,
@@ -285,8 +151,10 @@ class NatsTransport extends TransportEvents implements ReplicationTransport, Nat
           reconnectTimeWait: this.settings.reconnectTimeWaitMs,
           timeout: Math.max(this.settings.publishTimeoutMs, 2000),
         });
-        const jsm = await jetstreamManager(nc, { timeout: this.settings.publishTimeoutMs });
-        const js = jetstream(nc, { timeout: this.settings.publishTimeoutMs });
+        const jsm: JetStreamManager = await modules.jetstreamManager(nc, {
+          timeout: this.settings.publishTimeoutMs,
+        });
+        const js: JetStreamClient = modules.jetstream(nc, { timeout: this.settings.publishTimeoutMs });
         if (this.closed) break;
         const conn: Conn = { nc, js, jsm };
         this.adopt(conn);
@@ -298,7 +166,7 @@ class NatsTransport extends TransportEvents implements ReplicationTransport, Nat
           this.outageReported = true;
           this.reportError(new TransportError('cannot connect to NATS; retrying', { cause: error }));
         }
-        await delay(this.settings.reconnectTimeWaitMs);
+        await sleep(this.settings.reconnectTimeWaitMs, this.abort.signal);
       } finally {
         if (this.closed) await nc?.close().catch(() => {});
       }
@@ -343,7 +211,7 @@ class NatsTransport extends TransportEvents implements ReplicationTransport, Nat
 
   /** Recomputes the transport state from the connection and the subscriptions' health. */
   refreshState(): void {
-    if (this.closed) return;
+    if (this.closed || this.fatal) return;
     if (!this.conn) {
       this.setState(this.everConnected ? 'degraded' : 'connecting');
       return;
@@ -373,9 +241,9 @@ class NatsTransport extends TransportEvents implements ReplicationTransport, Nat
       await conn.jsm.streams.add({
         name: names.stream,
         subjects: [`${names.base}.>`],
-        storage: StorageType.File,
-        retention: RetentionPolicy.Limits,
-        discard: DiscardPolicy.Old,
+        storage: 'file',
+        retention: 'limits',
+        discard: 'old',
         max_age: nanos(s.maxAgeMs),
         max_bytes: s.maxBytes > 0 ? s.maxBytes : -1,
         num_replicas: s.replicas,
@@ -388,55 +256,63 @@ class NatsTransport extends TransportEvents implements ReplicationTransport, Nat
     }
   }
 
-  /** Creates the destination region's durable consumer unless it exists. */
-  async ensureConsumer(conn: Conn, names: Names, region: string): Promise<void> {
+  /** Creates `region`'s durable consumer of `origin`'s subject unless it exists. */
+  async ensureConsumer(conn: Conn, names: Names, region: string, origin: string): Promise<string> {
     const s = this.settings;
+    const durable = consumerName(region, origin);
     try {
-      await conn.jsm.consumers.info(names.stream, region);
-      return;
+      await conn.jsm.consumers.info(names.stream, durable);
+      return durable;
     } catch (error) {
-      if (apiCode(error) !== JetStreamApiCodes.ConsumerNotFound) throw error;
+      if (apiCode(error) !== CONSUMER_NOT_FOUND) throw error;
     }
     await conn.jsm.consumers.add(names.stream, {
-      durable_name: region,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      filter_subject: `${names.base}.>`,
+      durable_name: durable,
+      ack_policy: 'explicit',
+      deliver_policy: 'all',
+      filter_subject: `${names.base}.${origin}`,
       ack_wait: nanos(s.ackWaitMs),
       max_ack_pending: s.maxAckPending,
       max_deliver: -1,
     });
+    return durable;
   }
 
-  async publish(channel: string, events: readonly ChangeEvent[]): Promise<void> {
+  async publish(channel: string, envelopes: readonly Envelope[]): Promise<void> {
     if (this.closed) throw new ClosedError('the nats transport');
-    if (events.length === 0) return;
+    if (this.fatal) throw this.fatal;
+    if (envelopes.length === 0) return;
     const deadline = Date.now() + this.settings.publishTimeoutMs;
     const left = () => Math.max(1, deadline - Date.now());
     const names = this.names(channel);
+    const timedOut = (what: string) => () =>
+      new TransportError(`${what} timed out after ${this.settings.publishTimeoutMs} ms`);
     let conn: Conn;
     try {
-      conn = await within(this.connection(), left(), 'connecting to NATS');
-      await within(this.ensureStream(conn, names), left(), `creating stream ${names.stream}`);
+      conn = await withTimeout(this.connection(), left(), timedOut('connecting to NATS'));
+      await withTimeout(this.ensureStream(conn, names), left(), timedOut(`creating stream ${names.stream}`));
     } catch (error) {
-      if (error instanceof ClosedError) throw error;
-      throw error instanceof TransportError
-        ? error
-        : new TransportError(`publishing to ${names.stream} failed`, { cause: error });
+      if (
+        error instanceof ClosedError ||
+        error instanceof MissingDependencyError ||
+        error instanceof TransportError
+      )
+        throw error;
+      throw new TransportError(`publishing to ${names.stream} failed`, { cause: error });
     }
     let next = 0;
     const worker = async () => {
-      while (next < events.length) {
-        const event = events[next++] as ChangeEvent;
-        await conn.js.publish(`${names.base}.${event.origin}`, encodeEvent(event), {
-          msgID: event.id,
+      while (next < envelopes.length) {
+        const envelope = envelopes[next++] as Envelope;
+        await conn.js.publish(`${names.base}.${envelope.origin}`, encodeFrame(envelope), {
+          msgID: envelope.id,
           timeout: left(),
         });
       }
     };
-    const workers = Array.from({ length: Math.min(this.settings.publishWindow, events.length) }, worker);
+    const workers = Array.from({ length: Math.min(this.settings.publishWindow, envelopes.length) }, worker);
     try {
-      await within(Promise.all(workers), left() + 1000, `publishing to ${names.stream}`);
+      await withTimeout(Promise.all(workers), left() + 1000, timedOut(`publishing to ${names.stream}`));
     } catch (error) {
       this.streams.delete(names.stream); // "no responders" may mean the stream is gone: check it again
       if (this.closed) throw new ClosedError('the nats transport');
@@ -448,18 +324,24 @@ class NatsTransport extends TransportEvents implements ReplicationTransport, Nat
 
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
     if (this.closed) throw new ClosedError('the nats transport');
-    if (!isValidRegion(options.region)) throw new ConfigError('region', 'is not a valid region id');
-    if (typeof options.handler !== 'function') throw new ConfigError('handler', 'must be a function');
-    const sub = new NatsSubscription(this, this.names(options.channel), options);
-    this.subscriptions.add(sub);
+    if (this.fatal) throw this.fatal;
+    if (!isValidRegion(options.region) || !this.settings.regions.includes(options.region)) {
+      throw new TransportError(`region "${options.region}" is not among the transport's regions`);
+    }
+    const names = this.names(options.channel);
+    const subs = this.settings.regions
+      .filter((origin) => origin !== options.region)
+      .map((origin) => new NatsSubscription(this, names, origin, options));
+    for (const sub of subs) this.subscriptions.add(sub);
     this.refreshState();
-    // Resolve once the consumer is running, or after a bounded wait when the broker is away (it keeps
-    // trying in the background; events wait in the stream meanwhile).
-    await Promise.race([sub.started, delay(this.settings.publishTimeoutMs)]);
+    // Resolve once the consumers run, or after a bounded wait when the broker is away (they keep trying in
+    // the background; envelopes wait in the stream meanwhile).
+    await settledWithin(Promise.all(subs.map((sub) => sub.started)), this.settings.publishTimeoutMs);
+    if (this.fatal) throw this.fatal;
     return {
       close: async () => {
-        await sub.close();
-        this.subscriptions.delete(sub);
+        await Promise.all(subs.map((sub) => sub.close()));
+        for (const sub of subs) this.subscriptions.delete(sub);
         this.refreshState();
       },
     };
@@ -474,15 +356,10 @@ class NatsTransport extends TransportEvents implements ReplicationTransport, Nat
     await Promise.all([...this.subscriptions].map((sub) => sub.close()));
     this.subscriptions.clear();
     this.closed = true;
+    this.abort.abort();
     const conn = this.conn;
     this.conn = undefined;
-    if (conn) {
-      try {
-        await within(conn.nc.drain(), 5000, 'draining the NATS connection');
-      } catch {
-        await conn.nc.close().catch(() => {});
-      }
-    }
+    if (conn && !(await settledWithin(conn.nc.drain(), 5000))) await conn.nc.close().catch(() => {});
     this.setState('closed');
   }
 }

@@ -1,12 +1,24 @@
 import type { Redis } from 'ioredis';
+import type { Envelope } from '../contracts/envelope.js';
+import type {
+  PeerBacklog,
+  ReplicationTransport,
+  SubscribeOptions,
+  Subscription,
+} from '../contracts/transport.js';
 import { ClosedError, ConfigError, TransportError } from '../errors.js';
-import { StreamGroupReader, trimConsumed } from '../internal/stream-reader.js';
+import { isValidRegion } from '../internal/ids.js';
+import { numberOption, rejectUnknown, requireObject } from '../internal/options.js';
+import { entryFields, envelopeOfEntry, isPoison } from '../internal/outbox-entry.js';
+import { type InternalFamily, internalKey, keyPrefixOf } from '../internal/stream-names.js';
+import { StreamGroupReader } from '../internal/stream-reader.js';
+import {
+  type BacklogBound,
+  groupMissedEntries,
+  removeIdleConsumers,
+  trimStream,
+} from '../internal/stream-trim.js';
 import { TransportEvents } from '../internal/transport-state.js';
-import { outboxKey } from '../keys.js';
-import { eventFromOutbox, eventToFlat } from '../replication/codec.js';
-import type { ChangeEvent } from '../replication/events.js';
-import { isValidRegion } from '../session-id.js';
-import type { ReplicationTransport, SubscribeOptions, Subscription } from './transport.js';
 
 /** Options of {@link createRedisStreamsTransport}. */
 export interface RedisStreamsTransportOptions {
@@ -16,13 +28,19 @@ export interface RedisStreamsTransportOptions {
    */
   regions: Record<string, Redis>;
   /**
-   * Most entries one read takes from another region's outbox (XREADGROUP COUNT), unless the subscriber
-   * asks for fewer (`maxBatch`). Batches fill only when a backlog waits, and then their size is what sets
-   * the catch-up rate over a long link: a read is answered one round trip after it is sent, so 2000
-   * entries per read over a 40 ms round trip allow up to 50,000 events/s.
+   * Most entries one read takes from another region's stream (XREADGROUP COUNT), unless the subscriber
+   * asks for fewer. Batches fill only when a backlog waits, and then their size is what sets the
+   * catch-up rate over a long link: 2000 entries per read over a 40 ms round trip allow 50,000/s.
    * @default 2000
    */
   readBatch?: number;
+  /**
+   * Reads kept waiting on each other region's stream at once, each on its own connection. Over a link
+   * with a round trip of R ms an entry waits up to R / readers ms for a read to be there to take it, so
+   * more readers mean lower lag across long links.
+   * @default 4
+   */
+  readers?: number;
   /**
    * BLOCK of each read, in ms. Reads are always finite.
    * @default 1000
@@ -35,22 +53,50 @@ export interface RedisStreamsTransportOptions {
    */
   watchdogMs?: number;
   /**
-   * Events left pending this long by a consumer that died are claimed by another (XAUTOCLAIM).
+   * Entries left pending this long by a consumer that died are claimed by another (XAUTOCLAIM).
    * @default 30000
    */
   claimIdleMs?: number;
   /**
-   * How often each region's outbox is trimmed below what every region has consumed, in ms.
+   * How often each region trims its streams below what every region has consumed, checks its backlogs
+   * and removes dead consumers, in ms.
    * @default 5000
    */
   trimIntervalMs?: number;
+  /**
+   * What a region's streams keep for another region that does not consume them: past `entries` or
+   * `ageMs` the oldest are dropped for it (and it needs a resync); past `warnAt` of either an `error`
+   * event and the state `degraded` warn first. The default age matches the store's default
+   * `tombstoneTtl`: older changes would be refused as stale anyway.
+   * @default { entries: 1000000, ageMs: 86400000, warnAt: 0.5 }
+   */
+  maxBacklog?: { entries?: number; ageMs?: number; warnAt?: number };
+  /**
+   * Consumers idle this long with nothing pending (processes that stopped) are removed from their group.
+   * @default 3600000
+   */
+  consumerIdleMs?: number;
 }
+
+const KNOWN = [
+  'regions',
+  'readBatch',
+  'readers',
+  'blockMs',
+  'watchdogMs',
+  'claimIdleMs',
+  'trimIntervalMs',
+  'maxBacklog',
+  'consumerIdleMs',
+] as const;
 
 /**
  * The Redis Streams transport: each region's outbox stream, written in the same atomic script as the
  * session itself, is read directly by every other region through a consumer group named after the
  * reading region. No relay and no extra hop; nothing is lost while a region is away, because its group
- * keeps its place and the outbox is trimmed only below what every region has consumed.
+ * keeps its place and the outbox is trimmed only below what every region has consumed (within
+ * `maxBacklog`). With a sealer, each region's relay publishes sealed batches to a second stream that
+ * the others read instead.
  *
  * @example
  * const transport = createRedisStreamsTransport({ regions: { hk: redisHK, kr: redisKR } });
@@ -60,48 +106,64 @@ export function createRedisStreamsTransport(options: RedisStreamsTransportOption
   return new RedisStreamsTransport(options);
 }
 
-function positive(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new ConfigError(name, `must be a positive number, got ${String(value)}`);
-  }
-  return value;
+interface Settings {
+  readBatch: number;
+  readers: number;
+  blockMs: number;
+  watchdogMs: number;
+  claimIdleMs: number;
+  trimIntervalMs: number;
+  bound: BacklogBound;
+  consumerIdleMs: number;
+}
+
+function settingsOf(options: RedisStreamsTransportOptions): Settings {
+  const backlog = options.maxBacklog ?? {};
+  if (typeof backlog !== 'object' || backlog === null)
+    throw new ConfigError('maxBacklog', 'must be an object');
+  rejectUnknown(backlog, ['entries', 'ageMs', 'warnAt'], 'maxBacklog', 'maxBacklog.');
+  return {
+    readBatch: numberOption('readBatch', options.readBatch, 2000, { integer: true }),
+    readers: numberOption('readers', options.readers, 4, { integer: true, min: 1, max: 64 }),
+    blockMs: numberOption('blockMs', options.blockMs, 1000),
+    watchdogMs: numberOption('watchdogMs', options.watchdogMs, 5000),
+    claimIdleMs: numberOption('claimIdleMs', options.claimIdleMs, 30_000),
+    trimIntervalMs: numberOption('trimIntervalMs', options.trimIntervalMs, 5000),
+    bound: {
+      maxEntries: numberOption('maxBacklog.entries', backlog.entries, 1_000_000, { integer: true }),
+      maxAgeMs: numberOption('maxBacklog.ageMs', backlog.ageMs, 86_400_000),
+      warnAt: numberOption('maxBacklog.warnAt', backlog.warnAt, 0.5, { max: 1 }),
+    },
+    consumerIdleMs: numberOption('consumerIdleMs', options.consumerIdleMs, 3_600_000),
+  };
 }
 
 class RedisStreamsTransport extends TransportEvents implements ReplicationTransport {
   readonly name = 'redis-streams';
   readonly readsOutbox = true;
   private readonly regions: Readonly<Record<string, Redis>>;
-  private readonly readBatch: number;
-  private readonly blockMs: number;
-  private readonly watchdogMs: number;
-  private readonly claimIdleMs: number;
-  private readonly trimIntervalMs: number;
+  private readonly settings: Settings;
   private readonly subscriptions = new Set<Subscription>();
+  private readonly backlogs = new Map<string, PeerBacklog[]>();
   private closed = false;
 
   constructor(options: RedisStreamsTransportOptions) {
     super();
-    if (typeof options !== 'object' || options === null || typeof options.regions !== 'object') {
+    requireObject(options, 'regions', '`regions`: an object of region id to ioredis client');
+    rejectUnknown(options, KNOWN, 'createRedisStreamsTransport');
+    if (typeof options.regions !== 'object' || options.regions === null) {
       throw new ConfigError('regions', 'is required: an object of region id to ioredis client');
     }
-    const entries = Object.entries(options.regions ?? {});
+    const entries = Object.entries(options.regions);
     if (entries.length < 2) throw new ConfigError('regions', 'must name at least two regions');
     for (const [region, client] of entries) {
       if (!isValidRegion(region)) throw new ConfigError(`regions.${region}`, 'is not a valid region id');
       if (typeof client?.xreadgroup !== 'function' || typeof client.duplicate !== 'function') {
-        throw new ConfigError(`regions.${region}`, 'must be an ioredis client');
+        throw new ConfigError(`regions.${region}`, 'must be an ioredis client (Redis, not Cluster)');
       }
     }
     this.regions = Object.freeze({ ...options.regions });
-    this.readBatch = positive('readBatch', options.readBatch, 2000);
-    if (!Number.isInteger(this.readBatch)) {
-      throw new ConfigError('readBatch', `must be a whole number, got ${this.readBatch}`);
-    }
-    this.blockMs = positive('blockMs', options.blockMs, 1000);
-    this.watchdogMs = positive('watchdogMs', options.watchdogMs, 5000);
-    this.claimIdleMs = positive('claimIdleMs', options.claimIdleMs, 30_000);
-    this.trimIntervalMs = positive('trimIntervalMs', options.trimIntervalMs, 5000);
+    this.settings = settingsOf(options);
     this.setState('ready');
   }
 
@@ -111,71 +173,112 @@ class RedisStreamsTransport extends TransportEvents implements ReplicationTransp
     return client;
   }
 
-  /** Appends events to their origin region's outbox (stores write there themselves, in their scripts). */
-  async publish(channel: string, events: readonly ChangeEvent[]): Promise<void> {
+  private stream(channel: string, family: InternalFamily, region: string): string {
+    return internalKey(channel, family, region, keyPrefixOf(this.client(region)));
+  }
+
+  /** Appends envelopes to their origin's published stream (a relay's output; stores write the outbox). */
+  async publish(channel: string, envelopes: readonly Envelope[]): Promise<void> {
     if (this.closed) throw new ClosedError('the redis-streams transport');
     try {
       await Promise.all(
-        events.map((event) =>
-          this.client(event.origin).xadd(outboxKey(channel, event.origin), '*', ...eventToFlat(event)),
+        envelopes.map((envelope) =>
+          this.client(envelope.origin).xadd(
+            this.stream(channel, 'relay', envelope.origin),
+            '*',
+            ...entryFields(envelope),
+          ),
         ),
       );
     } catch (error) {
       throw error instanceof TransportError
         ? error
-        : new TransportError('XADD to an outbox failed', { cause: error });
+        : new TransportError('XADD to a stream failed', { cause: error });
     }
+  }
+
+  async backlog(channel: string, region: string): Promise<PeerBacklog[]> {
+    return this.backlogs.get(`${channel}\u0000${region}`) ?? [];
   }
 
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
     if (this.closed) throw new ClosedError('the redis-streams transport');
     const { channel, region, handler } = options;
     this.client(region);
+    const source = options.source ?? 'outbox';
+    const families: InternalFamily[] =
+      source === 'both' ? ['outbox', 'relay'] : source === 'outbox' ? ['outbox'] : ['relay'];
     const others = Object.keys(this.regions).filter((r) => r !== region);
     const unhealthy = new Set<string>();
-    const readers = others.map((origin) => {
-      const key = outboxKey(channel, origin);
-      return new StreamGroupReader({
-        client: this.client(origin),
-        key,
-        group: region,
-        consumerPrefix: region,
-        batchSize: Math.min(options.maxBatch ?? this.readBatch, this.readBatch),
-        blockMs: this.blockMs,
-        claimIdleMs: this.claimIdleMs,
-        watchdogMs: this.watchdogMs,
-        onBatch: async (entries) => {
-          const events: ChangeEvent[] = [];
-          for (const [id, fields] of entries) {
-            if (fields === null) continue; // trimmed after it was claimed
-            try {
-              events.push(eventFromOutbox(id, fields));
-            } catch (error) {
-              // Malformed: reported and acknowledged with its batch, so it cannot block the stream.
-              this.reportError(error);
-            }
-          }
-          if (events.length > 0) await handler(events);
-        },
-        onError: (error) => this.reportError(new TransportError(`reading ${key} failed`, { cause: error })),
-        onHealth: (healthy) => {
-          if (healthy) unhealthy.delete(origin);
-          else unhealthy.add(origin);
-          this.setState(unhealthy.size > 0 ? 'degraded' : 'ready');
-        },
-      });
-    });
-    // Every destination region gets its group on every outbox at id 0 as soon as anyone subscribes, so
-    // a region that has never run yet still finds everything written for it.
-    await this.createGroups(channel);
+    const s = this.settings;
+    const readers: StreamGroupReader[] = [];
+    for (const origin of others) {
+      for (const family of families) {
+        const key = this.stream(channel, family, origin);
+        for (let n = 0; n < s.readers; n++) {
+          const id = `${origin}/${family}/${n}`;
+          readers.push(
+            new StreamGroupReader({
+              client: this.client(origin),
+              key,
+              group: region,
+              consumerPrefix: region,
+              batchSize: Math.min(options.maxBatch ?? s.readBatch, s.readBatch),
+              blockMs: s.blockMs,
+              claimIdleMs: s.claimIdleMs,
+              watchdogMs: s.watchdogMs,
+              onBatch: async (entries) => {
+                const envelopes: Envelope[] = [];
+                for (const [entryId, fields] of entries) {
+                  if (fields === null) continue; // trimmed after it was claimed
+                  const parsed = envelopeOfEntry(origin, entryId, fields);
+                  if (isPoison(parsed)) options.onPoison?.(parsed);
+                  else envelopes.push(parsed);
+                }
+                if (envelopes.length > 0) await handler(envelopes);
+              },
+              onError: (error) =>
+                this.reportError(
+                  error instanceof TransportError
+                    ? error
+                    : new TransportError(`reading ${key} failed`, { cause: error }),
+                ),
+              onHealth: (healthy) => {
+                if (healthy) unhealthy.delete(id);
+                else unhealthy.add(id);
+                this.refreshState(unhealthy);
+              },
+              onGroupLost: () =>
+                this.emit('resync', {
+                  region: origin,
+                  reason: `the ${family} stream of ${origin} lost its consumer groups (its Redis restarted empty or was flushed): changes it held for ${region} are gone`,
+                }),
+            }),
+          );
+        }
+      }
+    }
     for (const reader of readers) reader.start();
-    const trimmer = setInterval(() => {
-      void this.trim(channel, region);
-    }, this.trimIntervalMs);
-    trimmer.unref();
+    const own = new Set(readers.map((r) => r.consumerName));
+    const missed = new Set<string>();
+    let busy = false;
+    const tend = async () => {
+      await this.trimOwn(channel, region, others, options.relayed === true);
+      for (const origin of others) {
+        for (const family of families) await this.tendRemote(channel, family, origin, region, own, missed);
+      }
+    };
+    const timer = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      void tend().finally(() => {
+        busy = false;
+      });
+    }, s.trimIntervalMs);
+    timer.unref();
     const subscription: Subscription = {
       close: async () => {
-        clearInterval(trimmer);
+        clearInterval(timer);
         await Promise.all(readers.map((reader) => reader.stop()));
         this.subscriptions.delete(subscription);
       },
@@ -184,40 +287,65 @@ class RedisStreamsTransport extends TransportEvents implements ReplicationTransp
     return subscription;
   }
 
-  private async createGroups(channel: string): Promise<void> {
-    const regions = Object.keys(this.regions);
-    await Promise.all(
-      regions.flatMap((origin) =>
-        regions
-          .filter((destination) => destination !== origin)
-          .map(async (destination) => {
-            try {
-              await this.client(origin).xgroup(
-                'CREATE',
-                outboxKey(channel, origin),
-                destination,
-                '0',
-                'MKSTREAM',
-              );
-            } catch (error) {
-              if (!(error instanceof Error && error.message.startsWith('BUSYGROUP'))) {
-                this.reportError(
-                  new TransportError(`creating group ${destination} failed`, { cause: error }),
-                );
-              }
-            }
-          }),
-      ),
-    );
+  private refreshState(unhealthy: ReadonlySet<string>): void {
+    const behind = [...this.backlogs.values()].some((list) => list.some((b) => b.level !== 'ok'));
+    this.setState(unhealthy.size > 0 || behind ? 'degraded' : 'ready');
   }
 
-  /** Trims this region's own outbox below what every other region has consumed. */
-  private async trim(channel: string, region: string): Promise<void> {
-    const others = Object.keys(this.regions).filter((r) => r !== region);
+  /** Trims this region's own streams within the backlog bound and reports each peer's backlog. */
+  private async trimOwn(channel: string, region: string, others: string[], relayed: boolean): Promise<void> {
+    const client = this.client(region);
+    const families: InternalFamily[] = relayed ? ['relay'] : ['outbox', 'relay'];
+    const reports = new Map<string, PeerBacklog>();
+    for (const family of families) {
+      const key = this.stream(channel, family, region);
+      try {
+        if ((await client.exists(key)) === 0) continue;
+        for (const report of await trimStream(client, key, others, this.settings.bound)) {
+          const seen = reports.get(report.region);
+          if (!seen || report.entries > seen.entries) reports.set(report.region, report);
+        }
+      } catch (error) {
+        this.reportError(new TransportError(`trimming ${key} failed`, { cause: error }));
+      }
+    }
+    const slot = `${channel}\u0000${region}`;
+    const previous = new Map((this.backlogs.get(slot) ?? []).map((b) => [b.region, b.level]));
+    this.backlogs.set(slot, [...reports.values()]);
+    for (const report of reports.values()) {
+      if (report.level !== 'ok' && report.level !== previous.get(report.region)) this.reportBacklog(report);
+    }
+    this.refreshState(new Set());
+  }
+
+  /** On a stream this region reads: notices entries it missed, removes its own dead consumers. */
+  private async tendRemote(
+    channel: string,
+    family: InternalFamily,
+    origin: string,
+    region: string,
+    own: ReadonlySet<string>,
+    missed: Set<string>,
+  ): Promise<void> {
+    const client = this.client(origin);
+    const key = this.stream(channel, family, origin);
     try {
-      await trimConsumed(this.client(region), outboxKey(channel, region), others);
+      if ((await client.exists(key)) === 0) return;
+      if (await groupMissedEntries(client, key, region)) {
+        if (!missed.has(key)) {
+          missed.add(key);
+          this.emit('resync', {
+            region: origin,
+            reason: `${key} was trimmed past what ${region} had read (a backlog bound, or the stream was replaced)`,
+          });
+        }
+      } else {
+        missed.delete(key);
+      }
+      await removeIdleConsumers(client, key, region, this.settings.consumerIdleMs, own);
     } catch (error) {
-      this.reportError(new TransportError(`trimming the ${region} outbox failed`, { cause: error }));
+      if (error instanceof Error && /no such key|NOGROUP/i.test(error.message)) return;
+      this.reportError(new TransportError(`tending ${key} failed`, { cause: error }));
     }
   }
 

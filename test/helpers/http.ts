@@ -1,4 +1,4 @@
-import type { GeoSessionStore } from '../../src/store.js';
+import type { GeoSessionStore } from '../../src/session/store.js';
 
 /** Remembers Set-Cookie values and sends them back, like a browser for one host. */
 export class CookieJar {

@@ -1,40 +1,50 @@
 import type { Cluster, Redis } from 'ioredis';
+import { envelopeOfEntry, isPoison } from '../../src/internal/outbox-entry.js';
 import type { KeySpace } from '../../src/keys.js';
+import { formatMeta, parseMeta } from '../../src/redis/meta.js';
+import type { ChangeEvent } from '../../src/replication/events.js';
+import { decodeSessionChange } from '../../src/replication/session-codec.js';
 
 /**
- * A session's metadata as fields, read from its `t|v|f|x|e` string (src/scripts/includes/common.lua):
- * `{ v, f, x, e }` for a live session, `{ t: '1', v, x }` for a tombstone, `{ x, e }` for an expiry that
- * arrived before its session, `{}` when there is none.
+ * A session's metadata as short string fields, read through src/redis/meta.ts: `{ v, f, x, r, l }` for a
+ * live session (parts it does not have are left out), `{ t: '1', v, x }` for a tombstone, `{ x, r, l }`
+ * for an expiry that arrived before its session, `{}` when there is none.
  */
 export async function readMeta(client: Redis | Cluster, key: string): Promise<Record<string, string>> {
   const text = await client.get(key);
   if (text === null) return {};
-  const match = /^(\d)\|([^|]*)\|([^|]*)\|([^|]*)\|([^|]*)$/.exec(text);
-  if (!match) throw new Error(`not session metadata at ${key}: ${text}`);
-  const [, t, v, f, x, e] = match as unknown as [string, string, string, string, string, string];
-  if (t === '1') return { t, ...(v ? { v } : {}), x };
-  return { ...(v ? { v } : {}), ...(f ? { f } : {}), x, e };
+  const meta = parseMeta(text);
+  if (!meta) throw new Error(`not session metadata at ${key}: ${text}`);
+  const out: Record<string, string> = {};
+  if (meta.tombstone) out.t = '1';
+  if (meta.version !== undefined) out.v = meta.version;
+  if (meta.fingerprint !== undefined) out.f = meta.fingerprint;
+  out.x = String(meta.expiresAt);
+  if (!meta.tombstone && meta.replicatedExpiry !== undefined) out.r = String(meta.replicatedExpiry);
+  if (!meta.tombstone && meta.lifetimeMs !== undefined) out.l = String(meta.lifetimeMs);
+  return out;
 }
 
-/** One field of a session's metadata, or `null` (as HGET would answer). */
+/** One field of a session's metadata, or `null`. */
 export async function metaField(
   client: Redis | Cluster,
   key: string,
-  field: 't' | 'v' | 'f' | 'x' | 'e',
+  field: 't' | 'v' | 'f' | 'x' | 'r' | 'l',
 ): Promise<string | null> {
   return (await readMeta(client, key))[field] ?? null;
 }
 
 /** Writes metadata fields as the scripts would (for tests that set up a state by hand). */
 export async function writeMeta(client: Redis, key: string, fields: Record<string, string>): Promise<void> {
-  const text = [
-    fields.t === '1' ? '1' : '0',
-    fields.v ?? '',
-    fields.f ?? '',
-    fields.x ?? '0',
-    fields.e ?? '',
-  ].join('|');
   const x = Number(fields.x ?? 0);
+  const text = formatMeta({
+    tombstone: fields.t === '1',
+    version: fields.v,
+    expiresAt: x,
+    replicatedExpiry: fields.r === undefined ? undefined : Number(fields.r),
+    lifetimeMs: fields.l === undefined ? undefined : Number(fields.l),
+    fingerprint: fields.f,
+  });
   if (x > 0) await client.set(key, text, 'PXAT', x);
   else await client.set(key, text);
 }
@@ -56,4 +66,16 @@ export async function sessionState(client: Redis, keys: KeySpace, sid: string): 
     client.call('PEXPIRETIME', keys.meta(sid)) as Promise<number>,
   ]);
   return { value, meta, valueAt, metaAt };
+}
+
+/** A version as the scripts write it: 15-digit ms, 4-digit counter, region. */
+export function version(ms: number, counter: number, region: string): string {
+  return `${String(Math.floor(ms)).padStart(15, '0')}.${String(counter).padStart(4, '0')}.${region}`;
+}
+
+/** The session change an outbox entry of `origin` holds (what the scripts appended). */
+export function changeOfEntry(origin: string, entryId: string, fields: string[]): ChangeEvent {
+  const envelope = envelopeOfEntry(origin, entryId, fields);
+  if (isPoison(envelope)) throw new Error(`not an envelope: ${envelope.reason}`);
+  return decodeSessionChange(envelope);
 }

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createWriteBatcher } from '../../src/internal/write-batching.js';
-import { GeoSessionStore } from '../../src/store.js';
+import { GeoSessionStore } from '../../src/session/store.js';
 import { hasRedis, sharedRedis, uniquePrefix } from '../helpers/servers.js';
 
 describe.skipIf(!hasRedis)('write batching', () => {

@@ -1,55 +1,51 @@
 /**
  * apply.lua through the Applier, case by case: version and expiry merges, touches that arrive before
- * their set, tombstones, expired events, own-region events, touch coalescing and failing batches.
+ * their set, tombstones, expired events, touch coalescing, failing batches, and the checks every remote
+ * change passes first (stale-event horizon, clock skew, touches beyond the session's lifetime rule).
  * Runs against the machine's Redis under a unique prefix (one region: 'kr').
  */
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { createKeySpace } from '../../src/keys.js';
 import { Applier, coalesceTouches } from '../../src/replication/applier.js';
 import type { DestroyEvent, SetEvent, TouchEvent } from '../../src/replication/events.js';
-import { sessionState } from '../helpers/meta.js';
-import { hasRedis, sharedRedis, uniquePrefix } from '../helpers/servers.js';
+import { sessionState, version } from '../helpers/meta.js';
+import { dropKeys, hasRedis, sharedRedis, uniquePrefix } from '../helpers/servers.js';
 
 const MIN = 60_000;
+const DAY = 24 * 60 * MIN;
 let seq = 0;
 let sid = '';
 
-function version(ms: number, counter: number, region: string): string {
-  return `${String(ms).padStart(13, '0')}.${String(counter).padStart(4, '0')}.${region}`;
-}
-
-function setEv(v: string, expiresAt: number, data: string, origin = 'hk'): SetEvent {
+function setEv(v: string, expiresAt: number, data: string, origin = 'hk', lifetimeMs = DAY): SetEvent {
   return {
     id: `${origin}:${++seq}-0`,
     origin,
+    time: Date.now(),
     sid,
     op: 'set',
     version: v,
     expiresAt,
-    cookieExpires: expiresAt,
+    lifetimeMs,
     fingerprint: `fp-${data}`,
     data,
   };
 }
 
-function touchEv(
-  expiresAt: number,
-  origin = 'hk',
-  cookieExpires: number | undefined = expiresAt,
-): TouchEvent {
+function touchEv(expiresAt: number, origin = 'hk', lifetimeMs = DAY): TouchEvent {
   return {
     id: `${origin}:${++seq}-0`,
     origin,
+    time: Date.now(),
     sid,
     op: 'touch',
     version: '',
     expiresAt,
-    ...(cookieExpires === undefined ? {} : { cookieExpires }),
+    lifetimeMs,
   };
 }
 
 function destroyEv(v: string, expiresAt: number, origin = 'us'): DestroyEvent {
-  return { id: `${origin}:${++seq}-0`, origin, sid, op: 'destroy', version: v, expiresAt };
+  return { id: `${origin}:${++seq}-0`, origin, time: Date.now(), sid, op: 'destroy', version: v, expiresAt };
 }
 
 describe('coalesceTouches', () => {
@@ -66,20 +62,14 @@ describe('coalesceTouches', () => {
     expect(events[0]).toBe(set);
     const merged = events.find((e) => e.op === 'touch' && e.origin === 'hk');
     expect(merged?.expiresAt).toBe(3000);
-    expect(merged?.op === 'touch' && merged.cookieExpires).toBe(3000);
     expect(events.find((e) => e.origin === 'us')).toBe(other);
   });
 
-  it('treats 0 (never) as the latest expiry and keeps a cookie expiry from either side', () => {
+  it('treats 0 (never) as the latest expiry', () => {
     sid = 'c2';
-    const { events } = coalesceTouches([
-      touchEv(5000, 'hk', undefined),
-      touchEv(0, 'hk', 7000),
-      touchEv(9000),
-    ]);
+    const { events } = coalesceTouches([touchEv(5000, 'hk'), touchEv(0, 'hk'), touchEv(9000)]);
     expect(events).toHaveLength(1);
     expect(events[0]?.expiresAt).toBe(0);
-    expect(events[0]?.op === 'touch' && events[0].cookieExpires).toBe(9000);
   });
 
   it('never merges touches of different sessions', () => {
@@ -95,7 +85,11 @@ describe.skipIf(!hasRedis)('Applier (apply.lua)', () => {
   const client = sharedRedis();
   const prefix = uniquePrefix('applier');
   const keys = createKeySpace(prefix);
-  const applier = new Applier(client, keys, 'kr');
+  const horizonMs = 10 * MIN;
+  const maxSkewMs = MIN;
+  const applier = new Applier({ client, keys, horizonMs, maxSkewMs, timeoutMs: 2000 });
+  const apply = async (events: (SetEvent | TouchEvent | DestroyEvent)[]) =>
+    (await applier.apply(events)).outcome;
   let n = 0;
 
   beforeEach(() => {
@@ -103,8 +97,7 @@ describe.skipIf(!hasRedis)('Applier (apply.lua)', () => {
   });
 
   afterAll(async () => {
-    const found = [...(await client.keys(`${prefix}*`)), ...(await client.keys(`{${prefix}*`))];
-    if (found.length > 0) await client.del(...found);
+    await dropKeys(client, prefix);
     client.disconnect();
   });
 
@@ -113,14 +106,14 @@ describe.skipIf(!hasRedis)('Applier (apply.lua)', () => {
   it('stores a set with its version, fingerprint, absolute expiry and cookie expiry', async () => {
     const x = Date.now() + 10 * MIN;
     const v = version(Date.now(), 0, 'hk');
-    expect(await applier.apply([setEv(v, x, '{"a":1}')])).toMatchObject({ applied: 1 });
+    expect(await apply([setEv(v, x, '{"a":1}')])).toMatchObject({ applied: 1 });
     const s = await state();
     expect(s.value).toBe('{"a":1}');
-    expect(s.meta).toEqual({ v, f: 'fp-{"a":1}', x: String(x), e: String(x) });
+    expect(s.meta).toEqual({ v, f: 'fp-{"a":1}', x: String(x), r: String(x), l: String(DAY) });
     expect(s.valueAt).toBe(x);
     expect(s.metaAt).toBe(x);
     // The very same event again changes nothing.
-    expect(await applier.apply([setEv(v, x, '{"a":1}')])).toMatchObject({ applied: 0, unchanged: 1 });
+    expect(await apply([setEv(v, x, '{"a":1}')])).toMatchObject({ applied: 0, unchanged: 1 });
     expect(await state()).toEqual(s);
   });
 
@@ -128,28 +121,28 @@ describe.skipIf(!hasRedis)('Applier (apply.lua)', () => {
     const t = Date.now();
     const newer = setEv(version(t, 1, 'us'), t + 10 * MIN, 'new', 'us');
     const older = setEv(version(t, 0, 'hk'), t + 30 * MIN, 'old', 'hk');
-    await applier.apply([newer]);
-    expect(await applier.apply([older])).toMatchObject({ applied: 1 });
+    await apply([newer]);
+    expect(await apply([older])).toMatchObject({ applied: 1 });
     const s = await state();
     expect(s.value).toBe('new');
     expect(s.meta).toMatchObject({
       v: newer.version,
       f: 'fp-new',
       x: String(t + 30 * MIN),
-      e: String(t + 30 * MIN),
+      r: String(t + 30 * MIN),
     });
     expect(s.valueAt).toBe(t + 30 * MIN);
     expect(s.metaAt).toBe(t + 30 * MIN);
     // An older set with an earlier expiry changes nothing at all.
     const stale = setEv(version(t - 5, 0, 'hk'), t + 5 * MIN, 'stale');
-    expect(await applier.apply([stale])).toMatchObject({ applied: 0, unchanged: 1 });
+    expect(await apply([stale])).toMatchObject({ applied: 0, unchanged: 1 });
     expect(await state()).toEqual(s);
   });
 
   it('a newer set keeps an expiry that an older one already pushed further', async () => {
     const t = Date.now();
-    await applier.apply([setEv(version(t, 0, 'hk'), t + 30 * MIN, 'old')]);
-    await applier.apply([setEv(version(t, 1, 'hk'), t + 10 * MIN, 'new')]);
+    await apply([setEv(version(t, 0, 'hk'), t + 30 * MIN, 'old')]);
+    await apply([setEv(version(t, 1, 'hk'), t + 10 * MIN, 'new')]);
     const s = await state();
     expect(s.value).toBe('new');
     expect(s.valueAt).toBe(t + 30 * MIN);
@@ -160,12 +153,12 @@ describe.skipIf(!hasRedis)('Applier (apply.lua)', () => {
     const t = Date.now();
     const a = setEv(version(t, 0, 'hk'), t + MIN, 'from-hk', 'hk');
     const b = setEv(version(t, 0, 'us'), t + MIN, 'from-us', 'us');
-    await applier.apply([b]);
-    await applier.apply([a]);
+    await apply([b]);
+    await apply([a]);
     const first = await state();
     sid = `${sid}-rev`;
-    await applier.apply([{ ...a, sid }]);
-    await applier.apply([{ ...b, sid }]);
+    await apply([{ ...a, sid }]);
+    await apply([{ ...b, sid }]);
     const second = await state();
     expect(first.value).toBe('from-us');
     expect(second).toEqual(first);
@@ -174,29 +167,25 @@ describe.skipIf(!hasRedis)('Applier (apply.lua)', () => {
   it('a touch that arrives before its set is remembered and merged when the set arrives', async () => {
     const t = Date.now();
     const touch = touchEv(t + 60 * MIN, 'hk');
-    expect(await applier.apply([touch])).toMatchObject({ applied: 1 });
+    expect(await apply([touch])).toMatchObject({ applied: 1 });
     let s = await state();
     expect(s.value).toBeNull();
-    expect(s.meta).toEqual({ x: String(t + 60 * MIN), e: String(t + 60 * MIN) });
+    expect(s.meta).toEqual({ x: String(t + 60 * MIN), r: String(t + 60 * MIN), l: String(DAY) });
     expect(s.metaAt).toBe(t + 60 * MIN);
-    await applier.apply([setEv(version(t, 0, 'hk'), t + 10 * MIN, 'data')]);
+    await apply([setEv(version(t, 0, 'hk'), t + 10 * MIN, 'data')]);
     s = await state();
     expect(s.value).toBe('data');
     expect(s.valueAt).toBe(t + 60 * MIN);
-    expect(s.meta).toMatchObject({
-      v: version(t, 0, 'hk'),
-      x: String(t + 60 * MIN),
-      e: String(t + 60 * MIN),
-    });
+    expect(s.meta).toMatchObject({ v: version(t, 0, 'hk'), x: String(t + 60 * MIN) });
   });
 
   it('a touch moves expiry forward only, never back, and never rewrites the value', async () => {
     const t = Date.now();
-    await applier.apply([setEv(version(t, 0, 'hk'), t + 10 * MIN, 'data')]);
+    await apply([setEv(version(t, 0, 'hk'), t + 10 * MIN, 'data')]);
     await client.set(keys.session(sid), 'marker', 'KEEPTTL');
-    expect(await applier.apply([touchEv(t + 5 * MIN)])).toMatchObject({ unchanged: 1 });
+    expect(await apply([touchEv(t + 5 * MIN)])).toMatchObject({ unchanged: 1 });
     expect((await state()).valueAt).toBe(t + 10 * MIN);
-    expect(await applier.apply([touchEv(t + 20 * MIN)])).toMatchObject({ applied: 1 });
+    expect(await apply([touchEv(t + 20 * MIN)])).toMatchObject({ applied: 1 });
     const s = await state();
     expect(s.value).toBe('marker');
     expect(s.valueAt).toBe(t + 20 * MIN);
@@ -206,34 +195,34 @@ describe.skipIf(!hasRedis)('Applier (apply.lua)', () => {
 
   it('a destroy removes the session and leaves a tombstone that outlives it', async () => {
     const t = Date.now();
-    await applier.apply([setEv(version(t, 0, 'hk'), t + 90 * MIN, 'data')]);
+    await apply([setEv(version(t, 0, 'hk'), t + 90 * MIN, 'data')]);
     const d = destroyEv(version(t, 1, 'us'), t + 30 * MIN);
-    expect(await applier.apply([d])).toMatchObject({ applied: 1 });
+    expect(await apply([d])).toMatchObject({ applied: 1 });
     const s = await state();
     expect(s.value).toBeNull();
     expect(s.meta).toEqual({ t: '1', v: d.version, x: String(t + 90 * MIN) });
     expect(s.metaAt).toBe(t + 90 * MIN);
-    expect(await applier.apply([d])).toMatchObject({ unchanged: 1 });
+    expect(await apply([d])).toMatchObject({ unchanged: 1 });
   });
 
   it('a tombstone absorbs later sets and touches and extends its own expiry to theirs', async () => {
     const t = Date.now();
     const d = destroyEv(version(t, 0, 'us'), t + 30 * MIN);
-    await applier.apply([d]);
+    await apply([d]);
     // A set with a higher version (a concurrent write elsewhere) never revives the session.
     const late = setEv(version(t + 5, 0, 'hk'), t + 60 * MIN, 'revived?');
-    expect(await applier.apply([late])).toMatchObject({ refused: 1 });
+    expect(await apply([late])).toMatchObject({ refused: 1 });
     let s = await state();
     expect(s.value).toBeNull();
     expect(s.meta).toMatchObject({ t: '1', x: String(t + 60 * MIN) });
     expect(s.metaAt).toBe(t + 60 * MIN);
-    expect(await applier.apply([touchEv(t + 120 * MIN, 'kr2')])).toMatchObject({ refused: 1 });
+    expect(await apply([touchEv(t + 120 * MIN, 'kr2')])).toMatchObject({ refused: 1 });
     s = await state();
     expect(s.value).toBeNull();
     expect(s.meta).toMatchObject({ t: '1', x: String(t + 120 * MIN) });
     expect(s.metaAt).toBe(t + 120 * MIN);
     // Earlier expiries never shorten it.
-    await applier.apply([touchEv(t + MIN), setEv(version(t - 1, 0, 'hk'), t + MIN, 'old')]);
+    await apply([touchEv(t + MIN), setEv(version(t - 1, 0, 'hk'), t + MIN, 'old')]);
     expect((await state()).metaAt).toBe(t + 120 * MIN);
   });
 
@@ -241,12 +230,12 @@ describe.skipIf(!hasRedis)('Applier (apply.lua)', () => {
     const t = Date.now();
     const d = destroyEv(version(t, 0, 'us'), t + 30 * MIN);
     const s = setEv(version(t + 3, 0, 'hk'), t + 20 * MIN, 'concurrent');
-    await applier.apply([d]);
-    await applier.apply([s]);
+    await apply([d]);
+    await apply([s]);
     const first = await state();
     sid = `${sid}-rev`;
-    await applier.apply([{ ...s, sid }]);
-    await applier.apply([{ ...d, sid }]);
+    await apply([{ ...s, sid }]);
+    await apply([{ ...d, sid }]);
     const second = await state();
     expect(first.value).toBeNull();
     expect(second).toEqual(first);
@@ -262,57 +251,40 @@ describe.skipIf(!hasRedis)('Applier (apply.lua)', () => {
     const finite = setEv(version(t, 0, 'hk'), t + 60 * MIN, 'finite');
     const forever = setEv(version(t + 1, 0, 'us'), 0, 'forever', 'us');
     const d = destroyEv(version(t + 2, 0, 'jp'), t + 10 * MIN, 'jp');
-    for (const e of [finite, forever, d]) await applier.apply([e]);
+    for (const e of [finite, forever, d]) await apply([e]);
     const first = await state();
     sid = `${sid}-rev`;
-    for (const e of [d, finite, forever]) await applier.apply([{ ...e, sid }]);
+    for (const e of [d, finite, forever]) await apply([{ ...e, sid }]);
     expect(await state()).toEqual(first);
   });
 
   it('events already expired on arrival store nothing', async () => {
     const t = Date.now();
-    const out = await applier.apply([setEv(version(t, 0, 'hk'), t - 1000, 'gone')]);
+    const out = await apply([setEv(version(t, 0, 'hk'), t - 1000, 'gone')]);
     expect(out).toMatchObject({ expired: 1, applied: 0 });
     expect(await state()).toEqual({ value: null, meta: {}, valueAt: -2, metaAt: -2 });
-    expect(await applier.apply([touchEv(t - 1000)])).toMatchObject({ expired: 1 });
-    expect(await applier.apply([destroyEv(version(t, 1, 'us'), t - 1000)])).toMatchObject({ expired: 1 });
+    expect(await apply([touchEv(t - 1000)])).toMatchObject({ expired: 1 });
+    expect(await apply([destroyEv(version(t, 1, 'us'), t - 1000)])).toMatchObject({ expired: 1 });
     expect(await state()).toEqual({ value: null, meta: {}, valueAt: -2, metaAt: -2 });
   });
 
   it('an event whose own expiry passed still merges into a live session: expiry is the later one', async () => {
     const t = Date.now();
     // A live session whose later expiry keeps a late-arriving but expired event harmless.
-    await applier.apply([setEv(version(t, 0, 'hk'), t + MIN, 'live')]);
-    expect(await applier.apply([setEv(version(t, 1, 'hk'), t - 1, 'late')])).toMatchObject({ applied: 1 });
+    await apply([setEv(version(t, 0, 'hk'), t + MIN, 'live')]);
+    expect(await apply([setEv(version(t, 1, 'hk'), t - 1, 'late')])).toMatchObject({ applied: 1 });
     expect((await state()).value).toBe('late');
     expect((await state()).valueAt).toBe(t + MIN);
   });
 
-  it('ignores events of its own region', async () => {
-    const t = Date.now();
-    const own = [
-      setEv(version(t, 0, 'kr'), t + MIN, 'mine', 'kr'),
-      touchEv(t + 2 * MIN, 'kr'),
-      destroyEv(version(t, 1, 'kr'), t + MIN, 'kr'),
-    ];
-    expect(await applier.apply(own)).toEqual({
-      applied: 0,
-      unchanged: 0,
-      expired: 0,
-      refused: 0,
-      coalesced: 0,
-    });
-    expect(await state()).toEqual({ value: null, meta: {}, valueAt: -2, metaAt: -2 });
-  });
-
   it('coalesces the touches of a batch to the latest expiry', async () => {
     const t = Date.now();
-    await applier.apply([setEv(version(t, 0, 'hk'), t + MIN, 'data')]);
-    const out = await applier.apply([touchEv(t + 5 * MIN), touchEv(t + 9 * MIN), touchEv(t + 7 * MIN)]);
+    await apply([setEv(version(t, 0, 'hk'), t + MIN, 'data')]);
+    const out = await apply([touchEv(t + 5 * MIN), touchEv(t + 9 * MIN), touchEv(t + 7 * MIN)]);
     expect(out).toMatchObject({ coalesced: 2, applied: 1 });
     const s = await state();
     expect(s.valueAt).toBe(t + 9 * MIN);
-    expect(s.meta).toMatchObject({ x: String(t + 9 * MIN), e: String(t + 9 * MIN) });
+    expect(s.meta).toMatchObject({ x: String(t + 9 * MIN), r: String(t + 9 * MIN) });
   });
 
   it('a batch with one failing call rejects, and applying it again completes it', async () => {
@@ -325,9 +297,68 @@ describe.skipIf(!hasRedis)('Applier (apply.lua)', () => {
     await expect(applier.apply([good, bad])).rejects.toThrow(/WRONGTYPE/);
     await client.del(keys.meta(badSid));
     // The transport redelivers the whole batch: what was applied before is a harmless duplicate.
-    const out = await applier.apply([good, bad]);
+    const out = await apply([good, bad]);
     expect(out.applied + out.unchanged).toBe(2);
     expect((await state()).value).toBe('good');
     expect(await client.get(keys.session(badSid))).toBe('bad');
+  });
+
+  it('refuses a set or touch older than the stale-event horizon, but still applies a late destroy', async () => {
+    const t = Date.now();
+    await apply([setEv(version(t, 0, 'hk'), t + 60 * MIN, 'live')]);
+    const before = await state();
+    const oldSet = {
+      ...setEv(version(t - 20 * MIN, 0, 'us'), t + 90 * MIN, 'revived', 'us'),
+      time: t - 20 * MIN,
+    };
+    const oldTouch = { ...touchEv(t + 120 * MIN, 'us'), time: t - 11 * MIN };
+    const { outcome, oldFrom } = await applier.apply([oldSet, oldTouch]);
+    expect(outcome).toMatchObject({ stale: 2, applied: 0 });
+    expect([...oldFrom]).toEqual(['us']);
+    expect(await state()).toEqual(before);
+    // A destroy made long ago still ends the session (ending one can never revive one) and is flagged.
+    const lateDestroy = {
+      ...destroyEv(version(t - 30 * MIN, 0, 'jp'), t + 30 * MIN, 'jp'),
+      time: t - 30 * MIN,
+    };
+    const late = await applier.apply([lateDestroy]);
+    expect(late.outcome).toMatchObject({ applied: 1 });
+    expect([...late.oldFrom]).toEqual(['jp']);
+    expect((await state()).meta.t).toBe('1');
+  });
+
+  it('refuses a version or event time too far ahead of its clock (a forged or broken origin cannot pin a session)', async () => {
+    const t = Date.now();
+    await apply([setEv(version(t, 0, 'hk'), t + 30 * MIN, 'genuine')]);
+    const before = await state();
+    const pinned = setEv('999999999999999.9999.hk', t + 30 * MIN, 'pinned');
+    const ahead = {
+      ...setEv(version(t + 10 * MIN, 0, 'us'), t + 40 * MIN, 'ahead', 'us'),
+      time: t + 10 * MIN,
+    };
+    const forgedDestroy = destroyEv(version(t + 10 * MIN, 0, 'us'), t + 30 * MIN);
+    expect(await apply([pinned, ahead, forgedDestroy])).toMatchObject({ skewed: 3, applied: 0 });
+    expect(await state()).toEqual(before);
+    // A later genuine write still wins, and its version has the normal width.
+    const next = setEv(version(t + 1, 0, 'us'), t + 30 * MIN, 'next', 'us');
+    expect(await apply([next])).toMatchObject({ applied: 1 });
+    expect((await state()).value).toBe('next');
+  });
+
+  it('refuses a touch that would remove the expiry or reach past the session’s lifetime rule', async () => {
+    const t = Date.now();
+    await apply([setEv(version(t, 0, 'hk'), t + 10 * MIN, 'data', 'hk', 30 * MIN)]);
+    const before = await state();
+    expect(await apply([touchEv(0)])).toMatchObject({ invalid: 1 });
+    expect(await apply([touchEv(t + 5 * DAY, 'hk', 5 * DAY)])).toMatchObject({ invalid: 1 });
+    expect(await state()).toEqual(before);
+    expect(await apply([touchEv(t + 25 * MIN, 'hk', 30 * MIN)])).toMatchObject({ applied: 1 });
+    expect((await state()).valueAt).toBe(t + 25 * MIN);
+    // A touch that arrives before its set is held to its own rule, and a set ignores an earlier
+    // expiry that reaches past the set's own rule.
+    sid = `${sid}-early`;
+    expect(await apply([touchEv(t + 3 * DAY, 'us', 5 * DAY)])).toMatchObject({ applied: 1 });
+    await apply([setEv(version(t, 0, 'hk'), t + 10 * MIN, 'data', 'hk', 30 * MIN)]);
+    expect((await state()).valueAt).toBe(t + 10 * MIN);
   });
 });

@@ -1,10 +1,10 @@
 import amqplib from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Envelope } from '../../src/contracts/envelope.js';
+import type { ReplicationTransport, TransportState } from '../../src/contracts/transport.js';
 import { TransportError } from '../../src/errors.js';
-import type { ChangeEvent } from '../../src/replication/events.js';
-import { GeoSessionStore } from '../../src/store.js';
+import { GeoSessionStore } from '../../src/session/store.js';
 import { amqpTopology, createAmqpTransport } from '../../src/transports/amqp.js';
-import type { ReplicationTransport, TransportState } from '../../src/transports/transport.js';
 import { eventually, type PrivateRedis, serviceAvailable, startRedis } from '../helpers/servers.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { AMQP_URL, deleteTopology, recordChannels } from './amqp-fixtures.js';
@@ -58,7 +58,7 @@ describe.skipIf(!hasRabbit)('amqp transport faults', () => {
   const channel = () => `fault${Math.random().toString(36).slice(2, 8)}:`;
 
   async function inboxOf(t: ReplicationTransport, ch: string, region: string) {
-    const got = new Map<string, ChangeEvent>();
+    const got = new Map<string, Envelope>();
     await t.subscribe({
       channel: ch,
       region,

@@ -1,6 +1,6 @@
 import amqplib from 'amqplib';
+import type { ReplicationTransport } from '../../src/contracts/transport.js';
 import { amqpTopology } from '../../src/transports/amqp.js';
-import type { ReplicationTransport } from '../../src/transports/transport.js';
 
 /** The machine's RabbitMQ. */
 export const AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';

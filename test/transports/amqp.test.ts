@@ -1,3 +1,4 @@
+import amqplib from 'amqplib';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
 import { amqpTopology, createAmqpTransport } from '../../src/transports/amqp.js';
@@ -19,6 +20,23 @@ describe.skipIf(!hasRabbit)('amqp', () => {
     return {
       regions: ['hk', 'kr', 'us'],
       transport: () => transport,
+      injectRaw: async (channel, origin, raw) => {
+        const conn = await amqplib.connect(AMQP_URL);
+        try {
+          const ch = await conn.createConfirmChannel();
+          await ch.assertExchange(amqpTopology(channel, regions, namePrefix).exchange, 'topic', {
+            durable: true,
+          });
+          ch.publish(
+            amqpTopology(channel, regions, namePrefix).exchange,
+            `${origin}.session`,
+            Buffer.from(raw),
+          );
+          await ch.waitForConfirms();
+        } finally {
+          await conn.close();
+        }
+      },
       cleanup: () => deleteTopology(seen, regions, namePrefix),
     };
   });
@@ -43,6 +61,24 @@ describe.skipIf(!hasRabbit)('amqp', () => {
     expect(long.exchange).not.toBe(amqpTopology('x'.repeat(999), ['hk', 'kr']).exchange);
   });
 
+  it('amqpTopology refuses wrong arguments with a ConfigError naming them', () => {
+    for (const [args, option] of [
+      [[42, ['hk', 'kr']], 'channel'],
+      [['sess:', 'hk'], 'regions'],
+      [['sess:', ['HK']], 'regions'],
+      [['sess:', ['hk'], 'a b'], 'namePrefix'],
+    ] as const) {
+      let error: unknown;
+      try {
+        (amqpTopology as (...a: unknown[]) => unknown)(...args);
+      } catch (e) {
+        error = e;
+      }
+      expect(error, JSON.stringify(args)).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).option).toBe(option);
+    }
+  });
+
   it('validates its options, naming the option', () => {
     const bad: [Record<string, unknown>, string][] = [
       [{ regions: ['hk', 'kr'] }, 'url'],
@@ -56,6 +92,9 @@ describe.skipIf(!hasRabbit)('amqp', () => {
       [{ url: AMQP_URL, regions: ['hk', 'kr'], publishTimeoutMs: -1 }, 'publishTimeoutMs'],
       [{ url: AMQP_URL, regions: ['hk', 'kr'], prefetch: 1.5 }, 'prefetch'],
       [{ url: AMQP_URL, regions: ['hk', 'kr'], reconnectDelayMs: [500, 100] }, 'reconnectDelayMs'],
+      [{ url: AMQP_URL, regions: ['hk', 'kr'], maxQueueLength: -1 }, 'maxQueueLength'],
+      [{ url: AMQP_URL, regions: ['hk', 'kr'], messageTtl: 5 }, 'messageTtl'],
+      [{ url: AMQP_URL, regions: ['hk', 'kr'], socketOptions: 'x' }, 'socketOptions'],
     ];
     for (const [options, option] of bad) {
       let error: unknown;

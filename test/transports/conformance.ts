@@ -1,6 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ChangeEvent } from '../../src/replication/events.js';
-import type { ReplicationTransport, Subscription } from '../../src/transports/transport.js';
+import type { Envelope } from '../../src/contracts/envelope.js';
+import type {
+  Poison,
+  ReplicationTransport,
+  SubscribeOptions,
+  Subscription,
+} from '../../src/contracts/transport.js';
+import { Pipeline } from '../../src/replication/pipeline.js';
 import { eventually } from '../helpers/servers.js';
 
 /** What a transport's test file provides to the shared conformance suite. */
@@ -9,31 +15,33 @@ export interface ConformanceHarness {
   readonly regions: readonly [string, string, string];
   /** The transport as a process of `region` would hold it (one shared instance is fine). */
   transport(region: string): ReplicationTransport;
+  /** Extra subscribe options (Redis Streams: read what `publish` wrote, the published streams). */
+  readonly subscribeOptions?: Partial<SubscribeOptions>;
+  /**
+   * Puts a frame that is not an envelope where `region`'s subscribers on `channel` will read it, from
+   * `origin` (a raw XADD, a raw AMQP or NATS publish). Absent for transports that move objects.
+   */
+  injectRaw?(channel: string, origin: string, raw: string): Promise<void>;
   /** Releases everything the harness created (the suite closes the transports first). */
   cleanup(): Promise<void>;
 }
 
 let seq = 0;
-/** A set event made in `origin`, unique within the run. */
-export function sampleEvent(origin: string, sid = `${origin}.s${seq}`): ChangeEvent {
+/** An envelope made in `origin`, unique within the run; its body holds line breaks and bars. */
+export function sampleEvent(origin: string, kind = 'test'): Envelope {
   seq++;
-  const ms = String(Date.now()).padStart(13, '0');
   return {
     id: `${origin}:${Date.now()}-${seq}`,
     origin,
-    sid,
-    op: 'set',
-    version: `${ms}.${String(seq % 10000).padStart(4, '0')}.${origin}`,
-    expiresAt: Date.now() + 60_000,
-    cookieExpires: Date.now() + 60_000,
-    fingerprint: `fp${seq}`,
-    data: JSON.stringify({ cookie: { originalMaxAge: 60_000 }, n: seq }),
+    kind,
+    time: Date.now(),
+    body: `s|${seq}|x\n${JSON.stringify({ cookie: { originalMaxAge: 60_000 }, n: seq, text: 'a\nb|c' })}`,
   };
 }
 
 /** Collects what a region receives. */
 class Inbox {
-  readonly events: ChangeEvent[] = [];
+  readonly events: Envelope[] = [];
   readonly batches: number[] = [];
   ids(): Set<string> {
     return new Set(this.events.map((e) => e.id));
@@ -73,6 +81,7 @@ export function transportConformance(name: string, makeHarness: () => Promise<Co
       fail = () => false,
     ) {
       const sub = await h.transport(region).subscribe({
+        ...h.subscribeOptions,
         channel: ch,
         region,
         maxBatch: 50,
@@ -96,7 +105,7 @@ export function transportConformance(name: string, makeHarness: () => Promise<Co
       const fromB = Array.from({ length: 30 }, () => sampleEvent(b));
       await h.transport(a).publish(ch, fromA);
       await h.transport(b).publish(ch, fromB);
-      const want = (events: ChangeEvent[]) => events.map((e) => e.id);
+      const want = (events: Envelope[]) => events.map((e) => e.id);
       await eventually(() => (inboxes[c] as Inbox).ids().size === 150);
       await eventually(() => (inboxes[b] as Inbox).ids().size === 120);
       await eventually(() => (inboxes[a] as Inbox).ids().size === 30);
@@ -207,6 +216,7 @@ export function transportConformance(name: string, makeHarness: () => Promise<Co
       let started = false;
       let finished = false;
       const sub = await h.transport(b).subscribe({
+        ...h.subscribeOptions,
         channel: ch,
         region: b,
         handler: async () => {
@@ -246,6 +256,94 @@ export function transportConformance(name: string, makeHarness: () => Promise<Co
       await expect(t.subscribe({ channel: channel(), region: b, handler: async () => {} })).rejects.toThrow(
         /closed/,
       );
+    });
+
+    it('hands frames that are not envelopes to onPoison, acknowledges them, and keeps flowing', async (ctx) => {
+      const h = await setup();
+      if (!h.injectRaw) return ctx.skip();
+      const [a, b] = h.regions;
+      const ch = channel();
+      const inbox = new Inbox();
+      const poison: Poison[] = [];
+      const sub = await h.transport(b).subscribe({
+        ...h.subscribeOptions,
+        channel: ch,
+        region: b,
+        handler: async (events) => {
+          inbox.events.push(...events);
+        },
+        onPoison: (p) => poison.push(p),
+      });
+      subs.push(sub);
+      await h.injectRaw(ch, a, '{"o":"s","r":"hk"} not an envelope');
+      const after = sampleEvent(a);
+      await h.transport(a).publish(ch, [after]);
+      await eventually(() => inbox.ids().has(after.id) && poison.length === 1);
+      expect(poison[0]?.reason).toBeTypeOf('string');
+      // Acknowledged: a new subscription sees neither again.
+      await sub.close();
+      const again = new Inbox();
+      const seen: Poison[] = [];
+      subs.push(
+        await h.transport(b).subscribe({
+          ...h.subscribeOptions,
+          channel: ch,
+          region: b,
+          handler: async (events) => {
+            again.events.push(...events);
+          },
+          onPoison: (p) => seen.push(p),
+        }),
+      );
+      const marker = sampleEvent(a);
+      await h.transport(a).publish(ch, [marker]);
+      await eventually(() => again.ids().has(marker.id));
+      expect(again.ids().has(after.id)).toBe(false);
+      expect(seen).toEqual([]);
+    });
+
+    it('carries a new kind of envelope through the pipeline without the transport knowing it', async () => {
+      const h = await setup();
+      const [a, b] = h.regions;
+      const ch = channel();
+      const got: { greeting: string; from: string }[] = [];
+      const pipeline = (region: string) =>
+        new Pipeline({
+          region,
+          channel: ch,
+          transport: h.transport(region),
+          sealer: undefined,
+          acceptUnsealed: false,
+          deadLetters: undefined,
+          now: Date.now,
+          onError: () => {},
+        });
+      const sender = pipeline(a);
+      const receiver = pipeline(b);
+      receiver.register<{ greeting: string }>('greeting', {
+        decode: (envelope) => JSON.parse(envelope.body) as { greeting: string },
+        apply: async (items, envelopes) => {
+          for (const [i, item] of items.entries()) {
+            got.push({ greeting: item.greeting, from: (envelopes[i] as Envelope).origin });
+          }
+        },
+      });
+      subs.push(
+        await receiver.subscribe({ source: h.subscribeOptions?.source ?? 'published', relayed: false }),
+      );
+      await sender.publish([
+        {
+          id: `${a}:hello-${Date.now()}`,
+          origin: a,
+          kind: 'greeting',
+          time: Date.now(),
+          body: '{"greeting":"안녕"}',
+        },
+      ]);
+      await eventually(() => got.length === 1);
+      expect(got).toEqual([{ greeting: '안녕', from: a }]);
+      expect(receiver.stats.envelopes).toBe(1);
+      expect(receiver.stats.lagMs[a]).toBeGreaterThanOrEqual(0);
     });
   });
 }

@@ -2,11 +2,11 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { SessionData } from 'express-session';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Envelope } from '../../src/contracts/envelope.js';
+import type { ReplicationTransport, Subscription } from '../../src/contracts/transport.js';
 import { TransportError } from '../../src/errors.js';
-import type { ChangeEvent } from '../../src/replication/events.js';
-import { GeoSessionStore } from '../../src/store.js';
+import { GeoSessionStore } from '../../src/session/store.js';
 import { createNatsTransport } from '../../src/transports/nats.js';
-import type { ReplicationTransport, Subscription } from '../../src/transports/transport.js';
 import { type PrivateNats, startNats } from '../helpers/nats-server.js';
 import { eventually, hasRedis, type PrivateRedis, serviceAvailable, startRedis } from '../helpers/servers.js';
 import { sampleEvent } from './conformance.js';
@@ -17,7 +17,7 @@ const hasNats = await serviceAvailable('nats', 4222);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Publishes until the broker confirms (the relay does the same from the outbox). */
-async function publishUntilConfirmed(t: ReplicationTransport, channel: string, events: ChangeEvent[]) {
+async function publishUntilConfirmed(t: ReplicationTransport, channel: string, events: Envelope[]) {
   for (let attempt = 0; ; attempt++) {
     try {
       await t.publish(channel, events);
@@ -47,6 +47,7 @@ describe.skipIf(!hasNats)('nats transport faults', () => {
   function transport(extra: Partial<Parameters<typeof createNatsTransport>[0]> = {}) {
     const t = createNatsTransport({
       servers: nats.url,
+      regions: ['hk', 'kr', 'us'],
       publishTimeoutMs: 1500,
       idleHeartbeatMs: 500,
       reconnectTimeWaitMs: 100,
@@ -126,7 +127,7 @@ describe.skipIf(!hasNats)('nats transport faults', () => {
     const nc = await connect({ servers: nats.url });
     try {
       const jsm = await jetstreamManager(nc);
-      expect(await jsm.consumers.delete('GEOSESSION_deleted_3a', 'kr')).toBe(true);
+      expect(await jsm.consumers.delete('GEOSESSION_deleted_3a', 'kr_from_hk')).toBe(true);
     } finally {
       await nc.close();
     }

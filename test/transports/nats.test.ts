@@ -1,4 +1,4 @@
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
@@ -26,7 +26,9 @@ describe('nats options and names', () => {
   it('requires servers and names the bad option', () => {
     expect(() => createNatsTransport(undefined as never)).toThrow(ConfigError);
     expect(() => createNatsTransport({} as never)).toThrow(/servers/);
-    expect(() => createNatsTransport({ servers: [] })).toThrow(/servers/);
+    expect(() => createNatsTransport({ servers: [], regions: ['hk', 'kr'] })).toThrow(/servers/);
+    expect(() => createNatsTransport({ servers: URL } as never)).toThrow(/regions/);
+    expect(() => createNatsTransport({ servers: URL, regions: ['hk'] })).toThrow(/regions/);
     for (const [option, value] of [
       ['publishTimeoutMs', 0],
       ['publishWindow', 1.5],
@@ -34,10 +36,11 @@ describe('nats options and names', () => {
       ['streamPrefix', 'a.b'],
       ['subjectPrefix', 'a..b'],
       ['idleHeartbeatMs', Number.NaN],
+      ['serverz', 'nats://x'],
     ] as const) {
       let error: unknown;
       try {
-        createNatsTransport({ servers: URL, [option]: value });
+        createNatsTransport({ servers: URL, regions: ['hk', 'kr'], [option]: value } as never);
       } catch (e) {
         error = e;
       }
@@ -77,6 +80,7 @@ describe.skipIf(!hasNats)('nats', () => {
     prefixes.push(streamPrefix);
     const transport = createNatsTransport({
       servers: URL,
+      regions: ['hk', 'kr', 'us'],
       streamPrefix,
       subjectPrefix: `gstest.${id}`,
       retryDelayMs: 200,
@@ -85,6 +89,14 @@ describe.skipIf(!hasNats)('nats', () => {
     return {
       regions: ['hk', 'kr', 'us'],
       transport: () => transport,
+      injectRaw: async (channel, origin, raw) => {
+        const nc = await connect({ servers: URL });
+        try {
+          await jetstream(nc).publish(`gstest.${id}.${channelToken(channel)}.${origin}`, raw);
+        } finally {
+          await nc.close();
+        }
+      },
       cleanup: () => deleteStreams(streamPrefix),
     };
   });

@@ -1,0 +1,186 @@
+/**
+ * The typed face of the Lua scripts in src/redis/scripts: the one module that knows each script's KEYS
+ * and ARGV order and its result codes. Everything else (the store, the applier, bulk tools, tests) goes
+ * through these functions.
+ */
+import type { RedisClient } from '../types.js';
+import { runScript } from './run-script.js';
+
+/** What `set.lua` did. */
+export enum WriteResult {
+  /** Written with a new version. */
+  Written = 0,
+  /** The content was unchanged: only the expiry moved (a touch's cost). */
+  Unchanged = 1,
+  /** A logout's tombstone forbids the write. */
+  Refused = -1,
+}
+
+/** What `touch.lua` did. */
+export enum TouchResult {
+  /** The expiry moved. */
+  Moved = 0,
+  /** The session already lives that long. */
+  Unchanged = 1,
+  /** A logout's tombstone forbids the touch. */
+  Refused = -1,
+  /** The session is not in this region yet: its new expiry was recorded and sent. */
+  Recorded = 2,
+  /** Nothing done: the session's lifetime rule changed (its cookie's maxAge), so it must be written. */
+  RuleChanged = 3,
+}
+
+/** What `destroy.lua` did. */
+export enum DestroyResult {
+  /** A tombstone was written. */
+  Destroyed = 0,
+  /** It was destroyed already. */
+  AlreadyDestroyed = 1,
+}
+
+/** What `apply.lua` did with one remote change. */
+export enum ApplyResult {
+  Applied = 0,
+  /** A duplicate, or older data whose expiry was not later. */
+  Unchanged = 1,
+  /** Already past its expiry on arrival. */
+  Expired = 2,
+  /** A set or touch of a session destroyed here. */
+  Refused = -1,
+  /** A set or touch older than the stale-event horizon. */
+  Stale = 3,
+  /** A version or time too far ahead of this region's clock. */
+  Skewed = 4,
+  /** A touch that would remove the expiry or reach past the session's lifetime rule. */
+  Invalid = 5,
+}
+
+/** The keys a session script needs. */
+export interface SessionKeys {
+  readonly value: string;
+  readonly meta: string;
+  /** This region's outbox when the store replicates. */
+  readonly outbox: string | undefined;
+}
+
+function keyList(keys: SessionKeys): string[] {
+  return keys.outbox === undefined ? [keys.value, keys.meta] : [keys.value, keys.meta, keys.outbox];
+}
+
+/** Arguments of {@link writeSession}. */
+export interface WriteArgs {
+  readonly data: string;
+  readonly fingerprint: string;
+  /** Remaining lifetime in ms, 0 for never. */
+  readonly lifetimeMs: number;
+  /** The session's lifetime rule in ms (its cookie's maxAge, or the ttl), 0 for never. */
+  readonly ruleMs: number;
+  readonly region: string;
+  readonly sid: string;
+  /** The host's clock, epoch ms. */
+  readonly hostNow: number;
+  readonly maxSkewMs: number;
+  readonly touchStepMs: number;
+}
+
+/** Runs `set.lua`. */
+export async function writeSession(
+  client: RedisClient,
+  keys: SessionKeys,
+  a: WriteArgs,
+): Promise<{ result: WriteResult; version: string }> {
+  const reply = (await runScript(client, 'set', keyList(keys), [
+    a.data,
+    a.fingerprint,
+    Math.ceil(a.lifetimeMs),
+    a.region,
+    a.sid,
+    Math.floor(a.hostNow),
+    a.maxSkewMs,
+    a.touchStepMs,
+    Math.ceil(a.ruleMs),
+  ])) as [number, string];
+  return { result: reply[0] as WriteResult, version: reply[1] };
+}
+
+/** Runs `touch.lua` (replicating stores only). */
+export async function touchSession(
+  client: RedisClient,
+  keys: SessionKeys & { outbox: string },
+  a: { lifetimeMs: number; ruleMs: number; region: string; sid: string; touchStepMs: number },
+): Promise<TouchResult> {
+  const reply = await runScript(client, 'touch', keyList(keys), [
+    Math.ceil(a.lifetimeMs),
+    a.region,
+    a.sid,
+    a.touchStepMs,
+    Math.ceil(a.ruleMs),
+  ]);
+  return Number(reply) as TouchResult;
+}
+
+/** Runs `destroy.lua`. */
+export async function destroySession(
+  client: RedisClient,
+  keys: SessionKeys,
+  a: { tombstoneMs: number; region: string; sid: string; hostNow: number; maxSkewMs: number },
+): Promise<{ result: DestroyResult; version: string }> {
+  const reply = (await runScript(client, 'destroy', keyList(keys), [
+    a.tombstoneMs,
+    a.region,
+    a.sid,
+    Math.floor(a.hostNow),
+    a.maxSkewMs,
+  ])) as [number, string];
+  return { result: reply[0] as DestroyResult, version: reply[1] };
+}
+
+/** One remote change for {@link applyChanges}. */
+export interface RemoteChange {
+  readonly value: string;
+  readonly meta: string;
+  readonly op: 's' | 't' | 'd';
+  readonly version: string;
+  readonly expiresAt: number;
+  /** The session's lifetime rule in ms; `undefined` for a destroy. */
+  readonly lifetimeMs: number | undefined;
+  readonly fingerprint: string;
+  readonly data: string;
+  /** When the origin made it, epoch ms. */
+  readonly time: number;
+}
+
+/**
+ * Runs `apply.lua` on a chunk of remote changes: a result per change, and whether each (of any op) was
+ * older than the stale-event horizon.
+ */
+export async function applyChanges(
+  client: RedisClient,
+  changes: readonly RemoteChange[],
+  horizonMs: number,
+  maxSkewMs: number,
+): Promise<{ results: ApplyResult[]; old: boolean[] }> {
+  const keys: string[] = [];
+  const args: (string | number)[] = [horizonMs, maxSkewMs];
+  for (const c of changes) {
+    keys.push(c.value, c.meta);
+    args.push(
+      c.op,
+      c.version,
+      c.expiresAt,
+      c.lifetimeMs === undefined ? '' : c.lifetimeMs,
+      c.fingerprint,
+      c.data,
+      c.time,
+    );
+  }
+  const reply = (await runScript(client, 'apply', keys, args)) as unknown[];
+  if (!Array.isArray(reply) || reply.length !== changes.length + 1) {
+    throw new TypeError(
+      `apply.lua answered ${JSON.stringify(reply)?.slice(0, 80)} for ${changes.length} changes`,
+    );
+  }
+  const results = reply.slice(0, changes.length).map(Number) as ApplyResult[];
+  const flags = String(reply[changes.length]);
+  return { results, old: results.map((_, i) => flags[i] === '1') };
+}

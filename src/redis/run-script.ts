@@ -1,0 +1,31 @@
+import type { RedisClient } from '../types.js';
+import { LUA } from './lua.generated.js';
+
+/** Names of the Lua scripts shipped in src/redis/scripts. */
+export type ScriptName = keyof typeof LUA;
+
+type Arg = string | number;
+
+function isNoScript(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('NOSCRIPT');
+}
+
+/**
+ * Runs one of our scripts by SHA (EVALSHA), loading it with EVAL when the server does not know it yet.
+ * The user's client is never modified (no defineCommand), every key goes through KEYS so ioredis
+ * `keyPrefix` and cluster routing apply, and calls join ioredis auto-pipelining like any command.
+ */
+export async function runScript(
+  client: RedisClient,
+  name: ScriptName,
+  keys: readonly string[],
+  args: readonly Arg[],
+): Promise<unknown> {
+  const script = LUA[name];
+  try {
+    return await client.evalsha(script.sha, keys.length, ...keys, ...args);
+  } catch (error) {
+    if (!isNoScript(error)) throw error;
+    return await client.eval(script.lua, keys.length, ...keys, ...args);
+  }
+}

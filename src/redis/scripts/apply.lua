@@ -1,0 +1,126 @@
+--- Applies a batch of session changes from other regions, one after another, in one call. Idempotent
+--- and order-independent: the state of a session is a join of three parts, each merged the same way
+--- whatever the order of arrival:
+---   data     the value of the highest version wins (last writer wins)
+---   expiry   the later absolute expiry wins (expiry only slides forward; 0 = never)
+---   logout   a tombstone absorbs every later or earlier set and touch (logout is final)
+--- so applying any set of events, in any order, any number of times, gives the same state.
+---
+--- Every event is treated as untrusted input first:
+---   - a version or event time more than the allowed clock skew ahead of this Redis's clock is refused
+---     (a forged or broken origin cannot pin a session);
+---   - a set or touch made longer ago than the stale-event horizon is refused (a tombstone is only
+---     guaranteed to live that long, so applying it could revive a logged-out session); a late destroy
+---     still applies, since ending a session never revives one;
+---   - a touch can neither remove an expiry nor reach past now + the session's lifetime rule.
+---
+--- ARGV[1] stale-event horizon, ms (the shortest tombstone lifetime)
+--- ARGV[2] largest clock skew between regions, ms
+--- For the i-th event (i = 1..#KEYS/2), at a = 2 + 7(i-1):
+--- KEYS[2i-1] session value key
+--- KEYS[2i]   session metadata (same slot)
+--- ARGV[a+1]  op: "s" set, "t" touch, "d" destroy
+--- ARGV[a+2]  version ("" for a touch of a session whose data the origin did not have)
+--- ARGV[a+3]  absolute expiry in ms ("0" = never); for "d", when the tombstone may be forgotten
+--- ARGV[a+4]  the session's lifetime rule in ms ("0" never; "" for "d")
+--- ARGV[a+5]  content fingerprint ("s" only)
+--- ARGV[a+6]  serialized session ("s" only)
+--- ARGV[a+7]  when the origin made the change, epoch ms (its Redis clock)
+--- (Under Redis Cluster a batch must hold one slot's sessions only.)
+---
+--- Returns one code per event (ApplyResult in src/redis/commands.ts), then a string with one character
+--- per event: "1" when it (of any op) was older than the horizon, else "0".
+---   0  applied (state changed)
+---   1  nothing changed (duplicate, or older data whose expiry was not later)
+---   2  already expired on arrival; nothing stored
+---  -1  refused: the session was destroyed here (tombstone)
+---   3  refused: older than the stale-event horizon
+---   4  refused: version or time too far ahead of this region's clock
+---   5  refused: a touch that would remove the expiry or reach past the session's lifetime rule
+--- @include "common"
+
+local function apply_one(vkey, mkey, op, version, event_x, life, fingerprint, data, time, now, horizon, skew)
+  local vms = nil
+  if version ~= '' then vms = version_ms(version) end
+  if (vms and vms > now + skew) or time > now + skew then return 4 end
+  if op ~= 'd' and now - time > horizon then return 3 end
+
+  local meta = read_meta(mkey)
+  local prev_x = meta.x
+
+  if op == 'd' then
+    local until_ms = event_x
+    if prev_x and prev_x ~= 0 and prev_x > until_ms then until_ms = prev_x end
+    local v = meta.v
+    if not v or version > v then v = version end
+    if meta.t and until_ms == prev_x and v == meta.v then return 1 end
+    redis.call('DEL', vkey)
+    if until_ms <= now then
+      redis.call('DEL', mkey)
+      return 2
+    end
+    write_meta(mkey, true, v, until_ms, nil, nil, nil)
+    return 0
+  end
+
+  if meta.t then
+    -- A tombstone outlives whatever it ended: a later expiry from a concurrent write extends it. It keeps
+    -- the highest version seen too, as when that write arrives before the destroy, so that every region
+    -- ends with the same tombstone whatever the order of arrival.
+    local v = meta.v
+    if version ~= '' and (not v or version > v) then v = version end
+    local x = prev_x
+    if event_x ~= 0 and prev_x and event_x > prev_x then x = event_x end
+    if v ~= meta.v or x ~= prev_x then write_meta(mkey, true, v, x, nil, nil, nil) end
+    return -1
+  end
+
+  local rule = meta.l
+  if rule == nil then rule = life end
+  if op == 't' and rule ~= nil and rule ~= 0 then
+    if event_x == 0 or event_x > now + rule + skew then return 5 end
+  end
+  if op == 's' and not meta.v and life ~= 0 and prev_x and prev_x ~= 0 and prev_x > now + life + skew then
+    -- Only touches were seen before this set, and the expiry they left reaches past the set's own rule
+    -- (touches can be forged, a set has to be believed anyway): ignore it.
+    prev_x = nil
+  end
+
+  local x = later(prev_x, event_x)
+  if x ~= 0 and x <= now then return 2 end
+  local r = later(meta.r, event_x)
+
+  if op == 's' and (not meta.v or version > meta.v) then
+    local sx = fmt(x)
+    if x == 0 then
+      redis.call('SET', vkey, data)
+    else
+      redis.call('SET', vkey, data, 'PXAT', sx)
+    end
+    write_meta(mkey, false, version, x, r, life, fingerprint, sx)
+    return 0
+  end
+
+  -- A touch, or a set that lost to a newer version: only the expiry may move.
+  if x == prev_x and r == meta.r then return 1 end
+  if x ~= prev_x and redis.call('EXISTS', vkey) == 1 then expire_at(vkey, x) end
+  -- When the session has not arrived yet, the metadata remembers the expiry so the set merges with it.
+  write_meta(mkey, false, meta.v, x, r, meta.l or life, meta.f)
+  if x == prev_x then return 1 end
+  return 0
+end
+
+local now = now_ms()
+local horizon = tonumber(ARGV[1])
+local skew = tonumber(ARGV[2])
+local codes = {}
+local old = {}
+for i = 1, #KEYS / 2 do
+  local a = 2 + (i - 1) * 7
+  local time = tonumber(ARGV[a + 7])
+  if now - time > horizon then old[i] = '1' else old[i] = '0' end
+  codes[i] = apply_one(KEYS[2 * i - 1], KEYS[2 * i], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3]),
+    tonumber(ARGV[a + 4]), ARGV[a + 5], ARGV[a + 6], time, now, horizon, skew)
+end
+codes[#codes + 1] = table.concat(old)
+return codes

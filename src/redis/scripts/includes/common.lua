@@ -1,0 +1,119 @@
+-- Shared helpers, pulled into each script by scripts/gen-lua.mjs.
+--
+-- Time comes from Redis (TIME), never from the app host: the host only sends a remaining lifetime, and
+-- every absolute expiry is made here. Expiry times are absolute epoch milliseconds; "0" means "never
+-- expires" and is above every time.
+--
+-- Versions are hybrid logical clock stamps written as fixed-width text so that plain string comparison
+-- orders them: "<wall ms, 15 digits>.<counter, 4 digits>.<region>" (15 digits last until the year
+-- 33658). A new version is above the key's previous version, whichever region wrote it; equal wall time
+-- and counter break on the region id. Versions are unique per key because each is made inside an atomic
+-- script. The wall part is the later of the Redis clock and the host's clock, the host's clock counting
+-- for at most half the allowed clock skew ahead of Redis, so a host with a wrong clock can never make a
+-- version that other regions refuse.
+--
+-- Millisecond times exceed 32 bits. Redis runs Lua 5.1 (doubles only), so times are kept as floats and
+-- always turned into text with fmt() before they reach Redis.
+
+local function fmt(n)
+  return string.format('%.0f', n)
+end
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000.0 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Session metadata is one string, "t|v|x|r|l|f", kept beside the value in the same slot:
+--   t  "1" for a logout's tombstone, else "0"
+--   v  HLC version of the data ("" when none yet: an expiry that arrived before its session)
+--   x  absolute expiry in ms, "0" for never: the latest this region has known for the id
+--   r  the latest expiry every region has been told about (a touch that moves x less than the
+--      touch step past it is not replicated), "" when unknown
+--   l  the session's lifetime rule in ms ("0" never): a replicated touch may not reach past now + l
+--   f  content fingerprint ("" when none)
+-- One string costs a GET to read and one SET ... PXAT to write.
+local function read_meta(key)
+  local m = redis.call('GET', key)
+  if type(m) ~= 'string' then return {} end
+  local t, v, x, r, l, f = string.match(m, '^([01])|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+  if not t then return {} end
+  return {
+    t = t == '1', v = v ~= '' and v or false, x = tonumber(x), r = tonumber(r), l = tonumber(l),
+    f = f ~= '' and f or false,
+  }
+end
+
+-- `sx` is `x` as text when the caller has it already (formatting a 15-digit float is not free).
+local function write_meta(key, tombstone, v, x, r, l, f, sx)
+  sx = sx or fmt(x)
+  local text = (tombstone and '1|' or '0|') .. (v or '') .. '|' .. sx .. '|' .. (r and fmt(r) or '') .. '|'
+    .. (l and fmt(l) or '') .. '|' .. (f or '')
+  if x == 0 then
+    redis.call('SET', key, text)
+  else
+    redis.call('SET', key, text, 'PXAT', sx)
+  end
+end
+
+local function version_ms(v)
+  return tonumber(string.sub(v, 1, 15))
+end
+
+-- The wall time of a new version: Redis time, or the host's when it is ahead, by at most max_skew / 2.
+local function wall_time(now, host, max_skew)
+  if host > now + max_skew / 2 then host = now + max_skew / 2 end
+  if host > now then return host end
+  return now
+end
+
+local function next_version(prev, region, wall)
+  local ms = math.floor(wall)
+  local counter = 0
+  if prev then
+    local pms = version_ms(prev)
+    local pc = tonumber(string.sub(prev, 17, 20))
+    if pms and pc and pms >= ms then
+      ms = pms
+      counter = pc + 1
+      if counter > 9999 then
+        ms = ms + 1
+        counter = 0
+      end
+    end
+  end
+  return string.format('%015.0f.%04d.', ms, counter) .. region
+end
+
+-- Later of two absolute expiry times; nil means unknown, 0 means never.
+local function later(a, b)
+  if a == nil then return b end
+  if b == nil then return a end
+  if a == 0 or b == 0 then return 0 end
+  if a > b then return a end
+  return b
+end
+
+-- Whether moving the expiry to `x` must be told to the other regions, who know `r` (see read_meta).
+local function worth_sending(x, r, step)
+  if r == nil then return true end
+  if x == 0 then return r ~= 0 end
+  if r == 0 then return false end
+  return x - r >= step
+end
+
+-- Appends a session change to the outbox as an envelope: kind "session", the Redis time, and the body
+-- "op|version|expiry|lifetime|fingerprint|session id", then "\n" and the session for a set.
+local function append_event(outbox, now, op, v, sx, l, f, sid, data)
+  local body = op .. '|' .. v .. '|' .. sx .. '|' .. l .. '|' .. f .. '|' .. sid
+  if data then body = body .. '\n' .. data end
+  redis.call('XADD', outbox, '*', 'k', 'session', 't', fmt(now), 'b', body)
+end
+
+local function expire_at(key, at)
+  if at == 0 then
+    redis.call('PERSIST', key)
+  else
+    redis.call('PEXPIREAT', key, fmt(at))
+  end
+end

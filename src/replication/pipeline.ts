@@ -1,0 +1,294 @@
+import type { Envelope } from '../contracts/envelope.js';
+import type { RefusalReason, Sealer } from '../contracts/sealer.js';
+import type { Poison, ReplicationTransport, StreamSource, Subscription } from '../contracts/transport.js';
+import { EventError, GeoSessionError, SealError } from '../errors.js';
+import { RateLimiter } from '../internal/report.js';
+import type { DeadLetters } from './dead-letters.js';
+import { SEALED_KIND, sealEnvelopes, unpackBatch } from './sealed-batch.js';
+
+/**
+ * Receives and applies the envelopes of one kind. `decode` runs on each envelope alone (a throw refuses
+ * that envelope as `malformed`); `apply` gets everything of its kind in a batch, in arrival order, and
+ * rejects to have the whole batch delivered again.
+ */
+export interface KindHandler<T> {
+  decode(envelope: Envelope): T;
+  apply(items: T[], envelopes: Envelope[]): Promise<void>;
+}
+
+/** Why the pipeline refused an envelope: a sealing refusal, or one of its own. */
+export type RejectionReason = RefusalReason | 'unknown-kind' | 'poison';
+
+/** An envelope (or frame) the pipeline refused: counted, dead-lettered, never applied. */
+export interface RejectedEnvelope {
+  readonly reason: RejectionReason;
+  readonly id: string;
+  readonly origin: string | undefined;
+  readonly kind: string | undefined;
+  /** What went wrong, as a `GeoSessionError`. */
+  readonly error: GeoSessionError;
+}
+
+/** Options of {@link Pipeline}. */
+export interface PipelineOptions {
+  readonly region: string;
+  readonly channel: string;
+  readonly transport: ReplicationTransport;
+  /** Seals what leaves, opens what arrives; without one nothing is sealed. */
+  readonly sealer: Sealer | undefined;
+  /** With a sealer: also accept unsealed envelopes (the window while sealing is switched on). */
+  readonly acceptUnsealed: boolean;
+  readonly deadLetters: DeadLetters | undefined;
+  /** The clock lag is measured with. */
+  readonly now: () => number;
+  onError(error: GeoSessionError): void;
+  onRejected?(rejected: RejectedEnvelope): void;
+}
+
+/** Counters of a {@link Pipeline}. */
+export interface PipelineStats {
+  /** Batches handed over by the transport. */
+  batches: number;
+  /** Envelopes received (a sealed batch counts as the envelopes inside). */
+  envelopes: number;
+  /** Envelopes of this region itself, dropped. */
+  ownDropped: number;
+  /** Envelopes this region published (before sealing). */
+  published: number;
+  /** Refused envelopes by reason. */
+  rejected: Partial<Record<RejectionReason, number>>;
+  /** Per origin region: lag of the newest envelope applied (ms from when it was made to its apply). */
+  lagMs: Record<string, number>;
+}
+
+/** Deterministic failures (the same input fails the same way): isolate the envelope instead of retrying. */
+function isDeterministic(error: unknown): boolean {
+  return error instanceof EventError || (error instanceof Error && error.name === 'ReplyError');
+}
+
+/**
+ * The one replication pipeline, for every kind of envelope. Out: encode (the kind's job), seal,
+ * publish. In: open, check sealing, drop its own origin, decode, measure lag from `time`, dispatch by
+ * kind. A new kind registers a {@link KindHandler} and touches no transport.
+ *
+ * Poison never blocks: anything that cannot be opened, decoded or applied is refused on its own,
+ * counted by reason, kept in the dead-letter stream, reported (rate-limited) and acknowledged, and the
+ * envelopes after it flow. Only transient failures (Redis away, a timeout) fail the batch, which the
+ * transport then delivers again.
+ */
+export class Pipeline {
+  private readonly kinds = new Map<string, KindHandler<unknown>>();
+  private readonly limiter = new RateLimiter(60_000);
+  readonly stats: PipelineStats = {
+    batches: 0,
+    envelopes: 0,
+    ownDropped: 0,
+    published: 0,
+    rejected: {},
+    lagMs: {},
+  };
+
+  constructor(private readonly options: PipelineOptions) {}
+
+  /** Routes envelopes of `kind` to `handler`. */
+  register<T>(kind: string, handler: KindHandler<T>): void {
+    if (kind === SEALED_KIND || this.kinds.has(kind)) throw new Error(`kind ${kind} is already registered`);
+    this.kinds.set(kind, handler as KindHandler<unknown>);
+  }
+
+  /** Seals (when configured) and publishes envelopes made in this region. */
+  async publish(envelopes: readonly Envelope[]): Promise<void> {
+    if (envelopes.length === 0) return;
+    const { sealer, transport, channel, region } = this.options;
+    const out = sealer ? await sealEnvelopes(sealer, envelopes, region, channel) : envelopes;
+    await transport.publish(channel, out);
+    this.stats.published += envelopes.length;
+  }
+
+  /** Subscribes to the other regions' envelopes. */
+  subscribe(options: { source: StreamSource; relayed: boolean; maxBatch?: number }): Promise<Subscription> {
+    return this.options.transport.subscribe({
+      channel: this.options.channel,
+      region: this.options.region,
+      handler: (batch) => this.receive(batch),
+      onPoison: (poison) => this.poison(poison),
+      ...options,
+    });
+  }
+
+  /** Handles one delivered batch; rejects only on a transient failure (the batch is delivered again). */
+  async receive(batch: Envelope[]): Promise<void> {
+    this.stats.batches++;
+    const routed = new Map<string, { items: unknown[]; envelopes: Envelope[] }>();
+    const route = (envelope: Envelope) => {
+      this.stats.envelopes++;
+      const handler = this.kinds.get(envelope.kind);
+      if (!handler) {
+        this.reject(
+          envelope,
+          'unknown-kind',
+          new EventError(`no handler for envelopes of kind ${envelope.kind}`),
+        );
+        return;
+      }
+      let item: unknown;
+      try {
+        item = handler.decode(envelope);
+      } catch (error) {
+        this.reject(envelope, 'malformed', asEventError(error));
+        return;
+      }
+      let group = routed.get(envelope.kind);
+      if (!group) {
+        group = { items: [], envelopes: [] };
+        routed.set(envelope.kind, group);
+      }
+      group.items.push(item);
+      group.envelopes.push(envelope);
+    };
+
+    const { region, sealer, acceptUnsealed } = this.options;
+    for (const envelope of batch) {
+      if (envelope.origin === region) {
+        this.stats.ownDropped++;
+        continue;
+      }
+      if (envelope.kind === SEALED_KIND) {
+        const inner = await this.open(envelope);
+        if (inner) for (const item of inner) route(item);
+        continue;
+      }
+      if (sealer && !acceptUnsealed) {
+        this.reject(
+          envelope,
+          'unsealed',
+          new SealError('unsealed', `an unsealed envelope from ${envelope.origin} was refused`),
+        );
+        continue;
+      }
+      route(envelope);
+    }
+
+    for (const [kind, group] of routed) {
+      await this.applyIsolating(this.kinds.get(kind) as KindHandler<unknown>, group.items, group.envelopes);
+    }
+    const now = this.options.now();
+    for (const group of routed.values()) {
+      for (const envelope of group.envelopes)
+        this.stats.lagMs[envelope.origin] = Math.max(0, now - envelope.time);
+    }
+  }
+
+  /** Opens a sealed batch; `undefined` (after refusing it) when it cannot be opened. */
+  private async open(envelope: Envelope): Promise<Envelope[] | undefined> {
+    const { sealer, channel } = this.options;
+    if (!sealer) {
+      this.reject(
+        envelope,
+        'unknown-key',
+        new SealError('unknown-key', 'a sealed batch arrived, but this region has no sealer'),
+      );
+      return undefined;
+    }
+    try {
+      const opened = await sealer.open(envelope.body, { origin: envelope.origin, channel });
+      if (opened.region !== undefined && opened.region !== envelope.origin) {
+        throw new SealError(
+          'origin-mismatch',
+          `a batch claiming ${envelope.origin} was sealed by ${opened.region}`,
+        );
+      }
+      return unpackBatch(opened.payload, envelope.origin);
+    } catch (error) {
+      const sealError =
+        error instanceof SealError
+          ? error
+          : new SealError('malformed', 'a sealed batch could not be opened', { cause: error });
+      this.reject(envelope, sealError.reason, sealError);
+      return undefined;
+    }
+  }
+
+  /** Applies a kind's items; a deterministic failure is narrowed down to the envelopes causing it. */
+  private async applyIsolating(
+    handler: KindHandler<unknown>,
+    items: unknown[],
+    envelopes: Envelope[],
+  ): Promise<void> {
+    try {
+      await handler.apply(items, envelopes);
+    } catch (error) {
+      if (!isDeterministic(error)) throw error;
+      if (items.length === 1) {
+        this.reject(envelopes[0] as Envelope, 'poison', asEventError(error));
+        return;
+      }
+      const half = Math.ceil(items.length / 2);
+      await this.applyIsolating(handler, items.slice(0, half), envelopes.slice(0, half));
+      await this.applyIsolating(handler, items.slice(half), envelopes.slice(half));
+    }
+  }
+
+  /** Refuses an outbox entry or frame that is not an envelope (the relay's and transports' poison). */
+  refusePoison(poison: Poison): void {
+    this.poison(poison);
+  }
+
+  /** A frame the transport could not read as an envelope. */
+  private poison(poison: Poison): void {
+    this.record(
+      'malformed',
+      { id: poison.id, origin: poison.origin, kind: undefined, time: undefined, body: poison.raw },
+      new EventError(
+        `a frame from ${poison.origin ?? 'an unknown region'} is not an envelope: ${poison.reason}`,
+      ),
+    );
+  }
+
+  private reject(envelope: Envelope, reason: RejectionReason, error: GeoSessionError): void {
+    this.record(reason, envelope, error);
+  }
+
+  private record(
+    reason: RejectionReason,
+    what: {
+      id: string;
+      origin: string | undefined;
+      kind: string | undefined;
+      time: number | undefined;
+      body: string;
+    },
+    error: GeoSessionError,
+  ): void {
+    this.stats.rejected[reason] = (this.stats.rejected[reason] ?? 0) + 1;
+    this.options.deadLetters?.add({
+      reason,
+      id: what.id,
+      origin: what.origin,
+      kind: what.kind,
+      time: what.time,
+      error: error.message,
+      body: what.body,
+    });
+    this.options.onRejected?.({ reason, id: what.id, origin: what.origin, kind: what.kind, error });
+    const suppressed = this.limiter.admit(reason);
+    if (suppressed === undefined) return;
+    const more = suppressed > 0 ? ` (${suppressed} more refused for this reason since the last report)` : '';
+    const reported =
+      error instanceof SealError
+        ? new SealError(
+            error.reason,
+            `${error.message.replace(/^geosession: /, '')}; refused and dead-lettered${more}`,
+            { cause: error },
+          )
+        : new EventError(`${error.message.replace(/^geosession: /, '')}; refused and dead-lettered${more}`, {
+            cause: error,
+          });
+    this.options.onError(reported);
+  }
+}
+
+function asEventError(error: unknown): GeoSessionError {
+  if (error instanceof GeoSessionError) return error;
+  return new EventError(error instanceof Error ? error.message : String(error), { cause: error });
+}

@@ -1,0 +1,89 @@
+import type { Envelope } from '../contracts/envelope.js';
+import { EventError } from '../errors.js';
+import { sessionIdProblem } from '../internal/ids.js';
+import { VERSION_PATTERN } from '../redis/meta.js';
+import type { ChangeEvent, ChangeOp } from './events.js';
+
+/**
+ * The body of a `session` envelope, as the write scripts append it to the outbox (append_event in
+ * src/redis/scripts/includes/common.lua): the header `op|version|expiry|lifetime|fingerprint|session id`
+ * and, for a set, `\n` and the serialized session. The session id comes last in the header: no id
+ * holds `|` or a line break (src/internal/ids.ts), so the header always splits into six parts.
+ */
+
+/** The kind of envelope that carries session changes. */
+export const SESSION_KIND = 'session';
+
+const OPS: Record<string, ChangeOp> = { s: 'set', t: 'touch', d: 'destroy' };
+const CODES: Record<ChangeOp, string> = { set: 's', touch: 't', destroy: 'd' };
+
+/** Epoch ms as the scripts write them: decimal digits only ('' or '0x10' would otherwise pass Number()). */
+function parseMs(text: string): number {
+  return /^\d{1,16}$/.test(text) ? Number(text) : Number.NaN;
+}
+
+function fail(id: string, why: string): never {
+  throw new EventError(`malformed session change ${id}: ${why}`);
+}
+
+/** The session change a `session` envelope carries; throws {@link EventError} for anything malformed. */
+export function decodeSessionChange(envelope: Envelope): ChangeEvent {
+  const { id, origin, time, body } = envelope;
+  const eol = body.indexOf('\n');
+  const header = eol === -1 ? body : body.slice(0, eol);
+  const parts = header.split('|');
+  if (parts.length !== 6) fail(id, `header has ${parts.length} parts, not 6`);
+  const [code = '', version = '', expiry = '', lifetime = '', fingerprint = '', sid = ''] = parts;
+  const op = OPS[code];
+  if (!op) fail(id, `unknown op ${JSON.stringify(code.slice(0, 8))}`);
+  const problem = sessionIdProblem(sid);
+  if (problem) fail(id, `session id ${problem}`);
+  if (!(op === 'touch' && version === '') && !VERSION_PATTERN.test(version)) {
+    fail(id, `invalid version ${JSON.stringify(version.slice(0, 60))}`);
+  }
+  const expiresAt = parseMs(expiry);
+  if (!Number.isSafeInteger(expiresAt)) fail(id, 'invalid expiry');
+  if (op === 'destroy') {
+    if (eol !== -1) fail(id, 'a destroy carries data');
+    return { id, origin, time, sid, op, version, expiresAt };
+  }
+  const lifetimeMs = parseMs(lifetime);
+  if (!Number.isSafeInteger(lifetimeMs)) fail(id, 'invalid lifetime');
+  if (op === 'touch') {
+    if (eol !== -1) fail(id, 'a touch carries data');
+    return { id, origin, time, sid, op, version, expiresAt, lifetimeMs };
+  }
+  if (eol === -1) fail(id, 'a set carries no data');
+  if (fingerprint === '') fail(id, 'a set carries no fingerprint');
+  return {
+    id,
+    origin,
+    time,
+    sid,
+    op,
+    version,
+    expiresAt,
+    lifetimeMs,
+    fingerprint,
+    data: body.slice(eol + 1),
+  };
+}
+
+/** The body of a `session` envelope for `event` (the form the scripts write). */
+export function encodeSessionChange(event: ChangeEvent): string {
+  const lifetime = event.op === 'destroy' ? '' : String(event.lifetimeMs);
+  const fingerprint = event.op === 'set' ? event.fingerprint : '';
+  const header = `${CODES[event.op]}|${event.version}|${event.expiresAt}|${lifetime}|${fingerprint}|${event.sid}`;
+  return event.op === 'set' ? `${header}\n${event.data}` : header;
+}
+
+/** The envelope carrying `event`. */
+export function sessionEnvelope(event: ChangeEvent): Envelope {
+  return {
+    id: event.id,
+    origin: event.origin,
+    kind: SESSION_KIND,
+    time: event.time,
+    body: encodeSessionChange(event),
+  };
+}

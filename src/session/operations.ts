@@ -1,0 +1,327 @@
+import {
+  ClosedError,
+  CorruptSessionError,
+  GeoSessionError,
+  InvalidSessionIdError,
+  RedisCommandError,
+} from '../errors.js';
+import type { Callback } from '../internal/callback.js';
+import { cookieExpired, cookieExpiryMs } from '../internal/cookie-expiry.js';
+import type { Deadlines } from '../internal/deadline.js';
+import { fingerprint } from '../internal/fingerprint.js';
+import { isValidSessionId, sessionIdProblem } from '../internal/ids.js';
+import { createWriteBatcher } from '../internal/write-batching.js';
+import type { KeySpace } from '../keys.js';
+import {
+  destroySession,
+  type SessionKeys,
+  TouchResult,
+  touchSession,
+  WriteResult,
+  writeSession,
+} from '../redis/commands.js';
+import { isTombstoneText } from '../redis/meta.js';
+import type { SessionData, SessionInput } from '../types.js';
+import type { RefusedWrite } from './events.js';
+import type { ResolvedOptions } from './options.js';
+import type { ReadThrough } from './read-through.js';
+
+/** What {@link SessionOperations} needs from the store. */
+export interface OperationsContext {
+  readonly options: ResolvedOptions;
+  readonly keys: KeySpace;
+  readonly deadlines: Deadlines;
+  /** This region's outbox when the store replicates. */
+  readonly outbox: string | undefined;
+  readonly readThrough: ReadThrough | undefined;
+  isClosed(): boolean;
+  onRefused(op: RefusedWrite['op'], sid: string): void;
+}
+
+/**
+ * The store's operations on its own region's Redis: read (with read-through on a miss), write, touch
+ * and destroy, each bounded by the operation deadline. Hot paths use one completion callback per call
+ * rather than promise chains. The host contributes only remaining lifetimes: every absolute expiry and
+ * version is made by the scripts from the Redis clock.
+ */
+export class SessionOperations {
+  private readonly batchWrites: () => void;
+  private readonly tombstoneMs: number;
+  private readonly touchStepMs: number;
+
+  constructor(private readonly ctx: OperationsContext) {
+    this.batchWrites = createWriteBatcher(ctx.options.client);
+    this.tombstoneMs = Math.round(ctx.options.tombstoneTtl * 1000);
+    this.touchStepMs = Math.round(ctx.options.replicateTouchAfter * 1000);
+  }
+
+  read(sid: string, done: Callback<SessionData | null>): void {
+    if (this.refuseClosed(done)) return;
+    if (!isValidSessionId(sid)) {
+      done(null, null); // no such id can have been stored
+      return;
+    }
+    const { client } = this.ctx.options;
+    this.batchWrites();
+    this.exec('get', client.get(this.ctx.keys.session(sid)), done, (text) => {
+      if (text !== null) return this.deliver(sid, text, done);
+      // A miss is final unless the region that made the id can be asked (read-through).
+      const through = this.ctx.readThrough;
+      if (!through?.covers(sid)) return done(null, null);
+      through.fetch(sid).then(
+        (remote) => (remote === null ? done(null, null) : this.deliver(sid, remote, done)),
+        (error: Error) => done(error),
+      );
+    });
+  }
+
+  write(sid: string, session: SessionInput, done: Callback<void>): void {
+    if (this.refuseClosed(done) || this.refuseId('set', sid, done)) return;
+    const { options } = this.ctx;
+    let data: string;
+    let fp: string;
+    let lifetimeMs: number;
+    let ruleMs: number;
+    try {
+      ({ lifetimeMs, ruleMs } = this.lifetimeOf(session));
+      if (lifetimeMs < 0) {
+        // An expired cookie destroys the session (connect-redis does the same).
+        this.remove(sid, done);
+        return;
+      }
+      data = options.serializer.stringify(session as SessionData);
+      fp = fingerprint(options.serializer, session as SessionData, data);
+    } catch (error) {
+      // A ttl function or serializer that throws fails this call, not the host app.
+      done(error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    this.ctx.readThrough?.forget(sid);
+    this.batchWrites();
+    const work = writeSession(options.client, this.keysOf(sid), {
+      data,
+      fingerprint: fp,
+      lifetimeMs,
+      ruleMs,
+      region: options.region,
+      sid,
+      hostNow: options.clock(),
+      maxSkewMs: options.maxClockSkewMs,
+      touchStepMs: this.touchStepMs,
+    });
+    this.exec('set', work, done, ({ result }) => {
+      if (result === WriteResult.Refused) this.ctx.onRefused('set', sid);
+      done(null);
+    });
+  }
+
+  extend(sid: string, session: SessionInput, done: Callback<void>): void {
+    if (this.refuseClosed(done)) return;
+    const { options } = this.ctx;
+    if (options.disableTouch || options.disableTTL) {
+      done(null);
+      return;
+    }
+    if (this.refuseId('touch', sid, done)) return;
+    let lifetimeMs: number;
+    let ruleMs: number;
+    try {
+      ({ lifetimeMs, ruleMs } = this.lifetimeOf(session));
+      lifetimeMs = Math.max(1, lifetimeMs);
+    } catch (error) {
+      done(error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    const outbox = this.ctx.outbox;
+    this.batchWrites();
+    if (outbox === undefined) {
+      // Without replication a touch needs no version and no event: one relative PEXPIRE GT never creates
+      // a session, never shortens one, and cannot revive a destroyed one (its value key is gone).
+      const key = this.ctx.keys.session(sid);
+      const work = options.client.pexpire(key, Math.ceil(lifetimeMs), 'GT');
+      this.exec('touch', work, done, (moved) => {
+        if (moved !== 0) return done(null);
+        this.hasTombstone(sid, 'touch').then((destroyed) => {
+          if (destroyed) this.ctx.onRefused('touch', sid);
+          done(null);
+        }, done);
+      });
+      return;
+    }
+    const keys = { ...this.keysOf(sid), outbox };
+    const work = touchSession(options.client, keys, {
+      lifetimeMs,
+      ruleMs,
+      region: options.region,
+      sid,
+      touchStepMs: this.touchStepMs,
+    });
+    this.exec('touch', work, done, (result) => {
+      if (result === TouchResult.Refused) this.ctx.onRefused('touch', sid);
+      // The cookie's maxAge changed ("remember me"): a touch may not reach past the stored rule, so the
+      // session is written with its new rule instead.
+      if (result === TouchResult.RuleChanged) return this.write(sid, session, done);
+      done(null);
+    });
+  }
+
+  remove(sid: string, done: Callback<void>): void {
+    if (this.refuseClosed(done) || this.refuseId('destroy', sid, done)) return;
+    const { options } = this.ctx;
+    this.ctx.readThrough?.forget(sid);
+    this.batchWrites();
+    const work = destroySession(options.client, this.keysOf(sid), {
+      tombstoneMs: this.tombstoneMs,
+      region: options.region,
+      sid,
+      hostNow: options.clock(),
+      maxSkewMs: options.maxClockSkewMs,
+    });
+    this.exec('destroy', work, done, () => done(null));
+  }
+
+  /** True when a logout's tombstone stands for `sid`. */
+  async hasTombstone(sid: string, operation = 'isDestroyed'): Promise<boolean> {
+    if (!isValidSessionId(sid)) return false;
+    const meta = await this.call(operation, this.ctx.options.client.get(this.ctx.keys.meta(sid)));
+    return isTombstoneText(meta);
+  }
+
+  /** Parses a stored value (CorruptSessionError when it cannot). */
+  parse(sid: string, text: string): Promise<SessionData> {
+    return new Promise((resolve, reject) => {
+      this.deliver(sid, text, (err, session) => (err ? reject(err) : resolve(session as SessionData)));
+    });
+  }
+
+  /** Runs one Redis call under the operation deadline, with errors made `GeoSessionError`s. */
+  call<T>(operation: string, work: Promise<T>): Promise<T> {
+    return this.ctx.deadlines.run(operation, work, undefined, asGeoSessionError);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  /**
+   * The remaining lifetime in ms of a session about to be stored: the cookie's expiry minus the host's
+   * now (a wrong host clock cancels out: express-session set the expiry from the same clock), or the
+   * ttl; 0 means never (disableTTL); negative means already expired. And its lifetime rule: the cookie's
+   * maxAge, or the ttl, which no touch may reach past.
+   */
+  private lifetimeOf(session: SessionInput): { lifetimeMs: number; ruleMs: number } {
+    const { options } = this.ctx;
+    let lifetime: number;
+    let rule: number;
+    const maxAge = session?.cookie?.originalMaxAge;
+    if (typeof options.ttl === 'function') {
+      lifetime = options.ttl(session as SessionData) * 1000;
+      rule = lifetime;
+    } else {
+      const expires = cookieExpiryMs(session);
+      lifetime = expires === undefined ? options.ttl * 1000 : expires - options.clock();
+      rule = typeof maxAge === 'number' && maxAge > 0 ? maxAge : options.ttl * 1000;
+    }
+    if (!Number.isFinite(lifetime)) throw new TypeError(`the session's lifetime is ${lifetime}`);
+    if (lifetime <= 0) return { lifetimeMs: -1, ruleMs: 0 };
+    if (options.disableTTL) return { lifetimeMs: 0, ruleMs: 0 };
+    // A cookie whose expiry lies beyond its maxAge (or the ttl) makes that expiry its rule; a second of
+    // slack keeps the clock's jitter from changing the rule of an ordinary `now + maxAge` cookie.
+    const ruleMs = lifetime > rule + 1000 ? Math.ceil(lifetime) : Math.ceil(rule);
+    return { lifetimeMs: Math.max(1, Math.floor(lifetime)), ruleMs: Math.max(1, ruleMs) };
+  }
+
+  private keysOf(sid: string): SessionKeys {
+    return { value: this.ctx.keys.session(sid), meta: this.ctx.keys.meta(sid), outbox: this.ctx.outbox };
+  }
+
+  private refuseClosed(done: Callback<never>): boolean {
+    if (!this.ctx.isClosed()) return false;
+    done(new ClosedError('the session store'));
+    return true;
+  }
+
+  private refuseId(operation: string, sid: string, done: Callback<never>): boolean {
+    const problem = sessionIdProblem(sid);
+    if (problem === undefined) return false;
+    done(new InvalidSessionIdError(operation, problem));
+    return true;
+  }
+
+  /**
+   * Runs one Redis call under the operation deadline: `next` gets the reply, `done` gets a failure (Redis
+   * error, timeout, or an exception thrown by `next`). No promise is made beyond the client's own.
+   */
+  private exec<T>(
+    operation: string,
+    work: Promise<T>,
+    done: Callback<never>,
+    next: (value: T) => void,
+  ): void {
+    const pending = this.ctx.deadlines.track(operation, done);
+    work.then(
+      (value) => {
+        if (pending.settled) return;
+        pending.settled = true;
+        try {
+          next(value);
+        } catch (error) {
+          done(error instanceof Error ? error : new Error(String(error)));
+        }
+      },
+      (error: unknown) => {
+        if (pending.settled) return;
+        pending.settled = true;
+        done(asGeoSessionError(operation, error) as Error);
+      },
+    );
+  }
+
+  /** Parses a stored value and hands it to `done`, fixing its cookie expiry if a touch left it behind. */
+  private deliver(sid: string, text: string, done: Callback<SessionData | null>): void {
+    let parsed: SessionData | Promise<SessionData>;
+    try {
+      parsed = this.ctx.options.serializer.parse(text);
+    } catch (error) {
+      done(new CorruptSessionError(sid, error));
+      return;
+    }
+    if (parsed instanceof Promise) {
+      parsed.then(
+        (session) => this.finish(sid, session, done),
+        (error: unknown) => done(new CorruptSessionError(sid, error)),
+      );
+      return;
+    }
+    this.finish(sid, parsed, done);
+  }
+
+  private finish(sid: string, session: unknown, done: Callback<SessionData | null>): void {
+    if (typeof session !== 'object' || session === null) {
+      const what = session === null ? 'null' : typeof session;
+      done(new CorruptSessionError(sid, new TypeError(`parsed to ${what}`)));
+      return;
+    }
+    if (!cookieExpired(session as SessionData)) {
+      done(null, session as SessionData);
+      return;
+    }
+    this.freshenCookieExpiry(sid, session as SessionData, done);
+  }
+
+  /**
+   * `touch` never rewrites the stored value, so after one its `cookie.expires` is older than the real
+   * expiry. That is harmless until it lies in the past, when @fastify/session would treat a live session
+   * as expired: then (rarely) read the key's real expiry (PEXPIRETIME) and put it in.
+   */
+  private freshenCookieExpiry(sid: string, session: SessionData, done: Callback<SessionData | null>): void {
+    const stored = cookieExpiryMs(session) ?? 0;
+    const work = this.ctx.options.client.pexpiretime(this.ctx.keys.session(sid));
+    this.exec('get', work, done, (latest) => {
+      if (latest > stored && session.cookie) session.cookie.expires = new Date(latest).toISOString();
+      done(null, session);
+    });
+  }
+}
+
+export function asGeoSessionError(operation: string, error: unknown): unknown {
+  return error instanceof GeoSessionError ? error : new RedisCommandError(operation, error);
+}

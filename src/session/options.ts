@@ -1,0 +1,385 @@
+import type { Cluster, Redis } from 'ioredis';
+import type { Sealer } from '../contracts/sealer.js';
+import type { ReplicationTransport } from '../contracts/transport.js';
+import { ConfigError } from '../errors.js';
+import { isValidRegion } from '../internal/ids.js';
+import { booleanOption, describe, numberOption, rejectUnknown, requireObject } from '../internal/options.js';
+import { prefixProblem } from '../keys.js';
+import type { RedisClient, Serializer, SessionData } from '../types.js';
+
+/** Options of {@link GeoSessionStore}. Only `region` and `client` are required. */
+export interface GeoSessionStoreOptions {
+  /** This process's region: 1 to 32 of lowercase letters, digits and '-' (e.g. `hk`, `ap-seoul-1`). */
+  region: string;
+  /** The region's ioredis client (5 or 6, `Redis` or `Cluster`). It stays yours: `close()` never quits it. */
+  client: RedisClient;
+  /**
+   * Key prefix of session values, as in connect-redis. `''` is allowed; `|` is not, and braces only as
+   * one Redis Cluster hash tag (`{app}sess:`).
+   * @default 'sess:'
+   */
+  prefix?: string;
+  /**
+   * Lifetime in seconds when the cookie has no expiry, or a function of the session that always wins.
+   * @default 86400
+   */
+  ttl?: number | ((session: SessionData) => number);
+  /**
+   * Turns sessions into strings and back.
+   * @default JSON
+   */
+  serializer?: Serializer;
+  /**
+   * Make `touch` a no-op (express-session then only writes on change).
+   * @default false
+   */
+  disableTouch?: boolean;
+  /**
+   * Store sessions without expiry; `touch` becomes a no-op.
+   * @default false
+   */
+  disableTTL?: boolean;
+  /**
+   * `COUNT` hint of each `SCAN` in `all`, `ids`, `length` and `clear`.
+   * @default 100
+   */
+  scanCount?: number;
+  /**
+   * Longest wait for Redis on any call, in ms. Past it the call fails with a `TimeoutError`, so a Redis
+   * that is down or stalled never hangs a request.
+   * @default 2000
+   */
+  operationTimeoutMs?: number;
+  /**
+   * Shortest lifetime of a logout's tombstone, in seconds; also the stale-event horizon: a replicated
+   * set or touch made longer ago than this is refused (a tombstone is only sure to live this long), and
+   * regions cut off from each other for longer need a resync. A tombstone also outlives the session it
+   * ends.
+   * @default 86400
+   */
+  tombstoneTtl?: number;
+  /**
+   * Replication transport. Without one, the store is a single-region store.
+   * @default undefined
+   */
+  transport?: ReplicationTransport;
+  /**
+   * Clients of other regions' Redis, by region id, for read-through: a local miss for an id born in
+   * one of them is read from there.
+   * @default {}
+   */
+  remotes?: Record<string, RedisClient>;
+  /**
+   * Longest wait for a remote region during read-through, in ms.
+   * @default 250
+   */
+  readThroughTimeoutMs?: number;
+  /**
+   * How long an id found in no region is remembered as missing, in ms, so a flood of unknown ids costs
+   * at most one remote read per id per window. A local write or logout of the id forgets it at once.
+   * @default 250
+   */
+  readThroughNegativeTtlMs?: number;
+  /**
+   * A touch (or an unchanged write) is replicated only when it moves the session's expiry at least this
+   * many seconds past what the other regions were last told; smaller moves are applied here only. So
+   * another region may expire an idle session up to this much earlier than this one. `0` replicates
+   * every touch.
+   * @default 60
+   */
+  replicateTouchAfter?: number;
+  /**
+   * Largest clock difference between regions' Redis servers, in ms. A replicated change whose version or
+   * time is further ahead of this region's Redis clock is refused, so a forged or broken origin cannot
+   * pin a session; the host's clock counts towards new versions by at most half of it.
+   * @default 60000
+   */
+  maxClockSkewMs?: number;
+  /**
+   * Seals every batch this region sends and opens every sealed batch it receives (e.g.
+   * `createPasetoSealer` from `geosession/paseto`). With one, unsealed envelopes are refused.
+   * @default undefined
+   */
+  sealer?: Sealer;
+  /**
+   * With a sealer: still accept unsealed envelopes. Only for the window while sealing is switched on
+   * region by region (docs/security.md); anyone who can write to the transport can forge them.
+   * @default false
+   */
+  acceptUnsealed?: boolean;
+  /**
+   * Most entries kept in this region's dead-letter stream of refused envelopes (oldest trimmed).
+   * @default 10000
+   */
+  deadLetterLimit?: number;
+  /**
+   * Batches the relay keeps published and unconfirmed at once (broker transports, or a sealer).
+   * @default 8
+   */
+  relayInFlight?: number;
+  /**
+   * What the outbox keeps while a relay cannot publish (the broker is away): past `entries` or `ageMs` the
+   * oldest are dropped and every region needs a resync; past `warnAt` an `error` event warns.
+   * @default { entries: 1000000, ageMs: tombstoneTtl, warnAt: 0.5 }
+   */
+  maxOutboxBacklog?: { entries?: number; ageMs?: number; warnAt?: number };
+  /**
+   * The host's clock, epoch ms. Only tests replace it (to play a host whose clock is wrong).
+   * @default Date.now
+   */
+  clock?: () => number;
+}
+
+/** The options after defaults and validation. */
+export interface ResolvedOptions {
+  readonly region: string;
+  readonly client: RedisClient;
+  readonly prefix: string;
+  readonly ttl: number | ((session: SessionData) => number);
+  readonly serializer: Serializer;
+  readonly disableTouch: boolean;
+  readonly disableTTL: boolean;
+  readonly scanCount: number;
+  readonly operationTimeoutMs: number;
+  readonly tombstoneTtl: number;
+  readonly transport: ReplicationTransport | undefined;
+  readonly remotes: Readonly<Record<string, RedisClient>>;
+  readonly readThroughTimeoutMs: number;
+  readonly readThroughNegativeTtlMs: number;
+  readonly replicateTouchAfter: number;
+  readonly maxClockSkewMs: number;
+  readonly sealer: Sealer | undefined;
+  readonly acceptUnsealed: boolean;
+  readonly deadLetterLimit: number;
+  readonly relayInFlight: number;
+  readonly maxOutboxBacklog: { entries: number; ageMs: number; warnAt: number };
+  readonly clock: () => number;
+}
+
+/** Defaults of every optional option. */
+export const DEFAULT_OPTIONS = Object.freeze({
+  prefix: 'sess:',
+  ttl: 86400,
+  serializer: JSON as Serializer,
+  disableTouch: false,
+  disableTTL: false,
+  scanCount: 100,
+  operationTimeoutMs: 2000,
+  tombstoneTtl: 86400,
+  readThroughTimeoutMs: 250,
+  readThroughNegativeTtlMs: 250,
+  replicateTouchAfter: 60,
+  maxClockSkewMs: 60_000,
+  acceptUnsealed: false,
+  deadLetterLimit: 10_000,
+  relayInFlight: 8,
+  maxOutboxBacklogEntries: 1_000_000,
+});
+
+const KNOWN = [
+  'region',
+  'client',
+  'prefix',
+  'ttl',
+  'serializer',
+  'disableTouch',
+  'disableTTL',
+  'scanCount',
+  'operationTimeoutMs',
+  'tombstoneTtl',
+  'transport',
+  'remotes',
+  'readThroughTimeoutMs',
+  'readThroughNegativeTtlMs',
+  'replicateTouchAfter',
+  'maxClockSkewMs',
+  'sealer',
+  'acceptUnsealed',
+  'deadLetterLimit',
+  'relayInFlight',
+  'maxOutboxBacklog',
+  'clock',
+] as const;
+
+/** True when `value` quacks like an ioredis client. */
+export function isRedisClient(value: unknown): value is RedisClient {
+  const c = value as Partial<Redis> | null;
+  return (
+    typeof c === 'object' &&
+    c !== null &&
+    typeof c.evalsha === 'function' &&
+    typeof c.get === 'function' &&
+    typeof c.scan === 'function' &&
+    typeof c.on === 'function'
+  );
+}
+
+/** Fills in defaults and validates, throwing a {@link ConfigError} that names the first bad option. */
+export function resolveOptions(input: GeoSessionStoreOptions): ResolvedOptions {
+  requireObject(input, 'options', 'at least `region` and `client`');
+  rejectUnknown(input, KNOWN, 'GeoSessionStore');
+  if (input.region === undefined) throw new ConfigError('region', 'is required (e.g. "hk")');
+  if (!isValidRegion(input.region)) {
+    throw new ConfigError(
+      'region',
+      `must be 1 to 32 lowercase letters, digits or '-', got ${describe(input.region)}`,
+    );
+  }
+  if (input.client === undefined) throw new ConfigError('client', 'is required: pass an ioredis client');
+  if (!isRedisClient(input.client))
+    throw new ConfigError('client', 'must be an ioredis client (Redis or Cluster)');
+
+  // connect-redis parity: only null/undefined get the default prefix; '' is kept.
+  const prefix = input.prefix ?? DEFAULT_OPTIONS.prefix;
+  if (typeof prefix !== 'string')
+    throw new ConfigError('prefix', `must be a string, got ${describe(prefix)}`);
+  const problem = prefixProblem(prefix);
+  if (problem) throw new ConfigError('prefix', problem);
+
+  let ttl: ResolvedOptions['ttl'];
+  if (typeof input.ttl === 'function') ttl = input.ttl;
+  else if (input.ttl === undefined || input.ttl === null || input.ttl === 0) ttl = DEFAULT_OPTIONS.ttl;
+  else {
+    ttl = numberOption('ttl', input.ttl, DEFAULT_OPTIONS.ttl);
+    if (ttl > 10 * 365 * 86400) {
+      // connect-redis#376: a TTL in milliseconds is an easy mistake; the option is in seconds.
+      process.emitWarning(
+        `geosession: option \`ttl\` is ${ttl} seconds (over 10 years). It is in seconds, not milliseconds.`,
+        { code: 'GEOSESSION_TTL_UNITS' },
+      );
+    }
+  }
+
+  const serializer = input.serializer ?? DEFAULT_OPTIONS.serializer;
+  if (
+    typeof serializer !== 'object' ||
+    serializer === null ||
+    typeof serializer.parse !== 'function' ||
+    typeof serializer.stringify !== 'function'
+  ) {
+    throw new ConfigError('serializer', 'must have `parse` and `stringify` functions');
+  }
+
+  const transport = input.transport;
+  if (transport !== undefined) {
+    if (typeof transport !== 'object' || transport === null || typeof transport.subscribe !== 'function') {
+      throw new ConfigError(
+        'transport',
+        'must be a replication transport (e.g. createRedisStreamsTransport())',
+      );
+    }
+    if ((input.client as Cluster).isCluster) {
+      throw new ConfigError(
+        'transport',
+        'needs a single-node Redis client: replication over Redis Cluster is not supported yet',
+      );
+    }
+  }
+
+  const sealer = input.sealer;
+  if (sealer !== undefined) {
+    if (
+      typeof sealer !== 'object' ||
+      sealer === null ||
+      typeof sealer.seal !== 'function' ||
+      typeof sealer.open !== 'function'
+    ) {
+      throw new ConfigError('sealer', 'must be a sealer (e.g. createPasetoSealer() from geosession/paseto)');
+    }
+    if (transport === undefined)
+      throw new ConfigError('sealer', 'needs a `transport`: a single-region store sends nothing');
+  }
+  const acceptUnsealed = booleanOption('acceptUnsealed', input.acceptUnsealed, false);
+  if (acceptUnsealed && sealer === undefined) {
+    throw new ConfigError(
+      'acceptUnsealed',
+      'only makes sense with a `sealer` (without one, nothing is sealed)',
+    );
+  }
+
+  const remotes: Record<string, RedisClient> = {};
+  if (input.remotes !== undefined) {
+    if (typeof input.remotes !== 'object' || input.remotes === null) {
+      throw new ConfigError('remotes', 'must be an object of region id to ioredis client');
+    }
+    for (const [region, client] of Object.entries(input.remotes)) {
+      if (!isValidRegion(region)) throw new ConfigError(`remotes.${region}`, 'is not a valid region id');
+      if (region === input.region)
+        throw new ConfigError(`remotes.${region}`, 'names this store’s own region');
+      if (!isRedisClient(client)) throw new ConfigError(`remotes.${region}`, 'must be an ioredis client');
+      remotes[region] = client;
+    }
+  }
+
+  const clock = input.clock ?? Date.now;
+  if (typeof clock !== 'function') throw new ConfigError('clock', 'must be a function returning epoch ms');
+
+  const tombstoneTtl = numberOption('tombstoneTtl', input.tombstoneTtl, DEFAULT_OPTIONS.tombstoneTtl);
+  const backlog = input.maxOutboxBacklog ?? {};
+  if (typeof backlog !== 'object' || backlog === null)
+    throw new ConfigError('maxOutboxBacklog', 'must be an object');
+  rejectUnknown(backlog, ['entries', 'ageMs', 'warnAt'], 'maxOutboxBacklog', 'maxOutboxBacklog.');
+
+  return Object.freeze({
+    region: input.region,
+    client: input.client,
+    prefix,
+    ttl,
+    serializer,
+    disableTouch: booleanOption('disableTouch', input.disableTouch, false),
+    disableTTL: booleanOption('disableTTL', input.disableTTL, false),
+    scanCount: numberOption('scanCount', input.scanCount, DEFAULT_OPTIONS.scanCount, { integer: true }),
+    operationTimeoutMs: numberOption(
+      'operationTimeoutMs',
+      input.operationTimeoutMs,
+      DEFAULT_OPTIONS.operationTimeoutMs,
+    ),
+    tombstoneTtl,
+    transport,
+    remotes: Object.freeze(remotes),
+    readThroughTimeoutMs: numberOption(
+      'readThroughTimeoutMs',
+      input.readThroughTimeoutMs,
+      DEFAULT_OPTIONS.readThroughTimeoutMs,
+    ),
+    readThroughNegativeTtlMs: numberOption(
+      'readThroughNegativeTtlMs',
+      input.readThroughNegativeTtlMs,
+      DEFAULT_OPTIONS.readThroughNegativeTtlMs,
+      { min: 0, minExclusive: false },
+    ),
+    replicateTouchAfter: numberOption(
+      'replicateTouchAfter',
+      input.replicateTouchAfter,
+      DEFAULT_OPTIONS.replicateTouchAfter,
+      {
+        min: 0,
+        minExclusive: false,
+      },
+    ),
+    maxClockSkewMs: numberOption('maxClockSkewMs', input.maxClockSkewMs, DEFAULT_OPTIONS.maxClockSkewMs, {
+      min: 1000,
+      minExclusive: false,
+    }),
+    sealer,
+    acceptUnsealed,
+    deadLetterLimit: numberOption('deadLetterLimit', input.deadLetterLimit, DEFAULT_OPTIONS.deadLetterLimit, {
+      integer: true,
+    }),
+    relayInFlight: numberOption('relayInFlight', input.relayInFlight, DEFAULT_OPTIONS.relayInFlight, {
+      integer: true,
+      max: 1000,
+    }),
+    maxOutboxBacklog: Object.freeze({
+      entries: numberOption(
+        'maxOutboxBacklog.entries',
+        backlog.entries,
+        DEFAULT_OPTIONS.maxOutboxBacklogEntries,
+        { integer: true },
+      ),
+      ageMs: numberOption('maxOutboxBacklog.ageMs', backlog.ageMs, tombstoneTtl * 1000),
+      warnAt: numberOption('maxOutboxBacklog.warnAt', backlog.warnAt, 0.5, { max: 1 }),
+    }),
+    clock,
+  });
+}

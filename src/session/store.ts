@@ -1,0 +1,340 @@
+import type { Redis } from 'ioredis';
+import { ClosedError, type ReadThroughError } from '../errors.js';
+import { type Callback, dual, settle } from '../internal/callback.js';
+import { followClientState } from '../internal/client-state.js';
+import { Deadlines } from '../internal/deadline.js';
+import { generateSessionId, regionOfSessionId } from '../internal/ids.js';
+import { reportError } from '../internal/report.js';
+import { keyPrefixOf } from '../internal/stream-names.js';
+import { createKeySpace, type KeySpace } from '../keys.js';
+import type { DeadLetter } from '../replication/dead-letters.js';
+import { type ReplicationStats, Replicator } from '../replication/replicator.js';
+import type { RedisClient, Serializer, SessionData, SessionInput } from '../types.js';
+import { deleteAllSessions, listSessionIds, readAllSessions } from './bulk.js';
+import type { GeoSessionStoreEvents, RefusedWrite } from './events.js';
+import { BaseStore, createSession, load, type RegenerateRequest, regenerate } from './express-compat.js';
+import { SessionOperations } from './operations.js';
+import { type GeoSessionStoreOptions, type ResolvedOptions, resolveOptions } from './options.js';
+import { ReadThrough } from './read-through.js';
+
+type Listener<E extends keyof GeoSessionStoreEvents> = (...args: GeoSessionStoreEvents[E]) => void;
+
+/**
+ * A session Store for express-session and @fastify/session that keeps sessions in the region's own Redis
+ * and, given a transport, replicates every change to the other regions.
+ *
+ * This class is the façade: the express/fastify store contract, callback and promise styles, and the
+ * events ({@link GeoSessionStoreEvents}). The work lives in its own modules: local operations
+ * (./operations.ts), read-through (./read-through.ts), bulk methods (./bulk.ts), the express-session
+ * compatibility layer (./express-compat.ts) and replication (src/replication/replicator.ts).
+ */
+export class GeoSessionStore extends BaseStore {
+  /** The Redis client passed in. It belongs to the caller. */
+  readonly client: RedisClient;
+  /** This store's region id. */
+  readonly region: string;
+  /** Key prefix of session values. */
+  readonly prefix: string;
+  /** Lifetime in seconds when the cookie has none, or a function of the session. */
+  readonly ttl: ResolvedOptions['ttl'];
+  /** Serializer of stored sessions. */
+  readonly serializer: Serializer;
+  /** Whether `touch` is a no-op. */
+  readonly disableTouch: boolean;
+  /** Whether sessions are stored without expiry. */
+  readonly disableTTL: boolean;
+  /** `COUNT` hint of each SCAN. */
+  readonly scanCount: number;
+
+  /** Set by express-session's middleware; used by {@link GeoSessionStore.regenerate}. */
+  generate?: (req: unknown) => void;
+
+  private readonly options: ResolvedOptions;
+  private readonly keys: KeySpace;
+  private readonly deadlines: Deadlines;
+  private readonly ops: SessionOperations;
+  private readonly replicator: Replicator | undefined;
+  private readonly started: Promise<void>;
+  private readonly detachClient: () => void;
+  private isConnected: boolean;
+  private closed = false;
+
+  constructor(options: GeoSessionStoreOptions) {
+    super();
+    const resolved = resolveOptions(options);
+    this.options = resolved;
+    this.client = resolved.client;
+    this.region = resolved.region;
+    this.prefix = resolved.prefix;
+    this.ttl = resolved.ttl;
+    this.serializer = resolved.serializer;
+    this.disableTouch = resolved.disableTouch;
+    this.disableTTL = resolved.disableTTL;
+    this.scanCount = resolved.scanCount;
+    this.keys = createKeySpace(resolved.prefix, keyPrefixOf(this.client));
+    this.deadlines = new Deadlines(resolved.operationTimeoutMs);
+    const readThrough =
+      Object.keys(resolved.remotes).length === 0
+        ? undefined
+        : new ReadThrough({
+            remotes: resolved.remotes,
+            keys: this.keys,
+            timeoutMs: resolved.readThroughTimeoutMs,
+            negativeTtlMs: resolved.readThroughNegativeTtlMs,
+            hasTombstone: (sid) => this.ops.hasTombstone(sid, 'get'),
+            onError: (error: ReadThroughError) => this.reportError(error),
+          });
+    this.ops = new SessionOperations({
+      options: resolved,
+      keys: this.keys,
+      deadlines: this.deadlines,
+      outbox: resolved.transport ? this.keys.internal('outbox', resolved.region) : undefined,
+      readThrough,
+      isClosed: () => this.closed,
+      onRefused: (op, sid) => this.emitRefused(op, sid),
+    });
+    this.isConnected = this.client.status === 'ready';
+    this.detachClient = followClientState(this.client, (connected) => {
+      if (connected === this.isConnected) return;
+      this.isConnected = connected;
+      this.emit(connected ? 'connect' : 'disconnect');
+    });
+    this.replicator = resolved.transport ? this.startReplication(resolved) : undefined;
+    this.started = this.replicator ? this.replicator.start() : Promise.resolve();
+    this.started.catch((error: unknown) => this.reportError(error));
+  }
+
+  private startReplication(resolved: ResolvedOptions): Replicator {
+    return new Replicator({
+      region: resolved.region,
+      channel: resolved.prefix,
+      client: this.client as Redis,
+      keys: this.keys,
+      transport: resolved.transport as NonNullable<ResolvedOptions['transport']>,
+      sealer: resolved.sealer,
+      acceptUnsealed: resolved.acceptUnsealed,
+      horizonMs: Math.round(resolved.tombstoneTtl * 1000),
+      maxSkewMs: resolved.maxClockSkewMs,
+      operationTimeoutMs: resolved.operationTimeoutMs,
+      deadLetterLimit: resolved.deadLetterLimit,
+      relayInFlight: resolved.relayInFlight,
+      outboxBound: {
+        maxEntries: resolved.maxOutboxBacklog.entries,
+        maxAgeMs: resolved.maxOutboxBacklog.ageMs,
+        warnAt: resolved.maxOutboxBacklog.warnAt,
+      },
+      now: resolved.clock,
+      onError: (error) => this.reportError(error),
+      onApplied: (batch) => {
+        if (this.listenerCount('replicated') > 0) this.emit('replicated', batch);
+      },
+      onRejected: (rejected) => {
+        if (this.listenerCount('rejected') > 0) this.emit('rejected', rejected);
+      },
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Typed events
+
+  override on<E extends keyof GeoSessionStoreEvents>(event: E, listener: Listener<E>): this {
+    return super.on(event, listener as (...args: unknown[]) => void);
+  }
+  override once<E extends keyof GeoSessionStoreEvents>(event: E, listener: Listener<E>): this {
+    return super.once(event, listener as (...args: unknown[]) => void);
+  }
+  override off<E extends keyof GeoSessionStoreEvents>(event: E, listener: Listener<E>): this {
+    return super.off(event, listener as (...args: unknown[]) => void);
+  }
+  override addListener<E extends keyof GeoSessionStoreEvents>(event: E, listener: Listener<E>): this {
+    return super.addListener(event, listener as (...args: unknown[]) => void);
+  }
+  override removeListener<E extends keyof GeoSessionStoreEvents>(event: E, listener: Listener<E>): this {
+    return super.removeListener(event, listener as (...args: unknown[]) => void);
+  }
+  override prependListener<E extends keyof GeoSessionStoreEvents>(event: E, listener: Listener<E>): this {
+    return super.prependListener(event, listener as (...args: unknown[]) => void);
+  }
+  override emit<E extends keyof GeoSessionStoreEvents>(event: E, ...args: GeoSessionStoreEvents[E]): boolean {
+    return super.emit(event, ...args);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Lifecycle and introspection
+
+  /**
+   * Resolves once replication is running (at once without a transport); rejects if it could not start.
+   * Requests do not need to wait for it: writes land in the outbox either way.
+   */
+  ready(): Promise<void> {
+    return this.started;
+  }
+
+  /** Replication counters, lag, refusals, backlog and needed resyncs; `undefined` without a transport. */
+  replicationStats(): ReplicationStats | undefined {
+    return this.replicator?.stats();
+  }
+
+  /** The newest entries of this region's dead-letter stream (envelopes refused here), newest first. */
+  async deadLetters(count = 100): Promise<(DeadLetter & { at: string })[]> {
+    if (!this.replicator) return [];
+    return this.ops.call('deadLetters', this.replicator.deadLettersLatest(count));
+  }
+
+  /**
+   * Makes a new session id that records this region (see {@link regionOfSessionId}). Bound, so it can be
+   * passed as express-session's `genid` or @fastify/session's `idGenerator` directly.
+   */
+  readonly genid = (_req?: unknown): string => generateSessionId(this.region);
+
+  /** The region that created `sid`, or `undefined` for ids not made by {@link GeoSessionStore.genid}. */
+  regionOf(sid: string): string | undefined {
+    return regionOfSessionId(sid);
+  }
+
+  /** True while the Redis client is ready. */
+  get connected(): boolean {
+    return this.isConnected;
+  }
+
+  /**
+   * Stops the store's own work within about `operationTimeoutMs` plus a second, whatever Redis, a remote
+   * region or the broker does: replication stops (batches not applied by then stay unacknowledged and
+   * are delivered again), pending calls fail with a `ClosedError`, and so do later calls. The Redis
+   * client stays open; it is yours to `quit()`.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.detachClient();
+    await this.replicator?.close(this.options.operationTimeoutMs + 1000);
+    this.deadlines.close(new ClosedError('the session store'));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The store contract
+
+  /** Reads a session; `null` when there is none. */
+  get(sid: string): Promise<SessionData | null>;
+  get(sid: string, cb: Callback<SessionData | null>): void;
+  get(sid: string, cb?: Callback<SessionData | null>): Promise<SessionData | null> | undefined {
+    return dual<SessionData | null>((done) => this.ops.read(sid, done), cb);
+  }
+
+  /**
+   * Writes a session. A lifetime at or below zero destroys it (connect-redis does the same). A session
+   * whose content is unchanged except for `cookie.expires` only has its lifetime extended. A session
+   * destroyed earlier is never written again: the write is dropped and a `refused` event emitted. An id
+   * that cannot be stored safely fails with an `InvalidSessionIdError`.
+   */
+  set<S extends SessionInput>(sid: string, session: S): Promise<void>;
+  set<S extends SessionInput>(sid: string, session: S, cb: Callback<void>): void;
+  set<S extends SessionInput>(sid: string, session: S, cb?: Callback<void>): Promise<void> | undefined {
+    return dual<void>((done) => this.ops.write(sid, session, done), cb);
+  }
+
+  /**
+   * Extends a session's lifetime without rewriting its value. Never creates a session and never
+   * shortens one. A no-op under `disableTouch` or `disableTTL`.
+   */
+  touch<S extends SessionInput>(sid: string, session: S): Promise<void>;
+  touch<S extends SessionInput>(sid: string, session: S, cb: Callback<void>): void;
+  touch<S extends SessionInput>(sid: string, session: S, cb?: Callback<void>): Promise<void> | undefined {
+    return dual<void>((done) => this.ops.extend(sid, session, done), cb);
+  }
+
+  /** Destroys a session and leaves a tombstone so that it cannot come back. The callback is optional. */
+  destroy(sid: string): Promise<void>;
+  destroy(sid: string, cb: Callback<void> | undefined): void;
+  destroy(sid: string, cb?: Callback<void>): Promise<void> | undefined {
+    return dual<void>((done) => this.ops.remove(sid, done), cb);
+  }
+
+  /**
+   * True when a logout's tombstone stands for `sid` in this region: the session was destroyed and no
+   * write can bring it back. A missing session that was never destroyed (or whose tombstone outlived
+   * its horizon) answers `false`. For gateways and token-derived sessions that must tell "logged out"
+   * from "never seen".
+   */
+  isDestroyed(sid: string): Promise<boolean> {
+    if (this.closed) return Promise.reject(new ClosedError('the session store'));
+    return this.ops.hasTombstone(sid);
+  }
+
+  /** Every session in this region, each with its `id`. */
+  all(): Promise<SessionData[]>;
+  all(cb: Callback<SessionData[]>): void;
+  all(cb?: Callback<SessionData[]>): Promise<SessionData[]> | undefined {
+    return settle(this.runBulk(readAllSessions), cb);
+  }
+
+  /** Ids of every session in this region. */
+  ids(): Promise<string[]>;
+  ids(cb: Callback<string[]>): void;
+  ids(cb?: Callback<string[]>): Promise<string[]> | undefined {
+    return settle(this.runBulk(listSessionIds), cb);
+  }
+
+  /** Number of sessions in this region. */
+  length(): Promise<number>;
+  length(cb: Callback<number>): void;
+  length(cb?: Callback<number>): Promise<number> | undefined {
+    return settle(
+      this.runBulk(listSessionIds).then((ids) => ids.length),
+      cb,
+    );
+  }
+
+  /**
+   * Deletes every session in this region's Redis, batch by batch as SCAN finds them. It is local: it is
+   * not replicated and leaves tombstones in place.
+   */
+  clear(): Promise<void>;
+  clear(cb: Callback<void>): void;
+  clear(cb?: Callback<void>): Promise<void> | undefined {
+    return settle(this.runBulk(deleteAllSessions), cb);
+  }
+
+  /** express-session's `Store#regenerate`: destroys the old session, then makes a new one on `req`. */
+  regenerate(req: RegenerateRequest, fn: (err?: Error | null) => void): void {
+    regenerate(this, req, fn);
+  }
+
+  /**
+   * express-session's `Store#load`: `get` plus `createSession`. Generic so that the store stays assignable
+   * to express-session's typed `Store` (whose callback takes its `SessionData`).
+   */
+  load<T = unknown>(sid: string, fn: (err?: Error | null, session?: T) => void): void {
+    load(this, sid, fn);
+  }
+
+  /**
+   * express-session's `Store#createSession`: sets and returns `req.session`. Needs express-session installed.
+   * `T` is express-session's `Session & SessionData` (generic for the same reason as `load`).
+   */
+  createSession<T = unknown>(req: object, session: object): T {
+    return createSession<T>(this, req, session);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private async runBulk<T>(operation: (ctx: import('./bulk.js').BulkContext) => Promise<T>): Promise<T> {
+    if (this.closed) throw new ClosedError('the session store');
+    return operation({
+      client: this.client,
+      keys: this.keys,
+      scanCount: this.scanCount,
+      call: (op, work) => this.ops.call(op, work),
+      parse: (sid, text) => this.ops.parse(sid, text),
+    });
+  }
+
+  /** Background failures: an `error` event when someone listens, else printed; never thrown. */
+  private reportError(error: unknown): void {
+    reportError(this, error);
+  }
+
+  private emitRefused(op: RefusedWrite['op'], sid: string): void {
+    this.emit('refused', { op, sid, reason: 'destroyed' });
+  }
+}

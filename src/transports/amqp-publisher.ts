@@ -1,0 +1,90 @@
+import type { Channel, ConfirmChannel } from 'amqplib';
+import type { Envelope } from '../contracts/envelope.js';
+import { TransportError } from '../errors.js';
+import { encodeFrame } from '../internal/envelope-frame.js';
+
+/**
+ * The publisher confirm window shared by every publish call of one transport: at most `maxInFlight`
+ * messages published and not yet confirmed. Each publish call writes its messages as slots free up and
+ * resolves once the broker confirmed all of them, so several calls (a relay's batches in flight) share
+ * one channel and keep it busy while earlier confirms travel back.
+ */
+export class ConfirmWindow {
+  private inFlight = 0;
+  private waiters: Array<() => void> = [];
+
+  constructor(private readonly maxInFlight: number) {}
+
+  /**
+   * Publishes `envelopes` on `ch` to `exchange` (routing key `<origin>.<kind>`) and resolves when every
+   * one is confirmed. Stops writing when `gaveUp()` turns true.
+   */
+  async publish(
+    ch: ConfirmChannel,
+    exchange: string,
+    envelopes: readonly Envelope[],
+    gaveUp: () => boolean,
+  ): Promise<void> {
+    const confirms: Promise<void>[] = [];
+    for (const envelope of envelopes) {
+      while (this.inFlight >= this.maxInFlight && !gaveUp()) {
+        await new Promise<void>((resolve) => this.waiters.push(resolve));
+      }
+      if (gaveUp()) break;
+      this.inFlight++;
+      let settle: (error: unknown) => void = () => {};
+      const confirmed = new Promise<void>((resolve, reject) => {
+        settle = (error) => {
+          if (error) reject(new TransportError('the broker did not confirm a publish', { cause: error }));
+          else resolve();
+        };
+      });
+      confirmed.catch(() => {});
+      confirms.push(confirmed);
+      let written: boolean;
+      try {
+        written = ch.publish(
+          exchange,
+          `${envelope.origin}.${envelope.kind}`,
+          Buffer.from(encodeFrame(envelope)),
+          { persistent: true, messageId: envelope.id, type: envelope.kind, appId: 'geosession' },
+          (error: unknown) => {
+            this.release();
+            settle(error);
+          },
+        );
+      } catch (error) {
+        // The channel closed under us: amqplib throws instead of calling back.
+        this.release();
+        settle(error);
+        break;
+      }
+      // The socket buffer is full: wait for it to drain (or the channel to die) before writing more.
+      if (!written) await waitDrain(ch);
+    }
+    if (gaveUp()) throw new TransportError('publish gave up');
+    await Promise.all(confirms);
+  }
+
+  /** Wakes every writer waiting for a slot (the transport is closing or a publish gave up). */
+  wakeAll(): void {
+    for (const waiter of this.waiters.splice(0)) waiter();
+  }
+
+  private release(): void {
+    this.inFlight--;
+    this.waiters.shift()?.();
+  }
+}
+
+function waitDrain(ch: Channel): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      ch.off('drain', done);
+      ch.off('close', done);
+      resolve();
+    };
+    ch.on('drain', done);
+    ch.on('close', done);
+  });
+}
