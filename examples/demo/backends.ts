@@ -90,10 +90,23 @@ function connect(url: string, region: string, teardown: Teardown): Redis {
   return client;
 }
 
+async function reachable(clients: [Redis, string][]): Promise<void> {
+  await Promise.all(
+    clients.map(([client, url]) =>
+      client.ping().catch((error: Error) => {
+        throw new Error(`cannot reach Redis at ${url} (${error.message})`);
+      }),
+    ),
+  );
+}
+
 async function openGivenRedis(hkUrl: string, krUrl: string, prefix: string, teardown: Teardown) {
   const hk = connect(hkUrl, 'hk', teardown);
   const kr = connect(krUrl, 'kr', teardown);
-  await Promise.all([hk.ping(), kr.ping()]);
+  await reachable([
+    [hk, hkUrl],
+    [kr, krUrl],
+  ]);
   // Left by a demo that was killed outright: an old outbox would be replayed into this run.
   const leftover = (await dropKeys(hk, keyPatterns(prefix))) + (await dropKeys(kr, keyPatterns(prefix)));
   if (leftover > 0) console.log(`(removed ${leftover} keys left by an earlier demo run)`);
@@ -114,7 +127,10 @@ async function openPrivateRedis(binary: string, teardown: Teardown): Promise<Bac
   const { hk: hkUrl = '', kr: krUrl = '' } = servers.urls;
   const hk = connect(hkUrl, 'hk', teardown);
   const kr = connect(krUrl, 'kr', teardown);
-  await Promise.all([hk.ping(), kr.ping()]);
+  await reachable([
+    [hk, hkUrl],
+    [kr, krUrl],
+  ]);
   const ports = `hk on port ${hk.options.port}, kr on port ${kr.options.port}`;
   return {
     hk,
