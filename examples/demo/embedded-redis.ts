@@ -1,9 +1,16 @@
 /**
- * The demo's embedded, in-memory Redis: ioredis-mock (which runs our Lua scripts in an embedded Lua VM)
- * plus the few stream consumer-group commands it does not have, emulated here for one process. This is
- * only for running the demo with no server at all; the library itself is tested against real Redis.
+ * The demo's fallback when no `redis-server` binary is installed: an in-memory Redis, ioredis-mock (which
+ * runs our Lua scripts in an embedded Lua VM, fengari), plus what it lacks for the store, emulated here
+ * for one process:
+ * - the stream consumer-group commands the outbox relay reads with;
+ * - script replies: ioredis-mock turns a table a script built entry by entry (the apply script's one
+ *   code per event) into an unreadable Lua proxy instead of an array, so every script runs wrapped in a
+ *   function whose table reply is rebuilt as a table constructor, which it converts faithfully.
+ * This is only for running the demo with no server at all; the library itself is tested against real
+ * Redis, and the scripts in src/ are the ones real Redis runs, unchanged.
  */
 
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import RedisMock from 'ioredis-mock';
 
@@ -22,20 +29,64 @@ function compareIds(a: string, b: string): number {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let nextPort = 1;
 
-/** A new, empty in-memory Redis. Every duplicate() shares its data and consumer groups. */
+/** A new, empty in-memory Redis. Every duplicate() shares its data, scripts and consumer groups. */
 export function createEmbeddedRedis(): Redis {
   const port = nextPort++;
   const groups = new Map<string, Map<string, Group>>();
+  const scripts = new Map<string, string>();
   const make = (): Redis => {
     const client = new (RedisMock as unknown as new (options: object) => Redis)({
       port,
       host: `embedded-${port}`,
     });
     addStreamGroups(client, groups);
+    addScriptReplies(client, scripts);
     client.duplicate = () => make();
     return client;
   };
   return make();
+}
+
+type Eval = (script: string, numKeys: number, ...args: (string | number)[]) => Promise<unknown>;
+
+/**
+ * Runs `script` inside a function and returns a table reply as `{ table.unpack(t, 1, #t) }`: a table
+ * made by a constructor is the shape ioredis-mock reads back as an array, whatever way the script built
+ * its own table. Our scripts return flat tables of numbers and strings, or a single value.
+ */
+function wrapScript(script: string): string {
+  return [
+    'local reply = (function()',
+    script,
+    'end)()',
+    "if type(reply) == 'table' then return { table.unpack(reply, 1, #reply) } end",
+    'return reply',
+  ].join('\n');
+}
+
+/** EVAL / EVALSHA with faithful table replies and a script cache (NOSCRIPT until EVAL, like Redis). */
+function addScriptReplies(client: Redis, scripts: Map<string, string>): void {
+  const c = client as unknown as Record<string, unknown>;
+  const evaluate = (c.eval as Eval).bind(client);
+  const run = async (wrapped: string, numKeys: number, args: (string | number)[]) => {
+    const reply = await evaluate(wrapped, numKeys, ...args);
+    if (typeof reply === 'function') throw new Error('embedded Redis: a script reply could not be read');
+    return reply;
+  };
+  c.eval = (script: string, numKeys: number, ...args: (string | number)[]) => {
+    const sha = createHash('sha1').update(script).digest('hex');
+    let wrapped = scripts.get(sha);
+    if (wrapped === undefined) {
+      wrapped = wrapScript(script);
+      scripts.set(sha, wrapped);
+    }
+    return run(wrapped, numKeys, args);
+  };
+  c.evalsha = async (sha: string, numKeys: number, ...args: (string | number)[]) => {
+    const wrapped = scripts.get(String(sha).toLowerCase());
+    if (wrapped === undefined) throw new Error('NOSCRIPT No matching script. Please use EVAL.');
+    return run(wrapped, numKeys, args);
+  };
 }
 
 function addStreamGroups(client: Redis, groups: Map<string, Map<string, Group>>): void {

@@ -1,71 +1,38 @@
 /**
  * geosession two-region demo: regions "hk" and "kr", one express app each, behind a plain round-robin
  * load balancer. A scripted user logs in, browses, fills a cart and logs out; every request prints the
- * region that served it, and every write prints how long it took to reach the other region.
+ * region that served it, and every write prints how long it took to arrive in the other region's Redis.
  *
- *   npm run demo                                                     # embedded in-memory Redis, no server
- *   npm run demo -- --hk redis://127.0.0.1:6379/1 --kr redis://127.0.0.1:6379/2   # real Redis + Streams
+ *   npm run demo                                 # embedded: a private redis-server per region, or in-memory
+ *   npm run demo -- --hk redis://127.0.0.1:6379/1 --kr redis://127.0.0.1:6379/2   # your Redis servers
+ *   npm run demo -- --pause 1000                 # one step a second
  *
- * (The REDIS_HK_URL / REDIS_KR_URL environment variables work too.)
+ * (The REDIS_HK_URL / REDIS_KR_URL environment variables work too; backends.ts has the details.) The demo
+ * keeps its sessions under the key prefix `demo:` and removes every key it wrote when it ends, also on
+ * Ctrl-C.
  */
-import { Redis } from 'ioredis';
-import { createMemoryTransport, GeoSessionStore, type ReplicationTransport } from '../../src/index.js';
-import { createRedisStreamsTransport } from '../../src/redis-streams.js';
+import type { Redis } from 'ioredis';
+import { GeoSessionStore } from '../../src/index.js';
 import { startRegionApp } from './app.js';
+import { openBackends } from './backends.js';
 import { startBalancer } from './balancer.js';
-import { createEmbeddedRedis } from './embedded-redis.js';
+import { LagMeter, type Meta, readMeta } from './lag.js';
+import { Interrupted, Interruption, Teardown } from './teardown.js';
 
 const PREFIX = 'demo:';
+const LAG_TIMEOUT_MS = 2000;
 
-function argument(name: string): string | undefined {
+function option(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : process.env[`REDIS_${name.toUpperCase()}_URL`];
+  return i >= 0 ? process.argv[i + 1] : undefined;
 }
+
+const redisUrl = (region: string) => option(region) ?? process.env[`REDIS_${region.toUpperCase()}_URL`];
 
 interface Region {
   name: string;
   client: Redis;
   store: GeoSessionStore;
-}
-
-async function setUp(): Promise<{
-  regions: [Region, Region];
-  transport: ReplicationTransport;
-  mode: string;
-}> {
-  const hkUrl = argument('hk');
-  const krUrl = argument('kr');
-  let hk: Redis;
-  let kr: Redis;
-  let transport: ReplicationTransport;
-  let mode: string;
-  if (hkUrl && krUrl) {
-    hk = new Redis(hkUrl, { maxRetriesPerRequest: 1 });
-    kr = new Redis(krUrl, { maxRetriesPerRequest: 1 });
-    await Promise.all([hk.ping(), kr.ping()]);
-    transport = createRedisStreamsTransport({ regions: { hk, kr } });
-    mode = `real Redis (hk ${hkUrl}, kr ${krUrl}) with the Redis Streams transport`;
-  } else {
-    hk = createEmbeddedRedis();
-    kr = createEmbeddedRedis();
-    transport = createMemoryTransport({ regions: ['hk', 'kr'] });
-    mode = 'embedded in-memory Redis with the memory transport (pass --hk/--kr Redis URLs for real Redis)';
-  }
-  const make = (name: string, client: Redis, other: Redis, otherName: string) => {
-    const store = new GeoSessionStore({
-      region: name,
-      client,
-      prefix: PREFIX,
-      transport,
-      // Read-through: a session born in the other region is read from there if it has not arrived yet.
-      remotes: { [otherName]: other },
-    });
-    store.on('error', (error) => console.error(`[${name}] replication error:`, error.message));
-    return { name, client, store };
-  };
-  const regions: [Region, Region] = [make('hk', hk, kr, 'kr'), make('kr', kr, hk, 'hk')];
-  await Promise.all(regions.map((r) => r.store.ready()));
-  return { regions, transport, mode };
 }
 
 /** Session id inside express-session's signed cookie value `s:<sid>.<signature>`. */
@@ -76,27 +43,48 @@ function sidOf(cookie: string | undefined): string | undefined {
   return decoded.slice(2, decoded.lastIndexOf('.'));
 }
 
-/** How long until `to` holds exactly what `from` holds for the session (ms), or -1 after 2 s. */
-async function replicationLag(from: Region, to: Region, sid: string): Promise<number> {
-  const start = performance.now();
-  const want = await from.client.get(PREFIX + sid);
-  while (performance.now() - start < 2000) {
-    if ((await to.client.get(PREFIX + sid)) === want) return performance.now() - start;
-    await new Promise((r) => setImmediate(r));
-  }
-  return -1;
-}
-
-async function main(): Promise<void> {
-  const { regions, transport, mode } = await setUp();
+async function run(teardown: Teardown, interruption: Interruption): Promise<boolean> {
+  const pauseMs = Number(option('pause') ?? 0);
+  if (!(pauseMs >= 0)) throw new Error(`--pause takes a number of milliseconds, not "${option('pause')}"`);
+  const backends = await openBackends({ hk: redisUrl('hk'), kr: redisUrl('kr') }, PREFIX, teardown);
+  const meter = new LagMeter(PREFIX);
+  const make = (name: string, client: Redis, other: Redis, otherName: string): Region => {
+    const store = new GeoSessionStore({
+      region: name,
+      client,
+      prefix: PREFIX,
+      transport: backends.transport,
+      // Read-through: a session born in the other region is read from there if it has not arrived yet.
+      remotes: { [otherName]: other },
+    });
+    store.on('error', (error) => console.error(`[${name}] replication error:`, error.message));
+    teardown.add(`closing the ${name} store`, () => store.close());
+    meter.watch(store);
+    return { name, client, store };
+  };
+  const regions = [make('hk', backends.hk, backends.kr, 'kr'), make('kr', backends.kr, backends.hk, 'hk')];
+  await Promise.all(regions.map((r) => r.store.ready()));
   const apps = await Promise.all(regions.map((r) => startRegionApp(r.store)));
+  for (const app of apps) teardown.add('stopping a region app', () => app.close());
   const balancer = await startBalancer(apps.map((a) => a.port));
-  console.log(`geosession demo: ${mode}`);
+  teardown.add('stopping the balancer', () => balancer.close());
+  interruption.check();
+  console.log(`geosession demo: ${backends.description}`);
   console.log(`regions hk and kr behind a round-robin balancer on http://127.0.0.1:${balancer.port}\n`);
 
   let cookie: string | undefined;
+  let writes = 0;
+  let measured = 0;
+  let failures = 0;
   const byName = (name: string) => regions.find((r) => r.name === name) as Region;
   const step = async (label: string, method: string, path: string, body?: unknown, write = false) => {
+    await interruption.sleep(pauseMs);
+    const sidBefore = sidOf(cookie);
+    const before = new Map<string, Meta | undefined>();
+    if (write && sidBefore) {
+      for (const r of regions) before.set(r.name, await readMeta(r.client, PREFIX, sidBefore));
+    }
+    const since = performance.now();
     const res = await fetch(`http://127.0.0.1:${balancer.port}${path}`, {
       method,
       headers: { 'content-type': 'application/json', ...(cookie ? { cookie } : {}) },
@@ -109,12 +97,24 @@ async function main(): Promise<void> {
     let line = `${label.padEnd(22)} served by ${served}  ${res.status}  ${text}`;
     const sid = sidOf(cookie);
     if (write && sid) {
-      const other = served === 'hk' ? byName('kr') : byName('hk');
-      const lag = await replicationLag(byName(served), other, sid);
-      line +=
-        lag < 0
-          ? '   (not replicated within 2 s!)'
-          : `   → in ${other.name} ${lag < 0.05 ? 'before the response arrived' : `${lag.toFixed(1)} ms after the response`}`;
+      writes++;
+      const from = byName(served);
+      const to = regions.find((r) => r.name !== served) as Region;
+      const result = await meter.measure({
+        from,
+        to,
+        sid,
+        since,
+        before: sid === sidBefore ? before.get(served) : undefined,
+        timeoutMs: LAG_TIMEOUT_MS,
+      });
+      if ('ms' in result) {
+        measured++;
+        line += `   → in ${to.name} ${result.ms.toFixed(1)} ms after the write`;
+      } else {
+        if (result.failure) failures++;
+        line += `   (${result.problem})`;
+      }
     }
     console.log(line);
     return res.status;
@@ -129,30 +129,42 @@ async function main(): Promise<void> {
   const after = [await step('after logout', 'GET', '/me'), await step('after logout', 'GET', '/me')];
 
   console.log('\nreplication counters:');
+  let silent = 0;
   for (const r of regions) {
     const stats = r.store.replicationStats();
+    const applied = stats?.received.applied ?? 0;
+    if (applied === 0) silent++;
+    const other = regions.find((o) => o !== r)?.name;
     const lag = Object.entries(stats?.lagMs ?? {}).map(([from, ms]) => `, last lag from ${from} ${ms} ms`);
-    console.log(
-      `  ${r.name}: applied ${stats?.received.applied} events from the other region${lag.join('')}`,
-    );
+    console.log(`  ${r.name}: applied ${applied} events from ${other}${lag.join('')}`);
   }
-  const ok = after.every((status) => status === 401);
+  console.log(`lag measured for ${measured} of ${writes} writes`);
+  const final = after.every((status) => status === 401);
   console.log(
-    ok ? '\nlogout was final in both regions.' : '\nUNEXPECTED: a region still served the session.',
+    final ? '\nlogout was final in both regions.' : '\nUNEXPECTED: a region still served the session.',
   );
-
-  await balancer.close();
-  await Promise.all(apps.map((a) => a.close()));
-  for (const r of regions) {
-    await r.store.clear();
-    await r.store.close();
-  }
-  await transport.close();
-  for (const r of regions) r.client.disconnect();
-  process.exitCode = ok ? 0 : 1;
+  if (silent > 0) console.log('UNEXPECTED: a region applied nothing from the other.');
+  return final && silent === 0 && failures === 0 && measured === writes;
 }
 
-main().catch((error) => {
-  console.error(error);
-  process.exit(1);
-});
+async function main(): Promise<void> {
+  const teardown = new Teardown();
+  const interruption = new Interruption();
+  try {
+    process.exitCode = (await run(teardown, interruption)) ? 0 : 1;
+  } catch (error) {
+    if (!(error instanceof Interrupted)) {
+      console.error('demo failed:', error instanceof Error ? error.message : error);
+      process.exitCode = 1;
+    }
+  } finally {
+    await teardown.run();
+    if (interruption.signal) {
+      console.log('cleaned up.');
+      process.exitCode = interruption.exitCode;
+    }
+    interruption.dispose();
+  }
+}
+
+await main();

@@ -36,6 +36,7 @@ client.on('error', (error) => console.error('redis:', error.message));
 const transport = createAmqpTransport({
   url: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
   regions, // every region of the deployment, this one included: each gets a durable queue
+  namePrefix: process.env.AMQP_NAME_PREFIX ?? 'geosession', // names: <namePrefix>.<channel>.<region>
 });
 transport.on('state', (state) => console.log(`amqp transport: ${state}`));
 transport.on('error', (error) => console.warn('amqp transport:', error.message));

@@ -1,0 +1,126 @@
+/**
+ * The demo's lag figures: how long a write took to arrive in the other region's Redis, measured, never
+ * inferred.
+ *
+ * - Start: the moment the write's call to the store completed in its own region (its script ran in that
+ *   region's Redis). The demo notes it by wrapping the store's `set` and `destroy`.
+ * - End: the moment the other region applied that exact version of the session to its Redis, as its
+ *   store's `replicated` event reports it (the apply script has run there), checked afterwards by
+ *   reading the session's metadata in that Redis.
+ * Both are read from this process's clock. A step that wrote nothing, a version that never arrives or
+ * an arrival that does not follow the write prints no figure, and says why.
+ */
+
+import type { Redis } from 'ioredis';
+import type { AppliedBatch, GeoSessionStore, SessionInput } from '../../src/index.js';
+
+type Done = (err?: Error | null) => void;
+
+/** Calls `written(sid)` each time one of `store`'s writes (set, destroy) has completed in its Redis. */
+function noteWrites(store: GeoSessionStore, written: (sid: string) => void): void {
+  const set = store.set.bind(store) as (sid: string, session: SessionInput) => Promise<void>;
+  const destroy = store.destroy.bind(store) as (sid: string) => Promise<void>;
+  const timed = (sid: string, write: Promise<void>, cb: Done | undefined) => {
+    const done = write.then(() => written(sid));
+    if (!cb) return done;
+    done.then(
+      () => cb(null),
+      (error: Error) => cb(error),
+    );
+    return undefined;
+  };
+  store.set = ((sid: string, session: SessionInput, cb?: Done) =>
+    timed(sid, set(sid, session), cb)) as typeof store.set;
+  store.destroy = ((sid: string, cb?: Done) => timed(sid, destroy(sid), cb)) as typeof store.destroy;
+}
+
+/** A session's metadata in one Redis: `t|v|f|x|e` (see docs/replication.md). */
+export interface Meta {
+  tombstone: boolean;
+  version: string;
+}
+
+/** Reads the metadata of session `sid` (key prefix `prefix`), or `undefined` when there is none. */
+export async function readMeta(client: Redis, prefix: string, sid: string): Promise<Meta | undefined> {
+  const text = await client.get(`{${prefix}${sid}}:m`);
+  if (!text) return undefined;
+  const [t, version = ''] = text.split('|');
+  return { tombstone: t === '1', version };
+}
+
+/** What {@link LagMeter.measure} found. */
+export type Measurement = { ms: number } | { problem: string; failure: boolean };
+
+/** Write and arrival times of every region's stores, for {@link LagMeter.measure}. */
+export class LagMeter {
+  /** `region sid` -> when the last write of sid completed in region. */
+  private readonly writes = new Map<string, number>();
+  /** `region sid version` -> when that version was applied in region (the first time). */
+  private readonly arrivals = new Map<string, number>();
+  private readonly waiting = new Set<() => void>();
+
+  constructor(private readonly prefix: string) {}
+
+  /** Starts noting `store`'s writes and the versions it applies from other regions. */
+  watch(store: GeoSessionStore): void {
+    noteWrites(store, (sid) => this.writes.set(`${store.region} ${sid}`, performance.now()));
+    store.on('replicated', (batch: AppliedBatch) => {
+      const at = performance.now();
+      for (const event of batch.events) {
+        if (event.op === 'touch') continue; // a touch carries the version it saw, not one it made
+        const key = `${store.region} ${event.sid} ${event.version}`;
+        if (!this.arrivals.has(key)) this.arrivals.set(key, at);
+      }
+      for (const wake of this.waiting) wake();
+    });
+  }
+
+  /**
+   * How long the write that a request made to session `sid` in region `from` took to reach region `to`.
+   * `since` is when the request was sent; `before` is the session's metadata in `from` just before.
+   */
+  async measure(options: {
+    from: { name: string; client: Redis };
+    to: { name: string; client: Redis };
+    sid: string;
+    since: number;
+    before: Meta | undefined;
+    timeoutMs: number;
+  }): Promise<Measurement> {
+    const { from, to, sid } = options;
+    const writtenAt = this.writes.get(`${from.name} ${sid}`);
+    if (writtenAt === undefined || writtenAt < options.since) {
+      return { problem: 'no write to replicate', failure: false };
+    }
+    const meta = await readMeta(from.client, this.prefix, sid);
+    if (!meta || meta.version === options.before?.version) {
+      return { problem: 'the write changed nothing', failure: false };
+    }
+    const arrivedAt = await this.arrival(`${to.name} ${sid} ${meta.version}`, options.timeoutMs);
+    if (arrivedAt === undefined) {
+      return { problem: `not replicated within ${options.timeoutMs / 1000} s!`, failure: true };
+    }
+    if (arrivedAt < writtenAt) return { problem: 'arrival came before the write?!', failure: true };
+    const there = await readMeta(to.client, this.prefix, sid);
+    if (there?.version !== meta.version || there.tombstone !== meta.tombstone) {
+      return { problem: `${to.name} holds another version!`, failure: true };
+    }
+    return { ms: arrivedAt - writtenAt };
+  }
+
+  private async arrival(key: string, timeoutMs: number): Promise<number | undefined> {
+    const deadline = performance.now() + timeoutMs;
+    while (!this.arrivals.has(key) && performance.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          this.waiting.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, deadline - performance.now());
+        this.waiting.add(wake);
+      });
+    }
+    return this.arrivals.get(key);
+  }
+}
