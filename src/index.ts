@@ -9,6 +9,15 @@ export {
   TimeoutError,
   TransportError,
 } from './errors.js';
+export type { CookieHeader } from './middleware/cookie-header.js';
+export type {
+  SessionCookieFormat,
+  SessionCookieOptions,
+  SessionFromCookie,
+  SessionReader,
+  VerifiedSessionCookie,
+} from './middleware/session-cookie.js';
+export { loadSessionFromCookie, verifySessionCookie } from './middleware/session-cookie.js';
 export type {
   GeoSessionStoreOptions,
   RedisClient,
