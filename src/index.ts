@@ -39,6 +39,15 @@ export {
   MAX_SESSION_ID_LENGTH,
   regionOfSessionId,
 } from './internal/ids.js';
+export type { CookieHeader } from './middleware/cookie-header.js';
+export type {
+  SessionCookieFormat,
+  SessionCookieOptions,
+  SessionFromCookie,
+  SessionReader,
+  VerifiedSessionCookie,
+} from './middleware/session-cookie.js';
+export { loadSessionFromCookie, verifySessionCookie } from './middleware/session-cookie.js';
 export type { ApplyOutcome } from './replication/applier.js';
 export type { DeadLetter } from './replication/dead-letters.js';
 export type { ChangeEvent, ChangeOp, DestroyEvent, SetEvent, TouchEvent } from './replication/events.js';
