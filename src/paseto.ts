@@ -3,6 +3,20 @@
 // with require(esm), which Node 20.19+ supports).
 
 export { SealError } from './errors.js';
+// Sessions from PASETO access tokens.
+export type {
+  PasetoSessionMiddleware,
+  PasetoSessionPlugin,
+} from './middleware/paseto-session.js';
+export { pasetoSession, pasetoSessionOf, pasetoSessionPlugin } from './middleware/paseto-session.js';
+export type { PasetoSessionOptions, TokenClaims } from './middleware/paseto-session-options.js';
+export { defaultClaimMapping, PASETO_SESSION_DEFAULTS } from './middleware/paseto-session-options.js';
+export type {
+  PasetoSession,
+  PasetoSessionErrorBody,
+  PasetoSessionFailure,
+} from './middleware/token-session.js';
+export type { AccessTokenFailure } from './security/access-token.js';
 export type {
   K4KeyId,
   K4LocalId,
