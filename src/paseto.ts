@@ -42,3 +42,4 @@ export type {
 } from './security/paseto-sealer.js';
 export { createPasetoSealer } from './security/paseto-sealer.js';
 export { V4LocalDecryptFactory, V4LocalEncryptFactory, V4LocalKey } from './security/paseto-v4-local.js';
+export { V4PublicVerifyFactory, V4PublicVerifyKey } from './security/paseto-v4-public.js';

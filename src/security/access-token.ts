@@ -1,14 +1,14 @@
 /**
  * Verification of PASETO v4.public access tokens (issued by an authorization server, not by geosession)
- * with the `paseto` package. The key is chosen by the `kid` (a `k4.pid`) in the footer, so the issuer can
+ * with the `paseto` package (framing, claims), its signature check on node:crypto (./paseto-v4-public.ts). The key is chosen by the `kid` (a `k4.pid`) in the footer, so the issuer can
  * rotate keys: list the new public key, let the issuer switch, then drop the old one. Everything that is
  * not a valid, current token for this issuer and audience gets one stable reason code.
  */
 import { type Claims, PublicProtocol } from 'paseto';
-import { ImportPublicKeyFactory, type PublicKey, VerifyFactory } from 'paseto/v4/public';
 import { fromBase64url } from './bytes.js';
 import { type K4PublicId, type K4PublicPaserk, k4PublicId } from './paserk.js';
 import { readJsonFooter } from './paseto-footer.js';
+import { V4PublicVerifyFactory, V4PublicVerifyKey } from './paseto-v4-public.js';
 
 /** Why an access token was refused. Stable strings, sent to clients as `reason`. */
 export type AccessTokenFailure =
@@ -86,18 +86,9 @@ function claimFailure(error: { claim?: string; message: string }): AccessTokenFa
 
 /** Creates a verifier. The rules are expected to be validated already (see the middleware options). */
 export function createAccessTokenVerifier(rules: AccessTokenRules): AccessTokenVerifier {
-  const protocol = new PublicProtocol(VerifyFactory, ImportPublicKeyFactory);
-  const paserks = new Map<string, K4PublicPaserk>();
-  for (const paserk of rules.publicKeys) paserks.set(k4PublicId(paserk), paserk);
-  const imported = new Map<string, Promise<PublicKey>>();
-  const keyOf = (kid: string, paserk: K4PublicPaserk) => {
-    let key = imported.get(kid);
-    if (!key) {
-      key = protocol.ImportPublicKey(paserk);
-      imported.set(kid, key);
-    }
-    return key;
-  };
+  const protocol = new PublicProtocol(V4PublicVerifyFactory);
+  const keys = new Map<string, V4PublicVerifyKey>();
+  for (const paserk of rules.publicKeys) keys.set(k4PublicId(paserk), new V4PublicVerifyKey(paserk));
   const options = {
     issuer: rules.issuer,
     audience: rules.audience,
@@ -112,11 +103,11 @@ export function createAccessTokenVerifier(rules: AccessTokenRules): AccessTokenV
       const footer = footerBytes && readJsonFooter(footerBytes, FOOTER_MEMBERS);
       const kid = footer?.kid;
       if (kid === undefined || !kid.startsWith('k4.pid.')) return fail('malformed');
-      const paserk = paserks.get(kid);
-      if (paserk === undefined) return fail('unknown-key');
+      const key = keys.get(kid);
+      if (key === undefined) return fail('unknown-key');
       let claims: Claims;
       try {
-        ({ claims } = await protocol.Verify(await keyOf(kid, paserk), token, options));
+        ({ claims } = await protocol.Verify(key, token, options));
       } catch (error) {
         const code = (error as { code?: unknown }).code;
         if (code === 'ERR_PASETO_CLAIM_VALIDATION') return fail(claimFailure(error as Error));

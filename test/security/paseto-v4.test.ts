@@ -3,7 +3,8 @@
  * including the expected failures, through
  * - our v4.local primitives (fixed nonce: byte-exact tokens) and our v4.public primitives (Ed25519 is
  *   deterministic: byte-exact tokens), and
- * - the `paseto` package's protocol objects composed with our v4.local extension capabilities.
+ * - the `paseto` package's protocol objects, built in and composed with our extension capabilities
+ *   (v4.local Encrypt/Decrypt, v4.public Verify on node:crypto).
  */
 import { readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
@@ -23,7 +24,12 @@ import {
   V4LocalEncryptFactory,
   V4LocalKey,
 } from '../../src/security/paseto-v4-local.js';
-import { signV4Public, verifyV4Public } from '../../src/security/paseto-v4-public.js';
+import {
+  signV4Public,
+  V4PublicVerifyFactory,
+  V4PublicVerifyKey,
+  verifyV4Public,
+} from '../../src/security/paseto-v4-public.js';
 
 interface TokenVector {
   name: string;
@@ -49,6 +55,8 @@ const BEFORE_EXPIRY = new Date('2021-12-31T00:00:00Z');
 
 const local = new LocalProtocol(V4LocalEncryptFactory, V4LocalDecryptFactory);
 const publicProtocol = new PublicProtocol(VerifyFactory, ImportPublicKeyFactory);
+/** `paseto`'s PublicProtocol with our node:crypto Verify capability. */
+const nodeVerify = new PublicProtocol(V4PublicVerifyFactory);
 
 /** Splits a token into header, body bytes and footer bytes (undefined when the framing is invalid). */
 function split(token: string) {
@@ -80,6 +88,10 @@ function expectAllFail(vector: TokenVector) {
       const key = await publicProtocol.ImportPublicKey(serializeK4Public(hex(vector['public-key'])));
       await expect(
         publicProtocol.Verify(key, vector.token, { implicitAssertion: ia, now: BEFORE_EXPIRY }),
+      ).rejects.toThrow();
+      const nodeKey = new V4PublicVerifyKey(serializeK4Public(hex(vector['public-key'])));
+      await expect(
+        nodeVerify.Verify(nodeKey, vector.token, { implicitAssertion: ia, now: BEFORE_EXPIRY }),
       ).rejects.toThrow();
       const { header, body, footer } = split(vector.token);
       if (header === 'v4.public.' && body && footer) {
@@ -148,6 +160,15 @@ describe('PASETO v4 official vectors', () => {
         now: BEFORE_EXPIRY,
       });
       expect(JSON.stringify(verified.claims)).toBe(vector.payload);
+      const nodeKey = new V4PublicVerifyKey(serializeK4Public(publicKey));
+      const viaNode = await nodeVerify.Verify(nodeKey, vector.token, {
+        implicitAssertion: ia,
+        now: BEFORE_EXPIRY,
+      });
+      expect(JSON.stringify(viaNode.claims)).toBe(vector.payload);
+      await expect(
+        nodeVerify.Verify(nodeKey, vector.token, { implicitAssertion: utf8('other'), now: BEFORE_EXPIRY }),
+      ).rejects.toThrow();
     });
   }
 
