@@ -3,7 +3,8 @@
  * either with `pasetoSession` (MODE=paseto) or with express-session cookies (MODE=cookie). It prints
  * `{"port": <n>}` on stdout once listening and exits on SIGTERM.
  *
- * Environment: MODE, PREFIX (key prefix), ISSUER_KEY (k4.public, paseto mode), REDIS_HOST, REDIS_PORT.
+ * Environment: MODE, PREFIX (key prefix), ISSUER_KEY (k4.public, paseto mode), TOKEN_CACHE (paseto mode:
+ * `verifiedTokenCache`, default 10000), REDIS_HOST, REDIS_PORT.
  */
 import express from 'express';
 import session from 'express-session';
@@ -35,6 +36,7 @@ if (mode === 'paseto') {
       publicKeys: [process.env['ISSUER_KEY'] ?? ''],
       issuer: BENCH_ISSUER,
       audience: BENCH_AUDIENCE,
+      verifiedTokenCache: Number(process.env['TOKEN_CACHE'] ?? 10_000),
     }),
   );
   app.get('/me', (req, res) => {

@@ -39,6 +39,11 @@ export interface AccessTokenRules {
   readonly audience: readonly string[];
   /** Seconds of clock skew tolerated on `exp`, `nbf` and `iat`. */
   readonly clockTolerance: number;
+  /**
+   * How many verified tokens to remember by their exact text, so that a token seen again skips the
+   * signature check (only its `exp` is checked again) until it expires; 0 remembers none.
+   */
+  readonly verifiedTokenCache: number;
 }
 
 /** An authentic, current token. */
@@ -84,6 +89,47 @@ function claimFailure(error: { claim?: string; message: string }): AccessTokenFa
   }
 }
 
+/** Freezes `value` and everything in it (verified claims are shared by every request with that token). */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
+
+/**
+ * Remembers verified tokens by their text, first in first out, at most `limit`. A hit whose `exp` has
+ * passed is forgotten and refused as expired: everything else about a token was fixed when it verified.
+ */
+class VerifiedTokens {
+  private readonly entries = new Map<string, VerifiedAccessToken>();
+
+  constructor(
+    private readonly limit: number,
+    private readonly toleranceMs: number,
+  ) {}
+
+  get(token: string): AccessTokenResult | undefined {
+    const hit = this.entries.get(token);
+    if (hit === undefined) return undefined;
+    if (Date.now() > hit.expiresAt + this.toleranceMs) {
+      this.entries.delete(token);
+      return fail('expired');
+    }
+    return { ok: true, token: hit };
+  }
+
+  add(token: string, verified: VerifiedAccessToken): void {
+    if (this.limit === 0) return;
+    if (this.entries.size >= this.limit) {
+      const oldest = this.entries.keys().next().value as string;
+      this.entries.delete(oldest);
+    }
+    this.entries.set(token, verified);
+  }
+}
+
 /** Creates a verifier. The rules are expected to be validated already (see the middleware options). */
 export function createAccessTokenVerifier(rules: AccessTokenRules): AccessTokenVerifier {
   const protocol = new PublicProtocol(V4PublicVerifyFactory);
@@ -94,10 +140,13 @@ export function createAccessTokenVerifier(rules: AccessTokenRules): AccessTokenV
     audience: rules.audience,
     clockTolerance: rules.clockTolerance,
   };
+  const cache = new VerifiedTokens(rules.verifiedTokenCache, rules.clockTolerance * 1000);
 
   return {
     async verify(token) {
       if (token.length > MAX_ACCESS_TOKEN_LENGTH) return fail('malformed');
+      const remembered = cache.get(token);
+      if (remembered !== undefined) return remembered;
       const shape = SHAPE.exec(token);
       const footerBytes = shape ? fromBase64url(shape[1] as string) : undefined;
       const footer = footerBytes && readJsonFooter(footerBytes, FOOTER_MEMBERS);
@@ -116,7 +165,13 @@ export function createAccessTokenVerifier(rules: AccessTokenRules): AccessTokenV
       // paseto requires `exp` (allowNonExpiring is off) and has checked it is an RFC 3339 date-time.
       const expiresAt = Date.parse(claims.exp as string);
       if (!Number.isFinite(expiresAt)) return fail('malformed');
-      return { ok: true, token: { claims, expiresAt, keyId: kid as K4PublicId } };
+      const verified: VerifiedAccessToken = {
+        claims: deepFreeze(claims),
+        expiresAt,
+        keyId: kid as K4PublicId,
+      };
+      cache.add(token, verified);
+      return { ok: true, token: verified };
     },
   };
 }

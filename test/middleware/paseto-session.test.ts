@@ -324,6 +324,8 @@ describe('pasetoSession options', () => {
     ['claims', { claims: { sub: 'userId' } }],
     ['clockTolerance', { clockTolerance: -1 }],
     ['clockTolerance', { clockTolerance: 3600 }],
+    ['verifiedTokenCache', { verifiedTokenCache: -1 }],
+    ['verifiedTokenCache', { verifiedTokenCache: 1.5 }],
     ['secret', { secret: 'x' }],
   ];
   for (const [option, change] of cases) {

@@ -15,6 +15,7 @@ const rules = (overrides: Partial<AccessTokenRules> = {}): AccessTokenRules => (
   issuer: [ISSUER],
   audience: [AUDIENCE],
   clockTolerance: 0,
+  verifiedTokenCache: 100,
   ...overrides,
 });
 const verifier = createAccessTokenVerifier(rules());
@@ -82,6 +83,33 @@ describe('access token verification', () => {
     );
     expect(await reasonOf((await issuer.issue()).token, both)).toBe('ok');
     expect(await reasonOf((await next.issue()).token, both)).toBe('ok');
+  });
+
+  it('remembers verified tokens: the same text skips the signature check, but never its expiry', async () => {
+    const cached = createAccessTokenVerifier(rules());
+    const { token } = await issuer.issue({ expiresIn: 1 });
+    const first = await cached.verify(token);
+    const second = await cached.verify(token);
+    expect(first.ok && second.ok && first.token === second.token).toBe(true); // served from memory
+    if (first.ok) expect(Object.isFrozen(first.token.claims)).toBe(true);
+    const uncached = createAccessTokenVerifier(rules({ verifiedTokenCache: 0 }));
+    const a = await uncached.verify(token);
+    const b = await uncached.verify(token);
+    expect(a.ok && b.ok && a.token !== b.token).toBe(true);
+    // Once exp has passed, the remembered token is refused like any other.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect(await reasonOf(token, cached)).toBe('expired');
+    expect(await reasonOf(token, cached)).toBe('expired');
+  });
+
+  it('keeps at most verifiedTokenCache tokens', async () => {
+    const small = createAccessTokenVerifier(rules({ verifiedTokenCache: 1 }));
+    const a = (await issuer.issue()).token;
+    const b = (await issuer.issue()).token;
+    const a1 = await small.verify(a);
+    await small.verify(b); // evicts a
+    const a2 = await small.verify(a);
+    expect(a1.ok && a2.ok && a1.token !== a2.token).toBe(true);
   });
 
   it('refuses anything that is not a v4.public token with a bounded {"kid"} footer as malformed', async () => {
