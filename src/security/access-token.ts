@@ -69,6 +69,8 @@ export interface AccessTokenVerifier {
 export const MAX_ACCESS_TOKEN_LENGTH = 8192;
 const SHAPE = /^v4\.public\.[A-Za-z0-9_-]+\.([A-Za-z0-9_-]+)$/;
 const FOOTER_MEMBERS = ['kid', 'wpk'] as const;
+/** A k4.pid: the header and 44 base64url characters (33 bytes). */
+const PUBLIC_ID = /^k4\.pid\.[A-Za-z0-9_-]{44}$/;
 
 const fail = (reason: AccessTokenFailure): AccessTokenResult => ({ ok: false, reason });
 
@@ -151,7 +153,7 @@ export function createAccessTokenVerifier(rules: AccessTokenRules): AccessTokenV
       const footerBytes = shape ? fromBase64url(shape[1] as string) : undefined;
       const footer = footerBytes && readJsonFooter(footerBytes, FOOTER_MEMBERS);
       const kid = footer?.kid;
-      if (kid === undefined || !kid.startsWith('k4.pid.')) return fail('malformed');
+      if (kid === undefined || !PUBLIC_ID.test(kid)) return fail('malformed');
       const key = keys.get(kid);
       if (key === undefined) return fail('unknown-key');
       let claims: Claims;

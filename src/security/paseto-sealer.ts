@@ -62,6 +62,7 @@ export interface PasetoSealer extends Sealer {
 }
 
 const FOOTER_NAMES = ['kid', 'bind'] as const;
+const PASERK_ID = /^k4\.(lid|pid)\.[A-Za-z0-9_-]{44}$/;
 /** Longest base64url footer segment that can decode to at most MAX_FOOTER_BYTES. */
 const MAX_FOOTER_SEGMENT = Math.ceil((MAX_FOOTER_BYTES * 4) / 3);
 const BINDING_LABEL = utf8('geosession-seal-binding-v1');
@@ -165,7 +166,9 @@ class Framing {
     if (fields.bind !== this.digestOf(binding.channel)) {
       throw refuse('wrong-channel', 'the token was sealed for another channel or deployment');
     }
-    if (!fields.kid.startsWith(this.kidPrefix)) {
+    // A PASERK id is the type header and 44 base64url characters (33 bytes); nothing else gets further,
+    // so refusal messages never carry attacker-chosen text.
+    if (!fields.kid.startsWith(this.kidPrefix) || !PASERK_ID.test(fields.kid)) {
       throw refuse('malformed', `the footer's kid is not a ${this.kidPrefix} PASERK id`);
     }
     return { kid: fields.kid, body: token.slice(this.header.length, dot), footer };

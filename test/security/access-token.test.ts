@@ -132,6 +132,7 @@ describe('access token verification', () => {
       (await issuer.issue({ footer: JSON.stringify({ kid: issuer.pid, other: 'x' }) })).token,
       (await issuer.issue({ footer: JSON.stringify({ kid: { deep: [issuer.pid] } }) })).token,
       (await issuer.issue({ footer: JSON.stringify({ kid: 'k4.lid.whatever' }) })).token,
+      (await issuer.issue({ footer: JSON.stringify({ kid: 'k4.pid.\nforged log line' }) })).token,
       (await issuer.issue({ footer: JSON.stringify({ kid: issuer.pid, wpk: 'x'.repeat(600) }) })).token,
       `v4.public.${'A'.repeat(9000)}.e30`,
     ];

@@ -188,6 +188,7 @@ describe('v4.local sealer', () => {
       '[]',
       'null',
       JSON.stringify({ ...good, kid: 'k4.pid.AAAA' }), // a kid of the wrong type
+      JSON.stringify({ ...good, kid: 'k4.lid.\n[forged log line]' }), // not a PASERK id
     ];
     for (const footer of footers)
       expect(await refusal(sealer, withFooter(token, footer), HK)).toBe('malformed');
