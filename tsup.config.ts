@@ -7,6 +7,7 @@ export default defineConfig({
     'redis-streams': 'src/redis-streams.ts',
     nats: 'src/nats.ts',
     amqp: 'src/amqp.ts',
+    paseto: 'src/paseto.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

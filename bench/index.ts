@@ -12,13 +12,14 @@ import { describeEnvironment } from './lib/env.js';
 import { renderReport } from './lib/print.js';
 import { passes, type Report, type Suite, type SuiteOptions } from './lib/suite.js';
 import { natsSuite } from './nats.js';
+import { pasetoSuite } from './paseto.js';
 import { replicationSuite } from './replication.js';
 import { storeSuite } from './store.js';
 
 export type { Report, Suite } from './lib/suite.js';
 
 /** Every suite, in the order `npm run bench` runs them. */
-export const SUITES: readonly Suite[] = [storeSuite, natsSuite, amqpSuite, replicationSuite];
+export const SUITES: readonly Suite[] = [storeSuite, natsSuite, amqpSuite, replicationSuite, pasetoSuite];
 
 function parseArgs(argv: readonly string[]): { names: string[]; flags: Record<string, string> } {
   const names: string[] = [];
