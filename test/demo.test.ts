@@ -196,8 +196,8 @@ describe.skipIf(!hasRedis)('npm run demo -- --hk <url> --kr <url>', () => {
     const before = [...(await demoKeys(clients[0] as Redis)), ...(await demoKeys(clients[1] as Redis))];
     expect(before.some((key) => key.startsWith('demo:'))).toBe(true);
     expect(before.some((key) => key.endsWith('}:m'))).toBe(true);
-    expect(before).toContain('{demo:outbox}:hk');
-    expect(before).toContain('{demo:outbox}:kr');
+    expect(before).toContain('{demo:|outbox}:hk');
+    expect(before).toContain('{demo:|outbox}:kr');
     run.child.kill('SIGINT');
     expect(await run.exited).toBe(130);
     expect(run.stderr()).toBe('');
