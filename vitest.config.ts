@@ -1,13 +1,34 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Two projects:
+ * - `unit` (`*.unit.test.ts`): no server needed, run in parallel; `npm test -- --project unit` takes
+ *   seconds on a machine with nothing installed.
+ * - `integration` (every other `*.test.ts`): the machine's Redis, RabbitMQ and NATS plus private
+ *   redis-server / nats-server processes. Files run one after another so that they never step on
+ *   each other's servers.
+ */
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    // Integration tests share the machine's Redis, RabbitMQ and NATS and start private servers;
-    // running files one after another keeps them from stepping on each other.
-    fileParallelism: false,
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
     reporters: ['default'],
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/**/*.unit.test.ts'],
+          testTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/**/*.unit.test.ts', 'test/faults/**', '**/node_modules/**'],
+          fileParallelism: false,
+          testTimeout: 30_000,
+          hookTimeout: 30_000,
+        },
+      },
+    ],
   },
 });

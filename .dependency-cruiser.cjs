@@ -1,0 +1,87 @@
+/**
+ * The layers of src/ (DESIGN.md section 7), checked by `npm run lint`: imports point down only.
+ *
+ *   entry points (src/index.ts, src/redis-streams.ts, src/amqp.ts, src/nats.ts, src/paseto.ts)
+ *   cli → admin, middleware, observability → session → replication, users, registry, invalidation
+ *   → redis, security → internal, keys, errors → contracts → types
+ *
+ * Transports are plugins beside the stack: they import only contracts, internal, errors and types, and
+ * only the entry points import them.
+ */
+const layers = [
+  ['types', '^src/types\\.ts$'],
+  ['contracts', '^src/contracts/'],
+  ['base', '^src/(internal/|keys\\.ts$|errors\\.ts$)'],
+  ['redis-security', '^src/(redis|security)/'],
+  ['domain', '^src/(replication|users|registry|invalidation)/'],
+  ['session', '^src/session/'],
+  ['edge', '^src/(admin|middleware|observability)/'],
+  ['cli', '^src/cli/'],
+];
+
+const ENTRY = '^src/(index|redis-streams|amqp|nats|paseto)\\.ts$';
+
+/** Layer i may not import any layer above it. */
+const upward = layers.flatMap(([name, path], i) => {
+  const above = layers.slice(i + 1).map(([, p]) => `(${p})`);
+  if (above.length === 0) return [];
+  return [
+    {
+      name: `no-upward-from-${name}`,
+      comment: `${name} (${path}) imports a layer above it: imports must point down (DESIGN.md section 7)`,
+      severity: 'error',
+      from: { path },
+      to: { path: above.join('|') },
+    },
+  ];
+});
+
+module.exports = {
+  forbidden: [
+    ...upward,
+    {
+      name: 'no-upward-to-entry-points',
+      comment: 'only applications import the entry points; src/ imports the modules themselves',
+      severity: 'error',
+      from: { path: '^src/', pathNot: ENTRY },
+      to: { path: ENTRY },
+    },
+    {
+      name: 'transports-import-only-contracts-and-internal',
+      comment:
+        'a transport knows envelopes only: it may import contracts, internal helpers, errors and types',
+      severity: 'error',
+      from: { path: '^src/transports/' },
+      to: {
+        path: '^src/',
+        pathNot: [
+          '^src/transports/',
+          '^src/contracts/',
+          '^src/internal/',
+          '^src/errors\\.ts$',
+          '^src/types\\.ts$',
+        ],
+      },
+    },
+    {
+      name: 'only-entry-points-import-transports',
+      comment: 'the store never imports a concrete transport: applications pass one in',
+      severity: 'error',
+      from: { path: '^src/', pathNot: [ENTRY, '^src/transports/'] },
+      to: { path: '^src/transports/' },
+    },
+    {
+      name: 'no-circular',
+      comment: 'import cycles make the layers meaningless',
+      severity: 'error',
+      from: { path: '^src/' },
+      to: { circular: true },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    exclude: { path: '^src/redis/lua\\.generated\\.ts$' },
+  },
+};
