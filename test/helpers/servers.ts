@@ -158,15 +158,7 @@ export function uniquePrefix(name: string): string {
   return `t:${name}:${process.pid}:${Math.random().toString(36).slice(2, 8)}:`;
 }
 
-/** Polls `check` until it returns true or `timeoutMs` passes. */
-export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 10_000, stepMs = 20) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-  throw new Error(`condition not met within ${timeoutMs} ms`);
-}
+export { eventually } from './eventually.js';
 
 /** Deletes every key of `prefix`, metadata and tombstones included. */
 export async function dropKeys(client: Redis, prefix: string): Promise<void> {
