@@ -47,8 +47,6 @@ export interface StreamGroupReaderOptions {
 const isBusyGroup = (error: unknown) => error instanceof Error && error.message.startsWith('BUSYGROUP');
 const isNoGroup = (error: unknown) => error instanceof Error && error.message.startsWith('NOGROUP');
 
-type Delivery = Promise<{ ok: boolean; error?: unknown }>;
-
 /**
  * Reads a Redis stream through a consumer group, at least once: a batch is acknowledged only after its
  * handler resolved; a failed batch is retried from this consumer's pending list with backoff, in the
@@ -78,7 +76,11 @@ export class StreamGroupReader {
   /** Why the last batch failed. */
   private failure: unknown;
   private readonly acks = new Set<Promise<boolean>>();
-  private readonly inFlight = new Set<Delivery>();
+  private readonly inFlight = new Set<Promise<void>>();
+  /** The last batch handed over: each batch acknowledges only after the one before it did. */
+  private tail: Promise<void> = Promise.resolve();
+  /** A batch of the current window failed: the batches after it are not acknowledged either. */
+  private windowFailed = false;
   private readonly abort = new AbortController();
 
   constructor(options: StreamGroupReaderOptions) {
@@ -164,10 +166,11 @@ export class StreamGroupReader {
         }
         const limit = this.retryOwnPending ? 1 : this.maxInFlight;
         while (this.inFlight.size >= limit) await Promise.race(this.inFlight);
-        if (this.failing) {
+        if (this.windowFailed) {
           await Promise.all(this.inFlight);
           const failure = this.failure ?? new Error('a batch failed');
           this.failure = undefined;
+          this.windowFailed = false;
           throw failure;
         }
       } catch (error) {
@@ -177,6 +180,8 @@ export class StreamGroupReader {
         await ahead?.catch(() => {});
         ahead = undefined;
         await Promise.all(this.inFlight);
+        this.windowFailed = false;
+        this.failure = undefined;
         if (this.stopped) break;
         if (isNoGroup(error)) {
           groupReady = false;
@@ -273,26 +278,42 @@ export class StreamGroupReader {
     });
   }
 
-  /** Hands a batch to the handler, then acknowledges it (without waiting unless retrying). Never rejects. */
-  private async deliver(entries: StreamEntry[]): Delivery {
-    try {
-      await this.options.onBatch(entries);
-    } catch (error) {
-      // Left pending; retried from this consumer's pending list after a pause.
-      this.failing = true;
-      this.failure = error;
-      return { ok: false, error };
-    }
-    this.failing = false;
-    const ack = this.acknowledge(entries);
-    // While own pending entries are retried, the next read is of that list: it must not see these again,
-    // and an acknowledgement that keeps failing must back off like any other failure.
-    if (this.retryOwnPending && !(await ack)) {
-      this.failing = true;
-      this.failure = new Error(`XACK on ${this.options.key} failed`);
-      return { ok: false, error: this.failure };
-    }
-    return { ok: true };
+  /**
+   * Hands a batch to the handler and, once it resolved and every batch read before it was acknowledged,
+   * acknowledges it (without waiting, unless retrying). Acknowledgements thus go out in read order: when
+   * a batch fails, the batches after it stay pending too, even if their handlers resolved, and are read
+   * again and handled again in their order after it (a relay re-publishes them after the failed one, so
+   * a session's changes never overtake each other). Never rejects.
+   */
+  private deliver(entries: StreamEntry[]): Promise<void> {
+    const previous = this.tail;
+    const done = (async () => {
+      let ok = true;
+      try {
+        await this.options.onBatch(entries);
+      } catch (error) {
+        ok = false;
+        this.failure ??= error;
+      }
+      await previous;
+      if (!ok || this.windowFailed) {
+        // Left pending; retried from this consumer's pending list after a pause.
+        this.windowFailed = true;
+        this.failing = true;
+        return;
+      }
+      this.failing = false;
+      const ack = this.acknowledge(entries);
+      // While own pending entries are retried, the next read is of that list: it must not see these
+      // again, and an acknowledgement that keeps failing must back off like any other failure.
+      if (this.retryOwnPending && !(await ack)) {
+        this.windowFailed = true;
+        this.failing = true;
+        this.failure ??= new Error(`XACK on ${this.options.key} failed`);
+      }
+    })();
+    this.tail = done;
+    return done;
   }
 
   /**

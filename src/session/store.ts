@@ -235,7 +235,9 @@ export class GeoSessionStore extends BaseStore {
 
   /**
    * Extends a session's lifetime without rewriting its value. Never creates a session and never
-   * shortens one. A no-op under `disableTouch` or `disableTTL`.
+   * shortens one. A no-op under `disableTouch` or `disableTTL`. `session` is the whole session, as
+   * express-session passes it: when its cookie's maxAge grew past the stored one ("remember me"), no
+   * touch may reach that far, so the session is written instead.
    */
   touch<S extends SessionInput>(sid: string, session: S): Promise<void>;
   touch<S extends SessionInput>(sid: string, session: S, cb: Callback<void>): void;
