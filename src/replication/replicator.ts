@@ -7,9 +7,9 @@ import type {
   Subscription,
   TransportState,
 } from '../contracts/transport.js';
-import { BacklogError, type GeoSessionError, ResyncNeededError, TransportError } from '../errors.js';
+import { BacklogError, GeoSessionError, ResyncNeededError, TimeoutError, TransportError } from '../errors.js';
 import type { BacklogBound } from '../internal/stream-trim.js';
-import { settledWithin } from '../internal/timeout.js';
+import { settledWithin, withTimeout } from '../internal/timeout.js';
 import type { KeySpace } from '../keys.js';
 import { Applier, type ApplyOutcome, emptyOutcome } from './applier.js';
 import { DeadLetters } from './dead-letters.js';
@@ -85,6 +85,8 @@ export class Replicator {
   private readonly timer: NodeJS.Timeout;
   private readonly detach: () => void;
   private backlog: PeerBacklog[] = [];
+  /** Loading the resync state (again, when the local Redis was away at start). */
+  private loading: Promise<void> | undefined;
 
   constructor(private readonly options: ReplicatorOptions) {
     const { client, keys, region, transport, sealer } = options;
@@ -155,9 +157,15 @@ export class Replicator {
     this.timer.unref();
   }
 
-  /** Loads the resync state, subscribes and starts the relay. Resolves once changes can flow. */
+  /**
+   * Subscribes, starts the relay and loads the resync state. Resolves once changes can flow. A local
+   * Redis that is away at start delays only the resync state, which is loaded again later.
+   */
   async start(): Promise<void> {
-    await this.state.load();
+    this.loading = this.loadState().catch((error: unknown) => {
+      this.loading = undefined;
+      this.options.onError(asReported(error));
+    });
     const { transport, sealer, acceptUnsealed } = this.options;
     const source = !transport.readsOutbox
       ? 'published'
@@ -168,6 +176,12 @@ export class Replicator {
           : 'published';
     this.subscription = await this.pipeline.subscribe({ source, relayed: this.relay !== undefined });
     this.relay?.start();
+    await this.loading;
+  }
+
+  private loadState(): Promise<void> {
+    const ms = this.options.operationTimeoutMs;
+    return withTimeout(this.state.load(), ms, () => new TimeoutError('loading the resync state', ms));
   }
 
   private async applySessions(events: ChangeEvent[]): Promise<void> {
@@ -192,6 +206,10 @@ export class Replicator {
   }
 
   private async tend(): Promise<void> {
+    this.loading ??= this.loadState().catch(() => {
+      this.loading = undefined;
+    });
+    await this.loading;
     await this.state.checkEpoch();
     try {
       this.backlog =
@@ -232,13 +250,6 @@ export class Replicator {
 }
 
 function asReported(error: unknown): GeoSessionError {
-  if (
-    error instanceof Error &&
-    'code' in error &&
-    typeof (error as { code: unknown }).code === 'string' &&
-    (error as { code: string }).code.startsWith('ERR_GEOSESSION')
-  ) {
-    return error as GeoSessionError;
-  }
+  if (error instanceof GeoSessionError) return error;
   return new TransportError(error instanceof Error ? error.message : String(error), { cause: error });
 }
