@@ -109,3 +109,14 @@ export function describe(value: unknown): string {
   if (typeof value === 'function') return 'a function';
   return String(value);
 }
+
+/** A list of at least two distinct region ids (a transport's `regions`), de-duplicated. */
+export function regionListOption(name: string, value: unknown, isRegion: (r: unknown) => boolean): string[] {
+  if (!Array.isArray(value)) throw new ConfigError(name, 'is required: an array of region ids');
+  for (const region of value) {
+    if (!isRegion(region)) throw new ConfigError(name, `contains an invalid region id: ${describe(region)}`);
+  }
+  const regions = [...new Set(value as string[])];
+  if (regions.length < 2) throw new ConfigError(name, 'must name at least two distinct regions');
+  return regions;
+}

@@ -5,6 +5,7 @@ import { isValidRegion } from '../internal/ids.js';
 import {
   numberOption,
   oneOfOption,
+  regionListOption,
   rejectUnknown,
   requireObject,
   stringOption,
@@ -161,14 +162,7 @@ export function resolveAmqpOptions(options: AmqpTransportOptions): ResolvedAmqpO
   } else {
     throw new ConfigError('url', 'is required: an amqp:// URL or an amqplib connection object');
   }
-  if (!Array.isArray(options.regions))
-    throw new ConfigError('regions', 'is required: an array of region ids');
-  for (const region of options.regions) {
-    if (!isValidRegion(region))
-      throw new ConfigError('regions', `contains an invalid region id: ${String(region)}`);
-  }
-  const regions = [...new Set(options.regions)];
-  if (regions.length < 2) throw new ConfigError('regions', 'must name at least two distinct regions');
+  const regions = regionListOption('regions', options.regions, isValidRegion);
   const reconnect = options.reconnectDelayMs ?? [100, 10_000];
   if (
     !Array.isArray(reconnect) ||

@@ -2,7 +2,13 @@ import type { NodeConnectionOptions } from '@nats-io/transport-node';
 import { ConfigError } from '../errors.js';
 import { encodeChannel } from '../internal/channel-name.js';
 import { isValidRegion } from '../internal/ids.js';
-import { numberOption, rejectUnknown, requireObject, stringOption } from '../internal/options.js';
+import {
+  numberOption,
+  regionListOption,
+  rejectUnknown,
+  requireObject,
+  stringOption,
+} from '../internal/options.js';
 
 /** Options of `createNatsTransport`. */
 export interface NatsTransportOptions {
@@ -139,14 +145,7 @@ export function resolveNatsOptions(options: NatsTransportOptions): NatsSettings 
   if (servers.some((s) => typeof s !== 'string' || s.trim() === '')) {
     throw new ConfigError('servers', 'must contain only non-empty strings');
   }
-  if (!Array.isArray(options.regions))
-    throw new ConfigError('regions', 'is required: an array of region ids');
-  for (const region of options.regions) {
-    if (!isValidRegion(region))
-      throw new ConfigError('regions', `contains an invalid region id: ${String(region)}`);
-  }
-  const regions = [...new Set(options.regions)];
-  if (regions.length < 2) throw new ConfigError('regions', 'must name at least two distinct regions');
+  const regions = regionListOption('regions', options.regions, isValidRegion);
   if (
     options.connectionOptions !== undefined &&
     (typeof options.connectionOptions !== 'object' || options.connectionOptions === null)
