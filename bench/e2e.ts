@@ -18,6 +18,7 @@
  * (amqp://guest:guest@127.0.0.1:5672), `--nats=<url>` (default: a private nats-server),
  * `--chart=<file>` (docs/img/e2e-lag.svg; `none` to skip).
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import type { TransportKind } from './e2e/raw-pipes.js';
@@ -59,7 +60,14 @@ interface Row {
   failed: number;
   hkCpuUsPerWrite: number;
   krCpuUsPerWrite: number;
+  /**
+   * Longest stall of this (the measuring) process's event loop during the phase, in ms: it does little
+   * besides timestamping arrivals, so a long stall means the machine was busy with something else.
+   */
+  stallMs: number;
 }
+
+const loopDelay = monitorEventLoopDelay({ resolution: 1 });
 
 /** Timestamps each `set` of a key under `e2e:` in kr's Redis as it is notified, by phase. */
 class KeyspaceMeasurer {
@@ -198,12 +206,14 @@ async function measure(
   await collect(warm, warmed.sent, 30_000);
   await Promise.all([writer.call('cpu-mark'), reader.call('cpu-mark')]);
   const phase = ++phases;
+  loopDelay.reset();
   const { sent, failed } = await writer.call<{ sent: number; failed: number }>('write', {
     phase,
     rate,
     ms: opts.ms,
   });
   const lags = await collect(phase, sent, 30_000);
+  const stallMs = loopDelay.max / 1e6;
   type Cpu = { cpuUs: number; errors: number; firstError?: string };
   const [hkCpu, krCpu] = await Promise.all([writer.call<Cpu>('cpu-read'), reader.call<Cpu>('cpu-read')]);
   for (const [side, cpu] of [
@@ -224,6 +234,7 @@ async function measure(
     failed,
     hkCpuUsPerWrite: hkCpu.cpuUs / Math.max(1, sent),
     krCpuUsPerWrite: krCpu.cpuUs / Math.max(1, sent),
+    stallMs,
   };
 }
 
@@ -251,6 +262,7 @@ function tableOf(rows: readonly Row[], link: Link, rttMs: number): Table {
       'raw hk µs/write',
       'kr CPU µs/write',
       'lost',
+      'stall ms',
     ],
     rows: lines.map((geo) => {
       const raw = rows.find(
@@ -269,6 +281,7 @@ function tableOf(rows: readonly Row[], link: Link, rttMs: number): Table {
         us1(raw?.hkCpuUsPerWrite ?? Number.NaN),
         us1(geo.krCpuUsPerWrite),
         `${geo.lost + geo.failed}/${raw ? raw.lost + raw.failed : '-'}`,
+        `${Math.round(geo.stallMs)}/${raw ? Math.round(raw.stallMs) : '-'}`,
       ];
     }),
   };
@@ -332,6 +345,7 @@ export const e2eSuite: Suite = {
     const loadBefore = loadAverage();
 
     const [hk, kr] = await Promise.all([startBenchRedis(), startBenchRedis()]);
+    loopDelay.enable();
     let nats: BenchNats | undefined;
     const rows: Row[] = [];
     const skews: number[] = [];
@@ -367,7 +381,7 @@ export const e2eSuite: Suite = {
                 const row = await measure(combo, pipeline, rate, { warmupMs, ms: seconds * 1000 }, measurer);
                 rows.push(row);
                 options.log(
-                  `    ${rate}/s ${pipeline}: p50 ${ms2(row.lag.p50)} p99 ${ms2(row.lag.p99)} max ${ms2(row.lag.max)} ms, hk ${us1(row.hkCpuUsPerWrite)} µs/write${row.lost + row.failed > 0 ? `, ${row.lost} lost ${row.failed} failed` : ''}`,
+                  `    ${rate}/s ${pipeline}: p50 ${ms2(row.lag.p50)} p99 ${ms2(row.lag.p99)} max ${ms2(row.lag.max)} ms, hk ${us1(row.hkCpuUsPerWrite)} µs/write, stall ${Math.round(row.stallMs)} ms${row.lost + row.failed > 0 ? `, ${row.lost} lost ${row.failed} failed` : ''}`,
                 );
               }
             }
@@ -381,6 +395,7 @@ export const e2eSuite: Suite = {
       await cleanUpBrokers(servers.amqpUrl, options.flags['nats'], brokers).catch((e: unknown) =>
         options.log(`  broker clean-up failed: ${String(e)}`),
       );
+      loopDelay.disable();
       await nats?.stop();
       await Promise.all([hk.stop(), kr.stop()]);
     }
@@ -429,6 +444,7 @@ export const e2eSuite: Suite = {
         'raw client lag: publish call in hk → receipt in kr: XADD → XREADGROUP (ioredis), confirm publish → consume (amqplib), js.publish(msgID) → pull consume (JetStream).',
         `The link: a delay proxy process, ${rttMs / 2} ms each way, between kr and hk Redis (Redis Streams) or between hk and the broker (AMQP, NATS).`,
         'CPU per write: user + system time of the writing (hk) and the applying (kr) process over the measured phase and its drain.',
+        'stall ms: longest event-loop stall of the measuring process during the phase, geosession/raw; more than a few ms means the machine was busy.',
         `lost: writes not seen in kr within 30 s after the phase, geosession/raw. Clocks of the processes agreed within ${maxSkew.toFixed(3)} ms.`,
         `Load average before: ${loadBefore}; after: ${loadAverage()}.`,
       ],
