@@ -11,7 +11,8 @@
  * geosession replicating over Redis Streams to a second region whose store applies in another process.
  * hk and kr are private redis-servers.
  *
- * Flags: `--duration=<s>` per round (10), `--rounds=<n>` (3), `--warmup=<s>` per setup before the first
+ * Flags: `--duration=<s>` per round (10), `--rounds=<n>` (as many as setups, so that
+ * each setup runs once in each position of the rotated order), `--warmup=<s>` per setup before the first
  * round (3), `--connections=<n>` (64), `--requests-per-login=<n>` (500), `--setups=` (all of
  * connect-redis-8, connect-redis-9, geosession, geosession-replicating).
  */
@@ -91,11 +92,11 @@ export const httpSuite: Suite = {
     'express + express-session under autocannon: connect-redis 8/9 vs geosession, one region and replicating',
   async run(options: SuiteOptions): Promise<Report> {
     const duration = numberFlag(options, 'duration', 10);
-    const rounds = Math.floor(numberFlag(options, 'rounds', 3));
+    const setups = listFlag(options, 'setups', ALL);
+    const rounds = Math.floor(numberFlag(options, 'rounds', setups.length));
     const warmup = numberFlag(options, 'warmup', 3);
     const connections = Math.floor(numberFlag(options, 'connections', 64));
     const perLogin = Math.floor(numberFlag(options, 'requests-per-login', 500));
-    const setups = listFlag(options, 'setups', ALL);
     const loadBefore = loadAverage();
     const requests = requestsOf(perLogin);
 
