@@ -206,6 +206,7 @@ export const httpSuite: Suite = {
             'p99 ms',
             'app µs/req',
             'hk redis µs/req',
+            'hk µs/req',
             'kr µs/req',
             'bad',
           ],
@@ -217,6 +218,7 @@ export const httpSuite: Suite = {
             s.p99,
             Number(s.app.toFixed(1)),
             Number(s.redis.toFixed(1)),
+            Number((s.app + s.redis).toFixed(1)),
             Number(s.kr.toFixed(1)),
             String(s.bad),
           ]),
@@ -226,6 +228,7 @@ export const httpSuite: Suite = {
       notes: [
         `Each user: POST /login, then ${perLogin} requests, every fifth POST /cart (session changed: set), the others GET /me (read: touch).`,
         'App (express 5, express-session, resave false, saveUninitialized false, 1-day cookie) in its own process per setup; autocannon in this one.',
+        'hk µs/req: app process + hk Redis, the CPU one region spends per request (autocannon, the same for every setup, not included).',
         'kr µs/req: the kr applier process plus kr Redis (geosession replicating only). CPU columns are medians over rounds.',
         `bad: non-2xx responses, socket errors, timeouts and store errors over all rounds. Load average before: ${loadBefore}; after: ${loadAverage()}.`,
       ],
