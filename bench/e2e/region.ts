@@ -162,10 +162,13 @@ serveParent({
   'cpu-mark': () => {
     cpuMark = process.cpuUsage();
   },
-  /** CPU µs (user + system) since the last mark, and the errors seen so far. */
+  /** CPU µs (user + system) since the last mark, and the errors seen since the last read. */
   'cpu-read': () => {
     const used = process.cpuUsage(cpuMark);
-    return { cpuUs: used.user + used.system, errors, firstError };
+    const report = { cpuUs: used.user + used.system, errors, firstError };
+    errors = 0;
+    firstError = undefined;
+    return report;
   },
   close: async () => {
     await closeGeo?.();
