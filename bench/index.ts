@@ -8,6 +8,8 @@
  */
 import { writeFileSync } from 'node:fs';
 import { amqpSuite } from './amqp.js';
+import { e2eSuite } from './e2e.js';
+import { httpSuite } from './http.js';
 import { describeEnvironment } from './lib/env.js';
 import { renderReport } from './lib/print.js';
 import { passes, type Report, type Suite, type SuiteOptions } from './lib/suite.js';
@@ -19,7 +21,15 @@ import { storeSuite } from './store.js';
 export type { Report, Suite } from './lib/suite.js';
 
 /** Every suite, in the order `npm run bench` runs them. */
-export const SUITES: readonly Suite[] = [storeSuite, natsSuite, amqpSuite, replicationSuite, pasetoSuite];
+export const SUITES: readonly Suite[] = [
+  storeSuite,
+  natsSuite,
+  amqpSuite,
+  replicationSuite,
+  e2eSuite,
+  httpSuite,
+  pasetoSuite,
+];
 
 function parseArgs(argv: readonly string[]): { names: string[]; flags: Record<string, string> } {
   const names: string[] = [];
