@@ -114,7 +114,7 @@ export interface GeoSessionStoreOptions {
   deadLetterLimit?: number;
   /**
    * Batches the relay keeps published and unconfirmed at once (broker transports, or a sealer).
-   * @default 8
+   * @default 32
    */
   relayInFlight?: number;
   /**
@@ -172,7 +172,7 @@ export const DEFAULT_OPTIONS = Object.freeze({
   maxClockSkewMs: 60_000,
   acceptUnsealed: false,
   deadLetterLimit: 10_000,
-  relayInFlight: 8,
+  relayInFlight: 32,
   maxOutboxBacklogEntries: 1_000_000,
 });
 

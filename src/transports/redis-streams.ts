@@ -38,7 +38,7 @@ export interface RedisStreamsTransportOptions {
    * Reads kept waiting on each other region's stream at once, each on its own connection. Over a link
    * with a round trip of R ms an entry waits up to R / readers ms for a read to be there to take it, so
    * more readers mean lower lag across long links.
-   * @default 4
+   * @default 8
    */
   readers?: number;
   /**
@@ -124,7 +124,7 @@ function settingsOf(options: RedisStreamsTransportOptions): Settings {
   rejectUnknown(backlog, ['entries', 'ageMs', 'warnAt'], 'maxBacklog', 'maxBacklog.');
   return {
     readBatch: numberOption('readBatch', options.readBatch, 2000, { integer: true }),
-    readers: numberOption('readers', options.readers, 4, { integer: true, min: 1, max: 64 }),
+    readers: numberOption('readers', options.readers, 8, { integer: true, min: 1, max: 64 }),
     blockMs: numberOption('blockMs', options.blockMs, 1000),
     watchdogMs: numberOption('watchdogMs', options.watchdogMs, 5000),
     claimIdleMs: numberOption('claimIdleMs', options.claimIdleMs, 30_000),
