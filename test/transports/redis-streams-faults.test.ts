@@ -229,44 +229,49 @@ describe.skipIf(!hasRedis)('redis-streams transport faults (private servers)', (
       const keys = createKeySpace(prefix);
       const outboxOf = (r: string) => keys.internal('outbox', r);
       const three = ['hk', 'kr', 'us'];
-      let hk = region('hk', prefix, three);
+      // hk keeps at most 20 entries for a region that does not read them.
+      const bound = { maxBacklog: { entries: 20 } };
+      let hk = region('hk', prefix, three, bound);
       let kr = region('kr', prefix, three);
       const us = region('us', prefix, three);
       await Promise.all([hk.store.ready(), kr.store.ready(), us.store.ready()]);
       // us ran once (its groups exist on hk's and kr's outboxes), then it is gone for good.
       await us.store.close();
       await us.transport.close();
-      const sids = Array.from({ length: 30 }, () => hk.store.genid());
+      const sids = Array.from({ length: 15 }, () => hk.store.genid());
       for (const sid of sids) await hk.store.set(sid, session({ n: sid }));
       await eventually(async () => (await kr.store.get(sids.at(-1) as string)) !== null, WAIT);
       // kr consumed everything, but hk's outbox keeps it all for us.
       await new Promise((r) => setTimeout(r, 600));
-      expect(await hk.client.xlen(outboxOf('hk'))).toBeGreaterThanOrEqual(sids.length);
+      expect(await hk.client.xlen(outboxOf('hk'))).toBe(sids.length);
+      // Then past the bound for us: hk flags that it needs a resync with us.
+      for (let i = 0; i < 10; i++) await hk.store.set(hk.store.genid(), session({ n: i }));
+      await eventually(() => 'us' in (hk.store.replicationStats()?.needsResync ?? {}), WAIT);
 
       // 1. Every remaining region drops us from `regions` (a redeploy with the new configuration).
       for (const o of opened.splice(0).reverse()) await o.close();
-      hk = region('hk', prefix, ['hk', 'kr']);
+      hk = region('hk', prefix, ['hk', 'kr'], bound);
       kr = region('kr', prefix, ['hk', 'kr']);
       await Promise.all([hk.store.ready(), kr.store.ready()]);
-      // 2. On every remaining region's Redis, us's consumer group goes from the outbox (and from the
-      //    sealed `relay` stream when a sealer is used).
       for (const r of ['hk', 'kr']) {
         const client = r === 'hk' ? hk.client : kr.client;
+        // 2. On every remaining region's Redis, us's consumer group goes from the outbox (and from the
+        //    sealed `relay` stream when a sealer is used).
         for (const family of ['outbox', 'relay'] as const) {
           const key = keys.internal(family, r);
           if ((await client.exists(key)) === 1 && (await groupNames(client, key)).includes('us')) {
             await client.xgroup('DESTROY', key, 'us');
           }
         }
-        // 3. A resync need flagged for us is forgotten.
+        // 3. A resync need flagged with us is forgotten (processes read it at start).
         await client.hdel(keys.internal('state', r), 'resync:us');
       }
 
       for (const r of ['hk', 'kr']) {
         expect(await groupNames(r === 'hk' ? hk.client : kr.client, outboxOf(r))).not.toContain('us');
       }
-      // hk's outbox is trimmed below what kr consumed, and replication goes on in both directions.
-      await eventually(async () => (await hk.client.xlen(outboxOf('hk'))) < sids.length, WAIT);
+      // hk's outbox is trimmed to what kr consumed (the last entry read stays), and replication goes on.
+      await eventually(async () => (await hk.client.xlen(outboxOf('hk'))) <= 1, WAIT);
       const a = hk.store.genid();
       const b = kr.store.genid();
       await hk.store.set(a, session({ n: 'a' }));
@@ -277,6 +282,12 @@ describe.skipIf(!hasRedis)('redis-streams transport faults (private servers)', (
       );
       expect((await hk.transport.backlog?.(prefix, 'hk'))?.map((x) => x.region)).not.toContain('us');
       expect(hk.errors.filter((e) => e instanceof BacklogError)).toEqual([]);
+      // hk's next process no longer reports a resync with us.
+      await hk.store.close();
+      await hk.transport.close();
+      hk = region('hk', prefix, ['hk', 'kr'], bound);
+      await hk.store.ready();
+      expect(hk.store.replicationStats()?.needsResync).toEqual({});
     });
   });
 
