@@ -7,17 +7,22 @@
  *
  * The bound is the only timing assertion here; it is the one the store documents.
  */
+import { createHook } from 'node:async_hooks';
+import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ReplicationTransport } from '../../src/contracts/transport.js';
-import { GeoSessionStore, type SessionData } from '../../src/index.js';
+import { createMemoryTransport, GeoSessionStore, type SessionData } from '../../src/index.js';
 import { createKeySpace } from '../../src/keys.js';
 import { createAmqpTransport } from '../../src/transports/amqp.js';
+import { createNatsTransport } from '../../src/transports/nats.js';
 import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
+import { type PrivateNats, startNats } from '../helpers/nats-server.js';
 import {
   eventually,
   hasRedis,
   type PrivateRedis,
+  portAnswers,
   serviceAvailable,
   startRedis,
   uniquePrefix,
@@ -214,4 +219,138 @@ describe.skipIf(!hasRedis || !hasRabbit)('close() with the AMQP link frozen', ()
       return got.every((s) => s !== null);
     }, 60_000);
   }, 90_000);
+});
+
+/**
+ * Timeouts and intervals created by geosession's own code (src/) that are still alive, by async id,
+ * with the stack that created them.
+ */
+function trackTimers(): { live: Map<number, string>; stop(): void } {
+  const root = fileURLToPath(new URL('../../src/', import.meta.url));
+  const live = new Map<number, string>();
+  const hook = createHook({
+    init(id, type) {
+      if (type !== 'Timeout') return;
+      const limit = Error.stackTraceLimit;
+      Error.stackTraceLimit = 50;
+      const stack = new Error().stack ?? '';
+      Error.stackTraceLimit = limit;
+      if (stack.includes(root))
+        live.set(
+          id,
+          stack
+            .split('\n')
+            .filter((l) => l.includes(root))
+            .join('\n'),
+        );
+    },
+    destroy(id) {
+      live.delete(id);
+    },
+  });
+  hook.enable();
+  return { live, stop: () => hook.disable() };
+}
+
+/** Commands a Redis server has run, INFO and CONFIG (the test's own) left out. */
+async function commandsRun(admin: Redis): Promise<number> {
+  const info = await admin.info('commandstats');
+  let calls = 0;
+  for (const [, name, n] of info.matchAll(/cmdstat_([a-z|]+):calls=(\d+)/g)) {
+    if (name !== 'info' && name !== 'config') calls += Number(n);
+  }
+  return calls;
+}
+
+describe.skipIf(!hasRedis)('close() stops every timer and background loop', () => {
+  it('Redis Streams, AMQP, NATS and memory transports, read-through: nothing of geosession runs after close', async () => {
+    const hkServer = await startRedis();
+    const krServer = await startRedis();
+    const timers = trackTimers();
+    const closing: { close(): Promise<void> }[] = [];
+    try {
+      const hkClient = hkServer.client();
+      const krClient = krServer.client();
+      const make = (region: 'hk' | 'kr', prefix: string, transport: ReplicationTransport) => {
+        const store = new GeoSessionStore({
+          region,
+          client: region === 'hk' ? hkClient : krClient,
+          prefix,
+          transport,
+          remotes: region === 'kr' ? { hk: hkClient } : {},
+          operationTimeoutMs: OPERATION_TIMEOUT_MS,
+        });
+        store.on('error', () => {});
+        transport.on('error', () => {});
+        closing.push(store, transport);
+        return store;
+      };
+      const pairs: [GeoSessionStore, GeoSessionStore][] = [];
+      const rsPrefix = uniquePrefix('loops-rs');
+      const rsRegions = () => ({ hk: hkServer.client(), kr: krServer.client() });
+      pairs.push([
+        make(
+          'hk',
+          rsPrefix,
+          createRedisStreamsTransport({ regions: rsRegions(), blockMs: 200, trimIntervalMs: 200 }),
+        ),
+        make(
+          'kr',
+          rsPrefix,
+          createRedisStreamsTransport({ regions: rsRegions(), blockMs: 200, trimIntervalMs: 200 }),
+        ),
+      ]);
+      const memory = createMemoryTransport({ regions: ['hk', 'kr'] });
+      const memPrefix = uniquePrefix('loops-mem');
+      pairs.push([make('hk', memPrefix, memory), make('kr', memPrefix, memory)]);
+      const namePrefix = `gsloops.${process.pid}`;
+      const seen = new Set<string>();
+      if (hasRabbit) {
+        const amqpPrefix = uniquePrefix('loops-amqp');
+        const amqp = () =>
+          recordChannels(createAmqpTransport({ url: AMQP_URL, regions: ['hk', 'kr'], namePrefix }), seen);
+        pairs.push([make('hk', amqpPrefix, amqp()), make('kr', amqpPrefix, amqp())]);
+      }
+      let nats: PrivateNats | undefined;
+      if (await portAnswers(4222)) {
+        nats = await startNats();
+        const natsPrefix = uniquePrefix('loops-nats');
+        const natsT = () =>
+          createNatsTransport({
+            servers: (nats as PrivateNats).url,
+            regions: ['hk', 'kr'],
+            idleHeartbeatMs: 500,
+          });
+        pairs.push([make('hk', natsPrefix, natsT()), make('kr', natsPrefix, natsT())]);
+      }
+
+      for (const [hk, kr] of pairs) {
+        await Promise.all([hk.ready(), kr.ready()]);
+        const sid = hk.genid();
+        await hk.set(sid, session({ user: 'alice' }));
+        expect(await kr.get(sid)).toMatchObject({ user: 'alice' }); // read-through or replicated
+        await eventually(async () => (await krClient.exists(`${kr.prefix}${sid}`)) === 1, WAIT);
+        await kr.touch(sid, session({ user: 'alice' }));
+        await kr.destroy(sid);
+      }
+      // Some of geosession's timers run now (the test can see them).
+      expect(timers.live.size).toBeGreaterThan(0);
+
+      for (const o of closing.splice(0)) await o.close();
+      await nats?.stop();
+      if (hasRabbit) await deleteTopology(seen, ['hk', 'kr'], namePrefix);
+      // Longer than any sleep or timeout a loop could still be in (reads block 200 ms, backoffs are cut).
+      await new Promise((r) => setTimeout(r, 2500));
+      expect([...timers.live.values()]).toEqual([]);
+      // And nothing sends commands to either Redis any more (the clients are the test's, still open).
+      const before = [await commandsRun(hkClient), await commandsRun(krClient)];
+      await new Promise((r) => setTimeout(r, 1500));
+      expect([await commandsRun(hkClient), await commandsRun(krClient)]).toEqual(before);
+    } finally {
+      timers.stop();
+      for (const o of closing.splice(0)) await o.close();
+      await hkServer.stop();
+      await krServer.stop();
+    }
+  }, 60_000);
 });
