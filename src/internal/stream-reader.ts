@@ -153,7 +153,12 @@ export class StreamGroupReader {
         const entries = await read;
         this.setHealthy(true);
         backoff.reset();
-        if (entries.length === 0) continue;
+        if (entries.length === 0) {
+          // A batch still in flight may have failed meanwhile (a relay keeps several): retry it now, not
+          // only when the next entries arrive.
+          if (this.failing) throw this.takeFailure();
+          continue;
+        }
         const delivery = this.deliver(entries);
         this.inFlight.add(delivery);
         void delivery.then(() => this.inFlight.delete(delivery));
@@ -166,9 +171,7 @@ export class StreamGroupReader {
         while (this.inFlight.size >= limit) await Promise.race(this.inFlight);
         if (this.failing) {
           await Promise.all(this.inFlight);
-          const failure = this.failure ?? new Error('a batch failed');
-          this.failure = undefined;
-          throw failure;
+          throw this.takeFailure();
         }
       } catch (error) {
         // Whatever failed, a read may have been answered without the reply reaching us: its entries
@@ -195,6 +198,13 @@ export class StreamGroupReader {
     await ahead?.catch(() => {});
     await Promise.all(this.inFlight);
     await this.handleOwnPending();
+  }
+
+  /** Why the last batch failed, once (the loop throws it to retry with backoff). */
+  private takeFailure(): unknown {
+    const failure = this.failure ?? new Error('a batch failed');
+    this.failure = undefined;
+    return failure;
   }
 
   private async ensureGroup(): Promise<void> {
