@@ -293,7 +293,9 @@ export class StreamGroupReader {
       this.failure = error;
       return { ok: false, error };
     }
-    this.failing = false;
+    // Only a retry (batches one at a time, oldest first) clears a failure: with several batches in
+    // flight, a later batch that succeeds must not hide an earlier one that failed.
+    if (this.retryOwnPending) this.failing = false;
     const ack = this.acknowledge(entries);
     // While own pending entries are retried, the next read is of that list: it must not see these again,
     // and an acknowledgement that keeps failing must back off like any other failure.

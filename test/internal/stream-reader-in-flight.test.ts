@@ -81,4 +81,44 @@ describe.skipIf(!hasRedis)('StreamGroupReader with several batches in flight', (
     expect(errors).toContain(failure);
     await eventually(async () => ((await client.xpending(key, 'relay')) as [number])[0] === 0);
   });
+
+  it('a later batch that succeeds does not hide an earlier one that failed', async () => {
+    const key = await stream();
+    await add(key, 0, 3);
+    const handled: number[] = [];
+    const failure = new Error('not confirmed');
+    const gate = () => {
+      let open: () => void = () => {};
+      const opened = new Promise<void>((resolve) => {
+        open = resolve;
+      });
+      return { opened, open };
+    };
+    const [failFirst, passSecond] = [gate(), gate()];
+    const started: number[][] = [];
+    let first = true;
+    const errors = reader(
+      key,
+      async (entries) => {
+        started.push(numbers(entries));
+        if (first) {
+          first = false;
+          await failFirst.opened;
+          throw failure;
+        }
+        if (numbers(entries).includes(3)) await passSecond.opened;
+        handled.push(...numbers(entries));
+      },
+      1000,
+    );
+    await eventually(() => started.length === 1);
+    await add(key, 3, 3);
+    await eventually(() => started.length === 2);
+    // Both settle while the reader waits on its next read: the first fails, then the second succeeds.
+    failFirst.open();
+    await sleep(20);
+    passSecond.open();
+    await eventually(() => [0, 1, 2, 3, 4, 5].every((x) => handled.includes(x)));
+    expect(errors).toContain(failure);
+  });
 });
