@@ -1,0 +1,73 @@
+/**
+ * The outbox relay (broker transports, or any transport with a sealer) reads this region's outbox
+ * through the consumer group `relay`, one consumer per process. Processes that stopped or died leave
+ * their consumer behind; like the Redis Streams transport's groups (issue 11: "dead consumers stay
+ * listed in consumer groups forever"), the relay removes those idle longer than `consumerIdleMs` with
+ * nothing pending, never its own.
+ */
+import type { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  ConfigError,
+  createMemoryTransport,
+  DEFAULT_OPTIONS,
+  GeoSessionStore,
+  type SessionData,
+} from '../../src/index.js';
+import { createKeySpace } from '../../src/keys.js';
+import { dropKeys, eventually, hasRedis, sharedRedis, uniquePrefix } from '../helpers/servers.js';
+
+function session(n: number): SessionData {
+  return { cookie: { originalMaxAge: 60_000, expires: new Date(Date.now() + 60_000).toISOString() }, n };
+}
+
+const consumerNames = async (client: Redis, key: string, group: string) =>
+  ((await client.xinfo('CONSUMERS', key, group)) as unknown[][]).map((row) => String(row[1]));
+
+describe.skipIf(!hasRedis)('the outbox relay’s consumer group', () => {
+  const client = sharedRedis();
+  const prefix = uniquePrefix('relay');
+
+  afterAll(async () => {
+    await dropKeys(client, prefix);
+    client.disconnect();
+  });
+
+  it('consumerIdleMs has a default and is validated, naming the option', () => {
+    expect(DEFAULT_OPTIONS.consumerIdleMs).toBe(3_600_000);
+    for (const bad of [0, -1, Number.NaN, '5']) {
+      let error: unknown;
+      try {
+        new GeoSessionStore({ region: 'hk', client, consumerIdleMs: bad as number });
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).option).toBe('consumerIdleMs');
+    }
+  });
+
+  it('loses the consumers of processes that stopped, once idle past consumerIdleMs, and keeps its own', async () => {
+    const outbox = createKeySpace(prefix).internal('outbox', 'hk');
+    const transport = createMemoryTransport({ regions: ['hk', 'kr'] });
+    const store = new GeoSessionStore({ region: 'hk', client, prefix, transport, consumerIdleMs: 500 });
+    try {
+      await store.ready();
+      await store.set(store.genid(), session(1));
+      // Two earlier processes of hk left their relay consumers behind.
+      await client.xgroup('CREATECONSUMER', outbox, 'relay', 'relay:old-host:1:aaaaaa');
+      await client.xgroup('CREATECONSUMER', outbox, 'relay', 'relay:old-host:2:bbbbbb');
+      expect(await consumerNames(client, outbox, 'relay')).toHaveLength(3);
+      await eventually(async () => (await consumerNames(client, outbox, 'relay')).length === 1, 15_000);
+      const [own] = await consumerNames(client, outbox, 'relay');
+      expect(own).toMatch(/^relay:/);
+      expect(own).not.toMatch(/old-host/);
+      // It still relays.
+      await store.set(store.genid(), session(2));
+      await eventually(async () => Number(((await client.xpending(outbox, 'relay')) as [number])[0]) === 0);
+    } finally {
+      await store.close();
+      await transport.close();
+    }
+  }, 30_000);
+});
