@@ -3,16 +3,20 @@
  * through the consumer group `relay`, one consumer per process. Processes that stopped or died leave
  * their consumer behind; like the Redis Streams transport's groups (issue 11: "dead consumers stay
  * listed in consumer groups forever"), the relay removes those idle longer than `consumerIdleMs` with
- * nothing pending, never its own.
+ * nothing pending, never its own. And while the broker is away, what the outbox keeps is bounded by
+ * `maxOutboxBacklog` (issue 11: "never unbounded memory").
  */
 import type { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  BacklogError,
   ConfigError,
   createMemoryTransport,
   DEFAULT_OPTIONS,
   GeoSessionStore,
+  type ReplicationTransport,
   type SessionData,
+  TransportError,
 } from '../../src/index.js';
 import { createKeySpace } from '../../src/keys.js';
 import { dropKeys, eventually, hasRedis, sharedRedis, uniquePrefix } from '../helpers/servers.js';
@@ -70,4 +74,53 @@ describe.skipIf(!hasRedis)('the outbox relay’s consumer group', () => {
       await transport.close();
     }
   }, 30_000);
+});
+
+describe.skipIf(!hasRedis)('the outbox while the broker is away', () => {
+  const client = sharedRedis();
+  const prefix = uniquePrefix('relay-bound');
+
+  afterAll(async () => {
+    await dropKeys(client, prefix);
+    client.disconnect();
+  });
+
+  /** A transport whose broker is away: every publish fails, as a broker's unconfirmed publish does. */
+  function brokerAway(): ReplicationTransport {
+    const inner = createMemoryTransport({ regions: ['hk', 'kr'] });
+    return Object.assign(Object.create(inner) as ReplicationTransport, {
+      publish: async () => {
+        throw new TransportError('not connected to the broker');
+      },
+    });
+  }
+
+  it('is bounded by maxOutboxBacklog: a warning, then the bound, the oldest dropped and a resync needed', async () => {
+    const outbox = createKeySpace(prefix).internal('outbox', 'hk');
+    const transport = brokerAway();
+    const store = new GeoSessionStore({
+      region: 'hk',
+      client,
+      prefix,
+      transport,
+      maxOutboxBacklog: { entries: 20, warnAt: 0.5 },
+    });
+    const errors: Error[] = [];
+    store.on('error', (e) => errors.push(e));
+    const backlogErrors = () => errors.filter((e): e is BacklogError => e instanceof BacklogError);
+    try {
+      await store.ready();
+      for (let i = 0; i < 12; i++) await store.set(store.genid(), session(i));
+      await eventually(() => backlogErrors().some((e) => e.level === 'warning'), 15_000);
+      expect(backlogErrors()[0]?.code).toBe('ERR_GEOSESSION_BACKLOG');
+      expect(store.replicationStats()?.needsResync).toEqual({});
+      for (let i = 12; i < 30; i++) await store.set(store.genid(), session(i));
+      await eventually(() => backlogErrors().some((e) => e.level === 'exceeded'), 15_000);
+      expect(await client.xlen(outbox)).toBeLessThanOrEqual(20);
+      expect(Object.keys(store.replicationStats()?.needsResync ?? {}).length).toBeGreaterThan(0);
+    } finally {
+      await store.close();
+      await transport.close();
+    }
+  }, 40_000);
 });
