@@ -155,7 +155,15 @@ export class StreamGroupReader {
         const entries = await read;
         this.setHealthy(true);
         backoff.reset();
-        if (entries.length === 0) continue;
+        if (entries.length === 0) {
+          // A batch still in flight may have failed meanwhile (a relay keeps several): retry it now, not
+          // only when the next entries arrive.
+          if (this.windowFailed) {
+            await Promise.all(this.inFlight);
+            throw this.takeFailure();
+          }
+          continue;
+        }
         const delivery = this.deliver(entries);
         this.inFlight.add(delivery);
         void delivery.then(() => this.inFlight.delete(delivery));
@@ -168,10 +176,7 @@ export class StreamGroupReader {
         while (this.inFlight.size >= limit) await Promise.race(this.inFlight);
         if (this.windowFailed) {
           await Promise.all(this.inFlight);
-          const failure = this.failure ?? new Error('a batch failed');
-          this.failure = undefined;
-          this.windowFailed = false;
-          throw failure;
+          throw this.takeFailure();
         }
       } catch (error) {
         // Whatever failed, a read may have been answered without the reply reaching us: its entries
@@ -200,6 +205,13 @@ export class StreamGroupReader {
     await ahead?.catch(() => {});
     await Promise.all(this.inFlight);
     await this.handleOwnPending();
+  }
+
+  /** Why the last batch failed, once (the loop throws it to retry with backoff). */
+  private takeFailure(): unknown {
+    const failure = this.failure ?? new Error('a batch failed');
+    this.failure = undefined;
+    return failure;
   }
 
   private async ensureGroup(): Promise<void> {

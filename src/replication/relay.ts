@@ -4,7 +4,7 @@ import type { PeerBacklog, Poison } from '../contracts/transport.js';
 import { TransportError } from '../errors.js';
 import { envelopeOfEntry, isPoison, type StreamEntry } from '../internal/outbox-entry.js';
 import { StreamGroupReader } from '../internal/stream-reader.js';
-import { type BacklogBound, trimStream } from '../internal/stream-trim.js';
+import { type BacklogBound, removeIdleConsumers, trimStream } from '../internal/stream-trim.js';
 
 /** The consumer group the relay reads its region's outbox with. */
 export const RELAY_GROUP = 'relay';
@@ -25,6 +25,8 @@ export interface OutboxRelayOptions {
   /** Batches published and not yet confirmed, at most. */
   readonly maxInFlight: number;
   readonly bound: BacklogBound;
+  /** Consumers of the group idle this long with nothing pending (processes gone) are removed. */
+  readonly consumerIdleMs: number;
   readonly trimIntervalMs: number;
 }
 
@@ -96,8 +98,17 @@ export class OutboxRelay {
       );
       if (report && report.level !== 'ok' && report.level !== this.level) this.options.onBacklog(report);
       this.level = report?.level ?? 'ok';
+      const own = new Set([this.reader.consumerName]);
+      await removeIdleConsumers(
+        this.options.client,
+        this.options.outboxKey,
+        RELAY_GROUP,
+        this.options.consumerIdleMs,
+        own,
+      );
     } catch (error) {
-      if (error instanceof Error && /no such key/i.test(error.message)) return;
+      // The outbox or its group is gone (the local Redis lost its data): the reader recreates them.
+      if (error instanceof Error && /no such key|NOGROUP/i.test(error.message)) return;
       this.options.onError(new TransportError('trimming the outbox failed', { cause: error }));
     }
   }

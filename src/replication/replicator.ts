@@ -63,6 +63,8 @@ export interface ReplicatorOptions {
   readonly relayInFlight: number;
   /** The relay's outbox bound (broker transports, or a sealer). */
   readonly outboxBound: BacklogBound;
+  /** The relay's consumers idle this long with nothing pending are removed from its group. */
+  readonly consumerIdleMs: number;
   readonly now: () => number;
   onError(error: GeoSessionError): void;
   onApplied?(batch: AppliedBatch): void;
@@ -138,6 +140,7 @@ export class Replicator {
         batchSize: 500,
         maxInFlight: options.relayInFlight,
         bound: options.outboxBound,
+        consumerIdleMs: options.consumerIdleMs,
         trimIntervalMs: 5000,
       });
     }

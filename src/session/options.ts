@@ -124,6 +124,12 @@ export interface GeoSessionStoreOptions {
    */
   maxOutboxBacklog?: { entries?: number; ageMs?: number; warnAt?: number };
   /**
+   * Consumers of this region's outbox relay group (broker transports, or a sealer) idle this long with
+   * nothing pending, left by processes that stopped or died, are removed from the group.
+   * @default 3600000
+   */
+  consumerIdleMs?: number;
+  /**
    * The host's clock, epoch ms. Only tests replace it (to play a host whose clock is wrong).
    * @default Date.now
    */
@@ -153,6 +159,7 @@ export interface ResolvedOptions {
   readonly deadLetterLimit: number;
   readonly relayInFlight: number;
   readonly maxOutboxBacklog: { entries: number; ageMs: number; warnAt: number };
+  readonly consumerIdleMs: number;
   readonly clock: () => number;
 }
 
@@ -174,6 +181,7 @@ export const DEFAULT_OPTIONS = Object.freeze({
   deadLetterLimit: 10_000,
   relayInFlight: 32,
   maxOutboxBacklogEntries: 1_000_000,
+  consumerIdleMs: 3_600_000,
 });
 
 const KNOWN = [
@@ -198,6 +206,7 @@ const KNOWN = [
   'deadLetterLimit',
   'relayInFlight',
   'maxOutboxBacklog',
+  'consumerIdleMs',
   'clock',
 ] as const;
 
@@ -380,6 +389,7 @@ export function resolveOptions(input: GeoSessionStoreOptions): ResolvedOptions {
       ageMs: numberOption('maxOutboxBacklog.ageMs', backlog.ageMs, tombstoneTtl * 1000),
       warnAt: numberOption('maxOutboxBacklog.warnAt', backlog.warnAt, 0.5, { max: 1 }),
     }),
+    consumerIdleMs: numberOption('consumerIdleMs', input.consumerIdleMs, DEFAULT_OPTIONS.consumerIdleMs),
     clock,
   });
 }

@@ -123,6 +123,7 @@ export class GeoSessionStore extends BaseStore {
         maxAgeMs: resolved.maxOutboxBacklog.ageMs,
         warnAt: resolved.maxOutboxBacklog.warnAt,
       },
+      consumerIdleMs: resolved.consumerIdleMs,
       now: resolved.clock,
       onError: (error) => this.reportError(error),
       onApplied: (batch) => {

@@ -48,6 +48,7 @@ describe.skipIf(!hasRedis)('OutboxRelay', () => {
       maxInFlight,
       bound: { maxEntries: 1_000_000, maxAgeMs: 86_400_000, warnAt: 0.5 },
       trimIntervalMs: 60_000,
+      consumerIdleMs: 3_600_000,
     });
     relays.push(relay);
     const append = async (count: number, sid = 's') => {

@@ -1,0 +1,136 @@
+/**
+ * Logout is final after any partition (issue 11, "a logout undone after a long partition"; DESIGN.md
+ * §3.7, the stale-event horizon).
+ *
+ * The exact scenario of the issue, on two private redis-servers replicating over Redis Streams, with a
+ * TCP proxy on the kr→hk link only (hk reads kr's outbox through it; kr reads hk's directly):
+ *   hk sets a session with 2.5 s to live, which reaches kr; the kr→hk link is cut; kr re-saves it with
+ *   8 s to live; hk destroys it (its tombstone lives as long as hk knew the session would, and at least
+ *   tombstoneTtl); the link heals after hk's tombstone expired.
+ * Before the horizon, kr's delayed set revived the session in hk: logged in in hk, logged out in kr,
+ * never converging. Now the set, older than the horizon, is refused and counted, the session ends
+ * destroyed in both regions and the regions end equal, and hk reports that it needs a resync with kr.
+ */
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ReplicationTransport } from '../../src/contracts/transport.js';
+import { type GeoSessionError, ResyncNeededError } from '../../src/errors.js';
+import { GeoSessionStore, type SessionData } from '../../src/index.js';
+import { createKeySpace } from '../../src/keys.js';
+import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
+import { readMeta, sessionState } from '../helpers/meta.js';
+import { eventually, hasRedis, type PrivateRedis, startRedis, uniquePrefix } from '../helpers/servers.js';
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+
+/** The stale-event horizon of this test, in seconds (tombstoneTtl). */
+const HORIZON_S = 2;
+const WAIT = 20_000;
+
+function session(lifeMs: number, data: Record<string, unknown>): SessionData {
+  return {
+    cookie: { originalMaxAge: lifeMs, expires: new Date(Date.now() + lifeMs).toISOString() },
+    ...data,
+  };
+}
+
+describe.skipIf(!hasRedis)('a logout across a partition longer than the stale-event horizon', () => {
+  let hkServer: PrivateRedis;
+  let krServer: PrivateRedis;
+  let proxy: TcpProxy;
+  let hkClient: Redis;
+  let krClient: Redis;
+  const opened: { close(): Promise<void> }[] = [];
+
+  beforeAll(async () => {
+    hkServer = await startRedis();
+    krServer = await startRedis();
+    proxy = await startTcpProxy(krServer.port);
+    hkClient = hkServer.client();
+    krClient = krServer.client();
+  });
+
+  afterAll(async () => {
+    for (const o of opened.splice(0).reverse()) await o.close();
+    await proxy?.close();
+    await hkServer?.stop();
+    await krServer?.stop();
+  });
+
+  function open(region: 'hk' | 'kr', prefix: string, regions: Record<string, Redis>) {
+    const transport: ReplicationTransport = createRedisStreamsTransport({
+      regions,
+      blockMs: 200,
+      watchdogMs: 1000,
+      trimIntervalMs: 200,
+    });
+    const store = new GeoSessionStore({
+      region,
+      client: region === 'hk' ? hkClient : krClient,
+      prefix,
+      tombstoneTtl: HORIZON_S,
+      replicateTouchAfter: 0,
+      transport,
+    });
+    const errors: GeoSessionError[] = [];
+    store.on('error', (e) => errors.push(e));
+    opened.push(transport, store);
+    return { store, errors };
+  }
+
+  it('ends destroyed in both regions, equal, with the stale set refused and counted and a resync flagged', async () => {
+    const prefix = uniquePrefix('partition');
+    const keys = createKeySpace(prefix);
+    // hk reaches kr's Redis through the proxy: cutting it cuts kr→hk only.
+    const hk = open('hk', prefix, { hk: hkClient, kr: krServer.client({ port: proxy.port }) });
+    const kr = open('kr', prefix, { hk: hkServer.client(), kr: krClient });
+    await Promise.all([hk.store.ready(), kr.store.ready()]);
+
+    const sid = hk.store.genid();
+    await hk.store.set(sid, session(2500, { user: 'alice' }));
+    await eventually(async () => (await kr.store.get(sid)) !== null, WAIT);
+
+    proxy.cut();
+    // kr re-saves it with 8 s to live ("remember me"); hk cannot hear of it.
+    await kr.store.set(sid, session(8000, { user: 'alice', remember: true }));
+    const resavedAt = Date.now();
+    await hk.store.destroy(sid);
+    // The logout reaches kr (hk→kr works): logged out there, its tombstone as long as kr's 8 s.
+    await eventually(async () => (await readMeta(krClient, keys.meta(sid))).t === '1', WAIT);
+    expect(await kr.store.get(sid)).toBeNull();
+
+    // The link heals only after hk's tombstone is gone, and kr's set is older than the horizon.
+    await eventually(async () => (await hkClient.exists(keys.meta(sid))) === 0, WAIT);
+    const pastHorizon = resavedAt + HORIZON_S * 1000 + 200 - Date.now();
+    if (pastHorizon > 0) await new Promise((r) => setTimeout(r, pastHorizon));
+    expect(hk.store.replicationStats()?.received.stale).toBe(0);
+    proxy.heal();
+
+    // kr's delayed set arrives in hk: refused as stale and counted, never applied.
+    await eventually(() => (hk.store.replicationStats()?.received.stale ?? 0) >= 1, WAIT);
+    expect(await hkClient.get(keys.session(sid))).toBeNull();
+    expect(await hk.store.get(sid)).toBeNull();
+    expect(await kr.store.get(sid)).toBeNull();
+
+    // hk was cut off from kr for longer than the horizon: it needs a resync with kr, reported once.
+    const hkStats = hk.store.replicationStats();
+    expect(Object.keys(hkStats?.needsResync ?? {})).toEqual(['kr']);
+    const resyncs = hk.errors.filter((e) => e instanceof ResyncNeededError);
+    expect(resyncs).toHaveLength(1);
+    expect(resyncs[0]).toMatchObject({ code: 'ERR_GEOSESSION_RESYNC_NEEDED', region: 'kr' });
+    // kr heard everything hk sent in time: nothing to resync on its side.
+    expect(kr.store.replicationStats()?.needsResync).toEqual({});
+
+    // Once kr's tombstone (as long as the 8 s it knew) has expired too, the regions hold the same: nothing.
+    await eventually(async () => {
+      const [a, b] = await Promise.all([
+        sessionState(hkClient, keys, sid),
+        sessionState(krClient, keys, sid),
+      ]);
+      return a.value === null && JSON.stringify(a) === JSON.stringify(b) && b.metaAt === -2;
+    }, WAIT);
+    expect(await hk.store.get(sid)).toBeNull();
+    expect(await kr.store.get(sid)).toBeNull();
+    // And the session never came back in hk meanwhile.
+    expect(hk.store.replicationStats()?.received.applied ?? 0).toBe(0);
+  });
+});
