@@ -148,7 +148,7 @@ export class MissingDependencyError extends GeoSessionError {
  */
 export class BacklogError extends GeoSessionError {
   constructor(
-    /** The region that is not consuming. */
+    /** The region that is not consuming; `*` for this region's outbox while its relay cannot publish. */
     readonly region: string,
     readonly entries: number,
     readonly oldestAgeMs: number | undefined,
@@ -156,7 +156,7 @@ export class BacklogError extends GeoSessionError {
   ) {
     super(
       'ERR_GEOSESSION_BACKLOG',
-      `geosession: region ${region} has not consumed ${entries} entries${
+      `geosession: ${region === '*' ? 'the outbox (every region)' : `region ${region}`} has not consumed ${entries} entries${
         oldestAgeMs === undefined ? '' : ` (oldest ${Math.round(oldestAgeMs / 1000)} s old)`
       }; ${level === 'exceeded' ? 'past the bound, the oldest were dropped and it needs a resync' : 'past the warning threshold'}`,
     );

@@ -154,7 +154,9 @@ export class StreamGroupReader {
         ahead = undefined;
         const entries = await read;
         this.setHealthy(true);
-        backoff.reset();
+        // A batch that keeps failing is read again and again from the pending list: only leaving that
+        // list (everything handled) ends the backoff.
+        if (!this.retryOwnPending) backoff.reset();
         if (entries.length === 0) {
           // A batch still in flight may have failed meanwhile (a relay keeps several): retry it now, not
           // only when the next entries arrive.

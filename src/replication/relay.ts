@@ -96,7 +96,9 @@ export class OutboxRelay {
         [RELAY_GROUP],
         this.options.bound,
       );
-      if (report && report.level !== 'ok' && report.level !== this.level) this.options.onBacklog(report);
+      // The outbox is what every region waits for while the relay cannot publish: region `*`.
+      if (report && report.level !== 'ok' && report.level !== this.level)
+        this.options.onBacklog({ ...report, region: '*' });
       this.level = report?.level ?? 'ok';
       const own = new Set([this.reader.consumerName]);
       await removeIdleConsumers(

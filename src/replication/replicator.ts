@@ -87,6 +87,8 @@ export class Replicator {
   private readonly timer: NodeJS.Timeout;
   private readonly detach: () => void;
   private backlog: PeerBacklog[] = [];
+  /** The last level reported per peer, so each change of level is reported once. */
+  private readonly backlogLevels = new Map<string, PeerBacklog['level']>();
   /** Loading the resync state (again, when the local Redis was away at start). */
   private loading: Promise<void> | undefined;
 
@@ -200,8 +202,14 @@ export class Replicator {
     this.options.onApplied?.({ events, outcome });
   }
 
+  /**
+   * A peer's backlog, from the transport (its events, or what `backlog()` answers) or from the relay's
+   * outbox (region `*`: what every region is waiting for). Reported once per change of level.
+   */
   private onBacklog(report: PeerBacklog): void {
-    if (report.level === 'ok') return;
+    const previous = this.backlogLevels.get(report.region) ?? 'ok';
+    this.backlogLevels.set(report.region, report.level);
+    if (report.level === 'ok' || report.level === previous) return;
     this.options.onError(new BacklogError(report.region, report.entries, report.oldestAgeMs, report.level));
     if (report.level === 'exceeded') {
       this.state.mark(report.region, 'a backlog bound dropped changes that region had not received');
@@ -217,6 +225,7 @@ export class Replicator {
     try {
       this.backlog =
         (await this.options.transport.backlog?.(this.options.channel, this.options.region)) ?? [];
+      for (const report of this.backlog) this.onBacklog(report);
     } catch (error) {
       this.options.onError(asReported(error));
     }
