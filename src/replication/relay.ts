@@ -3,7 +3,7 @@ import type { Envelope } from '../contracts/envelope.js';
 import type { PeerBacklog, Poison } from '../contracts/transport.js';
 import { TransportError } from '../errors.js';
 import { envelopeOfEntry, isPoison, type StreamEntry } from '../internal/outbox-entry.js';
-import { StreamGroupReader } from '../internal/stream-reader.js';
+import { groupsOf, StreamGroupReader } from '../internal/stream-reader.js';
 import { type BacklogBound, trimStream } from '../internal/stream-trim.js';
 
 /** The consumer group the relay reads its region's outbox with. */
@@ -26,6 +26,13 @@ export interface OutboxRelayOptions {
   readonly maxInFlight: number;
   readonly bound: BacklogBound;
   readonly trimIntervalMs: number;
+  /**
+   * Other regions may read this outbox directly (Redis Streams while sealing is switched on: regions
+   * that do not seal yet read the outbox, not the relay's output): trim only below what every consumer
+   * group of the outbox has consumed, not just the relay's.
+   * @default false
+   */
+  readonly keepReaders?: boolean;
 }
 
 /**
@@ -40,7 +47,7 @@ export interface OutboxRelayOptions {
 export class OutboxRelay {
   private readonly reader: StreamGroupReader;
   private readonly trimmer: NodeJS.Timeout;
-  private level: PeerBacklog['level'] = 'ok';
+  private readonly levels = new Map<string, PeerBacklog['level']>();
 
   constructor(private readonly options: OutboxRelayOptions) {
     this.reader = new StreamGroupReader({
@@ -87,15 +94,19 @@ export class OutboxRelay {
   }
 
   private async trim(): Promise<void> {
+    const { client, outboxKey, keepReaders } = this.options;
     try {
-      const [report] = await trimStream(
-        this.options.client,
-        this.options.outboxKey,
-        [RELAY_GROUP],
-        this.options.bound,
-      );
-      if (report && report.level !== 'ok' && report.level !== this.level) this.options.onBacklog(report);
-      this.level = report?.level ?? 'ok';
+      const groups = [RELAY_GROUP];
+      if (keepReaders) {
+        for (const group of await groupsOf(client, outboxKey)) {
+          if (group.name !== RELAY_GROUP) groups.push(group.name);
+        }
+      }
+      for (const report of await trimStream(client, outboxKey, groups, this.options.bound)) {
+        const previous = this.levels.get(report.region) ?? 'ok';
+        if (report.level !== 'ok' && report.level !== previous) this.options.onBacklog(report);
+        this.levels.set(report.region, report.level);
+      }
     } catch (error) {
       if (error instanceof Error && /no such key/i.test(error.message)) return;
       this.options.onError(new TransportError('trimming the outbox failed', { cause: error }));

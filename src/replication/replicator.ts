@@ -137,6 +137,8 @@ export class Replicator {
         maxInFlight: options.relayInFlight,
         bound: options.outboxBound,
         trimIntervalMs: 5000,
+        // While unsealed envelopes are accepted, regions that do not seal yet may read the outbox itself.
+        keepReaders: transport.readsOutbox && options.acceptUnsealed,
       });
     }
     const onTransportError = (error: Error) => options.onError(asReported(error));

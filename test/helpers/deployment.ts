@@ -40,6 +40,7 @@ export async function transportAvailable(kind: TransportKind): Promise<boolean> 
 export interface RegionConfig {
   sealer?: Sealer;
   acceptUnsealed?: boolean;
+  sendUnsealed?: boolean;
 }
 
 export interface Deployment {
@@ -181,6 +182,7 @@ export async function createDeployment(
       ...options.store,
       ...(config.sealer ? { sealer: config.sealer } : {}),
       ...(config.acceptUnsealed ? { acceptUnsealed: true } : {}),
+      ...(config.sendUnsealed ? { sendUnsealed: true } : {}),
     });
     store.on('rejected', (r) => rejected[region]?.push(r));
     store.on('error', (e) => errors[region]?.push(e));

@@ -202,8 +202,12 @@ export class Traffic {
   }
 
   /** Count of writes not present (with the right content) in `client` under `prefix`. */
-  async missingIn(client: Redis, prefix: string): Promise<number> {
-    const sids = [...this.written.keys()];
+  async missingIn(
+    client: Redis,
+    prefix: string,
+    among: Iterable<string> = this.written.keys(),
+  ): Promise<number> {
+    const sids = [...among];
     let missing = 0;
     for (let i = 0; i < sids.length; i += 500) {
       const chunk = sids.slice(i, i + 500);
@@ -222,12 +226,14 @@ export class Traffic {
     return missing;
   }
 
-  /** Waits until every completed write is in every region's Redis. */
+  /** Waits until every write completed so far is in every region's Redis. */
   async reachedEverywhere(clients: Readonly<Record<string, Redis>>, prefix: string, timeoutMs = 60_000) {
+    const sids = new Set(this.written.keys());
     await eventually(
       async () => {
-        for (const client of Object.values(clients))
-          if ((await this.missingIn(client, prefix)) > 0) return false;
+        for (const client of Object.values(clients)) {
+          if ((await this.missingIn(client, prefix, sids)) > 0) return false;
+        }
         return true;
       },
       timeoutMs,
