@@ -229,15 +229,33 @@ export class Traffic {
   /** Waits until every write completed so far is in every region's Redis. */
   async reachedEverywhere(clients: Readonly<Record<string, Redis>>, prefix: string, timeoutMs = 60_000) {
     const sids = new Set(this.written.keys());
-    await eventually(
-      async () => {
-        for (const client of Object.values(clients)) {
-          if ((await this.missingIn(client, prefix, sids)) > 0) return false;
+    try {
+      await eventually(
+        async () => {
+          for (const client of Object.values(clients)) {
+            if ((await this.missingIn(client, prefix, sids)) > 0) return false;
+          }
+          return true;
+        },
+        timeoutMs,
+        200,
+      );
+    } catch (error) {
+      const missing: Record<string, Record<string, number>> = {};
+      for (const [region, client] of Object.entries(clients)) {
+        for (const sid of sids) {
+          if ((await this.missingIn(client, prefix, [sid])) === 0) continue;
+          const from = this.written.get(sid)?.region ?? '?';
+          missing[region] ??= {};
+          missing[region][from] = (missing[region][from] ?? 0) + 1;
         }
-        return true;
-      },
-      timeoutMs,
-      200,
-    );
+      }
+      throw new Error(
+        `of ${sids.size} writes, missing (in region: from region): ${JSON.stringify(missing)}`,
+        {
+          cause: error,
+        },
+      );
+    }
   }
 }

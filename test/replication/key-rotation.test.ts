@@ -6,6 +6,8 @@
  * - v4.local: add the new key everywhere, switch `sealWith` everywhere, retire the old key.
  * - v4.public: one region's new key pair: the others accept both public keys, the region switches its
  *   secret key, the others drop the old public key.
+ * - the window: no sealer → sealer that still sends unsealed (`sendUnsealed`) → sealer that seals and
+ *   still accepts unsealed (`acceptUnsealed`) → sealed only.
  * After a rotation, a batch sealed with the retired key is refused as `unknown-key`.
  */
 import { afterEach, describe, expect, it } from 'vitest';
@@ -125,6 +127,34 @@ for (const kind of TRANSPORT_KINDS) {
       await nothingLost(deployment, traffic);
 
       await refusedAsUnknownKey(deployment, publicSealer('hk', secret('hk'), {}));
+    });
+
+    it('switching sealing on region by region (sendUnsealed, then acceptUnsealed) loses nothing', async () => {
+      const deployment = await createDeployment(kind, REGIONS);
+      d = deployment;
+      const { key } = generatePasetoKey();
+      for (const r of REGIONS) await deployment.start(r);
+      const traffic = new Traffic(deployment).start();
+      await sleep(300);
+
+      await rollingDeploy(deployment, () => ({
+        sealer: localSealer([key]),
+        acceptUnsealed: true,
+        sendUnsealed: true,
+      }));
+      await rollingDeploy(deployment, () => ({ sealer: localSealer([key]), acceptUnsealed: true }));
+      // Every region seals now. Before any refuses unsealed envelopes, those still in flight must have
+      // arrived (a broker redelivers what a restarted consumer held only after its ack wait).
+      await traffic.reachedEverywhere(deployment.clients, deployment.prefix, WAIT);
+      await sleep(500);
+      await rollingDeploy(deployment, () => ({ sealer: localSealer([key]) }));
+      await sleep(300);
+      await nothingLost(deployment, traffic);
+      // Sealed for good: an unsealed change is refused now.
+      const sid = deployment.store('kr').genid();
+      await deployment.store('kr').set(sid, session({ role: 'user' }));
+      await deployment.inject([forgedSet('hk', sid, { role: 'admin' })]);
+      await eventually(() => deployment.rejected.kr?.[0]?.reason === 'unsealed', WAIT);
     });
 
     it.runIf(kind === 'redis-streams')(
