@@ -65,6 +65,7 @@ async function nothingLost(d: Deployment, traffic: Traffic): Promise<void> {
 async function refusedAsUnknownKey(d: Deployment, sealer: Sealer): Promise<void> {
   const sid = d.store('kr').genid();
   await d.store('kr').set(sid, session({ role: 'user' }));
+  await eventually(async () => (await d.store('us').get(sid))?.role === 'user', WAIT);
   await d.inject([await sealed(sealer, [forgedSet('hk', sid, { role: 'admin' })], 'hk', d.prefix)]);
   await eventually(() => d.rejected.kr?.length === 1 && d.rejected.us?.length === 1, WAIT);
   expect(d.rejected.kr?.[0]?.reason).toBe('unknown-key');
