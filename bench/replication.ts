@@ -5,6 +5,9 @@
  *
  * - lag at a steady write rate (p50 / p99 / max), from the `set` call in hk to the change being applied
  *   in kr's Redis; the raw floor is XADD to the XREADGROUP reply.
+ * - the same lag and sustained rate with sealing (PASETO v4.local and v4.public, `createPasetoSealer`):
+ *   hk's relay reads its outbox, seals each batch as one token and appends it to hk's relay stream,
+ *   which kr reads and opens before applying. Same servers, same run, own key prefix per variant.
  * - sustained rate: 64 writers as fast as they go; replicated writes per second end to end (until the
  *   last one is applied in kr), against the raw stream's end-to-end rate with 64 producers.
  * - catch-up after an outage: kr's subscriber is stopped while hk writes at a steady rate, then started;
@@ -20,7 +23,6 @@
  */
 import { RedisStore as ConnectRedis8 } from 'connect-redis-8';
 import type { Redis } from 'ioredis';
-import type { ReplicationTransport } from '../src/contracts/transport.js';
 import { internalKey } from '../src/internal/stream-names.js';
 import type { AppliedBatch } from '../src/replication/replicator.js';
 import { sessionEnvelope } from '../src/replication/session-codec.js';
@@ -30,6 +32,7 @@ import { startTcpProxy } from '../test/helpers/tcp-proxy.js';
 import { type CpuCost, measureCpu } from './lib/cpu.js';
 import { EXHAUSTED, runLoad } from './lib/load.js';
 import { type BenchRedis, startBenchRedis } from './lib/redis-server.js';
+import { Regions } from './lib/regions.js';
 import { makeSession } from './lib/session.js';
 import {
   type Cell,
@@ -253,58 +256,6 @@ async function rawCatchUp(raw: RawStream, backlog: number): Promise<number> {
 // ------------------------------------------------------------------------------------------------
 // geosession: hk writes through GeoSessionStore, kr applies through its own store's subscription.
 
-class Regions {
-  readonly prefix = `gsrep:${process.pid}:`;
-  readonly hkClient: Redis;
-  readonly krClient: Redis;
-  readonly transport: ReplicationTransport;
-  readonly hk: GeoSessionStore;
-  kr: GeoSessionStore | undefined;
-  applied = 0;
-  lastAppliedAt = 0;
-  onApplied: ((batch: AppliedBatch, now: number) => void) | undefined;
-
-  constructor(hkRedis: BenchRedis, krRedis: BenchRedis) {
-    this.hkClient = hkRedis.client();
-    this.krClient = krRedis.client();
-    this.transport = createRedisStreamsTransport({ regions: { hk: this.hkClient, kr: this.krClient } });
-    this.hk = new GeoSessionStore({
-      region: 'hk',
-      client: this.hkClient,
-      prefix: this.prefix,
-      transport: this.transport,
-    });
-  }
-
-  async startKr(): Promise<void> {
-    const kr = new GeoSessionStore({
-      region: 'kr',
-      client: this.krClient,
-      prefix: this.prefix,
-      transport: this.transport,
-    });
-    kr.on('replicated', (batch: AppliedBatch) => {
-      const now = performance.now();
-      this.applied += batch.events.length;
-      this.lastAppliedAt = now;
-      this.onApplied?.(batch, now);
-    });
-    this.kr = kr;
-    await Promise.all([this.hk.ready(), kr.ready()]);
-  }
-
-  async stopKr(): Promise<void> {
-    await this.kr?.close();
-    this.kr = undefined;
-  }
-
-  async close(): Promise<void> {
-    await this.stopKr();
-    await this.hk.close();
-    await this.transport.close();
-  }
-}
-
 async function geoLag(regions: Regions, rate: number, seconds: number): Promise<LagFigures> {
   const sentAt = new Map<string, number>();
   const lags: number[] = [];
@@ -507,11 +458,15 @@ export const replicationSuite: Suite = {
     const [hkRedis, krRedis] = await Promise.all([startBenchRedis(), startBenchRedis()]);
     const raw = new RawStream(hkRedis.client(), hkRedis.client());
     const regions = new Regions(hkRedis, krRedis);
+    // The same two regions sealing with PASETO v4.local and v4.public, each pair under its own prefix.
+    const sealed = [new Regions(hkRedis, krRedis, 'v4.local'), new Regions(hkRedis, krRedis, 'v4.public')];
     try {
       await raw.open();
       await regions.startKr();
+      for (const pair of sealed) await pair.startKr();
       // Warm up scripts and connections.
       await geoLag(regions, 500, 1);
+      for (const pair of sealed) await geoLag(pair, 500, 1);
       await rawLag(raw, 500, 1);
 
       // First, while both servers are fresh: the later phases leave millions of keys behind, and a
@@ -526,23 +481,37 @@ export const replicationSuite: Suite = {
 
       options.log(`  lag at ${rate} writes/s for ${lagSeconds} s...`);
       const geoLagFig = await geoLag(regions, rate, lagSeconds);
+      const sealedLag: LagFigures[] = [];
+      for (const pair of sealed) sealedLag.push(await geoLag(pair, rate, lagSeconds));
       const rawLagFig = await rawLag(raw, rate, lagSeconds);
 
       options.log(`  sustained rate, ${concurrency} writers for ${sustainSeconds} s...`);
       // Raw floor, geosession and the same job by hand, interleaved twice; the better run of each is kept.
       const servers = { 'hk redis': hkRedis.client(), 'kr redis': krRedis.client() };
       const handClients = [hkRedis.client(), hkRedis.client(), krRedis.client()] as const;
-      const runs = { raw: [] as Measured[], geo: [] as Measured[], hand: [] as Measured[] };
+      const runs = {
+        raw: [] as Measured[],
+        geo: [] as Measured[],
+        sealed: sealed.map(() => [] as Measured[]),
+        hand: [] as Measured[],
+      };
       for (let round = 0; round < 2; round++) {
         runs.raw.push(await measureCpu(servers, () => rawSustained(raw, concurrency, sustainSeconds)));
         runs.geo.push(await measureCpu(servers, () => geoSustained(regions, concurrency, sustainSeconds)));
+        for (const [i, pair] of sealed.entries()) {
+          runs.sealed[i]?.push(
+            await measureCpu(servers, () => geoSustained(pair, concurrency, sustainSeconds)),
+          );
+        }
         runs.hand.push(
           await measureCpu(servers, () => rawEquivalent(...handClients, concurrency, sustainSeconds)),
         );
       }
       const rawBest = best(runs.raw);
       const geoBest = best(runs.geo);
+      const sealedBest = runs.sealed.map(best);
       const handBest = best(runs.hand);
+      for (const pair of sealed) await pair.close();
 
       options.log('  the Redis Streams transport alone...');
       const transportRate = await transportOnly(
@@ -566,6 +535,22 @@ export const replicationSuite: Suite = {
           target: 5,
           direction: '<=',
           unit: ' ms',
+        },
+        ...sealed.map(
+          (pair, i): Check => ({
+            name: `lag p99 at ${rate} writes/s, sealed ${pair.sealing}`,
+            actual: ms(sealedLag[i]?.p99 ?? Number.NaN),
+            target: 10,
+            direction: '<=',
+            unit: ' ms',
+          }),
+        ),
+        {
+          name: 'sustained replicated writes, sealed v4.local vs unsealed',
+          actual: Number(((sealedBest[0]?.rate ?? 0) / geoBest.rate).toFixed(2)),
+          target: 0.7,
+          direction: '>=',
+          unit: 'x',
         },
         {
           name: 'sustained replicated writes vs raw stream floor',
@@ -609,6 +594,16 @@ export const replicationSuite: Suite = {
                 ms(geoLagFig.max),
                 geoLagFig.samples,
               ],
+              ...sealed.map((pair, i): Cell[] => {
+                const fig = sealedLag[i] as LagFigures;
+                return [
+                  `geosession sealed ${pair.sealing} (set → relay → relay stream → open → apply)`,
+                  ms(fig.p50),
+                  ms(fig.p99),
+                  ms(fig.max),
+                  fig.samples,
+                ];
+              }),
               [
                 'raw XADD → XREADGROUP',
                 ms(rawLagFig.p50),
@@ -623,6 +618,13 @@ export const replicationSuite: Suite = {
             columns: ['measure', 'geosession', 'raw floor', 'ratio'],
             rows: [
               ratioRow('sustained, end to end', geoBest.rate, rawBest.rate),
+              ...sealed.map((pair, i) =>
+                ratioRow(
+                  `sustained, sealed ${pair.sealing} (ratio vs unsealed)`,
+                  sealedBest[i]?.rate ?? 0,
+                  geoBest.rate,
+                ),
+              ),
               ratioRow('the transport alone (publish → subscriber)', transportRate, rawBest.rate),
               ratioRow(
                 'the same job by hand (SET+XADD → SET), vs the raw floor',
@@ -642,6 +644,12 @@ export const replicationSuite: Suite = {
               cpuRow('raw floor (XADD → XREADGROUP → XACK)', rawBest),
               cpuRow('the same job by hand (SET+XADD → SET)', handBest),
               cpuRow('geosession (set → outbox → apply)', geoBest),
+              ...sealed.map((pair, i) =>
+                cpuRow(
+                  `geosession sealed ${pair.sealing} (… → relay, seal → open → apply)`,
+                  sealedBest[i] as Measured,
+                ),
+              ),
             ],
           },
         ],
@@ -654,6 +662,7 @@ export const replicationSuite: Suite = {
         ],
         data: {
           geoLagFig,
+          sealedLag,
           rawLagFig,
           sustained: runs,
           catchUp,
@@ -663,6 +672,7 @@ export const replicationSuite: Suite = {
         },
       };
     } finally {
+      for (const pair of sealed) await pair.close();
       await regions.close();
       await Promise.all([hkRedis.stop(), krRedis.stop()]);
     }

@@ -38,6 +38,8 @@ export interface PipelineOptions {
   readonly sealer: Sealer | undefined;
   /** With a sealer: also accept unsealed envelopes (the window while sealing is switched on). */
   readonly acceptUnsealed: boolean;
+  /** With a sealer: seal what is published (false only in the first step of switching sealing on). */
+  readonly sealOutgoing?: boolean;
   readonly deadLetters: DeadLetters | undefined;
   /** The clock lag is measured with. */
   readonly now: () => number;
@@ -99,8 +101,8 @@ export class Pipeline {
   /** Seals (when configured) and publishes envelopes made in this region. */
   async publish(envelopes: readonly Envelope[]): Promise<void> {
     if (envelopes.length === 0) return;
-    const { sealer, transport, channel, region } = this.options;
-    const out = sealer ? await sealEnvelopes(sealer, envelopes, region, channel) : envelopes;
+    const { sealer, transport, channel, region, sealOutgoing = true } = this.options;
+    const out = sealer && sealOutgoing ? await sealEnvelopes(sealer, envelopes, region, channel) : envelopes;
     await transport.publish(channel, out);
     this.stats.published += envelopes.length;
   }

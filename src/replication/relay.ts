@@ -3,7 +3,7 @@ import type { Envelope } from '../contracts/envelope.js';
 import type { PeerBacklog, Poison } from '../contracts/transport.js';
 import { TransportError } from '../errors.js';
 import { envelopeOfEntry, isPoison, type StreamEntry } from '../internal/outbox-entry.js';
-import { StreamGroupReader } from '../internal/stream-reader.js';
+import { groupsOf, StreamGroupReader } from '../internal/stream-reader.js';
 import { type BacklogBound, removeIdleConsumers, trimStream } from '../internal/stream-trim.js';
 
 /** The consumer group the relay reads its region's outbox with. */
@@ -28,6 +28,13 @@ export interface OutboxRelayOptions {
   /** Consumers of the group idle this long with nothing pending (processes gone) are removed. */
   readonly consumerIdleMs: number;
   readonly trimIntervalMs: number;
+  /**
+   * Other regions may read this outbox directly (Redis Streams while sealing is switched on: regions
+   * that do not seal yet read the outbox, not the relay's output): trim only below what every consumer
+   * group of the outbox has consumed, not just the relay's.
+   * @default false
+   */
+  readonly keepReaders?: boolean;
 }
 
 /**
@@ -42,7 +49,7 @@ export interface OutboxRelayOptions {
 export class OutboxRelay {
   private readonly reader: StreamGroupReader;
   private readonly trimmer: NodeJS.Timeout;
-  private level: PeerBacklog['level'] = 'ok';
+  private readonly levels = new Map<string, PeerBacklog['level']>();
 
   constructor(private readonly options: OutboxRelayOptions) {
     this.reader = new StreamGroupReader({
@@ -89,24 +96,27 @@ export class OutboxRelay {
   }
 
   private async trim(): Promise<void> {
+    const { client, outboxKey, keepReaders } = this.options;
     try {
-      const [report] = await trimStream(
-        this.options.client,
-        this.options.outboxKey,
-        [RELAY_GROUP],
-        this.options.bound,
-      );
-      // The outbox is what every region waits for while the relay cannot publish: region `*`.
-      if (report && report.level !== 'ok' && report.level !== this.level)
-        this.options.onBacklog({ ...report, region: '*' });
-      this.level = report?.level ?? 'ok';
-      const own = new Set([this.reader.consumerName]);
+      const groups = [RELAY_GROUP];
+      if (keepReaders) {
+        for (const group of await groupsOf(client, outboxKey)) {
+          if (group.name !== RELAY_GROUP) groups.push(group.name);
+        }
+      }
+      for (const report of await trimStream(client, outboxKey, groups, this.options.bound)) {
+        // What the relay has not published is what every region waits for: region `*`.
+        const region = report.region === RELAY_GROUP ? '*' : report.region;
+        const previous = this.levels.get(region) ?? 'ok';
+        if (report.level !== 'ok' && report.level !== previous) this.options.onBacklog({ ...report, region });
+        this.levels.set(region, report.level);
+      }
       await removeIdleConsumers(
-        this.options.client,
-        this.options.outboxKey,
+        client,
+        outboxKey,
         RELAY_GROUP,
         this.options.consumerIdleMs,
-        own,
+        new Set([this.reader.consumerName]),
       );
     } catch (error) {
       // The outbox or its group is gone (the local Redis lost its data): the reader recreates them.

@@ -55,6 +55,8 @@ export interface ReplicatorOptions {
   readonly transport: ReplicationTransport;
   readonly sealer: Sealer | undefined;
   readonly acceptUnsealed: boolean;
+  /** With a sealer: publish unsealed (the first step of switching sealing on). */
+  readonly sendUnsealed: boolean;
   /** The stale-event horizon, ms (the shortest tombstone lifetime). */
   readonly horizonMs: number;
   readonly maxSkewMs: number;
@@ -114,6 +116,7 @@ export class Replicator {
       transport,
       sealer,
       acceptUnsealed: options.acceptUnsealed,
+      sealOutgoing: !options.sendUnsealed,
       deadLetters: this.deadLetters,
       now: options.now,
       onError: options.onError,
@@ -130,7 +133,8 @@ export class Replicator {
       decode: decodeSessionChange,
       apply: (events) => this.applySessions(events),
     });
-    if (!transport.readsOutbox || sealer) {
+    // A relay reads the outbox for a broker, or to seal what it holds.
+    if (!transport.readsOutbox || (sealer && !options.sendUnsealed)) {
       this.relay = new OutboxRelay({
         client,
         region,
@@ -144,6 +148,8 @@ export class Replicator {
         bound: options.outboxBound,
         consumerIdleMs: options.consumerIdleMs,
         trimIntervalMs: 5000,
+        // While unsealed envelopes are accepted, regions that do not seal yet may read the outbox itself.
+        keepReaders: transport.readsOutbox && options.acceptUnsealed,
       });
     }
     const onTransportError = (error: Error) => options.onError(asReported(error));

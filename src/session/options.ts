@@ -108,6 +108,13 @@ export interface GeoSessionStoreOptions {
    */
   acceptUnsealed?: boolean;
   /**
+   * With a sealer: open sealed batches but still send unsealed ones. Only for the first step of
+   * switching sealing on (docs/security.md): over a broker a region that seals before every other region
+   * can open sealed batches would have them refused there. Needs `acceptUnsealed: true`.
+   * @default false
+   */
+  sendUnsealed?: boolean;
+  /**
    * Most entries kept in this region's dead-letter stream of refused envelopes (oldest trimmed).
    * @default 10000
    */
@@ -156,6 +163,7 @@ export interface ResolvedOptions {
   readonly maxClockSkewMs: number;
   readonly sealer: Sealer | undefined;
   readonly acceptUnsealed: boolean;
+  readonly sendUnsealed: boolean;
   readonly deadLetterLimit: number;
   readonly relayInFlight: number;
   readonly maxOutboxBacklog: { entries: number; ageMs: number; warnAt: number };
@@ -178,6 +186,7 @@ export const DEFAULT_OPTIONS = Object.freeze({
   replicateTouchAfter: 60,
   maxClockSkewMs: 60_000,
   acceptUnsealed: false,
+  sendUnsealed: false,
   deadLetterLimit: 10_000,
   relayInFlight: 32,
   maxOutboxBacklogEntries: 1_000_000,
@@ -203,6 +212,7 @@ const KNOWN = [
   'maxClockSkewMs',
   'sealer',
   'acceptUnsealed',
+  'sendUnsealed',
   'deadLetterLimit',
   'relayInFlight',
   'maxOutboxBacklog',
@@ -305,6 +315,13 @@ export function resolveOptions(input: GeoSessionStoreOptions): ResolvedOptions {
       'only makes sense with a `sealer` (without one, nothing is sealed)',
     );
   }
+  const sendUnsealed = booleanOption('sendUnsealed', input.sendUnsealed, false);
+  if (sendUnsealed && !acceptUnsealed) {
+    throw new ConfigError(
+      'sendUnsealed',
+      'needs a `sealer` and `acceptUnsealed: true` (a region that sends unsealed is in the switch-on window)',
+    );
+  }
 
   const remotes: Record<string, RedisClient> = {};
   if (input.remotes !== undefined) {
@@ -372,6 +389,7 @@ export function resolveOptions(input: GeoSessionStoreOptions): ResolvedOptions {
     }),
     sealer,
     acceptUnsealed,
+    sendUnsealed,
     deadLetterLimit: numberOption('deadLetterLimit', input.deadLetterLimit, DEFAULT_OPTIONS.deadLetterLimit, {
       integer: true,
     }),

@@ -113,6 +113,7 @@ export class GeoSessionStore extends BaseStore {
       transport: resolved.transport as NonNullable<ResolvedOptions['transport']>,
       sealer: resolved.sealer,
       acceptUnsealed: resolved.acceptUnsealed,
+      sendUnsealed: resolved.sendUnsealed,
       horizonMs: Math.round(resolved.tombstoneTtl * 1000),
       maxSkewMs: resolved.maxClockSkewMs,
       operationTimeoutMs: resolved.operationTimeoutMs,

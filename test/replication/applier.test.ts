@@ -361,4 +361,20 @@ describe.skipIf(!hasRedis)('Applier (apply.lua)', () => {
     await apply([setEv(version(t, 0, 'hk'), t + 10 * MIN, 'data', 'hk', 30 * MIN)]);
     expect((await state()).valueAt).toBe(t + 10 * MIN);
   });
+
+  it('a touch that arrives before its set cannot make the session immortal (expiry 0, lifetime 0)', async () => {
+    const t = Date.now();
+    // A forged touch that claims "never expires" under its own rule of "no lifetime": accepted, since
+    // nothing is known of the session yet, and remembered as metadata only.
+    expect(await apply([touchEv(0, 'us', 0)])).toMatchObject({ applied: 1 });
+    expect((await state()).value).toBeNull();
+    // The genuine set arrives: its own rule holds, the touch's "never" is ignored.
+    await apply([setEv(version(t, 0, 'hk'), t + 10 * MIN, 'data', 'hk', 30 * MIN)]);
+    const s = await state();
+    expect(s.value).toBe('data');
+    expect(s.valueAt).toBe(t + 10 * MIN);
+    expect(s.meta).toMatchObject({ x: String(t + 10 * MIN), r: String(t + 10 * MIN), l: String(30 * MIN) });
+    // And later touches of the session are held to that rule.
+    expect(await apply([touchEv(0, 'us', 0)])).toMatchObject({ invalid: 1 });
+  });
 });

@@ -1,7 +1,7 @@
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
-import { DEFAULT_OPTIONS, type GeoSessionStoreOptions } from '../../src/session/options.js';
+import { DEFAULT_OPTIONS, type GeoSessionStoreOptions, resolveOptions } from '../../src/session/options.js';
 import { GeoSessionStore } from '../../src/session/store.js';
 import { createMemoryTransport } from '../../src/transports/memory.js';
 
@@ -172,5 +172,34 @@ describe('option validation: every bad option throws a ConfigError naming it', (
     configErrorOf(() => make({ remotes: { kr: {} } }), 'remotes.kr');
     // A valid remote is accepted.
     expect(() => make({ remotes: { kr: client } })).not.toThrow();
+  });
+
+  it('sealer, acceptUnsealed, sendUnsealed: the window needs a sealer; sending unsealed needs accepting it', async () => {
+    const sealer = {
+      scheme: 'test',
+      seal: async (p: string) => p,
+      open: async (p: string) => ({ payload: p, keyId: 'k', region: undefined }),
+    };
+    const transport = createMemoryTransport();
+    configErrorOf(() => make({ sealer: {}, transport }), 'sealer');
+    configErrorOf(() => make({ sealer }), 'sealer');
+    configErrorOf(() => make({ acceptUnsealed: true, transport }), 'acceptUnsealed');
+    configErrorOf(() => make({ sendUnsealed: true, transport }), 'sendUnsealed');
+    configErrorOf(() => make({ sealer, sendUnsealed: true, transport }), 'sendUnsealed');
+    configErrorOf(
+      () => make({ sealer, acceptUnsealed: true, sendUnsealed: 'yes', transport }),
+      'sendUnsealed',
+    );
+    const resolved = resolveOptions({
+      region: 'hk',
+      client,
+      sealer,
+      acceptUnsealed: true,
+      sendUnsealed: true,
+      transport,
+    });
+    expect(resolved).toMatchObject({ acceptUnsealed: true, sendUnsealed: true });
+    expect(resolveOptions({ region: 'hk', client }).sendUnsealed).toBe(false);
+    await transport.close();
   });
 });

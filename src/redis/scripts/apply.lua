@@ -80,15 +80,18 @@ local function apply_one(vkey, mkey, op, version, event_x, life, fingerprint, da
   if op == 't' and rule ~= nil and rule ~= 0 then
     if event_x == 0 or event_x > now + rule + skew then return 5 end
   end
-  if op == 's' and not meta.v and life ~= 0 and prev_x and prev_x ~= 0 and prev_x > now + life + skew then
-    -- Only touches were seen before this set, and the expiry they left reaches past the set's own rule
-    -- (touches can be forged, a set has to be believed anyway): ignore it.
+  local prev_r = meta.r
+  if op == 's' and not meta.v and life ~= 0 and prev_x and (prev_x == 0 or prev_x > now + life + skew) then
+    -- Only touches were seen before this set, and the expiry they left is "never" or reaches past the
+    -- set's own rule (touches can be forged, a set has to be believed anyway): ignore it, and what it
+    -- claimed the other regions were told.
     prev_x = nil
+    prev_r = nil
   end
 
   local x = later(prev_x, event_x)
   if x ~= 0 and x <= now then return 2 end
-  local r = later(meta.r, event_x)
+  local r = later(prev_r, event_x)
 
   if op == 's' and (not meta.v or version > meta.v) then
     local sx = fmt(x)
