@@ -9,7 +9,11 @@
  */
 import amqplib from 'amqplib';
 import type { Envelope } from '../src/contracts/envelope.js';
-import { encodeFrame } from '../src/internal/envelope-frame.js';
+import { encodeFrames } from '../src/internal/envelope-frame.js';
+
+/** One envelope as the transports frame it. */
+const encodeFrame = (envelope: Envelope): string => (encodeFrames([envelope])[0] as { text: string }).text;
+
 import { sessionEnvelope } from '../src/replication/session-codec.js';
 import { amqpTopology, createAmqpTransport } from '../src/transports/amqp.js';
 import { numberFlag, type Report, type Suite, type SuiteOptions } from './lib/suite.js';

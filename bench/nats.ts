@@ -10,7 +10,11 @@
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Envelope } from '../src/contracts/envelope.js';
-import { encodeFrame } from '../src/internal/envelope-frame.js';
+import { encodeFrames } from '../src/internal/envelope-frame.js';
+
+/** One envelope as the transports frame it. */
+const encodeFrame = (envelope: Envelope): string => (encodeFrames([envelope])[0] as { text: string }).text;
+
 import { sessionEnvelope } from '../src/replication/session-codec.js';
 import { createNatsTransport } from '../src/transports/nats.js';
 import { median } from './lib/load.js';
@@ -73,7 +77,8 @@ async function rawPipe(url: string, id: string, onReceive: OnReceive): Promise<P
     for await (const m of messages) {
       const text = m.string();
       m.ack();
-      onReceive(Number(text.slice(0, text.indexOf('\n')).split(' ')[4]));
+      // gsb1 1, then `<id> <origin> <kind> <time> <length>`: the time is the envelope's.
+      onReceive(Number(text.split('\n')[1]?.split(' ')[3]));
     }
   })();
   return {

@@ -110,7 +110,9 @@ export interface SubscribeOptions {
   /** Receives frames that are not envelopes (see {@link Poison}); they are acknowledged either way. */
   onPoison?: (poison: Poison) => void;
   /**
-   * Largest batch handed to the handler.
+   * Largest batch handed to the handler, in envelopes. Transports that carry several envelopes in one
+   * message (AMQP, NATS: a publish call's envelopes) never split a message, so a batch can exceed this
+   * by what one message holds.
    * @default 500
    */
   maxBatch?: number;

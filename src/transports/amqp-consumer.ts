@@ -3,7 +3,7 @@ import type { Envelope } from '../contracts/envelope.js';
 import type { EnvelopeHandler, Poison } from '../contracts/transport.js';
 import { TransportError } from '../errors.js';
 import { Backoff } from '../internal/backoff.js';
-import { decodeFrame, preview } from '../internal/envelope-frame.js';
+import { decodeFrames, envelopeCount, preview, takeBatch } from '../internal/envelope-frame.js';
 import { settledWithin } from '../internal/timeout.js';
 
 /** What a consumer needs from the AMQP transport that owns it. */
@@ -136,7 +136,7 @@ export class AmqpConsumer {
       if (this.buffer.length < this.options.maxBatch && linger > 0) await this.sleep(linger);
       const ch = this.ch;
       if (!ch) continue;
-      const batch = this.buffer.splice(0, this.options.maxBatch);
+      const batch = takeBatch(this.buffer, this.options.maxBatch, (m) => envelopeCount(m.content));
       await this.deliver(ch, batch);
     }
   }
@@ -191,14 +191,14 @@ export class AmqpConsumer {
     const envelopes: Envelope[] = [];
     for (const message of batch) {
       const text = message.content.toString('utf8');
-      const frame = decodeFrame(text);
-      if ('problem' in frame) {
-        // Not an envelope: handed over as poison and acknowledged with its batch, so it cannot block the queue.
+      const decoded = decodeFrames(text);
+      if ('problem' in decoded) {
+        // Not envelopes: handed over as poison and acknowledged with its batch, so it cannot block the queue.
         const id = String(message.properties.messageId ?? message.fields.deliveryTag);
-        this.options.onPoison?.({ id, origin: undefined, reason: frame.problem, raw: preview(text) });
+        this.options.onPoison?.({ id, origin: undefined, reason: decoded.problem, raw: preview(text) });
         continue;
       }
-      envelopes.push(frame);
+      envelopes.push(...decoded);
     }
     let failed = false;
     if (envelopes.length > 0) {

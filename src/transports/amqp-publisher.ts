@@ -1,13 +1,14 @@
 import type { Channel, ConfirmChannel } from 'amqplib';
 import type { Envelope } from '../contracts/envelope.js';
 import { TransportError } from '../errors.js';
-import { encodeFrame } from '../internal/envelope-frame.js';
+import { encodeFrames } from '../internal/envelope-frame.js';
 
 /**
  * The publisher confirm window shared by every publish call of one transport: at most `maxInFlight`
- * messages published and not yet confirmed. Each publish call writes its messages as slots free up and
- * resolves once the broker confirmed all of them, so several calls (a relay's batches in flight) share
- * one channel and keep it busy while earlier confirms travel back.
+ * messages published and not yet confirmed. Each publish call writes its envelopes, several to a message
+ * (src/internal/envelope-frame.ts), as slots free up and resolves once the broker confirmed all of them,
+ * so several calls (a relay's batches in flight) share one channel and keep it busy while earlier
+ * confirms travel back.
  */
 export class ConfirmWindow {
   private inFlight = 0;
@@ -16,8 +17,9 @@ export class ConfirmWindow {
   constructor(private readonly maxInFlight: number) {}
 
   /**
-   * Publishes `envelopes` on `ch` to `exchange` (routing key `<origin>.<kind>`) and resolves when every
-   * one is confirmed. Stops writing when `gaveUp()` turns true.
+   * Publishes `envelopes` (all of one origin) on `ch` to `exchange`, several to a message, with the
+   * routing key `<origin>.<kind of the first>`, and resolves when every message is confirmed. Stops
+   * writing when `gaveUp()` turns true.
    */
   async publish(
     ch: ConfirmChannel,
@@ -26,7 +28,9 @@ export class ConfirmWindow {
     gaveUp: () => boolean,
   ): Promise<void> {
     const confirms: Promise<void>[] = [];
-    for (const envelope of envelopes) {
+    const origin = envelopes[0]?.origin ?? '';
+    const kind = envelopes[0]?.kind ?? '';
+    for (const frame of encodeFrames(envelopes)) {
       while (this.inFlight >= this.maxInFlight && !gaveUp()) {
         await new Promise<void>((resolve) => this.waiters.push(resolve));
       }
@@ -45,9 +49,9 @@ export class ConfirmWindow {
       try {
         written = ch.publish(
           exchange,
-          `${envelope.origin}.${envelope.kind}`,
-          Buffer.from(encodeFrame(envelope)),
-          { persistent: true, messageId: envelope.id, type: envelope.kind, appId: 'geosession' },
+          `${origin}.${kind}`,
+          Buffer.from(frame.text),
+          { persistent: true, messageId: frame.id, type: kind, appId: 'geosession' },
           (error: unknown) => {
             this.release();
             settle(error);

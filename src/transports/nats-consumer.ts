@@ -4,7 +4,7 @@ import type { Envelope } from '../contracts/envelope.js';
 import type { SubscribeOptions } from '../contracts/transport.js';
 import { ClosedError, MissingDependencyError, TransportError } from '../errors.js';
 import { sleep } from '../internal/backoff.js';
-import { decodeFrame, preview } from '../internal/envelope-frame.js';
+import { decodeFrames, envelopeCount, preview, takeBatch } from '../internal/envelope-frame.js';
 import { settledWithin } from '../internal/timeout.js';
 
 /** One NATS connection with its JetStream client and manager. */
@@ -214,24 +214,24 @@ export class NatsSubscription {
   /** Hands buffered envelopes to the handler a batch at a time; acks on resolve, naks on reject. */
   private async process(): Promise<void> {
     while (this.active && this.buffer.length > 0) {
-      const batch = this.buffer.splice(0, this.maxBatch);
+      const batch = takeBatch(this.buffer, this.maxBatch, (m) => envelopeCount(m.data));
       const envelopes: Envelope[] = [];
       const good: JsMsg[] = [];
       for (const m of batch) {
         const text = m.string();
-        const frame = decodeFrame(text);
-        if ('problem' in frame) {
-          // Not an envelope: handed over as poison and terminated, so it can never block the stream.
+        const decoded = decodeFrames(text);
+        if ('problem' in decoded) {
+          // Not envelopes: handed over as poison and terminated, so it can never block the stream.
           this.options.onPoison?.({
             id: `${this.names.stream}:${m.seq}`,
             origin: this.origin,
-            reason: frame.problem,
+            reason: decoded.problem,
             raw: preview(text),
           });
           settle(() => m.term());
           continue;
         }
-        envelopes.push(frame);
+        envelopes.push(...decoded);
         good.push(m);
       }
       if (envelopes.length === 0) continue;

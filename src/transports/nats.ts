@@ -4,7 +4,7 @@ import type { Envelope } from '../contracts/envelope.js';
 import type { ReplicationTransport, SubscribeOptions, Subscription } from '../contracts/transport.js';
 import { ClosedError, MissingDependencyError, TransportError } from '../errors.js';
 import { sleep } from '../internal/backoff.js';
-import { encodeFrame } from '../internal/envelope-frame.js';
+import { encodeFrames } from '../internal/envelope-frame.js';
 import { isValidRegion } from '../internal/ids.js';
 import { settledWithin, withTimeout } from '../internal/timeout.js';
 import { TransportEvents } from '../internal/transport-state.js';
@@ -300,17 +300,17 @@ class NatsTransport extends TransportEvents implements ReplicationTransport, Nat
         throw error;
       throw new TransportError(`publishing to ${names.stream} failed`, { cause: error });
     }
+    // Several envelopes to a message (one PubAck each): a relay's batch is one or two messages.
+    const frames = encodeFrames(envelopes);
+    const subject = `${names.base}.${(envelopes[0] as Envelope).origin}`;
     let next = 0;
     const worker = async () => {
-      while (next < envelopes.length) {
-        const envelope = envelopes[next++] as Envelope;
-        await conn.js.publish(`${names.base}.${envelope.origin}`, encodeFrame(envelope), {
-          msgID: envelope.id,
-          timeout: left(),
-        });
+      while (next < frames.length) {
+        const frame = frames[next++] as (typeof frames)[number];
+        await conn.js.publish(subject, frame.text, { msgID: frame.id, timeout: left() });
       }
     };
-    const workers = Array.from({ length: Math.min(this.settings.publishWindow, envelopes.length) }, worker);
+    const workers = Array.from({ length: Math.min(this.settings.publishWindow, frames.length) }, worker);
     try {
       await withTimeout(Promise.all(workers), left() + 1000, timedOut(`publishing to ${names.stream}`));
     } catch (error) {

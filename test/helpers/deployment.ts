@@ -14,7 +14,7 @@ import type { Envelope } from '../../src/contracts/envelope.js';
 import type { Sealer } from '../../src/contracts/sealer.js';
 import type { ReplicationTransport } from '../../src/contracts/transport.js';
 import { GeoSessionStore, type RejectedEnvelope } from '../../src/index.js';
-import { encodeFrame } from '../../src/internal/envelope-frame.js';
+import { encodeFrames } from '../../src/internal/envelope-frame.js';
 import { entryFields } from '../../src/internal/outbox-entry.js';
 import { createKeySpace, type KeySpace } from '../../src/keys.js';
 import { amqpTopology, createAmqpTransport } from '../../src/transports/amqp.js';
@@ -245,7 +245,10 @@ export async function createDeployment(
           await client.xadd(streamKey(envelope.origin, stream), '*', ...entryFields(envelope));
         } else {
           await publishFrames(envelope.origin, [
-            { routing: `${envelope.origin}.${envelope.kind}`, text: encodeFrame(envelope) },
+            {
+              routing: `${envelope.origin}.${envelope.kind}`,
+              text: (encodeFrames([envelope])[0] as { text: string }).text,
+            },
           ]);
         }
       }

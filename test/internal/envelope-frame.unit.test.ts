@@ -1,7 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Envelope } from '../../src/contracts/envelope.js';
-import { decodeFrame, encodeFrame } from '../../src/internal/envelope-frame.js';
+import {
+  decodeFrames,
+  encodeFrames,
+  envelopeCount,
+  type Frame,
+  MAX_FRAME,
+  takeBatch,
+} from '../../src/internal/envelope-frame.js';
 import { entryFields, envelopeOfEntry, isPoison } from '../../src/internal/outbox-entry.js';
 
 const sample: Envelope = {
@@ -13,33 +20,76 @@ const sample: Envelope = {
 };
 
 describe('broker frames', () => {
-  it('round-trips an envelope, body and all', () => {
-    expect(decodeFrame(encodeFrame(sample))).toEqual(sample);
-    expect(decodeFrame(encodeFrame({ ...sample, body: '' }))).toEqual({ ...sample, body: '' });
+  const frame = (envelopes: Envelope[]) => {
+    const frames = encodeFrames(envelopes);
+    expect(frames).toHaveLength(1);
+    return (frames[0] as Frame).text;
+  };
+
+  it('round-trips envelopes, bodies and all, several to a message', () => {
+    const other = { ...sample, id: 'hk:18-0', body: '' };
+    expect(decodeFrames(frame([sample]))).toEqual([sample]);
+    expect(decodeFrames(frame([sample, other]))).toEqual([sample, other]);
+    expect(encodeFrames([sample, other])[0]?.id).toBe('hk:17-0+2');
+    const unicode = { ...sample, body: 'ünïcødé 🙂\nand a line' };
+    expect(decodeFrames(frame([unicode, sample]))).toEqual([unicode, sample]);
+  });
+
+  it('splits large batches into messages of about MAX_FRAME characters', () => {
+    const big = Array.from({ length: 40 }, (_, i) => ({
+      ...sample,
+      id: `hk:${i}-0`,
+      body: 'x'.repeat(30_000),
+    }));
+    const frames = encodeFrames(big);
+    expect(frames.length).toBeGreaterThan(1);
+    for (const f of frames) expect(f.text.length).toBeLessThanOrEqual(MAX_FRAME + 100);
+    expect(frames.flatMap((f) => decodeFrames(f.text) as Envelope[])).toEqual(big);
+  });
+
+  it('consumers batch by the count a message declares, never splitting one', () => {
+    const texts = [3, 2, 4, 1].map((n) =>
+      frame(Array.from({ length: n }, (_, i) => ({ ...sample, id: `hk:${n}-${i}` }))),
+    );
+    expect(texts.map((t) => envelopeCount(Buffer.from(t)))).toEqual([3, 2, 4, 1]);
+    expect(envelopeCount('not ours')).toBe(1);
+    const queue = [...texts];
+    expect(takeBatch(queue, 5, envelopeCount)).toHaveLength(2); // 3 + 2
+    expect(takeBatch(queue, 2, envelopeCount)).toHaveLength(1); // 4 alone, over the limit but never split
+    expect(takeBatch(queue, 5, envelopeCount)).toHaveLength(1);
+    expect(queue).toEqual([]);
   });
 
   it.each([
-    ['no header line', 'gs1 hk:1 hk session 1'],
-    ['another magic', 'gs2 hk:1 hk session 1\nbody'],
-    ['too few parts', 'gs1 hk:1 hk session\nbody'],
-    ['too many parts', 'gs1 hk:1 hk session 1 x\nbody'],
-    ['a bad origin', 'gs1 hk:1 HK session 1\nbody'],
-    ['a bad kind', 'gs1 hk:1 hk Session 1\nbody'],
-    ['a bad time', 'gs1 hk:1 hk session -1\nbody'],
-    ['an id too long', `gs1 ${'x'.repeat(201)} hk session 1\nbody`],
+    ['no header line', 'gsb1 1'],
+    ['another magic', 'gs1 hk:1 hk session 1\nbody'],
+    ['a bad count', 'gsb1 x\n'],
+    ['fewer envelopes than counted', `gsb1 2\nhk:1 hk session 1 4\nbody`],
+    ['a bad origin', 'gsb1 1\nhk:1 HK session 1 4\nbody'],
+    ['a bad kind', 'gsb1 1\nhk:1 hk Session 1 4\nbody'],
+    ['a bad time', 'gsb1 1\nhk:1 hk session -1 4\nbody'],
+    ['a body cut short', 'gsb1 1\nhk:1 hk session 1 40\nbody'],
+    ['trailing bytes', 'gsb1 1\nhk:1 hk session 1 4\nbodyXX'],
+    ['an id too long', `gsb1 1\n${'x'.repeat(201)} hk session 1 4\nbody`],
     ['JSON', '{"o":"s"}'],
-  ])('%s is not an envelope', (_why, frame) => {
-    expect(decodeFrame(frame)).toHaveProperty('problem');
+  ])('%s is not a message', (_why, text) => {
+    expect(decodeFrames(text)).toHaveProperty('problem');
   });
 
-  it('property: arbitrary text either decodes to a valid envelope or names a problem, never throws', () => {
+  it('property: arbitrary text either decodes to valid envelopes or names a problem, never throws', () => {
     fc.assert(
-      fc.property(fc.string({ maxLength: 60 }), (text) => {
-        const out = decodeFrame(text);
+      fc.property(fc.string({ maxLength: 80 }), (text) => {
+        const out = decodeFrames(text);
         if ('problem' in out) expect(out.problem).toBeTypeOf('string');
-        else expect(encodeFrame(out)).toBe(text);
+        else expect(out.map((e) => e.origin).every((o) => /^[a-z0-9-]{1,32}$/.test(o))).toBe(true);
       }),
       { numRuns: 2000 },
+    );
+    fc.assert(
+      fc.property(fc.array(fc.string({ maxLength: 40 }), { minLength: 1, maxLength: 5 }), (bodies) => {
+        const envelopes = bodies.map((body, i) => ({ ...sample, id: `hk:${i}-1`, body }));
+        expect(decodeFrames(frame(envelopes))).toEqual(envelopes);
+      }),
     );
   });
 });
