@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
 import { internalKey } from '../../src/internal/stream-names.js';
 import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
-import { dropKeys, hasRedis, sharedRedis } from '../helpers/servers.js';
+import { dropKeys, eventually, hasRedis, sharedRedis } from '../helpers/servers.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
 import { transportConformance } from './conformance.js';
 
 describe('redis-streams options', () => {
@@ -30,6 +31,7 @@ describe('redis-streams options', () => {
     ['claimIdleMs', { claimIdleMs: '5' }],
     ['trimIntervalMs', { trimIntervalMs: 0 }],
     ['readers', { readers: 0 }],
+    ['readers', { readers: 'many' }],
     ['maxBacklog', { maxBacklog: 5 }],
     ['maxBacklog.entries', { maxBacklog: { entries: -1 } }],
     ['maxBacklog.size', { maxBacklog: { size: 1 } }],
@@ -72,5 +74,36 @@ describe.skipIf(!hasRedis)('redis-streams', () => {
         for (const c of Object.values(clients)) c.disconnect();
       },
     };
+  });
+});
+
+describe.skipIf(!hasRedis)('redis-streams readers: auto', () => {
+  it('keeps one read waiting per 5 ms of measured round trip: 1 on a local link, more over a slow one', async () => {
+    const hk = sharedRedis();
+    const local = sharedRedis();
+    const proxy = await startTcpProxy(6379, '127.0.0.1', { delayMs: 20 });
+    const far = sharedRedis({ port: proxy.port });
+    const channel = `auto${Date.now().toString(36)}:`;
+    const consumers = async (client: typeof hk, origin: string) => {
+      const key = internalKey(channel, 'outbox', origin);
+      await eventually(async () => (await client.exists(key)) === 1);
+      const rows = (await client.xinfo('CONSUMERS', key, 'hk')) as unknown[][];
+      return rows.length;
+    };
+    const transport = createRedisStreamsTransport({ regions: { hk, kr: local, us: far } });
+    const sub = await transport.subscribe({ channel, region: 'hk', handler: async () => {} });
+    try {
+      await eventually(async () => (await consumers(hk, 'kr')) >= 1 && (await consumers(hk, 'us')) >= 1);
+      // Each reader registers its consumer on its first read.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await consumers(hk, 'kr')).toBe(1);
+      expect(await consumers(hk, 'us')).toBeGreaterThanOrEqual(6); // a 40 ms round trip: 8 (noise aside)
+    } finally {
+      await sub.close();
+      await transport.close();
+      await proxy.close();
+      await dropKeys(hk, channel);
+      for (const c of [hk, local, far]) c.disconnect();
+    }
   });
 });
