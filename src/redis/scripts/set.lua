@@ -81,9 +81,9 @@ else
   redis.call('SET', KEYS[1], ARGV[1], 'PXAT', sx)
 end
 if replicating then
-  write_meta(KEYS[2], false, version, x, x, rule, ARGV[2], sx)
+  write_meta(KEYS[2], false, version, x, x, rule, ARGV[2], sx, ARGV[9])
   append_event(KEYS[3], now, 's', version, sx, ARGV[9], ARGV[2], ARGV[5], ARGV[1])
 else
-  write_meta(KEYS[2], false, version, x, nil, rule, ARGV[2], sx)
+  write_meta(KEYS[2], false, version, x, nil, rule, ARGV[2], sx, ARGV[9])
 end
 return {0, version}

@@ -44,11 +44,14 @@ local function read_meta(key)
   }
 end
 
--- `sx` is `x` as text when the caller has it already (formatting a 15-digit float is not free).
-local function write_meta(key, tombstone, v, x, r, l, f, sx)
+-- `sx` and `sl` are `x` and `l` as text when the caller has them already (formatting a 15-digit float
+-- is not free); `r` is most often `x` itself.
+local function write_meta(key, tombstone, v, x, r, l, f, sx, sl)
   sx = sx or fmt(x)
-  local text = (tombstone and '1|' or '0|') .. (v or '') .. '|' .. sx .. '|' .. (r and fmt(r) or '') .. '|'
-    .. (l and fmt(l) or '') .. '|' .. (f or '')
+  local sr = ''
+  if r == x then sr = sx elseif r then sr = fmt(r) end
+  sl = sl or (l and fmt(l) or '')
+  local text = (tombstone and '1|' or '0|') .. (v or '') .. '|' .. sx .. '|' .. sr .. '|' .. sl .. '|' .. (f or '')
   if x == 0 then
     redis.call('SET', key, text)
   else
