@@ -84,12 +84,12 @@ export interface WriteArgs {
 }
 
 /** Runs `set.lua`. */
-export async function writeSession(
+export function writeSession(
   client: RedisClient,
   keys: SessionKeys,
   a: WriteArgs,
 ): Promise<{ result: WriteResult; version: string }> {
-  const reply = (await runScript(client, 'set', keyList(keys), [
+  const args = [
     a.data,
     a.fingerprint,
     Math.ceil(a.lifetimeMs),
@@ -99,40 +99,34 @@ export async function writeSession(
     a.maxSkewMs,
     a.touchStepMs,
     Math.ceil(a.ruleMs),
-  ])) as [number, string];
-  return { result: reply[0] as WriteResult, version: reply[1] };
+  ];
+  return runScript(client, 'set', keyList(keys), args).then((reply) => {
+    const [result, version] = reply as [number, string];
+    return { result: result as WriteResult, version };
+  });
 }
 
 /** Runs `touch.lua` (replicating stores only). */
-export async function touchSession(
+export function touchSession(
   client: RedisClient,
   keys: SessionKeys & { outbox: string },
   a: { lifetimeMs: number; ruleMs: number; region: string; sid: string; touchStepMs: number },
 ): Promise<TouchResult> {
-  const reply = await runScript(client, 'touch', keyList(keys), [
-    Math.ceil(a.lifetimeMs),
-    a.region,
-    a.sid,
-    a.touchStepMs,
-    Math.ceil(a.ruleMs),
-  ]);
-  return Number(reply) as TouchResult;
+  const args = [Math.ceil(a.lifetimeMs), a.region, a.sid, a.touchStepMs, Math.ceil(a.ruleMs)];
+  return runScript(client, 'touch', keyList(keys), args).then((reply) => Number(reply) as TouchResult);
 }
 
 /** Runs `destroy.lua`. */
-export async function destroySession(
+export function destroySession(
   client: RedisClient,
   keys: SessionKeys,
   a: { tombstoneMs: number; region: string; sid: string; hostNow: number; maxSkewMs: number },
 ): Promise<{ result: DestroyResult; version: string }> {
-  const reply = (await runScript(client, 'destroy', keyList(keys), [
-    a.tombstoneMs,
-    a.region,
-    a.sid,
-    Math.floor(a.hostNow),
-    a.maxSkewMs,
-  ])) as [number, string];
-  return { result: reply[0] as DestroyResult, version: reply[1] };
+  const args = [a.tombstoneMs, a.region, a.sid, Math.floor(a.hostNow), a.maxSkewMs];
+  return runScript(client, 'destroy', keyList(keys), args).then((reply) => {
+    const [result, version] = reply as [number, string];
+    return { result: result as DestroyResult, version };
+  });
 }
 
 /** One remote change for {@link applyChanges}. */

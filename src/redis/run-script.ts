@@ -15,17 +15,16 @@ function isNoScript(error: unknown): boolean {
  * The user's client is never modified (no defineCommand), every key goes through KEYS so ioredis
  * `keyPrefix` and cluster routing apply, and calls join ioredis auto-pipelining like any command.
  */
-export async function runScript(
+export function runScript(
   client: RedisClient,
   name: ScriptName,
   keys: readonly string[],
   args: readonly Arg[],
 ): Promise<unknown> {
   const script = LUA[name];
-  try {
-    return await client.evalsha(script.sha, keys.length, ...keys, ...args);
-  } catch (error) {
+  // No async/await: this runs on every request, and each hop is a microtask.
+  return client.evalsha(script.sha, keys.length, ...keys, ...args).catch((error: unknown) => {
     if (!isNoScript(error)) throw error;
-    return await client.eval(script.lua, keys.length, ...keys, ...args);
-  }
+    return client.eval(script.lua, keys.length, ...keys, ...args);
+  });
 }
