@@ -4,10 +4,15 @@ import { envelopeProblem, preview } from './envelope-frame.js';
 
 /**
  * Envelopes as Redis stream entries: an outbox entry written by the store's scripts, or an entry a
- * relay or the Redis Streams transport appended. Fields: `k` kind, `t` time (epoch ms), `b` body, and
- * `i` the envelope id when the entry re-publishes an envelope that has one (otherwise the id is
- * `<origin>:<entry id>`). The origin is the region whose stream it is: an entry cannot claim another.
+ * relay or the Redis Streams transport appended. Fields: `b` body; `k` kind (`session` when absent);
+ * `t` time, epoch ms (when absent, the entry id's: the Redis clock when the entry was added); and `i`
+ * the envelope id when the entry re-publishes an envelope that has one (otherwise the id is
+ * `<origin>:<entry id>`). The scripts write `b` only: one field to append, read and decode. The origin is
+ * the region whose stream it is: an entry cannot claim another.
  */
+
+/** The kind of an entry that names none: what the store's scripts append. */
+const DEFAULT_KIND = 'session';
 
 /** One stream entry: its id and its flat field list (`null` when it was trimmed after being claimed). */
 export type StreamEntry = [id: string, fields: string[] | null];
@@ -41,12 +46,10 @@ export function envelopeOfEntry(origin: string, entryId: string, flat: readonly 
     }
   }
   const envelopeId = id ?? `${origin}:${entryId}`;
-  const ms = time !== undefined && /^\d{1,16}$/.test(time) ? Number(time) : Number.NaN;
-  const problem =
-    kind === undefined || body === undefined
-      ? 'missing kind (k) or body (b)'
-      : envelopeProblem(envelopeId, origin, kind, ms);
-  if (problem !== undefined || kind === undefined || body === undefined) {
+  const ms = time === undefined ? idTime(entryId) : /^\d{1,16}$/.test(time) ? Number(time) : Number.NaN;
+  kind ??= DEFAULT_KIND;
+  const problem = body === undefined ? 'missing body (b)' : envelopeProblem(envelopeId, origin, kind, ms);
+  if (problem !== undefined || body === undefined) {
     return { id: entryId, origin, reason: problem ?? 'malformed entry', raw: preview(flat.join(' ')) };
   }
   return { id: envelopeId, origin, kind, time: ms, body };

@@ -101,20 +101,25 @@ describe('stream entries', () => {
     expect(isPoison(forged) ? undefined : forged.origin).toBe('kr');
   });
 
-  it('reads an entry as the scripts write it (no i field: the id is <origin>:<entry id>)', () => {
-    expect(envelopeOfEntry('hk', '17-3', ['k', 'session', 't', '17', 'b', 'x'])).toEqual({
-      id: 'hk:17-3',
+  it('reads an entry as the scripts write it: the body alone, a session change made at its id’s time', () => {
+    expect(envelopeOfEntry('hk', '1700000000017-3', ['b', 'x'])).toEqual({
+      id: 'hk:1700000000017-3',
       origin: 'hk',
       kind: 'session',
-      time: 17,
+      time: 1700000000017,
+      body: 'x',
+    });
+    expect(envelopeOfEntry('hk', '17-3', ['k', 'greeting', 't', '5', 'b', 'x'])).toEqual({
+      id: 'hk:17-3',
+      origin: 'hk',
+      kind: 'greeting',
+      time: 5,
       body: 'x',
     });
   });
 
   it.each([
-    ['no kind', ['t', '1', 'b', 'x']],
     ['no body', ['k', 'session', 't', '1']],
-    ['no time', ['k', 'session', 'b', 'x']],
     ['a bad time', ['k', 'session', 't', 'soon', 'b', 'x']],
     ['a bad kind', ['k', 'no such kind!', 't', '1', 'b', 'x']],
     ['the old two-field layout', ['h', 's|hk|v|1||fp|sid', 'd', '{}']],

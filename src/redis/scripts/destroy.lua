@@ -37,6 +37,6 @@ redis.call('DEL', KEYS[1])
 local sx = fmt(until_ms)
 write_meta(KEYS[2], true, version, until_ms, nil, nil, nil, sx)
 if KEYS[3] then
-  append_event(KEYS[3], now, 'd', version, sx, '', '', ARGV[3])
+  append_event(KEYS[3], 'd', version, sx, '', '', ARGV[3])
 end
 return {0, version}

@@ -60,7 +60,7 @@ if meta.f == ARGV[2] and meta.l and rule <= meta.l then
       local r = meta.r
       if send then r = x end
       write_meta(KEYS[2], false, meta.v, x, r, meta.l, meta.f, sx)
-      if send then append_event(KEYS[3], now, 't', meta.v or '', sx, fmt(meta.l), '', ARGV[5]) end
+      if send then append_event(KEYS[3], 't', meta.v or '', sx, fmt(meta.l), '', ARGV[5]) end
     end
     return {1, meta.v or ''}
   end
@@ -82,7 +82,7 @@ else
 end
 if replicating then
   write_meta(KEYS[2], false, version, x, x, rule, ARGV[2], sx, ARGV[9])
-  append_event(KEYS[3], now, 's', version, sx, ARGV[9], ARGV[2], ARGV[5], ARGV[1])
+  append_event(KEYS[3], 's', version, sx, ARGV[9], ARGV[2], ARGV[5], ARGV[1])
 else
   write_meta(KEYS[2], false, version, x, nil, rule, ARGV[2], sx, ARGV[9])
 end

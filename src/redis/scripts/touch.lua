@@ -50,6 +50,6 @@ local r = meta.r
 if send then r = x end
 local l = meta.l or rule
 write_meta(KEYS[2], false, meta.v, x, r, l, meta.f)
-if send then append_event(KEYS[3], now, 't', meta.v or '', fmt(x), fmt(l), '', ARGV[3]) end
+if send then append_event(KEYS[3], 't', meta.v or '', fmt(x), fmt(l), '', ARGV[3]) end
 if moved then return 0 end
 return 2

@@ -105,12 +105,16 @@ local function worth_sending(x, r, step)
   return x - r >= step
 end
 
--- Appends a session change to the outbox as an envelope: kind "session", the Redis time, and the body
--- "op|version|expiry|lifetime|fingerprint|session id", then "\n" and the session for a set.
-local function append_event(outbox, now, op, v, sx, l, f, sid, data)
-  local body = op .. '|' .. v .. '|' .. sx .. '|' .. l .. '|' .. f .. '|' .. sid
-  if data then body = body .. '\n' .. data end
-  redis.call('XADD', outbox, '*', 'k', 'session', 't', fmt(now), 'b', body)
+-- Appends a session change to the outbox as an envelope in one field, its body:
+-- "op|version|expiry|lifetime|fingerprint|session id", then "\n" and the session for a set. An entry
+-- without a kind is a session change, and its time is its id's (this Redis's clock when it was added):
+-- one field to write, read and decode (src/internal/outbox-entry.ts).
+local function append_event(outbox, op, v, sx, l, f, sid, data)
+  if data then
+    redis.call('XADD', outbox, '*', 'b', op .. '|' .. v .. '|' .. sx .. '|' .. l .. '|' .. f .. '|' .. sid .. '\n' .. data)
+  else
+    redis.call('XADD', outbox, '*', 'b', op .. '|' .. v .. '|' .. sx .. '|' .. l .. '|' .. f .. '|' .. sid)
+  end
 end
 
 local function expire_at(key, at)
