@@ -3,56 +3,45 @@ import type { Poison } from '../contracts/transport.js';
 import { envelopeProblem, preview } from './envelope-frame.js';
 
 /**
- * Envelopes as Redis stream entries: an outbox entry written by the store's scripts, or an entry a
- * relay or the Redis Streams transport appended. Fields: `b` body; `k` kind (`session` when absent);
- * `t` time, epoch ms (when absent, the entry id's: the Redis clock when the entry was added); and `i`
- * the envelope id when the entry re-publishes an envelope that has one (otherwise the id is
- * `<origin>:<entry id>`). The scripts write `b` only: one field to append, read and decode. The origin is
- * the region whose stream it is: an entry cannot claim another.
+ * Envelopes as Redis stream entries, one field each (fields cost more to write, send and decode than
+ * their bytes: eight strings an entry read at 0.68x the rate of two):
+ * - `b`: a session change as the store's scripts append it to the outbox, its body alone. Its kind is
+ *   `session`, its time the entry id's (the Redis clock when it was added), its id `<origin>:<entry id>`.
+ * - `e`: any envelope, as a relay or `publish` appends it: the line `<kind> <time> <id>`, then `\n` and
+ *   the body as it is.
+ * The origin is the region whose stream it is: an entry cannot claim another.
  */
 
-/** The kind of an entry that names none: what the store's scripts append. */
-const DEFAULT_KIND = 'session';
+/** The kind of a script's entry. */
+const SESSION_KIND = 'session';
 
 /** One stream entry: its id and its flat field list (`null` when it was trimmed after being claimed). */
 export type StreamEntry = [id: string, fields: string[] | null];
 
 /** The `XADD` field list of `envelope`. */
-export function entryFields(envelope: Envelope): string[] {
-  return ['k', envelope.kind, 't', String(envelope.time), 'b', envelope.body, 'i', envelope.id];
+export function entryFields(envelope: Envelope): [field: 'e', value: string] {
+  return ['e', `${envelope.kind} ${envelope.time} ${envelope.id}\n${envelope.body}`];
 }
 
 /** The envelope of an entry of `origin`'s stream, or the {@link Poison} it is. */
 export function envelopeOfEntry(origin: string, entryId: string, flat: readonly string[]): Envelope | Poison {
-  let kind: string | undefined;
-  let time: string | undefined;
-  let body: string | undefined;
-  let id: string | undefined;
-  for (let i = 0; i + 1 < flat.length; i += 2) {
-    const value = flat[i + 1];
-    switch (flat[i]) {
-      case 'k':
-        kind = value;
-        break;
-      case 't':
-        time = value;
-        break;
-      case 'b':
-        body = value;
-        break;
-      case 'i':
-        id = value;
-        break;
-    }
+  const poison = (reason: string): Poison => ({ id: entryId, origin, reason, raw: preview(flat.join(' ')) });
+  if (flat.length !== 2) return poison('malformed entry: expected one field, b or e');
+  const [field = '', value = ''] = flat;
+  if (field === 'b') {
+    const id = `${origin}:${entryId}`;
+    const time = idTime(entryId);
+    const problem = envelopeProblem(id, origin, SESSION_KIND, time);
+    return problem ? poison(problem) : { id, origin, kind: SESSION_KIND, time, body: value };
   }
-  const envelopeId = id ?? `${origin}:${entryId}`;
-  const ms = time === undefined ? idTime(entryId) : /^\d{1,16}$/.test(time) ? Number(time) : Number.NaN;
-  kind ??= DEFAULT_KIND;
-  const problem = body === undefined ? 'missing body (b)' : envelopeProblem(envelopeId, origin, kind, ms);
-  if (problem !== undefined || body === undefined) {
-    return { id: entryId, origin, reason: problem ?? 'malformed entry', raw: preview(flat.join(' ')) };
-  }
-  return { id: envelopeId, origin, kind, time: ms, body };
+  if (field !== 'e') return poison(`malformed entry: unknown field ${preview(field, 20)}`);
+  const newline = value.indexOf('\n');
+  const header = newline < 0 ? [] : value.slice(0, newline).split(' ');
+  if (header.length !== 3) return poison('malformed entry: expected "<kind> <time> <id>" and a body');
+  const [kind = '', time = '', id = ''] = header;
+  const ms = /^\d{1,16}$/.test(time) ? Number(time) : Number.NaN;
+  const problem = envelopeProblem(id, origin, kind, ms);
+  return problem ? poison(problem) : { id, origin, kind, time: ms, body: value.slice(newline + 1) };
 }
 
 /** True when {@link envelopeOfEntry} gave a poison rather than an envelope. */

@@ -109,20 +109,23 @@ describe('stream entries', () => {
       time: 1700000000017,
       body: 'x',
     });
-    expect(envelopeOfEntry('hk', '17-3', ['k', 'greeting', 't', '5', 'b', 'x'])).toEqual({
-      id: 'hk:17-3',
-      origin: 'hk',
-      kind: 'greeting',
-      time: 5,
-      body: 'x',
-    });
+  });
+
+  it('keeps a body with spaces and line breaks as it is', () => {
+    const body = 'line one\nline two with spaces\n\n';
+    expect(envelopeOfEntry('hk', '5-1', entryFields({ ...sample, body }))).toEqual({ ...sample, body });
+    expect(entryFields(sample)).toHaveLength(2);
   });
 
   it.each([
-    ['no body', ['k', 'session', 't', '1']],
-    ['a bad time', ['k', 'session', 't', 'soon', 'b', 'x']],
-    ['a bad kind', ['k', 'no such kind!', 't', '1', 'b', 'x']],
+    ['no body', ['e', 'session 1 hk:1-0']],
+    ['a bad time', ['e', 'session soon hk:1-0\nx']],
+    ['a bad kind', ['e', 'no-such-kind! 1 hk:1-0\nx']],
+    ['a header of four parts', ['e', 'session 1 hk:1-0 extra\nx']],
+    ['an id with a space', ['e', 'session 1 hk 1-0\nx']],
+    ['the old four-field layout', ['k', 'session', 't', '1', 'b', 'x']],
     ['the old two-field layout', ['h', 's|hk|v|1||fp|sid', 'd', '{}']],
+    ['an unknown field', ['z', 'x']],
     ['nothing', []],
   ])('%s is poison, with the entry id and origin', (_why, fields) => {
     const out = envelopeOfEntry('hk', '9-0', fields);

@@ -158,8 +158,8 @@ for (const kind of TRANSPORT_KINDS) {
             const entries = await client.xrange(d.keys.internal('relay', region), '-', '+');
             expect(entries.length).toBeGreaterThan(0);
             for (const [, fields] of entries) {
-              expect(fields[fields.indexOf('k') + 1]).toBe('sealed');
-              expect(fields[fields.indexOf('b') + 1]).toMatch(new RegExp(`^v4\\.${purpose}\\.`));
+              expect(fields[0]).toBe('e');
+              expect(fields[1]).toMatch(new RegExp(`^sealed \\d+ \\S+\\nv4\\.${purpose}\\.`));
             }
             expect(store(region).replicationStats()?.published).toBeGreaterThan(0);
           }
