@@ -52,8 +52,7 @@ describe.skipIf(!hasRedis)('OutboxRelay', () => {
     });
     relays.push(relay);
     const append = async (count: number, sid = 's') => {
-      for (let i = 0; i < count; i++)
-        await client.xadd(key, '*', 'b', `${sid}:${i}`);
+      for (let i = 0; i < count; i++) await client.xadd(key, '*', 'b', `${sid}:${i}`);
     };
     const pending = async () => Number(((await client.xpending(key, RELAY_GROUP)) as [number])[0]);
     return { key, calls, relay, append, pending };
