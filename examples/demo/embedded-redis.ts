@@ -5,7 +5,11 @@
  * - the stream consumer-group commands the outbox relay reads with;
  * - script replies: ioredis-mock turns a table a script built entry by entry (the apply script's one
  *   code per event) into an unreadable Lua proxy instead of an array, so every script runs wrapped in a
- *   function whose table reply is rebuilt as a table constructor, which it converts faithfully.
+ *   function whose table reply is rebuilt as a table constructor, which it converts faithfully;
+ * - the clock scripts read: ioredis-mock's TIME rounds the seconds and takes the microseconds from an
+ *   unrelated counter, and its XADD numbers entries 1, 2, 3..., while an outbox entry's id is the time it
+ *   was written. Inside scripts, TIME answers this process's clock and XADD with `*` makes an id from it
+ *   (later than the stream's last one), as Redis does.
  * This is only for running the demo with no server at all; the library itself is tested against real
  * Redis, and the scripts in src/ are the ones real Redis runs, unchanged.
  */
@@ -56,6 +60,24 @@ type Eval = (script: string, numKeys: number, ...args: (string | number)[]) => P
  */
 function wrapScript(script: string): string {
   return [
+    'local __call = redis.call',
+    'redis.call = function(command, ...)',
+    '  local name = string.upper(command)',
+    "  if name == 'TIME' then",
+    "    return { string.format('%.0f', math.floor(__now / 1000)), tostring(math.floor(__now % 1000) * 1000) }",
+    '  end',
+    "  if name == 'XADD' and select(2, ...) == '*' then",
+    '    local args = { ... }',
+    "    local lastKey = '__demo_xadd_last:' .. args[1]",
+    '    local id = __now',
+    '    local last = tonumber(__call(\'GET\', lastKey))',
+    '    if last and last >= id then id = last + 1 end',
+    "    __call('SET', lastKey, string.format('%.0f', id))",
+    "    args[2] = string.format('%.0f', id)",
+    '    return __call(command, unpack(args))',
+    '  end',
+    '  return __call(command, ...)',
+    'end',
     'local reply = (function()',
     script,
     'end)()',
@@ -69,7 +91,7 @@ function addScriptReplies(client: Redis, scripts: Map<string, string>): void {
   const c = client as unknown as Record<string, unknown>;
   const evaluate = (c.eval as Eval).bind(client);
   const run = async (wrapped: string, numKeys: number, args: (string | number)[]) => {
-    const reply = await evaluate(wrapped, numKeys, ...args);
+    const reply = await evaluate(`local __now = ${Date.now()}\n${wrapped}`, numKeys, ...args);
     if (typeof reply === 'function') throw new Error('embedded Redis: a script reply could not be read');
     return reply;
   };
