@@ -70,7 +70,7 @@ function wrapScript(script: string): string {
     '    local args = { ... }',
     "    local lastKey = '__demo_xadd_last:' .. args[1]",
     '    local id = __now',
-    '    local last = tonumber(__call(\'GET\', lastKey))',
+    "    local last = tonumber(__call('GET', lastKey))",
     '    if last and last >= id then id = last + 1 end',
     "    __call('SET', lastKey, string.format('%.0f', id))",
     "    args[2] = string.format('%.0f', id)",
