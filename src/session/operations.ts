@@ -51,7 +51,13 @@ export class SessionOperations {
 
   constructor(private readonly ctx: OperationsContext) {
     this.batchWrites = createWriteBatcher(ctx.options.client);
-    this.tombstoneMs = Math.round(ctx.options.tombstoneTtl * 1000);
+    // A tombstone lives at least twice the stale-event horizon (tombstoneTtl). With only one, a set
+    // made in another region just after the logout (before the logout reached it) and delayed by
+    // almost the horizon arrives after the tombstone is gone yet inside the horizon, and revives the
+    // session here without any region noticing. With two, a set can outlive the tombstone only if it
+    // was made more than a horizon after the logout, so the logout reached its region later than the
+    // horizon and that region is flagged as needing a resync (test/replication/round-trip-logout).
+    this.tombstoneMs = Math.round(ctx.options.tombstoneTtl * 1000 * 2);
     this.touchStepMs = Math.round(ctx.options.replicateTouchAfter * 1000);
   }
 

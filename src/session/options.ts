@@ -51,10 +51,10 @@ export interface GeoSessionStoreOptions {
    */
   operationTimeoutMs?: number;
   /**
-   * Shortest lifetime of a logout's tombstone, in seconds; also the stale-event horizon: a replicated
-   * set or touch made longer ago than this is refused (a tombstone is only sure to live this long), and
-   * regions cut off from each other for longer need a resync. A tombstone also outlives the session it
-   * ends.
+   * The stale-event horizon, in seconds: a replicated set or touch made longer ago than this is
+   * refused, and regions cut off from each other for longer need a resync. A logout's tombstone lives
+   * twice this long, and also outlives the session it ends, so that no change inside the horizon can
+   * arrive after it is gone.
    * @default 86400
    */
   tombstoneTtl?: number;
