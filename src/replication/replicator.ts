@@ -15,6 +15,7 @@ import { Applier, type ApplyOutcome, emptyOutcome } from './applier.js';
 import { DeadLetters } from './dead-letters.js';
 import type { ChangeEvent } from './events.js';
 import { Pipeline, type RejectedEnvelope, type RejectionReason } from './pipeline.js';
+import { RedisClock } from './redis-clock.js';
 import { OutboxRelay } from './relay.js';
 import { type ResyncNeed, ResyncState } from './resync-state.js';
 import { decodeSessionChange, SESSION_KIND } from './session-codec.js';
@@ -84,6 +85,8 @@ export class Replicator {
   private readonly relay: OutboxRelay | undefined;
   private readonly state: ResyncState;
   private readonly deadLetters: DeadLetters;
+  /** The clock lag is measured with: the local Redis's, not the host's. */
+  private readonly clock: RedisClock;
   private subscription: Subscription | undefined;
   private readonly counters = { ...emptyOutcome(), batches: 0 };
   private readonly timer: NodeJS.Timeout;
@@ -97,6 +100,7 @@ export class Replicator {
   constructor(private readonly options: ReplicatorOptions) {
     const { client, keys, region, transport, sealer } = options;
     const report = (error: unknown) => options.onError(asReported(error));
+    this.clock = new RedisClock(client, options.now);
     this.deadLetters = new DeadLetters(
       client,
       keys.internal('dead', region),
@@ -118,7 +122,7 @@ export class Replicator {
       acceptUnsealed: options.acceptUnsealed,
       sealOutgoing: !options.sendUnsealed,
       deadLetters: this.deadLetters,
-      now: options.now,
+      now: () => this.clock.now(),
       onError: options.onError,
       onRejected: options.onRejected,
     });
@@ -185,9 +189,18 @@ export class Replicator {
         : acceptUnsealed
           ? 'both'
           : 'published';
+    const synced = this.syncClock();
     this.subscription = await this.pipeline.subscribe({ source, relayed: this.relay !== undefined });
     this.relay?.start();
-    await this.loading;
+    await Promise.all([this.loading, synced]);
+  }
+
+  /** Measures the Redis clock's offset (an away Redis leaves the last one: it is tried again later). */
+  private syncClock(): Promise<void> {
+    const ms = this.options.operationTimeoutMs;
+    return withTimeout(this.clock.sync(), ms, () => new TimeoutError('reading the Redis clock', ms)).catch(
+      () => {},
+    );
   }
 
   private loadState(): Promise<void> {
@@ -227,6 +240,7 @@ export class Replicator {
       this.loading = undefined;
     });
     await this.loading;
+    await this.syncClock();
     await this.state.checkEpoch();
     try {
       this.backlog =
