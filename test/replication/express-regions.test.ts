@@ -75,9 +75,20 @@ describe.skipIf(!hasRedis)('two regions behind a round-robin balancer (express)'
     expect(served).toEqual(new Set(['hk', 'kr']));
 
     const items = ['tea', 'dumplings', 'kimchi', 'bibimbap'];
-    for (const item of items) {
+    const sidOf = () =>
+      decodeURIComponent(user.cookie?.split('=')[1] ?? '')
+        .slice(2)
+        .replace(/\.[^.]+$/, '');
+    for (const [i, item] of items.entries()) {
       const added = await user.request('POST', '/cart', { item });
       expect(added.status).toBe(200);
+      // Replication is asynchronous: a request that reaches the other region within the lag (about a
+      // millisecond here) reads the cart as it was, and the later write wins (README, "Limits"). A user
+      // takes longer than that between two clicks; so does this one.
+      await eventually(async () => {
+        const carts = await Promise.all(stores.map((s) => s.get(sidOf())));
+        return carts.every((c) => (c as { cart?: string[] } | null)?.cart?.length === i + 1);
+      }, 10_000);
     }
     // Every region, in turn, sees the whole cart.
     for (let i = 0; i < 4; i++) {
