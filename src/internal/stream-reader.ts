@@ -116,7 +116,14 @@ export class StreamGroupReader {
 
   private openConnection(): Redis {
     // A blocking read must not retry forever through the offline queue, nor share the user's connection.
-    const conn = this.options.client.duplicate({ maxRetriesPerRequest: 1, enableOfflineQueue: true });
+    // Nor may it be sent again silently after a reconnect: Redis may have handed entries to the lost
+    // read (they are pending under this consumer), and only a failed read makes the loop read its
+    // pending list first; a resent `>` read would leave them there until claimIdleMs.
+    const conn = this.options.client.duplicate({
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: true,
+      autoResendUnfulfilledCommands: false,
+    });
     conn.on('error', () => {
       // Connection errors surface through the commands that fail; ioredis reconnects by itself.
     });

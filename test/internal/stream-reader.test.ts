@@ -227,6 +227,35 @@ describe.skipIf(!hasRedis)('StreamGroupReader', () => {
     far.disconnect();
     await proxy.close();
   });
+  it('entries handed to a read whose reply was lost are handled at once, not after claimIdleMs', async () => {
+    const key = await stream(0);
+    const proxy = await startTcpProxy(6379);
+    const far = sharedRedis({ port: proxy.port, retryStrategy: () => 50 });
+    const seen: number[] = [];
+    const { reader: r } = reader(
+      key,
+      async (entries) => {
+        seen.push(...numbers(entries));
+      },
+      far,
+    );
+    r.start();
+    await eventually(async () => ((await client.xinfo('CONSUMERS', key, 'kr')) as unknown[]).length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the read is blocked on the stream
+    // The reply to the blocked read is held in the frozen link; Redis hands the entry to it anyway.
+    proxy.freeze();
+    await client.xadd(key, '*', 'n', '7');
+    await eventually(async () => (await pending(key)) === 1);
+    proxy.cut();
+    proxy.heal();
+    // claimIdleMs is a minute: only reading its own pending list after the failed read finds it.
+    await eventually(() => seen.includes(7), 5000);
+    await eventually(async () => (await pending(key)) === 0);
+    await r.stop();
+    far.disconnect();
+    await proxy.close();
+  });
+
   it('stop while batches keep failing leaves them pending, and the next consumer handles them', async () => {
     const key = await stream(10);
     let attempts = 0;
