@@ -129,7 +129,8 @@ export async function startTcpProxy(
     freeze() {
       mode = 'hold';
       for (const { client, upstream } of pairs) {
-        if (!upstream) continue;
+        // Once only: a pair frozen twice would be piped twice on thaw, and every byte sent twice.
+        if (!upstream || frozen.some((f) => f.client === client)) continue;
         client.unpipe(upstream);
         upstream.unpipe(client);
         client.pause();
