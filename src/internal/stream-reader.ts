@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { Backoff, sleep } from './backoff.js';
 import type { StreamEntry } from './outbox-entry.js';
-import { settledWithin } from './timeout.js';
+import { settledWithin, withTimeout } from './timeout.js';
 
 /** Options of {@link StreamGroupReader}. */
 export interface StreamGroupReaderOptions {
@@ -252,44 +252,44 @@ export class StreamGroupReader {
 
   private async claim(): Promise<StreamEntry[]> {
     const { key, group, batchSize, claimIdleMs } = this.options;
-    const reply = (await this.conn.xautoclaim(
-      key,
-      group,
-      this.consumer,
-      claimIdleMs,
-      '0-0',
-      'COUNT',
-      batchSize,
-    )) as [string, StreamEntry[], string[]?];
+    const conn = this.conn;
+    const claim = conn.xautoclaim(key, group, this.consumer, claimIdleMs, '0-0', 'COUNT', batchSize);
+    const reply = (await this.watched(claim, conn, 'XAUTOCLAIM')) as [string, StreamEntry[], string[]?];
     return reply[1] ?? [];
   }
 
-  /**
-   * One XREADGROUP as this consumer, on the dedicated connection unless `conn` says otherwise. Watched:
-   * a read that has not returned `blockMs + watchdogMs` after it was sent rejects, and when it was on the
-   * dedicated connection that connection is rebuilt.
-   */
-  private readGroup(args: (string | number)[], conn: Redis = this.conn): Promise<StreamEntry[]> {
-    const { group, blockMs, watchdogMs } = this.options;
+  /** One XREADGROUP as this consumer, on the dedicated connection unless `conn` says otherwise. Watched. */
+  private async readGroup(args: (string | number)[], conn: Redis = this.conn): Promise<StreamEntry[]> {
     const xreadgroup = conn.xreadgroup as unknown as (...a: (string | number)[]) => Promise<unknown>;
-    const read = xreadgroup.call(conn, 'GROUP', group, this.consumer, ...args) as Promise<
+    const read = xreadgroup.call(conn, 'GROUP', this.options.group, this.consumer, ...args) as Promise<
       [string, StreamEntry[]][] | null
     >;
-    return new Promise<StreamEntry[]>((resolve, reject) => {
+    const reply = await this.watched(read, conn, 'XREADGROUP');
+    return reply?.[0]?.[1] ?? [];
+  }
+
+  /**
+   * A command that has not answered `blockMs + watchdogMs` after it was sent rejects, and when it was on
+   * the dedicated connection that connection is rebuilt: a link can go silent without closing, and a
+   * command lost with its connection may never settle (ioredis drops what it does not send again).
+   */
+  private watched<T>(command: Promise<T>, conn: Redis, name: string): Promise<T> {
+    const { blockMs, watchdogMs } = this.options;
+    return new Promise<T>((resolve, reject) => {
       const watchdog = setTimeout(() => {
-        // The read should have returned by now: assume the connection is wedged and rebuild it.
+        // It should have answered by now: assume the connection is wedged and rebuild it.
         const rebuild = conn === this.conn && !this.stopped;
         if (rebuild) {
           this.conn = this.openConnection();
           conn.disconnect(false);
         }
-        const what = `XREADGROUP on ${this.options.key} hung for ${blockMs + watchdogMs} ms`;
+        const what = `${name} on ${this.options.key} hung for ${blockMs + watchdogMs} ms`;
         reject(new Error(rebuild ? `${what}; reconnected` : what));
       }, blockMs + watchdogMs);
-      read.then(
+      command.then(
         (reply) => {
           clearTimeout(watchdog);
-          resolve(reply?.[0]?.[1] ?? []);
+          resolve(reply);
         },
         (error: unknown) => {
           clearTimeout(watchdog);
@@ -343,8 +343,13 @@ export class StreamGroupReader {
    * again and handled again, which the handlers tolerate (delivery is at least once).
    */
   private acknowledge(entries: StreamEntry[]): Promise<boolean> {
-    const { client, key, group } = this.options;
-    const ack = client.xack(key, group, ...entries.map((entry) => entry[0])).then(
+    const { client, key, group, blockMs, watchdogMs } = this.options;
+    // Bounded like a read: a client that drops commands lost with a connection (ioredis with
+    // autoResendUnfulfilledCommands off) would otherwise leave the reader waiting on it forever.
+    const limit = blockMs + watchdogMs;
+    const sent = client.xack(key, group, ...entries.map((entry) => entry[0]));
+    const timeout = () => new Error(`XACK on ${key} got no answer within ${limit} ms`);
+    const ack = withTimeout(sent, limit, timeout).then(
       () => {
         this.acks.delete(ack);
         return true;

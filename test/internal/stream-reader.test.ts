@@ -256,6 +256,35 @@ describe.skipIf(!hasRedis)('StreamGroupReader', () => {
     await proxy.close();
   });
 
+  it('a link that keeps dropping never wedges the reader: every entry is handled once it holds', async () => {
+    const key = await stream(0);
+    const proxy = await startTcpProxy(6379);
+    const far = sharedRedis({ port: proxy.port, retryStrategy: () => 20 });
+    const seen = new Set<number>();
+    const { reader: r } = reader(
+      key,
+      async (entries) => {
+        for (const n of numbers(entries)) seen.add(n);
+      },
+      far,
+      { claimIdleMs: 300 }, // claims every 150 ms, so some drops catch an XAUTOCLAIM in flight
+    );
+    r.start();
+    for (let i = 0; i < 40; i++) {
+      await client.xadd(key, '*', 'n', String(i));
+      await new Promise((resolve) => setTimeout(resolve, 10 + (i % 7) * 13));
+      if (i % 3 === 0) {
+        proxy.cut();
+        proxy.heal();
+      }
+    }
+    await eventually(() => seen.size === 40, 10_000);
+    await eventually(async () => (await pending(key)) === 0, 10_000);
+    await r.stop();
+    far.disconnect();
+    await proxy.close();
+  });
+
   it('stop while batches keep failing leaves them pending, and the next consumer handles them', async () => {
     const key = await stream(10);
     let attempts = 0;
