@@ -1,0 +1,283 @@
+/**
+ * The fault suite's checker: once every fault is undone and replication has settled, the end state of a
+ * schedule must satisfy every rule of ../shared/DESIGN.md section 3 that a schedule can reach, plus
+ * "nothing acknowledged is lost" and "no region serves a session the user logged out of".
+ *
+ * A region whose Redis came back empty lost what it held; it must say so (`needsResync` for itself) and
+ * it is left out of the comparison for every session id written before that (its resync is an
+ * operator's job); calls made in it before that may be lost. Nothing else is excused.
+ */
+import { GeoSessionError } from '../../src/errors.js';
+import { versionTime } from '../../src/redis/meta.js';
+import { readMeta } from '../helpers/meta.js';
+import { REGIONS, type Schedule, STORE } from './rig.js';
+import type { CallRecord, Played } from './schedule.js';
+
+/** What the checker compares between regions for one session id. */
+interface Held {
+  value: string | null;
+  t: string;
+  v: string;
+  x: string;
+  /** PEXPIRETIME of the value key (-2: none, -1: no expiry). */
+  valueAt: number;
+}
+
+async function held(schedule: Schedule, r: number, sid: string): Promise<Held> {
+  const region = schedule.regions[r];
+  if (!region) throw new Error(`no region ${r}`);
+  const { keys, reader } = { keys: schedule.keys, reader: region.reader };
+  const [value, meta, valueAt] = await Promise.all([
+    reader.get(keys.session(sid)),
+    readMeta(reader, keys.meta(sid)),
+    reader.call('PEXPIRETIME', keys.session(sid)) as Promise<number>,
+  ]);
+  return { value, t: meta.t ?? '', v: meta.v ?? '', x: meta.x ?? '', valueAt };
+}
+
+const same = (a: Held, b: Held) => JSON.stringify(a) === JSON.stringify(b);
+
+/** Whether region `r` is excused from holding `s` (it came back empty after a call on `s`). */
+function excused(played: Played, r: number, s: number): boolean {
+  const wiped = played.wipedAt[r] ?? 0;
+  return wiped > 0 && played.calls.some((c) => c.s === s && c.start < wiped);
+}
+
+/** A call made in a region that later came back empty may be lost with it. */
+function mayBeLost(played: Played, c: CallRecord): boolean {
+  const wiped = played.wipedAt[c.r] ?? 0;
+  return wiped > 0 && c.start < wiped;
+}
+
+/**
+ * When a call may have taken effect at the latest: a call that failed (a timeout while its Redis was
+ * stalled, say) may still have run when the Redis woke up, until every fault was undone.
+ */
+const latest = (played: Played, c: CallRecord) => (c.ok ? c.end : played.finishedAt);
+
+/** A call the checker may hold the end state to: acknowledged, and not lost with a wiped region. */
+const counts = (played: Played) => (c: CallRecord) => c.ok && !mayBeLost(played, c);
+
+export interface Verdict {
+  violations: string[];
+  /** Session ids checked in every region, and (id, region) pairs excused by a wipe. */
+  checked: number;
+  excused: number;
+  /** Session ids changed in a region before it came back empty: only their logouts are checked. */
+  doubtful: number;
+  settledMs: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Waits until the regions agree on every id (twice in a row) and every wiped region has flagged itself,
+ * at most `timeoutMs`, then judges the end state.
+ */
+export async function settleAndCheck(
+  schedule: Schedule,
+  played: Played,
+  sids: string[],
+  timeoutMs: number,
+): Promise<Verdict> {
+  const started = Date.now();
+  const regions = REGIONS.map((_, r) => r);
+  const readAll = () =>
+    Promise.all(sids.map((sid) => Promise.all(regions.map((r) => held(schedule, r, sid)))));
+  const doubtful = (s: number) => played.calls.some((c) => c.s === s && mayBeLost(played, c));
+  const agree = (states: Held[][]) =>
+    states.every((row, s) => {
+      if (doubtful(s)) return true;
+      const counted = row.filter((_, r) => !excused(played, r, s));
+      return counted.every((h) => counted[0] && same(h, counted[0]));
+    });
+  const flagged = () =>
+    regions.every(
+      (r) =>
+        !played.wipedAt[r] ||
+        Object.hasOwn(schedule.regions[r]?.store.replicationStats()?.needsResync ?? {}, REGIONS[r] as string),
+    );
+
+  let states = await readAll().catch(() => undefined);
+  let previous: string | undefined;
+  while (Date.now() - started < timeoutMs) {
+    states = await readAll().catch(() => undefined);
+    if (states && agree(states) && flagged()) {
+      const text = JSON.stringify(states);
+      if (text === previous) break;
+      previous = text;
+    } else {
+      previous = undefined;
+    }
+    await sleep(250);
+  }
+  const settledMs = Date.now() - started;
+  states ??= await readAll();
+
+  const violations: string[] = [];
+  let checked = 0;
+  let excusedPairs = 0;
+  let doubtfulIds = 0;
+  const acked = counts(played);
+
+  for (const [s, sid] of sids.entries()) {
+    const row = states[s] as Held[];
+    const counted = regions.filter((r) => !excused(played, r, s));
+    excusedPairs += regions.length - counted.length;
+    const label = `session ${s} (${sid.slice(0, 8)}…)`;
+    const calls = played.calls.filter((c) => c.s === s);
+    const destroys = calls.filter((c) => c.op === 'destroy');
+    const served = await Promise.all(
+      counted.map((r) => schedule.regions[r]?.store.get(sid).catch((e: unknown) => ({ error: String(e) }))),
+    );
+    const noneServed = (why: string) =>
+      served.forEach((got, i) => {
+        if (got !== null)
+          violations.push(`${label}: ${why}, yet ${REGIONS[counted[i] ?? 0]} serves ${JSON.stringify(got)}`);
+      });
+    // A change made in a region that then came back empty may have reached some regions and not others:
+    // that region has flagged itself for a resync (checked below), and only the logouts that no wipe
+    // can have lost are held to.
+    if (doubtful(s)) {
+      doubtfulIds++;
+      if (destroys.some(acked)) noneServed('destroyed');
+      continue;
+    }
+    const first = counted[0];
+    if (first === undefined) continue;
+    checked++;
+    const ref = row[first] as Held;
+
+    // 1. Convergence: every region holds the same value, version, expiry and tombstone.
+    for (const r of counted) {
+      if (!same(row[r] as Held, ref)) {
+        violations.push(
+          `${label}: ${REGIONS[r]} holds ${JSON.stringify(row[r])}, ${REGIONS[first]} ${JSON.stringify(ref)}`,
+        );
+      }
+    }
+
+    const sets = calls.filter((c) => c.op === 'set');
+
+    if (ref.t === '1') {
+      // 2. Logout is final: no region serves it, and the tombstone outlives two horizons.
+      if (destroys.length === 0) violations.push(`${label}: a tombstone that no destroy made`);
+      noneServed('destroyed');
+      const firstAcked = destroys.filter(acked).map((c) => c.start);
+      if (firstAcked.length > 0) {
+        const least = Math.min(...firstAcked) + 2 * STORE.tombstoneTtl * 1000 - 50;
+        if (Number(ref.x) < least) violations.push(`${label}: tombstone until ${ref.x}, before ${least}`);
+      }
+      continue;
+    }
+
+    // Not destroyed anywhere: no acknowledged logout may have been lost.
+    for (const d of destroys.filter(acked)) {
+      violations.push(`${label}: the logout acknowledged in ${REGIONS[d.r]} at ${d.start} was lost`);
+    }
+    if (ref.value === null) {
+      // 3. Nothing acknowledged is lost.
+      for (const c of sets.filter(acked)) {
+        violations.push(`${label}: set n=${c.n}, acknowledged in ${REGIONS[c.r]}, is held by no region`);
+      }
+    } else {
+      // 4. Last writer wins: the value is one a set wrote, and no acknowledged set made clearly after
+      //    it (beyond how far a host clock may push a version) lost to it.
+      const n = (JSON.parse(ref.value) as { n?: number }).n;
+      const winner = sets.find((c) => c.n === n);
+      if (!winner) {
+        violations.push(`${label}: holds n=${n}, which no set wrote`);
+      } else {
+        const margin = STORE.maxClockSkewMs / 2 + 50;
+        for (const c of sets.filter(acked)) {
+          if (c.start > latest(played, winner) + margin) {
+            violations.push(
+              `${label}: n=${c.n} (${REGIONS[c.r]}, at ${c.start}) lost to the older n=${n} (ended ${winner.end})`,
+            );
+          }
+        }
+      }
+      served.forEach((got, i) => {
+        if (!got || 'error' in got || (got as { n?: number }).n !== n) {
+          violations.push(
+            `${label}: ${REGIONS[counted[i] ?? 0]} serves ${JSON.stringify(got)}, holds n=${n}`,
+          );
+        }
+      });
+      if (ref.valueAt !== Number(ref.x))
+        violations.push(`${label}: value expires at ${ref.valueAt}, metadata says ${ref.x}`);
+    }
+
+    // 5. Expiry is absolute and only slides forward: the latest expiry any call asked for, made from
+    //    Redis time whatever the host clocks said.
+    const extending = calls.filter((c) => c.op !== 'destroy');
+    const ackedExtending = extending.filter(acked);
+    if (ref.x !== '' && ackedExtending.length > 0) {
+      const x = Number(ref.x);
+      const lowest = Math.max(...ackedExtending.map((c) => c.start + c.lifeMs)) - 5;
+      const highest = Math.max(...extending.map((c) => latest(played, c) + c.lifeMs)) + 5;
+      if (x < lowest || x > highest) {
+        violations.push(
+          `${label}: expires at ${x}, outside [${lowest}, ${highest}] that its calls asked for`,
+        );
+      }
+    } else if (ackedExtending.length > 0) {
+      violations.push(`${label}: acknowledged writes, but no expiry is recorded`);
+    }
+    // 6. Versions never run behind Redis time by more than a clamp nor ahead of it by more than half the skew.
+    if (ref.v !== '') {
+      const wall = versionTime(ref.v);
+      const lastEnd = Math.max(...calls.map((c) => latest(played, c)));
+      if (wall > lastEnd + STORE.maxClockSkewMs / 2 + 5)
+        violations.push(`${label}: version ${ref.v} is ahead of any write`);
+    }
+  }
+
+  // The emptied regions say so (the regions reading them may too); no other alarm is raised.
+  const wiped = regions.filter((r) => played.wipedAt[r]).map((r) => REGIONS[r] as string);
+  regions.forEach((r) => {
+    const name = REGIONS[r] as string;
+    const needs = Object.keys(schedule.regions[r]?.store.replicationStats()?.needsResync ?? {});
+    // The emptied region always knows (its epoch is gone); a region reading it knows when its consumer
+    // group there was lost with the data (not when the group was made afterwards: it missed nothing).
+    if (played.wipedAt[r] && !needs.includes(name)) {
+      violations.push(`${name}: came back empty but does not say it needs a resync`);
+    }
+    for (const other of needs) {
+      if (!wiped.includes(other))
+        violations.push(`${name}: needs a resync with ${other}, which lost nothing`);
+    }
+    for (const e of schedule.regions[r]?.errors ?? []) {
+      if (!(e instanceof GeoSessionError) || typeof e.code !== 'string') {
+        violations.push(`${name}: an error event that is not a GeoSessionError with a code: ${String(e)}`);
+      }
+    }
+  });
+
+  if (violations.length > 0) violations.push(...(await outboxes(schedule)));
+  return { violations, checked, excused: excusedPairs, doubtful: doubtfulIds, settledMs };
+}
+
+/** Each outbox's last entry and every group reading it: where replication stood, for a failure's report. */
+async function outboxes(schedule: Schedule): Promise<string[]> {
+  const lines: string[] = [];
+  for (const [r, region] of schedule.regions.entries()) {
+    const key = schedule.keys.internal('outbox', REGIONS[r] as string);
+    try {
+      const info = (await region.reader.xinfo('STREAM', key)) as unknown[];
+      const last = info[info.indexOf('last-generated-id') + 1];
+      const groups = (await region.reader.xinfo('GROUPS', key)) as unknown[][];
+      const text = groups.map((g) => {
+        const f = (name: string) => g[g.indexOf(name) + 1];
+        return `${f('name')}: delivered ${f('last-delivered-id')}, pending ${f('pending')}, lag ${f('lag')}, consumers ${f('consumers')}`;
+      });
+      lines.push(`outbox ${REGIONS[r]}: last ${last}, length ${info[1]}; ${text.join('; ')}`);
+    } catch (error) {
+      lines.push(`outbox ${REGIONS[r]}: ${String(error)}`);
+    }
+    lines.push(`${REGIONS[r]} stats: ${JSON.stringify(region.store.replicationStats())}`);
+    lines.push(`${REGIONS[r]} errors: ${region.errors.map((e) => `${e.code} ${e.message}`).join(' | ')}`);
+    lines.push(`${REGIONS[r]} applied: ${region.applied.join(' | ')}`);
+  }
+  return lines;
+}

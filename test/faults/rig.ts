@@ -1,0 +1,198 @@
+/**
+ * The fault suite's deployment: three regions, each a private redis-server with an append-only file
+ * fsynced on every write (so a crash loses nothing it acknowledged, as a production Redis with AOF would)
+ * and a GeoSessionStore replicating over Redis Streams. Every region reads every other region's outbox
+ * through its own TCP proxy, so each direction of each link can be cut, frozen and healed alone.
+ *
+ * Servers and proxies live for the whole suite; each schedule opens fresh stores on a fresh key prefix
+ * (`open`) and closes them at its end.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import type { GeoSessionError } from '../../src/errors.js';
+import { GeoSessionStore } from '../../src/index.js';
+import { createKeySpace, type KeySpace } from '../../src/keys.js';
+import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
+import { freePort, type ServerProcess, startServerProcess } from '../helpers/servers.js';
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+
+export const REGIONS = ['hk', 'kr', 'sg'] as const;
+export type RegionName = (typeof REGIONS)[number];
+
+/** Tuning of every schedule's stores: short timeouts so that faults show within a schedule. */
+export const STORE = {
+  /** The stale-event horizon, s: far longer than a schedule, so no change may be refused as stale. */
+  tombstoneTtl: 120,
+  /** Half of it is how far ahead of Redis a host clock may push a version. */
+  maxClockSkewMs: 2000,
+  operationTimeoutMs: 500,
+} as const;
+
+/** A redis-server that keeps its data across a crash (AOF, fsync always) unless it is wiped. */
+export interface DurableRedis {
+  readonly port: number;
+  /** SIGKILL (a crash). `start` brings it back with every acknowledged write. */
+  kill(): Promise<void>;
+  /** Deletes its data files: the next `start` is an empty Redis (no persistence, a replacement). */
+  forget(): Promise<void>;
+  start(): Promise<void>;
+  /** SIGSTOP / SIGCONT: a stall. */
+  pause(): void;
+  resume(): void;
+  stop(): Promise<void>;
+}
+
+async function startDurableRedis(): Promise<DurableRedis> {
+  const port = await freePort();
+  const dir = await mkdtemp(join(tmpdir(), 'geosession-faults-'));
+  const args = [
+    ...['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--loglevel', 'warning'],
+    ...['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir],
+  ];
+  const proc: ServerProcess = await startServerProcess('redis-server', args, port);
+  let down = false;
+  return {
+    port,
+    async kill() {
+      down = true;
+      await proc.kill();
+    },
+    async forget() {
+      await rm(join(dir, 'appendonlydir'), { recursive: true, force: true });
+    },
+    async start() {
+      if (!down) return;
+      await proc.restart();
+      down = false;
+    },
+    pause: () => proc.pause(),
+    resume: () => proc.resume(),
+    async stop() {
+      await proc.kill();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** One region of an open schedule. */
+export interface Region {
+  readonly name: RegionName;
+  readonly store: GeoSessionStore;
+  /** The store's own client, and a direct client the checker reads with. */
+  readonly client: Redis;
+  readonly reader: Redis;
+  /** How far this host's clock is off, ms (the store's `clock` and the cookies it is given). */
+  clockOffsetMs: number;
+  readonly errors: GeoSessionError[];
+  readonly refused: { op: string; sid: string }[];
+  /** Every change applied here, as `<origin> <op> <sid> <expiry>` (for a failure's report). */
+  readonly applied: string[];
+}
+
+export interface Deployment {
+  readonly servers: Record<RegionName, DurableRedis>;
+  /** `links[source][reader]`: the proxy through which `reader` reads `source`'s outbox. */
+  readonly links: Record<RegionName, Record<RegionName, TcpProxy | undefined>>;
+  open(prefix: string): Promise<Schedule>;
+  stop(): Promise<void>;
+}
+
+export interface Schedule {
+  readonly keys: KeySpace;
+  readonly regions: Region[];
+  close(): Promise<void>;
+}
+
+function client(port: number): Redis {
+  const c = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, retryStrategy: () => 50 });
+  c.on('error', () => {});
+  return c;
+}
+
+export async function startDeployment(): Promise<Deployment> {
+  const servers = {} as Record<RegionName, DurableRedis>;
+  for (const r of REGIONS) servers[r] = await startDurableRedis();
+  const links = {} as Record<RegionName, Record<RegionName, TcpProxy | undefined>>;
+  for (const source of REGIONS) {
+    links[source] = {} as Record<RegionName, TcpProxy | undefined>;
+    for (const reader of REGIONS) {
+      if (reader !== source) links[source][reader] = await startTcpProxy(servers[source].port);
+    }
+  }
+
+  async function open(prefix: string): Promise<Schedule> {
+    const keys = createKeySpace(prefix);
+    const extra: Redis[] = [];
+    const transports: { close(): Promise<void> }[] = [];
+    const regions = REGIONS.map((name): Region => {
+      const own = client(servers[name].port);
+      const reader = client(servers[name].port);
+      extra.push(own, reader);
+      const peers: Record<string, Redis> = { [name]: own };
+      for (const source of REGIONS) {
+        if (source === name) continue;
+        const c = client(links[source][name]?.port ?? 0);
+        extra.push(c);
+        peers[source] = c;
+      }
+      const transport = createRedisStreamsTransport({
+        regions: peers,
+        blockMs: 200,
+        watchdogMs: 1000,
+        trimIntervalMs: 500,
+      });
+      transports.push(transport);
+      transport.on('resync', (n: { region: string; reason: string }) =>
+        region.applied.push(`RESYNC ${n.region} at ${Date.now()}: ${n.reason.slice(0, 60)}`),
+      );
+      const region: Region = {
+        name,
+        client: own,
+        reader,
+        clockOffsetMs: 0,
+        errors: [],
+        refused: [],
+        applied: [],
+        store: undefined as unknown as GeoSessionStore,
+      };
+      const store = new GeoSessionStore({
+        region: name,
+        client: own,
+        prefix,
+        transport,
+        replicateTouchAfter: 0,
+        ...STORE,
+        clock: () => Date.now() + region.clockOffsetMs,
+      });
+      store.on('error', (e) => region.errors.push(e));
+      store.on('refused', (r) => region.refused.push({ op: r.op, sid: r.sid }));
+      store.on('replicated', (b) => {
+        for (const e of b.events) region.applied.push(`${e.origin} ${e.op} ${e.sid} ${e.expiresAt} ${e.id}`);
+      });
+      (region as { store: GeoSessionStore }).store = store;
+      return region;
+    });
+    await Promise.all(regions.map((r) => r.store.ready()));
+    return {
+      keys,
+      regions,
+      async close() {
+        await Promise.all(regions.map((r) => r.store.close()));
+        await Promise.all(transports.map((t) => t.close()));
+        for (const c of extra) c.disconnect();
+      },
+    };
+  }
+
+  return {
+    servers,
+    links,
+    open,
+    async stop() {
+      for (const source of REGIONS) for (const reader of REGIONS) await links[source][reader]?.close();
+      for (const r of REGIONS) await servers[r].stop();
+    },
+  };
+}

@@ -1,0 +1,276 @@
+/**
+ * Random fault schedules (fast-check arbitraries) and the interpreter that plays one against a
+ * {@link Deployment}, recording every store call as the model the checker judges the end state by.
+ */
+import fc from 'fast-check';
+import type { SessionData } from '../../src/index.js';
+import { type Deployment, REGIONS, type RegionName, type Schedule } from './rig.js';
+
+/** Session ids per schedule: few, so that regions keep writing the same ones. */
+export const SIDS = 5;
+
+export type StoreCall =
+  | { op: 'set'; r: number; s: number }
+  | { op: 'touch'; r: number; s: number }
+  | { op: 'destroy'; r: number; s: number };
+
+export type Step =
+  | StoreCall
+  /** Two or three calls at once: races between regions, or within one. */
+  | { op: 'race'; calls: StoreCall[] }
+  /** The `source` → `reader` link: reset (refused, like a port that is down) or frozen (silent). */
+  | { op: 'cut'; source: number; reader: number; mode: 'reset' | 'freeze' }
+  | { op: 'heal'; source: number; reader: number }
+  /** SIGKILL a region's Redis; it comes back (with every acknowledged write) after `downMs`. */
+  | { op: 'crash'; r: number; downMs: number }
+  /** SIGKILL a region's Redis; it comes back empty after `downMs`. */
+  | { op: 'wipe'; r: number; downMs: number }
+  /** SIGSTOP a region's Redis for `ms`. */
+  | { op: 'stall'; r: number; ms: number }
+  /** Sets a region's host clock `offsetMs` off. */
+  | { op: 'clock'; r: number; offsetMs: number }
+  /** Rewinds `reader`'s consumer group on `source`'s outbox to the start: every entry delivered again. */
+  | { op: 'duplicate'; source: number; reader: number }
+  | { op: 'wait'; ms: number };
+
+const region = fc.integer({ min: 0, max: REGIONS.length - 1 });
+const sid = fc.integer({ min: 0, max: SIDS - 1 });
+const call: fc.Arbitrary<StoreCall> = fc.oneof(
+  { weight: 5, arbitrary: fc.record({ op: fc.constant('set' as const), r: region, s: sid }) },
+  { weight: 3, arbitrary: fc.record({ op: fc.constant('touch' as const), r: region, s: sid }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('destroy' as const), r: region, s: sid }) },
+);
+const link = { source: region, reader: region };
+
+export const stepArb: fc.Arbitrary<Step> = fc.oneof(
+  { weight: 40, arbitrary: call },
+  {
+    weight: 12,
+    arbitrary: fc.record({
+      op: fc.constant('race' as const),
+      calls: fc.array(call, { minLength: 2, maxLength: 3 }),
+    }),
+  },
+  {
+    weight: 8,
+    arbitrary: fc.record({
+      op: fc.constant('cut' as const),
+      ...link,
+      mode: fc.constantFrom('reset', 'freeze'),
+    }),
+  },
+  { weight: 8, arbitrary: fc.record({ op: fc.constant('heal' as const), ...link }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      op: fc.constant('crash' as const),
+      r: region,
+      downMs: fc.integer({ min: 0, max: 1500 }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('wipe' as const),
+      r: region,
+      downMs: fc.integer({ min: 0, max: 1000 }),
+    }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      op: fc.constant('stall' as const),
+      r: region,
+      ms: fc.integer({ min: 100, max: 1200 }),
+    }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      op: fc.constant('clock' as const),
+      r: region,
+      offsetMs: fc.constantFrom(-7_200_000, -60_000, -1500, 0, 1500, 60_000, 7_200_000),
+    }),
+  },
+  { weight: 4, arbitrary: fc.record({ op: fc.constant('duplicate' as const), ...link }) },
+  {
+    weight: 8,
+    arbitrary: fc.record({ op: fc.constant('wait' as const), ms: fc.integer({ min: 0, max: 400 }) }),
+  },
+);
+
+export const scheduleArb = fc.array(stepArb, { minLength: 12, maxLength: 36 });
+
+/** One store call as it happened: real time around it, and whether it was acknowledged. */
+export interface CallRecord {
+  readonly op: StoreCall['op'];
+  readonly r: number;
+  readonly s: number;
+  /** The value's tag (sets only; unique in the schedule). */
+  readonly n: number;
+  readonly lifeMs: number;
+  readonly start: number;
+  end: number;
+  /** Resolved. A call that failed (timeout, server away) may or may not have happened. */
+  ok: boolean;
+}
+
+/** What happened to the deployment during a schedule, for the checker and the suite's tally. */
+export interface Played {
+  readonly calls: CallRecord[];
+  /** Per region, when its Redis last came back empty (0: never). */
+  readonly wipedAt: number[];
+  readonly faults: Record<string, number>;
+  /** When every fault had been undone: a call that failed may still have taken effect until then. */
+  finishedAt: number;
+}
+
+/** Each session id's lifetime, ms: longer than a schedule, different per id. */
+export const lifeOf = (s: number) => 90_000 + s * 7_000;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
+
+/** Plays `steps` on an open schedule; every fault is undone (links healed, servers up) before it returns. */
+export async function play(deployment: Deployment, schedule: Schedule, sids: string[], steps: Step[]) {
+  const played: Played = { calls: [], wipedAt: REGIONS.map(() => 0), faults: {}, finishedAt: 0 };
+  const count = (kind: string) => {
+    played.faults[kind] = (played.faults[kind] ?? 0) + 1;
+  };
+  /** Per region, the server fault in progress (a restart or a resume to come). */
+  const busy: (Promise<void> | undefined)[] = REGIONS.map(() => undefined);
+  let tag = 0;
+
+  const nameOf = (r: number): RegionName => REGIONS[r] as RegionName;
+
+  async function storeCall(c: StoreCall): Promise<void> {
+    const region = schedule.regions[c.r];
+    if (!region) return;
+    const id = sids[c.s] as string;
+    const lifeMs = lifeOf(c.s);
+    const record: CallRecord = {
+      op: c.op,
+      r: c.r,
+      s: c.s,
+      n: c.op === 'set' ? ++tag : 0,
+      lifeMs,
+      start: Date.now(),
+      end: 0,
+      ok: false,
+    };
+    played.calls.push(record);
+    // The cookie as express-session makes it: from the host's (possibly wrong) clock.
+    const session: SessionData = {
+      cookie: {
+        originalMaxAge: lifeMs,
+        expires: new Date(Date.now() + region.clockOffsetMs + lifeMs).toISOString(),
+      },
+      user: `u${c.s}`,
+      n: record.n,
+    } as SessionData;
+    try {
+      if (c.op === 'set') await region.store.set(id, session);
+      else if (c.op === 'touch') await region.store.touch(id, session);
+      else await region.store.destroy(id);
+      record.ok = true;
+    } catch {
+      record.ok = false;
+    }
+    record.end = Date.now();
+  }
+
+  function serverFault(r: number, run: () => Promise<void>) {
+    const previous = busy[r] ?? Promise.resolve();
+    const next = previous.then(run).catch(() => {});
+    busy[r] = next;
+  }
+
+  for (const step of steps) {
+    switch (step.op) {
+      case 'set':
+      case 'touch':
+      case 'destroy':
+        await storeCall(step);
+        break;
+      case 'race':
+        await Promise.all(step.calls.map(storeCall));
+        count('race');
+        break;
+      case 'cut': {
+        const proxy = deployment.links[nameOf(step.source)][nameOf(step.reader)];
+        if (!proxy) break;
+        if (step.mode === 'freeze') proxy.freeze();
+        else proxy.cut();
+        count(`link ${step.mode === 'freeze' ? 'frozen' : 'cut'}`);
+        break;
+      }
+      case 'heal': {
+        const proxy = deployment.links[nameOf(step.source)][nameOf(step.reader)];
+        proxy?.heal();
+        proxy?.thaw();
+        break;
+      }
+      case 'crash':
+      case 'wipe': {
+        const server = deployment.servers[nameOf(step.r)];
+        count(step.op === 'crash' ? 'redis killed' : 'redis killed, back empty');
+        serverFault(step.r, async () => {
+          await server.kill();
+          if (step.op === 'wipe') await server.forget();
+          await sleep(step.downMs);
+          await server.start();
+          if (step.op === 'wipe') played.wipedAt[step.r] = Date.now();
+        });
+        // The kill itself happens now, before the next step.
+        await sleep(5);
+        break;
+      }
+      case 'stall': {
+        const server = deployment.servers[nameOf(step.r)];
+        count('redis stalled');
+        serverFault(step.r, async () => {
+          server.pause();
+          await sleep(step.ms);
+          server.resume();
+        });
+        break;
+      }
+      case 'clock': {
+        const region = schedule.regions[step.r];
+        if (region && region.clockOffsetMs !== step.offsetMs) {
+          region.clockOffsetMs = step.offsetMs;
+          count('host clock moved');
+        }
+        break;
+      }
+      case 'duplicate': {
+        if (step.source === step.reader) break;
+        const source = schedule.regions[step.source];
+        const outbox = schedule.keys.internal('outbox', nameOf(step.source));
+        try {
+          await source?.reader.xgroup('SETID', outbox, nameOf(step.reader), '0');
+          count('deliveries repeated');
+        } catch {
+          // The source's Redis is away: nothing to repeat.
+        }
+        break;
+      }
+      case 'wait':
+        await sleep(step.ms);
+        break;
+    }
+  }
+
+  // Undo every fault: servers up and awake, links healed.
+  await Promise.all(busy);
+  for (const name of REGIONS) {
+    const server = deployment.servers[name];
+    server.resume();
+    await server.start();
+    for (const reader of REGIONS) {
+      deployment.links[name][reader]?.heal();
+      deployment.links[name][reader]?.thaw();
+    }
+  }
+  played.finishedAt = Date.now();
+  return played;
+}
