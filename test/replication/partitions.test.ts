@@ -13,11 +13,9 @@
  */
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ReplicationTransport } from '../../src/contracts/transport.js';
-import { type GeoSessionError, ResyncNeededError } from '../../src/errors.js';
-import { GeoSessionStore, type SessionData } from '../../src/index.js';
+import { ResyncNeededError } from '../../src/errors.js';
 import { createKeySpace } from '../../src/keys.js';
-import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
+import { openHorizonRegion, sessionFor } from '../helpers/horizon-regions.js';
 import { readMeta, sessionState } from '../helpers/meta.js';
 import { eventually, hasRedis, type PrivateRedis, startRedis, uniquePrefix } from '../helpers/servers.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
@@ -26,20 +24,13 @@ import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 const HORIZON_S = 2;
 const WAIT = 20_000;
 
-function session(lifeMs: number, data: Record<string, unknown>): SessionData {
-  return {
-    cookie: { originalMaxAge: lifeMs, expires: new Date(Date.now() + lifeMs).toISOString() },
-    ...data,
-  };
-}
-
 describe.skipIf(!hasRedis)('a logout across a partition longer than the stale-event horizon', () => {
   let hkServer: PrivateRedis;
   let krServer: PrivateRedis;
   let proxy: TcpProxy;
   let hkClient: Redis;
   let krClient: Redis;
-  const opened: { close(): Promise<void> }[] = [];
+  const closing: { close(): Promise<void> }[] = [];
 
   beforeAll(async () => {
     hkServer = await startRedis();
@@ -50,31 +41,22 @@ describe.skipIf(!hasRedis)('a logout across a partition longer than the stale-ev
   });
 
   afterAll(async () => {
-    for (const o of opened.splice(0).reverse()) await o.close();
+    for (const o of closing.splice(0).reverse()) await o.close();
     await proxy?.close();
     await hkServer?.stop();
     await krServer?.stop();
   });
 
   function open(region: 'hk' | 'kr', prefix: string, regions: Record<string, Redis>) {
-    const transport: ReplicationTransport = createRedisStreamsTransport({
-      regions,
-      blockMs: 200,
-      watchdogMs: 1000,
-      trimIntervalMs: 200,
-    });
-    const store = new GeoSessionStore({
+    const opened = openHorizonRegion(
       region,
-      client: region === 'hk' ? hkClient : krClient,
+      region === 'hk' ? hkClient : krClient,
       prefix,
-      tombstoneTtl: HORIZON_S,
-      replicateTouchAfter: 0,
-      transport,
-    });
-    const errors: GeoSessionError[] = [];
-    store.on('error', (e) => errors.push(e));
-    opened.push(transport, store);
-    return { store, errors };
+      regions,
+      HORIZON_S,
+    );
+    closing.push(opened);
+    return opened;
   }
 
   it('ends destroyed in both regions, equal, with the stale set refused and counted and a resync flagged', async () => {
@@ -86,12 +68,12 @@ describe.skipIf(!hasRedis)('a logout across a partition longer than the stale-ev
     await Promise.all([hk.store.ready(), kr.store.ready()]);
 
     const sid = hk.store.genid();
-    await hk.store.set(sid, session(2500, { user: 'alice' }));
+    await hk.store.set(sid, sessionFor(2500, { user: 'alice' }));
     await eventually(async () => (await kr.store.get(sid)) !== null, WAIT);
 
     proxy.cut();
     // kr re-saves it with 8 s to live ("remember me"); hk cannot hear of it.
-    await kr.store.set(sid, session(8000, { user: 'alice', remember: true }));
+    await kr.store.set(sid, sessionFor(8000, { user: 'alice', remember: true }));
     const resavedAt = Date.now();
     await hk.store.destroy(sid);
     // The logout reaches kr (hk→kr works): logged out there, its tombstone as long as kr's 8 s.

@@ -13,10 +13,8 @@
  */
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GeoSessionError } from '../../src/errors.js';
-import { GeoSessionStore, type SessionData } from '../../src/index.js';
 import { createKeySpace } from '../../src/keys.js';
-import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
+import { openHorizonRegion, sessionFor } from '../helpers/horizon-regions.js';
 import { readMeta } from '../helpers/meta.js';
 import { eventually, hasRedis, type PrivateRedis, startRedis, uniquePrefix } from '../helpers/servers.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
@@ -25,13 +23,6 @@ import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 const HORIZON_S = 2;
 const WAIT = 20_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
-
-function session(lifeMs: number, data: Record<string, unknown>): SessionData {
-  return {
-    cookie: { originalMaxAge: lifeMs, expires: new Date(Date.now() + lifeMs).toISOString() },
-    ...data,
-  };
-}
 
 describe.skipIf(!hasRedis)('a set that raced a logout and arrives almost a horizon late', () => {
   let hkServer: PrivateRedis;
@@ -42,7 +33,7 @@ describe.skipIf(!hasRedis)('a set that raced a logout and arrives almost a horiz
   let hkToKr: TcpProxy;
   let hkClient: Redis;
   let krClient: Redis;
-  const opened: { close(): Promise<void> }[] = [];
+  const closing: { close(): Promise<void> }[] = [];
 
   beforeAll(async () => {
     hkServer = await startRedis();
@@ -54,7 +45,7 @@ describe.skipIf(!hasRedis)('a set that raced a logout and arrives almost a horiz
   });
 
   afterAll(async () => {
-    for (const o of opened.splice(0).reverse()) await o.close();
+    for (const o of closing.splice(0).reverse()) await o.close();
     await krToHk?.close();
     await hkToKr?.close();
     await hkServer?.stop();
@@ -62,24 +53,15 @@ describe.skipIf(!hasRedis)('a set that raced a logout and arrives almost a horiz
   });
 
   function open(region: 'hk' | 'kr', prefix: string, regions: Record<string, Redis>) {
-    const transport = createRedisStreamsTransport({
-      regions,
-      blockMs: 200,
-      watchdogMs: 1000,
-      trimIntervalMs: 200,
-    });
-    const store = new GeoSessionStore({
+    const opened = openHorizonRegion(
       region,
-      client: region === 'hk' ? hkClient : krClient,
+      region === 'hk' ? hkClient : krClient,
       prefix,
-      tombstoneTtl: HORIZON_S,
-      replicateTouchAfter: 0,
-      transport,
-    });
-    const errors: GeoSessionError[] = [];
-    store.on('error', (e) => errors.push(e));
-    opened.push(transport, store);
-    return { store, errors };
+      regions,
+      HORIZON_S,
+    );
+    closing.push(opened);
+    return opened;
   }
 
   it('is refused by the tombstone, the regions end destroyed, and the late region is flagged', async () => {
@@ -91,7 +73,7 @@ describe.skipIf(!hasRedis)('a set that raced a logout and arrives almost a horiz
 
     // A short session (its expiry is well inside the tombstone's life), known to both regions.
     const sid = hk.store.genid();
-    await hk.store.set(sid, session(1000, { user: 'alice' }));
+    await hk.store.set(sid, sessionFor(1000, { user: 'alice' }));
     await eventually(async () => (await kr.store.get(sid)) !== null, WAIT);
 
     krToHk.cut();
@@ -105,7 +87,7 @@ describe.skipIf(!hasRedis)('a set that raced a logout and arrives almost a horiz
 
     // kr has not heard of the logout: it re-saves the session ("remember me").
     await sleep(600);
-    await kr.store.set(sid, session(8000, { user: 'alice', remember: true }));
+    await kr.store.set(sid, sessionFor(8000, { user: 'alice', remember: true }));
     const resavedAt = Date.now();
 
     // kr→hk heals past one horizon after the logout, while kr's set is still inside the horizon.
