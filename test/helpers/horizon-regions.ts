@@ -6,6 +6,8 @@ import type { Redis } from 'ioredis';
 import type { GeoSessionError } from '../../src/errors.js';
 import { GeoSessionStore, type SessionData } from '../../src/index.js';
 import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
+import { type PrivateRedis, startRedis } from './servers.js';
+import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 
 /** A session whose cookie lives `lifeMs` from now, as express-session would hand it over. */
 export function sessionFor(lifeMs: number, data: Record<string, unknown>): SessionData {
@@ -51,6 +53,53 @@ export function openHorizonRegion(
     async close() {
       await store.close();
       await transport.close();
+    },
+  };
+}
+
+/**
+ * Two private redis-servers, hk and kr, each with a TCP proxy in front for the other region's reads:
+ * `krToHk` (hk reads kr's outbox through it) and `hkToKr`, so each direction can be cut alone.
+ */
+export interface HorizonPair {
+  hkServer: PrivateRedis;
+  krServer: PrivateRedis;
+  hkClient: Redis;
+  krClient: Redis;
+  krToHk: TcpProxy;
+  hkToKr: TcpProxy;
+  /** A store for `region` on its own Redis (closed by `stop`). */
+  open(region: 'hk' | 'kr', prefix: string, regions: Record<string, Redis>): HorizonRegion;
+  stop(): Promise<void>;
+}
+
+export async function startHorizonPair(horizonS: number): Promise<HorizonPair> {
+  const hkServer = await startRedis();
+  const krServer = await startRedis();
+  const krToHk = await startTcpProxy(krServer.port);
+  const hkToKr = await startTcpProxy(hkServer.port);
+  const hkClient = hkServer.client();
+  const krClient = krServer.client();
+  const opened: HorizonRegion[] = [];
+  return {
+    hkServer,
+    krServer,
+    hkClient,
+    krClient,
+    krToHk,
+    hkToKr,
+    open(region, prefix, regions) {
+      const client = region === 'hk' ? hkClient : krClient;
+      const r = openHorizonRegion(region, client, prefix, regions, horizonS);
+      opened.push(r);
+      return r;
+    },
+    async stop() {
+      for (const r of opened.splice(0).reverse()) await r.close();
+      await krToHk.close();
+      await hkToKr.close();
+      await hkServer.stop();
+      await krServer.stop();
     },
   };
 }

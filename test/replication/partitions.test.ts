@@ -1,70 +1,30 @@
-/**
- * Logout is final after any partition (issue 11, "a logout undone after a long partition"; DESIGN.md
- * §3.7, the stale-event horizon).
- *
- * The exact scenario of the issue, on two private redis-servers replicating over Redis Streams, with a
- * TCP proxy on the kr→hk link only (hk reads kr's outbox through it; kr reads hk's directly):
- *   hk sets a session with 2.5 s to live, which reaches kr; the kr→hk link is cut; kr re-saves it with
- *   8 s to live; hk destroys it (its tombstone lives as long as hk knew the session would, and at least
- *   tombstoneTtl); the link heals after hk's tombstone expired.
- * Before the horizon, kr's delayed set revived the session in hk: logged in in hk, logged out in kr,
- * never converging. Now the set, older than the horizon, is refused and counted, the session ends
- * destroyed in both regions and the regions end equal, and hk reports that it needs a resync with kr.
- */
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ResyncNeededError } from '../../src/errors.js';
 import { createKeySpace } from '../../src/keys.js';
-import { openHorizonRegion, sessionFor } from '../helpers/horizon-regions.js';
+import { type HorizonPair, sessionFor, startHorizonPair } from '../helpers/horizon-regions.js';
 import { readMeta, sessionState } from '../helpers/meta.js';
-import { eventually, hasRedis, type PrivateRedis, startRedis, uniquePrefix } from '../helpers/servers.js';
-import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import { eventually, hasRedis, uniquePrefix } from '../helpers/servers.js';
 
 /** The stale-event horizon of this test, in seconds (tombstoneTtl). */
 const HORIZON_S = 2;
 const WAIT = 20_000;
 
 describe.skipIf(!hasRedis)('a logout across a partition longer than the stale-event horizon', () => {
-  let hkServer: PrivateRedis;
-  let krServer: PrivateRedis;
-  let proxy: TcpProxy;
-  let hkClient: Redis;
-  let krClient: Redis;
-  const closing: { close(): Promise<void> }[] = [];
-
+  let pair: HorizonPair;
   beforeAll(async () => {
-    hkServer = await startRedis();
-    krServer = await startRedis();
-    proxy = await startTcpProxy(krServer.port);
-    hkClient = hkServer.client();
-    krClient = krServer.client();
+    pair = await startHorizonPair(HORIZON_S);
   });
-
   afterAll(async () => {
-    for (const o of closing.splice(0).reverse()) await o.close();
-    await proxy?.close();
-    await hkServer?.stop();
-    await krServer?.stop();
+    await pair?.stop();
   });
-
-  function open(region: 'hk' | 'kr', prefix: string, regions: Record<string, Redis>) {
-    const opened = openHorizonRegion(
-      region,
-      region === 'hk' ? hkClient : krClient,
-      prefix,
-      regions,
-      HORIZON_S,
-    );
-    closing.push(opened);
-    return opened;
-  }
 
   it('ends destroyed in both regions, equal, with the stale set refused and counted and a resync flagged', async () => {
     const prefix = uniquePrefix('partition');
     const keys = createKeySpace(prefix);
     // hk reaches kr's Redis through the proxy: cutting it cuts kr→hk only.
-    const hk = open('hk', prefix, { hk: hkClient, kr: krServer.client({ port: proxy.port }) });
-    const kr = open('kr', prefix, { hk: hkServer.client(), kr: krClient });
+    const { hkClient, krClient, hkServer, krServer, krToHk: proxy } = pair;
+    const hk = pair.open('hk', prefix, { hk: hkClient, kr: krServer.client({ port: proxy.port }) });
+    const kr = pair.open('kr', prefix, { hk: hkServer.client(), kr: krClient });
     await Promise.all([hk.store.ready(), kr.store.ready()]);
 
     const sid = hk.store.genid();
