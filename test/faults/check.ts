@@ -262,7 +262,7 @@ export async function settleAndCheck(
 async function outboxes(schedule: Schedule): Promise<string[]> {
   const lines: string[] = [];
   for (const [r, region] of schedule.regions.entries()) {
-    const key = schedule.keys.internal('outbox', REGIONS[r] as string);
+    const key = schedule.keys.internal(schedule.sealed ? 'relay' : 'outbox', REGIONS[r] as string);
     try {
       const info = (await region.reader.xinfo('STREAM', key)) as unknown[];
       const last = info[info.indexOf('last-generated-id') + 1];

@@ -21,6 +21,8 @@ const SETTLE_MS = 25_000;
 
 const tally = {
   schedules: 0,
+  /** Schedules whose stores sealed every change (PASETO v4.local: a relay per region). */
+  sealed: 0,
   steps: 0,
   calls: 0,
   failedCalls: 0,
@@ -49,7 +51,7 @@ describe.skipIf(!hasRedis)('fault injection over three regions', () => {
       .map(([k, v]) => `${k} ${v}`)
       .join(', ');
     console.log(
-      `fault suite: ${tally.schedules} schedules, ${tally.steps} steps, ${tally.calls} store calls` +
+      `fault suite: ${tally.schedules} schedules (${tally.sealed} sealed), ${tally.steps} steps, ${tally.calls} store calls` +
         ` (${tally.failedCalls} failed during faults), ${tally.idsChecked} session ids checked in every region` +
         ` (${tally.pairsExcused} id/region pairs excused by a wipe, ${tally.idsDoubtful} ids changed before a wipe:` +
         ` logouts only); faults: ${faults};` +
@@ -61,8 +63,9 @@ describe.skipIf(!hasRedis)('fault injection over three regions', () => {
     'keeps every rule of DESIGN.md §3, loses nothing acknowledged, and never serves a logged-out session',
     async () => {
       await fc.assert(
-        fc.asyncProperty(scheduleArb, async (steps: Step[]) => {
-          const schedule = await deployment.open(uniquePrefix('faults'));
+        fc.asyncProperty(fc.boolean(), scheduleArb, async (sealed: boolean, steps: Step[]) => {
+          const schedule = await deployment.open(uniquePrefix('faults'), { sealed });
+          if (sealed) tally.sealed++;
           try {
             const first = schedule.regions[0];
             if (!first) throw new Error('no region');

@@ -15,6 +15,7 @@ import type { GeoSessionError } from '../../src/errors.js';
 import { GeoSessionStore } from '../../src/index.js';
 import { createKeySpace, type KeySpace } from '../../src/keys.js';
 import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
+import { generatePasetoKey, localSealer } from '../helpers/forgery.js';
 import { freePort, type ServerProcess, startServerProcess } from '../helpers/servers.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 
@@ -95,12 +96,15 @@ export interface Deployment {
   readonly servers: Record<RegionName, DurableRedis>;
   /** `links[source][reader]`: the proxy through which `reader` reads `source`'s outbox. */
   readonly links: Record<RegionName, Record<RegionName, TcpProxy | undefined>>;
-  open(prefix: string): Promise<Schedule>;
+  /** Fresh stores on `prefix`; `sealed`: PASETO v4.local, so every change goes through a relay. */
+  open(prefix: string, options?: { sealed?: boolean }): Promise<Schedule>;
   stop(): Promise<void>;
 }
 
 export interface Schedule {
   readonly keys: KeySpace;
+  /** Changes are sealed: the other regions read each region's relay stream, not its outbox. */
+  readonly sealed: boolean;
   readonly regions: Region[];
   close(): Promise<void>;
 }
@@ -122,8 +126,9 @@ export async function startDeployment(): Promise<Deployment> {
     }
   }
 
-  async function open(prefix: string): Promise<Schedule> {
+  async function open(prefix: string, options: { sealed?: boolean } = {}): Promise<Schedule> {
     const keys = createKeySpace(prefix);
+    const sealKey = options.sealed ? generatePasetoKey().key : undefined;
     const extra: Redis[] = [];
     const transports: { close(): Promise<void> }[] = [];
     const regions = REGIONS.map((name): Region => {
@@ -163,6 +168,7 @@ export async function startDeployment(): Promise<Deployment> {
         prefix,
         transport,
         replicateTouchAfter: 0,
+        ...(sealKey ? { sealer: localSealer([sealKey]) } : {}),
         ...STORE,
         clock: () => Date.now() + region.clockOffsetMs,
       });
@@ -177,6 +183,7 @@ export async function startDeployment(): Promise<Deployment> {
     await Promise.all(regions.map((r) => r.store.ready()));
     return {
       keys,
+      sealed: sealKey !== undefined,
       regions,
       async close() {
         await Promise.all(regions.map((r) => r.store.close()));

@@ -29,7 +29,10 @@ export type Step =
   | { op: 'stall'; r: number; ms: number }
   /** Sets a region's host clock `offsetMs` off. */
   | { op: 'clock'; r: number; offsetMs: number }
-  /** Rewinds `reader`'s consumer group on `source`'s outbox to the start: every entry delivered again. */
+  /**
+   * Rewinds `reader`'s consumer group on the stream it reads of `source` (its outbox, or its relay stream
+   * when sealed) to the start: every entry still there is delivered again.
+   */
   | { op: 'duplicate'; source: number; reader: number }
   | { op: 'wait'; ms: number };
 
@@ -245,9 +248,9 @@ export async function play(deployment: Deployment, schedule: Schedule, sids: str
       case 'duplicate': {
         if (step.source === step.reader) break;
         const source = schedule.regions[step.source];
-        const outbox = schedule.keys.internal('outbox', nameOf(step.source));
+        const read = schedule.keys.internal(schedule.sealed ? 'relay' : 'outbox', nameOf(step.source));
         try {
-          await source?.reader.xgroup('SETID', outbox, nameOf(step.reader), '0');
+          await source?.reader.xgroup('SETID', read, nameOf(step.reader), '0');
           count('deliveries repeated');
         } catch {
           // The source's Redis is away: nothing to repeat.
