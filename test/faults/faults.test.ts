@@ -9,14 +9,15 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasRedis, uniquePrefix } from '../helpers/servers.js';
+import { hasRedis, serviceAvailable, uniquePrefix } from '../helpers/servers.js';
 import { settleAndCheck } from './check.js';
-import { type Deployment, startDeployment } from './rig.js';
+import { type Deployment, type FaultTransport, startDeployment } from './rig.js';
 import { play, SIDS, type Step, scheduleArb } from './schedule.js';
 
 const RUNS = Number(process.env.FAULTS_RUNS ?? 24);
 const SEED = process.env.FAULTS_SEED ? Number(process.env.FAULTS_SEED) : Math.floor(Math.random() * 2 ** 31);
 const PATH = process.env.FAULTS_PATH || undefined;
+const TRANSPORT: FaultTransport = process.env.FAULTS_TRANSPORT === 'amqp' ? 'amqp' : 'redis-streams';
 const SETTLE_MS = 25_000;
 
 const tally = {
@@ -33,14 +34,16 @@ const tally = {
   slowestSettleMs: 0,
 };
 
-describe.skipIf(!hasRedis)('fault injection over three regions', () => {
+const available = hasRedis && (TRANSPORT !== 'amqp' || (await serviceAvailable('rabbitmq', 5672)));
+
+describe.skipIf(!available)('fault injection over three regions', () => {
   let deployment: Deployment;
 
   beforeAll(async () => {
-    deployment = await startDeployment();
+    deployment = await startDeployment(TRANSPORT);
     console.log(
-      `fault suite: seed ${SEED}, ${RUNS} schedules` +
-        ` (replay: npm run test:faults -- --seed ${SEED}${PATH ? ` --path ${PATH}` : ''})`,
+      `fault suite: ${TRANSPORT}, seed ${SEED}, ${RUNS} schedules` +
+        ` (replay: npm run test:faults -- --transport ${TRANSPORT} --seed ${SEED}${PATH ? ` --path ${PATH}` : ''})`,
     );
   }, 60_000);
 

@@ -11,13 +11,16 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import type { ReplicationTransport } from '../../src/contracts/transport.js';
 import type { GeoSessionError } from '../../src/errors.js';
 import { GeoSessionStore } from '../../src/index.js';
 import { createKeySpace, type KeySpace } from '../../src/keys.js';
+import { createAmqpTransport } from '../../src/transports/amqp.js';
 import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
 import { generatePasetoKey, localSealer } from '../helpers/forgery.js';
 import { freePort, type ServerProcess, startServerProcess } from '../helpers/servers.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import { AMQP_URL, deleteTopology, recordChannels } from '../transports/amqp-fixtures.js';
 
 export const REGIONS = ['hk', 'kr', 'sg'] as const;
 export type RegionName = (typeof REGIONS)[number];
@@ -92,9 +95,16 @@ export interface Region {
   readonly applied: string[];
 }
 
+/** How changes travel: each region reads the others' Redis, or every region goes through RabbitMQ. */
+export type FaultTransport = 'redis-streams' | 'amqp';
+
 export interface Deployment {
+  readonly transport: FaultTransport;
   readonly servers: Record<RegionName, DurableRedis>;
-  /** `links[source][reader]`: the proxy through which `reader` reads `source`'s outbox. */
+  /**
+   * `links[source][reader]`: the proxy through which `reader` reads `source`'s outbox (Redis Streams).
+   * With AMQP every entry of a row is the same proxy: `source`'s link to the broker, both ways.
+   */
   readonly links: Record<RegionName, Record<RegionName, TcpProxy | undefined>>;
   /** Fresh stores on `prefix`; `sealed`: PASETO v4.local, so every change goes through a relay. */
   open(prefix: string, options?: { sealed?: boolean }): Promise<Schedule>;
@@ -115,22 +125,32 @@ function client(port: number): Redis {
   return c;
 }
 
-export async function startDeployment(): Promise<Deployment> {
+export async function startDeployment(kind: FaultTransport = 'redis-streams'): Promise<Deployment> {
   const servers = {} as Record<RegionName, DurableRedis>;
   for (const r of REGIONS) servers[r] = await startDurableRedis();
   const links = {} as Record<RegionName, Record<RegionName, TcpProxy | undefined>>;
+  const brokerPort = Number(new URL(AMQP_URL).port);
   for (const source of REGIONS) {
     links[source] = {} as Record<RegionName, TcpProxy | undefined>;
+    const toBroker = kind === 'amqp' ? await startTcpProxy(brokerPort) : undefined;
     for (const reader of REGIONS) {
-      if (reader !== source) links[source][reader] = await startTcpProxy(servers[source].port);
+      if (reader === source) continue;
+      links[source][reader] = toBroker ?? (await startTcpProxy(servers[source].port));
     }
   }
+  const brokerUrl = (region: RegionName) => {
+    const url = new URL(AMQP_URL);
+    url.port = String(Object.values(links[region])[0]?.port);
+    return url.toString();
+  };
 
   async function open(prefix: string, options: { sealed?: boolean } = {}): Promise<Schedule> {
     const keys = createKeySpace(prefix);
     const sealKey = options.sealed ? generatePasetoKey().key : undefined;
     const extra: Redis[] = [];
     const transports: { close(): Promise<void> }[] = [];
+    const channels = new Set<string>();
+    const namePrefix = `gsfaults.${prefix.replace(/[^a-z0-9]/gi, '')}`;
     const regions = REGIONS.map((name): Region => {
       const own = client(servers[name].port);
       const reader = client(servers[name].port);
@@ -142,12 +162,23 @@ export async function startDeployment(): Promise<Deployment> {
         extra.push(c);
         peers[source] = c;
       }
-      const transport = createRedisStreamsTransport({
-        regions: peers,
-        blockMs: 200,
-        watchdogMs: 1000,
-        trimIntervalMs: 500,
-      });
+      const transport: ReplicationTransport =
+        kind === 'amqp'
+          ? recordChannels(
+              createAmqpTransport({
+                url: brokerUrl(name),
+                regions: [...REGIONS],
+                namePrefix,
+                retryDelayMs: 200,
+              }),
+              channels,
+            )
+          : createRedisStreamsTransport({
+              regions: peers,
+              blockMs: 200,
+              watchdogMs: 1000,
+              trimIntervalMs: 500,
+            });
       transports.push(transport);
       transport.on('resync', (n: { region: string; reason: string }) =>
         region.applied.push(`RESYNC ${n.region} at ${Date.now()}: ${n.reason.slice(0, 60)}`),
@@ -189,16 +220,19 @@ export async function startDeployment(): Promise<Deployment> {
         await Promise.all(regions.map((r) => r.store.close()));
         await Promise.all(transports.map((t) => t.close()));
         for (const c of extra) c.disconnect();
+        if (kind === 'amqp') await deleteTopology(channels, [...REGIONS], namePrefix);
       },
     };
   }
 
   return {
+    transport: kind,
     servers,
     links,
     open,
     async stop() {
-      for (const source of REGIONS) for (const reader of REGIONS) await links[source][reader]?.close();
+      const proxies = new Set(REGIONS.flatMap((source) => Object.values(links[source])));
+      for (const proxy of proxies) await proxy?.close();
       for (const r of REGIONS) await servers[r].stop();
     },
   };
