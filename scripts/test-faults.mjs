@@ -15,7 +15,7 @@ for (let i = 0; i < args.length; i++) {
   const value = args[i + 1];
   if (!name || value === undefined) {
     console.error(
-      `test:faults: unknown argument ${args[i]} (use --runs N, --seed S, --path P, --transport redis-streams|amqp)`,
+      `test:faults: unknown argument ${args[i]} (use --runs N, --seed S, --path P, --transport redis-streams|amqp|nats)`,
     );
     process.exit(2);
   }

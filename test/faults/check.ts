@@ -51,7 +51,7 @@ function mayBeLost(played: Played, c: CallRecord): boolean {
 
 /**
  * When a call may have taken effect at the latest: a call that failed (a timeout while its Redis was
- * stalled, say) may still have run when the Redis woke up, until every fault was undone.
+ * stalled, say) may still have run when the Redis woke up, until replication settled.
  */
 const latest = (played: Played, c: CallRecord) => (c.ok ? c.end : played.finishedAt);
 
@@ -100,19 +100,28 @@ export async function settleAndCheck(
 
   let states = await readAll().catch(() => undefined);
   let previous: string | undefined;
+  let steady = 0;
   while (Date.now() - started < timeoutMs) {
     states = await readAll().catch(() => undefined);
-    if (states && agree(states) && flagged()) {
+    // Settled: the regions agree, every emptied region has said so, nothing is left in any stream a
+    // relay or a region reads, and all of that held for a second (a broker may still hold a change
+    // the streams no longer show).
+    if (states && agree(states) && flagged() && (await drained(schedule))) {
       const text = JSON.stringify(states);
-      if (text === previous) break;
+      steady = text === previous ? steady + 1 : 0;
       previous = text;
+      if (steady >= 4) break;
     } else {
       previous = undefined;
+      steady = 0;
     }
     await sleep(250);
   }
   const settledMs = Date.now() - started;
   states ??= await readAll();
+  // A call that failed may have run as late as now: a stalled Redis runs what was queued to it some
+  // milliseconds after it wakes, and a relay or a broker may deliver it later still.
+  played.finishedAt = Date.now();
 
   const violations: string[] = [];
   let checked = 0;
@@ -256,6 +265,28 @@ export async function settleAndCheck(
 
   if (violations.length > 0) violations.push(...(await outboxes(schedule)));
   return { violations, checked, excused: excusedPairs, doubtful: doubtfulIds, settledMs };
+}
+
+/** Whether every group on every region's outbox and relay stream has read and acknowledged everything. */
+async function drained(schedule: Schedule): Promise<boolean> {
+  for (const [r, region] of schedule.regions.entries()) {
+    for (const family of ['outbox', 'relay'] as const) {
+      const key = schedule.keys.internal(family, REGIONS[r] as string);
+      try {
+        const info = (await region.reader.xinfo('STREAM', key)) as unknown[];
+        const last = String(info[info.indexOf('last-generated-id') + 1]);
+        const groups = (await region.reader.xinfo('GROUPS', key)) as unknown[][];
+        for (const g of groups) {
+          const f = (name: string) => g[g.indexOf(name) + 1];
+          if (Number(f('pending')) > 0 || String(f('last-delivered-id')) !== last) return false;
+        }
+      } catch (error) {
+        if (/no such key/i.test(String(error))) continue;
+        return false;
+      }
+    }
+  }
+  return true;
 }
 
 /** Each outbox's last entry and every group reading it: where replication stood, for a failure's report. */

@@ -17,7 +17,10 @@ import { play, SIDS, type Step, scheduleArb } from './schedule.js';
 const RUNS = Number(process.env.FAULTS_RUNS ?? 24);
 const SEED = process.env.FAULTS_SEED ? Number(process.env.FAULTS_SEED) : Math.floor(Math.random() * 2 ** 31);
 const PATH = process.env.FAULTS_PATH || undefined;
-const TRANSPORT: FaultTransport = process.env.FAULTS_TRANSPORT === 'amqp' ? 'amqp' : 'redis-streams';
+const TRANSPORT: FaultTransport =
+  process.env.FAULTS_TRANSPORT === 'amqp' || process.env.FAULTS_TRANSPORT === 'nats'
+    ? process.env.FAULTS_TRANSPORT
+    : 'redis-streams';
 const SETTLE_MS = 25_000;
 
 const tally = {
@@ -34,7 +37,10 @@ const tally = {
   slowestSettleMs: 0,
 };
 
-const available = hasRedis && (TRANSPORT !== 'amqp' || (await serviceAvailable('rabbitmq', 5672)));
+const available =
+  hasRedis &&
+  (TRANSPORT !== 'amqp' || (await serviceAvailable('rabbitmq', 5672))) &&
+  (TRANSPORT !== 'nats' || (await serviceAvailable('nats', 4222)));
 
 describe.skipIf(!available)('fault injection over three regions', () => {
   let deployment: Deployment;

@@ -10,12 +10,15 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect as natsConnect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import type { ReplicationTransport } from '../../src/contracts/transport.js';
 import type { GeoSessionError } from '../../src/errors.js';
 import { GeoSessionStore } from '../../src/index.js';
 import { createKeySpace, type KeySpace } from '../../src/keys.js';
 import { createAmqpTransport } from '../../src/transports/amqp.js';
+import { createNatsTransport } from '../../src/transports/nats.js';
 import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
 import { generatePasetoKey, localSealer } from '../helpers/forgery.js';
 import { freePort, type ServerProcess, startServerProcess } from '../helpers/servers.js';
@@ -95,15 +98,17 @@ export interface Region {
   readonly applied: string[];
 }
 
-/** How changes travel: each region reads the others' Redis, or every region goes through RabbitMQ. */
-export type FaultTransport = 'redis-streams' | 'amqp';
+/** How changes travel: each region reads the others' Redis, or every region goes through a broker. */
+export type FaultTransport = 'redis-streams' | 'amqp' | 'nats';
+
+const NATS_PORT = 4222;
 
 export interface Deployment {
   readonly transport: FaultTransport;
   readonly servers: Record<RegionName, DurableRedis>;
   /**
    * `links[source][reader]`: the proxy through which `reader` reads `source`'s outbox (Redis Streams).
-   * With AMQP every entry of a row is the same proxy: `source`'s link to the broker, both ways.
+   * With a broker every entry of a row is the same proxy: `source`'s link to the broker, both ways.
    */
   readonly links: Record<RegionName, Record<RegionName, TcpProxy | undefined>>;
   /** Fresh stores on `prefix`; `sealed`: PASETO v4.local, so every change goes through a relay. */
@@ -132,7 +137,12 @@ export async function startDeployment(kind: FaultTransport = 'redis-streams'): P
   const brokerPort = Number(new URL(AMQP_URL).port);
   for (const source of REGIONS) {
     links[source] = {} as Record<RegionName, TcpProxy | undefined>;
-    const toBroker = kind === 'amqp' ? await startTcpProxy(brokerPort) : undefined;
+    const toBroker =
+      kind === 'amqp'
+        ? await startTcpProxy(brokerPort)
+        : kind === 'nats'
+          ? await startTcpProxy(NATS_PORT)
+          : undefined;
     for (const reader of REGIONS) {
       if (reader === source) continue;
       links[source][reader] = toBroker ?? (await startTcpProxy(servers[source].port));
@@ -162,6 +172,8 @@ export async function startDeployment(kind: FaultTransport = 'redis-streams'): P
         extra.push(c);
         peers[source] = c;
       }
+      const brokerPortOf = Object.values(links[name])[0]?.port;
+      const natsPrefix = namePrefix.replace(/\./g, '_');
       const transport: ReplicationTransport =
         kind === 'amqp'
           ? recordChannels(
@@ -173,12 +185,21 @@ export async function startDeployment(kind: FaultTransport = 'redis-streams'): P
               }),
               channels,
             )
-          : createRedisStreamsTransport({
-              regions: peers,
-              blockMs: 200,
-              watchdogMs: 1000,
-              trimIntervalMs: 500,
-            });
+          : kind === 'nats'
+            ? createNatsTransport({
+                servers: `nats://127.0.0.1:${brokerPortOf}`,
+                regions: [...REGIONS],
+                streamPrefix: natsPrefix,
+                subjectPrefix: natsPrefix,
+                retryDelayMs: 200,
+                ackWaitMs: 5000,
+              })
+            : createRedisStreamsTransport({
+                regions: peers,
+                blockMs: 200,
+                watchdogMs: 1000,
+                trimIntervalMs: 500,
+              });
       transports.push(transport);
       transport.on('resync', (n: { region: string; reason: string }) =>
         region.applied.push(`RESYNC ${n.region} at ${Date.now()}: ${n.reason.slice(0, 60)}`),
@@ -221,6 +242,7 @@ export async function startDeployment(kind: FaultTransport = 'redis-streams'): P
         await Promise.all(transports.map((t) => t.close()));
         for (const c of extra) c.disconnect();
         if (kind === 'amqp') await deleteTopology(channels, [...REGIONS], namePrefix);
+        if (kind === 'nats') await deleteNatsStreams(namePrefix.replace(/\./g, '_'));
       },
     };
   }
@@ -236,4 +258,17 @@ export async function startDeployment(kind: FaultTransport = 'redis-streams'): P
       for (const r of REGIONS) await servers[r].stop();
     },
   };
+}
+
+/** Deletes the JetStream streams a schedule's NATS transports made. */
+async function deleteNatsStreams(streamPrefix: string): Promise<void> {
+  const nats = await natsConnect({ servers: `nats://127.0.0.1:${NATS_PORT}` });
+  try {
+    const jsm = await jetstreamManager(nats);
+    for await (const name of jsm.streams.names()) {
+      if (name.startsWith(streamPrefix)) await jsm.streams.delete(name).catch(() => false);
+    }
+  } finally {
+    await nats.close();
+  }
 }

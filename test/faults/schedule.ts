@@ -124,7 +124,7 @@ export interface Played {
   /** Per region, when its Redis last came back empty (0: never). */
   readonly wipedAt: number[];
   readonly faults: Record<string, number>;
-  /** When every fault had been undone: a call that failed may still have taken effect until then. */
+  /** When every fault had been undone (the checker moves it to when replication settled). */
   finishedAt: number;
 }
 
@@ -247,7 +247,7 @@ export async function play(deployment: Deployment, schedule: Schedule, sids: str
       }
       case 'duplicate': {
         // A broker redelivers by itself after a cut (nothing is acknowledged before it is applied).
-        if (step.source === step.reader || deployment.transport === 'amqp') break;
+        if (step.source === step.reader || deployment.transport !== 'redis-streams') break;
         const source = schedule.regions[step.source];
         const read = schedule.keys.internal(schedule.sealed ? 'relay' : 'outbox', nameOf(step.source));
         try {
