@@ -55,6 +55,27 @@ describe.skipIf(!hasRedis)('StreamGroupReader', () => {
     return { reader: r, errors };
   }
 
+  /** A reader over a proxied link to the stream, recording the numbers it handles. */
+  async function farReader(key: string, tuning: { claimIdleMs?: number; retryMs?: number } = {}) {
+    const proxy = await startTcpProxy(6379);
+    const far = sharedRedis({ port: proxy.port, retryStrategy: () => tuning.retryMs ?? 50 });
+    const seen: number[] = [];
+    const { reader: r } = reader(
+      key,
+      async (entries) => {
+        seen.push(...numbers(entries));
+      },
+      far,
+      tuning,
+    );
+    const close = async () => {
+      await r.stop();
+      far.disconnect();
+      await proxy.close();
+    };
+    return { proxy, reader: r, seen, close };
+  }
+
   function gate() {
     let open: () => void = () => {};
     const closed = new Promise<void>((resolve) => {
@@ -229,16 +250,7 @@ describe.skipIf(!hasRedis)('StreamGroupReader', () => {
   });
   it('entries handed to a read whose reply was lost are handled at once, not after claimIdleMs', async () => {
     const key = await stream(0);
-    const proxy = await startTcpProxy(6379);
-    const far = sharedRedis({ port: proxy.port, retryStrategy: () => 50 });
-    const seen: number[] = [];
-    const { reader: r } = reader(
-      key,
-      async (entries) => {
-        seen.push(...numbers(entries));
-      },
-      far,
-    );
+    const { proxy, reader: r, seen, close } = await farReader(key);
     r.start();
     await eventually(async () => ((await client.xinfo('CONSUMERS', key, 'kr')) as unknown[]).length === 1);
     await new Promise((resolve) => setTimeout(resolve, 50)); // the read is blocked on the stream
@@ -251,24 +263,13 @@ describe.skipIf(!hasRedis)('StreamGroupReader', () => {
     // claimIdleMs is a minute: only reading its own pending list after the failed read finds it.
     await eventually(() => seen.includes(7), 5000);
     await eventually(async () => (await pending(key)) === 0);
-    await r.stop();
-    far.disconnect();
-    await proxy.close();
+    await close();
   });
 
   it('a link that keeps dropping never wedges the reader: every entry is handled once it holds', async () => {
     const key = await stream(0);
-    const proxy = await startTcpProxy(6379);
-    const far = sharedRedis({ port: proxy.port, retryStrategy: () => 20 });
-    const seen = new Set<number>();
-    const { reader: r } = reader(
-      key,
-      async (entries) => {
-        for (const n of numbers(entries)) seen.add(n);
-      },
-      far,
-      { claimIdleMs: 300 }, // claims every 150 ms, so some drops catch an XAUTOCLAIM in flight
-    );
+    // Claims every 150 ms, so some drops catch an XAUTOCLAIM in flight.
+    const { proxy, reader: r, seen, close } = await farReader(key, { claimIdleMs: 300, retryMs: 20 });
     r.start();
     for (let i = 0; i < 40; i++) {
       await client.xadd(key, '*', 'n', String(i));
@@ -278,11 +279,9 @@ describe.skipIf(!hasRedis)('StreamGroupReader', () => {
         proxy.heal();
       }
     }
-    await eventually(() => seen.size === 40, 10_000);
+    await eventually(() => new Set(seen).size === 40, 10_000);
     await eventually(async () => (await pending(key)) === 0, 10_000);
-    await r.stop();
-    far.disconnect();
-    await proxy.close();
+    await close();
   });
 
   it('stop while batches keep failing leaves them pending, and the next consumer handles them', async () => {
