@@ -48,6 +48,13 @@ const isBusyGroup = (error: unknown) => error instanceof Error && error.message.
 const isNoGroup = (error: unknown) => error instanceof Error && error.message.startsWith('NOGROUP');
 
 /**
+ * True for the errors of a stream or consumer group that does not exist (yet, or any more: its Redis
+ * restarted empty): XINFO's "no such key", and NOGROUP.
+ */
+export const isMissingStream = (error: unknown): boolean =>
+  error instanceof Error && /no such key|^NOGROUP/i.test(error.message);
+
+/**
  * Reads a Redis stream through a consumer group, at least once: a batch is acknowledged only after its
  * handler resolved; a failed batch is retried from this consumer's pending list with backoff, in the
  * order it was read; entries left pending by a crashed consumer are claimed after `claimIdleMs`.

@@ -3,7 +3,7 @@ import type { Envelope } from '../contracts/envelope.js';
 import type { PeerBacklog, Poison } from '../contracts/transport.js';
 import { TransportError } from '../errors.js';
 import { envelopeOfEntry, isPoison, type StreamEntry } from '../internal/outbox-entry.js';
-import { groupsOf, StreamGroupReader } from '../internal/stream-reader.js';
+import { groupsOf, isMissingStream, StreamGroupReader } from '../internal/stream-reader.js';
 import { type BacklogBound, removeIdleConsumers, trimStream } from '../internal/stream-trim.js';
 
 /** The consumer group the relay reads its region's outbox with. */
@@ -19,7 +19,7 @@ export interface OutboxRelayOptions {
   /** Entries of the outbox that are not envelopes. */
   onPoison(poison: Poison): void;
   onError(error: unknown): void;
-  /** The outbox's backlog for the relay crossed a threshold (the broker has been away). */
+  /** The outbox's backlog, at every trim, `ok` included (region `*`: what the relay has not published). */
   onBacklog(report: PeerBacklog): void;
   readonly batchSize: number;
   /** Batches published and not yet confirmed, at most. */
@@ -49,7 +49,6 @@ export interface OutboxRelayOptions {
 export class OutboxRelay {
   private readonly reader: StreamGroupReader;
   private readonly trimmer: NodeJS.Timeout;
-  private readonly levels = new Map<string, PeerBacklog['level']>();
 
   constructor(private readonly options: OutboxRelayOptions) {
     this.reader = new StreamGroupReader({
@@ -105,11 +104,9 @@ export class OutboxRelay {
         }
       }
       for (const report of await trimStream(client, outboxKey, groups, this.options.bound)) {
-        // What the relay has not published is what every region waits for: region `*`.
-        const region = report.region === RELAY_GROUP ? '*' : report.region;
-        const previous = this.levels.get(region) ?? 'ok';
-        if (report.level !== 'ok' && report.level !== previous) this.options.onBacklog({ ...report, region });
-        this.levels.set(region, report.level);
+        // What the relay has not published is what every region waits for: region `*`. Every report
+        // goes out, `ok` too; the listener reports each change of level once.
+        this.options.onBacklog(report.region === RELAY_GROUP ? { ...report, region: '*' } : report);
       }
       await removeIdleConsumers(
         client,
@@ -120,7 +117,7 @@ export class OutboxRelay {
       );
     } catch (error) {
       // The outbox or its group is gone (the local Redis lost its data): the reader recreates them.
-      if (error instanceof Error && /no such key|NOGROUP/i.test(error.message)) return;
+      if (isMissingStream(error)) return;
       this.options.onError(new TransportError('trimming the outbox failed', { cause: error }));
     }
   }

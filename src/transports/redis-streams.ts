@@ -11,7 +11,7 @@ import { isValidRegion } from '../internal/ids.js';
 import { numberOption, rejectUnknown, requireObject } from '../internal/options.js';
 import { entryFields, envelopeOfEntry, isPoison } from '../internal/outbox-entry.js';
 import { type InternalFamily, internalKey, keyPrefixOf } from '../internal/stream-names.js';
-import { StreamGroupReader } from '../internal/stream-reader.js';
+import { isMissingStream, StreamGroupReader } from '../internal/stream-reader.js';
 import {
   type BacklogBound,
   groupMissedEntries,
@@ -311,7 +311,7 @@ class RedisStreamsTransport extends TransportEvents implements ReplicationTransp
         await withTimeout(
           client.xinfo('GROUPS', key).catch((error: unknown) => {
             // "no such key" is an answer too: it took a round trip.
-            if (!(error instanceof Error && /no such key/i.test(error.message))) throw error;
+            if (!isMissingStream(error)) throw error;
           }),
           2000,
           () => new Error('no answer'),
@@ -384,7 +384,7 @@ class RedisStreamsTransport extends TransportEvents implements ReplicationTransp
       }
       await removeIdleConsumers(client, key, region, this.settings.consumerIdleMs, own);
     } catch (error) {
-      if (error instanceof Error && /no such key|NOGROUP/i.test(error.message)) return;
+      if (isMissingStream(error)) return;
       this.reportError(new TransportError(`tending ${key} failed`, { cause: error }));
     }
   }
