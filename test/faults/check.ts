@@ -7,7 +7,9 @@
  * it is left out of the comparison for every session id written before that (its resync is an
  * operator's job); calls made in it before that may be lost. Nothing else is excused.
  */
+import type { Redis } from 'ioredis';
 import { GeoSessionError } from '../../src/errors.js';
+import { type GroupInfo, groupsOf, isMissingStream } from '../../src/internal/stream-reader.js';
 import { versionTime } from '../../src/redis/meta.js';
 import { readMeta } from '../helpers/meta.js';
 import { REGIONS, type Schedule, STORE } from './rig.js';
@@ -267,44 +269,43 @@ export async function settleAndCheck(
   return { violations, checked, excused: excusedPairs, doubtful: doubtfulIds, settledMs };
 }
 
+/** A stream's last id and its consumer groups (XINFO, parsed by the reader's own {@link groupsOf}). */
+async function streamState(client: Redis, key: string): Promise<{ last: string; groups: GroupInfo[] }> {
+  const info = (await client.xinfo('STREAM', key)) as unknown[];
+  return { last: String(info[info.indexOf('last-generated-id') + 1]), groups: await groupsOf(client, key) };
+}
+
 /** Whether every group on every region's outbox and relay stream has read and acknowledged everything. */
 async function drained(schedule: Schedule): Promise<boolean> {
   for (const [r, region] of schedule.regions.entries()) {
     for (const family of ['outbox', 'relay'] as const) {
-      const key = schedule.keys.internal(family, REGIONS[r] as string);
       try {
-        const info = (await region.reader.xinfo('STREAM', key)) as unknown[];
-        const last = String(info[info.indexOf('last-generated-id') + 1]);
-        const groups = (await region.reader.xinfo('GROUPS', key)) as unknown[][];
-        for (const g of groups) {
-          const f = (name: string) => g[g.indexOf(name) + 1];
-          if (Number(f('pending')) > 0 || String(f('last-delivered-id')) !== last) return false;
-        }
+        const { last, groups } = await streamState(
+          region.reader,
+          schedule.keys.internal(family, REGIONS[r] as string),
+        );
+        if (groups.some((g) => g.pending > 0 || g.lastDeliveredId !== last)) return false;
       } catch (error) {
-        if (/no such key/i.test(String(error))) continue;
-        return false;
+        if (!isMissingStream(error)) return false;
       }
     }
   }
   return true;
 }
 
-/** Each outbox's last entry and every group reading it: where replication stood, for a failure's report. */
+/** Each region's stream the others read, and its groups: where replication stood, for a failure's report. */
 async function outboxes(schedule: Schedule): Promise<string[]> {
   const lines: string[] = [];
   for (const [r, region] of schedule.regions.entries()) {
     const key = schedule.keys.internal(schedule.sealed ? 'relay' : 'outbox', REGIONS[r] as string);
     try {
-      const info = (await region.reader.xinfo('STREAM', key)) as unknown[];
-      const last = info[info.indexOf('last-generated-id') + 1];
-      const groups = (await region.reader.xinfo('GROUPS', key)) as unknown[][];
-      const text = groups.map((g) => {
-        const f = (name: string) => g[g.indexOf(name) + 1];
-        return `${f('name')}: delivered ${f('last-delivered-id')}, pending ${f('pending')}, lag ${f('lag')}, consumers ${f('consumers')}`;
-      });
-      lines.push(`outbox ${REGIONS[r]}: last ${last}, length ${info[1]}; ${text.join('; ')}`);
+      const { last, groups } = await streamState(region.reader, key);
+      const text = groups.map(
+        (g) => `${g.name}: delivered ${g.lastDeliveredId}, pending ${g.pending}, lag ${g.lag}`,
+      );
+      lines.push(`stream of ${REGIONS[r]}: last ${last}; ${text.join('; ')}`);
     } catch (error) {
-      lines.push(`outbox ${REGIONS[r]}: ${String(error)}`);
+      lines.push(`stream of ${REGIONS[r]}: ${String(error)}`);
     }
     lines.push(`${REGIONS[r]} stats: ${JSON.stringify(region.store.replicationStats())}`);
     lines.push(`${REGIONS[r]} errors: ${region.errors.map((e) => `${e.code} ${e.message}`).join(' | ')}`);

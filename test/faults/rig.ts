@@ -93,7 +93,6 @@ export interface Region {
   /** How far this host's clock is off, ms (the store's `clock` and the cookies it is given). */
   clockOffsetMs: number;
   readonly errors: GeoSessionError[];
-  readonly refused: { op: string; sid: string }[];
   /** Every change applied here, as `<origin> <op> <sid> <expiry>` (for a failure's report). */
   readonly applied: string[];
 }
@@ -134,12 +133,12 @@ export async function startDeployment(kind: FaultTransport = 'redis-streams'): P
   const servers = {} as Record<RegionName, DurableRedis>;
   for (const r of REGIONS) servers[r] = await startDurableRedis();
   const links = {} as Record<RegionName, Record<RegionName, TcpProxy | undefined>>;
-  const brokerPort = Number(new URL(AMQP_URL).port);
+  const amqpPort = Number(new URL(AMQP_URL).port);
   for (const source of REGIONS) {
     links[source] = {} as Record<RegionName, TcpProxy | undefined>;
     const toBroker =
       kind === 'amqp'
-        ? await startTcpProxy(brokerPort)
+        ? await startTcpProxy(amqpPort)
         : kind === 'nats'
           ? await startTcpProxy(NATS_PORT)
           : undefined;
@@ -148,11 +147,8 @@ export async function startDeployment(kind: FaultTransport = 'redis-streams'): P
       links[source][reader] = toBroker ?? (await startTcpProxy(servers[source].port));
     }
   }
-  const brokerUrl = (region: RegionName) => {
-    const url = new URL(AMQP_URL);
-    url.port = String(Object.values(links[region])[0]?.port);
-    return url.toString();
-  };
+  /** The port of `region`'s link to the broker (every entry of its row is the same proxy). */
+  const brokerPort = (region: RegionName) => Object.values(links[region])[0]?.port as number;
 
   async function open(prefix: string, options: { sealed?: boolean } = {}): Promise<Schedule> {
     const keys = createKeySpace(prefix);
@@ -160,60 +156,43 @@ export async function startDeployment(kind: FaultTransport = 'redis-streams'): P
     const extra: Redis[] = [];
     const transports: { close(): Promise<void> }[] = [];
     const channels = new Set<string>();
-    const namePrefix = `gsfaults.${prefix.replace(/[^a-z0-9]/gi, '')}`;
+    const namePrefix = `gsfaults_${prefix.replace(/[^a-z0-9]/gi, '')}`;
+
+    const transportOf = (name: RegionName, own: Redis): ReplicationTransport => {
+      const regions = [...REGIONS];
+      if (kind === 'amqp') {
+        const url = new URL(AMQP_URL);
+        url.port = String(brokerPort(name));
+        const amqp = createAmqpTransport({ url: url.toString(), regions, namePrefix, retryDelayMs: 200 });
+        return recordChannels(amqp, channels);
+      }
+      if (kind === 'nats') {
+        const servers = `nats://127.0.0.1:${brokerPort(name)}`;
+        const prefixes = { streamPrefix: namePrefix, subjectPrefix: namePrefix };
+        return createNatsTransport({ servers, regions, ...prefixes, retryDelayMs: 200, ackWaitMs: 5000 });
+      }
+      // Every other region's Redis through the proxy of that link.
+      const peers: Record<string, Redis> = { [name]: own };
+      for (const source of REGIONS) {
+        if (source === name) continue;
+        peers[source] = client(links[source][name]?.port ?? 0);
+        extra.push(peers[source]);
+      }
+      return createRedisStreamsTransport({
+        regions: peers,
+        blockMs: 200,
+        watchdogMs: 1000,
+        trimIntervalMs: 500,
+      });
+    };
+
     const regions = REGIONS.map((name): Region => {
       const own = client(servers[name].port);
       const reader = client(servers[name].port);
       extra.push(own, reader);
-      const peers: Record<string, Redis> = { [name]: own };
-      for (const source of REGIONS) {
-        if (source === name) continue;
-        const c = client(links[source][name]?.port ?? 0);
-        extra.push(c);
-        peers[source] = c;
-      }
-      const brokerPortOf = Object.values(links[name])[0]?.port;
-      const natsPrefix = namePrefix.replace(/\./g, '_');
-      const transport: ReplicationTransport =
-        kind === 'amqp'
-          ? recordChannels(
-              createAmqpTransport({
-                url: brokerUrl(name),
-                regions: [...REGIONS],
-                namePrefix,
-                retryDelayMs: 200,
-              }),
-              channels,
-            )
-          : kind === 'nats'
-            ? createNatsTransport({
-                servers: `nats://127.0.0.1:${brokerPortOf}`,
-                regions: [...REGIONS],
-                streamPrefix: natsPrefix,
-                subjectPrefix: natsPrefix,
-                retryDelayMs: 200,
-                ackWaitMs: 5000,
-              })
-            : createRedisStreamsTransport({
-                regions: peers,
-                blockMs: 200,
-                watchdogMs: 1000,
-                trimIntervalMs: 500,
-              });
+      const transport = transportOf(name, own);
       transports.push(transport);
-      transport.on('resync', (n: { region: string; reason: string }) =>
-        region.applied.push(`RESYNC ${n.region} at ${Date.now()}: ${n.reason.slice(0, 60)}`),
-      );
-      const region: Region = {
-        name,
-        client: own,
-        reader,
-        clockOffsetMs: 0,
-        errors: [],
-        refused: [],
-        applied: [],
-        store: undefined as unknown as GeoSessionStore,
-      };
+      // `region` is read by these closures only once the store runs, after it is made below.
       const store = new GeoSessionStore({
         region: name,
         client: own,
@@ -224,12 +203,14 @@ export async function startDeployment(kind: FaultTransport = 'redis-streams'): P
         ...STORE,
         clock: () => Date.now() + region.clockOffsetMs,
       });
+      const region: Region = { name, store, client: own, reader, clockOffsetMs: 0, errors: [], applied: [] };
       store.on('error', (e) => region.errors.push(e));
-      store.on('refused', (r) => region.refused.push({ op: r.op, sid: r.sid }));
       store.on('replicated', (b) => {
         for (const e of b.events) region.applied.push(`${e.origin} ${e.op} ${e.sid} ${e.expiresAt} ${e.id}`);
       });
-      (region as { store: GeoSessionStore }).store = store;
+      transport.on('resync', (n: { region: string; reason: string }) =>
+        region.applied.push(`RESYNC ${n.region} at ${Date.now()}: ${n.reason.slice(0, 60)}`),
+      );
       return region;
     });
     await Promise.all(regions.map((r) => r.store.ready()));
@@ -242,7 +223,7 @@ export async function startDeployment(kind: FaultTransport = 'redis-streams'): P
         await Promise.all(transports.map((t) => t.close()));
         for (const c of extra) c.disconnect();
         if (kind === 'amqp') await deleteTopology(channels, [...REGIONS], namePrefix);
-        if (kind === 'nats') await deleteNatsStreams(namePrefix.replace(/\./g, '_'));
+        if (kind === 'nats') await deleteNatsStreams(namePrefix);
       },
     };
   }

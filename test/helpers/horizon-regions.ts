@@ -24,7 +24,7 @@ export interface HorizonRegion {
 }
 
 /** A store for `region` on `client`, reading the other regions through `regions` (its own included). */
-export function openHorizonRegion(
+function openHorizonRegion(
   region: string,
   client: Redis,
   prefix: string,

@@ -224,16 +224,7 @@ describe.skipIf(!hasRedis)('StreamGroupReader', () => {
 
   it('stop returns even when the link to the stream went silent without closing', async () => {
     const key = await stream(10);
-    const proxy = await startTcpProxy(6379);
-    const far = sharedRedis({ port: proxy.port });
-    const seen: number[] = [];
-    const { reader: r } = reader(
-      key,
-      async (entries) => {
-        seen.push(...numbers(entries));
-      },
-      far,
-    );
+    const { proxy, reader: r, seen, close } = await farReader(key);
     r.start();
     await eventually(() => seen.length === 10);
     proxy.freeze();
@@ -245,9 +236,9 @@ describe.skipIf(!hasRedis)('StreamGroupReader', () => {
     ]);
     expect(outcome).toBe('stopped');
     proxy.thaw();
-    far.disconnect();
-    await proxy.close();
+    await close();
   });
+
   it('entries handed to a read whose reply was lost are handled at once, not after claimIdleMs', async () => {
     const key = await stream(0);
     const { proxy, reader: r, seen, close } = await farReader(key);
