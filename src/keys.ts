@@ -7,6 +7,8 @@
  * | session value | `P<sid>`, byte-compatible with connect-redis |
  * | session metadata or tombstone | `{P<sid>}:m`, or `{tag}:m:P<sid>` when `P` holds a `{tag}` |
  * | outbox, relay stream, dead letters, state | `{P\|outbox}:<region>` …, or `P\|outbox:<region>` … with a tag |
+ * | the outbox's sequence counter | the outbox's key and `:seq` (same slot) |
+ * | numbers received per origin | `{P\|seen}:<region>`, and `:<origin>` for those held out of order |
  *
  * Why no session id can reach another key, whatever `P`:
  * - a session id has no `{`, `}` or `|` (src/internal/ids.ts) and a prefix has no `|` and at most one
@@ -20,7 +22,7 @@
  */
 
 import { isValidSessionId } from './internal/ids.js';
-import { hashTagOf, type InternalFamily, internalKey } from './internal/stream-names.js';
+import { hashTagOf, type InternalFamily, internalKey, sequenceKey } from './internal/stream-names.js';
 
 /** Key builder bound to one store's prefix. */
 export interface KeySpace {
@@ -31,6 +33,13 @@ export interface KeySpace {
   meta(sid: string): string;
   /** An internal key of `family` for `region`. */
   internal(family: InternalFamily, region: string): string;
+  /** The sequence counter of `region`'s outbox (same slot as the outbox). */
+  sequence(region: string): string;
+  /**
+   * What `region` received of `origin`'s numbered envelopes: the state hash, or with `origin` the
+   * numbers held out of order (same slot).
+   */
+  seen(region: string, origin?: string): string;
   /** The sid of a session value key, or `undefined` for any other key. */
   sidOf(key: string): string | undefined;
 }
@@ -61,6 +70,11 @@ export function createKeySpace(prefix: string, clientKeyPrefix = ''): KeySpace {
       return `{${hashTagOf(clientKeyPrefix + key)}}:m:${key}`;
     },
     internal: (family, region) => internalKey(prefix, family, region, clientKeyPrefix),
+    sequence: (region) => sequenceKey(internalKey(prefix, 'outbox', region, clientKeyPrefix)),
+    seen(region, origin) {
+      const key = internalKey(prefix, 'seen', region, clientKeyPrefix);
+      return origin === undefined ? key : `${key}:${origin}`;
+    },
     sidOf(key) {
       if (!key.startsWith(prefix)) return undefined;
       const sid = key.slice(prefix.length);

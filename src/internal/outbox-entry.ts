@@ -5,8 +5,10 @@ import { envelopeProblem, preview } from './envelope-frame.js';
 /**
  * Envelopes as Redis stream entries, one field each (fields cost more to write, send and decode than
  * their bytes: eight strings an entry read at 0.68x the rate of two):
- * - `b`: a session change as the store's scripts append it to the outbox, its body alone. Its kind is
- *   `session`, its time the entry id's (the Redis clock when it was added), its id `<origin>:<entry id>`.
+ * - `q`: a session change as the store's scripts append it to the outbox: its number `<epoch>.<n>`, `|`,
+ *   then its body. Its kind is `session`, its time the entry id's (the Redis clock when it was added), its
+ *   id `<origin>:<epoch>.<n>` (src/replication/sequence.ts reads the number back from the id).
+ * - `b`: the same without a number, as scripts before numbering wrote it; its id `<origin>:<entry id>`.
  * - `e`: any envelope, as a relay or `publish` appends it: the line `<kind> <time> <id>`, then `\n` and
  *   the body as it is.
  * The origin is the region whose stream it is: an entry cannot claim another.
@@ -14,6 +16,9 @@ import { envelopeProblem, preview } from './envelope-frame.js';
 
 /** The kind of a script's entry. */
 const SESSION_KIND = 'session';
+
+/** A sequence number as the scripts write it: a 16-digit epoch, `.`, a counter. */
+const NUMBER = /^\d{16}\.\d{1,15}$/;
 
 /** One stream entry: its id and its flat field list (`null` when it was trimmed after being claimed). */
 export type StreamEntry = [id: string, fields: string[] | null];
@@ -26,8 +31,17 @@ export function entryFields(envelope: Envelope): [field: 'e', value: string] {
 /** The envelope of an entry of `origin`'s stream, or the {@link Poison} it is. */
 export function envelopeOfEntry(origin: string, entryId: string, flat: readonly string[]): Envelope | Poison {
   const poison = (reason: string): Poison => ({ id: entryId, origin, reason, raw: preview(flat.join(' ')) });
-  if (flat.length !== 2) return poison('malformed entry: expected one field, b or e');
+  if (flat.length !== 2) return poison('malformed entry: expected one field, q, b or e');
   const [field = '', value = ''] = flat;
+  if (field === 'q') {
+    const bar = value.indexOf('|');
+    const number = bar < 0 ? '' : value.slice(0, bar);
+    if (!NUMBER.test(number)) return poison('malformed entry: no sequence number');
+    const id = `${origin}:${number}`;
+    const time = idTime(entryId);
+    const problem = envelopeProblem(id, origin, SESSION_KIND, time);
+    return problem ? poison(problem) : { id, origin, kind: SESSION_KIND, time, body: value.slice(bar + 1) };
+  }
   if (field === 'b') {
     const id = `${origin}:${entryId}`;
     const time = idTime(entryId);

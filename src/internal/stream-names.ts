@@ -9,7 +9,7 @@
  */
 
 /** The families of internal keys. */
-export type InternalFamily = 'outbox' | 'relay' | 'dead' | 'state';
+export type InternalFamily = 'outbox' | 'relay' | 'dead' | 'state' | 'seen';
 
 /** The hash tag Redis Cluster would use for `key`, or `undefined` when it has none. */
 export function hashTagOf(key: string): string | undefined {
@@ -33,6 +33,14 @@ export function internalKey(
   return hashTagOf(clientKeyPrefix + prefix) === undefined
     ? `{${prefix}|${family}}:${region}`
     : `${prefix}|${family}:${region}`;
+}
+
+/**
+ * The sequence counter of the outbox `outboxKey`: the outbox's key and `:seq`, so both share a slot (no
+ * region id holds a `:`, so it is no other region's outbox).
+ */
+export function sequenceKey(outboxKey: string): string {
+  return `${outboxKey}:seq`;
 }
 
 /** The ioredis `keyPrefix` of a client, `''` when it has none. */

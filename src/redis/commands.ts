@@ -3,6 +3,7 @@
  * and ARGV order and its result codes. Everything else (the store, the applier, bulk tools, tests) goes
  * through these functions.
  */
+import { sequenceKey } from '../internal/stream-names.js';
 import type { RedisClient } from '../types.js';
 import { runScript } from './run-script.js';
 
@@ -63,8 +64,10 @@ export interface SessionKeys {
   readonly outbox: string | undefined;
 }
 
+/** KEYS of a session script: the value, its metadata, and when replicating the outbox and its counter. */
 function keyList(keys: SessionKeys): string[] {
-  return keys.outbox === undefined ? [keys.value, keys.meta] : [keys.value, keys.meta, keys.outbox];
+  const { value, meta, outbox } = keys;
+  return outbox === undefined ? [value, meta] : [value, meta, outbox, sequenceKey(outbox)];
 }
 
 /** Arguments of {@link writeSession}. */
@@ -177,4 +180,74 @@ export async function applyChanges(
   const results = reply.slice(0, changes.length).map(Number) as ApplyResult[];
   const flags = String(reply[changes.length]);
   return { results, old: results.map((_, i) => flags[i] === '1') };
+}
+
+/** Runs `heartbeat.lua`: announces the outbox's last number unless it appended within `quietMs`. */
+export function appendHeartbeat(
+  client: RedisClient,
+  outbox: string,
+  region: string,
+  quietMs: number,
+): Promise<boolean> {
+  return runScript(client, 'heartbeat', [outbox, sequenceKey(outbox)], [region, quietMs]).then(
+    (reply) => Number(reply) === 1,
+  );
+}
+
+/** What {@link trackSequence} found for one origin. */
+export interface TrackResult {
+  /** Numbers handled before (by this or another process of the region). */
+  readonly duplicates: number;
+  /** Numbers that arrived inside a range given up as a gap earlier (they fill it). */
+  readonly late: number;
+  /** Every number up to this one was handled or given up. */
+  readonly low: number;
+  /** The range given up as a gap by this call, when any. */
+  readonly gap: { readonly from: number; readonly to: number } | undefined;
+  /** The last open gap of this origin was filled by late numbers. */
+  readonly healed: boolean;
+  /** `first` contact, a `new-epoch`, numbers of an `old-epoch` (not tracked), or `ok`. */
+  readonly status: 'ok' | 'first' | 'new-epoch' | 'old-epoch';
+  /** Ranges given up as gaps and not filled yet. */
+  readonly gaps: readonly { readonly from: number; readonly to: number }[];
+}
+
+/** Parses `a-b,c-d`. */
+export function parseRanges(text: string): { from: number; to: number }[] {
+  if (text === '') return [];
+  return text.split(',').map((range) => {
+    const [from = '0', to = '0'] = range.split('-');
+    return { from: Number(from), to: Number(to) };
+  });
+}
+
+/** Runs `track.lua` for the numbers of one origin and epoch that a batch brought (after it was applied). */
+export function trackSequence(
+  client: RedisClient,
+  keys: { state: string; held: string },
+  a: { origin: string; epoch: string; graceMs: number; announced: number | undefined; numbers: readonly number[] },
+): Promise<TrackResult> {
+  const args: (string | number)[] = [a.origin, a.epoch, a.graceMs, a.announced ?? '', ...a.numbers];
+  return runScript(client, 'track', [keys.state, keys.held], args).then((reply) => {
+    const [duplicates, late, low, from, to, healed, status, gaps] = reply as [
+      number,
+      number,
+      string | number,
+      string,
+      string,
+      number,
+      TrackResult['status'],
+      string,
+    ];
+    const gapFrom = Number(from);
+    return {
+      duplicates: Number(duplicates),
+      late: Number(late),
+      low: Number(low),
+      gap: gapFrom > 0 ? { from: gapFrom, to: Number(to) } : undefined,
+      healed: Number(healed) === 1,
+      status,
+      gaps: parseRanges(String(gaps ?? '')),
+    };
+  });
 }

@@ -5,6 +5,7 @@ import { EventError, GeoSessionError, SealError } from '../errors.js';
 import { RateLimiter } from '../internal/report.js';
 import type { DeadLetters } from './dead-letters.js';
 import { SEALED_KIND, sealEnvelopes, unpackBatch } from './sealed-batch.js';
+import { numberOf, type SequenceTracker } from './sequence.js';
 
 /**
  * Receives and applies the envelopes of one kind. `decode` runs on each envelope alone (a throw refuses
@@ -41,6 +42,8 @@ export interface PipelineOptions {
   /** With a sealer: seal what is published (false only in the first step of switching sealing on). */
   readonly sealOutgoing?: boolean;
   readonly deadLetters: DeadLetters | undefined;
+  /** Tells gaps from duplicates by the envelopes' sequence numbers; without one nothing is tracked. */
+  readonly sequences?: SequenceTracker;
   /** The clock lag is measured with. */
   readonly now: () => number;
   onError(error: GeoSessionError): void;
@@ -55,6 +58,8 @@ export interface PipelineStats {
   envelopes: number;
   /** Envelopes of this region itself, dropped. */
   ownDropped: number;
+  /** Envelopes whose sequence number was handled before (replays, redeliveries), dropped. */
+  duplicates: number;
   /** Envelopes this region published (before sealing). */
   published: number;
   /** Refused envelopes by reason. */
@@ -85,6 +90,7 @@ export class Pipeline {
     batches: 0,
     envelopes: 0,
     ownDropped: 0,
+    duplicates: 0,
     published: 0,
     rejected: {},
     lagMs: {},
@@ -118,12 +124,26 @@ export class Pipeline {
     });
   }
 
-  /** Handles one delivered batch; rejects only on a transient failure (the batch is delivered again). */
+  /**
+   * Handles one delivered batch; rejects only on a transient failure (the batch is delivered again).
+   * Envelopes that passed the seal check have their sequence numbers recorded once the batch is
+   * applied; a number handled before is dropped as a duplicate.
+   */
   async receive(batch: Envelope[]): Promise<void> {
     this.stats.batches++;
+    const { sequences } = this.options;
+    const tally = sequences?.tally();
     const routed = new Map<string, { items: unknown[]; envelopes: Envelope[] }>();
     const route = (envelope: Envelope) => {
       this.stats.envelopes++;
+      if (sequences && tally) {
+        const number = numberOf(envelope);
+        if (sequences.isDuplicate(envelope, number)) {
+          this.stats.duplicates++;
+          return;
+        }
+        sequences.add(tally, envelope, number);
+      }
       const handler = this.kinds.get(envelope.kind);
       if (!handler) {
         this.reject(
@@ -174,6 +194,7 @@ export class Pipeline {
     for (const [kind, group] of routed) {
       await this.applyIsolating(this.kinds.get(kind) as KindHandler<unknown>, group.items, group.envelopes);
     }
+    if (sequences && tally) await sequences.record(tally);
     const now = this.options.now();
     for (const group of routed.values()) {
       for (const envelope of group.envelopes)

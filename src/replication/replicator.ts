@@ -7,16 +7,25 @@ import type {
   Subscription,
   TransportState,
 } from '../contracts/transport.js';
-import { BacklogError, GeoSessionError, ResyncNeededError, TimeoutError, TransportError } from '../errors.js';
+import {
+  BacklogError,
+  EventError,
+  GeoSessionError,
+  ResyncNeededError,
+  TimeoutError,
+  TransportError,
+} from '../errors.js';
 import type { BacklogBound } from '../internal/stream-trim.js';
 import { settledWithin, withTimeout } from '../internal/timeout.js';
 import type { KeySpace } from '../keys.js';
+import { appendHeartbeat } from '../redis/commands.js';
 import { Applier, type ApplyOutcome, emptyOutcome } from './applier.js';
 import { DeadLetters } from './dead-letters.js';
 import type { ChangeEvent } from './events.js';
 import { Pipeline, type RejectedEnvelope, type RejectionReason } from './pipeline.js';
 import { RedisClock } from './redis-clock.js';
 import { OutboxRelay } from './relay.js';
+import { HEARTBEAT_KIND, type OriginSequence, type SequenceGap, SequenceTracker } from './sequence.js';
 import { type ResyncNeed, ResyncState } from './resync-state.js';
 import { decodeSessionChange, SESSION_KIND } from './session-codec.js';
 
@@ -36,6 +45,11 @@ export interface ReplicationStats {
   needsResync: Record<string, ResyncNeed>;
   /** What each other region has not consumed yet of what this region sent, where the transport can tell. */
   backlog: PeerBacklog[];
+  /**
+   * Per origin region: the numbers of its changes handled here (see docs/replication.md, "No silent
+   * divergence"), duplicates dropped, and late arrivals into ranges given up as gaps.
+   */
+  sequences: Record<string, OriginSequence & { duplicates: number; late: number }>;
 }
 
 /** A batch of remote changes that was applied, as the store's `replicated` event reports it. */
@@ -63,6 +77,10 @@ export interface ReplicatorOptions {
   readonly maxSkewMs: number;
   readonly operationTimeoutMs: number;
   readonly deadLetterLimit: number;
+  /** Numbers of an origin missing this long are a gap (the origin is flagged for resync). */
+  readonly gapGraceMs: number;
+  /** A quiet region announces its last number this often (a heartbeat), so a gap at the tail shows. */
+  readonly heartbeatMs: number;
   readonly relayInFlight: number;
   /** The relay's outbox bound (broker transports, or a sealer). */
   readonly outboxBound: BacklogBound;
@@ -85,6 +103,8 @@ export class Replicator {
   private readonly relay: OutboxRelay | undefined;
   private readonly state: ResyncState;
   private readonly deadLetters: DeadLetters;
+  private readonly sequences: SequenceTracker;
+  private readonly heartbeat: NodeJS.Timeout | undefined;
   /** The clock lag is measured with: the local Redis's, not the host's. */
   private readonly clock: RedisClock;
   private subscription: Subscription | undefined;
@@ -114,6 +134,15 @@ export class Replicator {
       (other, need) => options.onError(new ResyncNeededError(other, need.reason)),
       report,
     );
+    this.sequences = new SequenceTracker({
+      client,
+      keys,
+      region,
+      graceMs: options.gapGraceMs,
+      timeoutMs: options.operationTimeoutMs,
+      onGap: (gap) => this.onGap(gap),
+      onHealed: (origin) => this.onHealed(origin),
+    });
     this.pipeline = new Pipeline({
       region,
       channel: options.channel,
@@ -122,6 +151,7 @@ export class Replicator {
       acceptUnsealed: options.acceptUnsealed,
       sealOutgoing: !options.sendUnsealed,
       deadLetters: this.deadLetters,
+      sequences: this.sequences,
       now: () => this.clock.now(),
       onError: options.onError,
       onRejected: options.onRejected,
@@ -136,6 +166,14 @@ export class Replicator {
     this.pipeline.register<ChangeEvent>(SESSION_KIND, {
       decode: decodeSessionChange,
       apply: (events) => this.applySessions(events),
+    });
+    // A heartbeat carries nothing but its number, which the pipeline records.
+    this.pipeline.register<null>(HEARTBEAT_KIND, {
+      decode: (envelope) => {
+        if (envelope.body !== '') throw new EventError(`heartbeat ${envelope.id} carries a body`);
+        return null;
+      },
+      apply: async () => {},
     });
     // A relay reads the outbox for a broker, or to seal what it holds.
     if (!transport.readsOutbox || (sealer && !options.sendUnsealed)) {
@@ -159,7 +197,7 @@ export class Replicator {
     const onTransportError = (error: Error) => options.onError(asReported(error));
     const onBacklog = (b: PeerBacklog) => this.onBacklog(b);
     const onResync = (notice: { region: string; reason: string }) =>
-      this.state.mark(notice.region, notice.reason);
+      this.state.mark(notice.region, notice.reason, { cause: 'trimmed' });
     transport.on('error', onTransportError);
     transport.on('backlog', onBacklog);
     transport.on('resync', onResync);
@@ -170,6 +208,39 @@ export class Replicator {
     };
     this.timer = setInterval(() => void this.tend(), 5000);
     this.timer.unref();
+    if (options.heartbeatMs > 0) {
+      this.heartbeat = setInterval(() => void this.beat(), options.heartbeatMs);
+      this.heartbeat.unref();
+    }
+  }
+
+  /** Announces this region's last number if its outbox has been quiet for a heartbeat's time. */
+  private async beat(): Promise<void> {
+    const { client, keys, region, heartbeatMs, operationTimeoutMs: ms } = this.options;
+    try {
+      await withTimeout(
+        appendHeartbeat(client, keys.internal('outbox', region), region, heartbeatMs),
+        ms,
+        () => new TimeoutError('appending a heartbeat', ms),
+      );
+    } catch {
+      // The local Redis is away: writes fail too, and the store reports that. The next beat tries again.
+    }
+  }
+
+  private onGap(gap: SequenceGap): void {
+    const count = gap.to - gap.from + 1;
+    this.state.mark(
+      gap.origin,
+      `gap: ${count} numbered change${count === 1 ? '' : 's'} from ${gap.origin} (${gap.from}-${gap.to} of epoch ${gap.epoch}) never arrived: a broker's retention or length limit, a trimmed stream or a deleted message dropped them`,
+      { cause: 'gap', missed: { epoch: gap.epoch, from: gap.from, to: gap.to } },
+    );
+  }
+
+  /** Late arrivals filled every gap of `origin`: a need recorded for a gap alone is cleared. */
+  private onHealed(origin: string): void {
+    if (this.state.snapshot()[origin]?.cause !== 'gap') return;
+    this.state.clear(origin).catch((error: unknown) => this.options.onError(asReported(error)));
   }
 
   /**
@@ -205,7 +276,8 @@ export class Replicator {
 
   private loadState(): Promise<void> {
     const ms = this.options.operationTimeoutMs;
-    return withTimeout(this.state.load(), ms, () => new TimeoutError('loading the resync state', ms));
+    const state = withTimeout(this.state.load(), ms, () => new TimeoutError('loading the resync state', ms));
+    return Promise.all([state, this.sequences.load()]).then(() => {});
   }
 
   private async applySessions(events: ChangeEvent[]): Promise<void> {
@@ -216,6 +288,7 @@ export class Replicator {
       this.state.mark(
         origin,
         'changes older than the stale-event horizon (tombstoneTtl) arrived: the regions were cut off for longer than a logout is sure to be remembered',
+        { cause: 'horizon' },
       );
     }
     this.options.onApplied?.({ events, outcome });
@@ -231,7 +304,9 @@ export class Replicator {
     if (report.level === 'ok' || report.level === previous) return;
     this.options.onError(new BacklogError(report.region, report.entries, report.oldestAgeMs, report.level));
     if (report.level === 'exceeded') {
-      this.state.mark(report.region, 'a backlog bound dropped changes that region had not received');
+      this.state.mark(report.region, 'a backlog bound dropped changes that region had not received', {
+        cause: 'backlog',
+      });
     }
   }
 
@@ -240,6 +315,7 @@ export class Replicator {
       this.loading = undefined;
     });
     await this.loading;
+    await this.sequences.load().catch(() => {});
     await this.syncClock();
     await this.state.checkEpoch();
     try {
@@ -261,6 +337,16 @@ export class Replicator {
       lagMs: { ...p.lagMs },
       needsResync: this.state.snapshot(),
       backlog: [...this.backlog],
+      sequences: Object.fromEntries(
+        Object.entries(this.sequences.snapshot()).map(([origin, known]) => [
+          origin,
+          {
+            ...known,
+            duplicates: this.sequences.duplicates[origin] ?? 0,
+            late: this.sequences.late[origin] ?? 0,
+          },
+        ]),
+      ),
     };
   }
 
@@ -275,6 +361,7 @@ export class Replicator {
    */
   async close(limitMs: number): Promise<void> {
     clearInterval(this.timer);
+    clearInterval(this.heartbeat);
     this.detach();
     const stopping = Promise.all([this.relay?.stop(limitMs), this.subscription?.close()]);
     await settledWithin(stopping, limitMs);

@@ -1,9 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 
+/** The kinds of divergence a {@link ResyncNeed} records. */
+export type ResyncCause = 'gap' | 'horizon' | 'backlog' | 'data-lost' | 'trimmed';
+
 /** Why and since when this region and another may hold different sessions. */
 export interface ResyncNeed {
   readonly reason: string;
+  /**
+   * What kind of divergence: `gap` (numbered changes of that region never arrived; `missed` says
+   * which), `horizon` (changes older than the stale-event horizon arrived), `backlog` (a backlog bound
+   * dropped changes), `data-lost` (a Redis lost its data), `trimmed` (a stream was trimmed past a reader).
+   * Absent in needs recorded by older versions.
+   */
+  readonly cause?: ResyncCause;
+  /** For a `gap`: the numbers missed (the latest range when there were several). */
+  readonly missed?: { readonly epoch: string; readonly from: number; readonly to: number };
   /** Epoch ms (this host's clock) when it was first noticed. */
   readonly since: number;
 }
@@ -37,6 +49,8 @@ export class ResyncState {
         this.needs.set(field.slice('resync:'.length), {
           reason: String(need.reason),
           since: Number(need.since),
+          ...(need.cause ? { cause: need.cause } : {}),
+          ...(need.missed ? { missed: need.missed } : {}),
         });
       } catch {
         // A field we did not write: ignore it.
@@ -55,16 +69,33 @@ export class ResyncState {
       if (now === this.epoch) return;
       if (now === null) await this.client.hsetnx(this.key, 'epoch', this.epoch);
       else this.epoch = now;
-      this.mark(this.region, 'this region’s Redis lost its data (restarted empty, flushed or replaced)');
+      this.mark(this.region, 'this region’s Redis lost its data (restarted empty, flushed or replaced)', {
+        cause: 'data-lost',
+      });
     } catch (error) {
       this.onError(error);
     }
   }
 
-  /** Records that this region needs a resync with `region` (once; later marks keep the first reason). */
-  mark(region: string, reason: string): void {
-    if (this.needs.has(region)) return;
-    const need = { reason, since: Date.now() };
+  /**
+   * Records that this region needs a resync with `region` (once; later marks keep the first reason, but
+   * a later gap updates the range missed of a gap).
+   */
+  mark(
+    region: string,
+    reason: string,
+    detail: { cause?: ResyncCause; missed?: ResyncNeed['missed'] } = {},
+  ): void {
+    const known = this.needs.get(region);
+    if (known) {
+      if (known.cause === 'gap' && detail.cause === 'gap' && detail.missed) {
+        const need = { ...known, missed: detail.missed };
+        this.needs.set(region, need);
+        this.client.hset(this.key, `resync:${region}`, JSON.stringify(need)).catch(this.onError);
+      }
+      return;
+    }
+    const need: ResyncNeed = { reason, since: Date.now(), ...detail };
     this.needs.set(region, need);
     this.client.hset(this.key, `resync:${region}`, JSON.stringify(need)).catch(this.onError);
     this.onNeed(region, need);

@@ -137,6 +137,21 @@ export interface GeoSessionStoreOptions {
    */
   consumerIdleMs?: number;
   /**
+   * Changes of another region are numbered; numbers missing this long (later ones arrived, or a
+   * heartbeat announced them) are a gap: that region is flagged for resync with the range missed
+   * (`replicationStats().needsResync`, an `error` event). Numbers that still arrive later are applied,
+   * and once every gap is filled the flag clears. Keep it above the time a failed batch takes to come
+   * again (Redis Streams: `claimIdleMs`, 30 s, for a process that died holding a batch).
+   * @default 40000
+   */
+  gapGraceMs?: number;
+  /**
+   * A region whose outbox was quiet this long announces its last number (a heartbeat), so that other
+   * regions notice a gap at the tail without waiting for the next change; 0 turns heartbeats off.
+   * @default 5000
+   */
+  heartbeatMs?: number;
+  /**
    * The host's clock, epoch ms. Only tests replace it (to play a host whose clock is wrong).
    * @default Date.now
    */
@@ -168,6 +183,8 @@ export interface ResolvedOptions {
   readonly relayInFlight: number;
   readonly maxOutboxBacklog: { entries: number; ageMs: number; warnAt: number };
   readonly consumerIdleMs: number;
+  readonly gapGraceMs: number;
+  readonly heartbeatMs: number;
   readonly clock: () => number;
 }
 
@@ -191,6 +208,8 @@ export const DEFAULT_OPTIONS = Object.freeze({
   relayInFlight: 32,
   maxOutboxBacklogEntries: 1_000_000,
   consumerIdleMs: 3_600_000,
+  gapGraceMs: 40_000,
+  heartbeatMs: 5000,
 });
 
 const KNOWN = [
@@ -217,6 +236,8 @@ const KNOWN = [
   'relayInFlight',
   'maxOutboxBacklog',
   'consumerIdleMs',
+  'gapGraceMs',
+  'heartbeatMs',
   'clock',
 ] as const;
 
@@ -408,6 +429,14 @@ export function resolveOptions(input: GeoSessionStoreOptions): ResolvedOptions {
       warnAt: numberOption('maxOutboxBacklog.warnAt', backlog.warnAt, 0.5, { max: 1 }),
     }),
     consumerIdleMs: numberOption('consumerIdleMs', input.consumerIdleMs, DEFAULT_OPTIONS.consumerIdleMs),
+    gapGraceMs: numberOption('gapGraceMs', input.gapGraceMs, DEFAULT_OPTIONS.gapGraceMs, {
+      min: 0,
+      minExclusive: false,
+    }),
+    heartbeatMs: numberOption('heartbeatMs', input.heartbeatMs, DEFAULT_OPTIONS.heartbeatMs, {
+      min: 0,
+      minExclusive: false,
+    }),
     clock,
   });
 }

@@ -125,6 +125,8 @@ export class GeoSessionStore extends BaseStore {
         warnAt: resolved.maxOutboxBacklog.warnAt,
       },
       consumerIdleMs: resolved.consumerIdleMs,
+      gapGraceMs: resolved.gapGraceMs,
+      heartbeatMs: resolved.heartbeatMs,
       now: resolved.clock,
       onError: (error) => this.reportError(error),
       onApplied: (batch) => {

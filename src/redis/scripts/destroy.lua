@@ -4,6 +4,7 @@
 --- KEYS[1] session value key
 --- KEYS[2] session metadata (same slot)
 --- KEYS[3] (optional) this region's outbox stream
+--- KEYS[4] (with KEYS[3]) the outbox's sequence counter (next_seq in includes/common.lua)
 ---
 --- ARGV[1] shortest tombstone lifetime in ms
 --- ARGV[2] region id

@@ -8,6 +8,7 @@
 --- KEYS[3] (optional) this region's outbox stream: the store replicates, the change is appended to
 ---         it, and the metadata's expiry is kept exact. Without it the value key's own expiry is the
 ---         truth (touches move only that) and the metadata may expire earlier.
+--- KEYS[4] (with KEYS[3]) the outbox's sequence counter (next_seq in includes/common.lua)
 ---
 --- ARGV[1] serialized session
 --- ARGV[2] content fingerprint (the session without cookie.expires)

@@ -9,6 +9,7 @@
 --- KEYS[1] session value key
 --- KEYS[2] session metadata (same slot)
 --- KEYS[3] this region's outbox stream
+--- KEYS[4] (with KEYS[3]) the outbox's sequence counter (next_seq in includes/common.lua)
 ---
 --- ARGV[1] remaining lifetime in ms, "0" for never (the expiry is made from the Redis clock)
 --- ARGV[2] region id

@@ -105,15 +105,37 @@ local function worth_sending(x, r, step)
   return x - r >= step
 end
 
--- Appends a session change to the outbox as an envelope in one field, its body:
--- "op|version|expiry|lifetime|fingerprint|session id", then "\n" and the session for a set. An entry
--- without a kind is a session change, and its time is its id's (this Redis's clock when it was added):
--- one field to write, read and decode (src/internal/outbox-entry.ts).
+-- What this region publishes is numbered, "<epoch>.<n>", so that every other region can tell a gap (a
+-- broker's retention, a trimmed stream, a deleted batch) from a duplicate. The counter is a hash beside
+-- the outbox, `n` the last number given and `e` the epoch: the Redis time in microseconds (16 digits)
+-- when the counter was made. The counter and the outbox live and die together, so a Redis that lost its
+-- data starts a new, later epoch and counts from 1 again.
+local function current_epoch(key)
+  local e = redis.call('HGET', key, 'e')
+  if not e then
+    local t = redis.call('TIME')
+    e = t[1] .. string.format('%06d', tonumber(t[2]))
+    redis.call('HSET', key, 'e', e, 'n', 0)
+  end
+  return e
+end
+
+local function next_seq(key)
+  local e = current_epoch(key)
+  return e .. '.' .. redis.call('HINCRBY', key, 'n', 1)
+end
+
+-- Appends a session change to the outbox as an envelope in one field, `q`: its number (see next_seq),
+-- "|", then its body "op|version|expiry|lifetime|fingerprint|session id", then "\n" and the session for
+-- a set. The kind of such an entry is `session` and its time is its id's (this Redis's clock when it was
+-- added): one field to write, read and decode (src/internal/outbox-entry.ts). Every script that appends
+-- takes the counter as the KEYS entry after the outbox (KEYS[4]).
 local function append_event(outbox, op, v, sx, l, f, sid, data)
+  local head = next_seq(KEYS[4]) .. '|' .. op .. '|' .. v .. '|' .. sx .. '|' .. l .. '|' .. f .. '|' .. sid
   if data then
-    redis.call('XADD', outbox, '*', 'b', op .. '|' .. v .. '|' .. sx .. '|' .. l .. '|' .. f .. '|' .. sid .. '\n' .. data)
+    redis.call('XADD', outbox, '*', 'q', head .. '\n' .. data)
   else
-    redis.call('XADD', outbox, '*', 'b', op .. '|' .. v .. '|' .. sx .. '|' .. l .. '|' .. f .. '|' .. sid)
+    redis.call('XADD', outbox, '*', 'q', head)
   end
 end
 
