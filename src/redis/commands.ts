@@ -225,7 +225,13 @@ export function parseRanges(text: string): { from: number; to: number }[] {
 export function trackSequence(
   client: RedisClient,
   keys: { state: string; held: string },
-  a: { origin: string; epoch: string; graceMs: number; announced: number | undefined; numbers: readonly number[] },
+  a: {
+    origin: string;
+    epoch: string;
+    graceMs: number;
+    announced: number | undefined;
+    numbers: readonly number[];
+  },
 ): Promise<TrackResult> {
   const args: (string | number)[] = [a.origin, a.epoch, a.graceMs, a.announced ?? '', ...a.numbers];
   return runScript(client, 'track', [keys.state, keys.held], args).then((reply) => {

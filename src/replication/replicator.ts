@@ -25,8 +25,8 @@ import type { ChangeEvent } from './events.js';
 import { Pipeline, type RejectedEnvelope, type RejectionReason } from './pipeline.js';
 import { RedisClock } from './redis-clock.js';
 import { OutboxRelay } from './relay.js';
-import { HEARTBEAT_KIND, type OriginSequence, type SequenceGap, SequenceTracker } from './sequence.js';
 import { type ResyncNeed, ResyncState } from './resync-state.js';
+import { HEARTBEAT_KIND, type OriginSequence, type SequenceGap, SequenceTracker } from './sequence.js';
 import { decodeSessionChange, SESSION_KIND } from './session-codec.js';
 
 /** Counters, lag and health of one store's replication, as `store.replicationStats()` reports them. */

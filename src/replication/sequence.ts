@@ -124,7 +124,11 @@ export class SequenceTracker {
   }
 
   /** Adds `envelope`'s number (if any) to `tally`. */
-  add(tally: Map<string, Tally>, envelope: Envelope, number: EnvelopeNumber | undefined = numberOf(envelope)) {
+  add(
+    tally: Map<string, Tally>,
+    envelope: Envelope,
+    number: EnvelopeNumber | undefined = numberOf(envelope),
+  ) {
     if (!number) return;
     const key = `${envelope.origin} ${number.epoch}`;
     let entry = tally.get(key);
@@ -149,9 +153,11 @@ export class SequenceTracker {
         { state: keys.seen(region), held: keys.seen(region, origin) },
         { origin, epoch: t.epoch, graceMs, announced: t.announced, numbers: t.numbers },
       );
-      return withTimeout(done, timeoutMs, () => new TimeoutError('recording sequence numbers', timeoutMs)).then(
-        (result) => ({ origin, epoch: t.epoch, result }),
-      );
+      return withTimeout(
+        done,
+        timeoutMs,
+        () => new TimeoutError('recording sequence numbers', timeoutMs),
+      ).then((result) => ({ origin, epoch: t.epoch, result }));
     });
     for (const { origin, epoch, result } of await Promise.all(runs)) this.learn(origin, epoch, result);
   }

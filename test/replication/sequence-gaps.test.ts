@@ -9,7 +9,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Envelope } from '../../src/contracts/envelope.js';
 import type { GeoSessionStore } from '../../src/index.js';
 import { decodeFrames } from '../../src/internal/envelope-frame.js';
-import { createDeployment, type Deployment, TRANSPORT_KINDS, transportAvailable } from '../helpers/deployment.js';
+import {
+  createDeployment,
+  type Deployment,
+  TRANSPORT_KINDS,
+  transportAvailable,
+} from '../helpers/deployment.js';
 import { generatePasetoKey, localSealer, session } from '../helpers/forgery.js';
 import { eventually } from '../helpers/servers.js';
 
@@ -58,7 +63,11 @@ for (const kind of TRANSPORT_KINDS) {
           // Someone with write access to hk's Redis deletes the logout from the outbox kr reads.
           const outbox = d.keys.internal('outbox', 'hk');
           await eventually(async () => (await d?.clients.hk?.xlen(outbox)) !== undefined, WAIT);
-          const entries = await (d.clients.hk as NonNullable<Deployment['clients']['hk']>).xrange(outbox, mark, '+');
+          const entries = await (d.clients.hk as NonNullable<Deployment['clients']['hk']>).xrange(
+            outbox,
+            mark,
+            '+',
+          );
           const logout = entries.find(([, f]) => f[0] === 'q' && (f[1] ?? '').split('|')[1] === 'd');
           expect(logout).toBeDefined();
           await d.clients.hk?.xdel(outbox, logout?.[0] as string);
@@ -133,7 +142,8 @@ async function capturedSealed(d: Deployment): Promise<Envelope[]> {
       const value = fields[1] ?? '';
       const eol = value.indexOf('\n');
       const [kind = '', time = '', id = ''] = value.slice(0, eol).split(' ');
-      if (kind === 'sealed') out.push({ id, origin: 'hk', kind, time: Number(time), body: value.slice(eol + 1) });
+      if (kind === 'sealed')
+        out.push({ id, origin: 'hk', kind, time: Number(time), body: value.slice(eol + 1) });
     }
     return out;
   }

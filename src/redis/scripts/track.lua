@@ -136,5 +136,5 @@ local gap_text = table.concat(parts, ',')
 local healed = 0
 if had_gaps and #gaps == 0 then healed = 1 end
 redis.call('HSET', KEYS[1], origin, epoch .. '|' .. fmt(low) .. '|' .. fmt(top) .. '|' ..
-  (since and fmt(since) or '') .. '|' .. held .. '|' .. gap_text)
+  (since and fmt(since) or '') .. '|' .. fmt(held) .. '|' .. gap_text)
 return {duplicates, late, fmt(low), fmt(gap_from), fmt(gap_to), healed, status, gap_text}

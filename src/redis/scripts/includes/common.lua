@@ -122,7 +122,7 @@ end
 
 local function next_seq(key)
   local e = current_epoch(key)
-  return e .. '.' .. redis.call('HINCRBY', key, 'n', 1)
+  return e .. '.' .. fmt(redis.call('HINCRBY', key, 'n', 1))
 end
 
 -- Appends a session change to the outbox as an envelope in one field, `q`: its number (see next_seq),
