@@ -5,7 +5,11 @@
  *
  * A region whose Redis came back empty lost what it held; it must say so (`needsResync` for itself) and
  * it is left out of the comparison for every session id written before that (its resync is an
- * operator's job); calls made in it before that may be lost. Nothing else is excused.
+ * operator's job); calls made in it before that may be lost. A region that missed changes dropped in
+ * transit (the `drop` step) either converges anyway or says so (`needsResync` with cause `gap` for the
+ * region whose changes were dropped), and is then left out of the comparison: every region converges or
+ * is flagged with the reason, never silently different. Nothing else is excused, and nothing may be
+ * refused or dead-lettered (no schedule sends anything malformed: a transient error must never be).
  */
 import type { Redis } from 'ioredis';
 import { GeoSessionError } from '../../src/errors.js';
@@ -39,8 +43,18 @@ async function held(schedule: Schedule, r: number, sid: string): Promise<Held> {
 
 const same = (a: Held, b: Held) => JSON.stringify(a) === JSON.stringify(b);
 
-/** Whether region `r` is excused from holding `s` (it came back empty after a call on `s`). */
-function excused(played: Played, r: number, s: number): boolean {
+/** Whether region `r` says it missed changes of a region whose changes were dropped in transit. */
+function flaggedGap(schedule: Schedule, played: Played, r: number): boolean {
+  const needs = schedule.regions[r]?.store.replicationStats()?.needsResync ?? {};
+  return Object.entries(needs).some(([origin, need]) => need.cause === 'gap' && played.dropped.has(origin));
+}
+
+/**
+ * Whether region `r` is excused from holding `s`: it came back empty after a call on `s`, or it flagged a
+ * gap in changes that were dropped in transit.
+ */
+function excused(schedule: Schedule, played: Played, r: number, s: number): boolean {
+  if (flaggedGap(schedule, played, r)) return true;
   const wiped = played.wipedAt[r] ?? 0;
   return wiped > 0 && played.calls.some((c) => c.s === s && c.start < wiped);
 }
@@ -90,7 +104,7 @@ export async function settleAndCheck(
   const agree = (states: Held[][]) =>
     states.every((row, s) => {
       if (doubtful(s)) return true;
-      const counted = row.filter((_, r) => !excused(played, r, s));
+      const counted = row.filter((_, r) => !excused(schedule, played, r, s));
       return counted.every((h) => counted[0] && same(h, counted[0]));
     });
   const flagged = () =>
@@ -133,7 +147,7 @@ export async function settleAndCheck(
 
   for (const [s, sid] of sids.entries()) {
     const row = states[s] as Held[];
-    const counted = regions.filter((r) => !excused(played, r, s));
+    const counted = regions.filter((r) => !excused(schedule, played, r, s));
     excusedPairs += regions.length - counted.length;
     const label = `session ${s} (${sid.slice(0, 8)}…)`;
     const calls = played.calls.filter((c) => c.s === s);
@@ -254,9 +268,18 @@ export async function settleAndCheck(
     if (played.wipedAt[r] && !needs.includes(name)) {
       violations.push(`${name}: came back empty but does not say it needs a resync`);
     }
+    const needed = schedule.regions[r]?.store.replicationStats()?.needsResync ?? {};
     for (const other of needs) {
-      if (!wiped.includes(other))
-        violations.push(`${name}: needs a resync with ${other}, which lost nothing`);
+      const gap = needed[other]?.cause === 'gap' && played.dropped.has(other);
+      if (!wiped.includes(other) && !gap)
+        violations.push(
+          `${name}: needs a resync with ${other}, which lost nothing (${needed[other]?.reason})`,
+        );
+    }
+    // Nothing a schedule sends is malformed or forged: a refusal would be a transient error taken for poison.
+    const rejected = schedule.regions[r]?.store.replicationStats()?.rejected ?? {};
+    if (Object.keys(rejected).length > 0) {
+      violations.push(`${name}: refused and dead-lettered ${JSON.stringify(rejected)}`);
     }
     for (const e of schedule.regions[r]?.errors ?? []) {
       if (!(e instanceof GeoSessionError) || typeof e.code !== 'string') {

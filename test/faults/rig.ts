@@ -12,13 +12,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect as natsConnect } from '@nats-io/transport-node';
+import amqplib from 'amqplib';
 import { Redis } from 'ioredis';
 import type { ReplicationTransport } from '../../src/contracts/transport.js';
 import type { GeoSessionError } from '../../src/errors.js';
 import { GeoSessionStore } from '../../src/index.js';
 import { createKeySpace, type KeySpace } from '../../src/keys.js';
-import { createAmqpTransport } from '../../src/transports/amqp.js';
+import { amqpTopology, createAmqpTransport } from '../../src/transports/amqp.js';
 import { createNatsTransport } from '../../src/transports/nats.js';
+import { channelToken } from '../../src/transports/nats-options.js';
 import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
 import { generatePasetoKey, localSealer } from '../helpers/forgery.js';
 import { freePort, type ServerProcess, startServerProcess } from '../helpers/servers.js';
@@ -35,6 +37,9 @@ export const STORE = {
   /** Half of it is how far ahead of Redis a host clock may push a version. */
   maxClockSkewMs: 2000,
   operationTimeoutMs: 500,
+  /** Numbers missing this long are a gap (the `drop` step must be found within a schedule's settle). */
+  gapGraceMs: 2000,
+  heartbeatMs: 500,
 } as const;
 
 /** A redis-server that keeps its data across a crash (AOF, fsync always) unless it is wiped. */
@@ -112,6 +117,12 @@ export interface Deployment {
   readonly links: Record<RegionName, Record<RegionName, TcpProxy | undefined>>;
   /** Fresh stores on `prefix`; `sealed`: PASETO v4.local, so every change goes through a relay. */
   open(prefix: string, options?: { sealed?: boolean }): Promise<Schedule>;
+  /**
+   * Loses changes in transit (see the `drop` step): Redis Streams deletes the newest entry of the stream
+   * the others read of `source`; AMQP purges `reader`'s queue; NATS purges `source`'s messages. False when
+   * there was nothing to lose or the server was away.
+   */
+  drop(schedule: Schedule, source: RegionName, reader: RegionName): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -156,7 +167,7 @@ export async function startDeployment(kind: FaultTransport = 'redis-streams'): P
     const extra: Redis[] = [];
     const transports: { close(): Promise<void> }[] = [];
     const channels = new Set<string>();
-    const namePrefix = `gsfaults_${prefix.replace(/[^a-z0-9]/gi, '')}`;
+    const namePrefix = namePrefixOf(prefix);
 
     const transportOf = (name: RegionName, own: Redis): ReplicationTransport => {
       const regions = [...REGIONS];
@@ -228,17 +239,61 @@ export async function startDeployment(kind: FaultTransport = 'redis-streams'): P
     };
   }
 
+  async function drop(schedule: Schedule, source: RegionName, reader: RegionName): Promise<boolean> {
+    const prefix = schedule.keys.prefix;
+    try {
+      if (kind === 'amqp') {
+        const conn = await amqplib.connect(AMQP_URL);
+        try {
+          const ch = await conn.createChannel();
+          const queue = amqpTopology(prefix, [...REGIONS], namePrefixOf(prefix)).queues[reader] as string;
+          const { messageCount } = await ch.purgeQueue(queue);
+          return messageCount > 0;
+        } finally {
+          await conn.close().catch(() => {});
+        }
+      }
+      if (kind === 'nats') {
+        const nats = await natsConnect({ servers: `nats://127.0.0.1:${NATS_PORT}` });
+        try {
+          const jsm = await jetstreamManager(nats);
+          const token = channelToken(prefix);
+          const name = namePrefixOf(prefix);
+          const { purged } = await jsm.streams.purge(`${name}_${token}`, {
+            filter: `${name}.${token}.${source}`,
+          });
+          return purged > 0;
+        } finally {
+          await nats.close();
+        }
+      }
+      const region = schedule.regions.find((r) => r.name === source);
+      const read = schedule.keys.internal(schedule.sealed ? 'relay' : 'outbox', source);
+      const newest = await region?.reader.xrevrange(read, '+', '-', 'COUNT', 1);
+      const id = newest?.[0]?.[0];
+      return id !== undefined && (await region?.reader.xdel(read, id)) === 1;
+    } catch {
+      return false;
+    }
+  }
+
   return {
     transport: kind,
     servers,
     links,
     open,
+    drop,
     async stop() {
       const proxies = new Set(REGIONS.flatMap((source) => Object.values(links[source])));
       for (const proxy of proxies) await proxy?.close();
       for (const r of REGIONS) await servers[r].stop();
     },
   };
+}
+
+/** The broker names of a schedule's prefix (AMQP `namePrefix`, NATS stream and subject prefix). */
+function namePrefixOf(prefix: string): string {
+  return `gsfaults_${prefix.replace(/[^a-z0-9]/gi, '')}`;
 }
 
 /** Deletes the JetStream streams a schedule's NATS transports made. */

@@ -34,6 +34,15 @@ export type Step =
    * when sealed) to the start: every entry still there is delivered again.
    */
   | { op: 'duplicate'; source: number; reader: number }
+  /**
+   * Changes lost in transit, as a broker's retention or someone with write access loses them: the newest
+   * entry of the stream the others read of `source` is deleted (Redis Streams), `reader`'s queue is
+   * purged (AMQP), or `source`'s messages are purged from the stream (NATS). Whoever missed them must
+   * find the gap and say so.
+   */
+  | { op: 'drop'; source: number; reader: number }
+  /** The oldest entries of `source`'s stream appended again, as a replay of captured traffic (Redis Streams). */
+  | { op: 'replay'; source: number }
   | { op: 'wait'; ms: number };
 
 const region = fc.integer({ min: 0, max: REGIONS.length - 1 });
@@ -96,6 +105,8 @@ export const stepArb: fc.Arbitrary<Step> = fc.oneof(
     }),
   },
   { weight: 4, arbitrary: fc.record({ op: fc.constant('duplicate' as const), ...link }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('drop' as const), ...link }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('replay' as const), source: region }) },
   {
     weight: 8,
     arbitrary: fc.record({ op: fc.constant('wait' as const), ms: fc.integer({ min: 0, max: 400 }) }),
@@ -126,6 +137,8 @@ export interface Played {
   readonly faults: Record<string, number>;
   /** When every fault had been undone (the checker moves it to when replication settled). */
   finishedAt: number;
+  /** Regions whose changes were dropped in transit (`drop`): readers may flag a gap for them. */
+  readonly dropped: Set<string>;
 }
 
 /** Each session id's lifetime, ms: longer than a schedule, different per id. */
@@ -135,7 +148,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)))
 
 /** Plays `steps` on an open schedule; every fault is undone (links healed, servers up) before it returns. */
 export async function play(deployment: Deployment, schedule: Schedule, sids: string[], steps: Step[]) {
-  const played: Played = { calls: [], wipedAt: REGIONS.map(() => 0), faults: {}, finishedAt: 0 };
+  const played: Played = {
+    calls: [],
+    wipedAt: REGIONS.map(() => 0),
+    faults: {},
+    finishedAt: 0,
+    dropped: new Set(),
+  };
   const count = (kind: string) => {
     played.faults[kind] = (played.faults[kind] ?? 0) + 1;
   };
@@ -255,6 +274,28 @@ export async function play(deployment: Deployment, schedule: Schedule, sids: str
           count('deliveries repeated');
         } catch {
           // The source's Redis is away: nothing to repeat.
+        }
+        break;
+      }
+      case 'drop':
+        if (await deployment.drop(schedule, nameOf(step.source), nameOf(step.reader))) {
+          played.dropped.add(nameOf(step.source));
+          if (deployment.transport === 'amqp') {
+            for (const origin of REGIONS) if (origin !== nameOf(step.reader)) played.dropped.add(origin);
+          }
+          count('changes dropped in transit');
+        }
+        break;
+      case 'replay': {
+        if (deployment.transport !== 'redis-streams') break;
+        const source = schedule.regions[step.source];
+        const read = schedule.keys.internal(schedule.sealed ? 'relay' : 'outbox', nameOf(step.source));
+        try {
+          const oldest = (await source?.reader.xrange(read, '-', '+', 'COUNT', 3)) ?? [];
+          for (const [, fields] of oldest) await source?.reader.xadd(read, '*', ...fields);
+          if (oldest.length > 0) count('old entries replayed');
+        } catch {
+          // The source's Redis is away: nothing to replay.
         }
         break;
       }

@@ -121,6 +121,16 @@ describe.skipIf(!hasRedis)('track.lua (sequence numbers)', () => {
     expect(later.low).toBe(5);
   });
 
+  it('numbers below the first contact, arriving after it (reads in flight at start), are neither duplicates nor missing', async () => {
+    const { track } = region();
+    const first = await track([5, 6, 7], { graceMs: 0 });
+    expect(first).toMatchObject({ status: 'first', low: 7, base: 4, duplicates: 0 });
+    const earlier = await track([1, 2, 3, 4], { graceMs: 0 });
+    expect(earlier).toMatchObject({ low: 7, duplicates: 0, late: 0 });
+    expect(earlier.gap).toBeUndefined();
+    expect((await track([6], { graceMs: 0 })).duplicates).toBe(1);
+  });
+
   it('a new epoch (the origin lost its outbox) counts from 1; numbers of an older epoch are not tracked', async () => {
     const { track } = region();
     await track([1, 2, 3]);
