@@ -6,8 +6,8 @@
  * A region whose Redis came back empty lost what it held; it must say so (`needsResync` for itself) and
  * it is left out of the comparison for every session id written before that (its resync is an
  * operator's job); calls made in it before that may be lost. A region that missed changes dropped in
- * transit (the `drop` step) either converges anyway or says so (`needsResync` with cause `gap` for the
- * region whose changes were dropped), and is then left out of the comparison: every region converges or
+ * transit (the `drop` step) either converges anyway or says so (`needsResync` with cause `gap`, or `trimmed`
+ * when its stream reader noticed first, for the region whose changes were dropped), and is then left out of the comparison: every region converges or
  * is flagged with the reason, never silently different. Nothing else is excused, and nothing may be
  * refused or dead-lettered (no schedule sends anything malformed: a transient error must never be).
  */
@@ -43,10 +43,15 @@ async function held(schedule: Schedule, r: number, sid: string): Promise<Held> {
 
 const same = (a: Held, b: Held) => JSON.stringify(a) === JSON.stringify(b);
 
+/** The causes a region may give for missing changes dropped in transit: its numbers, or its stream. */
+const LOSS_CAUSES = new Set(['gap', 'trimmed']);
+
 /** Whether region `r` says it missed changes of a region whose changes were dropped in transit. */
 function flaggedGap(schedule: Schedule, played: Played, r: number): boolean {
   const needs = schedule.regions[r]?.store.replicationStats()?.needsResync ?? {};
-  return Object.entries(needs).some(([origin, need]) => need.cause === 'gap' && played.dropped.has(origin));
+  return Object.entries(needs).some(
+    ([origin, need]) => LOSS_CAUSES.has(need.cause ?? '') && played.dropped.has(origin),
+  );
 }
 
 /**
@@ -270,7 +275,7 @@ export async function settleAndCheck(
     }
     const needed = schedule.regions[r]?.store.replicationStats()?.needsResync ?? {};
     for (const other of needs) {
-      const gap = needed[other]?.cause === 'gap' && played.dropped.has(other);
+      const gap = LOSS_CAUSES.has(needed[other]?.cause ?? '') && played.dropped.has(other);
       if (!wiped.includes(other) && !gap)
         violations.push(
           `${name}: needs a resync with ${other}, which lost nothing (${needed[other]?.reason})`,
