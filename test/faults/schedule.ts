@@ -3,6 +3,7 @@
  * {@link Deployment}, recording every store call as the model the checker judges the end state by.
  */
 import fc from 'fast-check';
+import { Redis } from 'ioredis';
 import type { SessionData } from '../../src/index.js';
 import { type Deployment, REGIONS, type RegionName, type Schedule } from './rig.js';
 
@@ -41,6 +42,10 @@ export type Step =
    * find the gap and say so.
    */
   | { op: 'drop'; source: number; reader: number }
+  /** A region's Redis out of memory (`noeviction`, `maxmemory` below what it holds) for `ms`. */
+  | { op: 'oom'; r: number; ms: number }
+  /** A region's Redis busy with a long script for `ms`: every other client gets BUSY replies. */
+  | { op: 'busy'; r: number; ms: number }
   /** The oldest entries of `source`'s stream appended again, as a replay of captured traffic (Redis Streams). */
   | { op: 'replay'; source: number }
   | { op: 'wait'; ms: number };
@@ -106,6 +111,14 @@ export const stepArb: fc.Arbitrary<Step> = fc.oneof(
   },
   { weight: 4, arbitrary: fc.record({ op: fc.constant('duplicate' as const), ...link }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('drop' as const), ...link }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({ op: fc.constant('oom' as const), r: region, ms: fc.integer({ min: 200, max: 1500 }) }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({ op: fc.constant('busy' as const), r: region, ms: fc.integer({ min: 300, max: 1500 }) }),
+  },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('replay' as const), source: region }) },
   {
     weight: 8,
@@ -145,6 +158,20 @@ export interface Played {
 export const lifeOf = (s: number) => 90_000 + s * 7_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
+
+/** A script that keeps Redis busy for ARGV[1] ms. */
+const BUSY_SCRIPT = `
+local function ms() local t = redis.call('TIME') return t[1] * 1000 + math.floor(t[2] / 1000) end
+local stop = ms() + tonumber(ARGV[1])
+while ms() < stop do end
+return 1`;
+
+/** A client of a region's Redis for the fault steps themselves (never the store's). */
+function adminClient(port: number): Redis {
+  const client = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, retryStrategy: () => 100 });
+  client.on('error', () => {});
+  return client;
+}
 
 /** Plays `steps` on an open schedule; every fault is undone (links healed, servers up) before it returns. */
 export async function play(deployment: Deployment, schedule: Schedule, sids: string[], steps: Step[]) {
@@ -275,6 +302,39 @@ export async function play(deployment: Deployment, schedule: Schedule, sids: str
         } catch {
           // The source's Redis is away: nothing to repeat.
         }
+        break;
+      }
+      case 'oom': {
+        const server = deployment.servers[nameOf(step.r)];
+        count('redis out of memory');
+        serverFault(step.r, async () => {
+          const admin = adminClient(server.port);
+          try {
+            await admin.config('SET', 'maxmemory', '1');
+            await sleep(step.ms);
+          } finally {
+            await admin.config('SET', 'maxmemory', '0').catch(() => {});
+            admin.disconnect();
+          }
+        });
+        break;
+      }
+      case 'busy': {
+        const server = deployment.servers[nameOf(step.r)];
+        count('redis busy with a script');
+        serverFault(step.r, async () => {
+          const admin = adminClient(server.port);
+          try {
+            await admin.config('SET', 'busy-reply-threshold', '50');
+            // Spins on the Redis clock for `ms`: every other client gets BUSY meanwhile.
+            await admin.eval(BUSY_SCRIPT, 0, step.ms);
+          } catch {
+            // The server went away meanwhile.
+          } finally {
+            admin.disconnect();
+          }
+        });
+        await sleep(60);
         break;
       }
       case 'drop':
