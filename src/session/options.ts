@@ -98,9 +98,13 @@ export interface GeoSessionStoreOptions {
   /**
    * Seals every batch this region sends and opens every sealed batch it receives (e.g.
    * `createPasetoSealer` from `geosession/paseto`). With one, unsealed envelopes are refused.
-   * @default undefined
+   *
+   * Required with a `transport`: unsealed replication lets anyone who can write to the broker or the
+   * streams between regions rewrite any session, so it must be asked for by name with `'none'` (e.g. for
+   * tests, or links that are private end to end). Without a transport it is ignored when `'none'`.
+   * @default undefined (an error with a `transport`)
    */
-  sealer?: Sealer;
+  sealer?: Sealer | 'none';
   /**
    * With a sealer: still accept unsealed envelopes. Only for the window while sealing is switched on
    * region by region (docs/security.md); anyone who can write to the transport can forge them.
@@ -295,7 +299,7 @@ export function resolveOptions(input: GeoSessionStoreOptions): ResolvedOptions {
     }
   }
 
-  const sealer = input.sealer;
+  const sealer = input.sealer === 'none' ? undefined : input.sealer;
   if (sealer !== undefined) {
     if (
       typeof sealer !== 'object' ||
@@ -303,7 +307,10 @@ export function resolveOptions(input: GeoSessionStoreOptions): ResolvedOptions {
       typeof sealer.seal !== 'function' ||
       typeof sealer.open !== 'function'
     ) {
-      throw new ConfigError('sealer', 'must be a sealer (e.g. createPasetoSealer() from geosession/paseto)');
+      throw new ConfigError(
+        'sealer',
+        "must be a sealer (e.g. createPasetoSealer() from geosession/paseto), or 'none'",
+      );
     }
     if (transport === undefined)
       throw new ConfigError('sealer', 'needs a `transport`: a single-region store sends nothing');
@@ -320,6 +327,12 @@ export function resolveOptions(input: GeoSessionStoreOptions): ResolvedOptions {
     throw new ConfigError(
       'sendUnsealed',
       'needs a `sealer` and `acceptUnsealed: true` (a region that sends unsealed is in the switch-on window)',
+    );
+  }
+  if (transport !== undefined && input.sealer === undefined) {
+    throw new ConfigError(
+      'sealer',
+      "is required with a `transport`: without one, anyone who can write to the broker or the streams between regions can rewrite any session. Pass `sealer: createPasetoSealer({ purpose: 'local', deployment, keys: [key] })` from 'geosession/paseto' (make a key with `generatePasetoKey()`, the same in every region), or `sealer: 'none'` to replicate unsealed on purpose",
     );
   }
 
