@@ -40,6 +40,13 @@ export interface GeoSessionStoreOptions {
    */
   disableTTL?: boolean;
   /**
+   * Let `clear()` run with `prefix: ''`. Without a prefix, every key of the database that looks like a
+   * session id counts as a session, so `clear()` would delete the application's other keys too; it is
+   * refused unless this is `true`. Only valid with `prefix: ''`.
+   * @default false
+   */
+  allowClearWithoutPrefix?: boolean;
+  /**
    * `COUNT` hint of each `SCAN` in `all`, `ids`, `length` and `clear`.
    * @default 100
    */
@@ -157,6 +164,7 @@ export interface ResolvedOptions {
   readonly disableTouch: boolean;
   readonly disableTTL: boolean;
   readonly scanCount: number;
+  readonly allowClearWithoutPrefix: boolean;
   readonly operationTimeoutMs: number;
   readonly tombstoneTtl: number;
   readonly transport: ReplicationTransport | undefined;
@@ -206,6 +214,7 @@ const KNOWN = [
   'disableTouch',
   'disableTTL',
   'scanCount',
+  'allowClearWithoutPrefix',
   'operationTimeoutMs',
   'tombstoneTtl',
   'transport',
@@ -258,6 +267,17 @@ export function resolveOptions(input: GeoSessionStoreOptions): ResolvedOptions {
     throw new ConfigError('prefix', `must be a string, got ${describe(prefix)}`);
   const problem = prefixProblem(prefix);
   if (problem) throw new ConfigError('prefix', problem);
+  const allowClearWithoutPrefix = booleanOption(
+    'allowClearWithoutPrefix',
+    input.allowClearWithoutPrefix,
+    false,
+  );
+  if (allowClearWithoutPrefix && prefix !== '') {
+    throw new ConfigError(
+      'allowClearWithoutPrefix',
+      "only applies with `prefix: ''` (clear() is scoped by the prefix)",
+    );
+  }
 
   let ttl: ResolvedOptions['ttl'];
   if (typeof input.ttl === 'function') ttl = input.ttl;
@@ -368,6 +388,7 @@ export function resolveOptions(input: GeoSessionStoreOptions): ResolvedOptions {
     disableTouch: booleanOption('disableTouch', input.disableTouch, false),
     disableTTL: booleanOption('disableTTL', input.disableTTL, false),
     scanCount: numberOption('scanCount', input.scanCount, DEFAULT_OPTIONS.scanCount, { integer: true }),
+    allowClearWithoutPrefix,
     operationTimeoutMs: numberOption(
       'operationTimeoutMs',
       input.operationTimeoutMs,

@@ -241,3 +241,16 @@ describe('secure by default: a transport needs a sealer, or `sealer: "none"` sai
     await transport.close();
   });
 });
+
+describe('allowClearWithoutPrefix', () => {
+  it("is a boolean, only with prefix ''", () => {
+    expect(resolveOptions({ region: 'hk', client }).allowClearWithoutPrefix).toBe(false);
+    expect(resolveOptions({ region: 'hk', client, prefix: '', allowClearWithoutPrefix: true })).toMatchObject(
+      {
+        allowClearWithoutPrefix: true,
+      },
+    );
+    configErrorOf(() => make({ prefix: '', allowClearWithoutPrefix: 'yes' }), 'allowClearWithoutPrefix');
+    configErrorOf(() => make({ allowClearWithoutPrefix: true }), 'allowClearWithoutPrefix');
+  });
+});
