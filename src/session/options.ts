@@ -66,7 +66,8 @@ export interface GeoSessionStoreOptions {
    */
   tombstoneTtl?: number;
   /**
-   * Replication transport. Without one, the store is a single-region store.
+   * Replication transport. Without one, the store is a single-region store. With one, `sealer` is
+   * required (a sealer, or `'none'` said explicitly).
    * @default undefined
    */
   transport?: ReplicationTransport;
