@@ -387,6 +387,7 @@ async function wanCatchUp(
       client: regions.krClient,
       prefix: regions.prefix,
       transport,
+      sealer: 'none',
     });
     kr.on('replicated', (batch: AppliedBatch) => {
       applied += batch.events.length;

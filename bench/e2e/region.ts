@@ -93,7 +93,13 @@ async function initGeo(init: GeoInit): Promise<void> {
     });
   }
   transport.on('error', noteError);
-  store = new GeoSessionStore({ region: init.region, client: own, prefix: init.prefix, transport });
+  store = new GeoSessionStore({
+    region: init.region,
+    client: own,
+    prefix: init.prefix,
+    transport,
+    sealer: 'none',
+  });
   store.on('error', noteError);
   await store.ready();
   closeGeo = async () => {

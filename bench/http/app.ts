@@ -71,7 +71,13 @@ async function storeFor(init: AppInit): Promise<session.Store> {
     closers.unshift(async () => kr.disconnect());
     closers.unshift(() => transport?.close());
   }
-  const store = new GeoSessionStore({ region: 'hk', client, prefix, ...(transport ? { transport } : {}) });
+  const store = new GeoSessionStore({
+    region: 'hk',
+    client,
+    prefix,
+    sealer: 'none',
+    ...(transport ? { transport } : {}),
+  });
   store.on('error', () => storeErrors++);
   await store.ready();
   closers.unshift(() => store.close());

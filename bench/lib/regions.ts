@@ -71,7 +71,7 @@ export class Regions {
       client: this.hkClient,
       prefix: this.prefix,
       transport: this.transport,
-      ...(this.sealers ? { sealer: this.sealers.hk } : {}),
+      sealer: this.sealers ? this.sealers.hk : 'none',
     });
   }
 
@@ -81,7 +81,7 @@ export class Regions {
       client: this.krClient,
       prefix: this.prefix,
       transport: this.transport,
-      ...(this.sealers ? { sealer: this.sealers.kr } : {}),
+      sealer: this.sealers ? this.sealers.kr : 'none',
     });
     kr.on('replicated', (batch: AppliedBatch) => {
       const now = performance.now();

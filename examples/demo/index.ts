@@ -13,6 +13,7 @@
  */
 import type { Redis } from 'ioredis';
 import { GeoSessionStore } from '../../src/index.js';
+import { createPasetoSealer, generatePasetoKey } from '../../src/paseto.js';
 import { startRegionApp } from './app.js';
 import { openBackends } from './backends.js';
 import { startBalancer } from './balancer.js';
@@ -48,12 +49,20 @@ async function run(teardown: Teardown, interruption: Interruption): Promise<bool
   if (!(pauseMs >= 0)) throw new Error(`--pause takes a number of milliseconds, not "${option('pause')}"`);
   const backends = await openBackends({ hk: redisUrl('hk'), kr: redisUrl('kr') }, PREFIX, teardown);
   const meter = new LagMeter(PREFIX);
+  // Replication is sealed (PASETO v4.local): both regions hold the same key, made here for this run; a
+  // deployment makes one once with generatePasetoKey() and gives it to every region.
+  const sealer = createPasetoSealer({
+    purpose: 'local',
+    deployment: 'demo',
+    keys: [generatePasetoKey().key],
+  });
   const make = (name: string, client: Redis, other: Redis, otherName: string): Region => {
     const store = new GeoSessionStore({
       region: name,
       client,
       prefix: PREFIX,
       transport: backends.transport,
+      sealer,
       // Read-through: a session born in the other region is read from there if it has not arrived yet.
       remotes: { [otherName]: other },
     });
@@ -69,7 +78,7 @@ async function run(teardown: Teardown, interruption: Interruption): Promise<bool
   const balancer = await startBalancer(apps.map((a) => a.port));
   teardown.add('stopping the balancer', () => balancer.close());
   interruption.check();
-  console.log(`geosession demo: ${backends.description}`);
+  console.log(`geosession demo: ${backends.description}, sealed with PASETO v4.local`);
   console.log(`regions hk and kr behind a round-robin balancer on http://127.0.0.1:${balancer.port}\n`);
 
   let cookie: string | undefined;

@@ -14,9 +14,11 @@ import Fastify from 'fastify';
 import { Redis } from 'ioredis';
 // This example runs from a clone without a build. An app would write:
 //   import { GeoSessionStore } from 'geosession';
+//   import { createPasetoSealer } from 'geosession/paseto';
 //   import { createNatsTransport } from 'geosession/nats';
 import { GeoSessionStore } from '../../src/index.js';
 import { createNatsTransport } from '../../src/nats.js';
+import { createPasetoSealer } from '../../src/paseto.js';
 
 declare module 'fastify' {
   interface Session {
@@ -40,7 +42,17 @@ const transport = createNatsTransport({
 });
 transport.on('state', (state) => console.info(`nats transport: ${state}`));
 
-const store = new GeoSessionStore({ region, client, transport });
+// Every batch between regions is sealed (PASETO v4.local: encrypted and authenticated), so the broker
+// cannot read or forge sessions. Every region holds the same key; make one with
+//   node -e "import('geosession/paseto').then((p) => console.log(p.generatePasetoKey().key))"
+// The default below is for trying the example only: set SEAL_KEY in production.
+const sealer = createPasetoSealer({
+  purpose: 'local',
+  deployment: 'example',
+  keys: [process.env.SEAL_KEY ?? 'k4.local.RASiB_kbBDWDTEyDXZiF4-kYUFg_0MHw1IbMmKWEK4I'],
+});
+
+const store = new GeoSessionStore({ region, client, transport, sealer });
 store.on('error', (error) => console.error('session store:', error.message));
 
 const app = Fastify({ logger: { level: process.env.LOG_LEVEL ?? 'info' } });

@@ -3,6 +3,7 @@
  * middleware is created: every mistake is a `ConfigError` naming the option.
  */
 import { ConfigError } from '../errors.js';
+import { DEFAULT_MAX_TOKEN_BYTES } from '../security/access-token.js';
 import type { K4PublicPaserk } from '../security/paserk.js';
 import { parseK4Public } from '../security/paserk.js';
 import type { GeoSessionStore } from '../session/store.js';
@@ -58,6 +59,13 @@ export interface PasetoSessionOptions {
    * @default 10000
    */
   verifiedTokenCache?: number;
+  /**
+   * Longest token accepted, in UTF-8 bytes (from 256 to 1 MiB). A longer one is refused as `malformed`
+   * before it is decoded, looked up or verified, so an oversized header or cookie costs no parsing and no
+   * signature check. A cookie value may be percent-encoded up to three times this.
+   * @default 8192
+   */
+  maxTokenBytes?: number;
 }
 
 /** Options after defaults and validation. */
@@ -72,6 +80,7 @@ export interface ResolvedPasetoSessionOptions {
   readonly claims: (claims: TokenClaims) => Record<string, unknown>;
   readonly clockTolerance: number;
   readonly verifiedTokenCache: number;
+  readonly maxTokenBytes: number;
 }
 
 /** Characters a session id may hold (RFC 3986 unreserved), and its longest length. */
@@ -88,6 +97,7 @@ const KNOWN = new Set([
   'claims',
   'clockTolerance',
   'verifiedTokenCache',
+  'maxTokenBytes',
 ]);
 
 /** Defaults of the optional options. */
@@ -96,6 +106,7 @@ export const PASETO_SESSION_DEFAULTS = Object.freeze({
   sessionIdPrefix: 'token-',
   clockTolerance: 0,
   verifiedTokenCache: 10_000,
+  maxTokenBytes: DEFAULT_MAX_TOKEN_BYTES,
 });
 
 /** The default claim mapping: `sub` to `userId`, plus `scope` when the token has one. */
@@ -184,6 +195,15 @@ export function resolvePasetoSessionOptions(input: PasetoSessionOptions): Resolv
   ) {
     throw new ConfigError('verifiedTokenCache', 'must be an integer from 0 (off) to 10,000,000 tokens');
   }
+  const maxTokenBytes = input.maxTokenBytes ?? PASETO_SESSION_DEFAULTS.maxTokenBytes;
+  if (
+    typeof maxTokenBytes !== 'number' ||
+    !Number.isInteger(maxTokenBytes) ||
+    maxTokenBytes < 256 ||
+    maxTokenBytes > 1_048_576
+  ) {
+    throw new ConfigError('maxTokenBytes', 'must be an integer number of bytes from 256 to 1,048,576');
+  }
   return {
     store: input.store,
     publicKeys,
@@ -195,5 +215,6 @@ export function resolvePasetoSessionOptions(input: PasetoSessionOptions): Resolv
     claims,
     clockTolerance,
     verifiedTokenCache,
+    maxTokenBytes,
   };
 }

@@ -13,6 +13,7 @@
  */
 import { unsign } from 'cookie-signature';
 import { ConfigError } from '../errors.js';
+import { exceedsBytes } from '../security/bytes.js';
 import type { SessionData } from '../types.js';
 import { type CookieHeader, decodeCookieValue, readCookie } from './cookie-header.js';
 
@@ -42,6 +43,13 @@ export interface SessionCookieOptions {
    * express-session always uses `s:`, so this option is refused with `format: 'express'`.
    */
   cookiePrefix?: string;
+  /**
+   * Longest cookie value read, in UTF-8 bytes as it is on the wire (before percent-decoding). A longer
+   * value is treated as no cookie, without decoding it or computing any signature. Browsers keep at most
+   * 4096 bytes per cookie, name included.
+   * @default 4096
+   */
+  maxCookieBytes?: number;
 }
 
 /** A session cookie whose signature verified. */
@@ -81,7 +89,11 @@ interface ResolvedOptions {
   readonly secrets: readonly string[];
   readonly name: string;
   readonly prefix: string;
+  readonly maxCookieBytes: number;
 }
+
+/** Default of {@link SessionCookieOptions.maxCookieBytes}: what a browser keeps of one cookie. */
+export const DEFAULT_MAX_COOKIE_BYTES = 4096;
 
 /** A cookie name: an RFC 7230 token, as the `cookie` package requires when the app sets it. */
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -108,7 +120,7 @@ function resolveOptions(options: SessionCookieOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) {
     throw new ConfigError('options', 'must be an object with `secrets` and `format`');
   }
-  const { format, name, cookiePrefix } = options;
+  const { format, name, cookiePrefix, maxCookieBytes = DEFAULT_MAX_COOKIE_BYTES } = options;
   if (format !== 'express' && format !== 'fastify') {
     throw new ConfigError('format', `must be 'express' or 'fastify' (got ${JSON.stringify(format)})`);
   }
@@ -125,10 +137,19 @@ function resolveOptions(options: SessionCookieOptions): ResolvedOptions {
     }
     if (typeof cookiePrefix !== 'string') throw new ConfigError('cookiePrefix', 'must be a string');
   }
+  if (
+    typeof maxCookieBytes !== 'number' ||
+    !Number.isInteger(maxCookieBytes) ||
+    maxCookieBytes < 64 ||
+    maxCookieBytes > 65_536
+  ) {
+    throw new ConfigError('maxCookieBytes', 'must be an integer number of bytes from 64 to 65,536');
+  }
   return {
     secrets,
     name: name ?? DEFAULT_NAMES[format],
     prefix: format === 'express' ? EXPRESS_PREFIX : (cookiePrefix ?? ''),
+    maxCookieBytes,
   };
 }
 
@@ -136,7 +157,7 @@ function resolveOptions(options: SessionCookieOptions): ResolvedOptions {
  * Verifies the signed session cookie in a `Cookie` request header and returns the session id it carries.
  *
  * Returns `null` when the header has no such cookie (or only an empty one), when the value is not of the
- * format's shape (no `s:` for express, a missing `cookiePrefix` for fastify, bad percent-encoding), or when
+ * format's shape (no `s:` for express, a missing `cookiePrefix` for fastify, bad percent-encoding), longer than `maxCookieBytes`, or when
  * no secret verifies the signature. Never throws for any header; throws a {@link ConfigError} naming the
  * option when the options are invalid. When the name appears twice, the first cookie counts, as in the app.
  *
@@ -153,9 +174,9 @@ export function verifySessionCookie(
   cookieHeader: CookieHeader,
   options: SessionCookieOptions,
 ): VerifiedSessionCookie | null {
-  const { secrets, name, prefix } = resolveOptions(options);
+  const { secrets, name, prefix, maxCookieBytes } = resolveOptions(options);
   const raw = readCookie(cookieHeader, name);
-  if (raw === undefined || raw === '') return null;
+  if (raw === undefined || raw === '' || exceedsBytes(raw, maxCookieBytes)) return null;
   const value = decodeCookieValue(raw);
   if (value === undefined || !value.startsWith(prefix)) return null;
   const signed = value.slice(prefix.length);

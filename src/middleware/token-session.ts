@@ -63,14 +63,18 @@ export type LoadResult =
 const RESERVED = new Set(['id', 'destroy', 'cookie']);
 const BEARER = /^Bearer[ ]+([^ ]+)[ ]*$/i;
 
-/** The value of cookie `name` in a `Cookie` header, URL-decoded when it needs to be. */
-function cookieValue(header: string | undefined, name: string): string | undefined {
+/**
+ * The value of cookie `name` in a `Cookie` header, URL-decoded when it needs to be; `''` (malformed) for
+ * a value longer than `maxBytes`, which is never decoded.
+ */
+function cookieValue(header: string | undefined, name: string, maxBytes: number): string | undefined {
   if (!header) return undefined;
   for (const part of header.split(';')) {
     const eq = part.indexOf('=');
     if (eq === -1 || part.slice(0, eq).trim() !== name) continue;
     let value = part.slice(eq + 1).trim();
     if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) value = value.slice(1, -1);
+    if (value.length > maxBytes) return '';
     if (!value.includes('%')) return value;
     try {
       return decodeURIComponent(value);
@@ -120,7 +124,9 @@ export class TokenSessions {
       if (match) return match[1];
       if (/^Bearer\b/i.test(authorization)) return ''; // "Bearer" with no usable token: malformed
     }
-    return this.options.cookie === undefined ? undefined : cookieValue(headers.cookie, this.options.cookie);
+    const { cookie, maxTokenBytes } = this.options;
+    // A percent-encoded byte takes three characters: the decoded token is checked against the limit again.
+    return cookie === undefined ? undefined : cookieValue(headers.cookie, cookie, 3 * maxTokenBytes);
   }
 
   /**

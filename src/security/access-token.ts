@@ -5,7 +5,7 @@
  * not a valid, current token for this issuer and audience gets one stable reason code.
  */
 import { type Claims, PublicProtocol } from 'paseto';
-import { fromBase64url } from './bytes.js';
+import { exceedsBytes, fromBase64url } from './bytes.js';
 import { type K4PublicId, type K4PublicPaserk, k4PublicId } from './paserk.js';
 import { readJsonFooter } from './paseto-footer.js';
 import { V4PublicVerifyFactory, V4PublicVerifyKey } from './paseto-v4-public.js';
@@ -44,6 +44,8 @@ export interface AccessTokenRules {
    * signature check (only its `exp` is checked again) until it expires; 0 remembers none.
    */
   readonly verifiedTokenCache: number;
+  /** Longest token accepted, in UTF-8 bytes; a longer one is refused as `malformed` before anything else. */
+  readonly maxTokenBytes: number;
 }
 
 /** An authentic, current token. */
@@ -65,8 +67,8 @@ export interface AccessTokenVerifier {
   verify(token: string): Promise<AccessTokenResult>;
 }
 
-/** Longest token accepted, in characters; an access token is a few hundred. */
-export const MAX_ACCESS_TOKEN_LENGTH = 8192;
+/** Default longest access token, in UTF-8 bytes; an access token is a few hundred. */
+export const DEFAULT_MAX_TOKEN_BYTES = 8192;
 const SHAPE = /^v4\.public\.[A-Za-z0-9_-]+\.([A-Za-z0-9_-]+)$/;
 const FOOTER_MEMBERS = ['kid', 'wpk'] as const;
 /** A k4.pid: the header and 44 base64url characters (33 bytes). */
@@ -146,7 +148,7 @@ export function createAccessTokenVerifier(rules: AccessTokenRules): AccessTokenV
 
   return {
     async verify(token) {
-      if (token.length > MAX_ACCESS_TOKEN_LENGTH) return fail('malformed');
+      if (typeof token !== 'string' || exceedsBytes(token, rules.maxTokenBytes)) return fail('malformed');
       const remembered = cache.get(token);
       if (remembered !== undefined) return remembered;
       const shape = SHAPE.exec(token);

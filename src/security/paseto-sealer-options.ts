@@ -35,6 +35,12 @@ export interface PasetoLocalSealerOptions {
    * @default the id of `keys[0]`
    */
   sealWith?: string;
+  /**
+   * Longest token `open` reads, in bytes (see {@link DEFAULT_MAX_SEAL_TOKEN_BYTES}); a longer one is
+   * refused as `malformed` before it is decoded or authenticated.
+   * @default 8388608 (8 MiB)
+   */
+  maxTokenBytes?: number;
 }
 
 /** Per-region signing: each region signs with its own Ed25519 key and holds the others' public keys. */
@@ -56,7 +62,20 @@ export interface PasetoPublicSealerOptions {
    * stop trusting a region, remove its keys.
    */
   publicKeys: Readonly<Record<string, readonly string[]>>;
+  /**
+   * Longest token `open` reads, in bytes (see {@link DEFAULT_MAX_SEAL_TOKEN_BYTES}).
+   * @default 8388608 (8 MiB)
+   */
+  maxTokenBytes?: number;
 }
+
+/**
+ * Default longest sealed token `open` reads: 8 MiB. A batch is packed to about 256 KiB and one session is
+ * limited by the store (a token is a third larger than what it seals), so genuine tokens stay far below
+ * it; raise it only if a region sends single sessions of several MiB (AMQP, Redis Streams), in every
+ * region.
+ */
+export const DEFAULT_MAX_SEAL_TOKEN_BYTES = 8 * 1024 * 1024;
 
 /** Options of `createPasetoSealer`: `purpose` picks the variant. */
 export type PasetoSealerOptions = PasetoLocalSealerOptions | PasetoPublicSealerOptions;
@@ -68,6 +87,7 @@ export interface ResolvedLocalOptions {
   /** Key bytes by `k4.lid`, in the order given. */
   readonly keys: ReadonlyMap<K4LocalId, Uint8Array>;
   readonly sealWith: K4LocalId;
+  readonly maxTokenBytes: number;
 }
 
 /** A public key this region accepts, and the region it belongs to. */
@@ -89,10 +109,18 @@ export interface ResolvedPublicOptions {
   readonly ownKeyId: K4PublicId;
   /** Every accepted public key by `k4.pid`. */
   readonly publicKeys: ReadonlyMap<K4PublicId, TrustedPublicKey>;
+  readonly maxTokenBytes: number;
 }
 
-const LOCAL_OPTIONS = new Set(['purpose', 'deployment', 'keys', 'sealWith']);
-const PUBLIC_OPTIONS = new Set(['purpose', 'deployment', 'region', 'secretKey', 'publicKeys']);
+const LOCAL_OPTIONS = new Set(['purpose', 'deployment', 'keys', 'sealWith', 'maxTokenBytes']);
+const PUBLIC_OPTIONS = new Set([
+  'purpose',
+  'deployment',
+  'region',
+  'secretKey',
+  'publicKeys',
+  'maxTokenBytes',
+]);
 const DEPLOYMENT = /^[\x21-\x7e]{1,200}$/;
 
 function checkNames(input: object, known: Set<string>, purpose: string): void {
@@ -107,6 +135,14 @@ function deploymentOf(value: unknown): string {
   if (value === undefined) throw new ConfigError('deployment', 'is required (e.g. "shop-prod")');
   if (typeof value !== 'string' || !DEPLOYMENT.test(value)) {
     throw new ConfigError('deployment', 'must be 1 to 200 printable ASCII characters, without spaces');
+  }
+  return value;
+}
+
+function maxTokenBytesOf(value: unknown): number {
+  if (value === undefined) return DEFAULT_MAX_SEAL_TOKEN_BYTES;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 4096 || value > 512 * 1024 * 1024) {
+    throw new ConfigError('maxTokenBytes', 'must be an integer number of bytes from 4096 to 512 MiB');
   }
   return value;
 }
@@ -130,7 +166,13 @@ function resolveLocal(input: PasetoLocalSealerOptions): ResolvedLocalOptions {
   if (typeof sealWith !== 'string' || !keys.has(sealWith as K4LocalId)) {
     throw new ConfigError('sealWith', 'must be the k4.lid of one of `keys` (see paserkId())');
   }
-  return { purpose: 'local', deployment, keys, sealWith: sealWith as K4LocalId };
+  return {
+    purpose: 'local',
+    deployment,
+    keys,
+    sealWith: sealWith as K4LocalId,
+    maxTokenBytes: maxTokenBytesOf(input.maxTokenBytes),
+  };
 }
 
 function resolvePublic(input: PasetoPublicSealerOptions): ResolvedPublicOptions {
@@ -179,6 +221,7 @@ function resolvePublic(input: PasetoPublicSealerOptions): ResolvedPublicOptions 
     secretSeed: secret.subarray(0, 32),
     ownKeyId,
     publicKeys,
+    maxTokenBytes: maxTokenBytesOf(input.maxTokenBytes),
   };
 }
 

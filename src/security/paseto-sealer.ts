@@ -20,7 +20,8 @@
  * package `hash-wasm` is installed (in JavaScript otherwise).
  *
  * `open` checks, in this order, failing closed with a `SealError` whose `reason` is:
- * 1. `malformed`: not a string, not a v4 token of the configured purpose, no footer, or a footer that
+ * 1. `malformed`: not a string, not a v4 token of the configured purpose, longer than `maxTokenBytes`
+ *    (before anything is decoded), no footer, or a footer that
  *    is too long, too deep, not the JSON object above, or a `kid` of the wrong type;
  * 2. `wrong-channel`: the footer's binding digest is not this deployment's and channel's;
  * 3. `unknown-key`: no accepted key has that id (never seen, or retired);
@@ -35,7 +36,7 @@ import type { KeyObject } from 'node:crypto';
 import { blake2b } from '@noble/hashes/blake2.js';
 import type { OpenedSeal, RefusalReason, SealBinding, Sealer } from '../contracts/sealer.js';
 import { SealError } from '../errors.js';
-import { fromBase64url, fromUtf8, preAuthEncode, toBase64url, utf8 } from './bytes.js';
+import { exceedsBytes, fromBase64url, fromUtf8, preAuthEncode, toBase64url, utf8 } from './bytes.js';
 import { ed25519PrivateKeyObject, ed25519PublicKeyObject } from './paserk.js';
 import { MAX_FOOTER_BYTES, readJsonFooter } from './paseto-footer.js';
 import {
@@ -128,6 +129,7 @@ class Framing {
     deployment: string,
     private readonly kidPrefix: string,
     kid: string,
+    private readonly maxTokenBytes: number,
   ) {
     this.header = `v4.${purpose}.`;
     this.digestOf = memo((channel) =>
@@ -155,6 +157,9 @@ class Framing {
   inspect(token: unknown, binding: SealBinding): Inspected {
     if (typeof token !== 'string' || !token.startsWith(this.header)) {
       throw refuse('malformed', `not a ${this.header.slice(0, -1)} token`);
+    }
+    if (exceedsBytes(token, this.maxTokenBytes)) {
+      throw refuse('malformed', `the token is larger than maxTokenBytes (${this.maxTokenBytes})`);
     }
     const dot = token.indexOf('.', this.header.length);
     if (dot === -1) throw refuse('malformed', 'the token has no footer');
@@ -204,7 +209,7 @@ function decodeClaims(message: Uint8Array): string {
 
 function createLocalSealer(options: ResolvedLocalOptions): PasetoSealer {
   const keyId = options.sealWith;
-  const framing = new Framing('local', options.deployment, 'k4.lid.', keyId);
+  const framing = new Framing('local', options.deployment, 'k4.lid.', keyId, options.maxTokenBytes);
   const sealKey = options.keys.get(keyId) as Uint8Array;
   return {
     scheme: 'paseto-v4-local',
@@ -243,7 +248,7 @@ function createLocalSealer(options: ResolvedLocalOptions): PasetoSealer {
 
 function createPublicSealer(options: ResolvedPublicOptions): PasetoSealer {
   const keyId = options.ownKeyId;
-  const framing = new Framing('public', options.deployment, 'k4.pid.', keyId);
+  const framing = new Framing('public', options.deployment, 'k4.pid.', keyId, options.maxTokenBytes);
   const secret = ed25519PrivateKeyObject(options.secretSeed);
   const verifiers = new Map<string, { key: KeyObject; region: string }>();
   for (const [id, trusted] of options.publicKeys) {

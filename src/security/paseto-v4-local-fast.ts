@@ -18,6 +18,7 @@ const ENCRYPTION_KEY_INFO = utf8('paseto-encryption-key');
 const AUTHENTICATION_KEY_INFO = utf8('paseto-auth-key-for-aead');
 const NONCE_BYTES = 32;
 const TAG_BYTES = 32;
+const KEY_BYTES = 32;
 /** "expand 32-byte k" */
 const SIGMA = new Uint32Array([0x61707865, 0x3320646e, 0x79622d32, 0x6b206574]);
 
@@ -53,6 +54,16 @@ export function wasmBlake2b(): Promise<KeyedBlake2b | undefined> {
 /** The fastest keyed BLAKE2b available: `hash-wasm` when installed, else `@noble/hashes`. */
 export async function fastestBlake2b(): Promise<KeyedBlake2b> {
   return (await wasmBlake2b()) ?? nobleBlake2b;
+}
+
+/**
+ * Refuses a key that is not 32 bytes, as the reference path does (`V4LocalKey`): keyed BLAKE2b takes
+ * any key up to 64 bytes, so without this check a short or long key would seal and open silently.
+ */
+function checkKey(key: Uint8Array): void {
+  if (!(key instanceof Uint8Array) || key.length !== KEY_BYTES) {
+    throw new TypeError(`a v4.local key is ${KEY_BYTES} bytes`);
+  }
 }
 
 /** A fresh, aligned copy of `bytes` seen as host-order 32-bit words (as noble's own code does). */
@@ -91,6 +102,7 @@ export async function encryptV4LocalFast(
   implicitAssertion: Uint8Array,
   nonce: Uint8Array = new Uint8Array(randomBytes(NONCE_BYTES)),
 ): Promise<Uint8Array> {
+  checkKey(key);
   if (nonce.length !== NONCE_BYTES) throw new TypeError(`a v4.local nonce is ${NONCE_BYTES} bytes`);
   const { encryptionKey, counterNonce, authenticationKey } = await splitKeys(mac, key, nonce);
   const ciphertext = xchacha20(encryptionKey, counterNonce, message);
@@ -104,7 +116,8 @@ export async function encryptV4LocalFast(
 
 /**
  * Checks the tag of a token body in constant time, then decrypts it, as `decryptV4Local` does. Rejects
- * with a `V4LocalAuthenticationError` when the body is too short or the tag does not match.
+ * with a `V4LocalAuthenticationError` when the body is too short or the tag does not match, and with a
+ * `TypeError` when the key is not 32 bytes.
  */
 export async function decryptV4LocalFast(
   mac: KeyedBlake2b,
@@ -113,6 +126,7 @@ export async function decryptV4LocalFast(
   footer: Uint8Array,
   implicitAssertion: Uint8Array,
 ): Promise<Uint8Array> {
+  checkKey(key);
   if (body.length < NONCE_BYTES + TAG_BYTES) throw new V4LocalAuthenticationError();
   const nonce = body.subarray(0, NONCE_BYTES);
   const ciphertext = body.subarray(NONCE_BYTES, body.length - TAG_BYTES);

@@ -52,6 +52,7 @@ export class V4LocalKey implements Key {
 
 /** The encryption key and XChaCha20 nonce, and the authentication key, of one message nonce. */
 function splitKeys(key: Uint8Array, nonce: Uint8Array) {
+  if (key.length !== KEY_BYTES) throw new TypeError(`a v4.local key is ${KEY_BYTES} bytes`);
   const derived = blake2b(concatBytes(ENCRYPTION_KEY_INFO, nonce), { key, dkLen: 56 });
   return {
     encryptionKey: derived.subarray(0, 32),

@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+import { ConfigError } from '../errors.js';
 import type { KeySpace } from '../keys.js';
 import type { RedisClient, SessionData } from '../types.js';
 
@@ -45,6 +46,8 @@ export interface BulkContext {
   client: RedisClient;
   keys: KeySpace;
   scanCount: number;
+  /** The store's `allowClearWithoutPrefix`: whether `clear()` may run with `prefix: ''`. */
+  allowClearWithoutPrefix: boolean;
   /** Runs one Redis call under the store's deadline and error mapping. */
   call<T>(operation: string, work: Promise<T>): Promise<T>;
   /** Parses a stored value (CorruptSessionError when it cannot). */
@@ -82,8 +85,18 @@ export async function listSessionIds(ctx: BulkContext): Promise<string[]> {
   return [...seen];
 }
 
-/** Deletes every session page by page, never holding every key at once. */
+/**
+ * Deletes every session page by page, never holding every key at once. With `prefix: ''` it refuses
+ * (a `ConfigError` naming `allowClearWithoutPrefix`) unless the store allows it: without a prefix every
+ * key that looks like a session id would go, the application's other keys included.
+ */
 export async function deleteAllSessions(ctx: BulkContext): Promise<void> {
+  if (ctx.keys.prefix === '' && !ctx.allowClearWithoutPrefix) {
+    throw new ConfigError(
+      'allowClearWithoutPrefix',
+      "must be true for clear() with `prefix: ''`: without a prefix, clear() deletes every key of the database that looks like a session id, not only sessions",
+    );
+  }
   for await (const batch of scan(ctx)) {
     await Promise.all(
       batch.map((sid) =>

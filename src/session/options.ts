@@ -40,6 +40,13 @@ export interface GeoSessionStoreOptions {
    */
   disableTTL?: boolean;
   /**
+   * Let `clear()` run with `prefix: ''`. Without a prefix, every key of the database that looks like a
+   * session id counts as a session, so `clear()` would delete the application's other keys too; it is
+   * refused unless this is `true`. Only valid with `prefix: ''`.
+   * @default false
+   */
+  allowClearWithoutPrefix?: boolean;
+  /**
    * `COUNT` hint of each `SCAN` in `all`, `ids`, `length` and `clear`.
    * @default 100
    */
@@ -59,7 +66,8 @@ export interface GeoSessionStoreOptions {
    */
   tombstoneTtl?: number;
   /**
-   * Replication transport. Without one, the store is a single-region store.
+   * Replication transport. Without one, the store is a single-region store. With one, `sealer` is
+   * required (a sealer, or `'none'` said explicitly).
    * @default undefined
    */
   transport?: ReplicationTransport;
@@ -98,9 +106,13 @@ export interface GeoSessionStoreOptions {
   /**
    * Seals every batch this region sends and opens every sealed batch it receives (e.g.
    * `createPasetoSealer` from `geosession/paseto`). With one, unsealed envelopes are refused.
-   * @default undefined
+   *
+   * Required with a `transport`: unsealed replication lets anyone who can write to the broker or the
+   * streams between regions rewrite any session, so it must be asked for by name with `'none'` (e.g. for
+   * tests, or links that are private end to end). Without a transport it is ignored when `'none'`.
+   * @default undefined (an error with a `transport`)
    */
-  sealer?: Sealer;
+  sealer?: Sealer | 'none';
   /**
    * With a sealer: still accept unsealed envelopes. Only for the window while sealing is switched on
    * region by region (docs/security.md); anyone who can write to the transport can forge them.
@@ -168,6 +180,7 @@ export interface ResolvedOptions {
   readonly disableTouch: boolean;
   readonly disableTTL: boolean;
   readonly scanCount: number;
+  readonly allowClearWithoutPrefix: boolean;
   readonly operationTimeoutMs: number;
   readonly tombstoneTtl: number;
   readonly transport: ReplicationTransport | undefined;
@@ -221,6 +234,7 @@ const KNOWN = [
   'disableTouch',
   'disableTTL',
   'scanCount',
+  'allowClearWithoutPrefix',
   'operationTimeoutMs',
   'tombstoneTtl',
   'transport',
@@ -275,6 +289,17 @@ export function resolveOptions(input: GeoSessionStoreOptions): ResolvedOptions {
     throw new ConfigError('prefix', `must be a string, got ${describe(prefix)}`);
   const problem = prefixProblem(prefix);
   if (problem) throw new ConfigError('prefix', problem);
+  const allowClearWithoutPrefix = booleanOption(
+    'allowClearWithoutPrefix',
+    input.allowClearWithoutPrefix,
+    false,
+  );
+  if (allowClearWithoutPrefix && prefix !== '') {
+    throw new ConfigError(
+      'allowClearWithoutPrefix',
+      "only applies with `prefix: ''` (clear() is scoped by the prefix)",
+    );
+  }
 
   let ttl: ResolvedOptions['ttl'];
   if (typeof input.ttl === 'function') ttl = input.ttl;
@@ -316,7 +341,7 @@ export function resolveOptions(input: GeoSessionStoreOptions): ResolvedOptions {
     }
   }
 
-  const sealer = input.sealer;
+  const sealer = input.sealer === 'none' ? undefined : input.sealer;
   if (sealer !== undefined) {
     if (
       typeof sealer !== 'object' ||
@@ -324,7 +349,10 @@ export function resolveOptions(input: GeoSessionStoreOptions): ResolvedOptions {
       typeof sealer.seal !== 'function' ||
       typeof sealer.open !== 'function'
     ) {
-      throw new ConfigError('sealer', 'must be a sealer (e.g. createPasetoSealer() from geosession/paseto)');
+      throw new ConfigError(
+        'sealer',
+        "must be a sealer (e.g. createPasetoSealer() from geosession/paseto), or 'none'",
+      );
     }
     if (transport === undefined)
       throw new ConfigError('sealer', 'needs a `transport`: a single-region store sends nothing');
@@ -341,6 +369,12 @@ export function resolveOptions(input: GeoSessionStoreOptions): ResolvedOptions {
     throw new ConfigError(
       'sendUnsealed',
       'needs a `sealer` and `acceptUnsealed: true` (a region that sends unsealed is in the switch-on window)',
+    );
+  }
+  if (transport !== undefined && input.sealer === undefined) {
+    throw new ConfigError(
+      'sealer',
+      "is required with a `transport`: without one, anyone who can write to the broker or the streams between regions can rewrite any session. Pass `sealer: createPasetoSealer({ purpose: 'local', deployment, keys: [key] })` from 'geosession/paseto' (make a key with `generatePasetoKey()`, the same in every region), or `sealer: 'none'` to replicate unsealed on purpose",
     );
   }
 
@@ -376,6 +410,7 @@ export function resolveOptions(input: GeoSessionStoreOptions): ResolvedOptions {
     disableTouch: booleanOption('disableTouch', input.disableTouch, false),
     disableTTL: booleanOption('disableTTL', input.disableTTL, false),
     scanCount: numberOption('scanCount', input.scanCount, DEFAULT_OPTIONS.scanCount, { integer: true }),
+    allowClearWithoutPrefix,
     operationTimeoutMs: numberOption(
       'operationTimeoutMs',
       input.operationTimeoutMs,

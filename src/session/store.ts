@@ -293,7 +293,8 @@ export class GeoSessionStore extends BaseStore {
 
   /**
    * Deletes every session in this region's Redis, batch by batch as SCAN finds them. It is local: it is
-   * not replicated and leaves tombstones in place.
+   * not replicated and leaves tombstones in place. With `prefix: ''` it fails with a `ConfigError` unless
+   * the store was made with `allowClearWithoutPrefix: true`.
    */
   clear(): Promise<void>;
   clear(cb: Callback<void>): void;
@@ -330,6 +331,7 @@ export class GeoSessionStore extends BaseStore {
       client: this.client,
       keys: this.keys,
       scanCount: this.scanCount,
+      allowClearWithoutPrefix: this.options.allowClearWithoutPrefix,
       call: (op, work) => this.ops.call(op, work),
       parse: (sid, text) => this.ops.parse(sid, text),
     });

@@ -36,7 +36,7 @@ export { amqpTopology } from './amqp-options.js';
  *
  * @example
  * const transport = createAmqpTransport({ url: 'amqp://guest:guest@127.0.0.1:5672', regions: ['hk', 'kr'] });
- * const store = new GeoSessionStore({ region: 'hk', client: redis, transport });
+ * const store = new GeoSessionStore({ region: 'hk', client: redis, transport, sealer }); // sealer: createPasetoSealer()
  */
 export function createAmqpTransport(options: AmqpTransportOptions): ReplicationTransport {
   return new AmqpTransport(options);

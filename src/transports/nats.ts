@@ -35,7 +35,7 @@ export { channelToken } from './nats-options.js';
  * @example
  * import { createNatsTransport } from 'geosession/nats';
  * const transport = createNatsTransport({ servers: 'nats://127.0.0.1:4222', regions: ['hk', 'kr'] });
- * const store = new GeoSessionStore({ region: 'hk', client: redis, transport });
+ * const store = new GeoSessionStore({ region: 'hk', client: redis, transport, sealer }); // sealer: createPasetoSealer()
  */
 export function createNatsTransport(options: NatsTransportOptions): ReplicationTransport {
   return new NatsTransport(options);

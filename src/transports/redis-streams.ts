@@ -103,7 +103,7 @@ const KNOWN = [
  *
  * @example
  * const transport = createRedisStreamsTransport({ regions: { hk: redisHK, kr: redisKR } });
- * const store = new GeoSessionStore({ region: 'hk', client: redisHK, transport });
+ * const store = new GeoSessionStore({ region: 'hk', client: redisHK, transport, sealer }); // sealer: createPasetoSealer()
  */
 export function createRedisStreamsTransport(options: RedisStreamsTransportOptions): ReplicationTransport {
   return new RedisStreamsTransport(options);

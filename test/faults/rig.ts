@@ -210,6 +210,7 @@ export async function startDeployment(kind: FaultTransport = 'redis-streams'): P
         prefix,
         transport,
         replicateTouchAfter: 0,
+        sealer: 'none',
         ...(sealKey ? { sealer: localSealer([sealKey]) } : {}),
         ...STORE,
         clock: () => Date.now() + region.clockOffsetMs,

@@ -34,6 +34,7 @@ async function main(): Promise<void> {
     prefix: env('GEOSESSION_PREFIX'),
     tombstoneTtl: Number(env('GEOSESSION_TOMBSTONE_TTL')),
     transport,
+    sealer: 'none',
   });
   await store.ready();
   const sid = store.genid();

@@ -179,6 +179,7 @@ export async function createDeployment(
       tombstoneTtl: 600,
       replicateTouchAfter: 0,
       transport,
+      sealer: 'none',
       ...options.store,
       ...(config.sealer ? { sealer: config.sealer } : {}),
       ...(config.acceptUnsealed ? { acceptUnsealed: true } : {}),

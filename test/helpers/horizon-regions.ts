@@ -44,6 +44,7 @@ function openHorizonRegion(
     tombstoneTtl,
     replicateTouchAfter: 0,
     transport,
+    sealer: 'none',
   });
   const errors: GeoSessionError[] = [];
   store.on('error', (e) => errors.push(e));

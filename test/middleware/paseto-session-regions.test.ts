@@ -33,8 +33,8 @@ describe.skipIf(!hasRedis)('token sessions in two regions', () => {
     const hkClient = hkRedis.client();
     const krClient = krRedis.client();
     transport = createRedisStreamsTransport({ regions: { hk: hkClient, kr: krClient }, blockMs: 100 });
-    hk = new GeoSessionStore({ region: 'hk', client: hkClient, transport });
-    kr = new GeoSessionStore({ region: 'kr', client: krClient, transport });
+    hk = new GeoSessionStore({ region: 'hk', client: hkClient, transport, sealer: 'none' });
+    kr = new GeoSessionStore({ region: 'kr', client: krClient, transport, sealer: 'none' });
     await Promise.all([hk.ready(), kr.ready()]);
 
     const hkApp = express();

@@ -234,6 +234,23 @@ describe.skipIf(!hasRedis)('pasetoSession (express)', () => {
     expectRefused(await app.call(undefined, 'GET', '/me', { cookie: 'other=1' }), 'missing');
   });
 
+  it('refuses a token over maxTokenBytes as malformed, from the header or the cookie, unread by Redis', async () => {
+    const app = await startApp({ cookie: 'access_token', maxTokenBytes: 1024 });
+    const { token } = await app.issuer.issue({ claims: { scope: 'read '.repeat(300) } });
+    expect(Buffer.byteLength(token)).toBeGreaterThan(1024);
+    expectRefused(await app.call(token), 'malformed');
+    expectRefused(await app.call(undefined, 'GET', '/me', { cookie: `access_token=${token}` }), 'malformed');
+    // Percent-encoded past three times the limit: refused before it is decoded.
+    const encoded = '%41'.repeat(1100);
+    expectRefused(
+      await app.call(undefined, 'GET', '/me', { cookie: `access_token=${encoded}` }),
+      'malformed',
+    );
+    // The same token under the default limit (8 KiB) is served.
+    const roomy = await startApp({}, redis, app.issuer);
+    expect((await roomy.call(token)).status).toBe(200);
+  });
+
   it('follows issuer key rotation through the footer kid', async () => {
     const next = createIssuer();
     const old = createIssuer();
@@ -326,6 +343,9 @@ describe('pasetoSession options', () => {
     ['clockTolerance', { clockTolerance: 3600 }],
     ['verifiedTokenCache', { verifiedTokenCache: -1 }],
     ['verifiedTokenCache', { verifiedTokenCache: 1.5 }],
+    ['maxTokenBytes', { maxTokenBytes: 100 }],
+    ['maxTokenBytes', { maxTokenBytes: 2 * 1024 * 1024 }],
+    ['maxTokenBytes', { maxTokenBytes: '8k' }],
     ['secret', { secret: 'x' }],
   ];
   for (const [option, change] of cases) {

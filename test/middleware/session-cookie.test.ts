@@ -239,6 +239,20 @@ describe.skipIf(!hasRedis)('cookies written by real apps', () => {
     expect(verifySessionCookie(`connect.sid=${sign('hk.abc', OLD)}`, EXPRESS)).toBeNull();
   });
 
+  it('reads no cookie value over maxCookieBytes (on the wire, in bytes): null, whatever its signature', () => {
+    // A validly signed value of 5,000 bytes: over the default 4,096, within a limit of 8,192.
+    const long = sign(`hk.${'a'.repeat(5000)}`, OLD);
+    expect(verifySessionCookie(`sessionId=${long}`, FASTIFY)).toBeNull();
+    expect(verifySessionCookie(`sessionId=${long}`, { ...FASTIFY, maxCookieBytes: 8192 })?.sid).toBe(
+      `hk.${'a'.repeat(5000)}`,
+    );
+    // Counted as sent, percent-encoding included: 1,400 encoded bytes are 4,200 on the wire.
+    const encoded = encodeURIComponent(sign('\u20ac'.repeat(466), OLD));
+    expect(encoded.length).toBeGreaterThan(4096);
+    expect(verifySessionCookie(`sessionId=${encoded}`, FASTIFY)).toBeNull();
+    expect(verifySessionCookie(`sessionId=${encoded}`, { ...FASTIFY, maxCookieBytes: 8192 })).not.toBeNull();
+  });
+
   it('returns null without asking the store when there is no cookie', async () => {
     const calls: string[] = [];
     const watched = new GeoSessionStore({ region: 'hk', client: redis, prefix });
@@ -298,6 +312,8 @@ describe('options', () => {
     ['name', { secrets: 'a', format: 'fastify', name: 'a;b' }],
     ['cookiePrefix', { secrets: 'a', format: 'express', cookiePrefix: 's:' }],
     ['cookiePrefix', { secrets: 'a', format: 'fastify', cookiePrefix: 1 }],
+    ['maxCookieBytes', { secrets: 'a', format: 'fastify', maxCookieBytes: 10 }],
+    ['maxCookieBytes', { secrets: 'a', format: 'fastify', maxCookieBytes: 4096.5 }],
     ['options', null],
   ];
 

@@ -44,8 +44,8 @@ describe.skipIf(!hasRedis)('two regions behind a round-robin balancer (express)'
     const kr = krRedis.client();
     transport = createRedisStreamsTransport({ regions: { hk, kr }, blockMs: 200 });
     stores = [
-      new GeoSessionStore({ region: 'hk', client: hk, transport, remotes: { kr } }),
-      new GeoSessionStore({ region: 'kr', client: kr, transport, remotes: { hk } }),
+      new GeoSessionStore({ region: 'hk', client: hk, transport, sealer: 'none', remotes: { kr } }),
+      new GeoSessionStore({ region: 'kr', client: kr, transport, sealer: 'none', remotes: { hk } }),
     ];
     await Promise.all(stores.map((s) => s.ready()));
     apps = await Promise.all(stores.map((s) => startRegionApp(s)));
@@ -147,8 +147,8 @@ describe.skipIf(!hasRedis)('a cut link between regions', () => {
       watchdogMs: 1000,
     });
     transports = [hkTransport, krTransport];
-    hkStore = new GeoSessionStore({ region: 'hk', client: hkLocal, transport: hkTransport });
-    krStore = new GeoSessionStore({ region: 'kr', client: krLocal, transport: krTransport });
+    hkStore = new GeoSessionStore({ region: 'hk', client: hkLocal, transport: hkTransport, sealer: 'none' });
+    krStore = new GeoSessionStore({ region: 'kr', client: krLocal, transport: krTransport, sealer: 'none' });
     for (const t of transports) t.on('error', () => {});
     await Promise.all([hkStore.ready(), krStore.ready()]);
   });

@@ -132,6 +132,7 @@ describe.skipIf(!hasRedis)('replication invariants (property-based, real Redis)'
       tombstoneTtl: 600,
       replicateTouchAfter: 0,
       transport: new ManualTransport(),
+      sealer: 'none',
     });
     store.on('error', (e: Error) => errors.push(e));
     return store;

@@ -90,6 +90,7 @@ function regionsHarness(names: readonly string[]) {
       // Exact convergence of expiries needs every touch replicated (the default step is tested apart).
       replicateTouchAfter: 0,
       transport,
+      sealer: 'none',
     });
     opened.push({ store, transport });
     return { store, transport };

@@ -54,7 +54,14 @@ describe.skipIf(!hasRedis)('the outbox relay’s consumer group', () => {
   it('loses the consumers of processes that stopped, once idle past consumerIdleMs, and keeps its own', async () => {
     const outbox = createKeySpace(prefix).internal('outbox', 'hk');
     const transport = createMemoryTransport({ regions: ['hk', 'kr'] });
-    const store = new GeoSessionStore({ region: 'hk', client, prefix, transport, consumerIdleMs: 500 });
+    const store = new GeoSessionStore({
+      region: 'hk',
+      client,
+      prefix,
+      transport,
+      sealer: 'none',
+      consumerIdleMs: 500,
+    });
     try {
       await store.ready();
       await store.set(store.genid(), session(1));
@@ -103,6 +110,7 @@ describe.skipIf(!hasRedis)('the outbox while the broker is away', () => {
       client,
       prefix,
       transport,
+      sealer: 'none',
       maxOutboxBacklog: { entries: 20, warnAt: 0.5 },
     });
     const errors: Error[] = [];

@@ -68,12 +68,19 @@ describe.skipIf(!hasRedis)('a touch of a session served by read-through before i
   });
 
   function stores(prefix: string, hkTransport: ReplicationTransport, krTransport: ReplicationTransport) {
-    const hk = new GeoSessionStore({ region: 'hk', client: hkClient, prefix, transport: hkTransport });
+    const hk = new GeoSessionStore({
+      region: 'hk',
+      client: hkClient,
+      prefix,
+      transport: hkTransport,
+      sealer: 'none',
+    });
     const kr = new GeoSessionStore({
       region: 'kr',
       client: krClient,
       prefix,
       transport: krTransport,
+      sealer: 'none',
       remotes: { hk: hkServer.client() },
     });
     for (const s of [hk, kr]) s.on('error', () => {}); // the frozen link reports

@@ -30,7 +30,14 @@ describe.skipIf(!hasRedis)('replicateTouchAfter', () => {
     const clients = { hk: sharedRedis({ db: 7 }), kr: sharedRedis({ db: 8 }) };
     const transport = createMemoryTransport({ regions: ['hk', 'kr'] });
     const make = (region: 'hk' | 'kr') =>
-      new GeoSessionStore({ region, client: clients[region], prefix, transport, replicateTouchAfter });
+      new GeoSessionStore({
+        region,
+        client: clients[region],
+        prefix,
+        transport,
+        sealer: 'none',
+        replicateTouchAfter,
+      });
     const hk = make('hk');
     const kr = make('kr');
     await Promise.all([hk.ready(), kr.ready()]);

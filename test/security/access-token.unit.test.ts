@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { type AccessTokenRules, createAccessTokenVerifier } from '../../src/security/access-token.js';
+import { exceedsBytes } from '../../src/security/bytes.js';
 import type { K4PublicPaserk } from '../../src/security/paserk.js';
 import { generatePasetoKey } from '../../src/security/paseto-keys.js';
 import { createPasetoSealer } from '../../src/security/paseto-sealer.js';
@@ -16,6 +17,7 @@ const rules = (overrides: Partial<AccessTokenRules> = {}): AccessTokenRules => (
   audience: [AUDIENCE],
   clockTolerance: 0,
   verifiedTokenCache: 100,
+  maxTokenBytes: 8192,
   ...overrides,
 });
 const verifier = createAccessTokenVerifier(rules());
@@ -110,6 +112,21 @@ describe('access token verification', () => {
     await small.verify(b); // evicts a
     const a2 = await small.verify(a);
     expect(a1.ok && a2.ok && a1.token !== a2.token).toBe(true);
+  });
+
+  it('refuses a token over maxTokenBytes (UTF-8 bytes) as malformed, before any lookup or check', async () => {
+    // A genuine token, about 3 KB with a big claim.
+    const { token } = await issuer.issue({ claims: { scope: 'read '.repeat(500) } });
+    expect(Buffer.byteLength(token)).toBeGreaterThan(2048);
+    expect(await reasonOf(token)).toBe('ok'); // remembered by the default verifier's cache
+    const small = createAccessTokenVerifier(rules({ maxTokenBytes: 2048 }));
+    expect(await reasonOf(token, small)).toBe('malformed');
+    // Counted in bytes, not characters: 1,000 three-byte characters are 3,000 bytes.
+    expect(exceedsBytes('\u20ac'.repeat(1000), 2048)).toBe(true);
+    expect(exceedsBytes('a'.repeat(2048), 2048)).toBe(false);
+    expect(exceedsBytes('\u20ac'.repeat(682), 2048)).toBe(false);
+    expect(exceedsBytes('\u20ac'.repeat(683), 2048)).toBe(true);
+    expect(await reasonOf(123 as unknown as string)).toBe('malformed');
   });
 
   it('refuses anything that is not a v4.public token with a bounded {"kid"} footer as malformed', async () => {

@@ -339,6 +339,46 @@ describe('v4.public sealer', () => {
   });
 });
 
+describe('token size limit', () => {
+  it('open refuses a token over maxTokenBytes as malformed, before decoding or authenticating it', async () => {
+    const key = generatePasetoKey().key;
+    const pair = generatePasetoKeyPair();
+    const sealers = [
+      [localSealer([key]), localSealer([key], { maxTokenBytes: 64 * 1024 })],
+      [
+        createPasetoSealer({
+          purpose: 'public',
+          deployment: 'd',
+          region: 'hk',
+          secretKey: pair.secretKey,
+          publicKeys: {},
+        }),
+        createPasetoSealer({
+          purpose: 'public',
+          deployment: 'd',
+          region: 'hk',
+          secretKey: pair.secretKey,
+          publicKeys: {},
+          maxTokenBytes: 64 * 1024,
+        }),
+      ],
+    ] as const;
+    for (const [roomy, strict] of sealers) {
+      // A genuine token of about 100 KB opens under the default limit (8 MiB), not under 64 KiB.
+      const token = await roomy.seal('a'.repeat(75_000), HK);
+      expect(token.length).toBeGreaterThan(64 * 1024);
+      expect((await roomy.open(token, HK)).payload).toHaveLength(75_000);
+      expect(await refusal(strict, token, HK)).toBe('malformed');
+      // Below the limit it still opens.
+      const small = await roomy.seal('x', HK);
+      expect((await strict.open(small, HK)).payload).toBe('x');
+      // 9 MiB of anything is refused under the default, whatever it holds.
+      const huge = `${token.slice(0, 10)}${'A'.repeat(9 * 1024 * 1024)}${token.slice(token.lastIndexOf('.'))}`;
+      await expect(roomy.open(huge, HK)).rejects.toThrow(/larger than maxTokenBytes/);
+    }
+  });
+});
+
 describe('option validation', () => {
   const key = generatePasetoKey();
   const pair = generatePasetoKeyPair();
@@ -372,6 +412,9 @@ describe('option validation', () => {
     ['publicKeys.jp[0]', { ...pub, publicKeys: { kr: [pair.publicKey], jp: [pair.publicKey] } }],
     ['secretKey', { ...pub, publicKeys: { kr: [pair.publicKey] } }], // own key listed for another region
     ['keys', { ...pub, keys: [key.key] }],
+    ['maxTokenBytes', { ...local, maxTokenBytes: 1024 }],
+    ['maxTokenBytes', { ...pub, maxTokenBytes: 1e12 }],
+    ['maxTokenBytes', { ...local, maxTokenBytes: '8MB' }],
   ];
   for (const [option, options] of cases) {
     it(`names \`${option}\` (${JSON.stringify(options)?.slice(0, 60)})`, () => {

@@ -124,3 +124,31 @@ describe('the sealer’s v4.local path', () => {
     });
   }
 });
+
+describe('key length', () => {
+  const message = utf8('{"p":"x"}');
+  const footer = utf8('{"kid":"k"}');
+  const assertion = new Uint8Array(0);
+
+  it('the fast path refuses a key that is not 32 bytes, sealing and opening, as the reference path does', async () => {
+    const good = new Uint8Array(32).fill(7);
+    const body = await encryptV4LocalFast(nobleBlake2b, good, message, footer, assertion);
+    for (const length of [0, 16, 31, 33, 64]) {
+      const key = new Uint8Array(length).fill(7);
+      for (const mac of [nobleBlake2b, wasm as KeyedBlake2b]) {
+        await expect(encryptV4LocalFast(mac, key, message, footer, assertion)).rejects.toThrow(
+          /a v4.local key is 32 bytes/,
+        );
+        await expect(decryptV4LocalFast(mac, key, body, footer, assertion)).rejects.toThrow(
+          /a v4.local key is 32 bytes/,
+        );
+      }
+      expect(() => encryptV4Local(key, message, footer, assertion)).toThrow(/a v4.local key is 32 bytes/);
+      expect(() => decryptV4Local(key, body, footer, assertion)).toThrow(/a v4.local key is 32 bytes/);
+    }
+    // A 32-byte key still works both ways.
+    expect(Buffer.from(await decryptV4LocalFast(nobleBlake2b, good, body, footer, assertion))).toEqual(
+      Buffer.from(message),
+    );
+  });
+});

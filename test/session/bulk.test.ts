@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/errors.js';
 import { GeoSessionStore } from '../../src/session/store.js';
 import type { SessionData } from '../../src/types.js';
 import { metaField } from '../helpers/meta.js';
@@ -126,8 +127,23 @@ describe.skipIf(!hasRedis)("bulk methods with prefix '' on a private Redis", () 
     await expectExactBulk(store);
   });
 
-  it('clear leaves only tombstones and the outbox', async () => {
-    await store.clear();
+  it("clear refuses prefix '' unless allowClearWithoutPrefix: an app's own keys look like session ids", async () => {
+    await client.set('user:42', 'not a session');
+    await client.set('cache:home', 'not a session either');
+    const before = await client.dbsize();
+    const error = await store.clear().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).option).toBe('allowClearWithoutPrefix');
+    await expect(new Promise((resolve) => store.clear(resolve))).resolves.toBeInstanceOf(ConfigError);
+    expect(await client.dbsize()).toBe(before);
+    expect(await client.get('user:42')).toBe('not a session');
+    await client.del('user:42', 'cache:home');
+  });
+
+  it('clear with allowClearWithoutPrefix leaves only tombstones and the outbox', async () => {
+    const allowed = new GeoSessionStore({ region: 'hk', client, prefix: '', allowClearWithoutPrefix: true });
+    await allowed.clear();
+    await allowed.close();
     expect(await store.length()).toBe(0);
     const left = await keysMatching(client, '*');
     expect(left).toHaveLength(21);

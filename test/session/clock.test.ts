@@ -74,6 +74,7 @@ describe.skipIf(!hasRedis)('a host with a wrong clock (private servers, Redis St
       prefix,
       tombstoneTtl: TOMBSTONE_TTL_S,
       transport,
+      sealer: 'none',
     });
     opened.push(krStore, transport);
     await krStore.ready();
@@ -149,6 +150,7 @@ describe.skipIf(!hasRedis)('a host with a wrong clock (private servers, Redis St
         prefix,
         tombstoneTtl: TOMBSTONE_TTL_S,
         transport,
+        sealer: 'none',
         clock,
       });
       try {

@@ -86,6 +86,7 @@ describe.skipIf(!hasRedis)('close() during an outage (Redis Streams, private ser
       prefix,
       operationTimeoutMs: OPERATION_TIMEOUT_MS,
       transport,
+      sealer: 'none',
     });
     store.on('error', () => {}); // expected during the outage
     opened.push(transport, store);
@@ -183,6 +184,7 @@ describe.skipIf(!hasRedis || !hasRabbit)('close() with the AMQP link frozen', ()
       prefix,
       operationTimeoutMs: OPERATION_TIMEOUT_MS,
       transport,
+      sealer: 'none',
     });
     store.on('error', () => {}); // expected while the link is frozen
     transport.on('error', () => {});
@@ -277,6 +279,7 @@ describe.skipIf(!hasRedis)('close() stops every timer and background loop', () =
           client: region === 'hk' ? hkClient : krClient,
           prefix,
           transport,
+          sealer: 'none',
           remotes: region === 'kr' ? { hk: hkClient } : {},
           operationTimeoutMs: OPERATION_TIMEOUT_MS,
         });

@@ -98,6 +98,7 @@ describe.skipIf(!hasRedis)('errors reaching the store’s `error` event', () => 
       client: region === 'hk' ? hkClient : krServer.client(),
       prefix,
       transport,
+      sealer: 'none',
       ...extra,
     });
     const errors: unknown[] = [];

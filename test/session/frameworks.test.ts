@@ -149,8 +149,8 @@ for (const framework of ['express', 'fastify'] as Framework[]) {
       const krClient = sharedRedis({ db: 6 });
       const transport = createMemoryTransport({ regions: ['hk', 'kr'] });
       const stores = [
-        new GeoSessionStore({ region: 'hk', client: hkClient, prefix, transport }),
-        new GeoSessionStore({ region: 'kr', client: krClient, prefix, transport }),
+        new GeoSessionStore({ region: 'hk', client: hkClient, prefix, transport, sealer: 'none' }),
+        new GeoSessionStore({ region: 'kr', client: krClient, prefix, transport, sealer: 'none' }),
       ] as const;
       const [hk, kr] = await Promise.all(stores.map((store) => startApp(framework, store)));
       cleanups.push(async () => {

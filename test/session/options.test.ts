@@ -1,6 +1,8 @@
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
+import { generatePasetoKey } from '../../src/security/paseto-keys.js';
+import { createPasetoSealer } from '../../src/security/paseto-sealer.js';
 import { DEFAULT_OPTIONS, type GeoSessionStoreOptions, resolveOptions } from '../../src/session/options.js';
 import { GeoSessionStore } from '../../src/session/store.js';
 import { createMemoryTransport } from '../../src/transports/memory.js';
@@ -201,5 +203,54 @@ describe('option validation: every bad option throws a ConfigError naming it', (
     expect(resolved).toMatchObject({ acceptUnsealed: true, sendUnsealed: true });
     expect(resolveOptions({ region: 'hk', client }).sendUnsealed).toBe(false);
     await transport.close();
+  });
+});
+
+describe('secure by default: a transport needs a sealer, or `sealer: "none"` said on purpose', () => {
+  it('refuses a transport without a sealer, naming `sealer` and both ways out', async () => {
+    const transport = createMemoryTransport();
+    const error = configErrorOf(() => make({ transport }), 'sealer');
+    expect(error.message).toContain('geosession/paseto');
+    expect(error.message).toContain('generatePasetoKey()');
+    expect(error.message).toContain("sealer: 'none'");
+    await transport.close();
+  });
+
+  it("accepts `sealer: 'none'` with a transport (unsealed) and without one (nothing to seal)", async () => {
+    const transport = createMemoryTransport();
+    const resolved = resolveOptions({ region: 'hk', client, transport, sealer: 'none' });
+    expect(resolved.sealer).toBeUndefined();
+    expect(resolveOptions({ region: 'hk', client, sealer: 'none' }).sealer).toBeUndefined();
+    const store = make({ transport, sealer: 'none' });
+    store.on('error', () => {}); // the lazy client never connects
+    await store.close();
+    await transport.close();
+  });
+
+  it("accepts a real PASETO sealer, and refuses a misspelt 'none' or acceptUnsealed with 'none'", async () => {
+    const transport = createMemoryTransport();
+    const sealer = createPasetoSealer({
+      purpose: 'local',
+      deployment: 'shop',
+      keys: [generatePasetoKey().key],
+    });
+    expect(resolveOptions({ region: 'hk', client, transport, sealer }).sealer).toBe(sealer);
+    configErrorOf(() => make({ transport, sealer: 'None' }), 'sealer');
+    configErrorOf(() => make({ transport, sealer: null }), 'sealer');
+    configErrorOf(() => make({ transport, sealer: 'none', acceptUnsealed: true }), 'acceptUnsealed');
+    await transport.close();
+  });
+});
+
+describe('allowClearWithoutPrefix', () => {
+  it("is a boolean, only with prefix ''", () => {
+    expect(resolveOptions({ region: 'hk', client }).allowClearWithoutPrefix).toBe(false);
+    expect(resolveOptions({ region: 'hk', client, prefix: '', allowClearWithoutPrefix: true })).toMatchObject(
+      {
+        allowClearWithoutPrefix: true,
+      },
+    );
+    configErrorOf(() => make({ prefix: '', allowClearWithoutPrefix: 'yes' }), 'allowClearWithoutPrefix');
+    configErrorOf(() => make({ allowClearWithoutPrefix: true }), 'allowClearWithoutPrefix');
   });
 });

@@ -171,12 +171,14 @@ describe.skipIf(!hasRabbit)('amqp transport faults', () => {
         client: redisHK.client(),
         prefix,
         transport: hkTransport,
+        sealer: 'none',
       });
       const kr = new GeoSessionStore({
         region: 'kr',
         client: redisKR.client(),
         prefix,
         transport: krTransport,
+        sealer: 'none',
       });
       hk.on('error', () => {});
       kr.on('error', () => {});

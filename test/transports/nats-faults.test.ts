@@ -171,12 +171,14 @@ describe.skipIf(!hasNats)('nats transport faults', () => {
         client: redisHK.client(),
         prefix,
         transport: transport(),
+        sealer: 'none',
       });
       const storeKR = new GeoSessionStore({
         region: 'kr',
         client: redisKR.client(),
         prefix,
         transport: transport(),
+        sealer: 'none',
       });
       for (const store of [storeHK, storeKR]) {
         store.on('error', () => {});

@@ -86,6 +86,7 @@ describe.skipIf(!hasRedis)('redis-streams transport faults (private servers)', (
       prefix,
       tombstoneTtl: 600,
       transport,
+      sealer: 'none',
     });
     const errors: GeoSessionError[] = [];
     store.on('error', (e) => errors.push(e));
