@@ -14,7 +14,7 @@ import type { KeySpace } from '../keys.js';
 import { Applier, type ApplyOutcome, emptyOutcome } from './applier.js';
 import { DeadLetters } from './dead-letters.js';
 import type { ChangeEvent } from './events.js';
-import { Pipeline, type RejectedEnvelope, type RejectionReason } from './pipeline.js';
+import { Pipeline, type RejectedEnvelope, type RejectionReason, type TransientStats } from './pipeline.js';
 import { RedisClock } from './redis-clock.js';
 import { OutboxRelay } from './relay.js';
 import { type ResyncNeed, ResyncState } from './resync-state.js';
@@ -28,6 +28,11 @@ export interface ReplicationStats {
   received: ApplyOutcome & { batches: number };
   /** Envelopes refused before they could be applied, by reason (each is dead-lettered). */
   rejected: Partial<Record<RejectionReason, number>>;
+  /**
+   * Batches that met a transient failure (this region's Redis out of memory, busy, read-only, away...)
+   * and were left to be delivered again: how many, by reason, and the latest. Nothing is dead-lettered.
+   */
+  transient: TransientStats;
   /** Changes this region published (through its relay; 0 for Redis Streams without a sealer). */
   published: number;
   /** Per origin region: lag of the newest change applied (ms from when it was made to its apply here). */
@@ -257,6 +262,11 @@ export class Replicator {
       transport: this.options.transport.state,
       received: { ...this.counters },
       rejected: { ...p.rejected },
+      transient: {
+        count: p.transient.count,
+        byReason: { ...p.transient.byReason },
+        last: p.transient.last && { ...p.transient.last },
+      },
       published: p.published,
       lagMs: { ...p.lagMs },
       needsResync: this.state.snapshot(),
