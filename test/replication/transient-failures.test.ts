@@ -10,7 +10,13 @@
 import type { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TransientError } from '../../src/errors.js';
-import { createDeployment, type Deployment } from '../helpers/deployment.js';
+import {
+  createDeployment,
+  type Deployment,
+  TRANSPORT_KINDS,
+  type TransportKind,
+  transportAvailable,
+} from '../helpers/deployment.js';
 import { generatePasetoKey, localSealer, session } from '../helpers/forgery.js';
 import { eventually, hasRedis, type PrivateRedis, startRedis } from '../helpers/servers.js';
 
@@ -26,9 +32,9 @@ afterEach(async () => {
   for (const server of extra.splice(0)) await server.stop();
 });
 
-async function twoRegions(): Promise<Deployment> {
+async function twoRegions(kind: TransportKind = 'redis-streams'): Promise<Deployment> {
   const { key } = generatePasetoKey();
-  const d = await createDeployment('redis-streams', ['hk', 'kr'], {
+  const d = await createDeployment(kind, ['hk', 'kr'], {
     transport: { 'redis-streams': { claimIdleMs: 30_000 } },
   });
   deployment = d;
@@ -106,24 +112,29 @@ async function fillUntilOom(client: Redis): Promise<string[]> {
 }
 
 describe.skipIf(!hasRedis)('transient failures in the receiving region', () => {
-  it('kr out of memory (noeviction): every change arrives once memory is freed, the logout too', async () => {
-    const d = await twoRegions();
-    const admin = d.servers.kr?.client() as Redis;
-    let filler: string[] = [];
-    await changesThroughFault(
-      d,
-      async () => {
-        filler = await fillUntilOom(admin);
-      },
-      async () => {
-        // Hold the fault a little longer, so that the batch fails more than once.
-        await new Promise((r) => setTimeout(r, 1500));
-        await admin.del(...filler);
-        await admin.config('SET', 'maxmemory', '0');
-      },
-      'OOM',
-    );
-  }, 60_000);
+  it.each(TRANSPORT_KINDS)(
+    'kr out of memory (noeviction), over %s: every change arrives once memory is freed, the logout too',
+    async (kind) => {
+      if (!(await transportAvailable(kind))) return;
+      const d = await twoRegions(kind);
+      const admin = d.servers.kr?.client() as Redis;
+      let filler: string[] = [];
+      await changesThroughFault(
+        d,
+        async () => {
+          filler = await fillUntilOom(admin);
+        },
+        async () => {
+          // Hold the fault a little longer, so that the batch fails more than once.
+          await new Promise((r) => setTimeout(r, 1500));
+          await admin.del(...filler);
+          await admin.config('SET', 'maxmemory', '0');
+        },
+        'OOM',
+      );
+    },
+    60_000,
+  );
 
   it('kr busy with a 5 s script: every change arrives after it, the logout too', async () => {
     const d = await twoRegions();
