@@ -54,9 +54,27 @@ export interface Classification {
   readonly code: string;
 }
 
-/** True for an error reply of Redis as ioredis raises it. */
+/** An error reply's code word: all capitals, then a space (`OOM command not allowed...`). */
+const CODE_WORD = /^[A-Z][A-Z0-9_-]+(?= )/;
+
+/** Codes a plain error (not a `ReplyError`) may start with and still count as an error reply. */
+const PLAIN_REPLY_CODES: ReadonlySet<string> = new Set([
+  ...TRANSIENT_REPLY_CODES,
+  'ERR',
+  'WRONGTYPE',
+  'NOGROUP',
+  'BUSYGROUP',
+]);
+
+/**
+ * True for an error reply of Redis: ioredis raises a `ReplyError`; a plain error that starts with a
+ * known code counts too (ioredis-mock, which the demo runs on, raises those).
+ */
 function isReplyError(error: unknown): error is Error {
-  return error instanceof Error && error.name === 'ReplyError';
+  if (!(error instanceof Error)) return false;
+  if (error.name === 'ReplyError') return true;
+  const word = CODE_WORD.exec(error.message)?.[0];
+  return word !== undefined && PLAIN_REPLY_CODES.has(word);
 }
 
 /**
@@ -66,7 +84,7 @@ function isReplyError(error: unknown): error is Error {
  */
 export function replyCode(error: unknown): string | undefined {
   if (!isReplyError(error)) return undefined;
-  const first = /^[A-Z][A-Z0-9_-]*/.exec(error.message);
+  const first = CODE_WORD.exec(error.message);
   return first ? first[0] : 'ERR';
 }
 

@@ -118,14 +118,17 @@ describe('classifyFailure', () => {
 describe('the other predicates', () => {
   it('replyCode reads only error replies', () => {
     expect(replyCode(reply('OOM command not allowed'))).toBe('OOM');
-    expect(replyCode(new Error('OOM but not a reply'))).toBeUndefined();
+    expect(replyCode(new Error('Connection is closed.'))).toBeUndefined();
+    expect(replyCode(new Error('XACK on s got no answer within 6000 ms'))).toBeUndefined();
+    // ioredis-mock (the demo) raises plain errors that start with the code.
+    expect(replyCode(new Error('NOSCRIPT No matching script. Please use EVAL.'))).toBe('NOSCRIPT');
   });
 
   it('isMissingStream: NOGROUP and XINFO on a missing key, nothing else', () => {
     expect(isMissingStream(reply('NOGROUP No such key s or consumer group g in XREADGROUP'))).toBe(true);
     expect(isMissingStream(reply('ERR no such key'))).toBe(true);
     expect(isMissingStream(reply(TRANSIENT_REPLIES.OOM as string))).toBe(false);
-    expect(isMissingStream(new Error('ERR no such key'))).toBe(false);
+    expect(isMissingStream(new Error('no such key, but not a reply'))).toBe(false);
     expect(isNoGroup(reply('NOGROUP No such key'))).toBe(true);
     expect(isNoGroup(reply('ERR no such key'))).toBe(false);
   });
