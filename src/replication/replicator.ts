@@ -101,6 +101,8 @@ export class Replicator {
   private readonly backlogLevels = new Map<string, PeerBacklog['level']>();
   /** Loading the resync state (again, when the local Redis was away at start). */
   private loading: Promise<void> | undefined;
+  /** The housekeeping round in flight: a round never overlaps the one before it. */
+  private tending: Promise<void> | undefined;
 
   constructor(private readonly options: ReplicatorOptions) {
     const { client, keys, region, transport, sealer } = options;
@@ -173,7 +175,11 @@ export class Replicator {
       transport.off('backlog', onBacklog);
       transport.off('resync', onResync);
     };
-    this.timer = setInterval(() => void this.tend(), 5000);
+    this.timer = setInterval(() => {
+      this.tending ??= this.tend().finally(() => {
+        this.tending = undefined;
+      });
+    }, 5000);
     this.timer.unref();
   }
 
@@ -240,16 +246,25 @@ export class Replicator {
     }
   }
 
+  /**
+   * Housekeeping every few seconds: the resync state (loaded again if it failed), the Redis clock, the
+   * epoch, the peers' backlogs. Every call has a deadline, and the timer never starts a round while
+   * the last one runs, so a Redis that does not answer cannot pile rounds up.
+   */
   private async tend(): Promise<void> {
+    const ms = this.options.operationTimeoutMs;
     this.loading ??= this.loadState().catch(() => {
       this.loading = undefined;
     });
     await this.loading;
     await this.syncClock();
-    await this.state.checkEpoch();
     try {
-      this.backlog =
-        (await this.options.transport.backlog?.(this.options.channel, this.options.region)) ?? [];
+      await withTimeout(this.state.checkEpoch(), ms, () => new TimeoutError('checking the epoch', ms));
+      const { transport, channel, region } = this.options;
+      const backlog = transport.backlog?.(channel, region);
+      this.backlog = backlog
+        ? await withTimeout(backlog, ms, () => new TimeoutError('reading the backlog', ms))
+        : [];
       for (const report of this.backlog) this.onBacklog(report);
     } catch (error) {
       this.options.onError(asReported(error));
