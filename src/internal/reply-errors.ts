@@ -77,13 +77,18 @@ function isReplyError(error: unknown): error is Error {
   return word !== undefined && PLAIN_REPLY_CODES.has(word);
 }
 
+/** Redis 6 wraps the error of a command inside a script: `ERR Error running script ... -OOM command...`. */
+const SCRIPT_INNER_CODE = /^ERR Error running script\b.*?-([A-Z][A-Z0-9_-]+) /s;
+
 /**
  * The code of a Redis error reply: its first word (`OOM`, `BUSY`, `NOGROUP`, `ERR`...). A script's
- * error keeps the code of the command that failed inside it (Redis 7). `undefined` when `error` is not
- * an error reply.
+ * error keeps the code of the command that failed inside it (Redis 7; Redis 6's wrapped form is read
+ * too). `undefined` when `error` is not an error reply.
  */
 export function replyCode(error: unknown): string | undefined {
   if (!isReplyError(error)) return undefined;
+  const inner = SCRIPT_INNER_CODE.exec(error.message)?.[1];
+  if (inner !== undefined) return inner;
   const first = CODE_WORD.exec(error.message);
   return first ? first[0] : 'ERR';
 }

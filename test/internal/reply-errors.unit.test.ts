@@ -119,6 +119,11 @@ describe('the other predicates', () => {
   it('replyCode reads only error replies', () => {
     expect(replyCode(reply('OOM command not allowed'))).toBe('OOM');
     expect(replyCode(new Error('Connection is closed.'))).toBeUndefined();
+    // Redis 6 wraps a failed command's error inside a script's.
+    const wrapped =
+      "ERR Error running script (call to f_71e6): @user_script:1: @user_script: 1: -OOM command not allowed when used memory > 'maxmemory'. ";
+    expect(replyCode(reply(wrapped))).toBe('OOM');
+    expect(classifyFailure(reply(wrapped)).kind).toBe('transient');
     expect(replyCode(new Error('XACK on s got no answer within 6000 ms'))).toBeUndefined();
     // ioredis-mock (the demo) raises plain errors that start with the code.
     expect(replyCode(new Error('NOSCRIPT No matching script. Please use EVAL.'))).toBe('NOSCRIPT');
