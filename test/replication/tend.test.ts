@@ -8,6 +8,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { createMemoryTransport, GeoSessionStore } from '../../src/index.js';
+import { generatePasetoKey, localSealer } from '../helpers/forgery.js';
 import { eventually, hasRedis, type PrivateRedis, startRedis } from '../helpers/servers.js';
 
 const STALL_MS = 30_000;
@@ -30,6 +31,7 @@ describe.skipIf(!hasRedis)('Replicator housekeeping', () => {
       client,
       prefix: 'tend:',
       transport,
+      sealer: localSealer([generatePasetoKey().key]),
       operationTimeoutMs: 8000,
     });
     store.on('error', () => {});
