@@ -19,7 +19,9 @@ export type GeoSessionErrorCode =
   | 'ERR_GEOSESSION_DEPENDENCY'
   | 'ERR_GEOSESSION_BACKLOG'
   | 'ERR_GEOSESSION_RESYNC_NEEDED'
-  | 'ERR_GEOSESSION_READ_THROUGH';
+  | 'ERR_GEOSESSION_READ_THROUGH'
+  | 'ERR_GEOSESSION_TRANSIENT'
+  | 'ERR_GEOSESSION_MEMORY_POLICY';
 
 /** Base class of every geosession error. */
 export class GeoSessionError extends Error {
@@ -77,6 +79,42 @@ export class RedisCommandError extends GeoSessionError {
   constructor(operation: string, cause: unknown) {
     const detail = cause instanceof Error ? cause.message : String(cause);
     super('ERR_GEOSESSION_REDIS', `geosession: ${operation} failed: ${detail}`, { cause });
+  }
+}
+
+/**
+ * A batch of remote changes met a failure that says "not now" rather than "not this input" (Redis out of
+ * memory, busy with a script, read-only, loading, the connection lost, a timeout...): the batch was not
+ * acknowledged and the transport delivers it again, so nothing is lost or dead-lettered. Reported at
+ * most once per interval per `reason`; `suppressed` counts the failures held back since the last report.
+ */
+export class TransientError extends GeoSessionError {
+  /** What failed: the Redis error reply code (`OOM`, `BUSY`, `READONLY`...), `CONNECTION`, `TIMEOUT` or `OTHER`. */
+  readonly reason: string;
+  /** Failures of the same reason not reported since the last report. */
+  readonly suppressed: number;
+
+  constructor(reason: string, message: string, options?: { cause?: unknown; suppressed?: number }) {
+    super('ERR_GEOSESSION_TRANSIENT', `geosession: ${message}`, options);
+    this.reason = reason;
+    this.suppressed = options?.suppressed ?? 0;
+  }
+}
+
+/**
+ * The Redis of this region runs with a `maxmemory-policy` that can evict keys: under memory pressure it
+ * may drop a tombstone (a logged-out session could come back) or a session's metadata. Run it with
+ * `noeviction`; see docs/replication.md.
+ */
+export class MemoryPolicyError extends GeoSessionError {
+  constructor(
+    /** The policy the server reported. */
+    readonly policy: string,
+  ) {
+    super(
+      'ERR_GEOSESSION_MEMORY_POLICY',
+      `geosession: this region's Redis runs with maxmemory-policy ${policy}, which can evict tombstones and session metadata (a logged-out session could come back); set it to noeviction`,
+    );
   }
 }
 

@@ -24,12 +24,14 @@ export {
   EventError,
   GeoSessionError,
   InvalidSessionIdError,
+  MemoryPolicyError,
   MissingDependencyError,
   ReadThroughError,
   RedisCommandError,
   ResyncNeededError,
   SealError,
   TimeoutError,
+  TransientError,
   TransportError,
 } from './errors.js';
 export {
@@ -51,7 +53,12 @@ export { loadSessionFromCookie, verifySessionCookie } from './middleware/session
 export type { ApplyOutcome } from './replication/applier.js';
 export type { DeadLetter } from './replication/dead-letters.js';
 export type { ChangeEvent, ChangeOp, DestroyEvent, SetEvent, TouchEvent } from './replication/events.js';
-export type { KindHandler, RejectedEnvelope, RejectionReason } from './replication/pipeline.js';
+export type {
+  KindHandler,
+  RejectedEnvelope,
+  RejectionReason,
+  TransientStats,
+} from './replication/pipeline.js';
 export type { AppliedBatch, ReplicationStats } from './replication/replicator.js';
 export type { ResyncNeed } from './replication/resync-state.js';
 export type { GeoSessionStoreEvents, RefusedWrite } from './session/events.js';

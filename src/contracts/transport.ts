@@ -38,7 +38,10 @@ export interface ReplicationTransport {
    * Starts delivering to `region` what the other regions publish on `channel`. Delivering a region's
    * own envelopes back to it is allowed but wasteful (the pipeline drops them). The handler gets
    * batches: when its promise resolves the batch is acknowledged, when it rejects the batch is delivered
-   * again later. Durable transports keep what was not delivered to a region while it is away.
+   * again later, within seconds and with a backoff while it keeps failing. A rejection with a
+   * `TransientError` (`ERR_GEOSESSION_TRANSIENT`) was reported by the handler already: the transport
+   * does not report it again. Durable transports keep what was not delivered to a region while it is
+   * away.
    */
   subscribe(options: SubscribeOptions): Promise<Subscription>;
 

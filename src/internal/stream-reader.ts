@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { Backoff, sleep } from './backoff.js';
 import type { StreamEntry } from './outbox-entry.js';
+import { isBusyGroup, isNoGroup } from './reply-errors.js';
 import { settledWithin, withTimeout } from './timeout.js';
 
 /** Options of {@link StreamGroupReader}. */
@@ -43,16 +44,6 @@ export interface StreamGroupReaderOptions {
    */
   onGroupLost?(): void;
 }
-
-const isBusyGroup = (error: unknown) => error instanceof Error && error.message.startsWith('BUSYGROUP');
-const isNoGroup = (error: unknown) => error instanceof Error && error.message.startsWith('NOGROUP');
-
-/**
- * True for the errors of a stream or consumer group that does not exist (yet, or any more: its Redis
- * restarted empty): XINFO's "no such key", and NOGROUP.
- */
-export const isMissingStream = (error: unknown): boolean =>
-  error instanceof Error && /no such key|^NOGROUP/i.test(error.message);
 
 /**
  * Reads a Redis stream through a consumer group, at least once: a batch is acknowledged only after its

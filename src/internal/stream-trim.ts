@@ -17,15 +17,17 @@ export interface BacklogBound {
  * Trims a stream below what every one of `groups` (the regions that read it) has consumed, within
  * `bound`: a group that does not exist yet (a region that never ran) or falls behind keeps its entries
  * until its backlog passes the bound; past it the oldest entries are dropped anyway (that region then
- * needs a resync, and its readers notice). Returns each group's backlog and level.
+ * needs a resync, and its readers notice). Returns each group's backlog and level. Ages are measured
+ * with the clock of the Redis holding the stream (its entry ids carry that clock), never the host's: a
+ * host whose clock runs ahead must not trim entries nobody read.
  */
 export async function trimStream(
   client: Redis,
   key: string,
   groups: readonly string[],
   bound: BacklogBound,
-  now = Date.now(),
 ): Promise<PeerBacklog[]> {
+  const now = await redisNowMs(client);
   const info = new Map((await groupsOf(client, key)).map((g) => [g.name, g]));
   const length = Number(await client.xlen(key));
   const ageCutoff = `${Math.max(0, now - bound.maxAgeMs)}-0`;
@@ -56,6 +58,12 @@ export async function trimStream(
   if (floor !== undefined && floor !== '0-0') await client.xtrim(key, 'MINID', floor);
   if (length > bound.maxEntries) await client.xtrim(key, 'MAXLEN', bound.maxEntries);
   return reports;
+}
+
+/** The Redis server's clock (TIME), ms. */
+async function redisNowMs(client: Redis): Promise<number> {
+  const [seconds, micros] = await client.time();
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
 }
 
 /** The id just below `id` (so MINID keeps `id` itself). */

@@ -1,12 +1,14 @@
 import { EventEmitter } from 'node:events';
 import type { PeerBacklog, TransportEventMap, TransportState } from '../contracts/transport.js';
+import { TransientError } from '../errors.js';
 import { reportError } from './report.js';
 
 /**
  * State and event plumbing shared by the transports: `state` events on change only (`closed` and
  * `failed` are final), `error` events that are always `GeoSessionError`s and never throw when nobody
  * listens (a background failure must not crash the host app; it is printed instead), and `backlog`
- * events.
+ * events. A handler's {@link TransientError} is not reported again: the handler (the pipeline) reports
+ * it itself, once per interval, while the transport delivers the batch again.
  */
 export class TransportEvents extends EventEmitter<TransportEventMap> {
   private current: TransportState = 'connecting';
@@ -24,6 +26,7 @@ export class TransportEvents extends EventEmitter<TransportEventMap> {
   }
 
   protected reportError(error: unknown): void {
+    if (error instanceof TransientError) return;
     reportError(this as EventEmitter, error);
   }
 

@@ -1,3 +1,4 @@
+import { isNoScript } from '../internal/reply-errors.js';
 import type { RedisClient } from '../types.js';
 import { LUA } from './lua.generated.js';
 
@@ -5,10 +6,6 @@ import { LUA } from './lua.generated.js';
 export type ScriptName = keyof typeof LUA;
 
 type Arg = string | number;
-
-function isNoScript(error: unknown): boolean {
-  return error instanceof Error && error.message.startsWith('NOSCRIPT');
-}
 
 /**
  * Runs one of our scripts by SHA (EVALSHA), loading it with EVAL when the server does not know it yet.

@@ -1,7 +1,8 @@
 import type { Envelope } from '../contracts/envelope.js';
 import type { RefusalReason, Sealer } from '../contracts/sealer.js';
 import type { Poison, ReplicationTransport, StreamSource, Subscription } from '../contracts/transport.js';
-import { EventError, GeoSessionError, SealError } from '../errors.js';
+import { EventError, GeoSessionError, SealError, TransientError } from '../errors.js';
+import { asTransient, isDeterministicFailure } from '../internal/reply-errors.js';
 import { RateLimiter } from '../internal/report.js';
 import type { DeadLetters } from './dead-letters.js';
 import { SEALED_KIND, sealEnvelopes, unpackBatch } from './sealed-batch.js';
@@ -66,12 +67,22 @@ export interface PipelineStats {
   rejected: Partial<Record<RejectionReason, number>>;
   /** Per origin region: lag of the newest envelope applied (ms from when it was made to its apply). */
   lagMs: Record<string, number>;
+  /** Batches that met a transient failure and were left to be delivered again. */
+  transient: TransientStats;
 }
 
-/** Deterministic failures (the same input fails the same way): isolate the envelope instead of retrying. */
-function isDeterministic(error: unknown): boolean {
-  return error instanceof EventError || (error instanceof Error && error.name === 'ReplyError');
+/** Batches failed by a transient error (Redis out of memory, busy, read-only, a lost connection...). */
+export interface TransientStats {
+  /** Batches failed (each is delivered again by the transport). */
+  count: number;
+  /** The same, by reason: the Redis error reply code (`OOM`, `BUSY`...), `CONNECTION`, `TIMEOUT`, `OTHER`. */
+  byReason: Record<string, number>;
+  /** The latest: its reason and when it happened (ms since the epoch, host clock). */
+  last: { reason: string; at: number } | undefined;
 }
+
+/** How often a transient failure of one reason is reported, ms. */
+const TRANSIENT_REPORT_MS = 10_000;
 
 /**
  * The one replication pipeline, for every kind of envelope. Out: encode (the kind's job), seal,
@@ -86,6 +97,7 @@ function isDeterministic(error: unknown): boolean {
 export class Pipeline {
   private readonly kinds = new Map<string, KindHandler<unknown>>();
   private readonly limiter = new RateLimiter(60_000);
+  private readonly transientLimiter = new RateLimiter(TRANSIENT_REPORT_MS);
   readonly stats: PipelineStats = {
     batches: 0,
     envelopes: 0,
@@ -94,6 +106,7 @@ export class Pipeline {
     published: 0,
     rejected: {},
     lagMs: {},
+    transient: { count: 0, byReason: {}, last: undefined },
   };
 
   constructor(private readonly options: PipelineOptions) {}
@@ -232,7 +245,11 @@ export class Pipeline {
     }
   }
 
-  /** Applies a kind's items; a deterministic failure is narrowed down to the envelopes causing it. */
+  /**
+   * Applies a kind's items; a deterministic failure is narrowed down to the envelopes causing it. A
+   * transient one (src/internal/reply-errors.ts) fails the batch with a {@link TransientError}, counted
+   * and reported here (rate-limited), so that the transport delivers the batch again.
+   */
   private async applyIsolating(
     handler: KindHandler<unknown>,
     items: unknown[],
@@ -241,7 +258,8 @@ export class Pipeline {
     try {
       await handler.apply(items, envelopes);
     } catch (error) {
-      if (!isDeterministic(error)) throw error;
+      if (error instanceof TransientError) throw error; // counted where it was met
+      if (!isDeterministicFailure(error)) throw this.transient(error);
       if (items.length === 1) {
         this.reject(envelopes[0] as Envelope, 'poison', asEventError(error));
         return;
@@ -250,6 +268,27 @@ export class Pipeline {
       await this.applyIsolating(handler, items.slice(0, half), envelopes.slice(0, half));
       await this.applyIsolating(handler, items.slice(half), envelopes.slice(half));
     }
+  }
+
+  /** Counts a transient failure and reports it once per interval per reason; returns it to be thrown. */
+  private transient(error: unknown): TransientError {
+    const failure = asTransient(error);
+    const stats = this.stats.transient;
+    stats.count++;
+    stats.byReason[failure.reason] = (stats.byReason[failure.reason] ?? 0) + 1;
+    stats.last = { reason: failure.reason, at: Date.now() };
+    const suppressed = this.transientLimiter.admit(`transient:${failure.reason}`);
+    if (suppressed !== undefined) {
+      const more = suppressed > 0 ? ` (${suppressed} more since the last report)` : '';
+      this.options.onError(
+        new TransientError(
+          failure.reason,
+          `applying a batch of remote changes failed for now: ${failure.message.replace(/^geosession: /, '')}; it is delivered again${more}`,
+          { cause: failure.cause, suppressed },
+        ),
+      );
+    }
+    return failure;
   }
 
   /** Refuses an outbox entry or frame that is not an envelope (the relay's and transports' poison). */

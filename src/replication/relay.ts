@@ -3,7 +3,8 @@ import type { Envelope } from '../contracts/envelope.js';
 import type { PeerBacklog, Poison } from '../contracts/transport.js';
 import { TransportError } from '../errors.js';
 import { envelopeOfEntry, isPoison, type StreamEntry } from '../internal/outbox-entry.js';
-import { groupsOf, isMissingStream, StreamGroupReader } from '../internal/stream-reader.js';
+import { isMissingStream } from '../internal/reply-errors.js';
+import { groupsOf, StreamGroupReader } from '../internal/stream-reader.js';
 import { type BacklogBound, removeIdleConsumers, trimStream } from '../internal/stream-trim.js';
 
 /** The consumer group the relay reads its region's outbox with. */

@@ -22,7 +22,7 @@ import { appendHeartbeat } from '../redis/commands.js';
 import { Applier, type ApplyOutcome, emptyOutcome } from './applier.js';
 import { DeadLetters } from './dead-letters.js';
 import type { ChangeEvent } from './events.js';
-import { Pipeline, type RejectedEnvelope, type RejectionReason } from './pipeline.js';
+import { Pipeline, type RejectedEnvelope, type RejectionReason, type TransientStats } from './pipeline.js';
 import { RedisClock } from './redis-clock.js';
 import { OutboxRelay } from './relay.js';
 import { type ResyncNeed, ResyncState } from './resync-state.js';
@@ -37,6 +37,11 @@ export interface ReplicationStats {
   received: ApplyOutcome & { batches: number };
   /** Envelopes refused before they could be applied, by reason (each is dead-lettered). */
   rejected: Partial<Record<RejectionReason, number>>;
+  /**
+   * Batches that met a transient failure (this region's Redis out of memory, busy, read-only, away...)
+   * and were left to be delivered again: how many, by reason, and the latest. Nothing is dead-lettered.
+   */
+  transient: TransientStats;
   /** Changes this region published (through its relay; 0 for Redis Streams without a sealer). */
   published: number;
   /** Per origin region: lag of the newest change applied (ms from when it was made to its apply here). */
@@ -116,6 +121,8 @@ export class Replicator {
   private readonly backlogLevels = new Map<string, PeerBacklog['level']>();
   /** Loading the resync state (again, when the local Redis was away at start). */
   private loading: Promise<void> | undefined;
+  /** The housekeeping round in flight: a round never overlaps the one before it. */
+  private tending: Promise<void> | undefined;
 
   constructor(private readonly options: ReplicatorOptions) {
     const { client, keys, region, transport, sealer } = options;
@@ -206,7 +213,11 @@ export class Replicator {
       transport.off('backlog', onBacklog);
       transport.off('resync', onResync);
     };
-    this.timer = setInterval(() => void this.tend(), 5000);
+    this.timer = setInterval(() => {
+      this.tending ??= this.tend().finally(() => {
+        this.tending = undefined;
+      });
+    }, 5000);
     this.timer.unref();
     if (options.heartbeatMs > 0) {
       this.heartbeat = setInterval(() => void this.beat(), options.heartbeatMs);
@@ -310,17 +321,26 @@ export class Replicator {
     }
   }
 
+  /**
+   * Housekeeping every few seconds: the resync state (loaded again if it failed), the Redis clock, the
+   * epoch, the peers' backlogs. Every call has a deadline, and the timer never starts a round while
+   * the last one runs, so a Redis that does not answer cannot pile rounds up.
+   */
   private async tend(): Promise<void> {
+    const ms = this.options.operationTimeoutMs;
     this.loading ??= this.loadState().catch(() => {
       this.loading = undefined;
     });
     await this.loading;
     await this.sequences.load().catch(() => {});
     await this.syncClock();
-    await this.state.checkEpoch();
     try {
-      this.backlog =
-        (await this.options.transport.backlog?.(this.options.channel, this.options.region)) ?? [];
+      await withTimeout(this.state.checkEpoch(), ms, () => new TimeoutError('checking the epoch', ms));
+      const { transport, channel, region } = this.options;
+      const backlog = transport.backlog?.(channel, region);
+      this.backlog = backlog
+        ? await withTimeout(backlog, ms, () => new TimeoutError('reading the backlog', ms))
+        : [];
       for (const report of this.backlog) this.onBacklog(report);
     } catch (error) {
       this.options.onError(asReported(error));
@@ -333,6 +353,11 @@ export class Replicator {
       transport: this.options.transport.state,
       received: { ...this.counters },
       rejected: { ...p.rejected },
+      transient: {
+        count: p.transient.count,
+        byReason: { ...p.transient.byReason },
+        last: p.transient.last && { ...p.transient.last },
+      },
       published: p.published,
       lagMs: { ...p.lagMs },
       needsResync: this.state.snapshot(),

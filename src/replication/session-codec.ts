@@ -22,6 +22,11 @@ function parseMs(text: string): number {
   return /^\d{1,16}$/.test(text) ? Number(text) : Number.NaN;
 }
 
+/** The region tag of a version (`<wall ms>.<counter>.<region>`). */
+function versionRegion(version: string): string {
+  return version.slice(version.lastIndexOf('.') + 1);
+}
+
 function fail(id: string, why: string): never {
   throw new EventError(`malformed session change ${id}: ${why}`);
 }
@@ -40,6 +45,11 @@ export function decodeSessionChange(envelope: Envelope): ChangeEvent {
   if (problem) fail(id, `session id ${problem}`);
   if (!(op === 'touch' && version === '') && !VERSION_PATTERN.test(version)) {
     fail(id, `invalid version ${JSON.stringify(version.slice(0, 60))}`);
+  }
+  // A set or destroy is versioned by the region that made it, which is the envelope's origin. A touch
+  // carries the data version its origin held, which may have come from another region.
+  if (op !== 'touch' && versionRegion(version) !== origin) {
+    fail(id, `version ${version} was not made by its origin ${JSON.stringify(String(origin).slice(0, 40))}`);
   }
   const expiresAt = parseMs(expiry);
   if (!Number.isSafeInteger(expiresAt)) fail(id, 'invalid expiry');

@@ -7,6 +7,7 @@ import { generateSessionId, regionOfSessionId } from '../internal/ids.js';
 import { reportError } from '../internal/report.js';
 import { keyPrefixOf } from '../internal/stream-names.js';
 import { createKeySpace, type KeySpace } from '../keys.js';
+import { checkMemoryPolicy } from '../redis/memory-policy.js';
 import type { DeadLetter } from '../replication/dead-letters.js';
 import { type ReplicationStats, Replicator } from '../replication/replicator.js';
 import type { RedisClient, Serializer, SessionData, SessionInput } from '../types.js';
@@ -18,6 +19,9 @@ import { type GeoSessionStoreOptions, type ResolvedOptions, resolveOptions } fro
 import { ReadThrough } from './read-through.js';
 
 type Listener<E extends keyof GeoSessionStoreEvents> = (...args: GeoSessionStoreEvents[E]) => void;
+
+/** Longest wait for `CONFIG GET maxmemory-policy` at start (the client may still be connecting), ms. */
+const MEMORY_POLICY_TIMEOUT_MS = 5000;
 
 /**
  * A session Store for express-session and @fastify/session that keeps sessions in the region's own Redis
@@ -55,6 +59,7 @@ export class GeoSessionStore extends BaseStore {
   private readonly ops: SessionOperations;
   private readonly replicator: Replicator | undefined;
   private readonly started: Promise<void>;
+  private readonly policyChecked: Promise<string | undefined>;
   private readonly detachClient: () => void;
   private isConnected: boolean;
   private closed = false;
@@ -102,6 +107,14 @@ export class GeoSessionStore extends BaseStore {
     this.replicator = resolved.transport ? this.startReplication(resolved) : undefined;
     this.started = this.replicator ? this.replicator.start() : Promise.resolve();
     this.started.catch((error: unknown) => this.reportError(error));
+    // Eviction would drop tombstones (a logout undone) and metadata: say so once, at start.
+    this.policyChecked = checkMemoryPolicy(
+      this.client,
+      Math.max(resolved.operationTimeoutMs, MEMORY_POLICY_TIMEOUT_MS),
+      (error) => {
+        if (!this.closed) this.reportError(error);
+      },
+    );
   }
 
   private startReplication(resolved: ResolvedOptions): Replicator {
@@ -172,6 +185,15 @@ export class GeoSessionStore extends BaseStore {
    */
   ready(): Promise<void> {
     return this.started;
+  }
+
+  /**
+   * The Redis server's `maxmemory-policy` as read at start (`CONFIG GET`), or `undefined` when it could
+   * not be read (CONFIG refused or renamed, Redis away). Anything but `noeviction` was reported as an
+   * `ERR_GEOSESSION_MEMORY_POLICY` error: evicting keys can drop a tombstone and undo a logout.
+   */
+  memoryPolicy(): Promise<string | undefined> {
+    return this.policyChecked;
   }
 
   /** Replication counters, lag, refusals, backlog and needed resyncs; `undefined` without a transport. */

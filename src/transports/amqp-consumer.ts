@@ -31,10 +31,13 @@ export interface AmqpConsumerOptions {
   prefetch: number;
 }
 
+/** Longest pause before a batch that keeps failing is delivered again, ms (unless `retryDelayMs` is longer). */
+const RETRY_MAX_MS = 5000;
+
 /**
  * Consumes one region's queue on its own channel and hands batches to the handler, one batch at a time:
  * acked (multiple, up to the batch's last delivery) when the handler resolves, nacked with requeue after
- * `retryDelayMs` when it rejects. A single loop owns the channel: it (re)opens it when the connection
+ * `retryDelayMs` when it rejects (doubling, up to 5 s, while batches keep failing). A single loop owns the channel: it (re)opens it when the connection
  * comes back, when the channel dies, or when the server cancels the consumer (queue deleted), and it
  * only does so between batches, so an ack never goes to the wrong channel.
  */
@@ -51,6 +54,8 @@ export class AmqpConsumer {
   private stopSignal: () => void = () => {};
   private readonly stopped: Promise<void>;
   private loop: Promise<void> | undefined;
+  /** Pause before a failed batch goes back: `retryDelayMs`, doubling while batches keep failing. */
+  private readonly retry: Backoff;
 
   constructor(
     private readonly host: AmqpHost,
@@ -62,6 +67,8 @@ export class AmqpConsumer {
     this.stopped = new Promise((resolve) => {
       this.stopSignal = resolve;
     });
+    const delay = host.options.retryDelayMs;
+    this.retry = new Backoff(delay, Math.max(delay, RETRY_MAX_MS));
   }
 
   start(): void {
@@ -209,7 +216,8 @@ export class AmqpConsumer {
         this.host.reportError(error);
       }
     }
-    if (failed && this.active) await this.sleep(this.host.options.retryDelayMs);
+    if (failed && this.active) await this.sleep(this.retry.next());
+    if (!failed) this.retry.reset();
     try {
       // Deliveries are handled in order, one batch at a time, so "multiple" covers exactly this batch.
       if (failed) ch.nack(last, true, true);

@@ -76,7 +76,8 @@ export interface AmqpTransportOptions {
    */
   heartbeatSeconds?: number;
   /**
-   * Pause before a batch whose handler rejected is returned to its queue (nack with requeue), in ms.
+   * Pause before a batch whose handler rejected is returned to its queue (nack with requeue), in ms; it
+   * doubles (up to 5 s) while batches keep failing.
    * @default 1000
    */
   retryDelayMs?: number;

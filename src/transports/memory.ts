@@ -1,7 +1,7 @@
 import type { Envelope } from '../contracts/envelope.js';
 import type { ReplicationTransport, SubscribeOptions, Subscription } from '../contracts/transport.js';
 import { ClosedError, ConfigError } from '../errors.js';
-import { sleep } from '../internal/backoff.js';
+import { Backoff, sleep } from '../internal/backoff.js';
 import { isValidRegion } from '../internal/ids.js';
 import { numberOption, rejectUnknown } from '../internal/options.js';
 import { TransportEvents } from '../internal/transport-state.js';
@@ -15,7 +15,8 @@ export interface MemoryTransportOptions {
    */
   regions?: string[];
   /**
-   * Pause before a batch whose handler rejected is delivered again, in ms.
+   * Pause before a batch whose handler rejected is delivered again, in ms; it doubles (up to 2 s) while
+   * the batch keeps failing.
    * @default 50
    */
   retryDelayMs?: number;
@@ -94,6 +95,7 @@ class MemoryTransport extends TransportEvents implements ReplicationTransport {
     const mailbox = box;
     const maxBatch = options.maxBatch ?? 500;
     let active = true;
+    const retry = new Backoff(this.retryDelayMs, Math.max(this.retryDelayMs, 2000));
     const loop = (async () => {
       while (active) {
         if (mailbox.queue.length === 0) {
@@ -106,11 +108,13 @@ class MemoryTransport extends TransportEvents implements ReplicationTransport {
         const batch = mailbox.queue.splice(0, maxBatch);
         try {
           await options.handler(batch);
+          retry.reset();
         } catch (error) {
-          // Not acknowledged: back to the front of the queue, delivered again after a pause.
+          // Not acknowledged: back to the front of the queue, delivered again after a pause that
+          // doubles (up to 2 s) while it keeps failing.
           mailbox.queue.unshift(...batch);
           this.reportError(error);
-          await sleep(this.retryDelayMs, this.abort.signal);
+          await sleep(retry.next(), this.abort.signal);
         }
       }
     })();

@@ -3,9 +3,12 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { Envelope } from '../contracts/envelope.js';
 import type { SubscribeOptions } from '../contracts/transport.js';
 import { ClosedError, MissingDependencyError, TransportError } from '../errors.js';
-import { sleep } from '../internal/backoff.js';
+import { Backoff, sleep } from '../internal/backoff.js';
 import { decodeFrames, envelopeCount, preview, takeBatch } from '../internal/envelope-frame.js';
 import { settledWithin } from '../internal/timeout.js';
+
+/** Longest redelivery delay of a batch that keeps failing, ms (unless `retryDelayMs` is longer). */
+const RETRY_MAX_MS = 5000;
 
 /** One NATS connection with its JetStream client and manager. */
 export interface Conn {
@@ -63,6 +66,8 @@ export class NatsSubscription {
   /** When the consume loop last saw a message or heartbeat, or started waiting for one. */
   private lastSign = Date.now();
   private waiting = false;
+  /** Redelivery delay of a failed batch: `retryDelayMs`, doubling while batches keep failing. */
+  private readonly retry: Backoff;
 
   constructor(
     private readonly transport: NatsHost,
@@ -71,6 +76,8 @@ export class NatsSubscription {
     private readonly options: SubscribeOptions,
   ) {
     this.maxBatch = Math.max(1, Math.floor(options.maxBatch ?? 500));
+    const delay = transport.settings.retryDelayMs;
+    this.retry = new Backoff(delay, Math.max(delay, RETRY_MAX_MS));
     this.started = new Promise((resolve) => {
       this.markStarted = resolve;
     });
@@ -239,10 +246,11 @@ export class NatsSubscription {
         await this.options.handler(envelopes);
       } catch (error) {
         this.transport.report(error);
-        const retry = this.transport.settings.retryDelayMs;
+        const retry = this.retry.next();
         for (const m of good) settle(() => m.nak(retry));
         continue;
       }
+      this.retry.reset();
       if (this.active) {
         for (const m of good) settle(() => m.ack());
       } else {

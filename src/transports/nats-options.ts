@@ -78,7 +78,8 @@ export interface NatsTransportOptions {
    */
   maxAckPending?: number;
   /**
-   * Delay before envelopes whose handler rejected are delivered again (`nak` delay), in ms.
+   * Delay before envelopes whose handler rejected are delivered again (`nak` delay), in ms; it doubles
+   * (up to 5 s) while batches keep failing.
    * @default 1000
    */
   retryDelayMs?: number;

@@ -6,12 +6,13 @@ import type {
   SubscribeOptions,
   Subscription,
 } from '../contracts/transport.js';
-import { ClosedError, ConfigError, TransportError } from '../errors.js';
+import { ClosedError, ConfigError, TransientError, TransportError } from '../errors.js';
 import { isValidRegion } from '../internal/ids.js';
 import { numberOption, rejectUnknown, requireObject } from '../internal/options.js';
 import { entryFields, envelopeOfEntry, isPoison } from '../internal/outbox-entry.js';
+import { isMissingStream } from '../internal/reply-errors.js';
 import { type InternalFamily, internalKey, keyPrefixOf } from '../internal/stream-names.js';
-import { isMissingStream, StreamGroupReader } from '../internal/stream-reader.js';
+import { StreamGroupReader } from '../internal/stream-reader.js';
 import {
   type BacklogBound,
   groupMissedEntries,
@@ -246,7 +247,7 @@ class RedisStreamsTransport extends TransportEvents implements ReplicationTransp
               },
               onError: (error) =>
                 this.reportError(
-                  error instanceof TransportError
+                  error instanceof TransportError || error instanceof TransientError
                     ? error
                     : new TransportError(`reading ${key} failed`, { cause: error }),
                 ),

@@ -13,7 +13,8 @@
  */
 import type { Redis } from 'ioredis';
 import { GeoSessionError } from '../../src/errors.js';
-import { type GroupInfo, groupsOf, isMissingStream } from '../../src/internal/stream-reader.js';
+import { isMissingStream } from '../../src/internal/reply-errors.js';
+import { type GroupInfo, groupsOf } from '../../src/internal/stream-reader.js';
 import { versionTime } from '../../src/redis/meta.js';
 import { readMeta } from '../helpers/meta.js';
 import { REGIONS, type Schedule, STORE } from './rig.js';

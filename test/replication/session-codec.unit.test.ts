@@ -140,6 +140,26 @@ describe('round trips', () => {
     });
   });
 
+  it('refuses a set or destroy whose version was made by another region than its origin', () => {
+    // hk's envelope carrying a set versioned by kr: a forged or corrupt change, refused as malformed.
+    const set = encodeSessionChange({ ...setEvent, version: `00${NOW}.0003.kr` });
+    expect(() => decodeSessionChange(envelope(set))).toThrow(/not made by its origin "hk"/);
+    const destroy = encodeSessionChange({ ...destroyEvent, version: `00${NOW}.0001.kr` });
+    expect(() => decodeSessionChange(envelope(destroy))).toThrow(EventError);
+    // A region whose id ends another's is not that region.
+    const suffix = encodeSessionChange({ ...setEvent, version: `00${NOW}.0003.xhk` });
+    expect(() => decodeSessionChange(envelope(suffix))).toThrow(EventError);
+    // Its own tag passes.
+    expect(decodeSessionChange(envelope(encodeSessionChange({ ...destroyEvent, version: V }))).op).toBe(
+      'destroy',
+    );
+  });
+
+  it('accepts a touch carrying a version made in another region (the data version its origin held)', () => {
+    const touch = encodeSessionChange({ ...touchEvent, version: `00${NOW}.0000.kr` });
+    expect(decodeSessionChange(envelope(touch))).toMatchObject({ op: 'touch', version: `00${NOW}.0000.kr` });
+  });
+
   it('keeps an empty session body (data "") as data', () => {
     const e = decodeSessionChange(envelope(`s|${V}|${NOW}|1|fp|sid\n`));
     expect(e.op === 'set' && e.data).toBe('');

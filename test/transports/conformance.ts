@@ -6,6 +6,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from '../../src/contracts/transport.js';
+import { TransientError } from '../../src/errors.js';
 import { Pipeline } from '../../src/replication/pipeline.js';
 import { eventually } from '../helpers/servers.js';
 
@@ -152,6 +153,35 @@ export function transportConformance(name: string, makeHarness: () => Promise<Co
       await h.transport(a).publish(ch, events);
       await eventually(() => inbox.ids().size === 10, 20_000);
       expect(failures).toBeGreaterThanOrEqual(2);
+    });
+
+    it('delivers a batch rejected with a TransientError again, without reporting it itself', async () => {
+      const h = await setup();
+      const [a, b] = h.regions;
+      const ch = channel();
+      const reported: Error[] = [];
+      const onError = (error: Error) => reported.push(error);
+      h.transport(b).on('error', onError);
+      const inbox = new Inbox();
+      let failures = 0;
+      const sub = await h.transport(b).subscribe({
+        ...h.subscribeOptions,
+        channel: ch,
+        region: b,
+        handler: async (events) => {
+          // What the pipeline throws when the region's Redis is out of memory (it reports it itself).
+          if (failures++ < 3) throw new TransientError('OOM', 'OOM command not allowed');
+          inbox.events.push(...events);
+        },
+      });
+      subs.push(sub);
+      const events = Array.from({ length: 10 }, () => sampleEvent(a));
+      await h.transport(a).publish(ch, events);
+      await eventually(() => inbox.ids().size === 10, 20_000);
+      h.transport(b).off('error', onError);
+      expect(failures).toBeGreaterThanOrEqual(4);
+      const transient = (e: Error) => e instanceof TransientError || e.cause instanceof TransientError;
+      expect(reported.filter(transient)).toEqual([]);
     });
 
     it('keeps events for a region that is away and delivers them when it subscribes', async () => {
