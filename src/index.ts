@@ -24,11 +24,13 @@ export {
   EventError,
   GeoSessionError,
   InvalidSessionIdError,
+  MessageTooLargeError,
   MissingDependencyError,
   ReadThroughError,
   RedisCommandError,
   ResyncNeededError,
   SealError,
+  SessionTooLargeError,
   TimeoutError,
   TransportError,
 } from './errors.js';

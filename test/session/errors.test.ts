@@ -51,6 +51,8 @@ const STABLE_CODES: readonly GeoSessionErrorCode[] = [
   'ERR_GEOSESSION_BACKLOG',
   'ERR_GEOSESSION_RESYNC_NEEDED',
   'ERR_GEOSESSION_READ_THROUGH',
+  'ERR_GEOSESSION_SESSION_TOO_LARGE',
+  'ERR_GEOSESSION_MESSAGE_TOO_LARGE',
 ];
 
 const hasRabbit = await serviceAvailable('rabbitmq', 5672);
