@@ -1,7 +1,7 @@
 import type { Envelope } from '../contracts/envelope.js';
 import type { RefusalReason, Sealer } from '../contracts/sealer.js';
 import type { Poison, ReplicationTransport, StreamSource, Subscription } from '../contracts/transport.js';
-import { EventError, GeoSessionError, SealError } from '../errors.js';
+import { EventError, GeoSessionError, MessageTooLargeError, SealError } from '../errors.js';
 import { RateLimiter } from '../internal/report.js';
 import type { DeadLetters } from './dead-letters.js';
 import { SEALED_KIND, sealEnvelopes, unpackBatch } from './sealed-batch.js';
@@ -16,8 +16,11 @@ export interface KindHandler<T> {
   apply(items: T[], envelopes: Envelope[]): Promise<void>;
 }
 
-/** Why the pipeline refused an envelope: a sealing refusal, or one of its own. */
-export type RejectionReason = RefusalReason | 'unknown-kind' | 'poison';
+/**
+ * Why the pipeline refused an envelope: a sealing refusal, or one of its own (`too-large`: this region's
+ * own envelope, which the broker refuses for its size, dead-lettered here instead of published).
+ */
+export type RejectionReason = RefusalReason | 'unknown-kind' | 'poison' | 'too-large';
 
 /** An envelope (or frame) the pipeline refused: counted, dead-lettered, never applied. */
 export interface RejectedEnvelope {
@@ -98,9 +101,29 @@ export class Pipeline {
     this.kinds.set(kind, handler as KindHandler<unknown>);
   }
 
-  /** Seals (when configured) and publishes envelopes made in this region. */
+  /**
+   * Seals (when configured) and publishes envelopes made in this region. A message the broker refuses
+   * for its size ({@link MessageTooLargeError}) is refused every time: the batch is split until the
+   * envelope at fault is alone, which is dead-lettered here as `too-large`, and the others are
+   * published. Any other failure rejects, and the relay publishes the batch again.
+   */
   async publish(envelopes: readonly Envelope[]): Promise<void> {
     if (envelopes.length === 0) return;
+    try {
+      await this.send(envelopes);
+    } catch (error) {
+      if (!(error instanceof MessageTooLargeError)) throw error;
+      if (envelopes.length === 1) {
+        this.reject(envelopes[0] as Envelope, 'too-large', error);
+        return;
+      }
+      const half = Math.ceil(envelopes.length / 2);
+      await this.publish(envelopes.slice(0, half));
+      await this.publish(envelopes.slice(half));
+    }
+  }
+
+  private async send(envelopes: readonly Envelope[]): Promise<void> {
     const { sealer, transport, channel, region, sealOutgoing = true } = this.options;
     const out = sealer && sealOutgoing ? await sealEnvelopes(sealer, envelopes, region, channel) : envelopes;
     await transport.publish(channel, out);

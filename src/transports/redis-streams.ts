@@ -6,10 +6,11 @@ import type {
   SubscribeOptions,
   Subscription,
 } from '../contracts/transport.js';
-import { ClosedError, ConfigError, TransportError } from '../errors.js';
+import { ClosedError, ConfigError, MessageTooLargeError, TransportError } from '../errors.js';
 import { isValidRegion } from '../internal/ids.js';
 import { numberOption, rejectUnknown, requireObject } from '../internal/options.js';
 import { entryFields, envelopeOfEntry, isPoison } from '../internal/outbox-entry.js';
+import { sizeRefusal } from '../internal/size-refusal.js';
 import { type InternalFamily, internalKey, keyPrefixOf } from '../internal/stream-names.js';
 import { isMissingStream, StreamGroupReader } from '../internal/stream-reader.js';
 import {
@@ -197,6 +198,11 @@ class RedisStreamsTransport extends TransportEvents implements ReplicationTransp
         ),
       );
     } catch (error) {
+      if (sizeRefusal(error)) {
+        throw new MessageTooLargeError('Redis refused an entry for its size (proto-max-bulk-len)', {
+          cause: error,
+        });
+      }
       throw error instanceof TransportError
         ? error
         : new TransportError('XADD to a stream failed', { cause: error });
