@@ -84,6 +84,8 @@ function isDeterministic(error: unknown): boolean {
 export class Pipeline {
   private readonly kinds = new Map<string, KindHandler<unknown>>();
   private readonly limiter = new RateLimiter(60_000);
+  /** Envelopes taken out of sealed batches: dead-lettered by digest, never in clear. */
+  private readonly opened = new WeakSet<Envelope>();
   readonly stats: PipelineStats = {
     batches: 0,
     envelopes: 0,
@@ -223,7 +225,9 @@ export class Pipeline {
           `a batch claiming ${envelope.origin} was sealed by ${opened.region}`,
         );
       }
-      return unpackBatch(opened.payload, envelope.origin);
+      const inner = unpackBatch(opened.payload, envelope.origin);
+      for (const item of inner) this.opened.add(item);
+      return inner;
     } catch (error) {
       const sealError =
         error instanceof SealError
@@ -294,6 +298,7 @@ export class Pipeline {
       time: what.time,
       error: error.message,
       body: what.body,
+      sealed: this.opened.has(what as Envelope),
     });
     this.options.onRejected?.({ reason, id: what.id, origin: what.origin, kind: what.kind, error });
     const suppressed = this.limiter.admit(reason);
