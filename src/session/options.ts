@@ -118,11 +118,13 @@ export interface GeoSessionStoreOptions {
    * Largest session `set()` accepts, in UTF-8 bytes of its serialized form. A larger one is refused with
    * a `SessionTooLargeError` before anything is written. The default fits every transport's default
    * message limit once the change is framed and sealed (NATS `max_payload` 1 MiB is the smallest: a
-   * sealed token is base64url, 4/3 of its payload, whose JSON may escape up to every other byte), and
+   * sealed change is escaped twice as JSON, once in the sealed batch and once in the token's claims,
+   * which at worst doubles it each time, and the token is base64url, 4/3 of that: 128 KiB × 16/3 is
+   * about 683 KiB), and
    * keeps multi-megabyte values out of Redis when the store does not replicate. Raise it only together
    * with the broker's limit (docs/transports); over the limit a change is dead-lettered as `too-large`
    * by the publishing region and never replicated. `Infinity` turns the check off.
-   * @default 262144 (256 KiB)
+   * @default 131072 (128 KiB)
    */
   maxSessionBytes?: number;
   /**
@@ -199,7 +201,7 @@ export const DEFAULT_OPTIONS = Object.freeze({
   maxClockSkewMs: 60_000,
   acceptUnsealed: false,
   sendUnsealed: false,
-  maxSessionBytes: 256 * 1024,
+  maxSessionBytes: 128 * 1024,
   deadLetterLimit: 10_000,
   relayInFlight: 32,
   maxOutboxBacklogEntries: 1_000_000,

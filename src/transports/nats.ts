@@ -86,6 +86,9 @@ function apiCode(error: unknown): number | undefined {
   return typeof code === 'number' ? code : undefined;
 }
 
+/** Bytes of a message's max_payload left for its headers (`Nats-Msg-Id` and the header line). */
+const HEADER_ROOM = 512;
+
 /** JetStream's "consumer not found". */
 const CONSUMER_NOT_FOUND = 10014;
 
@@ -305,8 +308,9 @@ class NatsTransport extends TransportEvents implements ReplicationTransport, Nat
     // the server's max_payload unless one envelope is larger alone, which no retry can send: refused
     // here, before anything is published, for the pipeline to isolate and dead-letter.
     const maxPayload = conn.nc.info?.max_payload ?? MAX_FRAME;
-    const frames = encodeFrames(envelopes, Math.min(MAX_FRAME, maxPayload));
-    const oversized = frames.find((frame) => frame.bytes > maxPayload);
+    // Room for the headers (Nats-Msg-Id), which count towards max_payload.
+    const frames = encodeFrames(envelopes, Math.min(MAX_FRAME, maxPayload - HEADER_ROOM));
+    const oversized = frames.find((frame) => frame.bytes > maxPayload - HEADER_ROOM);
     if (oversized) {
       throw new MessageTooLargeError(
         `a message of ${oversized.bytes} bytes is over the NATS server's max_payload (${maxPayload} bytes)`,

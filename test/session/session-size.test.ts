@@ -44,8 +44,8 @@ describe('maxSessionBytes: validation', () => {
     expect((caught as ConfigError).message).toContain('`maxSessionBytes`');
   });
 
-  it('defaults to 256 KiB and takes a positive integer or Infinity', () => {
-    expect(DEFAULT_OPTIONS.maxSessionBytes).toBe(262_144);
+  it('defaults to 128 KiB and takes a positive integer or Infinity', () => {
+    expect(DEFAULT_OPTIONS.maxSessionBytes).toBe(131_072);
     make(1);
     make(4 * 1024 * 1024);
     make(Number.POSITIVE_INFINITY);
@@ -81,7 +81,7 @@ describe.skipIf(!hasRedis)('maxSessionBytes: set() refuses before writing', () =
     const tooLarge = error as SessionTooLargeError;
     expect(tooLarge.code).toBe('ERR_GEOSESSION_SESSION_TOO_LARGE');
     expect(tooLarge.bytes).toBe(Buffer.byteLength(JSON.stringify(big)));
-    expect(tooLarge.limit).toBe(262_144);
+    expect(tooLarge.limit).toBe(131_072);
     expect(tooLarge.message).toContain('maxSessionBytes');
     expect(tooLarge.message).toContain(String(tooLarge.bytes));
     // Its length in UTF-16 units (about 400,000) is what the old count saw; the bytes are what count.
