@@ -98,6 +98,30 @@ describe.skipIf(!hasRedis)('dead letters', () => {
     expect(Number(await redis.get(`${key}:bytes`))).toBe(held.reduce((sum, e) => sum + e.size, 0));
   });
 
+  it('a stream written before the byte bound is cut down to it on the next letter', async () => {
+    const key = streamKey();
+    // What an earlier version left: MAXLEN by count only, bodies of up to 64 Ki units.
+    for (let n = 0; n < 40; n++)
+      await redis.xadd(key, '*', 'reason', 'poison', 'id', `old:${n}`, 'body', '가'.repeat(65_536));
+    const letters = new DeadLetters(redis, key, { maxEntries: 10_000, maxBytes: 1024 * 1024 }, () => {});
+    letters.add({
+      reason: 'poison',
+      id: 'new',
+      origin: 'hk',
+      kind: 'x',
+      time: 1,
+      error: undefined,
+      body: 'b',
+    });
+    await eventually(async () => (await letters.latest(1))[0]?.id === 'new');
+    const held = await entries(key);
+    const total = held.reduce((sum, e) => sum + e.size, 0);
+    expect(total).toBeLessThanOrEqual(1024 * 1024);
+    expect(held.at(-1)?.fields.id).toBe('new');
+    expect(held.at(-2)?.fields.id).toBe('old:39'); // the newest of the old ones that fit are kept
+    expect(Number(await redis.get(`${key}:bytes`))).toBe(total);
+  });
+
   it('an envelope that arrived sealed and failed after opening is kept by digest, never in clear', async () => {
     const key = streamKey();
     const letters = new DeadLetters(redis, key, 10_000, () => {});

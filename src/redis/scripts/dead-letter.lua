@@ -26,9 +26,26 @@ local exists = redis.call('EXISTS', KEYS[1]) == 1
 if not exists then
   redis.call('DEL', KEYS[2])
 elseif redis.call('EXISTS', KEYS[2]) == 0 then
-  -- Rebuild the total (the counter was deleted, or the stream predates it).
-  local total = 0
-  for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do total = total + size_of(entry[2], 1) end
+  -- Rebuild the total (the counter was deleted, or the stream predates it), newest first, and drop at
+  -- once whatever lies past the bounds: the work is bounded by the bounds, not by the stream.
+  local total, count, kept, from = 0, 0, nil, '+'
+  local full = false
+  while not full do
+    local chunk = redis.call('XREVRANGE', KEYS[1], from, '-', 'COUNT', 100)
+    if #chunk == 0 then break end
+    for _, entry in ipairs(chunk) do
+      local size = size_of(entry[2], 1)
+      if kept and (count + 1 > max_entries or total + size > max_bytes) then
+        redis.call('XTRIM', KEYS[1], 'MINID', kept)
+        full = true
+        break
+      end
+      total = total + size
+      count = count + 1
+      kept = entry[1]
+    end
+    from = '(' .. chunk[#chunk][1]
+  end
   redis.call('SET', KEYS[2], total)
 end
 
