@@ -21,7 +21,9 @@ export type GeoSessionErrorCode =
   | 'ERR_GEOSESSION_RESYNC_NEEDED'
   | 'ERR_GEOSESSION_READ_THROUGH'
   | 'ERR_GEOSESSION_TRANSIENT'
-  | 'ERR_GEOSESSION_MEMORY_POLICY';
+  | 'ERR_GEOSESSION_MEMORY_POLICY'
+  | 'ERR_GEOSESSION_SESSION_TOO_LARGE'
+  | 'ERR_GEOSESSION_MESSAGE_TOO_LARGE';
 
 /** Base class of every geosession error. */
 export class GeoSessionError extends Error {
@@ -157,6 +159,42 @@ export class SealError extends GeoSessionError {
 export class InvalidSessionIdError extends GeoSessionError {
   constructor(operation: string, problem: string) {
     super('ERR_GEOSESSION_SESSION_ID', `geosession: ${operation} refused a session id that ${problem}`);
+  }
+}
+
+/**
+ * `set()` refused a session whose serialized form is larger than the store's `maxSessionBytes`. Nothing
+ * was written: the session stays as it was in every region.
+ */
+export class SessionTooLargeError extends GeoSessionError {
+  /** UTF-8 bytes of the serialized session. */
+  readonly bytes: number;
+  /** The `maxSessionBytes` it exceeds. */
+  readonly limit: number;
+
+  constructor(bytes: number, limit: number) {
+    super(
+      'ERR_GEOSESSION_SESSION_TOO_LARGE',
+      `geosession: set refused a session of ${bytes} bytes (serialized, UTF-8): the limit is ${limit} bytes (option \`maxSessionBytes\`)`,
+    );
+    this.bytes = bytes;
+    this.limit = limit;
+  }
+}
+
+/**
+ * A broker refused a message for its size, which the same message will always be (NATS `max_payload`
+ * or a stream's `max_msg_size`, RabbitMQ `max_message_size`, Redis `proto-max-bulk-len`). The pipeline
+ * splits the batch until the envelope at fault is alone and dead-letters it as `too-large`; the others
+ * are published.
+ */
+export class MessageTooLargeError extends GeoSessionError {
+  /** UTF-8 bytes of the refused message, when known. */
+  readonly bytes: number | undefined;
+
+  constructor(message: string, options?: { cause?: unknown; bytes?: number }) {
+    super('ERR_GEOSESSION_MESSAGE_TOO_LARGE', `geosession: ${message}`, options);
+    this.bytes = options?.bytes;
   }
 }
 

@@ -27,7 +27,10 @@ export interface ReplicationTransport {
   /**
    * Publishes envelopes made in one region (`envelopes[i].origin`). Resolves only when the broker has
    * confirmed every one (publisher confirm, PubAck, XADD reply); rejects with a `TransportError`
-   * otherwise, and the caller publishes them again with the same ids.
+   * otherwise, and the caller publishes them again with the same ids. A message the broker refuses for
+   * its size (which no retry changes) rejects with a `MessageTooLargeError` instead: the caller splits
+   * the batch and dead-letters the envelope that is too large alone. Messages are bounded in UTF-8
+   * bytes.
    *
    * @param channel the keyspace the envelopes belong to (the store's key prefix): stores that share a
    *   transport but not a prefix never see each other's envelopes.

@@ -1,19 +1,25 @@
 import { type Envelope, KIND_PATTERN } from '../contracts/envelope.js';
 import { isValidRegion } from './ids.js';
+import { truncateUtf8, utf8Length } from './utf8.js';
 
 /**
  * How the broker transports (AMQP, NATS) carry envelopes: several in one message, so that a relay's
  * batch costs one publish and one confirm rather than one per envelope. A message is a line
  * `gsb1 <count>` and then, for each envelope, a line `<id> <origin> <kind> <time> <body length>` and the
- * body as it is (its length counted in UTF-16 code units, as JavaScript strings are). No JSON around
- * bodies that are often JSON themselves: nothing is escaped, a reader slices. The Redis Streams
- * transport uses stream fields instead (src/internal/outbox-entry.ts).
+ * body as it is. The body length field counts UTF-16 code units, as JavaScript strings do (the wire
+ * format since version 1: a reader decodes the message as UTF-8 and slices), but every size limit on
+ * frames counts UTF-8 bytes, as brokers do. No JSON around bodies that are often JSON themselves:
+ * nothing is escaped, a reader slices. The Redis Streams transport uses stream fields instead
+ * (src/internal/outbox-entry.ts).
  */
 
 const MAGIC = 'gsb1';
 /** Envelope ids: no whitespace, at most 200 characters. */
 const ID_PATTERN = /^[!-~]{1,200}$/;
-/** Largest message the transports send (NATS's default max_payload is 1 MiB); one envelope may exceed it alone. */
+/**
+ * Largest message the transports send, in UTF-8 bytes (NATS's default max_payload is 1 MiB); one
+ * envelope may exceed it alone, in a message of its own.
+ */
 export const MAX_FRAME = 512 * 1024;
 
 /** A message carrying `envelopes`, with the id brokers de-duplicate it by. */
@@ -21,31 +27,46 @@ export interface Frame {
   readonly id: string;
   readonly text: string;
   readonly count: number;
+  /** UTF-8 bytes of `text`. */
+  readonly bytes: number;
+  /** The envelopes it carries. */
+  readonly envelopes: readonly Envelope[];
 }
 
-/** The messages that carry `envelopes`, each at most about {@link MAX_FRAME} characters. */
-export function encodeFrames(envelopes: readonly Envelope[]): Frame[] {
+/** Room for a frame's first line, `gsb1 <count>\n`. */
+const HEAD_ROOM = 16;
+
+/**
+ * The messages that carry `envelopes`, in order, each at most `maxBytes` UTF-8 bytes (default
+ * {@link MAX_FRAME}) unless it carries one envelope that is larger alone.
+ */
+export function encodeFrames(envelopes: readonly Envelope[], maxBytes = MAX_FRAME): Frame[] {
   const frames: Frame[] = [];
   let parts: string[] = [];
-  let first: Envelope | undefined;
+  let members: Envelope[] = [];
   let size = 0;
   const flush = () => {
+    const first = members[0];
     if (!first) return;
+    const head = `${MAGIC} ${parts.length}\n`;
     frames.push({
       id: `${first.id}+${parts.length}`.slice(0, 200),
-      text: `${MAGIC} ${parts.length}\n${parts.join('')}`,
+      text: `${head}${parts.join('')}`,
       count: parts.length,
+      bytes: head.length + size,
+      envelopes: members,
     });
     parts = [];
-    first = undefined;
+    members = [];
     size = 0;
   };
   for (const envelope of envelopes) {
     const part = `${envelope.id} ${envelope.origin} ${envelope.kind} ${envelope.time} ${envelope.body.length}\n${envelope.body}`;
-    if (size + part.length > MAX_FRAME) flush();
-    first ??= envelope;
+    const bytes = utf8Length(part);
+    if (members.length > 0 && HEAD_ROOM + size + bytes > maxBytes) flush();
     parts.push(part);
-    size += part.length;
+    members.push(envelope);
+    size += bytes;
   }
   flush();
   return frames;
@@ -93,9 +114,13 @@ export function decodeFrames(text: string): Envelope[] | { problem: string } {
   return out;
 }
 
-/** The start of a frame or entry for a dead letter or an error message: at most `max` characters. */
+/**
+ * The start of a frame or entry for a dead letter or an error message: at most `max` UTF-8 bytes, and
+ * when cut, a note of its full size after it.
+ */
 export function preview(text: string, max = 200): string {
-  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} chars)`;
+  const start = truncateUtf8(text, max);
+  return start.cut ? `${start.text}… (${utf8Length(text)} bytes)` : text;
 }
 
 /**

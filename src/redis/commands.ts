@@ -261,3 +261,29 @@ export function trackSequence(
     };
   });
 }
+
+/** The keys of a region's dead letters (dead-letter.lua). */
+export interface DeadLetterKeys {
+  /** The dead-letter stream. */
+  readonly stream: string;
+  /** The sum of its entries' sizes in bytes (same slot). */
+  readonly bytes: string;
+}
+
+/**
+ * Appends a dead letter (`fields`: field, value, …) and trims the oldest until the stream holds at most
+ * `maxEntries` entries and `maxBytes` bytes. Resolves to the number of entries trimmed.
+ */
+export function addDeadLetter(
+  client: RedisClient,
+  keys: DeadLetterKeys,
+  bounds: { maxEntries: number; maxBytes: number },
+  fields: readonly string[],
+): Promise<number> {
+  return runScript(
+    client,
+    'dead-letter',
+    [keys.stream, keys.bytes],
+    [bounds.maxEntries, bounds.maxBytes, ...fields],
+  ).then(Number);
+}

@@ -1,7 +1,7 @@
 import type { Envelope } from '../contracts/envelope.js';
 import type { RefusalReason, Sealer } from '../contracts/sealer.js';
 import type { Poison, ReplicationTransport, StreamSource, Subscription } from '../contracts/transport.js';
-import { EventError, GeoSessionError, SealError, TransientError } from '../errors.js';
+import { EventError, GeoSessionError, MessageTooLargeError, SealError, TransientError } from '../errors.js';
 import { asTransient, isDeterministicFailure } from '../internal/reply-errors.js';
 import { RateLimiter } from '../internal/report.js';
 import type { DeadLetters } from './dead-letters.js';
@@ -18,8 +18,11 @@ export interface KindHandler<T> {
   apply(items: T[], envelopes: Envelope[]): Promise<void>;
 }
 
-/** Why the pipeline refused an envelope: a sealing refusal, or one of its own. */
-export type RejectionReason = RefusalReason | 'unknown-kind' | 'poison';
+/**
+ * Why the pipeline refused an envelope: a sealing refusal, or one of its own (`too-large`: this region's
+ * own envelope, which the broker refuses for its size, dead-lettered here instead of published).
+ */
+export type RejectionReason = RefusalReason | 'unknown-kind' | 'poison' | 'too-large';
 
 /** An envelope (or frame) the pipeline refused: counted, dead-lettered, never applied. */
 export interface RejectedEnvelope {
@@ -98,6 +101,8 @@ export class Pipeline {
   private readonly kinds = new Map<string, KindHandler<unknown>>();
   private readonly limiter = new RateLimiter(60_000);
   private readonly transientLimiter = new RateLimiter(TRANSIENT_REPORT_MS);
+  /** Envelopes taken out of sealed batches: dead-lettered by digest, never in clear. */
+  private readonly opened = new WeakSet<Envelope>();
   readonly stats: PipelineStats = {
     batches: 0,
     envelopes: 0,
@@ -117,9 +122,29 @@ export class Pipeline {
     this.kinds.set(kind, handler as KindHandler<unknown>);
   }
 
-  /** Seals (when configured) and publishes envelopes made in this region. */
+  /**
+   * Seals (when configured) and publishes envelopes made in this region. A message the broker refuses
+   * for its size ({@link MessageTooLargeError}) is refused every time: the batch is split until the
+   * envelope at fault is alone, which is dead-lettered here as `too-large`, and the others are
+   * published. Any other failure rejects, and the relay publishes the batch again.
+   */
   async publish(envelopes: readonly Envelope[]): Promise<void> {
     if (envelopes.length === 0) return;
+    try {
+      await this.send(envelopes);
+    } catch (error) {
+      if (!(error instanceof MessageTooLargeError)) throw error;
+      if (envelopes.length === 1) {
+        this.reject(envelopes[0] as Envelope, 'too-large', error);
+        return;
+      }
+      const half = Math.ceil(envelopes.length / 2);
+      await this.publish(envelopes.slice(0, half));
+      await this.publish(envelopes.slice(half));
+    }
+  }
+
+  private async send(envelopes: readonly Envelope[]): Promise<void> {
     const { sealer, transport, channel, region, sealOutgoing = true } = this.options;
     const out = sealer && sealOutgoing ? await sealEnvelopes(sealer, envelopes, region, channel) : envelopes;
     await transport.publish(channel, out);
@@ -234,7 +259,9 @@ export class Pipeline {
           `a batch claiming ${envelope.origin} was sealed by ${opened.region}`,
         );
       }
-      return unpackBatch(opened.payload, envelope.origin);
+      const inner = unpackBatch(opened.payload, envelope.origin);
+      for (const item of inner) this.opened.add(item);
+      return inner;
     } catch (error) {
       const sealError =
         error instanceof SealError
@@ -331,6 +358,7 @@ export class Pipeline {
       time: what.time,
       error: error.message,
       body: what.body,
+      sealed: this.opened.has(what as Envelope),
     });
     this.options.onRejected?.({ reason, id: what.id, origin: what.origin, kind: what.kind, error });
     const suppressed = this.limiter.admit(reason);

@@ -2,6 +2,7 @@ import type { Envelope } from '../contracts/envelope.js';
 import type { Sealer } from '../contracts/sealer.js';
 import { SealError } from '../errors.js';
 import { envelopeProblem } from '../internal/envelope-frame.js';
+import { utf8Length } from '../internal/utf8.js';
 
 /**
  * Sealed batches: several envelopes of one origin sealed as one token and carried by one envelope of
@@ -10,31 +11,41 @@ import { envelopeProblem } from '../internal/envelope-frame.js';
  * the inner envelopes' origin is the batch's, which the sealer binds.
  */
 
+/** Bytes of a payload around its entries: `{"v":1,"e":[` and `]}`. */
+const ENVELOPE_ROOM = 14;
+
 /** The kind of envelope that carries a sealed batch. */
 export const SEALED_KIND = 'sealed';
 
-/** Largest payload sealed as one token (NATS's default max_payload is 1 MiB; tokens grow by a third). */
+/**
+ * Largest payload sealed as one token, in UTF-8 bytes (NATS's default max_payload is 1 MiB; a token is
+ * base64url, a third larger than its payload).
+ */
 export const MAX_SEALED_PAYLOAD = 256 * 1024;
 
-/** Splits `envelopes` into payloads of at most {@link MAX_SEALED_PAYLOAD} characters (one envelope may exceed it alone). */
+/**
+ * Splits `envelopes` into payloads of at most {@link MAX_SEALED_PAYLOAD} UTF-8 bytes, in order (one
+ * envelope may exceed it alone, in a payload of its own).
+ */
 export function packBatches(envelopes: readonly Envelope[]): { payload: string; envelopes: Envelope[] }[] {
   const out: { payload: string; envelopes: Envelope[] }[] = [];
   let parts: string[] = [];
   let members: Envelope[] = [];
-  let size = 0;
+  let size = ENVELOPE_ROOM;
   const flush = () => {
     if (parts.length === 0) return;
     out.push({ payload: `{"v":1,"e":[${parts.join(',')}]}`, envelopes: members });
     parts = [];
     members = [];
-    size = 0;
+    size = ENVELOPE_ROOM;
   };
   for (const envelope of envelopes) {
     const part = JSON.stringify([envelope.id, envelope.kind, envelope.time, envelope.body]);
-    if (size + part.length > MAX_SEALED_PAYLOAD) flush();
+    const bytes = utf8Length(part);
+    if (parts.length > 0 && size + bytes > MAX_SEALED_PAYLOAD) flush();
     parts.push(part);
     members.push(envelope);
-    size += part.length + 1;
+    size += bytes + 1;
   }
   flush();
   return out;

@@ -4,6 +4,7 @@ import {
   GeoSessionError,
   InvalidSessionIdError,
   RedisCommandError,
+  SessionTooLargeError,
 } from '../errors.js';
 import type { Callback } from '../internal/callback.js';
 import { cookieExpired, cookieExpiryMs } from '../internal/cookie-expiry.js';
@@ -101,6 +102,15 @@ export class SessionOperations {
       // A ttl function or serializer that throws fails this call, not the host app.
       done(error instanceof Error ? error : new Error(String(error)));
       return;
+    }
+    // A UTF-16 unit is at most 3 UTF-8 bytes: count the bytes only when the length cannot settle it.
+    const limit = options.maxSessionBytes;
+    if (data.length * 3 > limit) {
+      const bytes = Buffer.byteLength(data, 'utf8');
+      if (bytes > limit) {
+        done(new SessionTooLargeError(bytes, limit));
+        return;
+      }
     }
     this.ctx.readThrough?.forget(sid);
     this.batchWrites();

@@ -127,6 +127,19 @@ export interface GeoSessionStoreOptions {
    */
   sendUnsealed?: boolean;
   /**
+   * Largest session `set()` accepts, in UTF-8 bytes of its serialized form. A larger one is refused with
+   * a `SessionTooLargeError` before anything is written. The default fits every transport's default
+   * message limit once the change is framed and sealed (NATS `max_payload` 1 MiB is the smallest: a
+   * sealed change is escaped twice as JSON, once in the sealed batch and once in the token's claims,
+   * which at worst doubles it each time, and the token is base64url, 4/3 of that: 128 KiB × 16/3 is
+   * about 683 KiB), and
+   * keeps multi-megabyte values out of Redis when the store does not replicate. Raise it only together
+   * with the broker's limit (docs/transports); over the limit a change is dead-lettered as `too-large`
+   * by the publishing region and never replicated. `Infinity` turns the check off.
+   * @default 131072 (128 KiB)
+   */
+  maxSessionBytes?: number;
+  /**
    * Most entries kept in this region's dead-letter stream of refused envelopes (oldest trimmed).
    * @default 10000
    */
@@ -192,6 +205,7 @@ export interface ResolvedOptions {
   readonly sealer: Sealer | undefined;
   readonly acceptUnsealed: boolean;
   readonly sendUnsealed: boolean;
+  readonly maxSessionBytes: number;
   readonly deadLetterLimit: number;
   readonly relayInFlight: number;
   readonly maxOutboxBacklog: { entries: number; ageMs: number; warnAt: number };
@@ -217,6 +231,7 @@ export const DEFAULT_OPTIONS = Object.freeze({
   maxClockSkewMs: 60_000,
   acceptUnsealed: false,
   sendUnsealed: false,
+  maxSessionBytes: 128 * 1024,
   deadLetterLimit: 10_000,
   relayInFlight: 32,
   maxOutboxBacklogEntries: 1_000_000,
@@ -246,6 +261,7 @@ const KNOWN = [
   'sealer',
   'acceptUnsealed',
   'sendUnsealed',
+  'maxSessionBytes',
   'deadLetterLimit',
   'relayInFlight',
   'maxOutboxBacklog',
@@ -446,6 +462,12 @@ export function resolveOptions(input: GeoSessionStoreOptions): ResolvedOptions {
     sealer,
     acceptUnsealed,
     sendUnsealed,
+    maxSessionBytes:
+      input.maxSessionBytes === Number.POSITIVE_INFINITY
+        ? Number.POSITIVE_INFINITY
+        : numberOption('maxSessionBytes', input.maxSessionBytes, DEFAULT_OPTIONS.maxSessionBytes, {
+            integer: true,
+          }),
     deadLetterLimit: numberOption('deadLetterLimit', input.deadLetterLimit, DEFAULT_OPTIONS.deadLetterLimit, {
       integer: true,
     }),

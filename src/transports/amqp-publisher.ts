@@ -1,7 +1,8 @@
 import type { Channel, ConfirmChannel } from 'amqplib';
 import type { Envelope } from '../contracts/envelope.js';
-import { TransportError } from '../errors.js';
+import { MessageTooLargeError, TransportError } from '../errors.js';
 import { encodeFrames } from '../internal/envelope-frame.js';
+import { sizeRefusal } from '../internal/size-refusal.js';
 
 /**
  * The publisher confirm window shared by every publish call of one transport: at most `maxInFlight`
@@ -13,6 +14,7 @@ import { encodeFrames } from '../internal/envelope-frame.js';
 export class ConfirmWindow {
   private inFlight = 0;
   private waiters: Array<() => void> = [];
+  private readonly failures = new WeakMap<ConfirmChannel, unknown>();
 
   constructor(private readonly maxInFlight: number) {}
 
@@ -30,7 +32,42 @@ export class ConfirmWindow {
     const confirms: Promise<void>[] = [];
     const origin = envelopes[0]?.origin ?? '';
     const kind = envelopes[0]?.kind ?? '';
-    for (const frame of encodeFrames(envelopes)) {
+    const frames = encodeFrames(envelopes);
+    try {
+      await this.write(ch, exchange, frames, origin, kind, gaveUp, confirms);
+      if (gaveUp()) throw new TransportError('publish gave up');
+      await Promise.all(confirms);
+    } catch (error) {
+      // RabbitMQ refuses a message over max_message_size by closing the channel, which fails every
+      // publish in flight on it: only the call that wrote a message of the size the refusal names is at
+      // fault; the others are published again as after any channel failure.
+      const closedBy = this.failures.get(ch);
+      const refusal = sizeRefusal(closedBy);
+      if (refusal && frames.some((frame) => frame.bytes === refusal.bytes)) {
+        throw new MessageTooLargeError(
+          `the AMQP broker refused a message of ${refusal.bytes} bytes (max_message_size)`,
+          { cause: closedBy, bytes: refusal.bytes },
+        );
+      }
+      throw error;
+    }
+  }
+
+  /** Records why the broker closed `ch` (its `error` event, emitted before its publishes fail). */
+  channelFailed(ch: ConfirmChannel, error: unknown): void {
+    this.failures.set(ch, error);
+  }
+
+  private async write(
+    ch: ConfirmChannel,
+    exchange: string,
+    frames: ReturnType<typeof encodeFrames>,
+    origin: string,
+    kind: string,
+    gaveUp: () => boolean,
+    confirms: Promise<void>[],
+  ): Promise<void> {
+    for (const frame of frames) {
       while (this.inFlight >= this.maxInFlight && !gaveUp()) {
         await new Promise<void>((resolve) => this.waiters.push(resolve));
       }
@@ -66,8 +103,6 @@ export class ConfirmWindow {
       // The socket buffer is full: wait for it to drain (or the channel to die) before writing more.
       if (!written) await waitDrain(ch);
     }
-    if (gaveUp()) throw new TransportError('publish gave up');
-    await Promise.all(confirms);
   }
 
   /** Wakes every writer waiting for a slot (the transport is closing or a publish gave up). */

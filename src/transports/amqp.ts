@@ -6,7 +6,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from '../contracts/transport.js';
-import { ClosedError, MissingDependencyError, TransportError } from '../errors.js';
+import { ClosedError, MessageTooLargeError, MissingDependencyError, TransportError } from '../errors.js';
 import { Backoff, sleep } from '../internal/backoff.js';
 import { isValidRegion } from '../internal/ids.js';
 import { settledWithin } from '../internal/timeout.js';
@@ -182,9 +182,10 @@ class AmqpTransport extends TransportEvents implements ReplicationTransport, Amq
   private getPublishChannel(conn: ChannelModel): Promise<ConfirmChannel> {
     if (this.publishChannel) return this.publishChannel;
     const opening = conn.createConfirmChannel().then((ch) => {
-      ch.on('error', (error: Error) =>
-        this.reportError(new TransportError('the AMQP publish channel failed', { cause: error })),
-      );
+      ch.on('error', (error: Error) => {
+        this.window.channelFailed(ch, error);
+        this.reportError(new TransportError('the AMQP publish channel failed', { cause: error }));
+      });
       ch.once('close', () => {
         // Server-closed (e.g. 404 after an exchange was deleted): reopen and redeclare on next publish.
         if (this.publishChannel === opening) {
@@ -248,7 +249,8 @@ class AmqpTransport extends TransportEvents implements ReplicationTransport, Amq
       if (
         error instanceof TransportError ||
         error instanceof ClosedError ||
-        error instanceof MissingDependencyError
+        error instanceof MissingDependencyError ||
+        error instanceof MessageTooLargeError
       ) {
         throw error;
       }

@@ -2,10 +2,11 @@ import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Envelope } from '../contracts/envelope.js';
 import type { ReplicationTransport, SubscribeOptions, Subscription } from '../contracts/transport.js';
-import { ClosedError, MissingDependencyError, TransportError } from '../errors.js';
+import { ClosedError, MessageTooLargeError, MissingDependencyError, TransportError } from '../errors.js';
 import { sleep } from '../internal/backoff.js';
-import { encodeFrames } from '../internal/envelope-frame.js';
+import { encodeFrames, MAX_FRAME } from '../internal/envelope-frame.js';
 import { isValidRegion } from '../internal/ids.js';
+import { sizeRefusal } from '../internal/size-refusal.js';
 import { settledWithin, withTimeout } from '../internal/timeout.js';
 import { TransportEvents } from '../internal/transport-state.js';
 import { type Conn, type Names, type NatsHost, NatsSubscription } from './nats-consumer.js';
@@ -84,6 +85,9 @@ function apiCode(error: unknown): number | undefined {
   const code = (error as { code?: unknown }).code;
   return typeof code === 'number' ? code : undefined;
 }
+
+/** Bytes of a message's max_payload left for its headers (`Nats-Msg-Id` and the header line). */
+const HEADER_ROOM = 512;
 
 /** JetStream's "consumer not found". */
 const CONSUMER_NOT_FOUND = 10014;
@@ -300,8 +304,19 @@ class NatsTransport extends TransportEvents implements ReplicationTransport, Nat
         throw error;
       throw new TransportError(`publishing to ${names.stream} failed`, { cause: error });
     }
-    // Several envelopes to a message (one PubAck each): a relay's batch is one or two messages.
-    const frames = encodeFrames(envelopes);
+    // Several envelopes to a message (one PubAck each): a relay's batch is one or two messages, none over
+    // the server's max_payload unless one envelope is larger alone, which no retry can send: refused
+    // here, before anything is published, for the pipeline to isolate and dead-letter.
+    const maxPayload = conn.nc.info?.max_payload ?? MAX_FRAME;
+    // Room for the headers (Nats-Msg-Id), which count towards max_payload.
+    const frames = encodeFrames(envelopes, Math.min(MAX_FRAME, maxPayload - HEADER_ROOM));
+    const oversized = frames.find((frame) => frame.bytes > maxPayload - HEADER_ROOM);
+    if (oversized) {
+      throw new MessageTooLargeError(
+        `a message of ${oversized.bytes} bytes is over the NATS server's max_payload (${maxPayload} bytes)`,
+        { bytes: oversized.bytes },
+      );
+    }
     const subject = `${names.base}.${(envelopes[0] as Envelope).origin}`;
     let next = 0;
     const worker = async () => {
@@ -316,6 +331,10 @@ class NatsTransport extends TransportEvents implements ReplicationTransport, Nat
     } catch (error) {
       this.streams.delete(names.stream); // "no responders" may mean the stream is gone: check it again
       if (this.closed) throw new ClosedError('the nats transport');
+      // A stream's max_msg_size (or a max_payload the client did not know yet): the same every time.
+      if (sizeRefusal(error)) {
+        throw new MessageTooLargeError('NATS refused a message for its size', { cause: error });
+      }
       throw error instanceof TransportError
         ? error
         : new TransportError(`publishing to ${names.stream} failed (not confirmed)`, { cause: error });

@@ -6,11 +6,12 @@ import type {
   SubscribeOptions,
   Subscription,
 } from '../contracts/transport.js';
-import { ClosedError, ConfigError, TransientError, TransportError } from '../errors.js';
+import { ClosedError, ConfigError, MessageTooLargeError, TransientError, TransportError } from '../errors.js';
 import { isValidRegion } from '../internal/ids.js';
 import { numberOption, rejectUnknown, requireObject } from '../internal/options.js';
 import { entryFields, envelopeOfEntry, isPoison } from '../internal/outbox-entry.js';
 import { isMissingStream } from '../internal/reply-errors.js';
+import { sizeRefusal } from '../internal/size-refusal.js';
 import { type InternalFamily, internalKey, keyPrefixOf } from '../internal/stream-names.js';
 import { StreamGroupReader } from '../internal/stream-reader.js';
 import {
@@ -198,6 +199,11 @@ class RedisStreamsTransport extends TransportEvents implements ReplicationTransp
         ),
       );
     } catch (error) {
+      if (sizeRefusal(error)) {
+        throw new MessageTooLargeError('Redis refused an entry for its size (proto-max-bulk-len)', {
+          cause: error,
+        });
+      }
       throw error instanceof TransportError
         ? error
         : new TransportError('XADD to a stream failed', { cause: error });

@@ -41,6 +41,8 @@ export interface RegionConfig {
   sealer?: Sealer;
   acceptUnsealed?: boolean;
   sendUnsealed?: boolean;
+  /** Store options of this region only (after the deployment's `store` options). */
+  store?: Record<string, unknown>;
 }
 
 export interface Deployment {
@@ -184,6 +186,7 @@ export async function createDeployment(
       ...(config.sealer ? { sealer: config.sealer } : {}),
       ...(config.acceptUnsealed ? { acceptUnsealed: true } : {}),
       ...(config.sendUnsealed ? { sendUnsealed: true } : {}),
+      ...config.store,
     });
     store.on('rejected', (r) => rejected[region]?.push(r));
     store.on('error', (e) => errors[region]?.push(e));

@@ -53,6 +53,8 @@ const STABLE_CODES: readonly GeoSessionErrorCode[] = [
   'ERR_GEOSESSION_READ_THROUGH',
   'ERR_GEOSESSION_TRANSIENT',
   'ERR_GEOSESSION_MEMORY_POLICY',
+  'ERR_GEOSESSION_SESSION_TOO_LARGE',
+  'ERR_GEOSESSION_MESSAGE_TOO_LARGE',
 ];
 
 const hasRabbit = await serviceAvailable('rabbitmq', 5672);
