@@ -243,7 +243,7 @@ export class Replicator {
     const count = gap.to - gap.from + 1;
     this.state.mark(
       gap.origin,
-      `gap: ${count} numbered change${count === 1 ? '' : 's'} from ${gap.origin} (${gap.from}-${gap.to} of epoch ${gap.epoch}) never arrived: a broker's retention or length limit, a trimmed stream or a deleted message dropped them`,
+      `gap: ${count} numbered change${count === 1 ? '' : 's'} from ${gap.origin} (${gap.from}-${gap.to} of epoch ${gap.epoch}) never arrived: a broker's retention or length limit, a trimmed stream or a deleted message dropped them, or the origin dead-lettered a change too large to send`,
       { cause: 'gap', missed: { epoch: gap.epoch, from: gap.from, to: gap.to } },
     );
   }

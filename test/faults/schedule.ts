@@ -113,11 +113,19 @@ export const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ op: fc.constant('drop' as const), ...link }) },
   {
     weight: 3,
-    arbitrary: fc.record({ op: fc.constant('oom' as const), r: region, ms: fc.integer({ min: 200, max: 1500 }) }),
+    arbitrary: fc.record({
+      op: fc.constant('oom' as const),
+      r: region,
+      ms: fc.integer({ min: 200, max: 1500 }),
+    }),
   },
   {
     weight: 3,
-    arbitrary: fc.record({ op: fc.constant('busy' as const), r: region, ms: fc.integer({ min: 300, max: 1500 }) }),
+    arbitrary: fc.record({
+      op: fc.constant('busy' as const),
+      r: region,
+      ms: fc.integer({ min: 300, max: 1500 }),
+    }),
   },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('replay' as const), source: region }) },
   {
