@@ -101,7 +101,10 @@ export class GeoSessionStore extends BaseStore {
     });
     this.replicator = resolved.transport ? this.startReplication(resolved) : undefined;
     this.started = this.replicator ? this.replicator.start() : Promise.resolve();
-    this.started.catch((error: unknown) => this.reportError(error));
+    // A start cut short by close() rejects with a ClosedError (ready() says so), reported to no one.
+    this.started.catch((error: unknown) => {
+      if (!this.closed) this.reportError(error);
+    });
   }
 
   private startReplication(resolved: ResolvedOptions): Replicator {

@@ -5,6 +5,7 @@ import type { SubscribeOptions } from '../contracts/transport.js';
 import { ClosedError, MissingDependencyError, TransportError } from '../errors.js';
 import { sleep } from '../internal/backoff.js';
 import { decodeFrames, envelopeCount, preview, takeBatch } from '../internal/envelope-frame.js';
+import { Lifecycle, type LifecycleState } from '../internal/lifecycle.js';
 import { settledWithin } from '../internal/timeout.js';
 
 /** One NATS connection with its JetStream client and manager. */
@@ -53,8 +54,7 @@ export class NatsSubscription {
   /** Settles when close() is called, to abandon waits for a connection that may never come. */
   private readonly stopping: Promise<never>;
   private stop: () => void = () => {};
-  private readonly abort = new AbortController();
-  private active = true;
+  private readonly life = new Lifecycle('the nats subscription');
   private messages: ConsumerMessages | undefined;
   private readonly buffer: JsMsg[] = [];
   private running: Promise<void> | undefined;
@@ -79,6 +79,15 @@ export class NatsSubscription {
     });
     this.stopping.catch(() => {});
     this.loop = this.run();
+  }
+
+  /** `starting` until the consumer first runs, `running`, then `closing` and `closed`. */
+  get state(): LifecycleState {
+    return this.life.state;
+  }
+
+  private get active(): boolean {
+    return !this.life.stopping;
   }
 
   private unlessStopped<T>(promise: Promise<T>): Promise<T> {
@@ -117,6 +126,7 @@ export class NatsSubscription {
         if (!this.active) break;
         failures = 0;
         this.setHealthy(true);
+        this.life.markRunning();
         this.markStarted();
         await this.drive(messages);
       } catch (error) {
@@ -143,7 +153,7 @@ export class NatsSubscription {
       }
       if (this.active) {
         this.setHealthy(false);
-        await sleep(Math.min(250 * 2 ** Math.min(failures, 4), 5000), this.abort.signal);
+        await sleep(Math.min(250 * 2 ** Math.min(failures, 4), 5000), this.life.signal);
       }
     }
     await this.running;
@@ -238,7 +248,7 @@ export class NatsSubscription {
       try {
         await this.options.handler(envelopes);
       } catch (error) {
-        this.transport.report(error);
+        if (this.active) this.transport.report(error);
         const retry = this.transport.settings.retryDelayMs;
         for (const m of good) settle(() => m.nak(retry));
         continue;
@@ -258,12 +268,12 @@ export class NatsSubscription {
       await settledWithin(this.loop, limitMs);
       return;
     }
-    this.active = false;
+    this.life.beginClose();
     this.messages?.stop();
     this.stop();
-    this.abort.abort();
     this.markStarted();
     await settledWithin(this.loop, limitMs);
+    this.life.markClosed();
   }
 }
 
