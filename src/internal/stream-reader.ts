@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
+import { TransportError } from '../errors.js';
 import { Backoff, sleep } from './backoff.js';
 import { Lifecycle, type LifecycleState } from './lifecycle.js';
 import type { StreamEntry } from './outbox-entry.js';
@@ -174,7 +175,13 @@ export class StreamGroupReader {
     })();
     work.catch((error: unknown) => {
       // The stream or its group is gone: nothing is pending any more.
-      if (!isMissingStream(error)) this.report(error);
+      if (isMissingStream(error)) return;
+      this.report(
+        new TransportError(
+          `handing over what ${this.consumer} left pending on ${key} failed: it is claimed after claimIdleMs`,
+          { cause: error },
+        ),
+      );
     });
     await settledWithin(work, blockMs);
   }
@@ -309,7 +316,11 @@ export class StreamGroupReader {
     if (Date.now() - this.lastClaim >= this.options.claimIdleMs / 2) {
       this.lastClaim = Date.now();
       const claimed = await this.claim();
-      if (claimed.length > 0) return claimed;
+      if (claimed.length > 0) {
+        // There may be more (a handover larger than a batch): claim again on the next read.
+        this.lastClaim = 0;
+        return claimed;
+      }
     }
     if (this.stopped) return [];
     return this.readGroup(['COUNT', batchSize, 'BLOCK', this.options.blockMs, 'STREAMS', key, '>']);

@@ -271,7 +271,8 @@ class RedisStreamsTransport extends TransportEvents implements ReplicationTransp
                   if (envelopes.length > 0) await handler(envelopes);
                 },
                 onError: (error) => {
-                  if (life.stopping) return;
+                  // While closing, a failure is still news (a handover refused by an ACL); once closed, none is.
+                  if (life.state === 'closed') return;
                   this.reportError(
                     error instanceof TransportError
                       ? error
