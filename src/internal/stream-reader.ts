@@ -162,8 +162,10 @@ export class StreamGroupReader {
     if (client.status !== 'ready') return;
     const xclaim = client.xclaim as unknown as (...a: (string | number)[]) => Promise<unknown>;
     const work = (async () => {
+      // Pages of 1000, each after the last id of the one before (exclusive: they stay this consumer's).
+      let from = '-';
       for (let round = 0; round < 10; round++) {
-        const pending = (await client.xpending(key, group, '-', '+', 1000, this.consumer)) as [
+        const pending = (await client.xpending(key, group, from, '+', 1000, this.consumer)) as [
           string,
           ...unknown[],
         ][];
@@ -171,6 +173,7 @@ export class StreamGroupReader {
         if (ids.length === 0) return;
         await xclaim.call(client, key, group, this.consumer, 0, ...ids, 'IDLE', HANDOVER_IDLE_MS, 'JUSTID');
         if (ids.length < 1000) return;
+        from = `(${ids[ids.length - 1]}`;
       }
     })();
     work.catch((error: unknown) => {

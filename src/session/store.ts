@@ -205,8 +205,11 @@ export class GeoSessionStore extends BaseStore {
   /**
    * Stops the store's own work within about `operationTimeoutMs` plus a second, whatever Redis, a remote
    * region or the broker does: replication stops (batches not applied by then stay unacknowledged and
-   * are delivered again), pending calls fail with a `ClosedError`, and so do later calls. The Redis
-   * client stays open; it is yours to `quit()`.
+   * are delivered again, and what the stream readers left pending is handed over to the next process),
+   * pending calls fail with a `ClosedError`, and so do later calls. At any moment, startup included (a
+   * region or broker that never answers), it resolves once replication's readers, timers and sockets are
+   * released; no `error` follows it, and `ready()` rejects with a `ClosedError` if startup was cut
+   * short. The Redis client stays open; it is yours to `quit()`; the transport too (`close()` it after).
    */
   async close(): Promise<void> {
     if (this.closed) return;
