@@ -7,7 +7,8 @@ import { connect, type Socket } from 'node:net';
  * nats.js cannot abandon a connection attempt: against a server that accepts connections and never
  * answers, its socket outlives the attempt's timeout (the process never exits), and a close cannot
  * cut it short. So the transport connects only once a probe got an answer. Servers that speak TLS
- * first (`tls.handshakeFirst`) send nothing in clear: do not probe them.
+ * first (`tls.handshakeFirst`) send nothing in clear: do not probe them. A server URL this cannot read
+ * counts as answering (nats.js tries it).
  */
 export async function natsAnswers(
   servers: readonly string[],
@@ -17,7 +18,8 @@ export async function natsAnswers(
   for (const server of servers) {
     if (signal.aborted) return false;
     const target = hostPort(server);
-    if (target && (await sendsInfo(target.host, target.port, timeoutMs, signal))) return true;
+    // A server this cannot read is nats.js's to try.
+    if (!target || (await sendsInfo(target.host, target.port, timeoutMs, signal))) return true;
   }
   return false;
 }
