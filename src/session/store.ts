@@ -168,8 +168,9 @@ export class GeoSessionStore extends BaseStore {
   // Lifecycle and introspection
 
   /**
-   * Resolves once replication is running (at once without a transport); rejects if it could not start.
-   * Requests do not need to wait for it: writes land in the outbox either way.
+   * Resolves once replication is running (at once without a transport); rejects if it could not start,
+   * with a `ClosedError` when the store was closed first. Requests do not need to wait for it: writes
+   * land in the outbox either way.
    */
   ready(): Promise<void> {
     return this.started;
