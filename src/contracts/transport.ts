@@ -135,6 +135,13 @@ export interface SubscribeOptions {
    * @default false
    */
   relayed?: boolean;
+  /**
+   * Aborting it abandons a subscribe that is still starting (waiting for a connection, a round trip to
+   * a region that does not answer): the promise rejects with a `ClosedError` at once, and nothing the
+   * subscribe made is left behind (no reader, timer, socket, or error reported afterwards). Aborting it
+   * after the subscribe resolved changes nothing: close the subscription.
+   */
+  signal?: AbortSignal;
 }
 
 /** A running subscription. */

@@ -1,8 +1,10 @@
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
+import { TransportError } from '../errors.js';
 import { Backoff, sleep } from './backoff.js';
+import { Lifecycle, type LifecycleState } from './lifecycle.js';
 import type { StreamEntry } from './outbox-entry.js';
-import { isBusyGroup, isNoGroup } from './reply-errors.js';
+import { isBusyGroup, isMissingStream, isNoGroup } from './reply-errors.js';
 import { settledWithin, withTimeout } from './timeout.js';
 
 /** Options of {@link StreamGroupReader}. */
@@ -46,9 +48,16 @@ export interface StreamGroupReaderOptions {
 }
 
 /**
+ * The idle time an orderly stop gives the entries it leaves pending (a year): past any reader's
+ * `claimIdleMs`, so the next reader claims them at once; below the Redis clock, which XCLAIM requires.
+ */
+export const HANDOVER_IDLE_MS = 365 * 86_400_000;
+
+/**
  * Reads a Redis stream through a consumer group, at least once: a batch is acknowledged only after its
  * handler resolved; a failed batch is retried from this consumer's pending list with backoff, in the
- * order it was read; entries left pending by a crashed consumer are claimed after `claimIdleMs`.
+ * order it was read; entries left pending by a crashed consumer are claimed after `claimIdleMs`, those
+ * an orderly stop left pending are claimed by the next reader at once (the stop hands them over).
  * Blocking reads use a finite BLOCK on a dedicated connection and a watchdog that rebuilds the
  * connection when a read hangs (blocking commands can stall after a reconnect, ioredis#1285). A group
  * that vanished (NOGROUP: the Redis restarted empty) is recreated by itself.
@@ -62,9 +71,9 @@ export class StreamGroupReader {
   private readonly options: StreamGroupReaderOptions;
   private readonly maxInFlight: number;
   private readonly consumer: string;
-  private conn: Redis;
-  private stopped = false;
-  private finished = false;
+  /** The blocking reads' own connection, opened by start(). */
+  private conn!: Redis;
+  private readonly life = new Lifecycle('the stream reader');
   private running: Promise<void> | undefined;
   private retryOwnPending = true;
   private lastClaim = 0;
@@ -79,13 +88,11 @@ export class StreamGroupReader {
   private tail: Promise<void> = Promise.resolve();
   /** A batch of the current window failed: the batches after it are not acknowledged either. */
   private windowFailed = false;
-  private readonly abort = new AbortController();
 
   constructor(options: StreamGroupReaderOptions) {
     this.options = options;
     this.maxInFlight = Math.max(1, options.maxInFlight ?? 1);
     this.consumer = `${options.consumerPrefix}:${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
-    this.conn = this.openConnection();
   }
 
   /** This reader's consumer name in the group. */
@@ -93,23 +100,84 @@ export class StreamGroupReader {
     return this.consumer;
   }
 
-  /** Starts the read loop. */
+  /**
+   * `starting` until {@link StreamGroupReader.start}, `running`, then `closing` and `closed` once
+   * {@link StreamGroupReader.stop} was called and has finished.
+   */
+  get state(): LifecycleState {
+    return this.life.state;
+  }
+
+  private get stopped(): boolean {
+    return this.life.stopping;
+  }
+
+  /** Opens the reads' connection and starts the read loop; does nothing once stop() was called. */
   start(): void {
-    this.running ??= this.loop();
+    if (this.running || !this.life.markRunning()) return;
+    this.conn = this.openConnection();
+    this.running = this.loop();
   }
 
   /**
    * Stops reading: a read in flight is cut at once (its connection serves reads only), batches being
    * handled are let finish, and entries this consumer was given but did not handle yet are handled too.
-   * Resolves within `limitMs` whatever the servers do; what is not handled by then stays pending and is
-   * delivered again (to this group's next consumer).
+   * Then what is still pending under this consumer is handed over (see `handOver`): the group's next
+   * reader takes it up at once, not after `claimIdleMs`. Resolves within `limitMs` plus `blockMs`
+   * whatever the servers do; what is not handled by then stays pending and is delivered again (to this
+   * group's next consumer). A reader stopped before it started opens nothing.
    */
   async stop(limitMs = this.options.blockMs + this.options.watchdogMs): Promise<void> {
-    this.stopped = true;
-    this.abort.abort();
-    this.conn.disconnect(false);
-    if (this.running) await settledWithin(this.running, limitMs);
-    this.finished = true;
+    if (!this.life.beginClose()) {
+      if (this.running) await settledWithin(this.running, limitMs);
+      return;
+    }
+    this.conn?.disconnect(false);
+    if (this.running) {
+      await settledWithin(this.running, limitMs);
+      await this.handOver();
+    }
+    this.life.markClosed();
+  }
+
+  /**
+   * The handover of an orderly stop: entries still pending under this consumer (a batch that failed, or
+   * is still being handled) are marked idle for {@link HANDOVER_IDLE_MS} (XCLAIM to itself with IDLE),
+   * so the next reader of the group claims them at once with its first XAUTOCLAIM (a reader claims
+   * when it starts) instead of after `claimIdleMs`, and so does any other running reader of the group
+   * at its next claim. Bounded by `blockMs` and skipped when the client is not connected: they are then
+   * claimed after `claimIdleMs` as a dead consumer's. Never throws; a failure is reported.
+   */
+  private async handOver(): Promise<void> {
+    const { client, key, group, blockMs } = this.options;
+    if (client.status !== 'ready') return;
+    const xclaim = client.xclaim as unknown as (...a: (string | number)[]) => Promise<unknown>;
+    const work = (async () => {
+      // Pages of 1000, each after the last id of the one before (exclusive: they stay this consumer's).
+      let from = '-';
+      for (let round = 0; round < 10; round++) {
+        const pending = (await client.xpending(key, group, from, '+', 1000, this.consumer)) as [
+          string,
+          ...unknown[],
+        ][];
+        const ids = pending.map((row) => row[0]);
+        if (ids.length === 0) return;
+        await xclaim.call(client, key, group, this.consumer, 0, ...ids, 'IDLE', HANDOVER_IDLE_MS, 'JUSTID');
+        if (ids.length < 1000) return;
+        from = `(${ids[ids.length - 1]}`;
+      }
+    })();
+    work.catch((error: unknown) => {
+      // The stream or its group is gone: nothing is pending any more.
+      if (isMissingStream(error)) return;
+      this.report(
+        new TransportError(
+          `handing over what ${this.consumer} left pending on ${key} failed: it is claimed after claimIdleMs`,
+          { cause: error },
+        ),
+      );
+    });
+    await settledWithin(work, blockMs);
   }
 
   private openConnection(): Redis {
@@ -136,7 +204,7 @@ export class StreamGroupReader {
 
   /** Reports a failure; a listener that throws must not turn it into an unhandled rejection. */
   private report(error: unknown): void {
-    if (this.finished) return;
+    if (this.life.state === 'closed') return;
     try {
       this.options.onError(error);
     } catch {
@@ -206,7 +274,7 @@ export class StreamGroupReader {
           this.setHealthy(false);
         }
         this.report(error);
-        await sleep(backoff.next(), this.abort.signal);
+        await sleep(backoff.next(), this.life.signal);
       }
     }
     await ahead?.catch(() => {});
@@ -242,7 +310,11 @@ export class StreamGroupReader {
     if (Date.now() - this.lastClaim >= this.options.claimIdleMs / 2) {
       this.lastClaim = Date.now();
       const claimed = await this.claim();
-      if (claimed.length > 0) return claimed;
+      if (claimed.length > 0) {
+        // There may be more (a handover larger than a batch): claim again on the next read.
+        this.lastClaim = 0;
+        return claimed;
+      }
     }
     if (this.stopped) return [];
     return this.readGroup(['COUNT', batchSize, 'BLOCK', this.options.blockMs, 'STREAMS', key, '>']);

@@ -25,8 +25,10 @@ export class TransportEvents extends EventEmitter<TransportEventMap> {
     this.emit('state', state);
   }
 
+  /** Emits a background failure; none once closed (the work it came from was abandoned by close()). */
   protected reportError(error: unknown): void {
     if (error instanceof TransientError) return;
+    if (this.current === 'closed') return;
     reportError(this as EventEmitter, error);
   }
 

@@ -152,7 +152,12 @@ export class Pipeline {
   }
 
   /** Subscribes to the other regions' envelopes. */
-  subscribe(options: { source: StreamSource; relayed: boolean; maxBatch?: number }): Promise<Subscription> {
+  subscribe(options: {
+    source: StreamSource;
+    relayed: boolean;
+    maxBatch?: number;
+    signal?: AbortSignal;
+  }): Promise<Subscription> {
     return this.options.transport.subscribe({
       channel: this.options.channel,
       region: this.options.region,

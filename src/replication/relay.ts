@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Envelope } from '../contracts/envelope.js';
 import type { PeerBacklog, Poison } from '../contracts/transport.js';
 import { TransportError } from '../errors.js';
+import { Lifecycle, type LifecycleState } from '../internal/lifecycle.js';
 import { envelopeOfEntry, isPoison, type StreamEntry } from '../internal/outbox-entry.js';
 import { isMissingStream } from '../internal/reply-errors.js';
 import { groupsOf, StreamGroupReader } from '../internal/stream-reader.js';
@@ -49,7 +50,9 @@ export interface OutboxRelayOptions {
  */
 export class OutboxRelay {
   private readonly reader: StreamGroupReader;
-  private readonly trimmer: NodeJS.Timeout;
+  private readonly life = new Lifecycle('the outbox relay');
+  /** The periodic trim, from start() to stop(). */
+  private trimmer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: OutboxRelayOptions) {
     this.reader = new StreamGroupReader({
@@ -70,18 +73,30 @@ export class OutboxRelay {
             : new TransportError('relaying the outbox failed', { cause: error }),
         ),
     });
-    this.trimmer = setInterval(() => void this.trim(), options.trimIntervalMs);
+  }
+
+  /** `starting` until start(), `running`, then `closing` and `closed` (see {@link Lifecycle}). */
+  get state(): LifecycleState {
+    return this.life.state;
+  }
+
+  /** Starts reading and trimming; does nothing once stop() was called. */
+  start(): void {
+    if (!this.life.markRunning() || this.trimmer) return;
+    this.reader.start();
+    this.trimmer = setInterval(() => void this.trim(), this.options.trimIntervalMs);
     this.trimmer.unref();
   }
 
-  start(): void {
-    this.reader.start();
-  }
-
-  /** Stops within `limitMs`; batches not confirmed by then stay pending and are published again later. */
+  /**
+   * Stops within `limitMs`; batches not confirmed by then stay pending and are handed over to the
+   * group's next reader (see StreamGroupReader.stop). A relay stopped before it started opens nothing.
+   */
   async stop(limitMs?: number): Promise<void> {
+    this.life.beginClose();
     clearInterval(this.trimmer);
     await this.reader.stop(limitMs);
+    this.life.markClosed();
   }
 
   private async publish(entries: StreamEntry[]): Promise<void> {
@@ -104,7 +119,9 @@ export class OutboxRelay {
           if (group.name !== RELAY_GROUP) groups.push(group.name);
         }
       }
-      for (const report of await trimStream(client, outboxKey, groups, this.options.bound)) {
+      const reports = await trimStream(client, outboxKey, groups, this.options.bound);
+      if (this.life.stopping) return;
+      for (const report of reports) {
         // What the relay has not published is what every region waits for: region `*`. Every report
         // goes out, `ok` too; the listener reports each change of level once.
         this.options.onBacklog(report.region === RELAY_GROUP ? { ...report, region: '*' } : report);
@@ -118,7 +135,8 @@ export class OutboxRelay {
       );
     } catch (error) {
       // The outbox or its group is gone (the local Redis lost its data): the reader recreates them.
-      if (isMissingStream(error)) return;
+      // Closing: the trim is abandoned, not reported.
+      if (isMissingStream(error) || this.life.stopping) return;
       this.options.onError(new TransportError('trimming the outbox failed', { cause: error }));
     }
   }

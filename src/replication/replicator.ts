@@ -9,12 +9,14 @@ import type {
 } from '../contracts/transport.js';
 import {
   BacklogError,
+  ClosedError,
   EventError,
   GeoSessionError,
   ResyncNeededError,
   TimeoutError,
   TransportError,
 } from '../errors.js';
+import { Lifecycle, type LifecycleState } from '../internal/lifecycle.js';
 import type { BacklogBound } from '../internal/stream-trim.js';
 import { settledWithin, withTimeout } from '../internal/timeout.js';
 import type { KeySpace } from '../keys.js';
@@ -109,12 +111,15 @@ export class Replicator {
   private readonly state: ResyncState;
   private readonly deadLetters: DeadLetters;
   private readonly sequences: SequenceTracker;
-  private readonly heartbeat: NodeJS.Timeout | undefined;
   /** The clock lag is measured with: the local Redis's, not the host's. */
   private readonly clock: RedisClock;
   private subscription: Subscription | undefined;
   private readonly counters = { ...emptyOutcome(), batches: 0 };
-  private readonly timer: NodeJS.Timeout;
+  private readonly life = new Lifecycle('replication');
+  /** The periodic work, running from the end of startup to close (see startTimers). */
+  private readonly timers: NodeJS.Timeout[] = [];
+  private starting: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
   private readonly detach: () => void;
   private backlog: PeerBacklog[] = [];
   /** The last level reported per peer, so each change of level is reported once. */
@@ -126,7 +131,8 @@ export class Replicator {
 
   constructor(private readonly options: ReplicatorOptions) {
     const { client, keys, region, transport, sealer } = options;
-    const report = (error: unknown) => options.onError(asReported(error));
+    const onError = (error: GeoSessionError) => this.report(error);
+    const report = (error: unknown) => this.report(asReported(error));
     this.clock = new RedisClock(client, options.now);
     this.deadLetters = new DeadLetters(
       client,
@@ -138,7 +144,7 @@ export class Replicator {
       client,
       keys.internal('state', region),
       region,
-      (other, need) => options.onError(new ResyncNeededError(other, need.reason)),
+      (other, need) => onError(new ResyncNeededError(other, need.reason)),
       report,
     );
     this.sequences = new SequenceTracker({
@@ -160,7 +166,7 @@ export class Replicator {
       deadLetters: this.deadLetters,
       sequences: this.sequences,
       now: () => this.clock.now(),
-      onError: options.onError,
+      onError,
       onRejected: options.onRejected,
     });
     this.applier = new Applier({
@@ -201,7 +207,7 @@ export class Replicator {
         keepReaders: transport.readsOutbox && options.acceptUnsealed,
       });
     }
-    const onTransportError = (error: Error) => options.onError(asReported(error));
+    const onTransportError = (error: Error) => report(error);
     const onBacklog = (b: PeerBacklog) => this.onBacklog(b);
     const onResync = (notice: { region: string; reason: string }) =>
       this.state.mark(notice.region, notice.reason, { cause: 'trimmed' });
@@ -213,16 +219,45 @@ export class Replicator {
       transport.off('backlog', onBacklog);
       transport.off('resync', onResync);
     };
-    this.timer = setInterval(() => {
+  }
+
+  /** `starting`, `running` once start() subscribed, `closing` and `closed` (see {@link Lifecycle}). */
+  get lifecycle(): LifecycleState {
+    return this.life.state;
+  }
+
+  /**
+   * A failure to report: dropped once closed (close() abandoned that work), and so is a `ClosedError`
+   * once closing began (a step of startup or a batch cut short by the close).
+   */
+  private report(error: GeoSessionError): void {
+    if (this.life.state === 'closed') return;
+    if (this.life.stopping && error instanceof ClosedError) return;
+    this.options.onError(error);
+  }
+
+  /**
+   * The one place the replicator's periodic work starts (once running) and stops (on close): the tend
+   * loop (state, clock, epoch, backlog), never overlapping itself, and the heartbeat.
+   */
+  private startTimers(): void {
+    if (this.life.stopping || this.timers.length > 0) return;
+    const tend = setInterval(() => {
       this.tending ??= this.tend().finally(() => {
         this.tending = undefined;
       });
     }, 5000);
-    this.timer.unref();
-    if (options.heartbeatMs > 0) {
-      this.heartbeat = setInterval(() => void this.beat(), options.heartbeatMs);
-      this.heartbeat.unref();
+    tend.unref();
+    this.timers.push(tend);
+    if (this.options.heartbeatMs > 0) {
+      const heartbeat = setInterval(() => void this.beat(), this.options.heartbeatMs);
+      heartbeat.unref();
+      this.timers.push(heartbeat);
     }
+  }
+
+  private stopTimers(): void {
+    for (const timer of this.timers.splice(0)) clearInterval(timer);
   }
 
   /** Announces this region's last number if its outbox has been quiet for a heartbeat's time. */
@@ -251,17 +286,25 @@ export class Replicator {
   /** Late arrivals filled every gap of `origin`: a need recorded for a gap alone is cleared. */
   private onHealed(origin: string): void {
     if (this.state.snapshot()[origin]?.cause !== 'gap') return;
-    this.state.clear(origin).catch((error: unknown) => this.options.onError(asReported(error)));
+    this.state.clear(origin).catch((error: unknown) => this.report(asReported(error)));
   }
 
   /**
    * Subscribes, starts the relay and loads the resync state. Resolves once changes can flow. A local
-   * Redis that is away at start delays only the resync state, which is loaded again later.
+   * Redis that is away at start delays only the resync state, which is loaded again later. Rejects with
+   * a `ClosedError` when close() was called before it finished; whatever it had made by then is
+   * released (the subscription is closed, the relay never runs).
    */
-  async start(): Promise<void> {
+  start(): Promise<void> {
+    this.starting ??= this.run();
+    return this.starting;
+  }
+
+  private async run(): Promise<void> {
+    this.life.check();
     this.loading = this.loadState().catch((error: unknown) => {
       this.loading = undefined;
-      this.options.onError(asReported(error));
+      this.report(asReported(error));
     });
     const { transport, sealer, acceptUnsealed } = this.options;
     const source = !transport.readsOutbox
@@ -272,9 +315,21 @@ export class Replicator {
           ? 'both'
           : 'published';
     const synced = this.syncClock();
-    this.subscription = await this.pipeline.subscribe({ source, relayed: this.relay !== undefined });
+    const subscription = await this.pipeline.subscribe({
+      source,
+      relayed: this.relay !== undefined,
+      signal: this.life.signal,
+    });
+    if (this.life.stopping) {
+      // Closed while subscribing, by a transport that finished anyway: this subscription is ours to close.
+      await subscription.close();
+      this.life.check();
+    }
+    this.subscription = subscription;
     this.relay?.start();
-    await Promise.all([this.loading, synced]);
+    this.startTimers();
+    this.life.markRunning();
+    await this.life.race(Promise.all([this.loading, synced]));
   }
 
   /** Measures the Redis clock's offset (an away Redis leaves the last one: it is tried again later). */
@@ -313,7 +368,7 @@ export class Replicator {
     const previous = this.backlogLevels.get(report.region) ?? 'ok';
     this.backlogLevels.set(report.region, report.level);
     if (report.level === 'ok' || report.level === previous) return;
-    this.options.onError(new BacklogError(report.region, report.entries, report.oldestAgeMs, report.level));
+    this.report(new BacklogError(report.region, report.entries, report.oldestAgeMs, report.level));
     if (report.level === 'exceeded') {
       this.state.mark(report.region, 'a backlog bound dropped changes that region had not received', {
         cause: 'backlog',
@@ -327,6 +382,7 @@ export class Replicator {
    * the last one runs, so a Redis that does not answer cannot pile rounds up.
    */
   private async tend(): Promise<void> {
+    if (this.life.stopping) return;
     const ms = this.options.operationTimeoutMs;
     this.loading ??= this.loadState().catch(() => {
       this.loading = undefined;
@@ -334,8 +390,10 @@ export class Replicator {
     await this.loading;
     await this.sequences.load().catch(() => {});
     await this.syncClock();
+    if (this.life.stopping) return;
     try {
       await withTimeout(this.state.checkEpoch(), ms, () => new TimeoutError('checking the epoch', ms));
+      if (this.life.stopping) return;
       const { transport, channel, region } = this.options;
       const backlog = transport.backlog?.(channel, region);
       this.backlog = backlog
@@ -343,7 +401,7 @@ export class Replicator {
         : [];
       for (const report of this.backlog) this.onBacklog(report);
     } catch (error) {
-      this.options.onError(asReported(error));
+      this.report(asReported(error));
     }
   }
 
@@ -382,14 +440,25 @@ export class Replicator {
 
   /**
    * Stops the relay and the subscription within `limitMs`, whatever the servers do: batches not applied
-   * or not confirmed by then stay unacknowledged and are delivered again.
+   * or not confirmed by then stay unacknowledged and are delivered again (what the stream readers left
+   * pending is handed over to their group's next reader). Called during startup, it abandons startup at
+   * its next step (a subscribe still waiting on a region or broker is aborted) and releases what
+   * startup made. No error is reported once it resolved.
    */
-  async close(limitMs: number): Promise<void> {
-    clearInterval(this.timer);
-    clearInterval(this.heartbeat);
+  close(limitMs: number): Promise<void> {
+    if (this.closing) return this.closing;
+    this.life.beginClose();
+    this.stopTimers();
     this.detach();
-    const stopping = Promise.all([this.relay?.stop(limitMs), this.subscription?.close()]);
-    await settledWithin(stopping, limitMs);
+    const deadline = Date.now() + limitMs;
+    this.closing = (async () => {
+      if (this.starting) await settledWithin(this.starting, limitMs);
+      const left = Math.max(0, deadline - Date.now());
+      const stopping = Promise.all([this.relay?.stop(left), this.subscription?.close()]);
+      await settledWithin(stopping, left);
+      this.life.markClosed();
+    })();
+    return this.closing;
   }
 }
 

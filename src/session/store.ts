@@ -106,7 +106,10 @@ export class GeoSessionStore extends BaseStore {
     });
     this.replicator = resolved.transport ? this.startReplication(resolved) : undefined;
     this.started = this.replicator ? this.replicator.start() : Promise.resolve();
-    this.started.catch((error: unknown) => this.reportError(error));
+    // A start cut short by close() rejects with a ClosedError (ready() says so), reported to no one.
+    this.started.catch((error: unknown) => {
+      if (!this.closed) this.reportError(error);
+    });
     // Eviction would drop tombstones (a logout undone) and metadata: say so once, at start.
     this.policyChecked = checkMemoryPolicy(
       this.client,
@@ -180,8 +183,9 @@ export class GeoSessionStore extends BaseStore {
   // Lifecycle and introspection
 
   /**
-   * Resolves once replication is running (at once without a transport); rejects if it could not start.
-   * Requests do not need to wait for it: writes land in the outbox either way.
+   * Resolves once replication is running (at once without a transport); rejects if it could not start,
+   * with a `ClosedError` when the store was closed first. Requests do not need to wait for it: writes
+   * land in the outbox either way.
    */
   ready(): Promise<void> {
     return this.started;
@@ -226,8 +230,11 @@ export class GeoSessionStore extends BaseStore {
   /**
    * Stops the store's own work within about `operationTimeoutMs` plus a second, whatever Redis, a remote
    * region or the broker does: replication stops (batches not applied by then stay unacknowledged and
-   * are delivered again), pending calls fail with a `ClosedError`, and so do later calls. The Redis
-   * client stays open; it is yours to `quit()`.
+   * are delivered again, and what the stream readers left pending is handed over to the next process),
+   * pending calls fail with a `ClosedError`, and so do later calls. At any moment, startup included (a
+   * region or broker that never answers), it resolves once replication's readers, timers and sockets are
+   * released; no `error` follows it, and `ready()` rejects with a `ClosedError` if startup was cut
+   * short. The Redis client stays open; it is yours to `quit()`; the transport too (`close()` it after).
    */
   async close(): Promise<void> {
     if (this.closed) return;

@@ -4,6 +4,7 @@ import type { EnvelopeHandler, Poison } from '../contracts/transport.js';
 import { TransportError } from '../errors.js';
 import { Backoff } from '../internal/backoff.js';
 import { decodeFrames, envelopeCount, preview, takeBatch } from '../internal/envelope-frame.js';
+import { Lifecycle, type LifecycleState } from '../internal/lifecycle.js';
 import { settledWithin } from '../internal/timeout.js';
 
 /** What a consumer needs from the AMQP transport that owns it. */
@@ -50,7 +51,7 @@ export class AmqpConsumer {
   private retired: Channel | undefined;
   private buffer: ConsumeMessage[] = [];
   private wake: (() => void) | undefined;
-  private active = true;
+  private readonly life = new Lifecycle('the amqp consumer');
   private stopSignal: () => void = () => {};
   private readonly stopped: Promise<void>;
   private loop: Promise<void> | undefined;
@@ -71,7 +72,22 @@ export class AmqpConsumer {
     this.retry = new Backoff(delay, Math.max(delay, RETRY_MAX_MS));
   }
 
+  /** `starting` until consuming, `running`, then `closing` and `closed` (see {@link Lifecycle}). */
+  get state(): LifecycleState {
+    return this.life.state;
+  }
+
+  /** Resolves when stop() is called. */
+  get ended(): Promise<void> {
+    return this.stopped;
+  }
+
+  private get active(): boolean {
+    return !this.life.stopping;
+  }
+
   start(): void {
+    if (this.life.stopping) return;
     this.loop ??= this.run();
   }
 
@@ -80,7 +96,7 @@ export class AmqpConsumer {
    * to the queue, and so does a batch still in flight when the channel is closed under it.
    */
   async stop(limitMs = 5000): Promise<void> {
-    this.active = false;
+    this.life.beginClose();
     this.stopSignal();
     this.wake?.();
     if (this.loop) await settledWithin(this.loop, limitMs);
@@ -89,6 +105,7 @@ export class AmqpConsumer {
     this.buffer = [];
     // Closing the channel cancels the consumer and requeues what was prefetched but not handled.
     if (ch) await settledWithin(ch.close(), 1000);
+    this.life.markClosed();
   }
 
   private sleep(ms: number): Promise<void> {
@@ -126,8 +143,10 @@ export class AmqpConsumer {
         try {
           await this.open(conn);
           backoff.reset();
+          this.life.markRunning();
           this.markStarted();
         } catch (error) {
+          if (!this.active) break;
           this.host.reportError(
             new TransportError(`starting the consumer of ${this.options.queue} failed`, { cause: error }),
           );
@@ -213,7 +232,7 @@ export class AmqpConsumer {
         await this.options.handler(envelopes);
       } catch (error) {
         failed = true;
-        this.host.reportError(error);
+        if (this.active) this.host.reportError(error);
       }
     }
     if (failed && this.active) await this.sleep(this.retry.next());

@@ -71,6 +71,8 @@ class AmqpTransport extends TransportEvents implements ReplicationTransport, Amq
   private fatal: Error | undefined;
   private closed = false;
   private readonly abort = new AbortController();
+  /** Aborts the connection attempt in progress (its socket), so a close never waits out connectTimeoutMs. */
+  private dialing: AbortController | undefined;
   private readonly loop: Promise<void>;
 
   constructor(options: AmqpTransportOptions) {
@@ -101,13 +103,22 @@ class AmqpTransport extends TransportEvents implements ReplicationTransport, Amq
     const backoff = new Backoff(minDelay, maxDelay);
     while (!this.closed) {
       let conn: ChannelModel;
+      const dial = new AbortController();
+      this.dialing = dial;
       try {
         const amqp = await loadAmqplib();
-        conn = await amqp.connect(this.options.url, {
+        if (this.closed) break;
+        // amqplib hands these to net.connect: the socket is destroyed when close() aborts the attempt
+        // (only the attempt: an open connection is closed in order, see close()).
+        const socketOptions = {
           timeout: this.options.connectTimeoutMs,
           ...this.options.socketOptions,
-        });
+          signal: dial.signal,
+        };
+        conn = await amqp.connect(this.options.url, socketOptions);
       } catch (error) {
+        // Closed while connecting: the attempt was abandoned, nothing to report.
+        if (this.closed) break;
         if (error instanceof MissingDependencyError) {
           // Nothing will change by retrying: fail for good, and say what to install.
           this.fatal = error;
@@ -125,6 +136,8 @@ class AmqpTransport extends TransportEvents implements ReplicationTransport, Amq
         }
         await sleep(backoff.next(), this.abort.signal);
         continue;
+      } finally {
+        if (this.dialing === dial) this.dialing = undefined;
       }
       backoff.reset();
       const lost = new Promise<unknown>((resolve) => conn.once('close', resolve));
@@ -282,16 +295,31 @@ class AmqpTransport extends TransportEvents implements ReplicationTransport, Amq
       ] as string,
     });
     this.consumers.add(consumer);
-    consumer.start();
-    // Resolve once consuming, or after connectTimeoutMs while the broker is away (it starts later).
-    await settledWithin(consumer.started, this.options.connectTimeoutMs);
-    if (this.fatal) throw this.fatal;
-    return {
-      close: async () => {
-        await consumer.stop();
-        this.consumers.delete(consumer);
-      },
+    const close = async () => {
+      await consumer.stop();
+      this.consumers.delete(consumer);
     };
+    consumer.start();
+    // Resolve once consuming, or after connectTimeoutMs while the broker is away (it starts later); at
+    // once when the caller gives up (its signal) or the transport closes (which stops the consumer).
+    const { signal } = options;
+    const abandoned = new Promise<void>((resolve) => {
+      if (signal?.aborted) resolve();
+      signal?.addEventListener('abort', () => resolve(), { once: true });
+    });
+    await settledWithin(
+      Promise.race([consumer.started, consumer.ended, abandoned]),
+      this.options.connectTimeoutMs,
+    );
+    if (signal?.aborted || consumer.state === 'closing' || consumer.state === 'closed') {
+      await close();
+      throw new ClosedError('the amqp subscription');
+    }
+    if (this.fatal) {
+      await close();
+      throw this.fatal;
+    }
+    return { close };
   }
 
   /** Messages waiting in each other region's queue (no age: AMQP does not tell). */
@@ -327,6 +355,7 @@ class AmqpTransport extends TransportEvents implements ReplicationTransport, Amq
     if (this.closed) return;
     this.closed = true;
     this.abort.abort();
+    this.dialing?.abort();
     this.window.wakeAll();
     await Promise.all([...this.consumers].map((consumer) => consumer.stop()));
     this.consumers.clear();

@@ -3,6 +3,7 @@ import type { ReplicationTransport, SubscribeOptions, Subscription } from '../co
 import { ClosedError, ConfigError } from '../errors.js';
 import { Backoff, sleep } from '../internal/backoff.js';
 import { isValidRegion } from '../internal/ids.js';
+import { Lifecycle } from '../internal/lifecycle.js';
 import { numberOption, rejectUnknown } from '../internal/options.js';
 import { TransportEvents } from '../internal/transport-state.js';
 
@@ -44,7 +45,6 @@ class MemoryTransport extends TransportEvents implements ReplicationTransport {
   private readonly declared: ReadonlySet<string>;
   private readonly subscriptions = new Set<Subscription>();
   private readonly retryDelayMs: number;
-  private readonly abort = new AbortController();
   private closed = false;
 
   constructor(options: MemoryTransportOptions) {
@@ -86,6 +86,7 @@ class MemoryTransport extends TransportEvents implements ReplicationTransport {
 
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
     if (this.closed) throw new ClosedError('the memory transport');
+    if (options.signal?.aborted) throw new ClosedError('the memory subscription');
     const boxes = this.mailboxes(options.channel);
     let box = boxes.get(options.region);
     if (!box) {
@@ -94,10 +95,12 @@ class MemoryTransport extends TransportEvents implements ReplicationTransport {
     }
     const mailbox = box;
     const maxBatch = options.maxBatch ?? 500;
-    let active = true;
+    // Nothing to wait for at start: the subscription runs at once.
+    const life = new Lifecycle('the memory subscription');
+    life.markRunning();
     const retry = new Backoff(this.retryDelayMs, Math.max(this.retryDelayMs, 2000));
     const loop = (async () => {
-      while (active) {
+      while (!life.stopping) {
         if (mailbox.queue.length === 0) {
           await new Promise<void>((resolve) => {
             mailbox.wake = resolve;
@@ -113,17 +116,19 @@ class MemoryTransport extends TransportEvents implements ReplicationTransport {
           // Not acknowledged: back to the front of the queue, delivered again after a pause that
           // doubles (up to 2 s) while it keeps failing.
           mailbox.queue.unshift(...batch);
+          if (life.stopping) break;
           this.reportError(error);
-          await sleep(retry.next(), this.abort.signal);
+          await sleep(retry.next(), life.signal);
         }
       }
     })();
     const subscription: Subscription = {
       close: async () => {
-        active = false;
+        life.beginClose();
         mailbox.wake?.();
         await loop;
         this.subscriptions.delete(subscription);
+        life.markClosed();
       },
     };
     this.subscriptions.add(subscription);
@@ -133,7 +138,6 @@ class MemoryTransport extends TransportEvents implements ReplicationTransport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.abort.abort();
     await Promise.all([...this.subscriptions].map((s) => s.close()));
     this.setState('closed');
   }

@@ -5,6 +5,7 @@ import type { SubscribeOptions } from '../contracts/transport.js';
 import { ClosedError, MissingDependencyError, TransportError } from '../errors.js';
 import { Backoff, sleep } from '../internal/backoff.js';
 import { decodeFrames, envelopeCount, preview, takeBatch } from '../internal/envelope-frame.js';
+import { Lifecycle, type LifecycleState } from '../internal/lifecycle.js';
 import { settledWithin } from '../internal/timeout.js';
 
 /** Longest redelivery delay of a batch that keeps failing, ms (unless `retryDelayMs` is longer). */
@@ -56,8 +57,7 @@ export class NatsSubscription {
   /** Settles when close() is called, to abandon waits for a connection that may never come. */
   private readonly stopping: Promise<never>;
   private stop: () => void = () => {};
-  private readonly abort = new AbortController();
-  private active = true;
+  private readonly life = new Lifecycle('the nats subscription');
   private messages: ConsumerMessages | undefined;
   private readonly buffer: JsMsg[] = [];
   private running: Promise<void> | undefined;
@@ -86,6 +86,15 @@ export class NatsSubscription {
     });
     this.stopping.catch(() => {});
     this.loop = this.run();
+  }
+
+  /** `starting` until the consumer first runs, `running`, then `closing` and `closed`. */
+  get state(): LifecycleState {
+    return this.life.state;
+  }
+
+  private get active(): boolean {
+    return !this.life.stopping;
   }
 
   private unlessStopped<T>(promise: Promise<T>): Promise<T> {
@@ -124,6 +133,7 @@ export class NatsSubscription {
         if (!this.active) break;
         failures = 0;
         this.setHealthy(true);
+        this.life.markRunning();
         this.markStarted();
         await this.drive(messages);
       } catch (error) {
@@ -150,7 +160,7 @@ export class NatsSubscription {
       }
       if (this.active) {
         this.setHealthy(false);
-        await sleep(Math.min(250 * 2 ** Math.min(failures, 4), 5000), this.abort.signal);
+        await sleep(Math.min(250 * 2 ** Math.min(failures, 4), 5000), this.life.signal);
       }
     }
     await this.running;
@@ -245,7 +255,7 @@ export class NatsSubscription {
       try {
         await this.options.handler(envelopes);
       } catch (error) {
-        this.transport.report(error);
+        if (this.active) this.transport.report(error);
         const retry = this.retry.next();
         for (const m of good) settle(() => m.nak(retry));
         continue;
@@ -266,12 +276,12 @@ export class NatsSubscription {
       await settledWithin(this.loop, limitMs);
       return;
     }
-    this.active = false;
+    this.life.beginClose();
     this.messages?.stop();
     this.stop();
-    this.abort.abort();
     this.markStarted();
     await settledWithin(this.loop, limitMs);
+    this.life.markClosed();
   }
 }
 

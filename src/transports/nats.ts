@@ -17,6 +17,7 @@ import {
   type NatsTransportOptions,
   resolveNatsOptions,
 } from './nats-options.js';
+import { natsAnswers } from './nats-probe.js';
 
 export type { NatsTransportOptions } from './nats-options.js';
 export { channelToken } from './nats-options.js';
@@ -145,7 +146,17 @@ class NatsTransport extends TransportEvents implements ReplicationTransport, Nat
         throw error;
       }
       let nc: NatsConnection | undefined;
+      const timeout = Math.max(this.settings.publishTimeoutMs, 2000);
       try {
+        // nats.js cannot abandon an attempt on a server that never answers (its socket lives on): ask
+        // first on a socket of our own, which a close destroys at once.
+        const tlsFirst = (this.settings.connection?.tls as { handshakeFirst?: boolean } | null | undefined)
+          ?.handshakeFirst;
+        if (tlsFirst !== true && !(await natsAnswers(this.settings.servers, timeout, this.abort.signal))) {
+          if (this.closed) break;
+          throw new TransportError(`no NATS server answered within ${timeout} ms`);
+        }
+        if (this.closed) break;
         nc = await modules.connect({
           name: 'geosession',
           ...this.settings.connection,
@@ -153,7 +164,7 @@ class NatsTransport extends TransportEvents implements ReplicationTransport, Nat
           maxReconnectAttempts: -1,
           reconnect: true,
           reconnectTimeWait: this.settings.reconnectTimeWaitMs,
-          timeout: Math.max(this.settings.publishTimeoutMs, 2000),
+          timeout,
         });
         const jsm: JetStreamManager = await modules.jetstreamManager(nc, {
           timeout: this.settings.publishTimeoutMs,
@@ -166,6 +177,8 @@ class NatsTransport extends TransportEvents implements ReplicationTransport, Nat
       } catch (error) {
         await nc?.close().catch(() => {});
         nc = undefined;
+        // Closed while connecting: the attempt was abandoned, nothing to report.
+        if (this.closed) break;
         if (!this.outageReported) {
           this.outageReported = true;
           this.reportError(new TransportError('cannot connect to NATS; retrying', { cause: error }));
@@ -353,17 +366,32 @@ class NatsTransport extends TransportEvents implements ReplicationTransport, Nat
       .map((origin) => new NatsSubscription(this, names, origin, options));
     for (const sub of subs) this.subscriptions.add(sub);
     this.refreshState();
-    // Resolve once the consumers run, or after a bounded wait when the broker is away (they keep trying in
-    // the background; envelopes wait in the stream meanwhile).
-    await settledWithin(Promise.all(subs.map((sub) => sub.started)), this.settings.publishTimeoutMs);
-    if (this.fatal) throw this.fatal;
-    return {
-      close: async () => {
-        await Promise.all(subs.map((sub) => sub.close()));
-        for (const sub of subs) this.subscriptions.delete(sub);
-        this.refreshState();
-      },
+    const close = async () => {
+      await Promise.all(subs.map((sub) => sub.close()));
+      for (const sub of subs) this.subscriptions.delete(sub);
+      this.refreshState();
     };
+    // Resolve once the consumers run, or after a bounded wait when the broker is away (they keep trying in
+    // the background; envelopes wait in the stream meanwhile); at once when the caller gives up (its
+    // signal) or the transport closes (closing a subscription marks it started).
+    const { signal } = options;
+    const abandoned = new Promise<void>((resolve) => {
+      if (signal?.aborted) resolve();
+      signal?.addEventListener('abort', () => resolve(), { once: true });
+    });
+    await settledWithin(
+      Promise.race([Promise.all(subs.map((sub) => sub.started)), abandoned]),
+      this.settings.publishTimeoutMs,
+    );
+    if (signal?.aborted || this.closed) {
+      await close();
+      throw new ClosedError('the nats subscription');
+    }
+    if (this.fatal) {
+      await close();
+      throw this.fatal;
+    }
+    return { close };
   }
 
   report(error: unknown): void {
@@ -372,10 +400,13 @@ class NatsTransport extends TransportEvents implements ReplicationTransport, Nat
 
   async close(): Promise<void> {
     if (this.closed) return;
-    await Promise.all([...this.subscriptions].map((sub) => sub.close()));
-    this.subscriptions.clear();
+    // First, so that a connection attempt in flight reports nothing and is closed as soon as it settles
+    // (nats.js cannot abort it: against a server that does not answer, its socket lives until the
+    // connect timeout, then closes).
     this.closed = true;
     this.abort.abort();
+    await Promise.all([...this.subscriptions].map((sub) => sub.close()));
+    this.subscriptions.clear();
     const conn = this.conn;
     this.conn = undefined;
     if (conn && !(await settledWithin(conn.nc.drain(), 5000))) await conn.nc.close().catch(() => {});

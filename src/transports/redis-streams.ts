@@ -6,8 +6,16 @@ import type {
   SubscribeOptions,
   Subscription,
 } from '../contracts/transport.js';
-import { ClosedError, ConfigError, MessageTooLargeError, TransientError, TransportError } from '../errors.js';
+import {
+  ClosedError,
+  ConfigError,
+  type GeoSessionError,
+  MessageTooLargeError,
+  TransientError,
+  TransportError,
+} from '../errors.js';
 import { isValidRegion } from '../internal/ids.js';
+import { Lifecycle, unlessAborted } from '../internal/lifecycle.js';
 import { numberOption, rejectUnknown, requireObject } from '../internal/options.js';
 import { entryFields, envelopeOfEntry, isPoison } from '../internal/outbox-entry.js';
 import { isMissingStream } from '../internal/reply-errors.js';
@@ -105,7 +113,7 @@ const KNOWN = [
  *
  * @example
  * const transport = createRedisStreamsTransport({ regions: { hk: redisHK, kr: redisKR } });
- * const store = new GeoSessionStore({ region: 'hk', client: redisHK, transport, sealer }); // sealer: createPasetoSealer()
+ * const store = new GeoSessionStore({ region: 'hk', client: redisHK, transport });
  */
 export function createRedisStreamsTransport(options: RedisStreamsTransportOptions): ReplicationTransport {
   return new RedisStreamsTransport(options);
@@ -224,81 +232,114 @@ class RedisStreamsTransport extends TransportEvents implements ReplicationTransp
     const others = Object.keys(this.regions).filter((r) => r !== region);
     const unhealthy = new Set<string>();
     const s = this.settings;
+    // The subscription exists (and close() reaches it, from the caller's signal or the transport's
+    // close) before the first await: closed while starting, it builds no reader, or stops those it built.
+    const life = new Lifecycle('the redis-streams subscription');
     const readers: StreamGroupReader[] = [];
-    const counts = await Promise.all(others.map((origin) => this.readersFor(channel, origin)));
-    for (const [i, origin] of others.entries()) {
-      for (const family of families) {
-        const key = this.stream(channel, family, origin);
-        for (let n = 0; n < (counts[i] as number); n++) {
-          const id = `${origin}/${family}/${n}`;
-          readers.push(
-            new StreamGroupReader({
-              client: this.client(origin),
-              key,
-              group: region,
-              consumerPrefix: region,
-              batchSize: Math.min(options.maxBatch ?? s.readBatch, s.readBatch),
-              blockMs: s.blockMs,
-              claimIdleMs: s.claimIdleMs,
-              watchdogMs: s.watchdogMs,
-              onBatch: async (entries) => {
-                const envelopes: Envelope[] = [];
-                for (const [entryId, fields] of entries) {
-                  if (fields === null) continue; // trimmed after it was claimed
-                  const parsed = envelopeOfEntry(origin, entryId, fields);
-                  if (isPoison(parsed)) options.onPoison?.(parsed);
-                  else envelopes.push(parsed);
-                }
-                if (envelopes.length > 0) await handler(envelopes);
-              },
-              onError: (error) =>
-                this.reportError(
-                  error instanceof TransportError || error instanceof TransientError
-                    ? error
-                    : new TransportError(`reading ${key} failed`, { cause: error }),
-                ),
-              onHealth: (healthy) => {
-                if (healthy) unhealthy.delete(id);
-                else unhealthy.add(id);
-                this.refreshState(unhealthy);
-              },
-              onGroupLost: () =>
-                this.emit('resync', {
-                  region: origin,
-                  reason: `the ${family} stream of ${origin} lost its consumer groups (its Redis restarted empty or was flushed): changes it held for ${region} are gone`,
-                }),
-            }),
-          );
-        }
-      }
-    }
-    for (const reader of readers) reader.start();
-    const own = new Set(readers.map((r) => r.consumerName));
-    const missed = new Set<string>();
-    let busy = false;
-    const tend = async () => {
-      await this.trimOwn(channel, region, others, options.relayed === true);
-      for (const origin of others) {
-        for (const family of families) await this.tendRemote(channel, family, origin, region, own, missed);
-      }
-    };
-    const timer = setInterval(() => {
-      if (busy) return;
-      busy = true;
-      void tend().finally(() => {
-        busy = false;
-      });
-    }, s.trimIntervalMs);
-    timer.unref();
+    let timer: NodeJS.Timeout | undefined;
+    let closing: Promise<void> | undefined;
     const subscription: Subscription = {
-      close: async () => {
-        clearInterval(timer);
-        await Promise.all(readers.map((reader) => reader.stop()));
-        this.subscriptions.delete(subscription);
+      close: () => {
+        closing ??= (async () => {
+          life.beginClose();
+          clearInterval(timer);
+          await Promise.all(readers.map((reader) => reader.stop()));
+          this.subscriptions.delete(subscription);
+          life.markClosed();
+        })();
+        return closing;
       },
     };
     this.subscriptions.add(subscription);
-    return subscription;
+    const onAbort = () => void subscription.close();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    if (options.signal?.aborted) onAbort();
+    try {
+      const counts = await life.race(
+        Promise.all(others.map((origin) => this.readersFor(channel, origin, life.signal))),
+      );
+      life.check();
+      for (const [i, origin] of others.entries()) {
+        for (const family of families) {
+          const key = this.stream(channel, family, origin);
+          for (let n = 0; n < (counts[i] as number); n++) {
+            const id = `${origin}/${family}/${n}`;
+            readers.push(
+              new StreamGroupReader({
+                client: this.client(origin),
+                key,
+                group: region,
+                consumerPrefix: region,
+                batchSize: Math.min(options.maxBatch ?? s.readBatch, s.readBatch),
+                blockMs: s.blockMs,
+                claimIdleMs: s.claimIdleMs,
+                watchdogMs: s.watchdogMs,
+                onBatch: async (entries) => {
+                  const envelopes: Envelope[] = [];
+                  for (const [entryId, fields] of entries) {
+                    if (fields === null) continue; // trimmed after it was claimed
+                    const parsed = envelopeOfEntry(origin, entryId, fields);
+                    if (isPoison(parsed)) options.onPoison?.(parsed);
+                    else envelopes.push(parsed);
+                  }
+                  if (envelopes.length > 0) await handler(envelopes);
+                },
+                onError: (error) => {
+                  // While closing, a failure is still news (a handover refused by an ACL); once closed, none is.
+                  if (life.state === 'closed') return;
+                  this.reportError(
+                    error instanceof TransportError || error instanceof TransientError
+                      ? error
+                      : new TransportError(`reading ${key} failed`, { cause: error }),
+                  );
+                },
+                onHealth: (healthy) => {
+                  if (healthy) unhealthy.delete(id);
+                  else unhealthy.add(id);
+                  this.refreshState(unhealthy);
+                },
+                onGroupLost: () =>
+                  this.emit('resync', {
+                    region: origin,
+                    reason: `the ${family} stream of ${origin} lost its consumer groups (its Redis restarted empty or was flushed): changes it held for ${region} are gone`,
+                  }),
+              }),
+            );
+          }
+        }
+      }
+      for (const reader of readers) reader.start();
+      const own = new Set(readers.map((r) => r.consumerName));
+      const missed = new Set<string>();
+      const report = (error: GeoSessionError) => {
+        if (!life.stopping) this.reportError(error);
+      };
+      let busy = false;
+      const tend = async () => {
+        await this.trimOwn(channel, region, others, options.relayed === true, report);
+        for (const origin of others) {
+          for (const family of families) {
+            if (life.stopping) return;
+            await this.tendRemote(channel, family, origin, region, own, missed, report);
+          }
+        }
+      };
+      timer = setInterval(() => {
+        if (busy || life.stopping) return;
+        busy = true;
+        void tend().finally(() => {
+          busy = false;
+        });
+      }, s.trimIntervalMs);
+      timer.unref();
+      life.markRunning();
+      return subscription;
+    } catch (error) {
+      await subscription.close();
+      throw error;
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+    }
   }
 
   /**
@@ -306,7 +347,7 @@ class RedisStreamsTransport extends TransportEvents implements ReplicationTransp
    * 5 ms of round trip to that region's Redis (the median of three small calls the reader's ACL allows),
    * 4 when it cannot be measured now.
    */
-  private async readersFor(channel: string, origin: string): Promise<number> {
+  private async readersFor(channel: string, origin: string, signal: AbortSignal): Promise<number> {
     const setting = this.settings.readers;
     if (setting !== 'auto') return setting;
     const client = this.client(origin);
@@ -315,7 +356,7 @@ class RedisStreamsTransport extends TransportEvents implements ReplicationTransp
     try {
       for (let i = 0; i < 3; i++) {
         const started = performance.now();
-        await withTimeout(
+        const answered = withTimeout(
           client.xinfo('GROUPS', key).catch((error: unknown) => {
             // "no such key" is an answer too: it took a round trip.
             if (!isMissingStream(error)) throw error;
@@ -323,6 +364,8 @@ class RedisStreamsTransport extends TransportEvents implements ReplicationTransp
           2000,
           () => new Error('no answer'),
         );
+        // A close does not wait for a region that does not answer.
+        await unlessAborted(answered, signal, 'the redis-streams subscription');
         times.push(performance.now() - started);
       }
     } catch {
@@ -338,7 +381,13 @@ class RedisStreamsTransport extends TransportEvents implements ReplicationTransp
   }
 
   /** Trims this region's own streams within the backlog bound and reports each peer's backlog. */
-  private async trimOwn(channel: string, region: string, others: string[], relayed: boolean): Promise<void> {
+  private async trimOwn(
+    channel: string,
+    region: string,
+    others: string[],
+    relayed: boolean,
+    report: (error: GeoSessionError) => void,
+  ): Promise<void> {
     const client = this.client(region);
     const families: InternalFamily[] = relayed ? ['relay'] : ['outbox', 'relay'];
     const reports = new Map<string, PeerBacklog>();
@@ -351,7 +400,7 @@ class RedisStreamsTransport extends TransportEvents implements ReplicationTransp
           if (!seen || report.entries > seen.entries) reports.set(report.region, report);
         }
       } catch (error) {
-        this.reportError(new TransportError(`trimming ${key} failed`, { cause: error }));
+        report(new TransportError(`trimming ${key} failed`, { cause: error }));
       }
     }
     const slot = `${channel}\u0000${region}`;
@@ -371,6 +420,7 @@ class RedisStreamsTransport extends TransportEvents implements ReplicationTransp
     region: string,
     own: ReadonlySet<string>,
     missed: Set<string>,
+    report: (error: GeoSessionError) => void,
   ): Promise<void> {
     // Only stream commands on the other region's Redis (XINFO, XGROUP DELCONSUMER), so that a reader
     // needs no more than the ACL in docs/security.md: a stream that does not exist yet fails XINFO
@@ -392,7 +442,7 @@ class RedisStreamsTransport extends TransportEvents implements ReplicationTransp
       await removeIdleConsumers(client, key, region, this.settings.consumerIdleMs, own);
     } catch (error) {
       if (isMissingStream(error)) return;
-      this.reportError(new TransportError(`tending ${key} failed`, { cause: error }));
+      report(new TransportError(`tending ${key} failed`, { cause: error }));
     }
   }
 

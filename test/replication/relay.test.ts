@@ -29,9 +29,11 @@ describe.skipIf(!hasRedis)('OutboxRelay', () => {
     client.disconnect();
   });
 
-  /** A relay over a fresh outbox whose every publish waits for the test to confirm or fail it. */
-  function relayOf(maxInFlight: number, batchSize: number) {
-    const key = `{${prefix}${++n}|outbox}:hk`;
+  /**
+   * A relay over a fresh outbox (or `key`'s) whose every publish waits for the test to confirm or fail
+   * it.
+   */
+  function relayOf(maxInFlight: number, batchSize: number, key = `{${prefix}${++n}|outbox}:hk`) {
     const calls: Call[] = [];
     const relay = new OutboxRelay({
       client,
@@ -109,5 +111,29 @@ describe.skipIf(!hasRedis)('OutboxRelay', () => {
     // What the broker ended up confirming last for each change is in outbox order.
     const retried = r.calls.slice(3).flatMap((c) => c.envelopes.map((e) => e.body));
     expect(retried).toEqual(['s:0', 's:1', 's:2', 's:3', 's:4', 's:5']);
+  });
+
+  it('an orderly stop hands unconfirmed batches over: the next relay publishes them at once, not after claimIdleMs', async () => {
+    const r = relayOf(2, 5);
+    await r.append(10);
+    r.relay.start();
+    // The broker never confirms: both batches stay pending under this relay's consumer.
+    await eventually(() => r.calls.length === 2);
+    await r.relay.stop(200);
+    expect(await r.pending()).toBe(10);
+    // The next process's relay (the relay claims after 30 s, past this wait) publishes them.
+    const next = relayOf(2, 5, r.key);
+    next.relay.start();
+    const confirming = setInterval(() => {
+      for (const call of next.calls) call.confirm();
+    }, 10);
+    try {
+      await eventually(async () => (await next.pending()) === 0, 10_000);
+    } finally {
+      clearInterval(confirming);
+    }
+    expect(next.calls.flatMap((c) => c.envelopes.map((e) => e.body)).sort()).toEqual(
+      Array.from({ length: 10 }, (_, i) => `s:${i}`).sort(),
+    );
   });
 });

@@ -278,6 +278,42 @@ export function transportConformance(name: string, makeHarness: () => Promise<Co
       expect(again.ids().has(event.id)).toBe(false);
     });
 
+    it('a subscribe abandoned through its signal rejects with a ClosedError and leaves nothing running', async () => {
+      const h = await setup();
+      const [a, b] = h.regions;
+      const ch = channel();
+      const abandoned = new Inbox();
+      const options = (signal: AbortSignal): SubscribeOptions => ({
+        ...h.subscribeOptions,
+        channel: ch,
+        region: b,
+        handler: async (events) => {
+          abandoned.events.push(...events);
+        },
+        signal,
+      });
+      const before = new AbortController();
+      before.abort();
+      await expect(h.transport(b).subscribe(options(before.signal))).rejects.toThrow(/closed/);
+      // Aborted while it starts: it rejects, or (a transport with nothing to wait for) it had resolved
+      // already, and then the subscription is closed as usual.
+      const during = new AbortController();
+      const subscribing = h.transport(b).subscribe(options(during.signal));
+      during.abort();
+      const sub = await subscribing.catch((error: unknown) => {
+        expect(String(error)).toMatch(/closed/);
+        return undefined;
+      });
+      await sub?.close();
+      // A later subscriber of that region gets what is published; the abandoned ones get nothing.
+      const inbox = new Inbox();
+      await subscribe(h, ch, b, inbox);
+      const events = Array.from({ length: 5 }, () => sampleEvent(a));
+      await h.transport(a).publish(ch, events);
+      await eventually(() => inbox.ids().size === 5, 20_000);
+      expect(abandoned.events).toEqual([]);
+    });
+
     it('rejects publish and subscribe after close', async () => {
       const h = await setup();
       const [a, b] = h.regions;

@@ -33,6 +33,8 @@ function readerAcl(prefix: string, owner: string, reader: string): string[] {
     '+xreadgroup',
     '+xack',
     '+xautoclaim',
+    '+xpending',
+    '+xclaim',
     '+xgroup|create',
     '+xgroup|delconsumer',
     '+xinfo|stream',

@@ -1,0 +1,97 @@
+/**
+ * An orderly restart does not delay replication by `claimIdleMs` (issue 14, item 6): entries a region's
+ * reader was given and had not applied when its store closed in order (here: its Redis stalls, so the
+ * apply fails and the batch stays pending) are taken up by the next process at once. Before, they
+ * waited for the next reader, whose consumer name is new, to claim them as a dead consumer's after
+ * `claimIdleMs` (30 s by default; 60 s here, past the test's wait, so the old path cannot pass it).
+ */
+import type { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { GeoSessionStore, type SessionData } from '../../src/index.js';
+import { createKeySpace } from '../../src/keys.js';
+import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
+import { eventually, hasRedis, type PrivateRedis, startRedis, uniquePrefix } from '../helpers/servers.js';
+
+const CLAIM_IDLE_MS = 60_000;
+/** Well below CLAIM_IDLE_MS: what arrives within it did not wait for a claim of a dead consumer. */
+const WAIT_MS = 20_000;
+
+function session(data: Record<string, unknown>): SessionData {
+  return {
+    cookie: { originalMaxAge: 3_600_000, expires: new Date(Date.now() + 3_600_000).toISOString() },
+    ...data,
+  };
+}
+
+/** Entries of `key` delivered to `group` and not acknowledged. */
+const pendingOf = async (client: Redis, key: string, group: string) =>
+  Number(((await client.xpending(key, group)) as [number])[0]);
+
+describe.skipIf(!hasRedis)(
+  'an orderly close hands pending entries over (Redis Streams, private servers)',
+  () => {
+    let hkServer: PrivateRedis;
+    let krServer: PrivateRedis;
+    const opened: { close(): Promise<void> }[] = [];
+
+    beforeAll(async () => {
+      hkServer = await startRedis();
+      krServer = await startRedis();
+    });
+    afterEach(async () => {
+      krServer.resume();
+      for (const o of opened.splice(0).reverse()) await o.close();
+    });
+    afterAll(async () => {
+      await hkServer?.stop();
+      await krServer?.stop();
+    });
+
+    function region(name: 'hk' | 'kr', prefix: string) {
+      const clients = { hk: hkServer.client(), kr: krServer.client() };
+      const transport = createRedisStreamsTransport({
+        regions: clients,
+        readers: 1,
+        blockMs: 200,
+        claimIdleMs: CLAIM_IDLE_MS,
+      });
+      const store = new GeoSessionStore({
+        region: name,
+        client: clients[name],
+        prefix,
+        operationTimeoutMs: 500,
+        transport,
+      });
+      store.on('error', () => {}); // expected while kr's Redis stalls
+      transport.on('error', () => {});
+      opened.push(transport, store);
+      return { store, transport, clients };
+    }
+
+    it('entries a closed reader left pending (its applies failed) are applied by the next process at once', async () => {
+      const prefix = uniquePrefix('handover');
+      const outbox = createKeySpace(prefix).internal('outbox', 'hk');
+      const hk = region('hk', prefix);
+      const kr = region('kr', prefix);
+      await Promise.all([hk.store.ready(), kr.store.ready()]);
+
+      krServer.pause();
+      const sids = Array.from({ length: 10 }, () => hk.store.genid());
+      for (const sid of sids) await hk.store.set(sid, session({ n: sid }));
+      // kr's reader has them (read from hk) and fails to apply them to its stalled Redis.
+      await eventually(async () => (await pendingOf(hk.clients.hk, outbox, 'kr')) > 0, WAIT_MS);
+      await kr.store.close();
+      await kr.transport.close();
+      expect(await pendingOf(hk.clients.hk, outbox, 'kr')).toBeGreaterThan(0);
+
+      krServer.resume();
+      const next = region('kr', prefix);
+      await next.store.ready();
+      await eventually(async () => {
+        const got = await Promise.all(sids.map((sid) => next.store.get(sid)));
+        return got.every((s) => s !== null);
+      }, WAIT_MS);
+      expect(await pendingOf(hk.clients.hk, outbox, 'kr')).toBe(0);
+    }, 60_000);
+  },
+);
