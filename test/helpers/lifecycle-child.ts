@@ -66,6 +66,7 @@ async function main(): Promise<void> {
     client,
     prefix: env('GEOSESSION_PREFIX'),
     transport,
+    sealer: 'none',
     operationTimeoutMs: 1000,
   });
   store.on('error', afterClose('store'));

@@ -61,6 +61,7 @@ describe.skipIf(!hasRedis)(
         prefix,
         operationTimeoutMs: 500,
         transport,
+        sealer: 'none',
       });
       store.on('error', () => {}); // expected while kr's Redis stalls
       transport.on('error', () => {});
