@@ -79,7 +79,7 @@ export class ResyncState {
 
   /**
    * Records that this region needs a resync with `region` (once; later marks keep the first reason, but
-   * a later gap updates the range missed of a gap).
+   * a gap found later records the range missed, whatever noticed the divergence first).
    */
   mark(
     region: string,
@@ -88,7 +88,7 @@ export class ResyncState {
   ): void {
     const known = this.needs.get(region);
     if (known) {
-      if (known.cause === 'gap' && detail.cause === 'gap' && detail.missed) {
+      if (detail.cause === 'gap' && detail.missed) {
         const need = { ...known, missed: detail.missed };
         this.needs.set(region, need);
         this.client.hset(this.key, `resync:${region}`, JSON.stringify(need)).catch(this.onError);
