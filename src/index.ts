@@ -18,6 +18,7 @@ export type {
 export type { GeoSessionErrorCode } from './errors.js';
 export {
   BacklogError,
+  CallbackError,
   ClosedError,
   ConfigError,
   CorruptSessionError,

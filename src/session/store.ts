@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
-import { ClosedError, type ReadThroughError } from '../errors.js';
-import { type Callback, dual, settle } from '../internal/callback.js';
+import { CallbackError, ClosedError, type ReadThroughError } from '../errors.js';
+import { type Callback, dual, type OnThrown, settle } from '../internal/callback.js';
 import { followClientState } from '../internal/client-state.js';
 import { Deadlines } from '../internal/deadline.js';
 import { generateSessionId, regionOfSessionId } from '../internal/ids.js';
@@ -58,6 +58,13 @@ export class GeoSessionStore extends BaseStore {
   private readonly detachClient: () => void;
   private isConnected: boolean;
   private closed = false;
+  /** Where an exception thrown by a caller's callback goes, per method (made once, not per call). */
+  private readonly thrown = Object.fromEntries(
+    ['get', 'set', 'touch', 'destroy', 'all', 'ids', 'length', 'clear'].map((op) => [
+      op,
+      (error: unknown) => this.reportError(new CallbackError(op, error)),
+    ]),
+  ) as Record<'get' | 'set' | 'touch' | 'destroy' | 'all' | 'ids' | 'length' | 'clear', OnThrown>;
 
   constructor(options: GeoSessionStoreOptions) {
     super();
@@ -220,7 +227,7 @@ export class GeoSessionStore extends BaseStore {
   get(sid: string): Promise<SessionData | null>;
   get(sid: string, cb: Callback<SessionData | null>): void;
   get(sid: string, cb?: Callback<SessionData | null>): Promise<SessionData | null> | undefined {
-    return dual<SessionData | null>((done) => this.ops.read(sid, done), cb);
+    return dual<SessionData | null>((done) => this.ops.read(sid, done), cb, this.thrown.get);
   }
 
   /**
@@ -232,7 +239,7 @@ export class GeoSessionStore extends BaseStore {
   set<S extends SessionInput>(sid: string, session: S): Promise<void>;
   set<S extends SessionInput>(sid: string, session: S, cb: Callback<void>): void;
   set<S extends SessionInput>(sid: string, session: S, cb?: Callback<void>): Promise<void> | undefined {
-    return dual<void>((done) => this.ops.write(sid, session, done), cb);
+    return dual<void>((done) => this.ops.write(sid, session, done), cb, this.thrown.set);
   }
 
   /**
@@ -244,14 +251,14 @@ export class GeoSessionStore extends BaseStore {
   touch<S extends SessionInput>(sid: string, session: S): Promise<void>;
   touch<S extends SessionInput>(sid: string, session: S, cb: Callback<void>): void;
   touch<S extends SessionInput>(sid: string, session: S, cb?: Callback<void>): Promise<void> | undefined {
-    return dual<void>((done) => this.ops.extend(sid, session, done), cb);
+    return dual<void>((done) => this.ops.extend(sid, session, done), cb, this.thrown.touch);
   }
 
   /** Destroys a session and leaves a tombstone so that it cannot come back. The callback is optional. */
   destroy(sid: string): Promise<void>;
   destroy(sid: string, cb: Callback<void> | undefined): void;
   destroy(sid: string, cb?: Callback<void>): Promise<void> | undefined {
-    return dual<void>((done) => this.ops.remove(sid, done), cb);
+    return dual<void>((done) => this.ops.remove(sid, done), cb, this.thrown.destroy);
   }
 
   /**
@@ -269,14 +276,14 @@ export class GeoSessionStore extends BaseStore {
   all(): Promise<SessionData[]>;
   all(cb: Callback<SessionData[]>): void;
   all(cb?: Callback<SessionData[]>): Promise<SessionData[]> | undefined {
-    return settle(this.runBulk(readAllSessions), cb);
+    return settle(this.runBulk(readAllSessions), cb, this.thrown.all);
   }
 
   /** Ids of every session in this region. */
   ids(): Promise<string[]>;
   ids(cb: Callback<string[]>): void;
   ids(cb?: Callback<string[]>): Promise<string[]> | undefined {
-    return settle(this.runBulk(listSessionIds), cb);
+    return settle(this.runBulk(listSessionIds), cb, this.thrown.ids);
   }
 
   /** Number of sessions in this region. */
@@ -286,6 +293,7 @@ export class GeoSessionStore extends BaseStore {
     return settle(
       this.runBulk(listSessionIds).then((ids) => ids.length),
       cb,
+      this.thrown.length,
     );
   }
 
@@ -296,7 +304,7 @@ export class GeoSessionStore extends BaseStore {
   clear(): Promise<void>;
   clear(cb: Callback<void>): void;
   clear(cb?: Callback<void>): Promise<void> | undefined {
-    return settle(this.runBulk(deleteAllSessions), cb);
+    return settle(this.runBulk(deleteAllSessions), cb, this.thrown.clear);
   }
 
   /** express-session's `Store#regenerate`: destroys the old session, then makes a new one on `req`. */

@@ -1,8 +1,8 @@
 import session from 'express-session';
 import { Redis } from 'ioredis';
 import { Redis as Redis5 } from 'ioredis5';
-import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { CorruptSessionError, RedisCommandError } from '../../src/errors.js';
+import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { CallbackError, CorruptSessionError, RedisCommandError } from '../../src/errors.js';
 import type { GeoSessionStoreOptions } from '../../src/session/options.js';
 import { GeoSessionStore } from '../../src/session/store.js';
 import type { RedisClient, SessionData } from '../../src/types.js';
@@ -364,43 +364,87 @@ describe.skipIf(!hasRedis)('callback and promise styles', () => {
   });
 
   /**
-   * Runs `start`, whose callback throws, and checks the callback ran exactly once and its error surfaced
-   * as an uncaught exception. vitest's own uncaughtException listeners are detached meanwhile, so the
-   * expected exception does not fail the run.
+   * Runs `start`, whose callback throws, and checks the callback ran exactly once, nothing reached
+   * `uncaughtException` (vitest's own listeners are detached meanwhile, so one would be counted here, not
+   * fail the run), and the exception came out as one coded `error` event on the store.
    */
-  async function throwingCallbackRunsOnce(start: (cb: (err?: Error | null) => void) => void) {
+  async function throwingCallbackRunsOnce(
+    start: (cb: (err?: Error | null) => void) => void,
+    operation: string,
+  ) {
     const saved = process.listeners('uncaughtException');
     process.removeAllListeners('uncaughtException');
     let calls = 0;
-    const errors: unknown[] = [];
+    const uncaught: unknown[] = [];
+    const reported: CallbackError[] = [];
+    const onError = (error: Error) => {
+      reported.push(error as CallbackError);
+    };
+    store.on('error', onError);
+    const thrown = new Error('boom from the app');
     try {
       // `on`, not `once`: a second call (connect-redis calls a throwing callback again with its own error)
       // must be counted, not crash the worker.
-      process.on('uncaughtException', (error) => errors.push(error));
+      process.on('uncaughtException', (error) => uncaught.push(error));
       start(() => {
         calls++;
-        throw new Error('boom from the app');
+        throw thrown;
       });
       const deadline = Date.now() + 5000;
-      while (errors.length === 0 && Date.now() < deadline) await sleep(5);
-      await sleep(50); // a second call would land here
-      expect(errors.map((e) => (e as Error).message)).toEqual(['boom from the app']);
+      while (reported.length === 0 && uncaught.length === 0 && Date.now() < deadline) await sleep(5);
+      await sleep(50); // a second call, or a rethrow on the next tick, would land here
+      expect(uncaught).toEqual([]);
       expect(calls).toBe(1);
+      expect(reported).toHaveLength(1);
+      expect(reported[0]).toBeInstanceOf(CallbackError);
+      expect(reported[0]?.code).toBe('ERR_GEOSESSION_CALLBACK');
+      expect(reported[0]?.operation).toBe(operation);
+      expect(reported[0]?.cause).toBe(thrown);
     } finally {
+      store.off('error', onError);
       process.removeAllListeners('uncaughtException');
       for (const l of saved) process.on('uncaughtException', l);
     }
   }
 
   it('a callback that throws is called exactly once (success path)', async () => {
-    await throwingCallbackRunsOnce((cb) => store.get('nope', cb));
-    await throwingCallbackRunsOnce((cb) => store.set('t', { cookie: {} }, cb));
-    await throwingCallbackRunsOnce((cb) => store.length(cb));
+    await throwingCallbackRunsOnce((cb) => store.get('nope', cb), 'get');
+    await throwingCallbackRunsOnce((cb) => store.set('t', { cookie: {} }, cb), 'set');
+    await throwingCallbackRunsOnce((cb) => store.touch('t', { cookie: {} }, cb), 'touch');
+    await throwingCallbackRunsOnce((cb) => store.destroy('t', cb), 'destroy');
+    await throwingCallbackRunsOnce((cb) => store.length(cb), 'length');
+  });
+
+  it('a callback that throws, with nobody listening for errors, is written to stderr once', async () => {
+    const printed = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const saved = process.listeners('uncaughtException');
+    process.removeAllListeners('uncaughtException');
+    const uncaught: unknown[] = [];
+    process.on('uncaughtException', (error) => uncaught.push(error));
+    try {
+      expect(store.listenerCount('error')).toBe(0);
+      let calls = 0;
+      store.get('nope', () => {
+        calls++;
+        throw new Error('thrown with nobody listening');
+      });
+      const deadline = Date.now() + 5000;
+      while (printed.mock.calls.length === 0 && Date.now() < deadline) await sleep(5);
+      await sleep(50);
+      expect(uncaught).toEqual([]);
+      expect(calls).toBe(1);
+      expect(printed).toHaveBeenCalledTimes(1);
+      expect(printed.mock.calls[0]?.[1]).toBeInstanceOf(CallbackError);
+    } finally {
+      printed.mockRestore();
+      process.removeAllListeners('uncaughtException');
+      for (const l of saved) process.on('uncaughtException', l);
+    }
   });
 
   it('a callback that throws is called exactly once (error path)', async () => {
     await redis.set(`${store.prefix}bad`, '{');
-    await throwingCallbackRunsOnce((cb) => store.get('bad', cb));
+    await throwingCallbackRunsOnce((cb) => store.get('bad', cb), 'get');
   });
 });
 
