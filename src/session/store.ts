@@ -17,6 +17,15 @@ import { SessionOperations } from './operations.js';
 import { type GeoSessionStoreOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { ReadThrough } from './read-through.js';
 
+/** Options of {@link GeoSessionStore.destroy}. */
+export interface DestroyOptions {
+  /**
+   * Keep the session ended at least until then (epoch ms or a Date, by this host's clock): the expiry of
+   * the credential it came from, such as an access token's `exp`.
+   */
+  readonly until?: number | Date;
+}
+
 type Listener<E extends keyof GeoSessionStoreEvents> = (...args: GeoSessionStoreEvents[E]) => void;
 
 /**
@@ -88,6 +97,9 @@ export class GeoSessionStore extends BaseStore {
             keys: this.keys,
             timeoutMs: resolved.readThroughTimeoutMs,
             negativeTtlMs: resolved.readThroughNegativeTtlMs,
+            local: resolved.client,
+            horizonMs: Math.round(resolved.tombstoneTtl * 1000),
+            maxSkewMs: resolved.maxClockSkewMs,
             hasTombstone: (sid) => this.ops.hasTombstone(sid, 'get'),
             onError: (error: ReadThroughError) => this.reportError(error),
           });
@@ -254,11 +266,27 @@ export class GeoSessionStore extends BaseStore {
     return dual<void>((done) => this.ops.extend(sid, session, done), cb, this.thrown.touch);
   }
 
-  /** Destroys a session and leaves a tombstone so that it cannot come back. The callback is optional. */
+  /**
+   * Destroys a session and leaves a tombstone so that it cannot come back: in every region, for at least
+   * twice `tombstoneTtl`, as long as any expiry known for the session, and until `options.until` when
+   * given (the expiry of the credential the session came from, such as a token's `exp`: a logout lasts as
+   * long as what could bring the session back). An id made by `genid` in this region that this region
+   * holds nothing of was never saved: it ends with a local tombstone of a few minutes and nothing
+   * replicated (docs/replication.md rule 2). The callback is optional.
+   */
   destroy(sid: string): Promise<void>;
   destroy(sid: string, cb: Callback<void> | undefined): void;
-  destroy(sid: string, cb?: Callback<void>): Promise<void> | undefined {
-    return dual<void>((done) => this.ops.remove(sid, done), cb, this.thrown.destroy);
+  destroy(sid: string, options: DestroyOptions): Promise<void>;
+  destroy(sid: string, options: DestroyOptions, cb: Callback<void>): void;
+  destroy(
+    sid: string,
+    optionsOrCb?: DestroyOptions | Callback<void>,
+    cb?: Callback<void>,
+  ): Promise<void> | undefined {
+    const callback = typeof optionsOrCb === 'function' ? optionsOrCb : cb;
+    const until = typeof optionsOrCb === 'object' && optionsOrCb !== null ? optionsOrCb.until : undefined;
+    const untilMs = until === undefined ? undefined : until instanceof Date ? until.getTime() : Number(until);
+    return dual<void>((done) => this.ops.remove(sid, done, untilMs), callback, this.thrown.destroy);
   }
 
   /**

@@ -5,6 +5,7 @@ import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CallbackError, CorruptSessionError, RedisCommandError } from '../../src/errors.js';
 import type { GeoSessionStoreOptions } from '../../src/session/options.js';
 import { GeoSessionStore } from '../../src/session/store.js';
+import { createMemoryTransport } from '../../src/transports/memory.js';
 import type { RedisClient, SessionData } from '../../src/types.js';
 import { metaField, readMeta } from '../helpers/meta.js';
 import { dropKeys, hasRedis, sharedRedis, uniquePrefix } from '../helpers/servers.js';
@@ -196,16 +197,42 @@ describe.skipIf(!hasRedis)('TTL rules', () => {
     expect(await redis.pttl(`${store.prefix}s`)).toBeLessThanOrEqual(60_000);
   });
 
-  it('expiry never shortens: a later set or touch with an earlier expiry keeps the longer one (unlike connect-redis)', async () => {
-    const store = makeStore();
-    const key = `${store.prefix}s`;
-    await store.set('s', { n: 1, cookie: { expires: inSeconds(600).toISOString() } });
-    await store.set('s', { n: 2, cookie: { expires: inSeconds(60).toISOString() } });
-    expect(await redis.pttl(key)).toBeGreaterThan(60_000);
-    expect(JSON.parse((await redis.get(key)) as string).n).toBe(2);
-    await store.touch('s', { n: 2, cookie: { expires: inSeconds(10).toISOString() } });
-    expect(await redis.pttl(key)).toBeGreaterThan(60_000);
-  });
+  for (const replicating of [false, true]) {
+    it(`a newer write's lifetime wins, shorter or longer; a touch never shortens (${replicating ? 'replicating' : 'local'})`, async () => {
+      const store = makeStore(replicating ? { transport: createMemoryTransport() } : {});
+      const key = `${store.prefix}s`;
+      await store.set('s', {
+        n: 1,
+        cookie: { originalMaxAge: 600_000, expires: inSeconds(600).toISOString() },
+      });
+      expect(await redis.pttl(key)).toBeGreaterThan(590_000);
+      // "Remember me" turned off: re-saved with a shorter maxAge, the session is shortened.
+      await store.set('s', {
+        n: 2,
+        cookie: { originalMaxAge: 60_000, expires: inSeconds(60).toISOString() },
+      });
+      expect(await redis.pttl(key)).toBeLessThanOrEqual(60_000);
+      expect(JSON.parse((await redis.get(key)) as string).n).toBe(2);
+      // The same content with only a shorter maxAge is a new write too.
+      await store.set('s', {
+        n: 2,
+        cookie: { originalMaxAge: 30_000, expires: inSeconds(30).toISOString() },
+      });
+      expect(await redis.pttl(key)).toBeLessThanOrEqual(30_000);
+      // A touch with an earlier expiry never shortens it.
+      await store.touch('s', {
+        n: 2,
+        cookie: { originalMaxAge: 30_000, expires: inSeconds(10).toISOString() },
+      });
+      expect(await redis.pttl(key)).toBeGreaterThan(20_000);
+      // And a longer one is a longer lifetime.
+      await store.set('s', {
+        n: 3,
+        cookie: { originalMaxAge: 600_000, expires: inSeconds(600).toISOString() },
+      });
+      expect(await redis.pttl(key)).toBeGreaterThan(590_000);
+    });
+  }
 
   it('touch never creates a missing session', async () => {
     const store = makeStore();
@@ -250,9 +277,39 @@ describe.skipIf(!hasRedis)('a set that only changes cookie.expires', () => {
     expect(JSON.parse((await redis.get(key)) as string).user).toBe('bob');
     const v2 = (await metaField(redis, metaKey(store, 's'), 'v')) as string;
     expect(v2 > (v1 as string)).toBe(true);
-    // ...but still never shortens the expiry.
-    expect(await redis.pttl(key)).toBeGreaterThan(60_000);
+    // ...whose expiry is its own (its cookie's, 60 s away), even though shorter than the last one.
+    expect(await redis.pttl(key)).toBeLessThanOrEqual(60_000);
   });
+
+  for (const replicating of [false, true]) {
+    it(`get returns the cookie.expires of the last write, even one that only moved the expiry (${replicating ? 'replicating' : 'local'})`, async () => {
+      // express-session's "should have saved session with updated cookie expiration" (resave: true).
+      const store = makeStore(replicating ? { transport: createMemoryTransport() } : {});
+      const key = `${store.prefix}s`;
+      const first = {
+        user: 'ann',
+        cookie: { originalMaxAge: 120_000, expires: inSeconds(60).toISOString() },
+      };
+      await store.set('s', first);
+      expect(await store.get('s')).toEqual(first);
+      const text = await redis.get(key);
+      const later = inSeconds(120).toISOString();
+      await store.set('s', { ...first, cookie: { ...first.cookie, expires: later } });
+      expect(await redis.get(key)).toBe(text); // the fast path: the value was not rewritten
+      const got = await store.get('s');
+      const reported = Date.parse(got?.cookie?.expires as string);
+      // Within the time the two calls took of the date written (Redis-clock deltas, no host clock).
+      expect(Math.abs(reported - Date.parse(later))).toBeLessThan(250);
+      expect(got).toMatchObject({ user: 'ann' });
+      // A full write reports its own date exactly.
+      const third = {
+        user: 'bob',
+        cookie: { originalMaxAge: 120_000, expires: inSeconds(90).toISOString() },
+      };
+      await store.set('s', third);
+      expect(await store.get('s')).toEqual(third);
+    });
+  }
 
   it('get after the stored cookie.expires passed (the key lives on after a touch) returns the fresh expiry', async () => {
     const store = makeStore();
