@@ -50,6 +50,21 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe.skipIf(!hasRedis)('express-session + GeoSessionStore over HTTP', () => {
   const r = () => redis as Redis;
 
+  it('resave: true saves the session with its updated cookie expiration, without rewriting the value', async () => {
+    // express-session's own "should have saved session with updated cookie expiration" (MemoryStore and
+    // connect-redis 8 rewrite the value; geosession keeps the touch-cost path and reports the new date).
+    const h = await harness({ resave: true });
+    const jar = new CookieJar();
+    const sid = (await h.request(jar, 'POST', '/login')).body.sid as string;
+    const first = Date.parse((await h.store.get(sid))?.cookie?.expires as string);
+    const value = await r().get(h.prefix + sid);
+    await pause(50);
+    expect((await h.request(jar, 'GET', '/me')).body.user).toBe('alice');
+    const second = Date.parse((await h.store.get(sid))?.cookie?.expires as string);
+    expect(second).toBeGreaterThan(first);
+    expect(await r().get(h.prefix + sid)).toBe(value);
+  });
+
   it('rolling: true re-sends the cookie each time and extends the TTL without rewriting the value', async () => {
     const h = await harness({ rolling: true });
     const jar = new CookieJar();
