@@ -77,9 +77,9 @@ export class SessionOperations {
     }
     const { client } = this.ctx.options;
     this.batchWrites();
-    // Two GETs sent together, not one MGET: MGET answers a key of the wrong type as missing, and a
-    // corrupt value must fail the call.
-    const read = Promise.all([client.get(this.ctx.keys.session(sid)), client.get(this.ctx.keys.meta(sid))]);
+    // One MGET of the value and its metadata (same slot): the metadata says how far writes that moved
+    // only the expiry moved it. A key of another type reads as missing (MGET's rule), as no session.
+    const read = client.mget(this.ctx.keys.session(sid), this.ctx.keys.meta(sid));
     this.exec('get', read, done, ([text, meta]) => {
       if (text != null) return this.deliver(sid, text, done, expiryShift(meta));
       // A miss is final unless the region that made the id can be asked (read-through).

@@ -157,22 +157,16 @@ describe.skipIf(!hasRedis)('express-session + GeoSessionStore over HTTP', () => 
     expect(created.cookie.originalMaxAge).toBe(60_000);
   });
 
-  it('a Redis error on get becomes a 500, and the server keeps serving', async () => {
+  it('a corrupt session becomes a 500, and the server keeps serving', async () => {
     const h = await harness();
     const jar = new CookieJar();
     const { body } = await h.request(jar, 'POST', '/login');
     const key = h.prefix + body.sid;
 
     await r().del(key);
-    await r().hset(key, 'not', 'a string'); // GET now fails with WRONGTYPE
-    const wrongType = await h.request(jar, 'GET', '/me');
-    expect(wrongType.status).toBe(500);
-    expect(h.errors.map((e) => e.name)).toEqual(['RedisCommandError']);
-
-    await r().del(key);
     await r().set(key, '{not json', 'PX', 60_000);
     expect((await h.request(jar, 'GET', '/me')).status).toBe(500);
-    expect(h.errors.map((e) => e.name)).toEqual(['RedisCommandError', 'CorruptSessionError']);
+    expect(h.errors.map((e) => e.name)).toEqual(['CorruptSessionError']);
 
     expect((await h.request(new CookieJar(), 'GET', '/me')).status).toBe(200);
   });
