@@ -295,13 +295,15 @@ describe.skipIf(!hasRedis)('connect / disconnect events', () => {
     const events: string[] = [];
     store.on('connect', () => events.push('connect'));
     store.on('disconnect', () => events.push('disconnect'));
-    await client.hset(`${prefix}wrongtype`, 'a', '1');
-    expect(await rejection(store.get('wrongtype'))).toBeInstanceOf(RedisCommandError);
+    // Metadata of another type: set.lua's GET fails with WRONGTYPE.
+    const meta = `{${prefix}wrongtype}:m`;
+    await client.hset(meta, 'a', '1');
+    expect(await rejection(store.set('wrongtype', { cookie: {} }))).toBeInstanceOf(RedisCommandError);
     client.emit('error', new Error('a transient error'));
     await sleep(20);
     expect(events).toEqual([]);
     expect(store.connected).toBe(true);
-    await client.del(`${prefix}wrongtype`);
+    await client.del(meta);
     await store.close();
   });
 });
