@@ -44,6 +44,12 @@ export interface OperationsContext {
   readonly readThrough: ReadThrough | undefined;
   isClosed(): boolean;
   onRefused(op: RefusedWrite['op'], sid: string): void;
+  /**
+   * True when this region's Redis can be trusted to know every session born here: replication has
+   * started and has not found this region's own data lost (a region that came back empty may have lost
+   * sessions the other regions still hold, so its logouts must replicate).
+   */
+  knowsItsOwnSessions(): boolean;
 }
 
 /**
@@ -200,7 +206,7 @@ export class SessionOperations {
       hostNow,
       maxSkewMs: options.maxClockSkewMs,
       credentialMs: untilMs === undefined ? 0 : untilMs - hostNow,
-      bornHere: regionOfSessionId(sid) === options.region,
+      bornHere: regionOfSessionId(sid) === options.region && this.ctx.knowsItsOwnSessions(),
       localTombstoneMs: LOCAL_TOMBSTONE_MS,
     });
     this.exec('destroy', work, done, () => done(null));

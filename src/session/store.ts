@@ -67,6 +67,8 @@ export class GeoSessionStore extends BaseStore {
   private readonly detachClient: () => void;
   private isConnected: boolean;
   private closed = false;
+  /** Replication has started (and so has read what it knows of this region's own data). */
+  private replicationStarted = false;
   /** Where an exception thrown by a caller's callback goes, per method (made once, not per call). */
   private readonly thrown = Object.fromEntries(
     ['get', 'set', 'touch', 'destroy', 'all', 'ids', 'length', 'clear'].map((op) => [
@@ -111,6 +113,7 @@ export class GeoSessionStore extends BaseStore {
       readThrough,
       isClosed: () => this.closed,
       onRefused: (op, sid) => this.emitRefused(op, sid),
+      knowsItsOwnSessions: () => this.knowsItsOwnSessions(),
     });
     this.isConnected = this.client.status === 'ready';
     this.detachClient = followClientState(this.client, (connected) => {
@@ -120,7 +123,12 @@ export class GeoSessionStore extends BaseStore {
     });
     this.replicator = resolved.transport ? this.startReplication(resolved) : undefined;
     this.started = this.replicator ? this.replicator.start() : Promise.resolve();
-    this.started.catch((error: unknown) => this.reportError(error));
+    this.started.then(
+      () => {
+        this.replicationStarted = true;
+      },
+      (error: unknown) => this.reportError(error),
+    );
   }
 
   private startReplication(resolved: ResolvedOptions): Replicator {
@@ -372,6 +380,12 @@ export class GeoSessionStore extends BaseStore {
   /** Background failures: an `error` event when someone listens, else printed; never thrown. */
   private reportError(error: unknown): void {
     reportError(this, error);
+  }
+
+  /** See OperationsContext.knowsItsOwnSessions. */
+  private knowsItsOwnSessions(): boolean {
+    if (!this.replicator) return true;
+    return this.replicationStarted && this.replicator.stats().needsResync[this.region] === undefined;
   }
 
   private emitRefused(op: RefusedWrite['op'], sid: string): void {

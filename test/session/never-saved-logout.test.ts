@@ -7,13 +7,13 @@
  * Before: every destroy wrote a 48 h tombstone and an outbox event.
  */
 import type { Redis } from 'ioredis';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GeoSessionStore, generateSessionId, type RefusedWrite, type SessionData } from '../../src/index.js';
 import { createKeySpace } from '../../src/keys.js';
 import { LOCAL_TOMBSTONE_MS } from '../../src/session/operations.js';
 import { createMemoryTransport } from '../../src/transports/memory.js';
 import { readMeta } from '../helpers/meta.js';
-import { dropKeys, hasRedis, sharedRedis, uniquePrefix } from '../helpers/servers.js';
+import { dropKeys, eventually, hasRedis, sharedRedis, uniquePrefix } from '../helpers/servers.js';
 
 const TOMBSTONE_TTL_S = 3600;
 
@@ -32,6 +32,9 @@ describe.skipIf(!hasRedis)('a logout of a session never saved', () => {
   store.on('refused', (r) => refused.push(r));
   const outbox = keys.internal('outbox', 'hk');
 
+  beforeAll(async () => {
+    await store.ready();
+  });
   afterAll(async () => {
     await store.close();
     await dropKeys(client, prefix);
@@ -98,6 +101,34 @@ describe.skipIf(!hasRedis)('a logout of a session never saved', () => {
       expect(await client.pttl(keys.meta(sid)), sid).toBeGreaterThan(2 * TOMBSTONE_TTL_S * 1000 - 5_000);
     }
   });
+
+  it('a region whose Redis lost its data replicates even logouts of ids born here', async () => {
+    // It may have lost sessions born here that other regions still hold.
+    const lostPrefix = uniquePrefix('never-saved-lost');
+    const lostKeys = createKeySpace(lostPrefix);
+    const lost = new GeoSessionStore({
+      region: 'hk',
+      client,
+      prefix: lostPrefix,
+      transport: createMemoryTransport(),
+    });
+    lost.on('error', () => {});
+    try {
+      await lost.ready();
+      await client.del(lostKeys.internal('state', 'hk')); // as a flush or an empty restart leaves it
+      await eventually(() => lost.replicationStats()?.needsResync.hk !== undefined, 15_000);
+      const lostOutbox = lostKeys.internal('outbox', 'hk');
+      const before = (await client.xrange(lostOutbox, '-', '+')).length;
+      const sid = lost.genid();
+      await lost.destroy(sid);
+      expect((await client.xrange(lostOutbox, '-', '+')).length).toBe(before + 1);
+      expect(await client.pttl(lostKeys.meta(sid))).toBeGreaterThan(LOCAL_TOMBSTONE_MS);
+    } finally {
+      await lost.close();
+      await dropKeys(client, lostPrefix);
+      await client.del(lostKeys.internal('outbox', 'hk'), lostKeys.internal('state', 'hk'));
+    }
+  }, 30_000);
 
   it('a cookie session’s tombstone lives at least until the cookie’s expiry, beyond two horizons', async () => {
     const short = new GeoSessionStore({
