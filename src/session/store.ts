@@ -251,8 +251,10 @@ export class GeoSessionStore extends BaseStore {
   }
 
   /**
-   * Writes a session. A lifetime at or below zero destroys it (connect-redis does the same). A session
-   * whose content is unchanged except for `cookie.expires` only has its lifetime extended. A session
+   * Writes a session. A lifetime at or below zero destroys it (connect-redis does the same). The write's
+   * lifetime wins, shorter or longer, in every region (a session re-saved with a shorter maxAge is
+   * shortened). A session whose content and maxAge are unchanged except for `cookie.expires` only has its
+   * lifetime extended (a touch's cost), and `get` then reports the new `cookie.expires`. A session
    * destroyed earlier is never written again: the write is dropped and a `refused` event emitted. An id
    * that cannot be stored safely fails with an `InvalidSessionIdError`.
    */
