@@ -12,7 +12,9 @@ import { GeoSessionStore, generateSessionId, type RefusedWrite, type SessionData
 import { createKeySpace } from '../../src/keys.js';
 import { LOCAL_TOMBSTONE_MS } from '../../src/session/operations.js';
 import { createMemoryTransport } from '../../src/transports/memory.js';
-import { readMeta } from '../helpers/meta.js';
+import { startApp } from '../helpers/framework-apps.js';
+import { CookieJar } from '../helpers/http.js';
+import { changeOfEntry, readMeta } from '../helpers/meta.js';
 import { dropKeys, eventually, hasRedis, sharedRedis, uniquePrefix } from '../helpers/servers.js';
 
 const TOMBSTONE_TTL_S = 3600;
@@ -48,6 +50,9 @@ describe.skipIf(!hasRedis)('a logout of a session never saved', () => {
       user,
     }) as SessionData;
   const events = async () => (await client.xrange(outbox, '-', '+')).length;
+  const destroys = async () =>
+    (await client.xrange(outbox, '-', '+')).filter(([id, f]) => changeOfEntry('hk', id, f).op === 'destroy')
+      .length;
   const keysOf = async (sid: string) =>
     (await client.exists(keys.session(sid))) + (await client.exists(keys.meta(sid)));
 
@@ -82,6 +87,23 @@ describe.skipIf(!hasRedis)('a logout of a session never saved', () => {
     const ttls = await Promise.all(sids.slice(0, 200).map((sid) => client.pttl(keys.meta(sid))));
     for (const ttl of ttls) expect(ttl).toBeLessThanOrEqual(LOCAL_TOMBSTONE_MS);
   }, 60_000);
+
+  for (const framework of ['express', 'fastify'] as const) {
+    it(`${framework}: an anonymous regenerate and logout leave no replicated event`, async () => {
+      const app = await startApp(framework, store);
+      try {
+        const before = await destroys();
+        const jar = new CookieJar();
+        expect((await app.request(jar, 'POST', '/regenerate')).status).toBe(200);
+        expect((await app.request(new CookieJar(), 'POST', '/logout')).status).toBe(200);
+        expect(app.calls.filter((c) => c === 'destroy').length).toBeGreaterThan(0);
+        // (express saves the regenerated session: a set, not a logout)
+        expect(await destroys()).toBe(before);
+      } finally {
+        await app.close();
+      }
+    });
+  }
 
   it('born in another region: the destroy replicates (its session may live there, not arrived yet)', async () => {
     const sid = generateSessionId('kr');
