@@ -4,7 +4,8 @@
  *
  * Flags: `--duration=<ms>` per round (3000), `--warmup=<ms>` per store and op (1000), `--rounds=<n>` (3),
  * `--concurrency=<n>` (64), `--pool=<n>` sessions per store for get/touch/set (8192),
- * `--ops=get,touch` to run a subset.
+ * `--ops=get,touch` to run a subset; `--ops=regenerate` only counts what 10,000 logouts of never-saved
+ * sessions leave behind (./regenerate-footprint.ts).
  */
 import { RedisStore as ConnectRedis8 } from 'connect-redis-8';
 import { RedisStore as ConnectRedis9 } from 'connect-redis-9';
@@ -23,6 +24,7 @@ import {
   type Suite,
   type SuiteOptions,
 } from './lib/suite.js';
+import { regenerateFootprint } from './regenerate-footprint.js';
 
 type Done = (err?: unknown, value?: unknown) => void;
 
@@ -46,6 +48,8 @@ interface Contender {
 
 const OPS = ['get', 'set', 'set-unchanged', 'touch', 'destroy'] as const;
 type OpName = (typeof OPS)[number];
+/** Not timed: what logouts of never-saved sessions leave behind (./regenerate-footprint.ts). */
+const REGENERATE = 'regenerate';
 
 /** Targets: GeoSessionStore / connect-redis 8 on ioredis. */
 const TARGETS: Partial<Record<OpName, number>> = { get: 1.0, touch: 1.0, set: 0.8 };
@@ -135,12 +139,15 @@ interface Settings {
   concurrency: number;
   pool: number;
   ops: OpName[];
+  /** Whether to count what never-saved logouts leave behind (`--ops=regenerate` runs only that). */
+  regenerate: boolean;
 }
 
 function settingsFrom(options: SuiteOptions): Settings {
   const concurrency = Math.floor(numberFlag(options, 'concurrency', 64));
   const pool = Math.ceil(numberFlag(options, 'pool', 8192) / concurrency) * concurrency;
-  const ops = options.flags['ops'] ? (options.flags['ops'].split(',') as OpName[]) : [...OPS];
+  const asked = options.flags['ops'] ? options.flags['ops'].split(',') : [...OPS, REGENERATE];
+  const ops = asked.filter((op) => op !== REGENERATE) as OpName[];
   for (const op of ops) if (!OPS.includes(op)) throw new Error(`--ops: unknown op ${op}`);
   return {
     durationMs: numberFlag(options, 'duration', 3000),
@@ -149,6 +156,7 @@ function settingsFrom(options: SuiteOptions): Settings {
     concurrency,
     pool,
     ops,
+    regenerate: asked.includes(REGENERATE),
   };
 }
 
@@ -280,8 +288,13 @@ async function runSuite(options: SuiteOptions): Promise<Report> {
   process.once('SIGINT', onSignal);
   try {
     await fixture.open();
+    const footprint = settings.regenerate
+      ? await regenerateFootprint(fixture.admin, (name) => fixture.prefixOf(name))
+      : undefined;
     const pools = new Pools(settings);
-    for (const contender of fixture.contenders) await pools.populateRead(contender);
+    if (settings.ops.length > 0) {
+      for (const contender of fixture.contenders) await pools.populateRead(contender);
+    }
 
     const results = {} as Record<OpName, OpResult>;
     for (const op of settings.ops) {
@@ -326,7 +339,13 @@ async function runSuite(options: SuiteOptions): Promise<Report> {
       }
       results[op] = result;
     }
-    return buildReport(settings, results);
+    const report = buildReport(settings, results);
+    report.tables = report.tables.filter((table) => table.rows.length > 0);
+    if (footprint) {
+      report.tables.push(footprint.table);
+      report.data = { ...(report.data as object), regenerate: footprint.data };
+    }
+    return report;
   } finally {
     process.off('SIGINT', onSignal);
     const removed = await fixture.cleanup();

@@ -23,7 +23,8 @@ export type GeoSessionErrorCode =
   | 'ERR_GEOSESSION_TRANSIENT'
   | 'ERR_GEOSESSION_MEMORY_POLICY'
   | 'ERR_GEOSESSION_SESSION_TOO_LARGE'
-  | 'ERR_GEOSESSION_MESSAGE_TOO_LARGE';
+  | 'ERR_GEOSESSION_MESSAGE_TOO_LARGE'
+  | 'ERR_GEOSESSION_CALLBACK';
 
 /** Base class of every geosession error. */
 export class GeoSessionError extends Error {
@@ -272,5 +273,21 @@ export class ReadThroughError extends GeoSessionError {
       `geosession: read-through from ${region} failed: ${detail}${suppressed > 0 ? ` (and ${suppressed} more since the last report)` : ''}`,
       { cause },
     );
+  }
+}
+
+/**
+ * A callback passed to a store method threw. The store called it once and never calls it again; the
+ * exception, as `cause`, is reported as an `error` event on the store (printed when nobody listens)
+ * instead of crashing the process. `operation` names the store method.
+ */
+export class CallbackError extends GeoSessionError {
+  constructor(
+    /** The store method whose callback threw, e.g. `set`. */
+    readonly operation: string,
+    cause: unknown,
+  ) {
+    const detail = cause instanceof Error ? cause.message : String(cause);
+    super('ERR_GEOSESSION_CALLBACK', `geosession: the callback of ${operation} threw: ${detail}`, { cause });
   }
 }

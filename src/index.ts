@@ -18,6 +18,7 @@ export type {
 export type { GeoSessionErrorCode } from './errors.js';
 export {
   BacklogError,
+  CallbackError,
   ClosedError,
   ConfigError,
   CorruptSessionError,
@@ -66,7 +67,7 @@ export type { ResyncNeed } from './replication/resync-state.js';
 export type { GeoSessionStoreEvents, RefusedWrite } from './session/events.js';
 export type { GeoSessionStoreOptions } from './session/options.js';
 export { DEFAULT_OPTIONS } from './session/options.js';
-export { GeoSessionStore } from './session/store.js';
+export { type DestroyOptions, GeoSessionStore } from './session/store.js';
 export type { MemoryTransportOptions } from './transports/memory.js';
 export { createMemoryTransport } from './transports/memory.js';
 export type { RedisClient, Serializer, SessionCookie, SessionData, SessionInput } from './types.js';

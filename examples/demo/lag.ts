@@ -34,7 +34,7 @@ function noteWrites(store: GeoSessionStore, written: (sid: string) => void): voi
   store.destroy = ((sid: string, cb?: Done) => timed(sid, destroy(sid), cb)) as typeof store.destroy;
 }
 
-/** The parts of a session's metadata (`t|v|x|r|l|f`, docs/replication.md) the demo reads. */
+/** The parts of a session's metadata (`t|v|x|r|l|f|e|w`, docs/replication.md) the demo reads. */
 export interface Meta {
   tombstone: boolean;
   version: string;

@@ -147,7 +147,12 @@ export class TokenSessions {
     const { store } = this.options;
     const expiresAt = token.expiresAt + this.options.clockTolerance * 1000;
     const stored = await store.get(sid);
-    if (stored === null && (await store.isDestroyed(sid))) return { ok: false, reason: 'revoked' };
+    if (stored === null && (await store.isDestroyed(sid))) {
+      // The logout lasts as long as this token: a tombstone shorter than its exp (an operator's destroy
+      // that did not say until when) is lengthened to it (nothing is written when it lives that long).
+      await store.destroy(sid, { until: expiresAt });
+      return { ok: false, reason: 'revoked' };
+    }
 
     // A new session, or one a later token (same session claim, later exp) extends: cookie from the token.
     // A fresh originalMaxAge makes the extension a full write, so the stored cookie tells the truth.
@@ -182,12 +187,15 @@ export class TokenSessions {
     const { store } = this.options;
     let destroyed = false;
     const session = { ...fields } as PasetoSession;
+    // The tombstone lives at least until the token's exp: however soon the logout, the same token can
+    // never bring the session back.
+    const until = token.expiresAt + this.options.clockTolerance * 1000;
     Object.defineProperty(session, 'id', { value: sid, enumerable: false });
     Object.defineProperty(session, 'destroy', {
       enumerable: false,
       value: async () => {
         destroyed = true;
-        await store.destroy(sid);
+        await store.destroy(sid, { until });
       },
     });
     const before = stored === null ? undefined : snapshot(session);

@@ -37,6 +37,8 @@ export enum DestroyResult {
   Destroyed = 0,
   /** It was destroyed already. */
   AlreadyDestroyed = 1,
+  /** Never saved (an id born in this region that it holds nothing of): a local tombstone, nothing replicated. */
+  NeverSaved = 2,
 }
 
 /** What `apply.lua` did with one remote change. */
@@ -119,13 +121,38 @@ export function touchSession(
   return runScript(client, 'touch', keyList(keys), args).then((reply) => Number(reply) as TouchResult);
 }
 
+/** Arguments of {@link destroySession}. */
+export interface DestroyArgs {
+  readonly tombstoneMs: number;
+  readonly region: string;
+  readonly sid: string;
+  /** The host's clock, epoch ms. */
+  readonly hostNow: number;
+  readonly maxSkewMs: number;
+  /** Remaining validity in ms of the credential the session came from (a token's exp), 0 for none. */
+  readonly credentialMs?: number;
+  /** True when the id was born in this region: a never-saved one ends with a local tombstone only. */
+  readonly bornHere?: boolean;
+  /** Lifetime in ms of that local tombstone. */
+  readonly localTombstoneMs?: number;
+}
+
 /** Runs `destroy.lua`. */
 export function destroySession(
   client: RedisClient,
   keys: SessionKeys,
-  a: { tombstoneMs: number; region: string; sid: string; hostNow: number; maxSkewMs: number },
+  a: DestroyArgs,
 ): Promise<{ result: DestroyResult; version: string }> {
-  const args = [a.tombstoneMs, a.region, a.sid, Math.floor(a.hostNow), a.maxSkewMs];
+  const args = [
+    a.tombstoneMs,
+    a.region,
+    a.sid,
+    Math.floor(a.hostNow),
+    a.maxSkewMs,
+    Math.max(0, Math.ceil(a.credentialMs ?? 0)),
+    a.bornHere ? '1' : '0',
+    Math.ceil(a.localTombstoneMs ?? 0),
+  ];
   return runScript(client, 'destroy', keyList(keys), args).then((reply) => {
     const [result, version] = reply as [number, string];
     return { result: result as DestroyResult, version };

@@ -1,6 +1,7 @@
 /**
  * The session metadata format, the one string the scripts keep beside each session value (see
- * read_meta in src/redis/scripts/includes/common.lua): `t|v|x|r|l|f`.
+ * read_meta in src/redis/scripts/includes/common.lua): `t|v|x|r|l|f|e|w` (metadata written before `e`
+ * and `w` existed has the first six fields only).
  */
 
 /** A session's metadata, parsed. */
@@ -17,9 +18,13 @@ export interface SessionMeta {
   readonly lifetimeMs: number | undefined;
   /** Content fingerprint, when known. */
   readonly fingerprint: string | undefined;
+  /** The version `expiresAt` belongs to when it is above `version` (a touch that came before its set). */
+  readonly expiryVersion?: string | undefined;
+  /** The expiry written with the value (its set's own), when known: `get` moves cookie.expires by the difference. */
+  readonly writtenExpiry?: number | undefined;
 }
 
-const META_PATTERN = /^([01])\|([^|]*)\|([^|]*)\|([^|]*)\|([^|]*)\|([^|]*)$/;
+const META_PATTERN = /^([01])\|([^|]*)\|([^|]*)\|([^|]*)\|([^|]*)\|([^|]*)(?:\|([^|]*)\|([^|]*))?$/;
 
 const optionalNumber = (text: string): number | undefined => (text === '' ? undefined : Number(text));
 
@@ -28,7 +33,7 @@ export function parseMeta(text: string | null | undefined): SessionMeta | undefi
   if (typeof text !== 'string') return undefined;
   const match = META_PATTERN.exec(text);
   if (!match) return undefined;
-  const [, t, v = '', x = '', r = '', l = '', f = ''] = match;
+  const [, t, v = '', x = '', r = '', l = '', f = '', e = '', w = ''] = match;
   return {
     tombstone: t === '1',
     version: v === '' ? undefined : v,
@@ -36,6 +41,8 @@ export function parseMeta(text: string | null | undefined): SessionMeta | undefi
     replicatedExpiry: optionalNumber(r),
     lifetimeMs: optionalNumber(l),
     fingerprint: f === '' ? undefined : f,
+    expiryVersion: e === '' ? undefined : e,
+    writtenExpiry: optionalNumber(w),
   };
 }
 
@@ -49,6 +56,8 @@ export function formatMeta(meta: SessionMeta): string {
     n(meta.replicatedExpiry),
     n(meta.lifetimeMs),
     meta.fingerprint ?? '',
+    meta.expiryVersion ?? '',
+    n(meta.writtenExpiry),
   ].join('|');
 }
 
@@ -64,3 +73,17 @@ export function versionTime(version: string): number {
 
 /** Versions as the scripts write them: 15-digit wall ms, 4-digit counter, region. */
 export const VERSION_PATTERN = /^\d{15}\.\d{4}\.[a-z0-9-]{1,32}$/;
+
+/**
+ * How far the session's expiry has moved since its value was written (`x - w`, ms), read from metadata
+ * text without parsing the rest: 0 when it has not, when either is unknown, or for "never".
+ */
+export function expiryShift(text: string | null | undefined): number {
+  if (typeof text !== 'string' || text.charCodeAt(0) !== 48 /* '0' */) return 0;
+  const parts = text.split('|');
+  if (parts.length !== 8) return 0;
+  const x = Number(parts[2]);
+  const w = parts[7] === '' ? Number.NaN : Number(parts[7]);
+  if (!(x > 0) || !(w > 0)) return 0;
+  return x - w;
+}

@@ -74,11 +74,14 @@ export function coalesceTouches(events: readonly ChangeEvent[]): {
       continue;
     }
     coalesced++;
+    // A touch's expiry belongs to the version it touched: the higher version's wins, the same version's
+    // merge to the later (as apply.lua merges them).
     const newer = event.time >= seen.time ? event : seen;
+    const higher = event.version === seen.version ? undefined : event.version > seen.version ? event : seen;
     touches.set(key, {
       ...newer,
-      version: event.version > seen.version ? event.version : seen.version,
-      expiresAt: laterExpiry(seen.expiresAt, event.expiresAt),
+      version: higher ? higher.version : seen.version,
+      expiresAt: higher ? higher.expiresAt : laterExpiry(seen.expiresAt, event.expiresAt),
     });
   }
   out.push(...touches.values());

@@ -28,7 +28,8 @@ export interface GeoSessionStoreEvents {
   /** An envelope from another region was refused before it could be applied (sealing, malformed …). */
   rejected: [envelope: RejectedEnvelope];
   /**
-   * A background failure: replication, a transport, read-through, a backlog or a needed resync. Always a
+   * A background failure: replication, a transport, read-through, a backlog or a needed resync, or an
+   * exception thrown by a caller's callback (`CallbackError`, `ERR_GEOSESSION_CALLBACK`). Always a
    * `GeoSessionError` with a stable `code`. Printed when nobody listens; never thrown.
    */
   error: [error: GeoSessionError];

@@ -10,7 +10,7 @@ import type { Callback } from '../internal/callback.js';
 import { cookieExpired, cookieExpiryMs } from '../internal/cookie-expiry.js';
 import type { Deadlines } from '../internal/deadline.js';
 import { fingerprint } from '../internal/fingerprint.js';
-import { isValidSessionId, sessionIdProblem } from '../internal/ids.js';
+import { isValidSessionId, regionOfSessionId, sessionIdProblem } from '../internal/ids.js';
 import { createWriteBatcher } from '../internal/write-batching.js';
 import type { KeySpace } from '../keys.js';
 import {
@@ -21,11 +21,19 @@ import {
   WriteResult,
   writeSession,
 } from '../redis/commands.js';
-import { isTombstoneText } from '../redis/meta.js';
+import { expiryShift, isTombstoneText } from '../redis/meta.js';
 import type { SessionData, SessionInput } from '../types.js';
 import type { RefusedWrite } from './events.js';
 import type { ResolvedOptions } from './options.js';
 import type { ReadThrough } from './read-through.js';
+
+/**
+ * How long the local tombstone of a never-saved session lives (a logout or `regenerate` of an id born
+ * here that this region holds nothing of): as long as a request can be in flight, Node's default
+ * `server.requestTimeout` (300 s), so that a slow save of the id after the logout is still refused
+ * (connect-redis#328). See docs/replication.md rule 2.
+ */
+export const LOCAL_TOMBSTONE_MS = 300_000;
 
 /** What {@link SessionOperations} needs from the store. */
 export interface OperationsContext {
@@ -37,6 +45,12 @@ export interface OperationsContext {
   readonly readThrough: ReadThrough | undefined;
   isClosed(): boolean;
   onRefused(op: RefusedWrite['op'], sid: string): void;
+  /**
+   * True when this region's Redis can be trusted to know every session born here: replication has
+   * started and has not found this region's own data lost (a region that came back empty may have lost
+   * sessions the other regions still hold, so its logouts must replicate).
+   */
+  knowsItsOwnSessions(): boolean;
 }
 
 /**
@@ -70,13 +84,17 @@ export class SessionOperations {
     }
     const { client } = this.ctx.options;
     this.batchWrites();
-    this.exec('get', client.get(this.ctx.keys.session(sid)), done, (text) => {
-      if (text !== null) return this.deliver(sid, text, done);
+    // One MGET of the value and its metadata (same slot): the metadata says how far writes that moved
+    // only the expiry moved it. A key of another type reads as missing (MGET's rule), as no session.
+    const read = client.mget(this.ctx.keys.session(sid), this.ctx.keys.meta(sid));
+    this.exec('get', read, done, ([text, meta]) => {
+      if (text != null) return this.deliver(sid, text, done, expiryShift(meta));
       // A miss is final unless the region that made the id can be asked (read-through).
       const through = this.ctx.readThrough;
       if (!through?.covers(sid)) return done(null, null);
       through.fetch(sid).then(
-        (remote) => (remote === null ? done(null, null) : this.deliver(sid, remote, done)),
+        (remote) =>
+          remote === null ? done(null, null) : this.deliver(sid, remote.text, done, expiryShift(remote.meta)),
         (error: Error) => done(error),
       );
     });
@@ -181,17 +199,25 @@ export class SessionOperations {
     });
   }
 
-  remove(sid: string, done: Callback<void>): void {
+  /**
+   * Destroys `sid`. `untilMs` (epoch ms, host clock) is when the credential the session came from stops
+   * being valid (a token's exp): the tombstone lives at least until then.
+   */
+  remove(sid: string, done: Callback<void>, untilMs?: number): void {
     if (this.refuseClosed(done) || this.refuseId('destroy', sid, done)) return;
     const { options } = this.ctx;
     this.ctx.readThrough?.forget(sid);
     this.batchWrites();
+    const hostNow = options.clock();
     const work = destroySession(options.client, this.keysOf(sid), {
       tombstoneMs: this.tombstoneMs,
       region: options.region,
       sid,
-      hostNow: options.clock(),
+      hostNow,
       maxSkewMs: options.maxClockSkewMs,
+      credentialMs: untilMs === undefined ? 0 : untilMs - hostNow,
+      bornHere: regionOfSessionId(sid) === options.region && this.ctx.knowsItsOwnSessions(),
+      localTombstoneMs: LOCAL_TOMBSTONE_MS,
     });
     this.exec('destroy', work, done, () => done(null));
   }
@@ -291,8 +317,12 @@ export class SessionOperations {
     );
   }
 
-  /** Parses a stored value and hands it to `done`, fixing its cookie expiry if a touch left it behind. */
-  private deliver(sid: string, text: string, done: Callback<SessionData | null>): void {
+  /**
+   * Parses a stored value and hands it to `done`, its cookie expiry moved by `shiftMs` (how far writes
+   * that changed only the expiry, and touches, moved it since the value was written: the metadata's
+   * `x - w`, both Redis-clock times, so no host clock enters) and fixed if a touch left it behind.
+   */
+  private deliver(sid: string, text: string, done: Callback<SessionData | null>, shiftMs = 0): void {
     let parsed: SessionData | Promise<SessionData>;
     try {
       parsed = this.ctx.options.serializer.parse(text);
@@ -302,20 +332,21 @@ export class SessionOperations {
     }
     if (parsed instanceof Promise) {
       parsed.then(
-        (session) => this.finish(sid, session, done),
+        (session) => this.finish(sid, session, done, shiftMs),
         (error: unknown) => done(new CorruptSessionError(sid, error)),
       );
       return;
     }
-    this.finish(sid, parsed, done);
+    this.finish(sid, parsed, done, shiftMs);
   }
 
-  private finish(sid: string, session: unknown, done: Callback<SessionData | null>): void {
+  private finish(sid: string, session: unknown, done: Callback<SessionData | null>, shiftMs: number): void {
     if (typeof session !== 'object' || session === null) {
       const what = session === null ? 'null' : typeof session;
       done(new CorruptSessionError(sid, new TypeError(`parsed to ${what}`)));
       return;
     }
+    if (shiftMs !== 0) shiftCookieExpiry(session as SessionData, shiftMs);
     if (!cookieExpired(session as SessionData)) {
       done(null, session as SessionData);
       return;
@@ -336,6 +367,15 @@ export class SessionOperations {
       done(null, session);
     });
   }
+}
+
+/** Moves the session's cookie.expires by `shiftMs`, keeping its type (ISO text or Date). */
+function shiftCookieExpiry(session: SessionData, shiftMs: number): void {
+  const cookie = session.cookie;
+  const ms = cookieExpiryMs(session);
+  if (!cookie || ms === undefined) return;
+  const moved = new Date(ms + shiftMs);
+  cookie.expires = typeof cookie.expires === 'string' ? moved.toISOString() : moved;
 }
 
 export function asGeoSessionError(operation: string, error: unknown): unknown {

@@ -3,6 +3,8 @@ import { regionOfSessionId } from '../internal/ids.js';
 import { RateLimiter } from '../internal/report.js';
 import { withTimeout } from '../internal/timeout.js';
 import type { KeySpace } from '../keys.js';
+import { applyChanges, type RemoteChange } from '../redis/commands.js';
+import { parseMeta, versionTime } from '../redis/meta.js';
 import type { RedisClient } from '../types.js';
 
 /** Options of {@link ReadThrough}. */
@@ -11,9 +13,20 @@ export interface ReadThroughOptions {
   readonly keys: KeySpace;
   readonly timeoutMs: number;
   readonly negativeTtlMs: number;
+  /** This region's Redis, where a session read through is stored as its origin has it. */
+  readonly local: RedisClient;
+  /** The stale-event horizon and the largest clock skew, ms (as the applier uses them). */
+  readonly horizonMs: number;
+  readonly maxSkewMs: number;
   /** True when a logout's tombstone stands for the id here (a logout here is never undone by a remote). */
   hasTombstone(sid: string): Promise<boolean>;
   onError(error: ReadThroughError): void;
+}
+
+/** A session read from the region that made it: its value and that region's metadata for it. */
+export interface RemoteSession {
+  readonly text: string;
+  readonly meta: string | null;
 }
 
 /** Ids remembered as missing, at most. */
@@ -28,7 +41,7 @@ const NEGATIVE_LIMIT = 10_000;
  * is slow.
  */
 export class ReadThrough {
-  private readonly inFlight = new Map<string, Promise<string | null>>();
+  private readonly inFlight = new Map<string, Promise<RemoteSession | null>>();
   private readonly missing = new Map<string, number>();
   private readonly limiter = new RateLimiter(1000);
 
@@ -40,8 +53,13 @@ export class ReadThrough {
     return origin !== undefined && this.options.remotes[origin] !== undefined;
   }
 
-  /** The stored value of `sid` in the region that made it, or `null`. */
-  fetch(sid: string): Promise<string | null> {
+  /**
+   * The stored value of `sid` in the region that made it, or `null`. A session found is stored here
+   * with its origin's version, expiry and fingerprint (as if its set had arrived: when it does, it is a
+   * duplicate), so that an unchanged re-save here is a touch of that version, never a new version that
+   * could overwrite a concurrent change at its origin.
+   */
+  fetch(sid: string): Promise<RemoteSession | null> {
     const until = this.missing.get(sid);
     if (until !== undefined) {
       if (until > Date.now()) return Promise.resolve(null);
@@ -61,27 +79,64 @@ export class ReadThrough {
     this.missing.delete(sid);
   }
 
-  private async read(sid: string): Promise<string | null> {
+  private async read(sid: string): Promise<RemoteSession | null> {
     const origin = regionOfSessionId(sid) as string;
     const remote = this.options.remotes[origin] as RedisClient;
-    const { timeoutMs } = this.options;
+    const { timeoutMs, keys } = this.options;
     const remoteRead = withTimeout(
-      remote.get(this.options.keys.session(sid)),
+      remote.mget(keys.session(sid), keys.meta(sid)),
       timeoutMs,
       () => new Error(`no answer within ${timeoutMs} ms`),
     );
     remoteRead.catch(() => {});
     if (await this.options.hasTombstone(sid)) return null;
-    let text: string | null;
+    let found: (string | null)[];
     try {
-      text = await remoteRead;
+      found = await remoteRead;
     } catch (error) {
       const suppressed = this.limiter.admit(origin);
       if (suppressed !== undefined) this.options.onError(new ReadThroughError(origin, suppressed, error));
       return null;
     }
-    if (text === null) this.rememberMissing(sid);
-    return text;
+    const [text = null, meta = null] = found;
+    if (text === null) {
+      this.rememberMissing(sid);
+      return null;
+    }
+    await this.adopt(sid, text, meta);
+    return { text, meta };
+  }
+
+  /** Stores a session read through as its origin has it; a failure leaves only the local copy out. */
+  private async adopt(sid: string, text: string, metaText: string | null): Promise<void> {
+    const meta = parseMeta(metaText);
+    if (!meta || meta.tombstone || meta.version === undefined || meta.fingerprint === undefined) return;
+    const { local, keys, horizonMs, maxSkewMs, timeoutMs } = this.options;
+    const time = versionTime(meta.version);
+    const written = meta.writtenExpiry ?? meta.expiresAt;
+    const base = { value: keys.session(sid), meta: keys.meta(sid), lifetimeMs: meta.lifetimeMs ?? 0, time };
+    // Its set (with the expiry written with the value), then the touch that took it to where it is now:
+    // the state its origin holds.
+    const changes: RemoteChange[] = [
+      {
+        ...base,
+        op: 's',
+        version: meta.version,
+        expiresAt: written,
+        fingerprint: meta.fingerprint,
+        data: text,
+      },
+    ];
+    if (meta.expiresAt !== written) {
+      const version = meta.expiryVersion ?? meta.version;
+      changes.push({ ...base, op: 't', version, expiresAt: meta.expiresAt, fingerprint: '', data: '' });
+    }
+    const stored = withTimeout(
+      applyChanges(local, changes, horizonMs, maxSkewMs),
+      timeoutMs,
+      () => new Error(`no answer within ${timeoutMs} ms`),
+    );
+    await stored.catch(() => {});
   }
 
   private rememberMissing(sid: string): void {

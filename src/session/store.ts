@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
-import { ClosedError, type ReadThroughError } from '../errors.js';
-import { type Callback, dual, settle } from '../internal/callback.js';
+import { CallbackError, ClosedError, type ReadThroughError } from '../errors.js';
+import { type Callback, dual, type OnThrown, settle } from '../internal/callback.js';
 import { followClientState } from '../internal/client-state.js';
 import { Deadlines } from '../internal/deadline.js';
 import { generateSessionId, regionOfSessionId } from '../internal/ids.js';
@@ -17,6 +17,15 @@ import { BaseStore, createSession, load, type RegenerateRequest, regenerate } fr
 import { SessionOperations } from './operations.js';
 import { type GeoSessionStoreOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { ReadThrough } from './read-through.js';
+
+/** Options of {@link GeoSessionStore.destroy}. */
+export interface DestroyOptions {
+  /**
+   * Keep the session ended at least until then (epoch ms or a Date, by this host's clock): the expiry of
+   * the credential it came from, such as an access token's `exp`.
+   */
+  readonly until?: number | Date;
+}
 
 type Listener<E extends keyof GeoSessionStoreEvents> = (...args: GeoSessionStoreEvents[E]) => void;
 
@@ -63,6 +72,15 @@ export class GeoSessionStore extends BaseStore {
   private readonly detachClient: () => void;
   private isConnected: boolean;
   private closed = false;
+  /** Replication has started (and so has read what it knows of this region's own data). */
+  private replicationStarted = false;
+  /** Where an exception thrown by a caller's callback goes, per method (made once, not per call). */
+  private readonly thrown = Object.fromEntries(
+    ['get', 'set', 'touch', 'destroy', 'all', 'ids', 'length', 'clear'].map((op) => [
+      op,
+      (error: unknown) => this.reportError(new CallbackError(op, error)),
+    ]),
+  ) as Record<'get' | 'set' | 'touch' | 'destroy' | 'all' | 'ids' | 'length' | 'clear', OnThrown>;
 
   constructor(options: GeoSessionStoreOptions) {
     super();
@@ -86,6 +104,9 @@ export class GeoSessionStore extends BaseStore {
             keys: this.keys,
             timeoutMs: resolved.readThroughTimeoutMs,
             negativeTtlMs: resolved.readThroughNegativeTtlMs,
+            local: resolved.client,
+            horizonMs: Math.round(resolved.tombstoneTtl * 1000),
+            maxSkewMs: resolved.maxClockSkewMs,
             hasTombstone: (sid) => this.ops.hasTombstone(sid, 'get'),
             onError: (error: ReadThroughError) => this.reportError(error),
           });
@@ -97,6 +118,7 @@ export class GeoSessionStore extends BaseStore {
       readThrough,
       isClosed: () => this.closed,
       onRefused: (op, sid) => this.emitRefused(op, sid),
+      knowsItsOwnSessions: () => this.knowsItsOwnSessions(),
     });
     this.isConnected = this.client.status === 'ready';
     this.detachClient = followClientState(this.client, (connected) => {
@@ -107,9 +129,14 @@ export class GeoSessionStore extends BaseStore {
     this.replicator = resolved.transport ? this.startReplication(resolved) : undefined;
     this.started = this.replicator ? this.replicator.start() : Promise.resolve();
     // A start cut short by close() rejects with a ClosedError (ready() says so), reported to no one.
-    this.started.catch((error: unknown) => {
-      if (!this.closed) this.reportError(error);
-    });
+    this.started.then(
+      () => {
+        this.replicationStarted = true;
+      },
+      (error: unknown) => {
+        if (!this.closed) this.reportError(error);
+      },
+    );
     // Eviction would drop tombstones (a logout undone) and metadata: say so once, at start.
     this.policyChecked = checkMemoryPolicy(
       this.client,
@@ -251,19 +278,21 @@ export class GeoSessionStore extends BaseStore {
   get(sid: string): Promise<SessionData | null>;
   get(sid: string, cb: Callback<SessionData | null>): void;
   get(sid: string, cb?: Callback<SessionData | null>): Promise<SessionData | null> | undefined {
-    return dual<SessionData | null>((done) => this.ops.read(sid, done), cb);
+    return dual<SessionData | null>((done) => this.ops.read(sid, done), cb, this.thrown.get);
   }
 
   /**
-   * Writes a session. A lifetime at or below zero destroys it (connect-redis does the same). A session
-   * whose content is unchanged except for `cookie.expires` only has its lifetime extended. A session
+   * Writes a session. A lifetime at or below zero destroys it (connect-redis does the same). The write's
+   * lifetime wins, shorter or longer, in every region (a session re-saved with a shorter maxAge is
+   * shortened). A session whose content and maxAge are unchanged except for `cookie.expires` only has its
+   * lifetime extended (a touch's cost), and `get` then reports the new `cookie.expires`. A session
    * destroyed earlier is never written again: the write is dropped and a `refused` event emitted. An id
    * that cannot be stored safely fails with an `InvalidSessionIdError`.
    */
   set<S extends SessionInput>(sid: string, session: S): Promise<void>;
   set<S extends SessionInput>(sid: string, session: S, cb: Callback<void>): void;
   set<S extends SessionInput>(sid: string, session: S, cb?: Callback<void>): Promise<void> | undefined {
-    return dual<void>((done) => this.ops.write(sid, session, done), cb);
+    return dual<void>((done) => this.ops.write(sid, session, done), cb, this.thrown.set);
   }
 
   /**
@@ -275,14 +304,30 @@ export class GeoSessionStore extends BaseStore {
   touch<S extends SessionInput>(sid: string, session: S): Promise<void>;
   touch<S extends SessionInput>(sid: string, session: S, cb: Callback<void>): void;
   touch<S extends SessionInput>(sid: string, session: S, cb?: Callback<void>): Promise<void> | undefined {
-    return dual<void>((done) => this.ops.extend(sid, session, done), cb);
+    return dual<void>((done) => this.ops.extend(sid, session, done), cb, this.thrown.touch);
   }
 
-  /** Destroys a session and leaves a tombstone so that it cannot come back. The callback is optional. */
+  /**
+   * Destroys a session and leaves a tombstone so that it cannot come back: in every region, for at least
+   * twice `tombstoneTtl`, as long as any expiry known for the session, and until `options.until` when
+   * given (the expiry of the credential the session came from, such as a token's `exp`: a logout lasts as
+   * long as what could bring the session back). An id made by `genid` in this region that this region
+   * holds nothing of was never saved: it ends with a local tombstone of a few minutes and nothing
+   * replicated (docs/replication.md rule 2). The callback is optional.
+   */
   destroy(sid: string): Promise<void>;
   destroy(sid: string, cb: Callback<void> | undefined): void;
-  destroy(sid: string, cb?: Callback<void>): Promise<void> | undefined {
-    return dual<void>((done) => this.ops.remove(sid, done), cb);
+  destroy(sid: string, options: DestroyOptions): Promise<void>;
+  destroy(sid: string, options: DestroyOptions, cb: Callback<void>): void;
+  destroy(
+    sid: string,
+    optionsOrCb?: DestroyOptions | Callback<void>,
+    cb?: Callback<void>,
+  ): Promise<void> | undefined {
+    const callback = typeof optionsOrCb === 'function' ? optionsOrCb : cb;
+    const until = typeof optionsOrCb === 'object' && optionsOrCb !== null ? optionsOrCb.until : undefined;
+    const untilMs = until === undefined ? undefined : until instanceof Date ? until.getTime() : Number(until);
+    return dual<void>((done) => this.ops.remove(sid, done, untilMs), callback, this.thrown.destroy);
   }
 
   /**
@@ -300,14 +345,14 @@ export class GeoSessionStore extends BaseStore {
   all(): Promise<SessionData[]>;
   all(cb: Callback<SessionData[]>): void;
   all(cb?: Callback<SessionData[]>): Promise<SessionData[]> | undefined {
-    return settle(this.runBulk(readAllSessions), cb);
+    return settle(this.runBulk(readAllSessions), cb, this.thrown.all);
   }
 
   /** Ids of every session in this region. */
   ids(): Promise<string[]>;
   ids(cb: Callback<string[]>): void;
   ids(cb?: Callback<string[]>): Promise<string[]> | undefined {
-    return settle(this.runBulk(listSessionIds), cb);
+    return settle(this.runBulk(listSessionIds), cb, this.thrown.ids);
   }
 
   /** Number of sessions in this region. */
@@ -317,6 +362,7 @@ export class GeoSessionStore extends BaseStore {
     return settle(
       this.runBulk(listSessionIds).then((ids) => ids.length),
       cb,
+      this.thrown.length,
     );
   }
 
@@ -328,7 +374,7 @@ export class GeoSessionStore extends BaseStore {
   clear(): Promise<void>;
   clear(cb: Callback<void>): void;
   clear(cb?: Callback<void>): Promise<void> | undefined {
-    return settle(this.runBulk(deleteAllSessions), cb);
+    return settle(this.runBulk(deleteAllSessions), cb, this.thrown.clear);
   }
 
   /** express-session's `Store#regenerate`: destroys the old session, then makes a new one on `req`. */
@@ -369,6 +415,12 @@ export class GeoSessionStore extends BaseStore {
   /** Background failures: an `error` event when someone listens, else printed; never thrown. */
   private reportError(error: unknown): void {
     reportError(this, error);
+  }
+
+  /** See OperationsContext.knowsItsOwnSessions. */
+  private knowsItsOwnSessions(): boolean {
+    if (!this.replicator) return true;
+    return this.replicationStarted && this.replicator.stats().needsResync[this.region] === undefined;
   }
 
   private emitRefused(op: RefusedWrite['op'], sid: string): void {

@@ -239,17 +239,28 @@ export async function settleAndCheck(
         violations.push(`${label}: value expires at ${ref.valueAt}, metadata says ${ref.x}`);
     }
 
-    // 5. Expiry is absolute and only slides forward: the latest expiry any call asked for, made from
-    //    Redis time whatever the host clocks said.
+    // 5. Expiry is absolute and travels with the version: the winning set's own expiry, or later when
+    //    touches of that version (made once it was written) asked for later; never an older set's or
+    //    touch's. Made from Redis time whatever the host clocks said.
     const extending = calls.filter((c) => c.op !== 'destroy');
     const ackedExtending = extending.filter(acked);
-    if (ref.x !== '' && ackedExtending.length > 0) {
+    if (ref.x !== '' && extending.length > 0) {
       const x = Number(ref.x);
-      const lowest = Math.max(...ackedExtending.map((c) => c.start + c.lifeMs)) - 5;
-      const highest = Math.max(...extending.map((c) => latest(played, c) + c.lifeMs)) + 5;
+      let lowest = Number.NEGATIVE_INFINITY;
+      let since = Number.NEGATIVE_INFINITY;
+      if (ref.value !== null) {
+        const n = (JSON.parse(ref.value) as { n?: number }).n;
+        const winner = sets.find((c) => c.n === n);
+        if (winner) {
+          lowest = winner.start + winner.lifeMs - 5;
+          since = winner.start;
+        }
+      }
+      const after = extending.filter((c) => latest(played, c) >= since);
+      const highest = Math.max(...after.map((c) => latest(played, c) + c.lifeMs)) + 5;
       if (x < lowest || x > highest) {
         violations.push(
-          `${label}: expires at ${x}, outside [${lowest}, ${highest}] that its calls asked for`,
+          `${label}: expires at ${x}, outside [${lowest}, ${highest}] that the winning version's calls asked for`,
         );
       }
     } else if (ackedExtending.length > 0) {

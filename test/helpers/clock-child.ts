@@ -10,7 +10,7 @@
  */
 import session from 'express-session';
 import { Redis } from 'ioredis';
-import { GeoSessionStore, type SessionData } from '../../src/index.js';
+import { GeoSessionStore, generateSessionId, type SessionData } from '../../src/index.js';
 import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
 
 const env = (name: string): string => {
@@ -38,7 +38,8 @@ async function main(): Promise<void> {
   });
   await store.ready();
   const sid = store.genid();
-  const gone = store.genid();
+  // Born in another region: its logout takes the full, replicated path (a never-saved id born here would not).
+  const gone = generateSessionId('us');
 
   const hostStart = Date.now();
   const redisStart = await redisTimeMs(hk);

@@ -6,8 +6,8 @@ import type { ChangeEvent } from '../../src/replication/events.js';
 import { decodeSessionChange } from '../../src/replication/session-codec.js';
 
 /**
- * A session's metadata as short string fields, read through src/redis/meta.ts: `{ v, f, x, r, l }` for a
- * live session (parts it does not have are left out), `{ t: '1', v, x }` for a tombstone, `{ x, r, l }`
+ * A session's metadata as short string fields, read through src/redis/meta.ts: `{ v, f, x, r, l, e }` for
+ * a live session (parts it does not have are left out; `w` is never shown), `{ t: '1', v, x }` for a tombstone, `{ x, r, l }`
  * for an expiry that arrived before its session, `{}` when there is none.
  */
 export async function readMeta(client: Redis | Cluster, key: string): Promise<Record<string, string>> {
@@ -22,6 +22,7 @@ export async function readMeta(client: Redis | Cluster, key: string): Promise<Re
   out.x = String(meta.expiresAt);
   if (!meta.tombstone && meta.replicatedExpiry !== undefined) out.r = String(meta.replicatedExpiry);
   if (!meta.tombstone && meta.lifetimeMs !== undefined) out.l = String(meta.lifetimeMs);
+  if (meta.expiryVersion !== undefined) out.e = meta.expiryVersion;
   return out;
 }
 
@@ -29,7 +30,7 @@ export async function readMeta(client: Redis | Cluster, key: string): Promise<Re
 export async function metaField(
   client: Redis | Cluster,
   key: string,
-  field: 't' | 'v' | 'f' | 'x' | 'r' | 'l',
+  field: 't' | 'v' | 'f' | 'x' | 'r' | 'l' | 'e',
 ): Promise<string | null> {
   return (await readMeta(client, key))[field] ?? null;
 }

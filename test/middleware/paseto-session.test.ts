@@ -56,9 +56,10 @@ async function startApp(
   options: Partial<PasetoSessionOptions> = {},
   client: Redis | undefined = redis,
   issuer = createIssuer(),
+  storeOptions: { tombstoneTtl?: number } = {},
 ): Promise<App> {
   if (!client) throw new Error('no redis');
-  const store = new GeoSessionStore({ region: 'hk', client, prefix: PREFIX });
+  const store = new GeoSessionStore({ region: 'hk', client, prefix: PREFIX, ...storeOptions });
   const errors: unknown[] = [];
   store.on('error', (error) => errors.push(error));
   const app = express();
@@ -223,6 +224,47 @@ describe.skipIf(!hasRedis)('pasetoSession (express)', () => {
     expectRefused(await app.call(token, 'POST', '/count'), 'revoked');
     // Other tokens of the same user are other sessions, untouched.
     expect((await app.call((await app.issuer.issue()).token)).status).toBe(200);
+  });
+
+  describe('a logout lasts as long as the token (tombstoneTtl: 1, so a bare tombstone lives 2 s)', () => {
+    const outlive = () => new Promise((r) => setTimeout(r, 2600));
+    const shortLived = () => startApp({}, redis, createIssuer(), { tombstoneTtl: 1 });
+
+    it('a logout made as the token’s first request', async () => {
+      const app = await shortLived();
+      const { token, jti } = await app.issuer.issue({ expiresIn: 600 });
+      expect((await app.call(token, 'POST', '/logout')).body).toEqual({ ok: true });
+      await outlive();
+      expect(await app.store.isDestroyed(`token-${jti}`)).toBe(true);
+      expectRefused(await app.call(token), 'revoked');
+    });
+
+    it('a logout after the session was saved', async () => {
+      const app = await shortLived();
+      const { token, jti } = await app.issuer.issue({ expiresIn: 600 });
+      expect((await app.call(token, 'POST', '/count')).status).toBe(200);
+      expect((await app.call(token, 'POST', '/logout')).status).toBe(200);
+      await outlive();
+      expect(await app.store.isDestroyed(`token-${jti}`)).toBe(true);
+      expectRefused(await app.call(token, 'POST', '/count'), 'revoked');
+    });
+
+    it('an operator’s destroy before the token’s first use, told the token’s exp', async () => {
+      const app = await shortLived();
+      const { token, jti, exp } = await app.issuer.issue({ expiresIn: 600 });
+      await app.store.destroy(`token-${jti}`, { until: Date.parse(exp) });
+      await outlive();
+      expectRefused(await app.call(token), 'revoked');
+    });
+
+    it('an operator’s bare destroy is lengthened to the exp of the first token that meets it', async () => {
+      const app = await shortLived();
+      const { token, jti } = await app.issuer.issue({ expiresIn: 600 });
+      await app.store.destroy(`token-${jti}`);
+      expectRefused(await app.call(token), 'revoked');
+      await outlive();
+      expectRefused(await app.call(token), 'revoked');
+    });
   });
 
   it('reads the token from the named cookie when there is no Authorization header', async () => {

@@ -31,14 +31,15 @@ function setEv(v: string, expiresAt: number, data: string, origin = 'hk', lifeti
   };
 }
 
-function touchEv(expiresAt: number, origin = 'hk', lifetimeMs = DAY): TouchEvent {
+/** A touch of version `v` ('' for a session whose data its region did not have). */
+function touchEv(expiresAt: number, origin = 'hk', lifetimeMs = DAY, v = ''): TouchEvent {
   return {
     id: `${origin}:${++seq}-0`,
     origin,
     time: Date.now(),
     sid,
     op: 'touch',
-    version: '',
+    version: v,
     expiresAt,
     lifetimeMs,
   };
@@ -117,36 +118,83 @@ describe.skipIf(!hasRedis)('Applier (apply.lua)', () => {
     expect(await state()).toEqual(s);
   });
 
-  it('an older set arriving after a newer one keeps the newer data but takes its later expiry', async () => {
+  it('an older set arriving after a newer one changes nothing: the newer version wins data and expiry', async () => {
     const t = Date.now();
     const newer = setEv(version(t, 1, 'us'), t + 10 * MIN, 'new', 'us');
     const older = setEv(version(t, 0, 'hk'), t + 30 * MIN, 'old', 'hk');
     await apply([newer]);
-    expect(await apply([older])).toMatchObject({ applied: 1 });
+    const before = await state();
+    expect(await apply([older])).toMatchObject({ applied: 0, unchanged: 1 });
     const s = await state();
+    expect({ ...s, metaAt: 0 }).toEqual({ ...before, metaAt: 0 });
     expect(s.value).toBe('new');
     expect(s.meta).toMatchObject({
       v: newer.version,
       f: 'fp-new',
-      x: String(t + 30 * MIN),
-      r: String(t + 30 * MIN),
+      x: String(t + 10 * MIN),
+      r: String(t + 10 * MIN),
     });
-    expect(s.valueAt).toBe(t + 30 * MIN);
+    expect(s.valueAt).toBe(t + 10 * MIN);
+    // The other order gives the same state; either way the metadata outlives the shorter expiry as long
+    // as the older set's could revive the session.
     expect(s.metaAt).toBe(t + 30 * MIN);
+    sid = `${sid}-rev`;
+    await apply([{ ...older, sid }]);
+    await apply([{ ...newer, sid }]);
+    const rev = await state();
+    expect({ ...rev, metaAt: 0 }).toEqual({ ...s, metaAt: 0 });
+    expect(rev.metaAt).toBe(t + 30 * MIN);
     // An older set with an earlier expiry changes nothing at all.
     const stale = setEv(version(t - 5, 0, 'hk'), t + 5 * MIN, 'stale');
     expect(await apply([stale])).toMatchObject({ applied: 0, unchanged: 1 });
     expect(await state()).toEqual(s);
   });
 
-  it('a newer set keeps an expiry that an older one already pushed further', async () => {
+  it('a newer set shortens a session an older one made longer ("remember me" turned off)', async () => {
     const t = Date.now();
     await apply([setEv(version(t, 0, 'hk'), t + 30 * MIN, 'old')]);
+    await apply([touchEv(t + 40 * MIN, 'hk', DAY, version(t, 0, 'hk'))]);
     await apply([setEv(version(t, 1, 'hk'), t + 10 * MIN, 'new')]);
     const s = await state();
     expect(s.value).toBe('new');
-    expect(s.valueAt).toBe(t + 30 * MIN);
-    expect(s.meta.x).toBe(String(t + 30 * MIN));
+    expect(s.valueAt).toBe(t + 10 * MIN);
+    expect(s.meta.x).toBe(String(t + 10 * MIN));
+    // A late touch of the older version changes nothing.
+    expect(await apply([touchEv(t + 50 * MIN, 'us', DAY, version(t, 0, 'hk'))])).toMatchObject({
+      unchanged: 1,
+    });
+    expect((await state()).valueAt).toBe(t + 10 * MIN);
+  });
+
+  it('a newer set and a longer touch of the older version give the same state in either order', async () => {
+    const t = Date.now();
+    const v1 = setEv(version(t, 0, 'hk'), t + 30 * MIN, 'v1');
+    const v2 = setEv(version(t, 1, 'hk'), t + 10 * MIN, 'v2');
+    const touch1 = touchEv(t + 60 * MIN, 'us', DAY, v1.version);
+    const touch2 = touchEv(t + 20 * MIN, 'jp', DAY, v2.version);
+    const orders = [
+      [v1, v2, touch1, touch2],
+      [v1, touch1, v2, touch2],
+      [touch2, v1, touch1, v2],
+      [touch1, touch2, v2, v1],
+      [v2, touch1, v1, touch2],
+    ];
+    const states = [];
+    const base = sid;
+    for (const [i, order] of orders.entries()) {
+      sid = `${base}-${i}`;
+      for (const e of order) await apply([{ ...(e as SetEvent | TouchEvent), sid }]);
+      const st = await state();
+      states.push({ value: st.value, v: st.meta.v, x: st.meta.x, valueAt: st.valueAt, e: st.meta.e });
+    }
+    for (const st of states)
+      expect(st).toEqual({
+        value: 'v2',
+        v: v2.version,
+        x: String(t + 20 * MIN),
+        valueAt: t + 20 * MIN,
+        e: undefined,
+      });
   });
 
   it('ties on ms and counter break on the region id, the same way in any order', async () => {
@@ -166,11 +214,16 @@ describe.skipIf(!hasRedis)('Applier (apply.lua)', () => {
 
   it('a touch that arrives before its set is remembered and merged when the set arrives', async () => {
     const t = Date.now();
-    const touch = touchEv(t + 60 * MIN, 'hk');
+    const touch = touchEv(t + 60 * MIN, 'hk', DAY, version(t, 0, 'hk'));
     expect(await apply([touch])).toMatchObject({ applied: 1 });
     let s = await state();
     expect(s.value).toBeNull();
-    expect(s.meta).toEqual({ x: String(t + 60 * MIN), r: String(t + 60 * MIN), l: String(DAY) });
+    expect(s.meta).toEqual({
+      x: String(t + 60 * MIN),
+      r: String(t + 60 * MIN),
+      l: String(DAY),
+      e: version(t, 0, 'hk'),
+    });
     expect(s.metaAt).toBe(t + 60 * MIN);
     await apply([setEv(version(t, 0, 'hk'), t + 10 * MIN, 'data')]);
     s = await state();
@@ -179,13 +232,17 @@ describe.skipIf(!hasRedis)('Applier (apply.lua)', () => {
     expect(s.meta).toMatchObject({ v: version(t, 0, 'hk'), x: String(t + 60 * MIN) });
   });
 
-  it('a touch moves expiry forward only, never back, and never rewrites the value', async () => {
+  it('a touch of the same version moves expiry forward only, never back, and never rewrites the value', async () => {
     const t = Date.now();
-    await apply([setEv(version(t, 0, 'hk'), t + 10 * MIN, 'data')]);
+    const v = version(t, 0, 'hk');
+    await apply([setEv(v, t + 10 * MIN, 'data')]);
     await client.set(keys.session(sid), 'marker', 'KEEPTTL');
-    expect(await apply([touchEv(t + 5 * MIN)])).toMatchObject({ unchanged: 1 });
+    expect(await apply([touchEv(t + 5 * MIN, 'hk', DAY, v)])).toMatchObject({ unchanged: 1 });
     expect((await state()).valueAt).toBe(t + 10 * MIN);
-    expect(await apply([touchEv(t + 20 * MIN)])).toMatchObject({ applied: 1 });
+    // A touch of no version (its region had no data) changes nothing once data is here.
+    expect(await apply([touchEv(t + 15 * MIN)])).toMatchObject({ unchanged: 1 });
+    expect((await state()).valueAt).toBe(t + 10 * MIN);
+    expect(await apply([touchEv(t + 20 * MIN, 'hk', DAY, v)])).toMatchObject({ applied: 1 });
     const s = await state();
     expect(s.value).toBe('marker');
     expect(s.valueAt).toBe(t + 20 * MIN);
@@ -268,19 +325,30 @@ describe.skipIf(!hasRedis)('Applier (apply.lua)', () => {
     expect(await state()).toEqual({ value: null, meta: {}, valueAt: -2, metaAt: -2 });
   });
 
-  it('an event whose own expiry passed still merges into a live session: expiry is the later one', async () => {
+  it('a newer set whose own expiry passed ends the session; a same-version touch that passed changes nothing', async () => {
     const t = Date.now();
-    // A live session whose later expiry keeps a late-arriving but expired event harmless.
-    await apply([setEv(version(t, 0, 'hk'), t + MIN, 'live')]);
-    expect(await apply([setEv(version(t, 1, 'hk'), t - 1, 'late')])).toMatchObject({ applied: 1 });
-    expect((await state()).value).toBe('late');
+    const v = version(t, 0, 'hk');
+    await apply([setEv(v, t + MIN, 'live')]);
+    expect(await apply([touchEv(t - 1, 'hk', DAY, v)])).toMatchObject({ unchanged: 1 });
     expect((await state()).valueAt).toBe(t + MIN);
+    expect(await apply([setEv(version(t, 1, 'hk'), t - 1, 'late')])).toMatchObject({ expired: 1 });
+    const s = await state();
+    expect(s.value).toBeNull();
+    // The metadata remembers the newer version while the older set could revive the session.
+    expect(s.meta.v).toBe(version(t, 1, 'hk'));
+    expect(await apply([setEv(v, t + MIN, 'live')])).toMatchObject({ unchanged: 1 });
+    expect((await state()).value).toBeNull();
   });
 
   it('coalesces the touches of a batch to the latest expiry', async () => {
     const t = Date.now();
     await apply([setEv(version(t, 0, 'hk'), t + MIN, 'data')]);
-    const out = await apply([touchEv(t + 5 * MIN), touchEv(t + 9 * MIN), touchEv(t + 7 * MIN)]);
+    const v = version(t, 0, 'hk');
+    const out = await apply([
+      touchEv(t + 5 * MIN, 'hk', DAY, v),
+      touchEv(t + 9 * MIN, 'hk', DAY, v),
+      touchEv(t + 7 * MIN, 'hk', DAY, v),
+    ]);
     expect(out).toMatchObject({ coalesced: 2, applied: 1 });
     const s = await state();
     expect(s.valueAt).toBe(t + 9 * MIN);
@@ -352,7 +420,9 @@ describe.skipIf(!hasRedis)('Applier (apply.lua)', () => {
     expect(await apply([touchEv(0)])).toMatchObject({ invalid: 1 });
     expect(await apply([touchEv(t + 5 * DAY, 'hk', 5 * DAY)])).toMatchObject({ invalid: 1 });
     expect(await state()).toEqual(before);
-    expect(await apply([touchEv(t + 25 * MIN, 'hk', 30 * MIN)])).toMatchObject({ applied: 1 });
+    expect(await apply([touchEv(t + 25 * MIN, 'hk', 30 * MIN, version(t, 0, 'hk'))])).toMatchObject({
+      applied: 1,
+    });
     expect((await state()).valueAt).toBe(t + 25 * MIN);
     // A touch that arrives before its set is held to its own rule, and a set ignores an earlier
     // expiry that reaches past the set's own rule.

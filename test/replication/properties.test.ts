@@ -21,7 +21,7 @@ import { TransportEvents } from '../../src/internal/transport-state.js';
 import { createKeySpace } from '../../src/keys.js';
 import { Applier } from '../../src/replication/applier.js';
 import type { ChangeEvent, SetEvent } from '../../src/replication/events.js';
-import { changeOfEntry, metaField, type SessionState, sessionState } from '../helpers/meta.js';
+import { changeOfEntry, metaField, readMeta, type SessionState, sessionState } from '../helpers/meta.js';
 import { hasRedis, sharedRedis, uniquePrefix } from '../helpers/servers.js';
 
 /** A transport that never delivers: replication is driven by hand from the outboxes (see above). */
@@ -54,7 +54,12 @@ type Cmd =
   | { kind: 'destroy'; region: number; sid: number }
   | { kind: 'deliver'; region: number; picks: number[]; dupes: number[] };
 
-const lifeArb = fc.integer({ min: MIN_LIFE, max: 7 * 86_400_000 });
+// Half within the cookie's maxAge (its rule stays maxAge, so later touches and rolling saves are touches
+// of the same version), half beyond it (a longer rule: touches then become writes).
+const lifeArb = fc.oneof(
+  fc.integer({ min: MIN_LIFE, max: MAX_AGE }),
+  fc.integer({ min: MIN_LIFE, max: 7 * 86_400_000 }),
+);
 /**
  * A touch's cookie expires within its maxAge, as express-session and fastify always make it: a touch
  * that reaches past the session's lifetime rule is refused by the other regions (tested in
@@ -178,7 +183,7 @@ describe.skipIf(!hasRedis)('replication invariants (property-based, real Redis)'
     return { ...session, cookie: { ...session.cookie, expires } };
   }
 
-  it('converge, keep logouts final, let the last writer win, only slide expiry forward, and are idempotent', async () => {
+  it('converge, keep logouts final, let the last writer win, let expiry travel with the version, and are idempotent', async () => {
     await Promise.all(clients.map((c) => (c.status === 'wait' ? c.connect() : undefined)));
     await fc.assert(
       fc.asyncProperty(scenarioArb, fc.gen(), async (scenario, g) => {
@@ -188,7 +193,8 @@ describe.skipIf(!hasRedis)('replication invariants (property-based, real Redis)'
         const all: ChangeEvent[] = [];
         const pending: ChangeEvent[][] = regions.map(() => []);
         const delivered: ChangeEvent[][] = regions.map(() => []);
-        const highest = new Map<string, number>(); // expiry seen per region+sid: never goes back
+        // (version the expiry belongs to, expiry) per region+sid: never goes back, compared in that order
+        const highest = new Map<string, { v: string; x: number }>();
         const loggedOut = new Set<string>(); // region+sid pairs that have seen a destroy
 
         const learn = (r: number, events: readonly ChangeEvent[]) => {
@@ -199,19 +205,25 @@ describe.skipIf(!hasRedis)('replication invariants (property-based, real Redis)'
           delivered[r]?.push(...batch);
           learn(r, batch);
         };
-        /** After every step: expiry never went back, and a region that saw a logout never serves it. */
+        /**
+         * After every step: the expiry's version never went back, nor the expiry within one version, and a
+         * region that saw a logout never serves it.
+         */
         const checkStep = async (r: number) => {
           for (const sid of sids) {
             if (loggedOut.has(`${r}/${sid}`)) {
               expect(await (stores[r] as GeoSessionStore).get(sid), `${sid} served after logout`).toBeNull();
               expect(await metaField(clients[r] as Redis, keys.meta(sid), 't')).toBe('1');
             }
-            const x = Number((await metaField(clients[r] as Redis, keys.meta(sid), 'x')) ?? 0);
+            const meta = await readMeta(clients[r] as Redis, keys.meta(sid));
+            const now = { v: meta.e ?? meta.v ?? '', x: Number(meta.x ?? 0) };
             const key = `${r}/${sid}`;
-            expect(x, `expiry of ${sid} in ${REGIONS[r]} went back`).toBeGreaterThanOrEqual(
-              highest.get(key) ?? 0,
-            );
-            highest.set(key, x);
+            const before = highest.get(key) ?? { v: '', x: 0 };
+            expect(now.v >= before.v, `version of ${sid}'s expiry in ${REGIONS[r]} went back`).toBe(true);
+            if (now.v === before.v) {
+              expect(now.x, `expiry of ${sid} in ${REGIONS[r]} went back`).toBeGreaterThanOrEqual(before.x);
+            }
+            highest.set(key, now);
           }
         };
 
@@ -283,6 +295,8 @@ describe.skipIf(!hasRedis)('replication invariants (property-based, real Redis)'
           }
           const sets = mine.filter((e): e is SetEvent => e.op === 'set');
           const lives = mine.filter((e) => e.op !== 'destroy');
+          // The metadata key outlives a shortened session as long as any write or touch asked for.
+          const longest = Math.max(...lives.map((e) => e.expiresAt));
           if (mine.some((e) => e.op === 'destroy')) {
             // (2) Logout is final: no value anywhere, a tombstone everywhere that outlives every write.
             const until = Math.max(...mine.map((e) => e.expiresAt));
@@ -306,11 +320,14 @@ describe.skipIf(!hasRedis)('replication invariants (property-based, real Redis)'
             expect(first.value).toBe(winner.data);
             expect(first.meta.v).toBe(winner.version);
             expect(first.meta.f).toBe(winner.fingerprint);
-            // (4) Expiry is absolute and only slides forward: the latest expiry of any set or touch.
-            const until = Math.max(...lives.map((e) => e.expiresAt));
+            // (4) Expiry is absolute and travels with the version: the highest version's (set or touch)
+            //     wins, the latest of that version's sets and touches.
+            const top = lives.map((e) => e.version).reduce((a, b) => (b > a ? b : a), '');
+            const until = Math.max(...lives.filter((e) => e.version === top).map((e) => e.expiresAt));
             expect(first.valueAt).toBe(until);
-            expect(first.metaAt).toBe(until);
             expect(first.meta.x).toBe(String(until));
+            expect(first.metaAt).toBe(longest);
+            expect(first.meta.e).toBeUndefined();
           }
         }
 

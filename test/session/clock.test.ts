@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GeoSessionStore, type SessionData } from '../../src/index.js';
+import { GeoSessionStore, generateSessionId, type SessionData } from '../../src/index.js';
 import { createKeySpace } from '../../src/keys.js';
 import { versionTime } from '../../src/redis/meta.js';
 import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
@@ -156,7 +156,8 @@ describe.skipIf(!hasRedis)('a host with a wrong clock (private servers, Redis St
       try {
         await store.ready();
         const sid = store.genid();
-        const gone = store.genid();
+        // Born in another region: its logout takes the full, replicated path (a never-saved id born here would not).
+        const gone = generateSessionId('us');
         const hostStart = Date.now();
         const redisStart = await redisTimeMs(hk);
         // The cookie as express-session would make it on that host.

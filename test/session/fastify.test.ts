@@ -2,8 +2,12 @@
  * @fastify/session specifics over HTTP (saves that only move the expiry, expiry without requests,
  * saveUninitialized). What both frameworks share is in frameworks.test.ts.
  */
+import fastifyCookie from '@fastify/cookie';
+import fastifySession from '@fastify/session';
+import Fastify from 'fastify';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import type { GeoSessionError } from '../../src/errors.js';
 import { GeoSessionStore } from '../../src/session/store.js';
 import { type AppOptions, type FrameworkApp, startApp } from '../helpers/framework-apps.js';
 import { CookieJar } from '../helpers/http.js';
@@ -87,5 +91,51 @@ describe.skipIf(!hasRedis)('@fastify/session + GeoSessionStore over HTTP', () =>
     const me = await on.request(jar2, 'GET', '/me');
     expect(jar2.cookies.has(COOKIE)).toBe(true);
     expect(await on.store.ids()).toEqual([me.body.sid]);
+  });
+
+  it('a handler that forgets `return reply` gets its answer, and the process lives on', async () => {
+    // fastify only logs this mistake; the session's save then runs after the reply went out, and the
+    // continuation fastify gives the store throws. It used to be rethrown on the next tick: a crash.
+    const client = r();
+    const prefix = uniquePrefix('fastify-forgot');
+    const store = new GeoSessionStore({ region: 'hk', client, prefix });
+    const reported: GeoSessionError[] = [];
+    store.on('error', (error) => reported.push(error));
+    const app = Fastify();
+    await app.register(fastifyCookie);
+    await app.register(fastifySession, {
+      secret: 'fastify-e2e-secret-of-at-least-32-characters',
+      store,
+      idGenerator: store.genid,
+      cookie: { secure: false, maxAge: 60_000 },
+    });
+    app.post('/forgot', async (request, reply) => {
+      request.session.set('user' as never, 'kim' as never);
+      reply.send({ ok: true }); // no `return reply`
+    });
+    const saved = process.listeners('uncaughtException');
+    process.removeAllListeners('uncaughtException');
+    const uncaught: unknown[] = [];
+    process.on('uncaughtException', (error) => uncaught.push(error));
+    try {
+      const base = await app.listen({ port: 0, host: '127.0.0.1' });
+      const res = await fetch(`${base}/forgot`, { method: 'POST' });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ ok: true });
+      await pause(100); // a rethrow on the next tick would land here
+      const again = await fetch(`${base}/forgot`, { method: 'POST' });
+      expect(again.status).toBe(200);
+      await pause(100);
+      expect(uncaught).toEqual([]);
+      // What fastify's continuation threw came out as coded error events, not as a crash.
+      expect(reported.length).toBeGreaterThan(0);
+      for (const error of reported) expect(error.code).toBe('ERR_GEOSESSION_CALLBACK');
+    } finally {
+      process.removeAllListeners('uncaughtException');
+      for (const l of saved) process.on('uncaughtException', l);
+      await app.close();
+      await dropKeys(client, prefix);
+      await store.close();
+    }
   });
 });

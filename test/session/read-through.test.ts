@@ -10,6 +10,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ReadThroughError } from '../../src/errors.js';
 import { DEFAULT_OPTIONS, GeoSessionStore, generateSessionId, type SessionData } from '../../src/index.js';
 import { createKeySpace } from '../../src/keys.js';
+import { Applier } from '../../src/replication/applier.js';
+import { createMemoryTransport } from '../../src/transports/memory.js';
+import { changeOfEntry, readMeta } from '../helpers/meta.js';
 import { hasRedis, type PrivateRedis, startRedis, uniquePrefix } from '../helpers/servers.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 
@@ -20,11 +23,15 @@ function session(data: Record<string, unknown>): SessionData {
   };
 }
 
-/** GETs hk's Redis has answered since the last CONFIG RESETSTAT (scripts' own GETs count too). */
+/**
+ * Remote reads hk's Redis has answered since the last CONFIG RESETSTAT: GETs (scripts' own count too)
+ * and MGETs (read-through reads value and metadata in one).
+ */
 async function remoteGets(admin: Redis): Promise<number> {
   const info = await admin.info('commandstats');
-  const match = /cmdstat_get:calls=(\d+)/.exec(info);
-  return match ? Number(match[1]) : 0;
+  let calls = 0;
+  for (const match of info.matchAll(/cmdstat_m?get:calls=(\d+)/g)) calls += Number(match[1]);
+  return calls;
 }
 
 describe.skipIf(!hasRedis)('read-through under a flood or a stalled remote (private servers)', () => {
@@ -182,5 +189,52 @@ describe.skipIf(!hasRedis)('read-through under a flood or a stalled remote (priv
     expect(later.every((e) => e.suppressed > 0)).toBe(true);
     const reported = errors.length + later.reduce((n, e) => n + e.suppressed, 0);
     expect(reported).toBeLessThanOrEqual(400);
+  });
+
+  it('stores what it read with the origin’s version, so an unchanged re-save is a touch, not a new version', async () => {
+    // Before: kr served hk's session with no local metadata, so express-session's unchanged re-save
+    // (resave, rolling) wrote a new kr version, which replicated and overwrote a change made at hk
+    // meanwhile.
+    const prefix = uniquePrefix('rt-version');
+    const keys = createKeySpace(prefix);
+    const outbox = keys.internal('outbox', 'kr');
+    const { hk, kr } = regions(prefix, { transport: createMemoryTransport(), replicateTouchAfter: 0 });
+    const sid = hk.genid();
+    const first = session({ user: 'alice', n: 1 });
+    await hk.set(sid, first);
+    const origin = await readMeta(hkClient, keys.meta(sid));
+
+    // kr serves it from hk and keeps it with hk's version, expiry, rule and fingerprint.
+    const served = (await kr.get(sid)) as SessionData;
+    expect(served).toEqual(first);
+    const local = await readMeta(krClient, keys.meta(sid));
+    expect(local).toMatchObject({ v: origin.v, x: origin.x, l: origin.l, f: origin.f });
+    expect(await krClient.get(keys.session(sid))).toBe(await hkClient.get(keys.session(sid)));
+
+    // hk changes it; kr, not yet told, re-saves what it served with a later cookie (a rolling save).
+    await hk.set(sid, session({ user: 'alice', n: 2 }));
+    const changed = await readMeta(hkClient, keys.meta(sid));
+    expect((changed.v as string) > (origin.v as string)).toBe(true);
+    const cookie = { ...served.cookie, expires: new Date(Date.now() + 3_600_000).toISOString() };
+    await kr.set(sid, { ...served, cookie } as SessionData);
+
+    // That was a touch of hk's first version: kr made no version and sent no set.
+    expect((await readMeta(krClient, keys.meta(sid))).v).toBe(origin.v);
+    const sent = (await krClient.xrange(outbox, '-', '+')).map(([id, fields]) =>
+      changeOfEntry('kr', id, fields),
+    );
+    expect(sent.filter((e) => e.sid === sid).map((e) => [e.op, e.version])).toEqual([['touch', origin.v]]);
+
+    // Delivered to hk, it leaves hk's change in place.
+    const applier = new Applier({
+      client: hkClient,
+      keys,
+      horizonMs: 86_400_000,
+      maxSkewMs: 60_000,
+      timeoutMs: 2000,
+    });
+    await applier.apply(sent.filter((e) => e.sid === sid));
+    expect(await hk.get(sid)).toMatchObject({ n: 2 });
+    expect((await readMeta(hkClient, keys.meta(sid))).v).toBe(changed.v);
   });
 });

@@ -1,10 +1,11 @@
 import session from 'express-session';
 import { Redis } from 'ioredis';
 import { Redis as Redis5 } from 'ioredis5';
-import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { CorruptSessionError, RedisCommandError } from '../../src/errors.js';
+import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { CallbackError, CorruptSessionError, RedisCommandError } from '../../src/errors.js';
 import type { GeoSessionStoreOptions } from '../../src/session/options.js';
 import { GeoSessionStore } from '../../src/session/store.js';
+import { createMemoryTransport } from '../../src/transports/memory.js';
 import type { RedisClient, SessionData } from '../../src/types.js';
 import { metaField, readMeta } from '../helpers/meta.js';
 import { dropKeys, hasRedis, sharedRedis, uniquePrefix } from '../helpers/servers.js';
@@ -196,16 +197,42 @@ describe.skipIf(!hasRedis)('TTL rules', () => {
     expect(await redis.pttl(`${store.prefix}s`)).toBeLessThanOrEqual(60_000);
   });
 
-  it('expiry never shortens: a later set or touch with an earlier expiry keeps the longer one (unlike connect-redis)', async () => {
-    const store = makeStore();
-    const key = `${store.prefix}s`;
-    await store.set('s', { n: 1, cookie: { expires: inSeconds(600).toISOString() } });
-    await store.set('s', { n: 2, cookie: { expires: inSeconds(60).toISOString() } });
-    expect(await redis.pttl(key)).toBeGreaterThan(60_000);
-    expect(JSON.parse((await redis.get(key)) as string).n).toBe(2);
-    await store.touch('s', { n: 2, cookie: { expires: inSeconds(10).toISOString() } });
-    expect(await redis.pttl(key)).toBeGreaterThan(60_000);
-  });
+  for (const replicating of [false, true]) {
+    it(`a newer write's lifetime wins, shorter or longer; a touch never shortens (${replicating ? 'replicating' : 'local'})`, async () => {
+      const store = makeStore(replicating ? { transport: createMemoryTransport() } : {});
+      const key = `${store.prefix}s`;
+      await store.set('s', {
+        n: 1,
+        cookie: { originalMaxAge: 600_000, expires: inSeconds(600).toISOString() },
+      });
+      expect(await redis.pttl(key)).toBeGreaterThan(590_000);
+      // "Remember me" turned off: re-saved with a shorter maxAge, the session is shortened.
+      await store.set('s', {
+        n: 2,
+        cookie: { originalMaxAge: 60_000, expires: inSeconds(60).toISOString() },
+      });
+      expect(await redis.pttl(key)).toBeLessThanOrEqual(60_000);
+      expect(JSON.parse((await redis.get(key)) as string).n).toBe(2);
+      // The same content with only a shorter maxAge is a new write too.
+      await store.set('s', {
+        n: 2,
+        cookie: { originalMaxAge: 30_000, expires: inSeconds(30).toISOString() },
+      });
+      expect(await redis.pttl(key)).toBeLessThanOrEqual(30_000);
+      // A touch with an earlier expiry never shortens it.
+      await store.touch('s', {
+        n: 2,
+        cookie: { originalMaxAge: 30_000, expires: inSeconds(10).toISOString() },
+      });
+      expect(await redis.pttl(key)).toBeGreaterThan(20_000);
+      // And a longer one is a longer lifetime.
+      await store.set('s', {
+        n: 3,
+        cookie: { originalMaxAge: 600_000, expires: inSeconds(600).toISOString() },
+      });
+      expect(await redis.pttl(key)).toBeGreaterThan(590_000);
+    });
+  }
 
   it('touch never creates a missing session', async () => {
     const store = makeStore();
@@ -250,9 +277,39 @@ describe.skipIf(!hasRedis)('a set that only changes cookie.expires', () => {
     expect(JSON.parse((await redis.get(key)) as string).user).toBe('bob');
     const v2 = (await metaField(redis, metaKey(store, 's'), 'v')) as string;
     expect(v2 > (v1 as string)).toBe(true);
-    // ...but still never shortens the expiry.
-    expect(await redis.pttl(key)).toBeGreaterThan(60_000);
+    // ...whose expiry is its own (its cookie's, 60 s away), even though shorter than the last one.
+    expect(await redis.pttl(key)).toBeLessThanOrEqual(60_000);
   });
+
+  for (const replicating of [false, true]) {
+    it(`get returns the cookie.expires of the last write, even one that only moved the expiry (${replicating ? 'replicating' : 'local'})`, async () => {
+      // express-session's "should have saved session with updated cookie expiration" (resave: true).
+      const store = makeStore(replicating ? { transport: createMemoryTransport() } : {});
+      const key = `${store.prefix}s`;
+      const first = {
+        user: 'ann',
+        cookie: { originalMaxAge: 120_000, expires: inSeconds(60).toISOString() },
+      };
+      await store.set('s', first);
+      expect(await store.get('s')).toEqual(first);
+      const text = await redis.get(key);
+      const later = inSeconds(120).toISOString();
+      await store.set('s', { ...first, cookie: { ...first.cookie, expires: later } });
+      expect(await redis.get(key)).toBe(text); // the fast path: the value was not rewritten
+      const got = await store.get('s');
+      const reported = Date.parse(got?.cookie?.expires as string);
+      // Within the time the two calls took of the date written (Redis-clock deltas, no host clock).
+      expect(Math.abs(reported - Date.parse(later))).toBeLessThan(250);
+      expect(got).toMatchObject({ user: 'ann' });
+      // A full write reports its own date exactly.
+      const third = {
+        user: 'bob',
+        cookie: { originalMaxAge: 120_000, expires: inSeconds(90).toISOString() },
+      };
+      await store.set('s', third);
+      expect(await store.get('s')).toEqual(third);
+    });
+  }
 
   it('get after the stored cookie.expires passed (the key lives on after a touch) returns the fresh expiry', async () => {
     const store = makeStore();
@@ -331,11 +388,15 @@ describe.skipIf(!hasRedis)('callback and promise styles', () => {
     await cleared;
   });
 
-  it('errors go to the callback or reject the promise (wrong type, corrupt value)', async () => {
+  it('errors go to the callback or reject the promise (corrupt value); a key of another type is no session', async () => {
+    // get reads the value and its metadata in one MGET, which answers a key of another type as missing.
     await redis.hset(`${store.prefix}wrongtype`, 'a', '1');
     const viaCb = await call<SessionData | null>((cb) => store.get('wrongtype', cb));
-    expect(viaCb.err).toBeInstanceOf(RedisCommandError);
-    await expect(store.get('wrongtype')).rejects.toBeInstanceOf(RedisCommandError);
+    expect(viaCb.err).toBeNull();
+    expect(viaCb.value).toBeNull();
+    // Errors from Redis itself still reach the caller.
+    await redis.hset(metaKey(store, 'broken'), 'not', 'a string');
+    await expect(store.set('broken', { cookie: {} })).rejects.toBeInstanceOf(RedisCommandError);
 
     await redis.set(`${store.prefix}corrupt`, '{not json');
     const corrupt = await call<SessionData | null>((cb) => store.get('corrupt', cb));
@@ -364,43 +425,87 @@ describe.skipIf(!hasRedis)('callback and promise styles', () => {
   });
 
   /**
-   * Runs `start`, whose callback throws, and checks the callback ran exactly once and its error surfaced
-   * as an uncaught exception. vitest's own uncaughtException listeners are detached meanwhile, so the
-   * expected exception does not fail the run.
+   * Runs `start`, whose callback throws, and checks the callback ran exactly once, nothing reached
+   * `uncaughtException` (vitest's own listeners are detached meanwhile, so one would be counted here, not
+   * fail the run), and the exception came out as one coded `error` event on the store.
    */
-  async function throwingCallbackRunsOnce(start: (cb: (err?: Error | null) => void) => void) {
+  async function throwingCallbackRunsOnce(
+    start: (cb: (err?: Error | null) => void) => void,
+    operation: string,
+  ) {
     const saved = process.listeners('uncaughtException');
     process.removeAllListeners('uncaughtException');
     let calls = 0;
-    const errors: unknown[] = [];
+    const uncaught: unknown[] = [];
+    const reported: CallbackError[] = [];
+    const onError = (error: Error) => {
+      reported.push(error as CallbackError);
+    };
+    store.on('error', onError);
+    const thrown = new Error('boom from the app');
     try {
       // `on`, not `once`: a second call (connect-redis calls a throwing callback again with its own error)
       // must be counted, not crash the worker.
-      process.on('uncaughtException', (error) => errors.push(error));
+      process.on('uncaughtException', (error) => uncaught.push(error));
       start(() => {
         calls++;
-        throw new Error('boom from the app');
+        throw thrown;
       });
       const deadline = Date.now() + 5000;
-      while (errors.length === 0 && Date.now() < deadline) await sleep(5);
-      await sleep(50); // a second call would land here
-      expect(errors.map((e) => (e as Error).message)).toEqual(['boom from the app']);
+      while (reported.length === 0 && uncaught.length === 0 && Date.now() < deadline) await sleep(5);
+      await sleep(50); // a second call, or a rethrow on the next tick, would land here
+      expect(uncaught).toEqual([]);
       expect(calls).toBe(1);
+      expect(reported).toHaveLength(1);
+      expect(reported[0]).toBeInstanceOf(CallbackError);
+      expect(reported[0]?.code).toBe('ERR_GEOSESSION_CALLBACK');
+      expect(reported[0]?.operation).toBe(operation);
+      expect(reported[0]?.cause).toBe(thrown);
     } finally {
+      store.off('error', onError);
       process.removeAllListeners('uncaughtException');
       for (const l of saved) process.on('uncaughtException', l);
     }
   }
 
   it('a callback that throws is called exactly once (success path)', async () => {
-    await throwingCallbackRunsOnce((cb) => store.get('nope', cb));
-    await throwingCallbackRunsOnce((cb) => store.set('t', { cookie: {} }, cb));
-    await throwingCallbackRunsOnce((cb) => store.length(cb));
+    await throwingCallbackRunsOnce((cb) => store.get('nope', cb), 'get');
+    await throwingCallbackRunsOnce((cb) => store.set('t', { cookie: {} }, cb), 'set');
+    await throwingCallbackRunsOnce((cb) => store.touch('t', { cookie: {} }, cb), 'touch');
+    await throwingCallbackRunsOnce((cb) => store.destroy('t', cb), 'destroy');
+    await throwingCallbackRunsOnce((cb) => store.length(cb), 'length');
+  });
+
+  it('a callback that throws, with nobody listening for errors, is written to stderr once', async () => {
+    const printed = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const saved = process.listeners('uncaughtException');
+    process.removeAllListeners('uncaughtException');
+    const uncaught: unknown[] = [];
+    process.on('uncaughtException', (error) => uncaught.push(error));
+    try {
+      expect(store.listenerCount('error')).toBe(0);
+      let calls = 0;
+      store.get('nope', () => {
+        calls++;
+        throw new Error('thrown with nobody listening');
+      });
+      const deadline = Date.now() + 5000;
+      while (printed.mock.calls.length === 0 && Date.now() < deadline) await sleep(5);
+      await sleep(50);
+      expect(uncaught).toEqual([]);
+      expect(calls).toBe(1);
+      expect(printed).toHaveBeenCalledTimes(1);
+      expect(printed.mock.calls[0]?.[1]).toBeInstanceOf(CallbackError);
+    } finally {
+      printed.mockRestore();
+      process.removeAllListeners('uncaughtException');
+      for (const l of saved) process.on('uncaughtException', l);
+    }
   });
 
   it('a callback that throws is called exactly once (error path)', async () => {
     await redis.set(`${store.prefix}bad`, '{');
-    await throwingCallbackRunsOnce((cb) => store.get('bad', cb));
+    await throwingCallbackRunsOnce((cb) => store.get('bad', cb), 'get');
   });
 });
 

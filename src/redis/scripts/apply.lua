@@ -2,8 +2,13 @@
 --- and order-independent: the state of a session is a join of three parts, each merged the same way
 --- whatever the order of arrival:
 ---   data     the value of the highest version wins (last writer wins)
----   expiry   the later absolute expiry wins (expiry only slides forward; 0 = never)
----   logout   a tombstone absorbs every later or earlier set and touch (logout is final)
+---   expiry   travels with the version: the expiry of the highest version seen (by a set or by a touch
+---            of that version) wins, shorter or longer; writes and touches of the same version merge to
+---            the later expiry (0 = never)
+---   logout   a tombstone absorbs every later or earlier set and touch (logout is final); it keeps the
+---            highest version and the latest expiry it saw
+--- A touch carries the version it touched. A touch of a version whose set has not arrived yet is kept
+--- (metadata e and x) and merges with that set when it comes.
 --- so applying any set of events, in any order, any number of times, gives the same state.
 ---
 --- Every event is treated as untrusted input first:
@@ -12,7 +17,7 @@
 ---   - a set or touch made longer ago than the stale-event horizon is refused (a tombstone is only
 ---     guaranteed to live that long, so applying it could revive a logged-out session); a late destroy
 ---     still applies, since ending a session never revives one;
----   - a touch can neither remove an expiry nor reach past now + the session's lifetime rule.
+---   - a touch can neither remove an expiry nor reach past now + its version's lifetime rule.
 ---
 --- ARGV[1] stale-event horizon, ms (the shortest tombstone lifetime)
 --- ARGV[2] largest clock skew between regions, ms
@@ -31,13 +36,21 @@
 --- Returns one code per event (ApplyResult in src/redis/commands.ts), then a string with one character
 --- per event: "1" when it (of any op) was older than the horizon, else "0".
 ---   0  applied (state changed)
----   1  nothing changed (duplicate, or older data whose expiry was not later)
+---   1  nothing changed (a duplicate, or an older version)
 ---   2  already expired on arrival; nothing stored
 ---  -1  refused: the session was destroyed here (tombstone)
 ---   3  refused: older than the stale-event horizon
 ---   4  refused: version or time too far ahead of this region's clock
 ---   5  refused: a touch that would remove the expiry or reach past the session's lifetime rule
 --- @include "common"
+
+-- Ends a session whose newest version's expiry has passed: the value goes, and the metadata records
+-- that version (its key lives on while an older write could revive the session, see write_meta).
+local function expired(vkey, mkey, meta, v, x, e)
+  redis.call('DEL', vkey)
+  if meta.x ~= nil then write_meta(mkey, false, v, x, nil, meta.l, meta.f, nil, nil, e, meta.w) end
+  return 2
+end
 
 local function apply_one(vkey, mkey, op, version, event_x, life, fingerprint, data, time, now, horizon, skew)
   local vms = nil
@@ -49,11 +62,15 @@ local function apply_one(vkey, mkey, op, version, event_x, life, fingerprint, da
   local prev_x = meta.x
 
   if op == 'd' then
+    -- The tombstone outlives every expiry seen for the id, older versions' too (the metadata key
+    -- lives that long, see write_meta).
     local until_ms = event_x
     if prev_x and prev_x ~= 0 and prev_x > until_ms then until_ms = prev_x end
-    local v = meta.v
+    local keep = redis.call('PEXPIRETIME', mkey)
+    if keep > until_ms then until_ms = keep end
+    local v = expiry_version(meta)
     if not v or version > v then v = version end
-    if meta.t and until_ms == prev_x and v == meta.v then return 1 end
+    if meta.t and until_ms == prev_x and v == meta.v and meta.r == nil then return 1 end
     redis.call('DEL', vkey)
     if until_ms <= now then
       redis.call('DEL', mkey)
@@ -71,44 +88,94 @@ local function apply_one(vkey, mkey, op, version, event_x, life, fingerprint, da
     if version ~= '' and (not v or version > v) then v = version end
     local x = prev_x
     if event_x ~= 0 and prev_x and event_x > prev_x then x = event_x end
-    if v ~= meta.v or x ~= prev_x then write_meta(mkey, true, v, x, nil, nil, nil) end
+    if v ~= meta.v or x ~= prev_x or meta.r ~= nil then write_meta(mkey, true, v, x, nil, nil, nil) end
     return -1
   end
 
+  -- How the event's version compares with the version the expiry here belongs to.
+  local c = vcmp(version, expiry_version(meta))
+
+  -- A touch is bounded by its version's rule: the stored one, or its own for a newer version (whose set,
+  -- checked against the same rule below, has not arrived: a set has to be believed anyway).
   local rule = meta.l
-  if rule == nil then rule = life end
+  if rule == nil or c > 0 then rule = life end
   if op == 't' and rule ~= nil and rule ~= 0 then
     if event_x == 0 or event_x > now + rule + skew then return 5 end
   end
+  local newer_data = op == 's' and (not meta.v or version > meta.v)
+
+  if c > 0 then
+    -- A newer version: its expiry replaces the one here, shorter or longer.
+    local x = event_x
+    if op == 's' then
+      if x ~= 0 and x <= now then return expired(vkey, mkey, meta, version, x, nil) end
+      local sx = fmt(x)
+      if x == 0 then
+        redis.call('SET', vkey, data)
+      else
+        redis.call('SET', vkey, data, 'PXAT', sx)
+      end
+      write_meta(mkey, false, version, x, x, life, fingerprint, sx, nil, nil, x)
+      return 0
+    end
+    -- A touch of a version whose set has not arrived: the data here (if any) is older, the expiry is
+    -- that version's; the set merges with it when it comes.
+    if x ~= 0 and x <= now then return expired(vkey, mkey, meta, meta.v, x, version) end
+    if redis.call('EXISTS', vkey) == 1 then expire_at(vkey, x) end
+    write_meta(mkey, false, meta.v, x, x, meta.l or life, meta.f, nil, nil, version, meta.w)
+    return 0
+  end
+
+  if c < 0 then
+    -- Older than the expiry here: a touch changes nothing, a set only its data if that is newer (a touch
+    -- of an even newer version came first).
+    if not newer_data then
+      -- Nothing changes, but the metadata is kept as long as this older event's expiry, as it would be
+      -- had the events come the other way round (and an older set could revive the session).
+      if event_x ~= 0 then redis.call('PEXPIREAT', mkey, fmt(event_x), 'GT') end
+      return 1
+    end
+    if prev_x ~= 0 and prev_x <= now then return expired(vkey, mkey, meta, version, prev_x, meta.e) end
+    redis.call('SET', vkey, data)
+    expire_at(vkey, prev_x)
+    write_meta(mkey, false, version, prev_x, meta.r, life, fingerprint, nil, nil, meta.e, event_x)
+    if event_x ~= 0 then redis.call('PEXPIREAT', mkey, fmt(event_x), 'GT') end
+    return 0
+  end
+
+  -- The same version as the expiry here: the later expiry wins.
   local prev_r = meta.r
-  if op == 's' and not meta.v and life ~= 0 and prev_x and (prev_x == 0 or prev_x > now + life + skew) then
-    -- Only touches were seen before this set, and the expiry they left is "never" or reaches past the
-    -- set's own rule (touches can be forged, a set has to be believed anyway): ignore it, and what it
-    -- claimed the other regions were told.
+  if newer_data and life ~= 0 and prev_x and (prev_x == 0 or prev_x > now + life + skew) then
+    -- Only touches of this version were seen before its set, and the expiry they left is "never" or
+    -- reaches past the set's own rule (touches can be forged, a set has to be believed anyway): ignore
+    -- it, and what it claimed the other regions were told.
     prev_x = nil
     prev_r = nil
   end
-
   local x = later(prev_x, event_x)
-  if x ~= 0 and x <= now then return 2 end
+  if x ~= 0 and x <= now then
+    if newer_data then return expired(vkey, mkey, meta, version, x, nil) end
+    return 2
+  end
   local r = later(prev_r, event_x)
 
-  if op == 's' and (not meta.v or version > meta.v) then
+  if newer_data then
+    -- The set of a version one of whose touches came first.
     local sx = fmt(x)
     if x == 0 then
       redis.call('SET', vkey, data)
     else
       redis.call('SET', vkey, data, 'PXAT', sx)
     end
-    write_meta(mkey, false, version, x, r, life, fingerprint, sx)
+    write_meta(mkey, false, version, x, r, life, fingerprint, sx, nil, nil, event_x)
     return 0
   end
 
-  -- A touch, or a set that lost to a newer version: only the expiry may move.
+  -- A touch, or a duplicate set: only the expiry may move.
   if x == prev_x and r == meta.r then return 1 end
   if x ~= prev_x and redis.call('EXISTS', vkey) == 1 then expire_at(vkey, x) end
   -- When the session has not arrived yet, the metadata remembers the expiry so the set merges with it.
-  write_meta(mkey, false, meta.v, x, r, meta.l or life, meta.f)
+  write_meta(mkey, false, meta.v, x, r, meta.l or life, meta.f, nil, nil, meta.e, meta.w)
   if x == prev_x then return 1 end
   return 0
 end

@@ -1,7 +1,10 @@
 --- Writes a session with a new version, unless a logout's tombstone forbids it.
---- A write whose content fingerprint equals the stored one and whose lifetime rule does not exceed the
---- stored one (only cookie.expires changed) costs a touch: the value is left as it is and only the
---- expiry moves. Expiry never moves back.
+--- A write whose content fingerprint and lifetime rule equal the stored ones (only cookie.expires
+--- changed) costs a touch: the value is left as it is, no new version is made, and the expiry merges
+--- with the stored one as a touch's does (the later wins). Any other write makes a new version, and a new
+--- version's expiry is its own, shorter or longer than before (a session re-saved with a shorter maxAge
+--- is shortened). The metadata records the expiry written with the value (w), so that `get` reports the
+--- expiry of the last write either way.
 ---
 --- KEYS[1] session value key
 --- KEYS[2] session metadata (same slot; see read_meta in includes/common.lua)
@@ -40,11 +43,13 @@ local life = tonumber(ARGV[3])
 local prev_x = meta.x
 local want = 0
 if life ~= 0 then want = now + life end
-local x = later(prev_x, want)
-local sx = fmt(x)
 
-if meta.f == ARGV[2] and meta.l and rule <= meta.l then
-  -- Same content. PEXPIREAT answers 0 for a missing key, so it also tells whether the value is there.
+if meta.f == ARGV[2] and meta.l == rule and not meta.e then
+  -- Same content and rule: a touch of the stored version, merged to the later expiry.
+  local x = want
+  if prev_x ~= nil then x = later(prev_x, want) end
+  local sx = fmt(x)
+  -- PEXPIREAT answers 0 for a missing key, so it also tells whether the value is there.
   local alive
   if x == 0 then
     alive = redis.call('PERSIST', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[1]) == 1
@@ -52,39 +57,37 @@ if meta.f == ARGV[2] and meta.l and rule <= meta.l then
     alive = redis.call('PEXPIREAT', KEYS[1], sx) == 1
   else
     alive = redis.call('PEXPIREAT', KEYS[1], sx, 'GT') == 1 or redis.call('EXISTS', KEYS[1]) == 1
-    -- The metadata (fingerprint) must live as long as the value, or the next such write is a full one.
-    if alive then redis.call('PEXPIREAT', KEYS[2], sx, 'GT') end
   end
   if alive then
     if replicating and x ~= prev_x then
       local send = worth_sending(x, meta.r, tonumber(ARGV[8]))
       local r = meta.r
       if send then r = x end
-      write_meta(KEYS[2], false, meta.v, x, r, meta.l, meta.f, sx)
+      write_meta(KEYS[2], false, meta.v, x, r, meta.l, meta.f, sx, nil, nil, meta.w)
       if send then append_event(KEYS[3], 't', meta.v or '', sx, fmt(meta.l), '', ARGV[5]) end
+    elseif not replicating and x ~= prev_x then
+      -- The metadata (fingerprint) lives as long as this write's expiry, and records it for `get`.
+      write_meta(KEYS[2], false, meta.v, x, nil, meta.l, meta.f, sx, nil, nil, meta.w)
     end
     return {1, meta.v or ''}
   end
 end
 
-if not replicating and x ~= 0 and meta.v then
-  -- Touches moved only the value key: never end up before where they got it.
-  local current = redis.call('PEXPIRETIME', KEYS[1])
-  if current > x then
-    x = current
-    sx = fmt(x)
-  end
-end
-local version = next_version(meta.v, ARGV[4], wall_time(now, tonumber(ARGV[6]), tonumber(ARGV[7])))
+-- A new version: its expiry is its own.
+local x = want
+local sx = fmt(x)
+local prev_v = expiry_version(meta)
+if meta.v and vcmp(meta.v, prev_v) > 0 then prev_v = meta.v end
+local version = next_version(prev_v, ARGV[4], wall_time(now, tonumber(ARGV[6]), tonumber(ARGV[7])))
 if x == 0 then
   redis.call('SET', KEYS[1], ARGV[1])
 else
   redis.call('SET', KEYS[1], ARGV[1], 'PXAT', sx)
 end
 if replicating then
-  write_meta(KEYS[2], false, version, x, x, rule, ARGV[2], sx, ARGV[9])
+  write_meta(KEYS[2], false, version, x, x, rule, ARGV[2], sx, ARGV[9], nil, x)
   append_event(KEYS[3], 's', version, sx, ARGV[9], ARGV[2], ARGV[5], ARGV[1])
 else
-  write_meta(KEYS[2], false, version, x, nil, rule, ARGV[2], sx, ARGV[9])
+  write_meta(KEYS[2], false, version, x, nil, rule, ARGV[2], sx, ARGV[9], nil, x)
 end
 return {0, version}

@@ -1,6 +1,8 @@
 --- Extends a session's lifetime without rewriting its value, keeping its metadata and its replication
---- event in step. Expiry only moves forward. Never creates a session, never touches one that was
---- destroyed. (A store that does not replicate touches with a plain PEXPIREAT GT instead.)
+--- event in step. A touch belongs to the version it touched (the version its expiry belongs to here,
+--- sent with it): it merges with that version's expiry, the later wins, and never shortens a session.
+--- Never creates a session, never touches one that was destroyed. (A store that does not replicate
+--- touches with a plain PEXPIRE GT instead.)
 ---
 --- When the session is not here (read-through served it from the region that made it, whose write has
 --- not arrived yet), the new expiry is still recorded in the metadata and always sent: the set that
@@ -23,14 +25,15 @@
 ---   1  nothing to do (the session already lives that long)
 ---  -1  refused: the session was destroyed (tombstone)
 ---   2  the session is not here: its new expiry was recorded and sent
----   3  nothing done: the session's lifetime rule is longer than the stored one (its cookie's maxAge
----      grew), so the caller must write the session instead (a touch never reaches past the stored rule)
+---   3  nothing done: the session's lifetime rule differs from the stored one (its cookie's maxAge
+---      changed), so the caller must write the session instead: a touch never reaches past the stored
+---      rule, and a shorter rule takes a new version to shorten the session everywhere
 --- @include "common"
 
 local meta = read_meta(KEYS[2])
 if meta.t then return -1 end
 local rule = tonumber(ARGV[5])
-if meta.l and rule > meta.l then return 3 end
+if meta.l and rule ~= meta.l then return 3 end
 
 local now = now_ms()
 local life = tonumber(ARGV[1])
@@ -50,7 +53,7 @@ local send = not moved or worth_sending(x, meta.r, tonumber(ARGV[4]))
 local r = meta.r
 if send then r = x end
 local l = meta.l or rule
-write_meta(KEYS[2], false, meta.v, x, r, l, meta.f)
-if send then append_event(KEYS[3], 't', meta.v or '', fmt(x), fmt(l), '', ARGV[3]) end
+write_meta(KEYS[2], false, meta.v, x, r, l, meta.f, nil, nil, meta.e, meta.w)
+if send then append_event(KEYS[3], 't', expiry_version(meta) or '', fmt(x), fmt(l), '', ARGV[3]) end
 if moved then return 0 end
 return 2

@@ -24,36 +24,77 @@ local function now_ms()
   return tonumber(t[1]) * 1000.0 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- Session metadata is one string, "t|v|x|r|l|f", kept beside the value in the same slot:
+-- Session metadata is one string, "t|v|x|r|l|f|e|w", kept beside the value in the same slot:
 --   t  "1" for a logout's tombstone, else "0"
---   v  HLC version of the data ("" when none yet: an expiry that arrived before its session)
---   x  absolute expiry in ms, "0" for never: the latest this region has known for the id
+--   v  HLC version of the data ("" when none yet: an expiry that arrived before its session); for a
+--      tombstone, the highest version it saw
+--   x  absolute expiry in ms, "0" for never: the expiry of the highest version this region has seen
+--      (the latest of that version's writes and touches); for a tombstone, the latest it saw
 --   r  the latest expiry every region has been told about (a touch that moves x less than the
 --      touch step past it is not replicated), "" when unknown
 --   l  the session's lifetime rule in ms ("0" never): a replicated touch may not reach past now + l
 --   f  content fingerprint ("" when none)
--- One string costs a GET to read and one SET ... PXAT to write.
+--   e  the version x belongs to when it is above v (a touch of a newer write arrived before that
+--      write), "" when x belongs to v
+--   w  the expiry written with the value (its set's own), "" when unknown: `get` moves the stored
+--      cookie.expires by x - w, so it reports the expiry of the last write even when that write only
+--      moved the expiry
+-- Metadata written before e and w existed has six fields; it reads with e and w unknown.
+-- One string costs a GET to read and one SET ... PXAT to write. The metadata key lives until x, or
+-- longer when a newer write shortened the session (see write_meta).
 local function read_meta(key)
   local m = redis.call('GET', key)
   if type(m) ~= 'string' then return {} end
-  local t, v, x, r, l, f = string.match(m, '^([01])|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
-  if not t then return {} end
+  local t, v, x, r, l, f, e, w =
+    string.match(m, '^([01])|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+  if not t then
+    t, v, x, r, l, f = string.match(m, '^([01])|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+    if not t then return {} end
+    e, w = '', ''
+  end
   return {
     t = t == '1', v = v ~= '' and v or false, x = tonumber(x), r = tonumber(r), l = tonumber(l),
-    f = f ~= '' and f or false,
+    f = f ~= '' and f or false, e = e ~= '' and e or false, w = tonumber(w),
   }
 end
 
+-- The version the metadata's expiry belongs to (false when none).
+local function expiry_version(meta)
+  return meta.e or meta.v
+end
+
+-- Versions compare as text; false (none) is below every version, and so is "" (a touch of a session
+-- whose data its region did not have).
+local function vcmp(a, b)
+  a = a or ''
+  b = b or ''
+  if a == b then return 0 end
+  if a > b then return 1 end
+  return -1
+end
+
 -- `sx` and `sl` are `x` and `l` as text when the caller has them already (formatting a 15-digit float
--- is not free); `r` is most often `x` itself.
-local function write_meta(key, tombstone, v, x, r, l, f, sx, sl)
+-- is not free); `r` is most often `x` itself. `e` and `w` as in read_meta (nil: ""). The metadata key
+-- never expires earlier than it would have before this write: when a newer write shortens a session,
+-- its metadata still remembers the newer version as long as an older write's expiry could revive it.
+local function write_meta(key, tombstone, v, x, r, l, f, sx, sl, e, w)
   sx = sx or fmt(x)
   local sr = ''
   if r == x then sr = sx elseif r then sr = fmt(r) end
   sl = sl or (l and fmt(l) or '')
-  local text = (tombstone and '1|' or '0|') .. (v or '') .. '|' .. sx .. '|' .. sr .. '|' .. sl .. '|' .. (f or '')
+  local sw = ''
+  if w == x then sw = sx elseif w then sw = fmt(w) end
+  local text = (tombstone and '1|' or '0|') .. (v or '') .. '|' .. sx .. '|' .. sr .. '|' .. sl .. '|' ..
+    (f or '') .. '|' .. (e or '') .. '|' .. sw
   if x == 0 then
     redis.call('SET', key, text)
+    return
+  end
+  local keep = redis.call('PEXPIRETIME', key)
+  if keep == -1 then
+    redis.call('SET', key, text)
+  elseif keep > x then
+    redis.call('SET', key, text, 'KEEPTTL')
   else
     redis.call('SET', key, text, 'PXAT', sx)
   end
