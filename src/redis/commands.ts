@@ -137,6 +137,17 @@ export interface DestroyArgs {
   readonly localTombstoneMs?: number;
 }
 
+/** Runs `touch-local.lua` (stores that do not replicate): whether the expiry moved. */
+export function touchLocalSession(
+  client: RedisClient,
+  keys: { value: string; meta: string },
+  lifetimeMs: number,
+): Promise<boolean> {
+  return runScript(client, 'touch-local', [keys.value, keys.meta], [Math.ceil(lifetimeMs)]).then(
+    (reply) => Number(reply) === 1,
+  );
+}
+
 /** Runs `destroy.lua`. */
 export function destroySession(
   client: RedisClient,

@@ -17,6 +17,7 @@ import {
   destroySession,
   type SessionKeys,
   TouchResult,
+  touchLocalSession,
   touchSession,
   WriteResult,
   writeSession,
@@ -169,12 +170,12 @@ export class SessionOperations {
     const outbox = this.ctx.outbox;
     this.batchWrites();
     if (outbox === undefined) {
-      // Without replication a touch needs no version and no event: one relative PEXPIRE GT never creates
-      // a session, never shortens one, and cannot revive a destroyed one (its value key is gone).
-      const key = this.ctx.keys.session(sid);
-      const work = options.client.pexpire(key, Math.ceil(lifetimeMs), 'GT');
+      // Without replication a touch needs no version and no event: a relative PEXPIRE GT never creates
+      // a session, never shortens one, and cannot revive a destroyed one (its value key is gone); the
+      // metadata's expiry follows so that get reports the new cookie.expires.
+      const work = touchLocalSession(options.client, this.keysOf(sid), lifetimeMs);
       this.exec('touch', work, done, (moved) => {
-        if (moved !== 0) return done(null);
+        if (moved) return done(null);
         this.hasTombstone(sid, 'touch').then((destroyed) => {
           if (destroyed) this.ctx.onRefused('touch', sid);
           done(null);

@@ -121,7 +121,7 @@ describe.skipIf(!hasRedis)('set / touch / destroy scripts (property-based)', () 
         let content: Payload | undefined; // last accepted content; undefined: no session stored
         let stored: SessionData | undefined; // what get must return
         let expiry = 0; // expected absolute expiry while alive
-        let written = 0; // the expiry of the last set (a touch here moves only the value key)
+        let written = 0; // the expiry get reports: the last set's, moved by later touches and unchanged sets
         let longest = 0; // the latest expiry ever asked for
         let version: string | undefined; // observed version while alive
 
@@ -155,7 +155,11 @@ describe.skipIf(!hasRedis)('set / touch / destroy scripts (property-based)', () 
           } else if (op.kind === 'touch') {
             await store.touch(sid, sessionOf(content ?? { user: 'alice', n: 0 }, expiresAt));
             if (destroyed) expectRefusal = 'touch';
-            else if (alive) expiry = Math.max(expiry, expiresAt);
+            else if (alive) {
+              expiry = Math.max(expiry, expiresAt);
+              // The metadata's expiry follows the value key's, so get reports the touched date too.
+              written = Math.max(written, expiresAt);
+            }
           } else {
             await store.destroy(sid);
             destroyed = true;
@@ -177,8 +181,8 @@ describe.skipIf(!hasRedis)('set / touch / destroy scripts (property-based)', () 
             continue;
           }
           // (d) the content of the last accepted content write (the value is never rewritten by a touch or
-          // an unchanged write), with the cookie.expires of the last set, content or not (the stored date
-          // moved by how far that set moved the expiry, in Redis time: within the time a call takes).
+          // an unchanged write), with the cookie.expires of the last write or touch (the stored date moved
+          // by how far later sets and touches moved the expiry, in Redis time: within the time a call takes).
           const { cookie: gotCookie, ...gotRest } = got as SessionData;
           const { cookie: storedCookie, ...storedRest } = stored as SessionData;
           expect(gotRest).toEqual(storedRest);
@@ -195,9 +199,9 @@ describe.skipIf(!hasRedis)('set / touch / destroy scripts (property-based)', () 
             expect(next).toBe(version);
           }
           // (c) expiry is the last content write's own, or later if sets of the same content and touches
-          // asked for later since. This store does not replicate, so a touch moves only the value key
-          // (PEXPIREAT GT) and the metadata's own fields keep the expiry of the last set; the metadata
-          // outlives the value only while an earlier, longer write could (it remembers the version).
+          // asked for later since. This store does not replicate: a touch moves the value key (PEXPIRE GT)
+          // and the metadata's expiry follows; the metadata outlives the value only while an earlier,
+          // longer write could (it remembers the version).
           // (Replicating stores keep it exact: see test/replication/properties.test.ts.)
           // Expiries are made from the Redis clock (now + the remaining lifetime the host sent), so they land
           // a few ms after the model's host-clock figure, never before it.

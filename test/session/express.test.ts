@@ -65,6 +65,25 @@ describe.skipIf(!hasRedis)('express-session + GeoSessionStore over HTTP', () => 
     expect(await r().get(h.prefix + sid)).toBe(value);
   });
 
+  it('a touch of an unchanged session moves the cookie.expires that get reports, without rewriting the value', async () => {
+    // express-session's own "req.session .touch() should reset session expiration": express calls the
+    // store's touch for an unmodified session, then reads it back.
+    const h = await harness({ rolling: true });
+    const jar = new CookieJar();
+    const sid = (await h.request(jar, 'POST', '/login')).body.sid as string;
+    const first = Date.parse((await h.store.get(sid))?.cookie?.expires as string);
+    const value = await r().get(h.prefix + sid);
+    await pause(50);
+    h.calls.length = 0;
+    await h.request(jar, 'GET', '/me');
+    expect(h.calls).toEqual(['get', 'touch']);
+    const second = Date.parse((await h.store.get(sid))?.cookie?.expires as string);
+    expect(second).toBeGreaterThan(first);
+    expect(await r().get(h.prefix + sid)).toBe(value);
+    // What get reports is what the key lives to, by the Redis clock.
+    expect(Math.abs(second - (await r().pexpiretime(h.prefix + sid)))).toBeLessThan(1000);
+  });
+
   it('rolling: true re-sends the cookie each time and extends the TTL without rewriting the value', async () => {
     const h = await harness({ rolling: true });
     const jar = new CookieJar();

@@ -198,7 +198,11 @@ describe.skipIf(!hasRedis)('read-through under a flood or a stalled remote (priv
     const prefix = uniquePrefix('rt-version');
     const keys = createKeySpace(prefix);
     const outbox = keys.internal('outbox', 'kr');
-    const { hk, kr } = regions(prefix, { transport: createMemoryTransport(), replicateTouchAfter: 0 });
+    const { hk, kr } = regions(prefix, {
+      transport: createMemoryTransport(),
+      sealer: 'none',
+      replicateTouchAfter: 0,
+    });
     const sid = hk.genid();
     const first = session({ user: 'alice', n: 1 });
     await hk.set(sid, first);
