@@ -30,19 +30,13 @@ export interface DeadLetter {
   readonly sealed: boolean;
 }
 
-/** What the pipeline hands to {@link DeadLetters.add}. */
-export interface DeadLetterInput {
-  readonly reason: string;
-  readonly id: string;
-  readonly origin: string | undefined;
-  readonly kind: string | undefined;
-  readonly time: number | undefined;
-  readonly error: string | undefined;
+/** What the pipeline hands to {@link DeadLetters.add}: a dead letter before it is shortened and digested. */
+export type DeadLetterInput = Omit<DeadLetter, 'body' | 'digest' | 'bytes' | 'sealed'> & {
   /** The body or raw frame as it is. */
   readonly body: string;
   /** It came out of an opened sealed batch: keep its digest, never its clear body. */
   readonly sealed?: boolean;
-}
+};
 
 /** Largest body kept per dead letter, in UTF-8 bytes. */
 export const MAX_DEAD_LETTER_BODY = 8 * 1024;

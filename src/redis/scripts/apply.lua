@@ -110,11 +110,7 @@ local function apply_one(vkey, mkey, op, version, event_x, life, fingerprint, da
     if op == 's' then
       if x ~= 0 and x <= now then return expired(vkey, mkey, meta, version, x, nil) end
       local sx = fmt(x)
-      if x == 0 then
-        redis.call('SET', vkey, data)
-      else
-        redis.call('SET', vkey, data, 'PXAT', sx)
-      end
+      store_value(vkey, data, x, sx)
       write_meta(mkey, false, version, x, x, life, fingerprint, sx, nil, nil, x)
       return 0
     end
@@ -162,11 +158,7 @@ local function apply_one(vkey, mkey, op, version, event_x, life, fingerprint, da
   if newer_data then
     -- The set of a version one of whose touches came first.
     local sx = fmt(x)
-    if x == 0 then
-      redis.call('SET', vkey, data)
-    else
-      redis.call('SET', vkey, data, 'PXAT', sx)
-    end
+    store_value(vkey, data, x, sx)
     write_meta(mkey, false, version, x, r, life, fingerprint, sx, nil, nil, event_x)
     return 0
   end

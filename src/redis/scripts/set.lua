@@ -79,11 +79,7 @@ local sx = fmt(x)
 local prev_v = expiry_version(meta)
 if meta.v and vcmp(meta.v, prev_v) > 0 then prev_v = meta.v end
 local version = next_version(prev_v, ARGV[4], wall_time(now, tonumber(ARGV[6]), tonumber(ARGV[7])))
-if x == 0 then
-  redis.call('SET', KEYS[1], ARGV[1])
-else
-  redis.call('SET', KEYS[1], ARGV[1], 'PXAT', sx)
-end
+store_value(KEYS[1], ARGV[1], x, sx)
 if replicating then
   write_meta(KEYS[2], false, version, x, x, rule, ARGV[2], sx, ARGV[9], nil, x)
   append_event(KEYS[3], 's', version, sx, ARGV[9], ARGV[2], ARGV[5], ARGV[1])

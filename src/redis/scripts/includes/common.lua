@@ -180,6 +180,15 @@ local function append_event(outbox, op, v, sx, l, f, sid, data)
   end
 end
 
+-- Writes a session's value to expire at `x` (0: never; `sx` is `x` as text).
+local function store_value(key, data, x, sx)
+  if x == 0 then
+    redis.call('SET', key, data)
+  else
+    redis.call('SET', key, data, 'PXAT', sx)
+  end
+end
+
 local function expire_at(key, at)
   if at == 0 then
     redis.call('PERSIST', key)
