@@ -6,11 +6,12 @@
  * `claimIdleMs` (30 s by default; 60 s here, past the test's wait, so the old path cannot pass it).
  */
 import type { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { GeoSessionStore, type SessionData } from '../../src/index.js';
 import { createKeySpace } from '../../src/keys.js';
 import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
-import { eventually, hasRedis, type PrivateRedis, startRedis, uniquePrefix } from '../helpers/servers.js';
+import { usePrivateRedisPair } from '../helpers/private-pair.js';
+import { eventually, hasRedis, uniquePrefix } from '../helpers/servers.js';
 
 const CLAIM_IDLE_MS = 60_000;
 /** Well below CLAIM_IDLE_MS: what arrives within it did not wait for a claim of a dead consumer. */
@@ -30,25 +31,11 @@ const pendingOf = async (client: Redis, key: string, group: string) =>
 describe.skipIf(!hasRedis)(
   'an orderly close hands pending entries over (Redis Streams, private servers)',
   () => {
-    let hkServer: PrivateRedis;
-    let krServer: PrivateRedis;
-    const opened: { close(): Promise<void> }[] = [];
-
-    beforeAll(async () => {
-      hkServer = await startRedis();
-      krServer = await startRedis();
-    });
-    afterEach(async () => {
-      krServer.resume();
-      for (const o of opened.splice(0).reverse()) await o.close();
-    });
-    afterAll(async () => {
-      await hkServer?.stop();
-      await krServer?.stop();
-    });
+    const servers = usePrivateRedisPair();
+    const { opened } = servers;
 
     function region(name: 'hk' | 'kr', prefix: string) {
-      const clients = { hk: hkServer.client(), kr: krServer.client() };
+      const clients = { hk: servers.hk.client(), kr: servers.kr.client() };
       const transport = createRedisStreamsTransport({
         regions: clients,
         readers: 1,
@@ -76,7 +63,7 @@ describe.skipIf(!hasRedis)(
       const kr = region('kr', prefix);
       await Promise.all([hk.store.ready(), kr.store.ready()]);
 
-      krServer.pause();
+      servers.kr.pause();
       const sids = Array.from({ length: 10 }, () => hk.store.genid());
       for (const sid of sids) await hk.store.set(sid, session({ n: sid }));
       // kr's reader has them (read from hk) and fails to apply them to its stalled Redis.
@@ -85,7 +72,7 @@ describe.skipIf(!hasRedis)(
       await kr.transport.close();
       expect(await pendingOf(hk.clients.hk, outbox, 'kr')).toBeGreaterThan(0);
 
-      krServer.resume();
+      servers.kr.resume();
       const next = region('kr', prefix);
       await next.store.ready();
       await eventually(async () => {
