@@ -1,4 +1,11 @@
+import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll } from 'vitest';
+import type { ReplicationTransport } from '../../src/contracts/transport.js';
+import { GeoSessionStore, type GeoSessionStoreOptions } from '../../src/index.js';
+import {
+  createRedisStreamsTransport,
+  type RedisStreamsTransportOptions,
+} from '../../src/transports/redis-streams.js';
 import { type PrivateRedis, startRedis } from './servers.js';
 
 /** What a test opens and the pair closes after it. */
@@ -14,6 +21,23 @@ export interface PrivateRedisPair {
   readonly kr: PrivateRedis;
   /** What a test opened: closed in reverse order after each test, once both servers are resumed. */
   readonly opened: Closable[];
+  /**
+   * A store for region `name` on its server, replicating over Redis Streams between hk's and kr's servers
+   * (new clients, sealer 'none', its `error` events swallowed: the tests cause them); closed after the test.
+   */
+  streamsRegion(
+    name: 'hk' | 'kr',
+    prefix: string,
+    transportOptions: Omit<RedisStreamsTransportOptions, 'regions'>,
+    storeOptions: Partial<GeoSessionStoreOptions>,
+  ): StreamsRegion;
+}
+
+/** One region opened by {@link PrivateRedisPair.streamsRegion}. */
+export interface StreamsRegion {
+  store: GeoSessionStore;
+  transport: ReplicationTransport;
+  clients: { hk: Redis; kr: Redis };
 }
 
 /**
@@ -49,5 +73,20 @@ export function usePrivateRedisPair(): PrivateRedisPair {
       return started(kr, 'kr');
     },
     opened,
+    streamsRegion(name, prefix, transportOptions, storeOptions) {
+      const clients = { hk: started(hk, 'hk').client(), kr: started(kr, 'kr').client() };
+      const transport = createRedisStreamsTransport({ regions: clients, ...transportOptions });
+      const store = new GeoSessionStore({
+        region: name,
+        client: clients[name],
+        prefix,
+        transport,
+        sealer: 'none',
+        ...storeOptions,
+      });
+      store.on('error', () => {});
+      opened.push(transport, store);
+      return { store, transport, clients };
+    },
   };
 }

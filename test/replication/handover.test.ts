@@ -7,9 +7,8 @@
  */
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { GeoSessionStore, type SessionData } from '../../src/index.js';
+import type { SessionData } from '../../src/index.js';
 import { createKeySpace } from '../../src/keys.js';
-import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
 import { usePrivateRedisPair } from '../helpers/private-pair.js';
 import { eventually, hasRedis, uniquePrefix } from '../helpers/servers.js';
 
@@ -32,28 +31,17 @@ describe.skipIf(!hasRedis)(
   'an orderly close hands pending entries over (Redis Streams, private servers)',
   () => {
     const servers = usePrivateRedisPair();
-    const { opened } = servers;
 
+    /** Its store and transport report errors while kr's Redis stalls. */
     function region(name: 'hk' | 'kr', prefix: string) {
-      const clients = { hk: servers.hk.client(), kr: servers.kr.client() };
-      const transport = createRedisStreamsTransport({
-        regions: clients,
-        readers: 1,
-        blockMs: 200,
-        claimIdleMs: CLAIM_IDLE_MS,
-      });
-      const store = new GeoSessionStore({
-        region: name,
-        client: clients[name],
+      const r = servers.streamsRegion(
+        name,
         prefix,
-        operationTimeoutMs: 500,
-        transport,
-        sealer: 'none',
-      });
-      store.on('error', () => {}); // expected while kr's Redis stalls
-      transport.on('error', () => {});
-      opened.push(transport, store);
-      return { store, transport, clients };
+        { readers: 1, blockMs: 200, claimIdleMs: CLAIM_IDLE_MS },
+        { operationTimeoutMs: 500 },
+      );
+      r.transport.on('error', () => {});
+      return r;
     }
 
     it('entries a closed reader left pending (its applies failed) are applied by the next process at once', async () => {
