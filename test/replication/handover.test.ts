@@ -6,11 +6,11 @@
  * `claimIdleMs` (30 s by default; 60 s here, past the test's wait, so the old path cannot pass it).
  */
 import type { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { GeoSessionStore, type SessionData } from '../../src/index.js';
+import { describe, expect, it } from 'vitest';
+import type { SessionData } from '../../src/index.js';
 import { createKeySpace } from '../../src/keys.js';
-import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
-import { eventually, hasRedis, type PrivateRedis, startRedis, uniquePrefix } from '../helpers/servers.js';
+import { usePrivateRedisPair } from '../helpers/private-pair.js';
+import { eventually, hasRedis, uniquePrefix } from '../helpers/servers.js';
 
 const CLAIM_IDLE_MS = 60_000;
 /** Well below CLAIM_IDLE_MS: what arrives within it did not wait for a claim of a dead consumer. */
@@ -30,43 +30,18 @@ const pendingOf = async (client: Redis, key: string, group: string) =>
 describe.skipIf(!hasRedis)(
   'an orderly close hands pending entries over (Redis Streams, private servers)',
   () => {
-    let hkServer: PrivateRedis;
-    let krServer: PrivateRedis;
-    const opened: { close(): Promise<void> }[] = [];
+    const servers = usePrivateRedisPair();
 
-    beforeAll(async () => {
-      hkServer = await startRedis();
-      krServer = await startRedis();
-    });
-    afterEach(async () => {
-      krServer.resume();
-      for (const o of opened.splice(0).reverse()) await o.close();
-    });
-    afterAll(async () => {
-      await hkServer?.stop();
-      await krServer?.stop();
-    });
-
+    /** Its store and transport report errors while kr's Redis stalls. */
     function region(name: 'hk' | 'kr', prefix: string) {
-      const clients = { hk: hkServer.client(), kr: krServer.client() };
-      const transport = createRedisStreamsTransport({
-        regions: clients,
-        readers: 1,
-        blockMs: 200,
-        claimIdleMs: CLAIM_IDLE_MS,
-      });
-      const store = new GeoSessionStore({
-        region: name,
-        client: clients[name],
+      const r = servers.streamsRegion(
+        name,
         prefix,
-        operationTimeoutMs: 500,
-        transport,
-        sealer: 'none',
-      });
-      store.on('error', () => {}); // expected while kr's Redis stalls
-      transport.on('error', () => {});
-      opened.push(transport, store);
-      return { store, transport, clients };
+        { readers: 1, blockMs: 200, claimIdleMs: CLAIM_IDLE_MS },
+        { operationTimeoutMs: 500 },
+      );
+      r.transport.on('error', () => {});
+      return r;
     }
 
     it('entries a closed reader left pending (its applies failed) are applied by the next process at once', async () => {
@@ -76,7 +51,7 @@ describe.skipIf(!hasRedis)(
       const kr = region('kr', prefix);
       await Promise.all([hk.store.ready(), kr.store.ready()]);
 
-      krServer.pause();
+      servers.kr.pause();
       const sids = Array.from({ length: 10 }, () => hk.store.genid());
       for (const sid of sids) await hk.store.set(sid, session({ n: sid }));
       // kr's reader has them (read from hk) and fails to apply them to its stalled Redis.
@@ -85,7 +60,7 @@ describe.skipIf(!hasRedis)(
       await kr.transport.close();
       expect(await pendingOf(hk.clients.hk, outbox, 'kr')).toBeGreaterThan(0);
 
-      krServer.resume();
+      servers.kr.resume();
       const next = region('kr', prefix);
       await next.store.ready();
       await eventually(async () => {

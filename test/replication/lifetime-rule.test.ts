@@ -5,11 +5,9 @@
  */
 import type { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createKeySpace } from '../../src/keys.js';
-import { GeoSessionStore } from '../../src/session/store.js';
-import { createMemoryTransport } from '../../src/transports/memory.js';
+import { openMemoryRegions } from '../helpers/memory-regions.js';
 import { readMeta } from '../helpers/meta.js';
-import { dropKeys, eventually, hasRedis, sharedRedis, uniquePrefix } from '../helpers/servers.js';
+import { eventually, hasRedis, uniquePrefix } from '../helpers/servers.js';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
@@ -25,37 +23,14 @@ describe.skipIf(!hasRedis)('a newer write’s lifetime wins in every region', ()
   });
 
   async function regions() {
-    const prefix = uniquePrefix('lifetime');
-    const clients = { hk: sharedRedis({ db: 7 }), kr: sharedRedis({ db: 8 }) };
-    const transport = createMemoryTransport({ regions: ['hk', 'kr'] });
-    const make = (region: 'hk' | 'kr') =>
-      new GeoSessionStore({
-        region,
-        client: clients[region],
-        prefix,
-        transport,
-        sealer: 'none',
-        replicateTouchAfter: 0,
-      });
-    const hk = make('hk');
-    const kr = make('kr');
-    await Promise.all([hk.ready(), kr.ready()]);
-    opened.push(async () => {
-      await hk.close();
-      await kr.close();
-      await transport.close();
-      for (const c of Object.values(clients)) {
-        await dropKeys(c, prefix);
-        c.disconnect();
-      }
-    });
-    const keys = createKeySpace(prefix);
+    const r = await openMemoryRegions(uniquePrefix('lifetime'), { replicateTouchAfter: 0 });
+    opened.push(r.close);
     const state = async (client: Redis, sid: string) => ({
-      v: (await readMeta(client, keys.meta(sid))).v,
-      x: Number((await readMeta(client, keys.meta(sid))).x),
-      valueAt: Number(await client.pexpiretime(keys.session(sid))),
+      v: (await readMeta(client, r.keys.meta(sid))).v,
+      x: Number((await readMeta(client, r.keys.meta(sid))).x),
+      valueAt: Number(await client.pexpiretime(r.keys.session(sid))),
     });
-    return { hk, kr, clients, state };
+    return { ...r, state };
   }
 
   it('"remember me" turned off in the other region shortens the session in both', async () => {

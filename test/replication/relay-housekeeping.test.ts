@@ -14,6 +14,7 @@ import {
   createMemoryTransport,
   DEFAULT_OPTIONS,
   GeoSessionStore,
+  type GeoSessionStoreOptions,
   type ReplicationTransport,
   type SessionData,
   TransportError,
@@ -23,6 +24,16 @@ import { dropKeys, eventually, hasRedis, sharedRedis, uniquePrefix } from '../he
 
 function session(n: number): SessionData {
   return { cookie: { originalMaxAge: 60_000, expires: new Date(Date.now() + 60_000).toISOString() }, n };
+}
+
+/** hk's store on `client` under `prefix`, replicating through `transport` (sealer 'none'), with `options`. */
+function hkStore(
+  client: Redis,
+  prefix: string,
+  transport: ReplicationTransport,
+  options: Partial<GeoSessionStoreOptions>,
+): GeoSessionStore {
+  return new GeoSessionStore({ region: 'hk', client, prefix, transport, sealer: 'none', ...options });
 }
 
 const consumerNames = async (client: Redis, key: string, group: string) =>
@@ -54,14 +65,7 @@ describe.skipIf(!hasRedis)('the outbox relay’s consumer group', () => {
   it('loses the consumers of processes that stopped, once idle past consumerIdleMs, and keeps its own', async () => {
     const outbox = createKeySpace(prefix).internal('outbox', 'hk');
     const transport = createMemoryTransport({ regions: ['hk', 'kr'] });
-    const store = new GeoSessionStore({
-      region: 'hk',
-      client,
-      prefix,
-      transport,
-      sealer: 'none',
-      consumerIdleMs: 500,
-    });
+    const store = hkStore(client, prefix, transport, { consumerIdleMs: 500 });
     try {
       await store.ready();
       await store.set(store.genid(), session(1));
@@ -105,14 +109,7 @@ describe.skipIf(!hasRedis)('the outbox while the broker is away', () => {
   it('is bounded by maxOutboxBacklog: a warning, then the bound, the oldest dropped and a resync needed', async () => {
     const outbox = createKeySpace(prefix).internal('outbox', 'hk');
     const transport = brokerAway();
-    const store = new GeoSessionStore({
-      region: 'hk',
-      client,
-      prefix,
-      transport,
-      sealer: 'none',
-      maxOutboxBacklog: { entries: 20, warnAt: 0.5 },
-    });
+    const store = hkStore(client, prefix, transport, { maxOutboxBacklog: { entries: 20, warnAt: 0.5 } });
     const errors: Error[] = [];
     store.on('error', (e) => errors.push(e));
     const backlogErrors = () => errors.filter((e): e is BacklogError => e instanceof BacklogError);

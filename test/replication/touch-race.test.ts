@@ -19,14 +19,8 @@ import { createNatsTransport } from '../../src/transports/nats.js';
 import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
 import { readMeta } from '../helpers/meta.js';
 import { type PrivateNats, startNats } from '../helpers/nats-server.js';
-import {
-  eventually,
-  hasRedis,
-  type PrivateRedis,
-  serviceAvailable,
-  startRedis,
-  uniquePrefix,
-} from '../helpers/servers.js';
+import { usePrivateRedisPair } from '../helpers/private-pair.js';
+import { eventually, hasRedis, serviceAvailable, uniquePrefix } from '../helpers/servers.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { AMQP_URL, deleteTopology, recordChannels } from '../transports/amqp-fixtures.js';
 
@@ -50,22 +44,14 @@ interface Regions {
 }
 
 describe.skipIf(!hasRedis)('a touch of a session served by read-through before its set arrived', () => {
-  let hkServer: PrivateRedis;
-  let krServer: PrivateRedis;
+  const servers = usePrivateRedisPair();
+  const { opened } = servers;
   let hkClient: Redis;
   let krClient: Redis;
-  const opened: { close(): Promise<void> }[] = [];
 
-  beforeAll(async () => {
-    hkServer = await startRedis();
-    krServer = await startRedis();
-    hkClient = hkServer.client();
-    krClient = krServer.client();
-  });
-  afterAll(async () => {
-    for (const o of opened.splice(0).reverse()) await o.close();
-    await hkServer?.stop();
-    await krServer?.stop();
+  beforeAll(() => {
+    hkClient = servers.hk.client();
+    krClient = servers.kr.client();
   });
 
   function stores(prefix: string, hkTransport: ReplicationTransport, krTransport: ReplicationTransport) {
@@ -82,7 +68,7 @@ describe.skipIf(!hasRedis)('a touch of a session served by read-through before i
       prefix,
       transport: krTransport,
       sealer: 'none',
-      remotes: { hk: hkServer.client() },
+      remotes: { hk: servers.hk.client() },
     });
     for (const s of [hk, kr]) s.on('error', () => {}); // the frozen link reports
     for (const t of [hkTransport, krTransport]) t.on('error', () => {});
@@ -129,14 +115,14 @@ describe.skipIf(!hasRedis)('a touch of a session served by read-through before i
   it(`Redis Streams: ${TRIALS} trials, hk's set held back on kr's link to hk`, async () => {
     const prefix = uniquePrefix('touch-rs');
     const keys = createKeySpace(prefix);
-    const link: TcpProxy = await startTcpProxy(hkServer.port);
+    const link: TcpProxy = await startTcpProxy(servers.hk.port);
     opened.push(link);
     const hkT = createRedisStreamsTransport({
-      regions: { hk: hkServer.client(), kr: krServer.client() },
+      regions: { hk: servers.hk.client(), kr: servers.kr.client() },
       blockMs: 200,
     });
     const krT = createRedisStreamsTransport({
-      regions: { hk: hkServer.client({ port: link.port }), kr: krServer.client() },
+      regions: { hk: servers.hk.client({ port: link.port }), kr: servers.kr.client() },
       blockMs: 200,
       watchdogMs: 1000,
     });

@@ -7,10 +7,9 @@
 import type { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createKeySpace } from '../../src/keys.js';
-import { GeoSessionStore } from '../../src/session/store.js';
-import { createMemoryTransport } from '../../src/transports/memory.js';
+import { openMemoryRegions } from '../helpers/memory-regions.js';
 import { readMeta } from '../helpers/meta.js';
-import { dropKeys, eventually, hasRedis, sharedRedis, uniquePrefix } from '../helpers/servers.js';
+import { eventually, hasRedis, uniquePrefix } from '../helpers/servers.js';
 
 const MAX_AGE = 30 * 60_000;
 const cookie = (maxAge = MAX_AGE) => ({
@@ -26,34 +25,12 @@ describe.skipIf(!hasRedis)('replicateTouchAfter', () => {
   });
 
   async function regions(replicateTouchAfter: number) {
-    const prefix = uniquePrefix('touchstep');
-    const clients = { hk: sharedRedis({ db: 7 }), kr: sharedRedis({ db: 8 }) };
-    const transport = createMemoryTransport({ regions: ['hk', 'kr'] });
-    const make = (region: 'hk' | 'kr') =>
-      new GeoSessionStore({
-        region,
-        client: clients[region],
-        prefix,
-        transport,
-        sealer: 'none',
-        replicateTouchAfter,
-      });
-    const hk = make('hk');
-    const kr = make('kr');
-    await Promise.all([hk.ready(), kr.ready()]);
-    opened.push(async () => {
-      await hk.close();
-      await kr.close();
-      await transport.close();
-      for (const c of Object.values(clients)) {
-        await dropKeys(c, prefix);
-        c.disconnect();
-      }
-    });
-    const keys = createKeySpace(prefix);
-    const outboxLength = () => clients.hk.xlen(keys.internal('outbox', 'hk'));
-    const expiryIn = async (client: Redis, sid: string) => Number((await readMeta(client, keys.meta(sid))).x);
-    return { hk, kr, clients, outboxLength, expiryIn };
+    const r = await openMemoryRegions(uniquePrefix('touchstep'), { replicateTouchAfter });
+    opened.push(r.close);
+    const outboxLength = () => r.clients.hk.xlen(r.keys.internal('outbox', 'hk'));
+    const expiryIn = async (client: Redis, sid: string) =>
+      Number((await readMeta(client, r.keys.meta(sid))).x);
+    return { ...r, outboxLength, expiryIn };
   }
 
   it('a touch that moves the expiry less than the step stays local; a larger move is replicated', async () => {

@@ -343,25 +343,18 @@ describe('token size limit', () => {
   it('open refuses a token over maxTokenBytes as malformed, before decoding or authenticating it', async () => {
     const key = generatePasetoKey().key;
     const pair = generatePasetoKeyPair();
+    const publicSealer = (extra: Partial<PasetoSealerOptions> = {}) =>
+      createPasetoSealer({
+        purpose: 'public',
+        deployment: 'd',
+        region: 'hk',
+        secretKey: pair.secretKey,
+        publicKeys: {},
+        ...extra,
+      } as PasetoSealerOptions);
     const sealers = [
       [localSealer([key]), localSealer([key], { maxTokenBytes: 64 * 1024 })],
-      [
-        createPasetoSealer({
-          purpose: 'public',
-          deployment: 'd',
-          region: 'hk',
-          secretKey: pair.secretKey,
-          publicKeys: {},
-        }),
-        createPasetoSealer({
-          purpose: 'public',
-          deployment: 'd',
-          region: 'hk',
-          secretKey: pair.secretKey,
-          publicKeys: {},
-          maxTokenBytes: 64 * 1024,
-        }),
-      ],
+      [publicSealer(), publicSealer({ maxTokenBytes: 64 * 1024 })],
     ] as const;
     for (const [roomy, strict] of sealers) {
       // A genuine token of about 100 KB opens under the default limit (8 MiB), not under 64 KiB.

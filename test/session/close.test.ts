@@ -10,7 +10,7 @@
 import { createHook } from 'node:async_hooks';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReplicationTransport } from '../../src/contracts/transport.js';
 import { createMemoryTransport, GeoSessionStore, type SessionData } from '../../src/index.js';
 import { createKeySpace } from '../../src/keys.js';
@@ -18,6 +18,7 @@ import { createAmqpTransport } from '../../src/transports/amqp.js';
 import { createNatsTransport } from '../../src/transports/nats.js';
 import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
 import { type PrivateNats, startNats } from '../helpers/nats-server.js';
+import { usePrivateRedisPair } from '../helpers/private-pair.js';
 import {
   eventually,
   hasRedis,
@@ -54,43 +55,17 @@ const pendingOf = async (client: Redis, key: string, group: string) =>
   Number(((await client.xpending(key, group)) as [number])[0]);
 
 describe.skipIf(!hasRedis)('close() during an outage (Redis Streams, private servers)', () => {
-  let hkServer: PrivateRedis;
-  let krServer: PrivateRedis;
-  const opened: { close(): Promise<void> }[] = [];
-
-  beforeAll(async () => {
-    hkServer = await startRedis();
-    krServer = await startRedis();
-  });
-  afterEach(async () => {
-    hkServer.resume();
-    krServer.resume();
-    for (const o of opened.splice(0).reverse()) await o.close();
-  });
-  afterAll(async () => {
-    await hkServer?.stop();
-    await krServer?.stop();
-  });
+  const servers = usePrivateRedisPair();
 
   function region(name: 'hk' | 'kr', prefix: string) {
-    const clients = { hk: hkServer.client(), kr: krServer.client() };
-    // The default blockMs and watchdogMs: a read may wait on a stalled server up to 6 s.
-    const transport = createRedisStreamsTransport({
-      regions: clients,
-      claimIdleMs: 1000,
-      trimIntervalMs: 200,
-    });
-    const store = new GeoSessionStore({
-      region: name,
-      client: clients[name],
+    // The default blockMs and watchdogMs: a read may wait on a stalled server up to 6 s. The store
+    // reports errors during the outage.
+    return servers.streamsRegion(
+      name,
       prefix,
-      operationTimeoutMs: OPERATION_TIMEOUT_MS,
-      transport,
-      sealer: 'none',
-    });
-    store.on('error', () => {}); // expected during the outage
-    opened.push(transport, store);
-    return { store, transport, clients };
+      { claimIdleMs: 1000, trimIntervalMs: 200 },
+      { operationTimeoutMs: OPERATION_TIMEOUT_MS },
+    );
   }
 
   it('the local Redis stalls while a batch is applied: close() is bounded, the batch is delivered again', async () => {
@@ -100,7 +75,7 @@ describe.skipIf(!hasRedis)('close() during an outage (Redis Streams, private ser
     const kr = region('kr', prefix);
     await Promise.all([hk.store.ready(), kr.store.ready()]);
 
-    krServer.pause();
+    servers.kr.pause();
     const sids = Array.from({ length: 10 }, () => hk.store.genid());
     for (const sid of sids) await hk.store.set(sid, session({ n: sid }));
     // kr's reader has the batch (read from hk) and is applying it to its stalled Redis.
@@ -111,7 +86,7 @@ describe.skipIf(!hasRedis)('close() during an outage (Redis Streams, private ser
     // Not applied, not acknowledged.
     expect(await pendingOf(hk.clients.hk, outbox, 'kr')).toBeGreaterThan(0);
 
-    krServer.resume();
+    servers.kr.resume();
     const next = region('kr', prefix);
     await next.store.ready();
     await eventually(async () => (await pendingOf(hk.clients.hk, outbox, 'kr')) === 0, WAIT);
@@ -126,13 +101,13 @@ describe.skipIf(!hasRedis)('close() during an outage (Redis Streams, private ser
     const sids = Array.from({ length: 10 }, () => hk.store.genid());
     for (const sid of sids) await hk.store.set(sid, session({ n: sid }));
 
-    hkServer.pause();
+    servers.hk.pause();
     // kr's readers are blocked on hk's stalled Redis (reads, acknowledgements, the last drain).
     await new Promise((r) => setTimeout(r, 300));
     expect(await timed(() => kr.store.close())).toBeLessThan(CLOSE_BOUND_MS + SLACK_MS);
     expect(await timed(() => kr.transport.close())).toBeLessThan(WAIT);
 
-    hkServer.resume();
+    servers.hk.resume();
     const next = region('kr', prefix);
     await next.store.ready();
     await eventually(async () => {

@@ -6,7 +6,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReplicationTransport } from '../../src/contracts/transport.js';
 import {
   GeoSessionError,
@@ -25,14 +25,8 @@ import { createAmqpTransport } from '../../src/transports/amqp.js';
 import { createNatsTransport } from '../../src/transports/nats.js';
 import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
 import { type PrivateNats, startNats } from '../helpers/nats-server.js';
-import {
-  eventually,
-  hasRedis,
-  type PrivateRedis,
-  serviceAvailable,
-  startRedis,
-  uniquePrefix,
-} from '../helpers/servers.js';
+import { usePrivateRedisPair } from '../helpers/private-pair.js';
+import { eventually, hasRedis, serviceAvailable, startRedis, uniquePrefix } from '../helpers/servers.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { deleteTopology, recordChannels } from '../transports/amqp-fixtures.js';
 
@@ -77,29 +71,18 @@ function expectStable(errors: unknown[]): void {
 }
 
 describe.skipIf(!hasRedis)('errors reaching the store’s `error` event', () => {
-  let hkServer: PrivateRedis;
-  let krServer: PrivateRedis;
+  const servers = usePrivateRedisPair();
+  const { opened } = servers;
   let hkClient: Redis;
-  const opened: { close(): Promise<void> }[] = [];
 
-  beforeAll(async () => {
-    hkServer = await startRedis();
-    krServer = await startRedis();
-    hkClient = hkServer.client();
-  });
-  afterEach(async () => {
-    hkServer.resume();
-    for (const o of opened.splice(0).reverse()) await o.close();
-  });
-  afterAll(async () => {
-    await hkServer?.stop();
-    await krServer?.stop();
+  beforeAll(() => {
+    hkClient = servers.hk.client();
   });
 
   function store(region: string, prefix: string, transport?: ReplicationTransport, extra = {}) {
     const s = new GeoSessionStore({
       region,
-      client: region === 'hk' ? hkClient : krServer.client(),
+      client: region === 'hk' ? hkClient : servers.kr.client(),
       prefix,
       transport,
       sealer: 'none',
@@ -136,9 +119,9 @@ describe.skipIf(!hasRedis)('errors reaching the store’s `error` event', () => 
       remotes: { hk: hkClient },
       readThroughTimeoutMs: 100,
     });
-    hkServer.pause();
+    servers.hk.pause();
     expect(await kr.get(generateSessionId('hk'))).toBeNull();
-    hkServer.resume();
+    servers.hk.resume();
     expect(errors.some((e) => e instanceof ReadThroughError)).toBe(true);
     expectStable(errors);
   });

@@ -50,34 +50,37 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe.skipIf(!hasRedis)('express-session + GeoSessionStore over HTTP', () => {
   const r = () => redis as Redis;
 
+  /** The cookie.expires that `get` reports for `sid`, in ms. */
+  const expiresOf = async (h: FrameworkApp, sid: string) =>
+    Date.parse((await h.store.get(sid))?.cookie?.expires as string);
+
+  /** An app with `options` and a user logged in: its jar, session id, reported expiry and stored value. */
+  async function loggedIn(options: AppOptions) {
+    const h = await harness(options);
+    const jar = new CookieJar();
+    const sid = (await h.request(jar, 'POST', '/login')).body.sid as string;
+    return { h, jar, sid, first: await expiresOf(h, sid), value: await r().get(h.prefix + sid) };
+  }
+
   it('resave: true saves the session with its updated cookie expiration, without rewriting the value', async () => {
     // express-session's own "should have saved session with updated cookie expiration" (MemoryStore and
     // connect-redis 8 rewrite the value; geosession keeps the touch-cost path and reports the new date).
-    const h = await harness({ resave: true });
-    const jar = new CookieJar();
-    const sid = (await h.request(jar, 'POST', '/login')).body.sid as string;
-    const first = Date.parse((await h.store.get(sid))?.cookie?.expires as string);
-    const value = await r().get(h.prefix + sid);
+    const { h, jar, sid, first, value } = await loggedIn({ resave: true });
     await pause(50);
     expect((await h.request(jar, 'GET', '/me')).body.user).toBe('alice');
-    const second = Date.parse((await h.store.get(sid))?.cookie?.expires as string);
-    expect(second).toBeGreaterThan(first);
+    expect(await expiresOf(h, sid)).toBeGreaterThan(first);
     expect(await r().get(h.prefix + sid)).toBe(value);
   });
 
   it('a touch of an unchanged session moves the cookie.expires that get reports, without rewriting the value', async () => {
     // express-session's own "req.session .touch() should reset session expiration": express calls the
     // store's touch for an unmodified session, then reads it back.
-    const h = await harness({ rolling: true });
-    const jar = new CookieJar();
-    const sid = (await h.request(jar, 'POST', '/login')).body.sid as string;
-    const first = Date.parse((await h.store.get(sid))?.cookie?.expires as string);
-    const value = await r().get(h.prefix + sid);
+    const { h, jar, sid, first, value } = await loggedIn({ rolling: true });
     await pause(50);
     h.calls.length = 0;
     await h.request(jar, 'GET', '/me');
     expect(h.calls).toEqual(['get', 'touch']);
-    const second = Date.parse((await h.store.get(sid))?.cookie?.expires as string);
+    const second = await expiresOf(h, sid);
     expect(second).toBeGreaterThan(first);
     expect(await r().get(h.prefix + sid)).toBe(value);
     // What get reports is what the key lives to, by the Redis clock.

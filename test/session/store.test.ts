@@ -197,39 +197,30 @@ describe.skipIf(!hasRedis)('TTL rules', () => {
     expect(await redis.pttl(`${store.prefix}s`)).toBeLessThanOrEqual(60_000);
   });
 
+  /** Session `n` with a cookie of maxAge `maxAgeS` that expires in `expiresInS` seconds. */
+  const saved = (n: number, maxAgeS: number, expiresInS = maxAgeS) => ({
+    n,
+    cookie: { originalMaxAge: maxAgeS * 1000, expires: inSeconds(expiresInS).toISOString() },
+  });
+
   for (const replicating of [false, true]) {
     it(`a newer write's lifetime wins, shorter or longer; a touch never shortens (${replicating ? 'replicating' : 'local'})`, async () => {
       const store = makeStore(replicating ? { transport: createMemoryTransport(), sealer: 'none' } : {});
       const key = `${store.prefix}s`;
-      await store.set('s', {
-        n: 1,
-        cookie: { originalMaxAge: 600_000, expires: inSeconds(600).toISOString() },
-      });
+      await store.set('s', saved(1, 600));
       expect(await redis.pttl(key)).toBeGreaterThan(590_000);
       // "Remember me" turned off: re-saved with a shorter maxAge, the session is shortened.
-      await store.set('s', {
-        n: 2,
-        cookie: { originalMaxAge: 60_000, expires: inSeconds(60).toISOString() },
-      });
+      await store.set('s', saved(2, 60));
       expect(await redis.pttl(key)).toBeLessThanOrEqual(60_000);
       expect(JSON.parse((await redis.get(key)) as string).n).toBe(2);
       // The same content with only a shorter maxAge is a new write too.
-      await store.set('s', {
-        n: 2,
-        cookie: { originalMaxAge: 30_000, expires: inSeconds(30).toISOString() },
-      });
+      await store.set('s', saved(2, 30));
       expect(await redis.pttl(key)).toBeLessThanOrEqual(30_000);
       // A touch with an earlier expiry never shortens it.
-      await store.touch('s', {
-        n: 2,
-        cookie: { originalMaxAge: 30_000, expires: inSeconds(10).toISOString() },
-      });
+      await store.touch('s', saved(2, 30, 10));
       expect(await redis.pttl(key)).toBeGreaterThan(20_000);
       // And a longer one is a longer lifetime.
-      await store.set('s', {
-        n: 3,
-        cookie: { originalMaxAge: 600_000, expires: inSeconds(600).toISOString() },
-      });
+      await store.set('s', saved(3, 600));
       expect(await redis.pttl(key)).toBeGreaterThan(590_000);
     });
   }
