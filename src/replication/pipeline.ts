@@ -237,12 +237,13 @@ export class Pipeline {
     for (const [kind, group] of routed) {
       await this.applyIsolating(this.kinds.get(kind) as KindHandler<unknown>, group.items, group.envelopes);
     }
-    if (sequences && tally) await sequences.record(tally);
+    // Lag is from when a change was made to when it was applied, before its numbers are recorded.
     const now = this.options.now();
     for (const group of routed.values()) {
       for (const envelope of group.envelopes)
         this.stats.lagMs[envelope.origin] = Math.max(0, now - envelope.time);
     }
+    if (sequences && tally) await sequences.record(tally);
   }
 
   /** Opens a sealed batch; `undefined` (after refusing it) when it cannot be opened. */
