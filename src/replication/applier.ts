@@ -52,8 +52,11 @@ function laterExpiry(a: number, b: number): number {
 }
 
 /**
- * Several touches of one session in a batch become one with the latest expiry. Sets and destroys are
- * kept as they are: the merge rules make the result the same either way, this only saves work.
+ * Several touches of one session and one version in a batch become one with the latest expiry. Touches
+ * of different versions stay apart: the higher version's expiry wins, but a lower version's later
+ * expiry still keeps the metadata alive that long (apply.lua), which one merged touch would lose. Sets
+ * and destroys are kept as they are: the merge rules make the result the same either way, this only
+ * saves work.
  */
 export function coalesceTouches(events: readonly ChangeEvent[]): {
   events: ChangeEvent[];
@@ -67,22 +70,16 @@ export function coalesceTouches(events: readonly ChangeEvent[]): {
       out.push(event);
       continue;
     }
-    const key = `${event.origin}\u0000${event.sid}`;
+    const key = `${event.origin}\u0000${event.sid}\u0000${event.version}`;
     const seen = touches.get(key);
     if (!seen) {
       touches.set(key, event);
       continue;
     }
     coalesced++;
-    // A touch's expiry belongs to the version it touched: the higher version's wins, the same version's
-    // merge to the later (as apply.lua merges them).
+    // Touches of the same version merge to the later expiry (as apply.lua merges them).
     const newer = event.time >= seen.time ? event : seen;
-    const higher = event.version === seen.version ? undefined : event.version > seen.version ? event : seen;
-    touches.set(key, {
-      ...newer,
-      version: higher ? higher.version : seen.version,
-      expiresAt: higher ? higher.expiresAt : laterExpiry(seen.expiresAt, event.expiresAt),
-    });
+    touches.set(key, { ...newer, expiresAt: laterExpiry(seen.expiresAt, event.expiresAt) });
   }
   out.push(...touches.values());
   return { events: out, coalesced };

@@ -73,6 +73,15 @@ describe('coalesceTouches', () => {
     expect(events[0]?.expiresAt).toBe(0);
   });
 
+  it('never merges touches of different versions: the later expiry of a lower version keeps the metadata alive', () => {
+    // Found by the replication property test: merged into the higher version's touch, the lower one's
+    // later expiry was lost, and the metadata key outlived the session 1 ms less in that region.
+    sid = 'c5';
+    const lower = touchEv(2000, 'hk', DAY, '');
+    const higher = touchEv(1000, 'hk', DAY, version(1, 0, 'hk'));
+    expect(coalesceTouches([lower, higher])).toEqual({ events: [lower, higher], coalesced: 0 });
+  });
+
   it('never merges touches of different sessions', () => {
     sid = 'c3';
     const a = touchEv(1000);
