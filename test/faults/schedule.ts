@@ -348,8 +348,10 @@ export async function play(deployment: Deployment, schedule: Schedule, sids: str
       case 'drop':
         if (await deployment.drop(schedule, nameOf(step.source), nameOf(step.reader))) {
           played.dropped.add(nameOf(step.source));
-          if (deployment.transport === 'amqp') {
-            for (const origin of REGIONS) if (origin !== nameOf(step.reader)) played.dropped.add(origin);
+          // A purged queue loses every origin's messages; a filtered purge on NATS 2.9 moves every
+          // consumer of the stream past the purged range, other origins' undelivered messages included.
+          if (deployment.transport !== 'redis-streams') {
+            for (const origin of REGIONS) played.dropped.add(origin);
           }
           count('changes dropped in transit');
         }

@@ -121,14 +121,18 @@ describe.skipIf(!hasRedis)('track.lua (sequence numbers)', () => {
     expect(later.low).toBe(5);
   });
 
-  it('numbers below the first contact, arriving after it (reads in flight at start), are neither duplicates nor missing', async () => {
+  it('the first contact counts from 1: first numbers that never came are a gap, late ones fill in', async () => {
     const { track } = region();
-    const first = await track([5, 6, 7], { graceMs: 0 });
-    expect(first).toMatchObject({ status: 'first', low: 7, base: 4, duplicates: 0 });
+    const first = await track([5, 6, 7], { graceMs: 60_000 });
+    expect(first).toMatchObject({ status: 'first', low: 0, base: 0, duplicates: 0 });
     const earlier = await track([1, 2, 3, 4], { graceMs: 0 });
     expect(earlier).toMatchObject({ low: 7, duplicates: 0, late: 0 });
     expect(earlier.gap).toBeUndefined();
     expect((await track([6], { graceMs: 0 })).duplicates).toBe(1);
+    // Another region's first contact after its origin's first changes were lost.
+    const other = region();
+    await other.track([3, 4], { graceMs: 60_000 });
+    expect((await other.track([5], { graceMs: 0 })).gap).toEqual({ from: 1, to: 2 });
   });
 
   it('a new epoch (the origin lost its outbox) counts from 1; numbers of an older epoch are not tracked', async () => {

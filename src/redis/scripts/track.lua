@@ -10,11 +10,10 @@
 ---   gaps   ranges given up as gaps and not yet filled, "a-b,c-d" (at most 16): a number that arrives
 ---          late inside one is applied and counted as late, and when every gap is filled the origin is
 ---          whole again ("healed")
----   base   where counting started: the first contact with an origin starts from what arrives, so a
----          number at or below it (a batch read at the same time, arriving later) is neither a duplicate
----          nor missing
+---   base   where counting started, 0 (states written by an earlier version started from the first
+---          number that arrived: a number at or below it is neither a duplicate nor missing)
 --- A later epoch (the origin's Redis lost its outbox and counts from 1 again) starts over from 0; numbers
---- of an earlier epoch are not tracked. The first contact with an origin starts from what arrives.
+--- of an earlier epoch are not tracked. The first contact with an origin counts from 1 as well.
 ---
 --- KEYS[1] this region's sequence state (hash)
 --- KEYS[2] numbers of this origin handled out of order (sorted set, same slot)
@@ -59,13 +58,10 @@ else
     low = 0
     redis.call('DEL', KEYS[2])
   else
+    -- The first contact counts from 1 too: an origin's first changes that never came (a broker's
+    -- retention, a purge, a stream trimmed before this region had a reader) are a gap like any other.
     status = 'first'
-    -- Nothing before the first number that arrives can be told missing.
-    local least
-    for _, n in ipairs(numbers) do
-      if not least or n < least then least = n end
-    end
-    if least then low = least - 1 else low = announced or 0 end
+    low = 0
   end
   base = low
   top, held, since, gaps = low, 0, nil, {}
