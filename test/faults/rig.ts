@@ -37,8 +37,12 @@ export const STORE = {
   /** Half of it is how far ahead of Redis a host clock may push a version. */
   maxClockSkewMs: 2000,
   operationTimeoutMs: 500,
-  /** Numbers missing this long are a gap (the `drop` step must be found within a schedule's settle). */
-  gapGraceMs: 2000,
+  /**
+   * Numbers missing this long are a gap: longer than a broker takes to deliver a failed batch again (AMQP
+   * and NATS back off up to 5 s, NATS redelivers a lost ack after `ackWaitMs`, 5 s), so that a batch on
+   * its way back is not taken for a loss, and short enough that a `drop` is found within the settle.
+   */
+  gapGraceMs: 8000,
   heartbeatMs: 500,
 } as const;
 
