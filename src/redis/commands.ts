@@ -248,8 +248,6 @@ export interface TrackResult {
   readonly status: 'ok' | 'first' | 'new-epoch' | 'old-epoch';
   /** Ranges given up as gaps and not filled yet. */
   readonly gaps: readonly { readonly from: number; readonly to: number }[];
-  /** Where counting started (the first contact): numbers up to it are neither duplicates nor missing. */
-  readonly base: number;
 }
 
 /** Parses `a-b,c-d`. */
@@ -275,7 +273,7 @@ export function trackSequence(
 ): Promise<TrackResult> {
   const args: (string | number)[] = [a.origin, a.epoch, a.graceMs, a.announced ?? '', ...a.numbers];
   return runScript(client, 'track', [keys.state, keys.held], args).then((reply) => {
-    const [duplicates, late, low, from, to, healed, status, gaps, base] = reply as [
+    const [duplicates, late, low, from, to, healed, status, gaps] = reply as [
       number,
       number,
       string | number,
@@ -283,7 +281,6 @@ export function trackSequence(
       string,
       number,
       TrackResult['status'],
-      string,
       string,
     ];
     const gapFrom = Number(from);
@@ -295,7 +292,6 @@ export function trackSequence(
       healed: Number(healed) === 1,
       status,
       gaps: parseRanges(String(gaps ?? '')),
-      base: Number(base ?? 0),
     };
   });
 }

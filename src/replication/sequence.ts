@@ -47,10 +47,8 @@ export interface SequenceGap {
 export interface OriginSequence {
   /** The origin's current epoch, as far as this region knows. */
   readonly epoch: string;
-  /** Every number up to this one was handled here (or given up as a gap), from `base` on. */
+  /** Every number up to this one was handled here (or given up as a gap). */
   readonly low: number;
-  /** Where counting started: the first contact starts from what arrives, so nothing up to it is known. */
-  readonly base: number;
   /** Ranges given up as gaps and not filled since. */
   readonly gaps: readonly { readonly from: number; readonly to: number }[];
 }
@@ -100,13 +98,13 @@ export class SequenceTracker {
       () => new TimeoutError('reading the sequence state', timeoutMs),
     );
     for (const [origin, text] of Object.entries(fields)) {
-      const [epoch = '', low = '', , , , gaps = '', base = '0'] = text.split('|');
+      const [epoch = '', low = '', , , , gaps = ''] = text.split('|');
       if (!/^\d{16}$/.test(epoch)) continue;
       const mine = this.known.get(origin);
       // Never move back what this process learnt from a later reply.
       if (mine && mine.epoch === epoch && mine.low > Number(low)) continue;
       if (mine && mine.epoch > epoch) continue;
-      this.known.set(origin, { epoch, low: Number(low), base: Number(base), gaps: parseRanges(gaps) });
+      this.known.set(origin, { epoch, low: Number(low), gaps: parseRanges(gaps) });
     }
   }
 
@@ -114,8 +112,7 @@ export class SequenceTracker {
   isDuplicate(envelope: Envelope, number: EnvelopeNumber | undefined = numberOf(envelope)): boolean {
     if (!number || number.heartbeat) return false;
     const known = this.known.get(envelope.origin);
-    if (!known || known.epoch !== number.epoch || number.n > known.low || number.n <= known.base)
-      return false;
+    if (!known || known.epoch !== number.epoch || number.n > known.low) return false;
     if (known.gaps.some((gap) => number.n >= gap.from && number.n <= gap.to)) return false;
     this.count(this.duplicates, envelope.origin, 1);
     return true;
@@ -169,7 +166,7 @@ export class SequenceTracker {
     if (result.duplicates > 0) this.count(this.duplicates, origin, result.duplicates);
     if (result.late > 0) this.count(this.late, origin, result.late);
     if (result.status === 'old-epoch') return;
-    this.known.set(origin, { epoch, low: result.low, base: result.base, gaps: result.gaps });
+    this.known.set(origin, { epoch, low: result.low, gaps: result.gaps });
     if (result.gap) this.options.onGap({ origin, epoch, ...result.gap });
     if (result.healed) this.options.onHealed(origin);
   }

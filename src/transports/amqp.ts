@@ -9,6 +9,7 @@ import type {
 import { ClosedError, MessageTooLargeError, MissingDependencyError, TransportError } from '../errors.js';
 import { Backoff, sleep } from '../internal/backoff.js';
 import { isValidRegion } from '../internal/ids.js';
+import { unlessAborted } from '../internal/lifecycle.js';
 import { settledWithin } from '../internal/timeout.js';
 import { TransportEvents } from '../internal/transport-state.js';
 import { AmqpConsumer, type AmqpHost } from './amqp-consumer.js';
@@ -303,12 +304,8 @@ class AmqpTransport extends TransportEvents implements ReplicationTransport, Amq
     // Resolve once consuming, or after connectTimeoutMs while the broker is away (it starts later); at
     // once when the caller gives up (its signal) or the transport closes (which stops the consumer).
     const { signal } = options;
-    const abandoned = new Promise<void>((resolve) => {
-      if (signal?.aborted) resolve();
-      signal?.addEventListener('abort', () => resolve(), { once: true });
-    });
     await settledWithin(
-      Promise.race([consumer.started, consumer.ended, abandoned]),
+      unlessAborted(Promise.race([consumer.started, consumer.ended]), signal, 'the amqp subscription'),
       this.options.connectTimeoutMs,
     );
     if (signal?.aborted || consumer.state === 'closing' || consumer.state === 'closed') {

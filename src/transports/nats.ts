@@ -6,6 +6,7 @@ import { ClosedError, MessageTooLargeError, MissingDependencyError, TransportErr
 import { sleep } from '../internal/backoff.js';
 import { encodeFrames, MAX_FRAME } from '../internal/envelope-frame.js';
 import { isValidRegion } from '../internal/ids.js';
+import { unlessAborted } from '../internal/lifecycle.js';
 import { sizeRefusal } from '../internal/size-refusal.js';
 import { settledWithin, withTimeout } from '../internal/timeout.js';
 import { TransportEvents } from '../internal/transport-state.js';
@@ -375,12 +376,8 @@ class NatsTransport extends TransportEvents implements ReplicationTransport, Nat
     // the background; envelopes wait in the stream meanwhile); at once when the caller gives up (its
     // signal) or the transport closes (closing a subscription marks it started).
     const { signal } = options;
-    const abandoned = new Promise<void>((resolve) => {
-      if (signal?.aborted) resolve();
-      signal?.addEventListener('abort', () => resolve(), { once: true });
-    });
     await settledWithin(
-      Promise.race([Promise.all(subs.map((sub) => sub.started)), abandoned]),
+      unlessAborted(Promise.all(subs.map((sub) => sub.started)), signal, 'the nats subscription'),
       this.settings.publishTimeoutMs,
     );
     if (signal?.aborted || this.closed) {

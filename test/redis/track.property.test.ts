@@ -124,7 +124,7 @@ describe.skipIf(!hasRedis)('track.lua (sequence numbers)', () => {
   it('the first contact counts from 1: first numbers that never came are a gap, late ones fill in', async () => {
     const { track } = region();
     const first = await track([5, 6, 7], { graceMs: 60_000 });
-    expect(first).toMatchObject({ status: 'first', low: 0, base: 0, duplicates: 0 });
+    expect(first).toMatchObject({ status: 'first', low: 0, duplicates: 0 });
     const earlier = await track([1, 2, 3, 4], { graceMs: 0 });
     expect(earlier).toMatchObject({ low: 7, duplicates: 0, late: 0 });
     expect(earlier.gap).toBeUndefined();

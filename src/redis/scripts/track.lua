@@ -2,7 +2,7 @@
 --- gaps: numbers that never came although later ones did. Run after a batch was applied, so a batch that
 --- fails and comes again is recorded only once it went through. Shared by every process of the region.
 ---
---- State, one hash field per origin (KEYS[1]): "epoch|low|top|since|held|gaps|base"
+--- State, one hash field per origin (KEYS[1]): "epoch|low|top|since|held|gaps"
 ---   low    every number up to it was handled (or given up as a gap)
 ---   top    the highest number known to exist (handled, or announced by a heartbeat)
 ---   since  when numbers between low and top started missing (Redis ms), "" when none are
@@ -10,8 +10,6 @@
 ---   gaps   ranges given up as gaps and not yet filled, "a-b,c-d" (at most 16): a number that arrives
 ---          late inside one is applied and counted as late, and when every gap is filled the origin is
 ---          whole again ("healed")
----   base   where counting started, 0 (states written by an earlier version started from the first
----          number that arrived: a number at or below it is neither a duplicate nor missing)
 --- A later epoch (the origin's Redis lost its outbox and counts from 1 again) starts over from 0; numbers
 --- of an earlier epoch are not tracked. The first contact with an origin counts from 1 as well.
 ---
@@ -24,7 +22,7 @@
 --- ARGV[4] highest number a heartbeat announced, "" when none
 --- ARGV[5..] numbers handled
 ---
---- Returns {duplicates, late, low, gap_from, gap_to, healed, status, gaps, base}: gap_from..gap_to is the
+--- Returns {duplicates, late, low, gap_from, gap_to, healed, status, gaps}: gap_from..gap_to is the
 --- range given up in this call (0, 0 when none); healed is 1 when the last open gap was filled; status
 --- is "ok", "first", "new-epoch" or "old-epoch".
 --- @include "common"
@@ -42,29 +40,25 @@ local status = 'ok'
 local low, top, since, held, gaps
 local raw = redis.call('HGET', KEYS[1], origin)
 local e, l, t, s, h, g
-local base
-if raw then e, l, t, s, h, g, base = string.match(raw, '^(%d+)|(%d+)|(%d+)|(%d*)|(%d+)|([%d,%-]*)|(%d+)$') end
+if raw then e, l, t, s, h, g = string.match(raw, '^(%d+)|(%d+)|(%d+)|(%d*)|(%d+)|([%d,%-]*)$') end
 if e and epoch < e then
-  return {0, 0, l, '0', '0', 0, 'old-epoch', g, base}
+  return {0, 0, l, '0', '0', 0, 'old-epoch', g}
 end
 if e and epoch == e then
-  low, top, held, base = tonumber(l), tonumber(t), tonumber(h), tonumber(base)
+  low, top, held = tonumber(l), tonumber(t), tonumber(h)
   since = tonumber(s)
   gaps = {}
   for a, b in string.gmatch(g, '(%d+)-(%d+)') do gaps[#gaps + 1] = {tonumber(a), tonumber(b)} end
 else
+  -- A new epoch, or the first contact: both count from 1, so an origin's first changes that never came
+  -- (a broker's retention, a purge, a stream trimmed before this region had a reader) are a gap too.
   if e then
     status = 'new-epoch'
-    low = 0
     redis.call('DEL', KEYS[2])
   else
-    -- The first contact counts from 1 too: an origin's first changes that never came (a broker's
-    -- retention, a purge, a stream trimmed before this region had a reader) are a gap like any other.
     status = 'first'
-    low = 0
   end
-  base = low
-  top, held, since, gaps = low, 0, nil, {}
+  low, top, held, since, gaps = 0, 0, 0, nil, {}
 end
 local had_gaps = #gaps > 0
 
@@ -90,9 +84,7 @@ end
 
 local duplicates, late = 0, 0
 for _, n in ipairs(numbers) do
-  if n <= base then
-    -- Before the first contact: not known either way.
-  elseif n <= low then
+  if n <= low then
     if fill(n) then late = late + 1 else duplicates = duplicates + 1 end
   elseif n == low + 1 and held == 0 then
     low = n
@@ -139,5 +131,5 @@ local gap_text = table.concat(parts, ',')
 local healed = 0
 if had_gaps and #gaps == 0 then healed = 1 end
 redis.call('HSET', KEYS[1], origin, epoch .. '|' .. fmt(low) .. '|' .. fmt(top) .. '|' ..
-  (since and fmt(since) or '') .. '|' .. fmt(held) .. '|' .. gap_text .. '|' .. fmt(base))
-return {duplicates, late, fmt(low), fmt(gap_from), fmt(gap_to), healed, status, gap_text, fmt(base)}
+  (since and fmt(since) or '') .. '|' .. fmt(held) .. '|' .. gap_text)
+return {duplicates, late, fmt(low), fmt(gap_from), fmt(gap_to), healed, status, gap_text}
