@@ -3,6 +3,7 @@
  * middleware is created: every mistake is a `ConfigError` naming the option.
  */
 import { ConfigError } from '../errors.js';
+import { numberOption } from '../internal/options.js';
 import { DEFAULT_MAX_TOKEN_BYTES } from '../security/access-token.js';
 import type { K4PublicPaserk } from '../security/paserk.js';
 import { parseK4Public } from '../security/paserk.js';
@@ -195,15 +196,17 @@ export function resolvePasetoSessionOptions(input: PasetoSessionOptions): Resolv
   ) {
     throw new ConfigError('verifiedTokenCache', 'must be an integer from 0 (off) to 10,000,000 tokens');
   }
-  const maxTokenBytes = input.maxTokenBytes ?? PASETO_SESSION_DEFAULTS.maxTokenBytes;
-  if (
-    typeof maxTokenBytes !== 'number' ||
-    !Number.isInteger(maxTokenBytes) ||
-    maxTokenBytes < 256 ||
-    maxTokenBytes > 1_048_576
-  ) {
-    throw new ConfigError('maxTokenBytes', 'must be an integer number of bytes from 256 to 1,048,576');
-  }
+  const maxTokenBytes = numberOption(
+    'maxTokenBytes',
+    input.maxTokenBytes,
+    PASETO_SESSION_DEFAULTS.maxTokenBytes,
+    {
+      integer: true,
+      min: 256,
+      minExclusive: false,
+      max: 1_048_576,
+    },
+  );
   return {
     store: input.store,
     publicKeys,

@@ -13,6 +13,7 @@
  */
 import { unsign } from 'cookie-signature';
 import { ConfigError } from '../errors.js';
+import { numberOption } from '../internal/options.js';
 import { exceedsBytes } from '../security/bytes.js';
 import type { SessionData } from '../types.js';
 import { type CookieHeader, decodeCookieValue, readCookie } from './cookie-header.js';
@@ -137,14 +138,12 @@ function resolveOptions(options: SessionCookieOptions): ResolvedOptions {
     }
     if (typeof cookiePrefix !== 'string') throw new ConfigError('cookiePrefix', 'must be a string');
   }
-  if (
-    typeof maxCookieBytes !== 'number' ||
-    !Number.isInteger(maxCookieBytes) ||
-    maxCookieBytes < 64 ||
-    maxCookieBytes > 65_536
-  ) {
-    throw new ConfigError('maxCookieBytes', 'must be an integer number of bytes from 64 to 65,536');
-  }
+  numberOption('maxCookieBytes', maxCookieBytes, DEFAULT_MAX_COOKIE_BYTES, {
+    integer: true,
+    min: 64,
+    minExclusive: false,
+    max: 65_536,
+  });
   return {
     secrets,
     name: name ?? DEFAULT_NAMES[format],
