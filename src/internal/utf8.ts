@@ -13,6 +13,16 @@ export function utf8Length(text: string): number {
 }
 
 /**
+ * Whether `text` is longer than `max` bytes in UTF-8, found without counting when its length alone
+ * decides (a UTF-16 unit is 1 to 3 UTF-8 bytes): the size check that comes before any decoding.
+ */
+export function exceedsBytes(text: string, max: number): boolean {
+  if (text.length > max) return true;
+  if (text.length * 3 <= max) return false;
+  return utf8Length(text) > max;
+}
+
+/**
  * The longest start of `text` that is at most `maxBytes` UTF-8 bytes, never cutting a character in two,
  * and whether anything was cut.
  */

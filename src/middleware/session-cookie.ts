@@ -14,7 +14,7 @@
 import { unsign } from 'cookie-signature';
 import { ConfigError } from '../errors.js';
 import { numberOption } from '../internal/options.js';
-import { exceedsBytes } from '../security/bytes.js';
+import { exceedsBytes } from '../internal/utf8.js';
 import type { SessionData } from '../types.js';
 import { type CookieHeader, decodeCookieValue, readCookie } from './cookie-header.js';
 

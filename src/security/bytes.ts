@@ -36,16 +36,6 @@ export function utf8(text: string): Uint8Array {
   return encoder.encode(text);
 }
 
-/**
- * Whether `text` is longer than `max` bytes in UTF-8, found without encoding it when its length alone
- * decides (a UTF-16 unit is 1 to 3 UTF-8 bytes): the size check that comes before any decoding.
- */
-export function exceedsBytes(text: string, max: number): boolean {
-  if (text.length > max) return true;
-  if (text.length * 3 <= max) return false;
-  return Buffer.byteLength(text, 'utf8') > max;
-}
-
 /** Text of UTF-8 `bytes`; throws a `TypeError` on invalid UTF-8. */
 export function fromUtf8(bytes: Uint8Array): string {
   return decoder.decode(bytes);

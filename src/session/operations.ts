@@ -11,6 +11,7 @@ import { cookieExpired, cookieExpiryMs } from '../internal/cookie-expiry.js';
 import type { Deadlines } from '../internal/deadline.js';
 import { fingerprint } from '../internal/fingerprint.js';
 import { isValidSessionId, regionOfSessionId, sessionIdProblem } from '../internal/ids.js';
+import { exceedsBytes, utf8Length } from '../internal/utf8.js';
 import { createWriteBatcher } from '../internal/write-batching.js';
 import type { KeySpace } from '../keys.js';
 import {
@@ -122,14 +123,9 @@ export class SessionOperations {
       done(error instanceof Error ? error : new Error(String(error)));
       return;
     }
-    // A UTF-16 unit is at most 3 UTF-8 bytes: count the bytes only when the length cannot settle it.
-    const limit = options.maxSessionBytes;
-    if (data.length * 3 > limit) {
-      const bytes = Buffer.byteLength(data, 'utf8');
-      if (bytes > limit) {
-        done(new SessionTooLargeError(bytes, limit));
-        return;
-      }
+    if (exceedsBytes(data, options.maxSessionBytes)) {
+      done(new SessionTooLargeError(utf8Length(data), options.maxSessionBytes));
+      return;
     }
     this.ctx.readThrough?.forget(sid);
     this.batchWrites();
