@@ -9,7 +9,18 @@
  */
 
 /** The families of internal keys. */
-export type InternalFamily = 'outbox' | 'relay' | 'dead' | 'state' | 'seen';
+export type InternalFamily =
+  | 'outbox'
+  | 'relay'
+  | 'dead'
+  | 'state'
+  | 'seen'
+  // per-bucket digests of the sessions a region holds (verify, repair)
+  | 'digest'
+  // what each store process of a region reports about replication (status without the app)
+  | 'status'
+  // a resync of the region in progress, and its progress
+  | 'resync';
 
 /** The hash tag Redis Cluster would use for `key`, or `undefined` when it has none. */
 export function hashTagOf(key: string): string | undefined {
