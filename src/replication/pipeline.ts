@@ -84,6 +84,9 @@ export interface TransientStats {
   last: { reason: string; at: number } | undefined;
 }
 
+/** Told the lag of one applied envelope: its origin region and the ms from its making to its apply. */
+export type LagListener = (origin: string, lagMs: number) => void;
+
 /** How often a transient failure of one reason is reported, ms. */
 const TRANSIENT_REPORT_MS = 10_000;
 
@@ -114,7 +117,20 @@ export class Pipeline {
     transient: { count: 0, byReason: {}, last: undefined },
   };
 
+  /** Who is told the lag of every envelope applied (see {@link Pipeline.onLag}). */
+  private readonly lagListeners = new Set<LagListener>();
+
   constructor(private readonly options: PipelineOptions) {}
+
+  /**
+   * Calls `listener` with the lag of every envelope applied from now on (ms from when it was made, by
+   * its origin's Redis clock, to its apply here, by this region's); returns the function that stops it.
+   * Listeners must be cheap and must not throw: they run on the apply path.
+   */
+  onLag(listener: LagListener): () => void {
+    this.lagListeners.add(listener);
+    return () => this.lagListeners.delete(listener);
+  }
 
   /** Routes envelopes of `kind` to `handler`. */
   register<T>(kind: string, handler: KindHandler<T>): void {
@@ -239,9 +255,13 @@ export class Pipeline {
     }
     // Lag is from when a change was made to when it was applied, before its numbers are recorded.
     const now = this.options.now();
+    const listeners = this.lagListeners.size > 0 ? this.lagListeners : undefined;
     for (const group of routed.values()) {
-      for (const envelope of group.envelopes)
-        this.stats.lagMs[envelope.origin] = Math.max(0, now - envelope.time);
+      for (const envelope of group.envelopes) {
+        const lag = Math.max(0, now - envelope.time);
+        this.stats.lagMs[envelope.origin] = lag;
+        if (listeners) for (const listener of listeners) listener(envelope.origin, lag);
+      }
     }
     if (sequences && tally) await sequences.record(tally);
   }
