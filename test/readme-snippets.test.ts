@@ -31,12 +31,19 @@ async function documentationPages(): Promise<string[]> {
   const pages = ['README.md'];
   const docs = await readdir(join(ROOT, 'docs'), { recursive: true, withFileTypes: true });
   for (const entry of docs) {
-    if (entry.isFile() && entry.name.endsWith('.md')) pages.push(relative(ROOT, join(entry.parentPath, entry.name)));
+    if (entry.isFile() && entry.name.endsWith('.md'))
+      pages.push(relative(ROOT, join(entry.parentPath, entry.name)));
   }
   for (const entry of await readdir(join(ROOT, 'examples'), { withFileTypes: true })) {
     if (!entry.isDirectory()) continue;
     const readme = join('examples', entry.name, 'README.md');
-    if (await readFile(join(ROOT, readme)).then(() => true, () => false)) pages.push(readme);
+    if (
+      await readFile(join(ROOT, readme)).then(
+        () => true,
+        () => false,
+      )
+    )
+      pages.push(readme);
   }
   return pages.sort();
 }
@@ -46,7 +53,9 @@ interface Located extends TypeScriptSnippet {
   file: string;
 }
 
-it('every TypeScript snippet of README.md, docs/ and the examples compiles', { timeout: 120_000 }, async () => {
+it('every TypeScript snippet of README.md, docs/ and the examples compiles', {
+  timeout: 120_000,
+}, async () => {
   const pages = await documentationPages();
   expect(pages).toContain('docs/paseto.md');
   expect(pages.filter((page) => page.startsWith('examples/')).length).toBeGreaterThanOrEqual(5);
