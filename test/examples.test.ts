@@ -202,7 +202,7 @@ async function runReadme(name: string, setup: Setup): Promise<void> {
       for (const job of background.splice(0)) {
         const output = await Promise.race([
           job.done,
-          new Promise<undefined>((resolve) => setTimeout(resolve, BACKGROUND_FOR_MS)),
+          new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), BACKGROUND_FOR_MS)),
         ]);
         const context = `${job.step.command}\n  ran as: ${job.command}`;
         expect(output, `${context}\n  still running after ${BACKGROUND_FOR_MS} ms`).toBeDefined();
@@ -301,7 +301,7 @@ describe.skipIf(!hasRedis)('examples that need only Redis, as their READMEs say'
         // A free port for 3000 (the examples' default) and for every other port the commands name.
         const ports: Record<string, number> = { '3000': await freePort() };
         for (const [, port] of text.matchAll(/(?:PORT=|127\.0\.0\.1:)(\d{4})\b/g)) {
-          if (port !== '6379' && !(port in ports)) ports[port as string] = await freePort();
+          if (port && port !== '6379' && !(port in ports)) ports[port] = await freePort();
         }
         const serverBlock = Math.max(...commands.filter(isServer).map((c) => c.block));
         const listening = commands

@@ -19,7 +19,7 @@ function section(markdown: string, heading: string): string {
   const start = lines.findIndex((line) => line.trim() === heading);
   if (start < 0) return '';
   const end = lines.findIndex((line, i) => {
-    const hashes = /^(#+)\s/.exec(line)?.[1].length;
+    const hashes = /^(#+)\s/.exec(line)?.[1]?.length;
     return i > start && hashes !== undefined && hashes <= level;
   });
   return lines.slice(start + 1, end < 0 ? undefined : end).join('\n');
