@@ -39,6 +39,7 @@ export class RedisClock {
       const redisMs = Number(seconds) * 1000 + Number(micros) / 1000;
       if (!Number.isFinite(redisMs)) continue;
       const rttMs = after - before;
+      if (rttMs < 0) continue; // the host clock was set back during the call: no measure
       if (!best || rttMs < best.rttMs) best = { rttMs, offsetMs: Math.round(redisMs - (before + after) / 2) };
       if (best.rttMs <= 1) break; // as good as a measure gets
     }
