@@ -2,4 +2,11 @@
 // migrate, verify, repair, resync, region removal), for apps and scripts that operate regions
 // themselves. Each helper adds its exports here.
 
+export {
+  type AdminRegion,
+  type InspectOptions,
+  inspectSession,
+  type RegionSessionView,
+  type SessionInspection,
+} from './admin/inspect.js';
 export { maskSessionId } from './admin/mask-id.js';
