@@ -10,3 +10,12 @@ export {
   type SessionInspection,
 } from './admin/inspect.js';
 export { maskSessionId } from './admin/mask-id.js';
+export {
+  escapeGlob,
+  MIGRATE_STATE_FIELD,
+  type MigrateCounts,
+  type MigrateOptions,
+  type MigrateProgress,
+  type MigrateReport,
+  migrateKeyspace,
+} from './admin/migrate.js';

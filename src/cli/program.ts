@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { register as registerInspect } from './commands/inspect.js';
+import { register as registerMigrate } from './commands/migrate.js';
 import { register as registerTail } from './commands/tail.js';
 import { DEFAULT_TIMEOUT_MS, REGIONS_ENV } from './config.js';
 
@@ -41,6 +42,7 @@ export function createProgram(): Command {
     .exitOverride()
     .addHelpText('after', FOOTER);
   registerInspect(program);
+  registerMigrate(program);
   registerTail(program);
   return program;
 }

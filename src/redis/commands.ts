@@ -321,3 +321,48 @@ export function addDeadLetter(
     [bounds.maxEntries, bounds.maxBytes, ...fields],
   ).then(Number);
 }
+
+/** What `migrate.lua` did with one session. */
+export enum MigrateResult {
+  /** Metadata written with a new version. */
+  Migrated = 0,
+  /** The session has metadata already (or a tombstone). */
+  HasMetadata = 1,
+  /** The value is gone (expired or deleted). */
+  Gone = 2,
+  /** The value changed since it was read: read it again. */
+  Changed = 3,
+}
+
+/** Arguments of {@link migrateSession}. */
+export interface MigrateArgs {
+  readonly region: string;
+  /** SHA-1 (hex) of the value as read. */
+  readonly valueSha1: string;
+  readonly fingerprint: string;
+  /** The lifetime rule in ms (the cookie's originalMaxAge, or the ttl). */
+  readonly ruleMs: number;
+  /** The host's clock, epoch ms. */
+  readonly hostNow: number;
+  readonly maxSkewMs: number;
+}
+
+/** Runs `migrate.lua`: gives a connect-redis session (no metadata) geosession's metadata. */
+export function migrateSession(
+  client: RedisClient,
+  keys: { value: string; meta: string },
+  a: MigrateArgs,
+): Promise<{ result: MigrateResult; version: string }> {
+  const args = [
+    a.region,
+    a.valueSha1,
+    a.fingerprint,
+    Math.ceil(a.ruleMs),
+    Math.floor(a.hostNow),
+    a.maxSkewMs,
+  ];
+  return runScript(client, 'migrate', [keys.value, keys.meta], args).then((reply) => {
+    const [result, version] = reply as [number, string];
+    return { result: result as MigrateResult, version };
+  });
+}
