@@ -19,3 +19,9 @@ export {
   type MigrateReport,
   migrateKeyspace,
 } from './admin/migrate.js';
+export {
+  planRegionRemoval,
+  type RedisRemovalStep,
+  type RegionRemovalOptions,
+  removeRegionFromRedis,
+} from './admin/remove-region.js';
