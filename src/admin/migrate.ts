@@ -5,7 +5,7 @@ import { fingerprint } from '../internal/fingerprint.js';
 import { isValidRegion } from '../internal/ids.js';
 import { numberOption, rejectUnknown, requireObject } from '../internal/options.js';
 import { createKeySpace, type KeySpace, prefixProblem } from '../keys.js';
-import { MigrateResult, migrateSession } from '../redis/commands.js';
+import { type MigrateItem, MigrateResult, migrateSessions } from '../redis/commands.js';
 import { DEFAULT_OPTIONS } from '../session/options.js';
 import type { SessionData } from '../types.js';
 
@@ -22,7 +22,7 @@ import type { SessionData } from '../types.js';
 
 /** Options of {@link migrateKeyspace}. */
 export interface MigrateOptions {
-  /** A client of the region's Redis (the one connect-redis wrote to). Required. */
+  /** A client of the region's Redis (the one connect-redis wrote to; not a Redis Cluster). Required. */
   client: Redis;
   /** The region id that the new versions carry (the region this Redis serves). Required. */
   region: string;
@@ -99,6 +99,9 @@ const KNOWN = [
 
 /** Tries per session whose value changes between read and write. */
 const TRIES = 3;
+
+/** Sessions per migrate.lua call. */
+const PER_CALL = 100;
 
 /** `text` with the glob characters of SCAN MATCH escaped. */
 export function escapeGlob(text: string): string {
@@ -195,7 +198,7 @@ async function migrateBatch(batch: Batch, sids: readonly string[], counts: Migra
     const pipeline = client.pipeline();
     for (const sid of pending) pipeline.get(keys.session(sid)).exists(keys.meta(sid));
     const replies = (await pipeline.exec()) ?? [];
-    const writes: Promise<{ sid: string; result: MigrateResult }>[] = [];
+    const items: { sid: string; item: MigrateItem }[] = [];
     pending.forEach((sid, i) => {
       const [valueError, value] = replies[2 * i] ?? [new Error('no reply')];
       const [metaError, hasMeta] = replies[2 * i + 1] ?? [new Error('no reply')];
@@ -204,16 +207,25 @@ async function migrateBatch(batch: Batch, sids: readonly string[], counts: Migra
       if (Number(hasMeta) === 1) counts.alreadyMigrated++;
       else if (typeof value !== 'string') counts.gone++;
       else {
-        const args = migrateArgs(batch, value);
-        if (!args) counts.unreadable++;
+        const item = migrateItem(batch, keys, sid, value);
+        if (!item) counts.unreadable++;
         else if (batch.dryRun) counts.migrated++;
-        else {
-          const write = migrateSession(client, { value: keys.session(sid), meta: keys.meta(sid) }, args);
-          writes.push(write.then(({ result }) => ({ sid, result })));
-        }
+        else items.push({ sid, item });
       }
     });
-    const results = await Promise.all(writes);
+    const calls: Promise<{ sid: string; result: MigrateResult }[]>[] = [];
+    for (let at = 0; at < items.length; at += PER_CALL) {
+      const chunk = items.slice(at, at + PER_CALL);
+      const call = migrateSessions(
+        client,
+        chunk.map((c) => c.item),
+        { region: batch.region, hostNow: Date.now(), maxSkewMs: batch.maxSkewMs },
+      );
+      calls.push(
+        call.then((codes) => chunk.map((c, i) => ({ sid: c.sid, result: codes[i] as MigrateResult }))),
+      );
+    }
+    const results = (await Promise.all(calls)).flat();
     pending = [];
     for (const { sid, result } of results) {
       if (result === MigrateResult.Migrated) counts.migrated++;
@@ -225,8 +237,8 @@ async function migrateBatch(batch: Batch, sids: readonly string[], counts: Migra
   }
 }
 
-/** The script's arguments for a stored value, or `undefined` when it is not a session's JSON. */
-function migrateArgs(batch: Batch, value: string) {
+/** What migrate.lua needs for a stored value, or `undefined` when it is not a session's JSON. */
+function migrateItem(batch: Batch, keys: KeySpace, sid: string, value: string): MigrateItem | undefined {
   let session: unknown;
   try {
     session = JSON.parse(value);
@@ -237,11 +249,9 @@ function migrateArgs(batch: Batch, value: string) {
   const maxAge = (session as { cookie?: { originalMaxAge?: unknown } }).cookie?.originalMaxAge;
   const ruleMs = typeof maxAge === 'number' && maxAge > 0 && Number.isFinite(maxAge) ? maxAge : batch.ttlMs;
   return {
-    region: batch.region,
+    keys: { value: keys.session(sid), meta: keys.meta(sid) },
     valueSha1: createHash('sha1').update(value, 'utf8').digest('hex'),
     fingerprint: fingerprint(JSON, session as SessionData, value),
     ruleMs,
-    hostNow: Date.now(),
-    maxSkewMs: batch.maxSkewMs,
   };
 }

@@ -334,35 +334,27 @@ export enum MigrateResult {
   Changed = 3,
 }
 
-/** Arguments of {@link migrateSession}. */
-export interface MigrateArgs {
-  readonly region: string;
+/** One session for {@link migrateSessions}. */
+export interface MigrateItem {
+  readonly keys: { readonly value: string; readonly meta: string };
   /** SHA-1 (hex) of the value as read. */
   readonly valueSha1: string;
   readonly fingerprint: string;
   /** The lifetime rule in ms (the cookie's originalMaxAge, or the ttl). */
   readonly ruleMs: number;
-  /** The host's clock, epoch ms. */
-  readonly hostNow: number;
-  readonly maxSkewMs: number;
 }
 
-/** Runs `migrate.lua`: gives a connect-redis session (no metadata) geosession's metadata. */
-export function migrateSession(
+/**
+ * Runs `migrate.lua` for `items` in one call (a plain Redis: keys of several slots): gives
+ * connect-redis sessions (no metadata) geosession's metadata. One result per item, in order.
+ */
+export function migrateSessions(
   client: RedisClient,
-  keys: { value: string; meta: string },
-  a: MigrateArgs,
-): Promise<{ result: MigrateResult; version: string }> {
-  const args = [
-    a.region,
-    a.valueSha1,
-    a.fingerprint,
-    Math.ceil(a.ruleMs),
-    Math.floor(a.hostNow),
-    a.maxSkewMs,
-  ];
-  return runScript(client, 'migrate', [keys.value, keys.meta], args).then((reply) => {
-    const [result, version] = reply as [number, string];
-    return { result: result as MigrateResult, version };
-  });
+  items: readonly MigrateItem[],
+  a: { region: string; hostNow: number; maxSkewMs: number },
+): Promise<MigrateResult[]> {
+  const keys = items.flatMap((item) => [item.keys.value, item.keys.meta]);
+  const args: (string | number)[] = [a.region, Math.floor(a.hostNow), a.maxSkewMs];
+  for (const item of items) args.push(item.valueSha1, item.fingerprint, Math.ceil(item.ruleMs));
+  return runScript(client, 'migrate', keys, args).then((reply) => (reply as number[]).map(Number));
 }
