@@ -6,7 +6,7 @@ import { eventually, type PrivateRedis, startRedis } from '../helpers/servers.js
 import { regionArgs, runCli } from './run-cli.js';
 
 // `geosession inspect` against two private regions replicating over Redis Streams.
-describe('geosession inspect', () => {
+describe('geosession inspect', { timeout: 120_000 }, () => {
   let hk: PrivateRedis;
   let kr: PrivateRedis;
   const prefix = 'insp:';

@@ -11,7 +11,7 @@ import { startExpressApp } from '../helpers/session-apps.js';
 import { regionArgs, runCli } from './run-cli.js';
 
 // `geosession migrate` on keyspaces written by the real connect-redis 8 through express-session.
-describe('geosession migrate', () => {
+describe('geosession migrate', { timeout: 120_000 }, () => {
   let hk: PrivateRedis;
   beforeAll(async () => {
     hk = await startRedis();

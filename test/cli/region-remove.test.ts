@@ -18,7 +18,7 @@ const hasRabbit = await serviceAvailable('rabbitmq', 5672);
 const hasNats = await serviceAvailable('nats', 4222);
 
 // `geosession region remove`: the removal procedure of docs/replication.md in one step, per transport.
-describe('geosession region remove', () => {
+describe('geosession region remove', { timeout: 120_000 }, () => {
   let hk: PrivateRedis;
   let kr: PrivateRedis;
   let us: PrivateRedis;

@@ -6,7 +6,7 @@ import { type PrivateRedis, startRedis } from '../helpers/servers.js';
 import { lines, runCli } from './run-cli.js';
 
 // The command line's frame: help, configuration sources, exit codes, error lines.
-describe('geosession CLI skeleton', () => {
+describe('geosession CLI skeleton', { timeout: 120_000 }, () => {
   let hk: PrivateRedis;
   beforeAll(async () => {
     hk = await startRedis();
