@@ -56,6 +56,9 @@ describe('geosession CLI skeleton', { timeout: 120_000 }, () => {
     expect(badPrefix.stderr).toMatch(/--prefix "a\|b" must not contain/);
     const badCount = await runCli(['--region', `hk=${hk.url}`, 'tail', '--count', 'x']);
     expect(badCount.code).toBe(2);
+    // Arguments are checked before any region is reached: a usage error wins over a region that is down.
+    const badId = await runCli(['--region', 'hk=redis://127.0.0.1:1', 'inspect', 'a{b}']);
+    expect(badId.code).toBe(2);
   });
 
   it('an unreachable region exits 3 naming it, with no stack trace and the password redacted', async () => {

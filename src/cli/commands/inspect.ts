@@ -42,7 +42,11 @@ export function register(program: Command): void {
 Exits 1 when no region holds the session (nor a tombstone or metadata of it).
 `,
     )
-    .action(action<InspectCommandOptions>(inspect));
+    .action(
+      action<InspectCommandOptions>(inspect, {
+        check: (args, options) => void sessionIdOf(args[0] ?? '', options as InspectCommandOptions),
+      }),
+    );
 }
 
 /** The session id `input` names: itself, or the id a signed cookie carries. */

@@ -68,9 +68,17 @@ and on each remaining Redis, the resync needs flagged with the gone region (resy
     )
     .action(
       action<RemoveOptions>(remove, {
+        check: (args, options) => {
+          checkGone(args[0] ?? '');
+          transportOf(options as RemoveOptions);
+        },
         regions: (args, _options, config) => [...config.regions.keys()].filter((id) => id !== args[0]),
       }),
     );
+}
+
+function checkGone(gone: string): void {
+  if (!isValidRegion(gone)) throw new UsageError(`"${gone}" is not a region id (1 to 32 of a-z, 0-9, "-")`);
 }
 
 function transportOf(options: RemoveOptions): Transport {
@@ -85,7 +93,7 @@ function transportOf(options: RemoveOptions): Transport {
 
 async function remove(context: CliContext, args: string[], options: RemoveOptions): Promise<0 | 1> {
   const gone = args[0] ?? '';
-  if (!isValidRegion(gone)) throw new UsageError(`"${gone}" is not a region id (1 to 32 of a-z, 0-9, "-")`);
+  checkGone(gone);
   const transport = transportOf(options);
   const remaining = context.regions;
   if (remaining.length === 0)
