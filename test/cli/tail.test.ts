@@ -83,6 +83,21 @@ describe('geosession tail', { timeout: 120_000 }, () => {
     expect(event.problem).toMatch(/unknown field/);
   });
 
+  it('exits 3 naming the region when its Redis goes away while tailing', async () => {
+    const doomed = await startRedis();
+    try {
+      const cli = startCli([...regionArgs({ hk, eu: doomed }), 'tail']);
+      await cli.waitForStderr(/tailing hk, eu/);
+      await doomed.kill();
+      const { code, stdout, stderr } = await cli.result;
+      expect(code).toBe(3);
+      expect(stdout).toBe('');
+      expect(lines(stderr).at(-1)).toMatch(/^geosession: region eu: Redis stopped answering/);
+    } finally {
+      await doomed.stop();
+    }
+  });
+
   it('never consumes: the replication consumer groups see the same entries whether tail runs or not', async () => {
     const prefix = 'tail2:';
     const a = region('hk', prefix);
