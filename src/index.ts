@@ -57,7 +57,6 @@ export type { ApplyOutcome } from './replication/applier.js';
 export type { DeadLetter } from './replication/dead-letters.js';
 export type { ChangeEvent, ChangeOp, DestroyEvent, SetEvent, TouchEvent } from './replication/events.js';
 export type {
-  KindHandler,
   RejectedEnvelope,
   RejectionReason,
   TransientStats,
