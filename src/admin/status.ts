@@ -3,12 +3,12 @@ import { TimeoutError } from '../errors.js';
 import { withTimeout } from '../internal/timeout.js';
 import { createKeySpace, type KeySpace } from '../keys.js';
 import type { LagPoint } from '../replication/lag-window.js';
-import type { ResyncNeed } from '../replication/resync-state.js';
 import type { Alert } from '../session/alert-options.js';
 import {
   type GroupSummary,
   readDeadLetterCount,
   readPeerGroups,
+  readResyncNeeds,
   readResyncProgress,
   readStatusRecords,
   type StatusRecord,
@@ -98,11 +98,11 @@ async function readRegion(
     readDeadLetterCount(client, keys.internal('dead', region)),
     readPeerGroups(client, [keys.internal('outbox', region), keys.internal('relay', region)]),
     readResyncProgress(client, keys.internal('resync', region)),
-    client.hgetall(keys.internal('state', region)),
+    readResyncNeeds(client, keys.internal('state', region)),
     (client as Redis).xlen(keys.internal('outbox', region)),
     redisTime(client as Redis),
   ]);
-  const needs = parseNeeds(state ?? {});
+  const needs = state;
   const records = fresh.filter((r) => r.report.region === region).sort((a, b) => b.at - a.at);
   const newest = records[0];
   const peerNames = new Set<string>([
@@ -171,26 +171,6 @@ function unreachable(region: string, error: string): RegionStatus {
     processes: [],
     outbox: undefined,
   };
-}
-
-/** The needs recorded in a region's state hash (fields `resync:<peer>`), read defensively. */
-function parseNeeds(fields: Record<string, string>): Record<string, ResyncNeed> {
-  const out: Record<string, ResyncNeed> = {};
-  for (const [field, value] of Object.entries(fields)) {
-    if (!field.startsWith('resync:')) continue;
-    try {
-      const need = JSON.parse(value) as Partial<ResyncNeed>;
-      out[field.slice('resync:'.length)] = {
-        reason: String(need.reason ?? 'unknown'),
-        since: Number(need.since ?? 0),
-        ...(need.cause ? { cause: need.cause } : {}),
-        ...(need.missed ? { missed: need.missed } : {}),
-      };
-    } catch {
-      out[field.slice('resync:'.length)] = { reason: 'unreadable need (not JSON)', since: 0 };
-    }
-  }
-  return out;
 }
 
 /** A peer's backlog on a stream from its consumer group: entries not read plus not acknowledged. */

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { isMissingStream } from '../internal/reply-errors.js';
 import { RELAY_GROUP } from '../replication/relay.js';
+import type { ResyncNeed } from '../replication/resync-state.js';
 import type { RedisClient } from '../types.js';
 import { parseResyncProgress, type ResyncProgress, type StatusReport } from './status-report.js';
 
@@ -109,6 +110,27 @@ export async function readResyncProgress(
 ): Promise<ResyncProgress | undefined> {
   const fields = await client.hgetall(key);
   return parseResyncProgress(fields ?? {});
+}
+
+/** The needs recorded in a region's state hash (fields `resync:<peer>`), read defensively. */
+export async function readResyncNeeds(client: RedisClient, key: string): Promise<Record<string, ResyncNeed>> {
+  const fields = (await client.hgetall(key)) ?? {};
+  const out: Record<string, ResyncNeed> = {};
+  for (const [field, value] of Object.entries(fields)) {
+    if (!field.startsWith('resync:')) continue;
+    try {
+      const need = JSON.parse(value) as Partial<ResyncNeed>;
+      out[field.slice('resync:'.length)] = {
+        reason: String(need.reason ?? 'unknown'),
+        since: Number(need.since ?? 0),
+        ...(need.cause ? { cause: need.cause } : {}),
+        ...(need.missed ? { missed: need.missed } : {}),
+      };
+    } catch {
+      out[field.slice('resync:'.length)] = { reason: 'unreadable need (not JSON)', since: 0 };
+    }
+  }
+  return out;
 }
 
 /** Writes `record` as its process's field of the status hash `key`, which expires after a few intervals. */

@@ -8,6 +8,7 @@ import type { KeySpace } from '../keys.js';
 import { LagWindows } from '../replication/lag-window.js';
 import type { RejectedEnvelope } from '../replication/pipeline.js';
 import type { AppliedBatch, Replicator } from '../replication/replicator.js';
+import type { ResyncNeed } from '../replication/resync-state.js';
 import type { RedisClient } from '../types.js';
 import type { Alert, ResolvedAlertRules } from './alert-options.js';
 import { AlertMonitor } from './alerts.js';
@@ -15,6 +16,7 @@ import {
   type GroupSummary,
   readDeadLetterCount,
   readPeerGroups,
+  readResyncNeeds,
   readResyncProgress,
   readStatusRecords,
   STATUS_RECORD_VERSION,
@@ -57,6 +59,8 @@ export class StatusMonitor {
   private deadLetters: { entries: number; added: number | undefined } | undefined;
   private groups = new Map<string, GroupSummary>();
   private resync: ResyncProgress | undefined;
+  /** Needed resyncs as the state hash holds them (any process may have recorded or cleared one). */
+  private needs: Record<string, ResyncNeed> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
   private ticks = 0;
@@ -155,13 +159,15 @@ export class StatusMonitor {
   private async refresh(): Promise<void> {
     const { client, keys, region, transport } = this.options;
     await this.guard('reading the status from Redis', async () => {
-      const [dead, groups, resync] = await Promise.all([
+      const [dead, groups, resync, needs] = await Promise.all([
         readDeadLetterCount(client, keys.internal('dead', region)),
         transport.readsOutbox
           ? readPeerGroups(client, [keys.internal('outbox', region), keys.internal('relay', region)])
           : Promise.resolve(new Map<string, GroupSummary>()),
         readResyncProgress(client, keys.internal('resync', region)),
+        readResyncNeeds(client, keys.internal('state', region)),
       ]);
+      this.needs = needs;
       this.deadLetters = dead;
       this.groups = groups;
       this.resync = resync;
@@ -196,9 +202,10 @@ export class StatusMonitor {
     const { region, replicator, transport } = this.options;
     const stats = replicator.stats();
     const everyone = stats.backlog.find((b) => b.region === '*');
+    const needs = this.needs ?? stats.needsResync;
     const names = new Set<string>([
       ...this.lags.regions(),
-      ...Object.keys(stats.needsResync),
+      ...Object.keys(needs),
       ...Object.keys(stats.sequences),
       ...this.rejected.keys(),
       ...this.received.keys(),
@@ -225,7 +232,7 @@ export class StatusMonitor {
         consumers: group?.consumers,
         received: { ...(this.received.get(peer) ?? {}) },
         rejected: { ...(this.rejected.get(peer) ?? {}) },
-        needsResync: stats.needsResync[peer],
+        needsResync: needs[peer],
         alerts: firing.filter((a) => a.peer === peer),
         ...(history ? { history: this.lags.history(peer) } : {}),
       };

@@ -17,8 +17,11 @@ describe.skipIf(!hasRedis)('store.status()', () => {
     const hk = pair.streamsRegion('hk', prefix, {}, { statusIntervalMs: 200 });
     const kr = pair.streamsRegion('kr', prefix, {}, { statusIntervalMs: 200 });
     await Promise.all([hk.store.ready(), kr.store.ready()]);
-    for (let i = 0; i < 20; i++) await hk.store.set(hk.store.genid(), { cookie: { maxAge: 60_000 }, n: i });
-    await eventually(async () => (await kr.store.status()).peers.find((p) => p.region === 'hk')?.lag?.count === 20);
+    for (let i = 0; i < 20; i++)
+      await hk.store.set(hk.store.genid(), { cookie: { originalMaxAge: 60_000 }, n: i });
+    await eventually(
+      async () => (await kr.store.status()).peers.find((p) => p.region === 'hk')?.lag?.count === 20,
+    );
 
     const report = await kr.store.status();
     expect(report.region).toBe('kr');
@@ -55,8 +58,11 @@ describe.skipIf(!hasRedis)('store.status()', () => {
     const hk = pair.streamsRegion('hk', prefix, {}, { statusIntervalMs: 200 });
     const kr = pair.streamsRegion('kr', prefix, {}, { statusIntervalMs: 200 });
     await Promise.all([hk.store.ready(), kr.store.ready()]);
-    for (let i = 0; i < 10; i++) await hk.store.set(hk.store.genid(), { cookie: { maxAge: 60_000 }, n: i });
-    await eventually(async () => (await kr.store.status()).peers.find((p) => p.region === 'hk')?.lag?.count === 10);
+    for (let i = 0; i < 10; i++)
+      await hk.store.set(hk.store.genid(), { cookie: { originalMaxAge: 60_000 }, n: i });
+    await eventually(
+      async () => (await kr.store.status()).peers.find((p) => p.region === 'hk')?.lag?.count === 10,
+    );
 
     const admin = { hk: pair.hk.client(), kr: pair.kr.client() };
     let regions = await readStatus(admin, { prefix });
@@ -99,6 +105,11 @@ describe.skipIf(!hasRedis)('store.status()', () => {
     const store = new GeoSessionStore({ region: 'hk', client, prefix: uniquePrefix('status-single') });
     pair.opened.push(store);
     const report = await store.status();
-    expect(report).toMatchObject({ region: 'hk', transport: { name: 'none', state: 'none' }, peers: [], alerts: [] });
+    expect(report).toMatchObject({
+      region: 'hk',
+      transport: { name: 'none', state: 'none' },
+      peers: [],
+      alerts: [],
+    });
   });
 });
