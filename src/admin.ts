@@ -3,3 +3,4 @@
 // themselves. Each helper adds its exports here.
 
 export { maskSessionId } from './admin/mask-id.js';
+export { type ReadStatusOptions, type RegionStatus, readStatus, type StatusProcess } from './admin/status.js';
