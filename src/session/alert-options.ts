@@ -27,7 +27,7 @@ export interface Alert {
   readonly region: string;
   /** The other region concerned; `undefined` for a rule about this region alone (transportDown, deadLetters). */
   readonly peer: string | undefined;
-  /** The value measured (ms, entries or a count, by rule); on `resolved`, the last value while firing. */
+  /** The value measured (ms, entries or a count, by rule); on `resolved`, the value measured when it cleared. */
   readonly value: number;
   /** The threshold it was compared with. */
   readonly threshold: number;

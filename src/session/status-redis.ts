@@ -34,6 +34,10 @@ export async function readDeadLetterCount(
   client: RedisClient,
   key: string,
 ): Promise<{ entries: number; added: number | undefined }> {
+  if (typeof (client as Partial<Redis>).xinfo !== 'function') {
+    // A Redis-like client without XINFO (an in-memory stand-in): the length alone.
+    return { entries: Number(await (client as Redis).xlen(key)), added: undefined };
+  }
   try {
     const info = (await (client as Redis).xinfo('STREAM', key)) as unknown[];
     const fields = pairs(info);
@@ -56,6 +60,7 @@ export interface GroupSummary {
 
 /** The consumer groups of `key` by name (empty when the stream does not exist). */
 export async function readGroups(client: RedisClient, key: string): Promise<Map<string, GroupSummary>> {
+  if (typeof (client as Partial<Redis>).xinfo !== 'function') return new Map();
   try {
     const rows = (await (client as Redis).xinfo('GROUPS', key)) as unknown[][];
     const out = new Map<string, GroupSummary>();
