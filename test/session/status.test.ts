@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { readStatus } from '../../src/admin/status.js';
 import { GeoSessionStore } from '../../src/index.js';
+import { createKeySpace } from '../../src/keys.js';
 import { usePrivateRedisPair } from '../helpers/private-pair.js';
 import { eventually, hasRedis, uniquePrefix } from '../helpers/servers.js';
 
@@ -99,6 +100,31 @@ describe.skipIf(!hasRedis)('store.status()', () => {
       return again.find((r) => r.region === 'kr')?.processes.length === 0;
     }, 5000);
   }, 30_000);
+
+  it('reports a resync in progress from the resync state hash, read defensively', async () => {
+    const prefix = uniquePrefix('status-resync');
+    const kr = pair.streamsRegion('kr', prefix, {}, { statusIntervalMs: 200 });
+    await kr.store.ready();
+    const key = createKeySpace(prefix).internal('resync', 'kr');
+    await kr.clients.kr.hset(key, {
+      state: 'resyncing',
+      from: 'hk',
+      startedAt: '1700000000000',
+      copied: '120',
+      total: 'lots',
+    });
+    expect((await kr.store.status()).resyncing).toEqual({
+      state: 'resyncing',
+      from: 'hk',
+      startedAt: 1_700_000_000_000,
+      copied: 120,
+      total: undefined,
+    });
+    const [alone] = await readStatus({ kr: pair.kr.client() }, { prefix });
+    expect(alone?.resyncing).toEqual((await kr.store.status()).resyncing);
+    await kr.clients.kr.hset(key, 'state', 'half-done');
+    expect((await kr.store.status()).resyncing).toBeUndefined();
+  });
 
   it('a store without a transport reports its region alone', async () => {
     const client = pair.hk.client();
