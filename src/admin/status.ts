@@ -94,7 +94,7 @@ async function readRegion(
 ): Promise<RegionStatus> {
   const now = Date.now();
   const [{ fresh }, dead, groups, resyncing, state, outbox, redisNow] = await Promise.all([
-    readStatusRecords(client, keys.internal('status', region), now),
+    readStatusRecords(client, keys.status(region), now),
     readDeadLetterCount(client, keys.internal('dead', region)),
     readPeerGroups(client, [keys.internal('outbox', region), keys.internal('relay', region)]),
     readResyncProgress(client, keys.internal('resync', region)),

@@ -133,7 +133,7 @@ export class StatusMonitor {
     });
     if (!this.options.record || this.closed) return;
     const { client, keys, region, intervalMs } = this.options;
-    const key = keys.internal('status', region);
+    const key = keys.status(region);
     const firing = this.alerts.firing();
     const withAlerts: StatusReport = {
       ...report,
