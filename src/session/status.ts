@@ -250,3 +250,18 @@ export class StatusMonitor {
     };
   }
 }
+
+/** The report of a store without a transport: its region alone. */
+export function singleRegionReport(region: string): StatusReport {
+  return {
+    region,
+    at: Date.now(),
+    transport: { name: 'none', state: 'none' },
+    resyncing: undefined,
+    published: 0,
+    received: {},
+    deadLetters: undefined,
+    peers: [],
+    alerts: [],
+  };
+}

@@ -17,7 +17,7 @@ import { BaseStore, createSession, load, type RegenerateRequest, regenerate } fr
 import { SessionOperations } from './operations.js';
 import { type GeoSessionStoreOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { ReadThrough } from './read-through.js';
-import { StatusMonitor } from './status.js';
+import { StatusMonitor, singleRegionReport } from './status.js';
 import type { StatusReport } from './status-report.js';
 
 /** Options of {@link GeoSessionStore.destroy}. */
@@ -266,18 +266,7 @@ export class GeoSessionStore extends BaseStore {
    */
   async status(): Promise<StatusReport> {
     if (this.closed) throw new ClosedError('the session store');
-    if (this.monitor) return this.monitor.report();
-    return {
-      region: this.region,
-      at: Date.now(),
-      transport: { name: 'none', state: 'none' },
-      resyncing: undefined,
-      published: 0,
-      received: {},
-      deadLetters: undefined,
-      peers: [],
-      alerts: [],
-    };
+    return this.monitor ? this.monitor.report() : singleRegionReport(this.region);
   }
 
   /** The newest entries of this region's dead-letter stream (envelopes refused here), newest first. */
