@@ -11,12 +11,13 @@ import { usePrivateRedisPair } from '../helpers/private-pair.js';
 import { eventually, hasRedis, uniquePrefix } from '../helpers/servers.js';
 
 describe.skipIf(!hasRedis)('store.status()', () => {
+  // Regions run without heartbeats (heartbeatMs: 0): the tests count the changes whose lag was measured.
   const pair = usePrivateRedisPair();
 
   it('reports this region, the transport and each peer (lag, last applied, backlog, consumers, counts)', async () => {
     const prefix = uniquePrefix('status');
-    const hk = pair.streamsRegion('hk', prefix, {}, { statusIntervalMs: 200 });
-    const kr = pair.streamsRegion('kr', prefix, {}, { statusIntervalMs: 200 });
+    const hk = pair.streamsRegion('hk', prefix, {}, { statusIntervalMs: 200, heartbeatMs: 0 });
+    const kr = pair.streamsRegion('kr', prefix, {}, { statusIntervalMs: 200, heartbeatMs: 0 });
     await Promise.all([hk.store.ready(), kr.store.ready()]);
     for (let i = 0; i < 20; i++)
       await hk.store.set(hk.store.genid(), { cookie: { originalMaxAge: 60_000 }, n: i });
@@ -56,8 +57,8 @@ describe.skipIf(!hasRedis)('store.status()', () => {
 
   it('reads the same from Redis alone, with the processes that wrote it', async () => {
     const prefix = uniquePrefix('status-redis');
-    const hk = pair.streamsRegion('hk', prefix, {}, { statusIntervalMs: 200 });
-    const kr = pair.streamsRegion('kr', prefix, {}, { statusIntervalMs: 200 });
+    const hk = pair.streamsRegion('hk', prefix, {}, { statusIntervalMs: 200, heartbeatMs: 0 });
+    const kr = pair.streamsRegion('kr', prefix, {}, { statusIntervalMs: 200, heartbeatMs: 0 });
     await Promise.all([hk.store.ready(), kr.store.ready()]);
     for (let i = 0; i < 10; i++)
       await hk.store.set(hk.store.genid(), { cookie: { originalMaxAge: 60_000 }, n: i });
@@ -103,7 +104,7 @@ describe.skipIf(!hasRedis)('store.status()', () => {
 
   it('reports a resync in progress from the resync state hash, read defensively', async () => {
     const prefix = uniquePrefix('status-resync');
-    const kr = pair.streamsRegion('kr', prefix, {}, { statusIntervalMs: 200 });
+    const kr = pair.streamsRegion('kr', prefix, {}, { statusIntervalMs: 200, heartbeatMs: 0 });
     await kr.store.ready();
     const key = createKeySpace(prefix).internal('resync', 'kr');
     await kr.clients.kr.hset(key, {
