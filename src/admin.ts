@@ -25,3 +25,4 @@ export {
   type RegionRemovalOptions,
   removeRegionFromRedis,
 } from './admin/remove-region.js';
+export { type ReadStatusOptions, type RegionStatus, readStatus, type StatusProcess } from './admin/status.js';
