@@ -214,6 +214,14 @@ export class ReplicationNode {
   }
 
   /**
+   * The local Redis's clock, epoch ms (the host's clock corrected by the offset measured at start and
+   * every few seconds): what lag is measured with. A handler's lag is `node.now() - envelope.time`.
+   */
+  now(): number {
+    return this.clock.now();
+  }
+
+  /**
    * Records that this region and `origin` may hold different data (shown in stats and status, reported
    * once as a `ResyncNeededError`): for handlers that detect divergence themselves.
    */

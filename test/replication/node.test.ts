@@ -105,6 +105,8 @@ for (const kind of TRANSPORT_KINDS) {
         expect(received.hk).toEqual([]);
         const stats = node('kr').stats();
         expect(stats.appliedByKind.ping).toBe(5);
+        expect(stats.lagMs.hk).toBeGreaterThanOrEqual(0);
+        expect(Math.abs(node('kr').now() - Date.now())).toBeLessThan(60_000);
         await eventually(() => (node('kr').stats().sequences.hk?.low ?? 0) >= 5, WAIT);
         expect(node('kr').stats().needsResync).toEqual({});
         if (sealedMode || kind !== 'redis-streams')
