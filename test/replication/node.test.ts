@@ -175,6 +175,34 @@ for (const kind of TRANSPORT_KINDS) {
         expect(errors.kr?.some((e) => e.code === 'ERR_GEOSESSION_RESYNC_NEEDED')).toBe(true);
       });
 
+      it('nothing is lost while a region is away: it receives everything in order when it comes back', async () => {
+        await node('kr').close();
+        const bodies = Array.from({ length: 20 }, (_, i) => JSON.stringify({ n: 100 + i }));
+        for (let i = 0; i < bodies.length; i += 5) await node('hk').append('ping', bodies.slice(i, i + 5));
+        const back = new ReplicationNode({
+          region: 'kr',
+          channel: CHANNEL,
+          client: client('kr'),
+          transport: d.transport('kr'),
+          sealer,
+          gapGraceMs: 300,
+          heartbeatMs: 200,
+          onError: (error) => errors.kr?.push(error),
+        });
+        const after: number[] = [];
+        back.register<number>('ping', {
+          decode: decodePing,
+          apply: async (items) => {
+            after.push(...items);
+          },
+        });
+        nodes.kr = back;
+        await back.start();
+        await eventually(() => after.length >= 20, WAIT);
+        expect(after).toEqual(Array.from({ length: 20 }, (_, i) => 100 + i));
+        expect(back.stats().sequences.hk?.gaps ?? []).toHaveLength(1); // only the gap made on purpose above
+      });
+
       it('refuses reserved, malformed and late kinds', async () => {
         expect(() => node('hk').register('heartbeat', { decode: () => 0, apply: async () => {} })).toThrow(
           /reserved/,
