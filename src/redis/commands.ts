@@ -407,3 +407,18 @@ export async function copyStates(
   }
   return reply.map(Number) as CopyResult[];
 }
+
+/**
+ * Runs `cover-sequence.lua`: records in `keys.state` that `origin`'s numbers of `epoch` up to `low` are
+ * handled (a resync's copy holds them), keeping `gaps` (the copied region's own) as gaps.
+ */
+export function coverSequence(
+  client: RedisClient,
+  keys: { state: string; held: string },
+  a: { origin: string; epoch: string; low: number; gaps: readonly { from: number; to: number }[] },
+): Promise<'set' | 'moved' | 'behind' | 'old-epoch'> {
+  const gaps = a.gaps.map((g) => `${g.from}-${g.to}`).join(',');
+  return runScript(client, 'cover-sequence', [keys.state, keys.held], [a.origin, a.epoch, a.low, gaps]).then(
+    (reply) => String(reply) as 'set' | 'moved' | 'behind' | 'old-epoch',
+  );
+}
