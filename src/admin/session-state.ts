@@ -178,7 +178,8 @@ export async function applySessionStates(
 /**
  * Copies the state of `sids` from `source` to `target` by the join rules (see the module's comment):
  * read in the source, merged in the target. Safe under live traffic in both regions and against
- * replication racing it; running it twice changes nothing the second time.
+ * replication racing it; running it twice changes nothing the second time. With `bareOnly`, only
+ * values without metadata are copied and counted.
  */
 export async function copySessionStates(
   source: RedisClient,
@@ -186,9 +187,11 @@ export async function copySessionStates(
   sids: readonly string[],
   options: SessionStateOptions & { bareOnly?: boolean } = {},
 ): Promise<CopyCounts> {
-  const states = await readSessionStates(source, sids, options);
+  const read = await readSessionStates(source, sids, options);
+  // A bare-only read answers absent for sessions with metadata: those are not counted at all.
+  const states = options.bareOnly ? read.filter((s) => s.value !== undefined) : read;
   const counts = await applySessionStates(target, states, options);
   counts.read = states.length;
-  counts.malformed += sids.length - states.length;
+  counts.malformed += sids.length - read.length;
   return counts;
 }

@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { register as registerResync } from './commands/resync.js';
 import { register as registerTail } from './commands/tail.js';
 import { DEFAULT_TIMEOUT_MS, REGIONS_ENV } from './config.js';
 
@@ -39,6 +40,7 @@ export function createProgram(): Command {
     .showHelpAfterError('(add --help for usage)')
     .exitOverride()
     .addHelpText('after', FOOTER);
+  registerResync(program);
   registerTail(program);
   return program;
 }
