@@ -10,7 +10,7 @@
  * | `startedAt`, `finishedAt` | epoch ms (the resyncing host's clock); `finishedAt` empty while it runs |
  * | `copied`, `total` | keys walked so far, and an estimate of all (the source's key count at start) |
  * | `error` | why it failed, empty otherwise |
- * | `phase`, `cursor` | where it stands (`sessions`, `bare`, `reverse-sessions`, `reverse-bare`, `handover`) and the SCAN cursor, to resume |
+ * | `phase`, `cursor` | where it stands (`sessions`, `reverse-sessions`, `handover`) and the SCAN cursor, to resume |
  * | `cover`, `reverseCover` | where the source (the target) stood when the copy began (JSON), for the handover |
  * | `counts` | what the merges did (JSON: changed, unchanged, absorbed…) |
  * | `bothWays` | `1` for a resync both ways |
@@ -24,10 +24,10 @@ import type { CoverPoint } from './resync-handover.js';
 import { type CopyCounts, emptyCopyCounts } from './session-state.js';
 
 /** The steps of a resync, in order. */
-export type ResyncPhase = 'sessions' | 'bare' | 'reverse-sessions' | 'reverse-bare' | 'handover' | 'done';
+export type ResyncPhase = 'sessions' | 'reverse-sessions' | 'handover' | 'done';
 
 /** The phases that walk keys, in order (`handover` follows the last one that runs). */
-export const COPY_PHASES: readonly ResyncPhase[] = ['sessions', 'bare', 'reverse-sessions', 'reverse-bare'];
+export const COPY_PHASES: readonly ResyncPhase[] = ['sessions', 'reverse-sessions'];
 
 /** Where a resync stands, as saved after every page. */
 export interface ResyncPoint {

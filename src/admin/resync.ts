@@ -5,9 +5,9 @@
  *
  * 1. Takes the region's resync lock and records `state: resyncing` in `{P|resync}:<target>`.
  * 2. Reads where the source stands (its outbox counter, what it handled of every other region).
- * 3. Walks the source's metadata keys (sessions, expired ones remembered, tombstones), then its values
- *    without metadata, with SCAN, and merges each page into the target by the join rules
- *    (src/admin/session-state.ts). The stores of both regions keep running and replicating: the copy
+ * 3. Walks the source's keys with SCAN: metadata keys (sessions, expired ones remembered, tombstones)
+ *    and values without metadata, and merges each page into the target by the join rules
+ *    (src/admin/session-state.ts), a few pages at a time. The stores of both regions keep running and replicating: the copy
  *    and replication converge whatever their order. The cursor is saved after every page, so an
  *    interrupted resync resumes where it stopped.
  * 4. With `bothWays`, does the same from the target to the source.
@@ -21,7 +21,7 @@ import { keyPrefixOf } from '../internal/stream-names.js';
 import { createKeySpace, type KeySpace, prefixProblem } from '../keys.js';
 import { clearSettledNeeds, coverSequences, readCoverPoints } from './resync-handover.js';
 import { ResyncLedger, type ResyncPhase, type ResyncPoint } from './resync-ledger.js';
-import { type ScanKind, scanSessionPage } from './session-scan.js';
+import { type ScanPage, scanSessionPage } from './session-scan.js';
 import {
   addCopyCounts,
   type CopyCounts,
@@ -81,12 +81,61 @@ export interface ResyncResult extends ResyncProgress {
   readonly cleared: { readonly target: string[]; readonly source: string[] };
 }
 
-const PHASES: readonly { phase: ResyncPhase; kind: ScanKind; reverse: boolean }[] = [
-  { phase: 'sessions', kind: 'meta', reverse: false },
-  { phase: 'bare', kind: 'value', reverse: false },
-  { phase: 'reverse-sessions', kind: 'meta', reverse: true },
-  { phase: 'reverse-bare', kind: 'value', reverse: true },
+const PHASES: readonly { phase: ResyncPhase; reverse: boolean }[] = [
+  { phase: 'sessions', reverse: false },
+  { phase: 'reverse-sessions', reverse: true },
 ];
+
+/** SCAN pages merged at once: the source reads one while the target merges others. */
+const WINDOW = 4;
+
+/**
+ * Walks `from`'s sessions from `cursor` and merges them into `to`, up to {@link WINDOW} pages at a
+ * time; `onPage` runs for each page in SCAN order, once it and every page before it are merged (so the
+ * cursor it saves is one to resume from).
+ */
+async function walk(a: {
+  from: Redis;
+  to: Redis;
+  keys: KeySpace;
+  cursor: string;
+  o: ReturnType<typeof settle>;
+  signal: AbortSignal | undefined;
+  targetId: string;
+  onPage: (page: ScanPage, done: CopyCounts) => Promise<void>;
+}): Promise<void> {
+  const copy = { prefix: a.o.prefix, maxClockSkewMs: a.o.maxClockSkewMs };
+  const merge = async (page: ScanPage): Promise<CopyCounts> => {
+    const [sessions, bare] = await Promise.all([
+      page.sids.length > 0 ? copySessionStates(a.from, a.to, page.sids, copy) : emptyCopyCounts(),
+      page.valueSids.length > 0
+        ? copySessionStates(a.from, a.to, page.valueSids, { ...copy, bareOnly: true })
+        : emptyCopyCounts(),
+    ]);
+    return addCopyCounts(sessions, bare);
+  };
+  let cursor = a.cursor;
+  let tail: Promise<void> = Promise.resolve();
+  const window: Promise<void>[] = [];
+  try {
+    do {
+      if (a.signal?.aborted) throw new ResyncError(a.targetId, 'aborted', { cause: a.signal.reason });
+      const page = await scanSessionPage(a.from, a.keys, 'all', cursor, a.o.batchSize);
+      cursor = page.cursor;
+      const previous = tail;
+      const merged = merge(page);
+      tail = Promise.all([merged, previous]).then(([done]) => a.onPage(page, done));
+      tail.catch(() => {});
+      window.push(tail);
+      if (window.length >= WINDOW) await window.shift();
+    } while (cursor !== '0');
+    await tail;
+  } catch (error) {
+    // Let the pages in flight settle first, so nothing writes progress after the failure is recorded.
+    await tail.catch(() => {});
+    throw error;
+  }
+}
 
 function checkRegion(option: string, region: RegionRef | undefined): Redis {
   if (!region || typeof region !== 'object') throw new ConfigError(option, 'is required: { id, client }');
@@ -164,36 +213,25 @@ export async function resyncRegion(options: ResyncOptions): Promise<ResyncResult
       if (step.reverse && !point.reverseCover) {
         point = { ...point, reverseCover: await readCoverPoints(o.target, targetKeys, targetId, sourceId) };
       }
-      const [from, to] = step.reverse ? [o.target, o.source] : [o.source, o.target];
-      let cursor = point.cursor;
-      do {
-        if (options.signal?.aborted) {
-          throw new ResyncError(targetId, 'aborted', { cause: options.signal.reason });
-        }
-        const page = await scanSessionPage(
-          from,
-          step.reverse ? targetKeys : sourceKeys,
-          step.kind,
-          cursor,
-          o.batchSize,
-        );
-        if (page.sids.length > 0) {
-          const done = await copySessionStates(from, to, page.sids, {
-            prefix: o.prefix,
-            maxClockSkewMs: o.maxClockSkewMs,
-            bareOnly: step.kind === 'value',
-          });
+      await walk({
+        from: step.reverse ? o.target : o.source,
+        to: step.reverse ? o.source : o.target,
+        keys: step.reverse ? targetKeys : sourceKeys,
+        cursor: point.cursor,
+        o,
+        signal: options.signal,
+        targetId,
+        onPage: async (page, done) => {
           addCopyCounts(counts, done);
-        }
-        cursor = page.cursor;
-        copied += page.keys;
-        point =
-          cursor === '0'
-            ? { ...point, phase: steps[i + 1]?.phase ?? 'handover', cursor: '0' }
-            : { ...point, cursor };
-        await ledger.progress(point, { copied, total, counts });
-        report(step.phase);
-      } while (cursor !== '0');
+          copied += page.keys;
+          point =
+            page.cursor === '0'
+              ? { ...point, phase: steps[i + 1]?.phase ?? 'handover', cursor: '0' }
+              : { ...point, cursor: page.cursor };
+          await ledger.progress(point, { copied, total, counts });
+          report(step.phase);
+        },
+      });
     }
     await ledger.checkTarget(point);
     const cleared = await handover(o, targetKeys, sourceKeys, { targetId, sourceId, point });

@@ -147,7 +147,7 @@ describe.skipIf(!hasRedis)('resyncRegion', () => {
     expect(result).toMatchObject({ target: 'kr', source: 'hk', phase: 'done', resumed: false });
     expect(result.counts.changed).toBeGreaterThan(300);
     expect(result.counts.malformed + result.counts.skewed).toBe(0);
-    expect([...phases]).toEqual(['sessions', 'bare', 'reverse-sessions', 'reverse-bare', 'done']);
+    expect([...phases]).toEqual(['sessions', 'reverse-sessions', 'done']);
     expect(result.cleared.target).toContain('kr');
     expect(result.cleared.source).toContain('kr');
 

@@ -81,6 +81,19 @@ local function copy_one(vkey, mkey, has_value, data, mtext, mkeep, vexp, now, sk
   if (s.v and version_ms(s.v) > now + skew) or (s.e and version_ms(s.e) > now + skew) then return 4 end
 
   local t = read_meta(mkey)
+  if t.t == nil and (s.x == 0 or s.x > now or s.t) then
+    -- Nothing of it here (a new or emptied region): the join is the other region's state, as it is.
+    if s.t or has_value ~= '1' then redis.call('DEL', vkey) else store_value(vkey, data, s.x, fmt(s.x)) end
+    local keep = mkeep
+    if s.x ~= 0 and s.x > keep then keep = s.x end
+    if keep <= now and keep ~= -1 then return 2 end
+    if keep == -1 or (s.x == 0 and not s.t) then
+      redis.call('SET', mkey, mtext)
+    else
+      redis.call('SET', mkey, mtext, 'PXAT', fmt(keep))
+    end
+    return 0
+  end
   if s.t then return copy_tombstone(vkey, mkey, s, t, mkeep, now) end
 
   if t.t then

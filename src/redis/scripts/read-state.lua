@@ -9,7 +9,8 @@
 ---
 --- Returns four entries per session, in KEYS order:
 ---   the value (nil when absent), the metadata text (nil when absent),
----   the metadata key's PEXPIRETIME (-1 never, -2 absent), the value key's PEXPIRETIME (likewise)
+---   the metadata key's PEXPIRETIME (-1 never, -2 absent), the value key's PEXPIRETIME (likewise; -2
+---   when the metadata exists: the value then expires at the metadata's x)
 --- (Under Redis Cluster a batch must hold one slot's sessions only.)
 
 local bare_only = ARGV[1] == 'bare'
@@ -26,8 +27,14 @@ for i = 1, #KEYS / 2 do
   else
     out[#out + 1] = redis.call('GET', vkey)
     out[#out + 1] = meta
-    out[#out + 1] = meta and redis.call('PEXPIRETIME', mkey) or -2
-    out[#out + 1] = redis.call('PEXPIRETIME', vkey)
+    if meta then
+      -- A value with metadata expires when the metadata says (x): its own expiry is not needed.
+      out[#out + 1] = redis.call('PEXPIRETIME', mkey)
+      out[#out + 1] = -2
+    else
+      out[#out + 1] = -2
+      out[#out + 1] = redis.call('PEXPIRETIME', vkey)
+    end
   end
 end
 return out
