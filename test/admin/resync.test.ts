@@ -235,6 +235,29 @@ describe.skipIf(!hasRedis)('resyncRegion', () => {
     expect(third).toMatchObject({ resumed: false, counts: { changed: 0, unchanged: 400 } });
   }, 60_000);
 
+  it('walks a prefix with its own hash tag, through clients with an ioredis keyPrefix', async () => {
+    const prefix = '{app}rs3:';
+    const options = { keyPrefix: 'tenant1:' };
+    const hk = { id: 'hk', client: servers.hk.client(options) };
+    const kr = { id: 'kr', client: servers.kr.client(options) };
+    const source = new GeoSessionStore({ region: 'hk', client: hk.client, prefix });
+    const target = new GeoSessionStore({ region: 'kr', client: kr.client, prefix });
+    opened.push(source, target);
+    const sids = Array.from({ length: 50 }, (_, i) => `hk.tagged${i}`);
+    await Promise.all(sids.map((sid, i) => source.set(sid, session(`u${i}`))));
+    await source.destroy('hk.tagged0');
+    // A bare value, as connect-redis would leave it.
+    await hk.client.set(`${prefix}legacy`, '{"cookie":{"originalMaxAge":null}}');
+    const result = await resyncRegion({ target: kr, source: hk, prefix, batchSize: 7 });
+    expect(result.counts).toMatchObject({ changed: 51, malformed: 0 });
+    for (const sid of sids) expect(await target.get(sid)).toEqual(await source.get(sid));
+    expect(await target.get('hk.tagged0')).toBeNull();
+    expect(await target.isDestroyed('hk.tagged0')).toBe(true);
+    expect(await servers.kr.client().get(`tenant1:${prefix}legacy`)).toBe(
+      '{"cookie":{"originalMaxAge":null}}',
+    );
+  });
+
   it('checks its options, naming the one at fault', async () => {
     const hk = admin('hk');
     const bad = [
