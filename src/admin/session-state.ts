@@ -164,7 +164,13 @@ export async function applySessionStates(
       ),
     ),
   );
-  for (const code of results.flat()) {
+  tally(counts, results.flat());
+  return counts;
+}
+
+/** Counts what `copy-state.lua` answered into `counts`. */
+function tally(counts: CopyCounts, codes: readonly CopyResult[]): void {
+  for (const code of codes) {
     if (code === CopyResult.Changed) counts.changed++;
     else if (code === CopyResult.Unchanged) counts.unchanged++;
     else if (code === CopyResult.Nothing) counts.nothing++;
@@ -172,7 +178,6 @@ export async function applySessionStates(
     else if (code === CopyResult.Skewed) counts.skewed++;
     else counts.malformed++;
   }
-  return counts;
 }
 
 /**
@@ -187,11 +192,40 @@ export async function copySessionStates(
   sids: readonly string[],
   options: SessionStateOptions & { bareOnly?: boolean } = {},
 ): Promise<CopyCounts> {
-  const read = await readSessionStates(source, sids, options);
-  // A bare-only read answers absent for sessions with metadata: those are not counted at all.
-  const states = options.bareOnly ? read.filter((s) => s.value !== undefined) : read;
-  const counts = await applySessionStates(target, states, options);
-  counts.read = states.length;
-  counts.malformed += sids.length - read.length;
+  checkClient(source, 'source');
+  checkClient(target, 'target');
+  const size = positive('scriptBatch', options.scriptBatch, DEFAULT_SCRIPT_BATCH);
+  const skew = positive('maxClockSkewMs', options.maxClockSkewMs, DEFAULT_SKEW_MS);
+  const from = keySpaceOf(source, options.prefix);
+  const to = keySpaceOf(target, options.prefix);
+  const same = keyPrefixOf(source) === keyPrefixOf(target);
+  const valid = sids.filter(isValidSessionId);
+  const counts = emptyCopyCounts();
+  counts.malformed = sids.length - valid.length;
+  // Each chunk is read, then merged, on its own: chunks go at once, so ioredis pipelines them.
+  const chunkCounts = await Promise.all(
+    chunks(valid, size).map(async (part) => {
+      const fromKeys = part.map((sid) => ({ value: from.session(sid), meta: from.meta(sid) }));
+      const toKeys = same ? fromKeys : part.map((sid) => ({ value: to.session(sid), meta: to.meta(sid) }));
+      const read = await readStates(source, fromKeys, options.bareOnly ?? false);
+      const keys: { value: string; meta: string }[] = [];
+      const states: StoredState[] = [];
+      const c = emptyCopyCounts();
+      for (let i = 0; i < read.length; i++) {
+        const state = read[i] as StoredState;
+        if (state.value === undefined && state.metaText === undefined) {
+          // A bare-only read answers absent for sessions with metadata: those are not counted at all.
+          if (!options.bareOnly) c.nothing++;
+          continue;
+        }
+        keys.push(toKeys[i] as { value: string; meta: string });
+        states.push(state);
+      }
+      c.read = options.bareOnly ? states.length : read.length;
+      tally(c, await copyStates(target, keys, states, skew));
+      return c;
+    }),
+  );
+  for (const c of chunkCounts) addCopyCounts(counts, c);
   return counts;
 }

@@ -349,15 +349,16 @@ export async function readStates(
   if (!Array.isArray(reply) || reply.length !== keys.length * 4) {
     throw new TypeError(`read-state.lua answered ${reply?.length} entries for ${keys.length} sessions`);
   }
-  const states: StoredState[] = [];
-  for (let i = 0; i < keys.length; i++) {
-    const [value, meta, mexp, vexp] = reply.slice(i * 4, i * 4 + 4);
-    states.push({
+  const states: StoredState[] = new Array(keys.length);
+  for (let i = 0, j = 0; i < keys.length; i++, j += 4) {
+    const value = reply[j];
+    const meta = reply[j + 1];
+    states[i] = {
       value: typeof value === 'string' ? value : undefined,
       metaText: typeof meta === 'string' ? meta : undefined,
-      metaExpiresAt: Number(mexp),
-      valueExpiresAt: Number(vexp),
-    });
+      metaExpiresAt: Number(reply[j + 2]),
+      valueExpiresAt: Number(reply[j + 3]),
+    };
   }
   return states;
 }
@@ -387,19 +388,19 @@ export async function copyStates(
 ): Promise<CopyResult[]> {
   if (keys.length !== states.length) throw new RangeError('copyStates: one state per session');
   if (keys.length === 0) return [];
-  const flat: string[] = [];
-  const args: (string | number)[] = [maxSkewMs];
-  for (let i = 0; i < keys.length; i++) {
+  const flat: string[] = new Array(keys.length * 2);
+  const args: (string | number)[] = new Array(1 + keys.length * 5);
+  args[0] = maxSkewMs;
+  for (let i = 0, a = 1; i < keys.length; i++, a += 5) {
     const k = keys[i] as { value: string; meta: string };
     const s = states[i] as StoredState;
-    flat.push(k.value, k.meta);
-    args.push(
-      s.value === undefined ? '0' : '1',
-      s.value ?? '',
-      s.metaText ?? '',
-      s.metaExpiresAt,
-      s.valueExpiresAt,
-    );
+    flat[2 * i] = k.value;
+    flat[2 * i + 1] = k.meta;
+    args[a] = s.value === undefined ? '0' : '1';
+    args[a + 1] = s.value ?? '';
+    args[a + 2] = s.metaText ?? '';
+    args[a + 3] = s.metaExpiresAt;
+    args[a + 4] = s.valueExpiresAt;
   }
   const reply = (await runScript(client, 'copy-state', flat, args)) as unknown[];
   if (!Array.isArray(reply) || reply.length !== keys.length) {
