@@ -14,6 +14,7 @@ import { describeEnvironment } from './lib/env.js';
 import { renderReport } from './lib/print.js';
 import { passes, type Report, type Suite, type SuiteOptions } from './lib/suite.js';
 import { natsSuite } from './nats.js';
+import { opsMigrateSuite } from './ops-migrate.js';
 import { opsResyncSuite } from './ops-resync.js';
 import { pasetoSuite } from './paseto.js';
 import { replicationSuite } from './replication.js';
@@ -30,6 +31,7 @@ export const SUITES: readonly Suite[] = [
   e2eSuite,
   httpSuite,
   pasetoSuite,
+  opsMigrateSuite,
   opsResyncSuite,
 ];
 

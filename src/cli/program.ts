@@ -1,4 +1,7 @@
 import { Command, Option } from 'commander';
+import { register as registerInspect } from './commands/inspect.js';
+import { register as registerMigrate } from './commands/migrate.js';
+import { register as registerRegionRemove } from './commands/region-remove.js';
 import { register as registerResync } from './commands/resync.js';
 import { register as registerTail } from './commands/tail.js';
 import { DEFAULT_TIMEOUT_MS, REGIONS_ENV } from './config.js';
@@ -40,6 +43,9 @@ export function createProgram(): Command {
     .showHelpAfterError('(add --help for usage)')
     .exitOverride()
     .addHelpText('after', FOOTER);
+  registerInspect(program);
+  registerMigrate(program);
+  registerRegionRemove(program);
   registerResync(program);
   registerTail(program);
   return program;

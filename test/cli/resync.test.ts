@@ -124,6 +124,7 @@ describe('geosession resync', () => {
 
     const same = await runCli([...regionArgs({ hk, kr }), 'resync', 'kr', '--from', 'kr']);
     expect(same.code).toBe(2);
+    expect(lines(same.stderr).at(-1)).toMatch(/--from must name another region/);
     const noFrom = await runCli([...regionArgs({ hk, kr }), 'resync', 'kr']);
     expect(noFrom.code).toBe(2);
     const unknown = await runCli([...regionArgs({ hk, kr }), 'resync', 'us', '--from', 'hk']);

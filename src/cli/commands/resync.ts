@@ -66,6 +66,12 @@ export function register(program: Command): void {
     .action(
       action<ResyncCliOptions>(resync, {
         regions: (args, options) => [args[0] ?? '', String(options.from ?? '')],
+        // Before any region is reached: a usage error is exit 2 even when a region is down.
+        check: (args, options) => {
+          if (args[0] === options.from) {
+            throw new UsageError('resync: --from must name another region than the one resynced');
+          }
+        },
         minRegions: 2,
       }),
     );
@@ -78,8 +84,6 @@ async function resync(
 ): Promise<ExitCodeValue> {
   const targetId = args[0] ?? '';
   const sourceId = options.from ?? '';
-  if (targetId === sourceId)
-    throw new UsageError('resync: --from must name another region than the one resynced');
   const target = context.region(targetId);
   const source = context.region(sourceId);
   const bar = context.progress(`resync ${targetId} from ${sourceId}`);
