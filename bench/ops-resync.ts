@@ -173,7 +173,7 @@ async function run(options: SuiteOptions): Promise<Report> {
               'resyncRegion (join rules)',
               seconds,
               Math.round(rate),
-              Math.round(result.copied / seconds),
+              Math.round(result.keys / seconds),
               copiedKeys,
               rate / rawRate,
             ],

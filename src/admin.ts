@@ -42,4 +42,5 @@ export {
   type SessionState,
   type SessionStateOptions,
 } from './admin/session-state.js';
+export { type ReadStatusOptions, type RegionStatus, readStatus, type StatusProcess } from './admin/status.js';
 export { ResyncError } from './errors.js';

@@ -3,6 +3,7 @@ import { register as registerInspect } from './commands/inspect.js';
 import { register as registerMigrate } from './commands/migrate.js';
 import { register as registerRegionRemove } from './commands/region-remove.js';
 import { register as registerResync } from './commands/resync.js';
+import { register as registerStatus } from './commands/status.js';
 import { register as registerTail } from './commands/tail.js';
 import { DEFAULT_TIMEOUT_MS, REGIONS_ENV } from './config.js';
 
@@ -47,6 +48,7 @@ export function createProgram(): Command {
   registerMigrate(program);
   registerRegionRemove(program);
   registerResync(program);
+  registerStatus(program);
   registerTail(program);
   return program;
 }

@@ -97,7 +97,9 @@ describe('geosession resync', () => {
         'hk',
       ]);
       expect(again.code, again.stderr).toBe(0);
-      expect(again.stdout).toMatch(/^resync of kr from hk: done in [\d.]+ s, \d+ keys walked/m);
+      expect(again.stdout).toMatch(
+        /^resync of kr from hk: done in [\d.]+ s, 120 sessions \(\d+\/s\), \d+ keys walked/m,
+      );
       expect(again.stdout).toMatch(/sessions: 0 changed, 120 already there, 0 expired or gone/);
       expect(again.stdout).toMatch(/needsResync cleared: none/);
     } finally {

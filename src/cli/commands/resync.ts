@@ -32,7 +32,7 @@ interface ResyncCliOptions {
 
 /** What `resync --json` prints (one document). */
 export interface ResyncReport extends ResyncResult {
-  /** Keys walked per second. */
+  /** Sessions copied per second. */
   readonly rate: number;
   /** Needs for a resync still recorded after it, per region (target and source). */
   readonly remaining: Record<string, string[]>;
@@ -138,7 +138,7 @@ async function resync(
 function printText(context: CliContext, r: ResyncReport): void {
   const c = r.counts;
   context.out.line(
-    `resync of ${r.target} from ${r.source}${r.resumed ? ' (resumed)' : ''}: done in ${((r.finishedAt - r.startedAt) / 1000).toFixed(1)} s, ${r.copied} keys walked (${r.rate}/s)`,
+    `resync of ${r.target} from ${r.source}${r.resumed ? ' (resumed)' : ''}: done in ${((r.finishedAt - r.startedAt) / 1000).toFixed(1)} s, ${r.copied} sessions (${r.rate}/s), ${r.keys} keys walked`,
   );
   context.out.line(
     `sessions: ${c.changed} changed, ${c.unchanged} already there, ${c.nothing} expired or gone, ${c.absorbed} kept logged out by a tombstone`,
