@@ -8,6 +8,7 @@ export default defineConfig({
     nats: 'src/nats.ts',
     amqp: 'src/amqp.ts',
     paseto: 'src/paseto.ts',
+    prometheus: 'src/prometheus.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

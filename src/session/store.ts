@@ -6,6 +6,12 @@ import { Deadlines } from '../internal/deadline.js';
 import { generateSessionId, regionOfSessionId } from '../internal/ids.js';
 import { reportError } from '../internal/report.js';
 import { keyPrefixOf } from '../internal/stream-names.js';
+import {
+  type StoreOperation,
+  storeChannel,
+  traceStoreOperation,
+  traceStorePromise,
+} from '../internal/tracing.js';
 import { createKeySpace, type KeySpace } from '../keys.js';
 import { checkMemoryPolicy } from '../redis/memory-policy.js';
 import type { DeadLetter } from '../replication/dead-letters.js';
@@ -100,6 +106,7 @@ export class GeoSessionStore extends BaseStore {
       Object.keys(resolved.remotes).length === 0
         ? undefined
         : new ReadThrough({
+            region: resolved.region,
             remotes: resolved.remotes,
             keys: this.keys,
             timeoutMs: resolved.readThroughTimeoutMs,
@@ -278,7 +285,11 @@ export class GeoSessionStore extends BaseStore {
   get(sid: string): Promise<SessionData | null>;
   get(sid: string, cb: Callback<SessionData | null>): void;
   get(sid: string, cb?: Callback<SessionData | null>): Promise<SessionData | null> | undefined {
-    return dual<SessionData | null>((done) => this.ops.read(sid, done), cb, this.thrown.get);
+    return dual<SessionData | null>(
+      (done) => this.traced('get', done, (d) => this.ops.read(sid, d)),
+      cb,
+      this.thrown.get,
+    );
   }
 
   /**
@@ -292,7 +303,11 @@ export class GeoSessionStore extends BaseStore {
   set<S extends SessionInput>(sid: string, session: S): Promise<void>;
   set<S extends SessionInput>(sid: string, session: S, cb: Callback<void>): void;
   set<S extends SessionInput>(sid: string, session: S, cb?: Callback<void>): Promise<void> | undefined {
-    return dual<void>((done) => this.ops.write(sid, session, done), cb, this.thrown.set);
+    return dual<void>(
+      (done) => this.traced('set', done, (d) => this.ops.write(sid, session, d)),
+      cb,
+      this.thrown.set,
+    );
   }
 
   /**
@@ -304,7 +319,11 @@ export class GeoSessionStore extends BaseStore {
   touch<S extends SessionInput>(sid: string, session: S): Promise<void>;
   touch<S extends SessionInput>(sid: string, session: S, cb: Callback<void>): void;
   touch<S extends SessionInput>(sid: string, session: S, cb?: Callback<void>): Promise<void> | undefined {
-    return dual<void>((done) => this.ops.extend(sid, session, done), cb, this.thrown.touch);
+    return dual<void>(
+      (done) => this.traced('touch', done, (d) => this.ops.extend(sid, session, d)),
+      cb,
+      this.thrown.touch,
+    );
   }
 
   /**
@@ -327,7 +346,11 @@ export class GeoSessionStore extends BaseStore {
     const callback = typeof optionsOrCb === 'function' ? optionsOrCb : cb;
     const until = typeof optionsOrCb === 'object' && optionsOrCb !== null ? optionsOrCb.until : undefined;
     const untilMs = until === undefined ? undefined : until instanceof Date ? until.getTime() : Number(until);
-    return dual<void>((done) => this.ops.remove(sid, done, untilMs), callback, this.thrown.destroy);
+    return dual<void>(
+      (done) => this.traced('destroy', done, (d) => this.ops.remove(sid, d, untilMs)),
+      callback,
+      this.thrown.destroy,
+    );
   }
 
   /**
@@ -345,14 +368,14 @@ export class GeoSessionStore extends BaseStore {
   all(): Promise<SessionData[]>;
   all(cb: Callback<SessionData[]>): void;
   all(cb?: Callback<SessionData[]>): Promise<SessionData[]> | undefined {
-    return settle(this.runBulk(readAllSessions), cb, this.thrown.all);
+    return settle(this.runBulk('all', readAllSessions), cb, this.thrown.all);
   }
 
   /** Ids of every session in this region. */
   ids(): Promise<string[]>;
   ids(cb: Callback<string[]>): void;
   ids(cb?: Callback<string[]>): Promise<string[]> | undefined {
-    return settle(this.runBulk(listSessionIds), cb, this.thrown.ids);
+    return settle(this.runBulk('ids', listSessionIds), cb, this.thrown.ids);
   }
 
   /** Number of sessions in this region. */
@@ -360,7 +383,7 @@ export class GeoSessionStore extends BaseStore {
   length(cb: Callback<number>): void;
   length(cb?: Callback<number>): Promise<number> | undefined {
     return settle(
-      this.runBulk(listSessionIds).then((ids) => ids.length),
+      this.runBulk('length', listSessionIds).then((ids) => ids.length),
       cb,
       this.thrown.length,
     );
@@ -374,7 +397,7 @@ export class GeoSessionStore extends BaseStore {
   clear(): Promise<void>;
   clear(cb: Callback<void>): void;
   clear(cb?: Callback<void>): Promise<void> | undefined {
-    return settle(this.runBulk(deleteAllSessions), cb, this.thrown.clear);
+    return settle(this.runBulk('clear', deleteAllSessions), cb, this.thrown.clear);
   }
 
   /** express-session's `Store#regenerate`: destroys the old session, then makes a new one on `req`. */
@@ -400,7 +423,24 @@ export class GeoSessionStore extends BaseStore {
 
   // ---------------------------------------------------------------------------------------------
 
-  private async runBulk<T>(operation: (ctx: import('./bulk.js').BulkContext) => Promise<T>): Promise<T> {
+  /** Runs a callback-style operation, traced on `geosession:store` when someone subscribes. */
+  private traced<T>(op: StoreOperation, done: Callback<T>, run: (done: Callback<T>) => void): void {
+    if (!storeChannel.hasSubscribers) {
+      run(done);
+      return;
+    }
+    traceStoreOperation({ op, region: this.region, keyspace: this.prefix }, run, done);
+  }
+
+  private runBulk<T>(
+    op: StoreOperation,
+    operation: (ctx: import('./bulk.js').BulkContext) => Promise<T>,
+  ): Promise<T> {
+    if (!storeChannel.hasSubscribers) return this.bulk(operation);
+    return traceStorePromise({ op, region: this.region, keyspace: this.prefix }, () => this.bulk(operation));
+  }
+
+  private async bulk<T>(operation: (ctx: import('./bulk.js').BulkContext) => Promise<T>): Promise<T> {
     if (this.closed) throw new ClosedError('the session store');
     return operation({
       client: this.client,
