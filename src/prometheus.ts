@@ -11,6 +11,7 @@ export {
   metricsText,
   type RegisterMetricsOptions,
   registerMetrics,
+  stopMetrics,
   type UnregisterMetrics,
 } from './observability/prometheus.js';
 export { PROMETHEUS_CONTENT_TYPE } from './observability/text-format.js';

@@ -1,12 +1,13 @@
 import diagnostics from 'node:diagnostics_channel';
-import { performance } from 'node:perf_hooks';
 import type { TransportState } from '../contracts/transport.js';
+import { type OperationObserver, operationObservers } from '../internal/operation-observers.js';
 import {
   CHANNELS,
   type ReadThroughMessage,
   type ReplicationBatchMessage,
   type ReplicationLagMessage,
-  type StoreOperationMessage,
+  type StoreOperation,
+  type StoreOperationResult,
 } from '../internal/tracing.js';
 import type { RefusedWrite } from '../session/events.js';
 import type { GeoSessionStore } from '../session/store.js';
@@ -25,11 +26,6 @@ const SEAL_REASONS = new Set(['unsealed', 'tampered', 'unknown-key', 'origin-mis
 
 const TRANSPORT_STATES: readonly TransportState[] = ['connecting', 'ready', 'degraded', 'failed', 'closed'];
 
-/** When a store operation started (performance.now()), kept on its tracing message. */
-const STARTED = Symbol('geosession.metrics.started');
-
-type Timed = StoreOperationMessage & { [STARTED]?: number };
-
 /** A counter keyed by its labels' values joined with `\u0000`. */
 class Counts {
   readonly values = new Map<string, number>();
@@ -39,13 +35,14 @@ class Counts {
 }
 
 /**
- * Gathers one store's metrics: what happens on the diagnostics channels (store operations and their
- * latency, read-through, replication lag and batches), counted as it happens, and what
+ * Gathers one store's metrics: its operations and their latency (told by the store itself, see
+ * src/internal/operation-observers.ts) and what happens on the diagnostics channels (read-through,
+ * replication lag and batches), counted as it happens, and what
  * `store.replicationStats()` knows, read when the metrics are collected. The one source both
  * `metricsText` and `registerMetrics` render from. It listens only to messages of its store's region
  * and keyspace, and stops listening once the store is garbage (it holds the store weakly).
  */
-export class MetricsCollector {
+export class MetricsCollector implements OperationObserver {
   private readonly store: WeakRef<GeoSessionStore>;
   private readonly base: MetricLabels;
   private readonly ops = new Counts();
@@ -56,6 +53,7 @@ export class MetricsCollector {
   private readonly batches = new Counts();
   private readonly subscriptions: [string, (message: unknown) => void][] = [];
   private readonly onRefused: (refused: RefusedWrite) => void;
+  private readonly observers: OperationObserver[];
   private stopped = false;
 
   constructor(store: GeoSessionStore) {
@@ -68,10 +66,8 @@ export class MetricsCollector {
       if (this.store.deref() === undefined) this.stop();
       return false;
     };
-    this.listen(`tracing:${CHANNELS.store}:start`, (m: Timed) => {
-      if (mine(m)) m[STARTED] = performance.now();
-    });
-    this.listen(`tracing:${CHANNELS.store}:asyncEnd`, (m: Timed) => this.operationEnded(m, mine));
+    this.observers = operationObservers(store);
+    this.observers.push(this);
     this.listen(CHANNELS.readThrough, (m: ReadThroughMessage) => {
       if (mine(m)) this.readThrough.add(`${m.origin}\u0000${m.result}`);
     });
@@ -100,18 +96,15 @@ export class MetricsCollector {
     this.subscriptions.push([name, listener]);
   }
 
-  private operationEnded(m: Timed, mine: (m: Timed) => boolean): void {
-    if (!mine(m)) return;
-    const started = m[STARTED];
-    if (started === undefined) return; // counted already, or started before the collector
-    m[STARTED] = undefined;
-    this.ops.add(`${m.op}\u0000${m.error !== undefined ? 'error' : (m.result ?? 'ok')}`);
-    let histogram = this.durations.get(m.op);
+  /** One store operation ended (see OperationObserver): counted, and its latency observed. */
+  operationEnded(op: StoreOperation, result: StoreOperationResult | 'error', seconds: number): void {
+    this.ops.add(`${op}\u0000${result}`);
+    let histogram = this.durations.get(op);
     if (!histogram) {
       histogram = new Histogram(DURATION_BUCKETS);
-      this.durations.set(m.op, histogram);
+      this.durations.set(op, histogram);
     }
-    histogram.observe((performance.now() - started) / 1000);
+    histogram.observe(seconds);
   }
 
   /** Stops listening (the counts gathered so far stay). */
@@ -120,6 +113,8 @@ export class MetricsCollector {
     this.stopped = true;
     for (const [name, listener] of this.subscriptions.splice(0)) diagnostics.unsubscribe(name, listener);
     this.store.deref()?.off('refused', this.onRefused);
+    const at = this.observers.indexOf(this);
+    if (at !== -1) this.observers.splice(at, 1);
   }
 
   /** Every metric now, in catalog order, names without the prefix. */
@@ -204,4 +199,48 @@ export function collectorFor(store: GeoSessionStore): MetricsCollector {
     collectors.set(store, collector);
   }
   return collector;
+}
+
+/** Registrations holding each collector: the last one released stops it, unless `metricsText` pinned it. */
+const holds = new WeakMap<MetricsCollector, number>();
+const pinned = new WeakSet<MetricsCollector>();
+
+/** {@link collectorFor}, held until {@link releaseCollector}. */
+export function holdCollector(store: GeoSessionStore): MetricsCollector {
+  const collector = collectorFor(store);
+  holds.set(collector, (holds.get(collector) ?? 0) + 1);
+  return collector;
+}
+
+/** {@link collectorFor}, kept listening until {@link stopCollector}. */
+export function pinCollector(store: GeoSessionStore): MetricsCollector {
+  const collector = collectorFor(store);
+  pinned.add(collector);
+  return collector;
+}
+
+/** Lets go of a {@link holdCollector}; the last one stops the collector unless it is pinned. */
+export function releaseCollector(store: GeoSessionStore, collector: MetricsCollector): void {
+  const count = (holds.get(collector) ?? 1) - 1;
+  holds.set(collector, count);
+  if (count > 0 || pinned.has(collector)) return;
+  stopCollector(store);
+}
+
+/** Undoes {@link pinCollector}: the collector stops unless a registration holds it. */
+export function unpinCollector(store: GeoSessionStore): void {
+  const collector = collectors.get(store);
+  if (!collector) return;
+  pinned.delete(collector);
+  if ((holds.get(collector) ?? 0) > 0) return;
+  stopCollector(store);
+}
+
+/** Stops `store`'s collector and forgets it: counting starts afresh with the next use. */
+function stopCollector(store: GeoSessionStore): void {
+  const collector = collectors.get(store);
+  if (!collector) return;
+  collector.stop();
+  collectors.delete(store);
+  holds.delete(collector);
 }

@@ -1,7 +1,13 @@
 import { ConfigError } from '../errors.js';
 import type { GeoSessionStore } from '../session/store.js';
 import { DEFAULT_PREFIX, METRICS } from './catalog.js';
-import { collectorFor, type MetricsCollector } from './collector.js';
+import {
+  holdCollector,
+  type MetricsCollector,
+  pinCollector,
+  releaseCollector,
+  unpinCollector,
+} from './collector.js';
 import type { MetricFamily, MetricSample, MetricType } from './metric-family.js';
 import { renderText } from './text-format.js';
 
@@ -102,8 +108,9 @@ const registrations = new WeakMap<MetricsRegistry, Map<string, Registration>>();
  * `Registry`, and nowhere else. Every sample carries the store's `region` and `keyspace` labels, so
  * several stores share a registry; registering a store again is harmless. Counting of store operations
  * and replication batches starts with the first registration (or {@link metricsText} call) of a store.
- * Returns the function that takes this registration back; the metrics leave the registry with the
- * last store registered on it.
+ * Returns the function that takes this registration back: the metrics leave the registry with the
+ * last store registered on it, and the store's counting stops with its last registration (unless
+ * {@link metricsText} is used for it too).
  */
 export function registerMetrics(store: GeoSessionStore, options: RegisterMetricsOptions): UnregisterMetrics {
   const { registry } = options ?? {};
@@ -117,7 +124,7 @@ export function registerMetrics(store: GeoSessionStore, options: RegisterMetrics
     throw new ConfigError('registry', 'must be a prom-client Registry (e.g. `new Registry()`)');
   }
   const prefix = prefixOption(options.prefix);
-  const collector = collectorFor(store);
+  const collector = holdCollector(store);
   let byPrefix = registrations.get(registry);
   if (!byPrefix) {
     byPrefix = new Map();
@@ -128,6 +135,7 @@ export function registerMetrics(store: GeoSessionStore, options: RegisterMetrics
     registration = new Registration(prefix);
     const taken = registration.metrics.find((m) => registry.getSingleMetric(m.name) !== undefined);
     if (taken) {
+      releaseCollector(store, collector);
       throw new ConfigError(
         'prefix',
         `gives the metric name ${taken.name}, which this registry already holds: pass another prefix`,
@@ -145,6 +153,7 @@ export function registerMetrics(store: GeoSessionStore, options: RegisterMetrics
     const count = (owner.stores.get(collector) ?? 1) - 1;
     if (count > 0) owner.stores.set(collector, count);
     else owner.stores.delete(collector);
+    releaseCollector(store, collector);
     if (owner.stores.size > 0) return;
     for (const metric of owner.metrics) {
       if (registry.getSingleMetric(metric.name) === metric) registry.removeSingleMetric(metric.name);
@@ -160,12 +169,22 @@ export function registerMetrics(store: GeoSessionStore, options: RegisterMetrics
  * Serve it with the content type {@link PROMETHEUS_CONTENT_TYPE}.
  */
 export function metricsText(store: GeoSessionStore, options: MetricsTextOptions = {}): string {
-  return renderText(collectorFor(store).collect(), prefixOption(options.prefix));
+  const prefix = prefixOption(options.prefix);
+  return renderText(pinCollector(store).collect(), prefix);
 }
 
-/** The metrics of `store` as data (names without the prefix), for tests and custom exporters. */
+/**
+ * Stops the counting {@link metricsText} started for `store` (a registration from
+ * {@link registerMetrics} keeps it going until the function it returned is called). Counts start
+ * afresh on the next use.
+ */
+export function stopMetrics(store: GeoSessionStore): void {
+  unpinCollector(store);
+}
+
+/** The metrics of `store` as data (names without the prefix), for custom exporters; counts as {@link metricsText} does. */
 export function collectMetrics(store: GeoSessionStore): MetricFamily[] {
-  return collectorFor(store).collect();
+  return pinCollector(store).collect();
 }
 
 function prefixOption(prefix: unknown): string {

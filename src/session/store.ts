@@ -4,6 +4,12 @@ import { type Callback, dual, type OnThrown, settle } from '../internal/callback
 import { followClientState } from '../internal/client-state.js';
 import { Deadlines } from '../internal/deadline.js';
 import { generateSessionId, regionOfSessionId } from '../internal/ids.js';
+import {
+  type OperationObserver,
+  observeOperation,
+  observePromise,
+  operationObservers,
+} from '../internal/operation-observers.js';
 import { reportError } from '../internal/report.js';
 import { keyPrefixOf } from '../internal/stream-names.js';
 import {
@@ -76,6 +82,8 @@ export class GeoSessionStore extends BaseStore {
   private readonly started: Promise<void>;
   private readonly policyChecked: Promise<string | undefined>;
   private readonly detachClient: () => void;
+  /** Told how every operation ended (the metrics collector; see src/internal/operation-observers.ts). */
+  private readonly observers: OperationObserver[] = operationObservers(this);
   private isConnected: boolean;
   private closed = false;
   /** Replication has started (and so has read what it knows of this region's own data). */
@@ -425,19 +433,23 @@ export class GeoSessionStore extends BaseStore {
 
   /** Runs a callback-style operation, traced on `geosession:store` when someone subscribes. */
   private traced<T>(op: StoreOperation, done: Callback<T>, run: (done: Callback<T>) => void): void {
+    const observed = this.observers.length > 0 ? observeOperation(this.observers, op, done) : done;
     if (!storeChannel.hasSubscribers) {
-      run(done);
+      run(observed);
       return;
     }
-    traceStoreOperation({ op, region: this.region, keyspace: this.prefix }, run, done);
+    traceStoreOperation({ op, region: this.region, keyspace: this.prefix }, run, observed);
   }
 
   private runBulk<T>(
     op: StoreOperation,
     operation: (ctx: import('./bulk.js').BulkContext) => Promise<T>,
   ): Promise<T> {
-    if (!storeChannel.hasSubscribers) return this.bulk(operation);
-    return traceStorePromise({ op, region: this.region, keyspace: this.prefix }, () => this.bulk(operation));
+    const work = storeChannel.hasSubscribers
+      ? () =>
+          traceStorePromise({ op, region: this.region, keyspace: this.prefix }, () => this.bulk(operation))
+      : () => this.bulk(operation);
+    return this.observers.length > 0 ? observePromise(this.observers, op, work) : work();
   }
 
   private async bulk<T>(operation: (ctx: import('./bulk.js').BulkContext) => Promise<T>): Promise<T> {

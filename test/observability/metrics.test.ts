@@ -188,6 +188,16 @@ describe.skipIf(!hasRedis)('geosession/prometheus (Redis Streams, private server
     other();
     expect(registry.getMetricsAsArray()).toHaveLength(0);
 
+    // With its last registration taken back a store's counting stopped: registered again, it starts at 0.
+    await hk.store.set(hk.store.genid(), session({}));
+    const fresh = registerMetrics(hk.store, { registry });
+    parsed = parseExposition(await registry.metrics());
+    expect(sampleValue(parsed, 'geosession_store_operations_total', { op: 'set' })).toBeUndefined();
+    await hk.store.set(hk.store.genid(), session({}));
+    parsed = parseExposition(await registry.metrics());
+    expect(sampleValue(parsed, 'geosession_store_operations_total', { op: 'set' })).toBe(1);
+    fresh();
+
     // Another prefix on the same registry is another set of names.
     const custom = registerMetrics(hk.store, { registry, prefix: 'app_sessions_' });
     expect(registry.getSingleMetric('app_sessions_store_operations_total')).toBeDefined();
