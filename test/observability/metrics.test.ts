@@ -164,6 +164,25 @@ describe.skipIf(!hasRedis)('geosession/prometheus (Redis Streams, private server
     });
   });
 
+  it('shows the backlog a stopped region leaves, per peer', { timeout: 30_000 }, async () => {
+    const prefix = uniquePrefix('metrics-backlog');
+    const { hk, kr } = pair(prefix);
+    await Promise.all([hk.store.ready(), kr.store.ready()]);
+    await kr.store.close();
+    await kr.transport.close();
+    for (let i = 0; i < 5; i++) await hk.store.set(hk.store.genid(), session({ i }));
+    // The backlog is read every 5 s (the replicator's housekeeping).
+    await eventually(() => {
+      const text = parseExposition(metricsText(hk.store));
+      return (
+        (sampleValue(text, 'geosession_replication_backlog_entries', { region: 'hk', peer: 'kr' }) ?? 0) >= 5
+      );
+    }, 20_000);
+    const text = parseExposition(metricsText(hk.store));
+    const age = sampleValue(text, 'geosession_replication_backlog_oldest_age_seconds', { peer: 'kr' });
+    expect(age).toBeGreaterThanOrEqual(0);
+  });
+
   it('registering twice is harmless; stores share a registry; unregistering takes the metrics back', async () => {
     const prefix = uniquePrefix('metrics-reg');
     const { hk, kr } = pair(prefix);
