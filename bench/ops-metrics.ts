@@ -155,7 +155,7 @@ async function runSuite(options: SuiteOptions): Promise<Report> {
       ],
       checks,
       notes: [
-        'metrics on: registerMetrics(store, { registry }) for the round (diagnostics-channel subscribers counting every operation and its latency), the registry scraped at its end; off: nobody subscribed.',
+        'metrics on: registerMetrics(store, { registry }) for the round (every operation counted and its latency observed, the diagnostics channels of replication subscribed), the registry scraped at its end; off: no metrics registered, nobody subscribed.',
         'CPU/op off / on: (node + redis CPU µs per op) with metrics off over the same with metrics on: the throughput ratio a CPU-bound machine would see, steadier than ops/s on a shared machine.',
       ],
       data,

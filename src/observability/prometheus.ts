@@ -40,7 +40,7 @@ export type UnregisterMetrics = () => void;
 
 /** The metric object a prom-client registry holds: its `get()` is what the registry renders. */
 interface BridgeMetric {
-  readonly name: string;
+  name: string;
   readonly help: string;
   readonly type: MetricType;
   readonly aggregator: 'sum';
@@ -57,14 +57,14 @@ class Registration {
 
   constructor(prefix: string) {
     this.metrics = METRICS.map((definition) => {
-      const name = prefix + definition.name;
-      return {
-        name,
+      const metric: BridgeMetric = {
+        name: prefix + definition.name,
         help: definition.help,
         type: definition.type,
         aggregator: 'sum' as const,
+        // The registry's own name for it: an OpenMetrics registry renames counters (without `_total`).
         get: async () => ({
-          name,
+          name: metric.name,
           help: definition.help,
           type: definition.type,
           aggregator: 'sum' as const,
@@ -72,6 +72,7 @@ class Registration {
         }),
         reset: () => {},
       };
+      return metric;
     });
   }
 
@@ -155,9 +156,11 @@ export function registerMetrics(store: GeoSessionStore, options: RegisterMetrics
     else owner.stores.delete(collector);
     releaseCollector(store, collector);
     if (owner.stores.size > 0) return;
-    for (const metric of owner.metrics) {
-      if (registry.getSingleMetric(metric.name) === metric) registry.removeSingleMetric(metric.name);
-    }
+    owner.metrics.forEach((metric, i) => {
+      // Under the name it was registered with (an OpenMetrics registry renames counters as it renders).
+      const name = prefix + (METRICS[i]?.name ?? '');
+      if (registry.getSingleMetric(name) === metric) registry.removeSingleMetric(name);
+    });
     byPrefix.delete(prefix);
   };
 }

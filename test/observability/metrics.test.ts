@@ -222,6 +222,13 @@ describe.skipIf(!hasRedis)('geosession/prometheus (Redis Streams, private server
     expect(registry.getSingleMetric('app_sessions_store_operations_total')).toBeDefined();
     custom();
 
+    // An OpenMetrics registry renders them too (counters named as OpenMetrics wants), and lets them go.
+    const open = new Registry(Registry.OPENMETRICS_CONTENT_TYPE);
+    const openUndo = registerMetrics(hk.store, { registry: open });
+    expect(await open.metrics()).toContain('# TYPE geosession_store_operations counter');
+    openUndo();
+    expect(open.getMetricsAsArray()).toHaveLength(0);
+
     // A name the registry holds already, a bad registry or prefix: a ConfigError naming the option.
     const taken = new Registry();
     const { Counter } = await import('prom-client');
