@@ -1,7 +1,7 @@
 /**
  * The layers of src/ (DESIGN.md section 7), checked by `npm run lint`: imports point down only.
  *
- *   entry points (src/index.ts, src/redis-streams.ts, src/amqp.ts, src/nats.ts, src/paseto.ts,
+ *   entry points (src/index.ts, src/redis-streams.ts, src/amqp.ts, src/nats.ts, src/paseto.ts, src/admin.ts,
  *   src/prometheus.ts)
  *   cli → admin, middleware, observability → session → replication, users, registry, invalidation
  *   → redis, security → internal, keys, errors → contracts → types
@@ -20,7 +20,7 @@ const layers = [
   ['cli', '^src/cli/'],
 ];
 
-const ENTRY = '^src/(index|redis-streams|amqp|nats|paseto|prometheus)\\.ts$';
+const ENTRY = '^src/(index|redis-streams|amqp|nats|paseto|admin|prometheus)\\.ts$';
 
 /** Layer i may not import any layer above it. */
 const upward = layers.flatMap(([name, path], i) => {
@@ -42,9 +42,10 @@ module.exports = {
     ...upward,
     {
       name: 'no-upward-to-entry-points',
-      comment: 'only applications import the entry points; src/ imports the modules themselves',
+      comment:
+        'only applications import the entry points; src/ imports the modules themselves (the CLI, src/cli/, is an application: it reaches the transports through their entry points)',
       severity: 'error',
-      from: { path: '^src/', pathNot: ENTRY },
+      from: { path: '^src/', pathNot: [ENTRY, '^src/cli/'] },
       to: { path: ENTRY },
     },
     {

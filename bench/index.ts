@@ -15,6 +15,7 @@ import { renderReport } from './lib/print.js';
 import { passes, type Report, type Suite, type SuiteOptions } from './lib/suite.js';
 import { natsSuite } from './nats.js';
 import { opsMetricsSuite } from './ops-metrics.js';
+import { opsMigrateSuite } from './ops-migrate.js';
 import { pasetoSuite } from './paseto.js';
 import { replicationSuite } from './replication.js';
 import { storeSuite } from './store.js';
@@ -30,6 +31,7 @@ export const SUITES: readonly Suite[] = [
   e2eSuite,
   httpSuite,
   pasetoSuite,
+  opsMigrateSuite,
   opsMetricsSuite,
 ];
 

@@ -223,7 +223,8 @@ describe.skipIf(!hasRedis)('geosession/prometheus (Redis Streams, private server
     custom();
 
     // An OpenMetrics registry renders them too (counters named as OpenMetrics wants), and lets them go.
-    const open = new Registry(Registry.OPENMETRICS_CONTENT_TYPE);
+    const open = new Registry<typeof Registry.OPENMETRICS_CONTENT_TYPE>();
+    open.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
     const openUndo = registerMetrics(hk.store, { registry: open });
     expect(await open.metrics()).toContain('# TYPE geosession_store_operations counter');
     openUndo();

@@ -127,11 +127,16 @@ describe.skipIf(!hasRedis)('tracing on node:diagnostics_channel', () => {
     await eventually(async () => (await kr.get(sid)) !== null);
     await eventually(() => lags.some((l) => l.keyspace === prefix && l.region === 'kr' && l.origin === 'hk'));
 
-    const published = publish.seen.filter((s) => s.message.keyspace === prefix && s.event === 'asyncEnd');
-    expect(published.some((s) => s.message.region === 'hk' && s.message.transport === 'memory')).toBe(true);
+    // A batch's asyncEnd comes once its promise settled, after what it did was visible.
+    const ended = (seen: typeof publish.seen, region: string) =>
+      seen.filter(
+        (s) => s.message.keyspace === prefix && s.message.region === region && s.event === 'asyncEnd',
+      );
+    await eventually(() => ended(publish.seen, 'hk').length > 0 && ended(apply.seen, 'kr').length > 0);
+    const published = ended(publish.seen, 'hk');
+    expect(published[0]?.message.transport).toBe('memory');
     expect(published[0]?.message.envelopes).toBeGreaterThan(0);
-    const applied = apply.seen.filter((s) => s.message.keyspace === prefix && s.event === 'asyncEnd');
-    expect(applied.some((s) => s.message.region === 'kr' && s.message.error === undefined)).toBe(true);
+    expect(ended(apply.seen, 'kr').some((s) => s.message.error === undefined)).toBe(true);
     const lag = lags.find((l) => l.keyspace === prefix && l.region === 'kr');
     expect(lag?.lagMs).toBeGreaterThanOrEqual(0);
     expect(JSON.stringify([apply.seen, publish.seen, lags])).not.toContain(sid);

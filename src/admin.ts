@@ -1,0 +1,27 @@
+// The `geosession/admin` entry point: the library calls behind the `geosession` command (inspect,
+// migrate, verify, repair, resync, region removal), for apps and scripts that operate regions
+// themselves. Each helper adds its exports here.
+
+export {
+  type AdminRegion,
+  type InspectOptions,
+  inspectSession,
+  type RegionSessionView,
+  type SessionInspection,
+} from './admin/inspect.js';
+export { maskSessionId } from './admin/mask-id.js';
+export {
+  escapeGlob,
+  MIGRATE_STATE_FIELD,
+  type MigrateCounts,
+  type MigrateOptions,
+  type MigrateProgress,
+  type MigrateReport,
+  migrateKeyspace,
+} from './admin/migrate.js';
+export {
+  planRegionRemoval,
+  type RedisRemovalStep,
+  type RegionRemovalOptions,
+  removeRegionFromRedis,
+} from './admin/remove-region.js';
