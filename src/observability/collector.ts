@@ -26,6 +26,12 @@ const SEAL_REASONS = new Set(['unsealed', 'tampered', 'unknown-key', 'origin-mis
 
 const TRANSPORT_STATES: readonly TransportState[] = ['connecting', 'ready', 'degraded', 'failed', 'closed'];
 
+/** One store operation's counts by result and its latency. */
+interface OperationStats {
+  readonly results: Record<StoreOperationResult | 'error', number>;
+  readonly latency: Histogram;
+}
+
 /** A counter keyed by its labels' values joined with `\u0000`. */
 class Counts {
   readonly values = new Map<string, number>();
@@ -45,8 +51,8 @@ class Counts {
 export class MetricsCollector implements OperationObserver {
   private readonly store: WeakRef<GeoSessionStore>;
   private readonly base: MetricLabels;
-  private readonly ops = new Counts();
-  private readonly durations = new Map<string, Histogram>();
+  /** Per operation: its counts by result and its latency histogram (made on its first call). */
+  private readonly ops: Partial<Record<StoreOperation, OperationStats>> = {};
   private readonly refused = new Counts();
   private readonly readThrough = new Counts();
   private readonly lag = new Map<string, Histogram>();
@@ -98,13 +104,13 @@ export class MetricsCollector implements OperationObserver {
 
   /** One store operation ended (see OperationObserver): counted, and its latency observed. */
   operationEnded(op: StoreOperation, result: StoreOperationResult | 'error', seconds: number): void {
-    this.ops.add(`${op}\u0000${result}`);
-    let histogram = this.durations.get(op);
-    if (!histogram) {
-      histogram = new Histogram(DURATION_BUCKETS);
-      this.durations.set(op, histogram);
+    let stats = this.ops[op];
+    if (!stats) {
+      stats = { results: { hit: 0, miss: 0, ok: 0, error: 0 }, latency: new Histogram(DURATION_BUCKETS) };
+      this.ops[op] = stats;
     }
-    histogram.observe(seconds);
+    stats.results[result]++;
+    stats.latency.observe(seconds);
   }
 
   /** Stops listening (the counts gathered so far stay). */
@@ -128,8 +134,12 @@ export class MetricsCollector implements OperationObserver {
         put(name, Object.fromEntries(labelNames.map((label, i) => [label, parts[i] ?? ''])), value);
       }
     };
-    counts('store_operations_total', this.ops, ['op', 'result']);
-    for (const [op, histogram] of this.durations) {
+    for (const [op, stats] of Object.entries(this.ops)) {
+      for (const [result, n] of Object.entries(stats.results)) {
+        if (n > 0) put('store_operations_total', { op, result }, n);
+      }
+    }
+    for (const [op, { latency: histogram }] of Object.entries(this.ops)) {
       values
         .get('store_operation_duration_seconds')
         ?.push(...histogram.samples('store_operation_duration_seconds', { ...this.base, op }));
