@@ -44,6 +44,8 @@ export interface ResyncOptions {
   readonly batchSize?: number;
   /** The stores' `maxClockSkewMs`. Default 60,000. */
   readonly maxClockSkewMs?: number;
+  /** The stores' `tombstoneTtl`, seconds: the digests (verify) of a tombstone copied depend on it. Default 86,400. */
+  readonly tombstoneTtl?: number;
   /**
    * Also copy the target into the source, so both end holding the join of the two, and clear the
    * source's needs for the target too. Default false.
@@ -103,13 +105,20 @@ async function walk(a: {
   from: Redis;
   to: Redis;
   keys: KeySpace;
+  /** The id of the region copied into (`to`), whose digests follow. */
+  toId: string;
   cursor: string;
   o: ReturnType<typeof settle>;
   signal: AbortSignal | undefined;
   targetId: string;
   onPage: (page: ScanPage, done: CopyCounts) => Promise<void>;
 }): Promise<void> {
-  const copy = { prefix: a.o.prefix, maxClockSkewMs: a.o.maxClockSkewMs };
+  const copy = {
+    prefix: a.o.prefix,
+    maxClockSkewMs: a.o.maxClockSkewMs,
+    digestRegion: a.toId,
+    tombstoneTtl: a.o.tombstoneTtl,
+  };
   const merge = async (page: ScanPage): Promise<CopyCounts> => {
     const [sessions, bare] = await Promise.all([
       page.sids.length > 0 ? copySessionStates(a.from, a.to, page.sids, copy) : emptyCopyCounts(),
@@ -174,6 +183,7 @@ function settle(options: ResyncOptions) {
     prefix,
     batchSize: positive('batchSize', options.batchSize, 1000),
     maxClockSkewMs: positive('maxClockSkewMs', options.maxClockSkewMs, 60_000),
+    tombstoneTtl: positive('tombstoneTtl', options.tombstoneTtl, 86_400),
     bothWays: options.bothWays ?? false,
     resume: options.resume ?? true,
   };
@@ -226,6 +236,7 @@ export async function resyncRegion(options: ResyncOptions): Promise<ResyncResult
         from: step.reverse ? o.target : o.source,
         to: step.reverse ? o.source : o.target,
         keys: step.reverse ? targetKeys : sourceKeys,
+        toId: step.reverse ? sourceId : targetId,
         cursor: point.cursor,
         o,
         signal: options.signal,

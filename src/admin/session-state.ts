@@ -65,6 +65,10 @@ export interface SessionStateOptions {
   readonly scriptBatch?: number;
   /** The stores' `maxClockSkewMs`: versions further ahead of the target's clock are refused. Default 60,000. */
   readonly maxClockSkewMs?: number;
+  /** The target's region id: its digests (verify) are kept in step with what is copied. Default none. */
+  readonly digestRegion?: string;
+  /** The stores' `tombstoneTtl`, seconds (a tombstone's digest window depends on it). Default 86,400. */
+  readonly tombstoneTtl?: number;
 }
 
 const DEFAULT_PREFIX = 'sess:';
@@ -96,6 +100,15 @@ function positive(option: string, value: number | undefined, fallback: number): 
 
 function keySpaceOf(client: RedisClient, prefix: string | undefined): KeySpace {
   return createKeySpace(prefix ?? DEFAULT_PREFIX, keyPrefixOf(client));
+}
+
+/** The digest key and horizon of `options.digestRegion` in `keys`, when digests are kept. */
+function digestOf(keys: KeySpace, options: SessionStateOptions) {
+  if (options.digestRegion === undefined) return undefined;
+  return {
+    key: keys.internal('digest', options.digestRegion),
+    horizonMs: Math.round(positive('tombstoneTtl', options.tombstoneTtl, 86_400) * 1000),
+  };
 }
 
 function chunks<T>(items: readonly T[], size: number): T[][] {
@@ -147,6 +160,7 @@ export async function applySessionStates(
   const keys = keySpaceOf(client, options.prefix);
   const size = positive('scriptBatch', options.scriptBatch, DEFAULT_SCRIPT_BATCH);
   const skew = positive('maxClockSkewMs', options.maxClockSkewMs, DEFAULT_SKEW_MS);
+  const digest = digestOf(keys, options);
   const counts = emptyCopyCounts();
   const present: SessionState[] = [];
   for (const s of states) {
@@ -161,6 +175,7 @@ export async function applySessionStates(
         part.map((s) => ({ value: keys.session(s.sid), meta: keys.meta(s.sid) })),
         part,
         skew,
+        digest,
       ),
     ),
   );
@@ -198,6 +213,7 @@ export async function copySessionStates(
   const skew = positive('maxClockSkewMs', options.maxClockSkewMs, DEFAULT_SKEW_MS);
   const from = keySpaceOf(source, options.prefix);
   const to = keySpaceOf(target, options.prefix);
+  const digest = digestOf(to, options);
   const same = keyPrefixOf(source) === keyPrefixOf(target);
   const valid = sids.filter(isValidSessionId);
   const counts = emptyCopyCounts();
@@ -222,7 +238,7 @@ export async function copySessionStates(
         states.push(state);
       }
       c.read = options.bareOnly ? states.length : read.length;
-      tally(c, await copyStates(target, keys, states, skew));
+      tally(c, await copyStates(target, keys, states, skew, digest));
       return c;
     }),
   );

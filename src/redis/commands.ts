@@ -416,28 +416,36 @@ export enum CopyResult {
   Malformed = 6,
 }
 
-/** Runs `copy-state.lua`: merges states read elsewhere into the sessions at `keys`, by the join rules. */
+/**
+ * Runs `copy-state.lua`: merges states read elsewhere into the sessions at `keys`, by the join rules.
+ * With `digest` (this region's digest key and the stale-event horizon) the region's digests follow.
+ */
 export async function copyStates(
   client: RedisClient,
   keys: readonly { value: string; meta: string }[],
   states: readonly StoredState[],
   maxSkewMs: number,
+  digest?: { readonly key: string; readonly horizonMs: number },
 ): Promise<CopyResult[]> {
   if (keys.length !== states.length) throw new RangeError('copyStates: one state per session');
   if (keys.length === 0) return [];
-  const flat: string[] = new Array(keys.length * 2);
-  const args: (string | number)[] = new Array(1 + keys.length * 5);
-  args[0] = maxSkewMs;
-  for (let i = 0, a = 1; i < keys.length; i++, a += 5) {
+  const flat: string[] = [];
+  const args: (string | number)[] = [maxSkewMs];
+  for (let i = 0; i < keys.length; i++) {
     const k = keys[i] as { value: string; meta: string };
     const s = states[i] as StoredState;
-    flat[2 * i] = k.value;
-    flat[2 * i + 1] = k.meta;
-    args[a] = s.value === undefined ? '0' : '1';
-    args[a + 1] = s.value ?? '';
-    args[a + 2] = s.metaText ?? '';
-    args[a + 3] = s.metaExpiresAt;
-    args[a + 4] = s.valueExpiresAt;
+    flat.push(k.value, k.meta);
+    args.push(
+      s.value === undefined ? '0' : '1',
+      s.value ?? '',
+      s.metaText ?? '',
+      s.metaExpiresAt,
+      s.valueExpiresAt,
+    );
+  }
+  if (digest !== undefined) {
+    flat.push(digest.key);
+    args.push(digest.horizonMs);
   }
   const reply = (await runScript(client, 'copy-state', flat, args)) as unknown[];
   if (!Array.isArray(reply) || reply.length !== keys.length) {

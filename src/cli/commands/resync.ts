@@ -28,6 +28,7 @@ interface ResyncCliOptions {
   batch?: number;
   restart?: boolean;
   maxClockSkew?: number;
+  tombstoneTtl?: number;
 }
 
 /** What `resync --json` prints (one document). */
@@ -54,6 +55,11 @@ export function register(program: Command): void {
       '--max-clock-skew <ms>',
       "the stores' maxClockSkewMs (default 60000)",
       positiveInt('--max-clock-skew'),
+    )
+    .option(
+      '--tombstone-ttl <s>',
+      "the stores' tombstoneTtl in seconds (default 86400)",
+      positiveInt('--tombstone-ttl'),
     )
     .addHelpText(
       'after',
@@ -108,6 +114,7 @@ async function resync(
       prefix: context.config.prefix,
       batchSize: options.batch,
       maxClockSkewMs: options.maxClockSkew,
+      tombstoneTtl: options.tombstoneTtl,
       bothWays: options.bothWays === true,
       resume: options.restart !== true,
       signal: context.signal,
