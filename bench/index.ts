@@ -16,6 +16,7 @@ import { passes, type Report, type Suite, type SuiteOptions } from './lib/suite.
 import { natsSuite } from './nats.js';
 import { opsMetricsSuite } from './ops-metrics.js';
 import { opsMigrateSuite } from './ops-migrate.js';
+import { opsResyncSuite } from './ops-resync.js';
 import { pasetoSuite } from './paseto.js';
 import { replicationSuite } from './replication.js';
 import { storeSuite } from './store.js';
@@ -33,6 +34,7 @@ export const SUITES: readonly Suite[] = [
   pasetoSuite,
   opsMigrateSuite,
   opsMetricsSuite,
+  opsResyncSuite,
 ];
 
 function parseArgs(argv: readonly string[]): { names: string[]; flags: Record<string, string> } {

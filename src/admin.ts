@@ -25,4 +25,22 @@ export {
   type RegionRemovalOptions,
   removeRegionFromRedis,
 } from './admin/remove-region.js';
+export {
+  type ResyncOptions,
+  type ResyncPhase,
+  type ResyncProgress,
+  type ResyncResult,
+  resyncRegion,
+} from './admin/resync.js';
+
+export {
+  applySessionStates,
+  type CopyCounts,
+  copySessionStates,
+  type RegionRef,
+  readSessionStates,
+  type SessionState,
+  type SessionStateOptions,
+} from './admin/session-state.js';
 export { type ReadStatusOptions, type RegionStatus, readStatus, type StatusProcess } from './admin/status.js';
+export { ResyncError } from './errors.js';

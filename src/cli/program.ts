@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { register as registerInspect } from './commands/inspect.js';
 import { register as registerMigrate } from './commands/migrate.js';
 import { register as registerRegionRemove } from './commands/region-remove.js';
+import { register as registerResync } from './commands/resync.js';
 import { register as registerStatus } from './commands/status.js';
 import { register as registerTail } from './commands/tail.js';
 import { DEFAULT_TIMEOUT_MS, REGIONS_ENV } from './config.js';
@@ -46,6 +47,7 @@ export function createProgram(): Command {
   registerInspect(program);
   registerMigrate(program);
   registerRegionRemove(program);
+  registerResync(program);
   registerStatus(program);
   registerTail(program);
   return program;
