@@ -9,6 +9,7 @@
  * | outbox, relay stream, dead letters, state | `{P\|outbox}:<region>` …, or `P\|outbox:<region>` … with a tag |
  * | the outbox's sequence counter | the outbox's key and `:seq` (same slot) |
  * | numbers received per origin | `{P\|seen}:<region>`, and `:<origin>` for those held out of order |
+ * | per-bucket digests (verify) | `{P\|digest}:<region>` (the set of windows), and `:<window>` for each window's hash |
  *
  * Why no session id can reach another key, whatever `P`:
  * - a session id has no `{`, `}` or `|` (src/internal/ids.ts) and a prefix has no `|` and at most one
@@ -40,6 +41,8 @@ export interface KeySpace {
    * numbers held out of order (same slot).
    */
   seen(region: string, origin?: string): string;
+  /** `region`'s digest key: the set of its digest windows, each a hash at this key and `:<window>`. */
+  digest(region: string): string;
   /** The sid of a session value key, or `undefined` for any other key. */
   sidOf(key: string): string | undefined;
 }
@@ -75,6 +78,7 @@ export function createKeySpace(prefix: string, clientKeyPrefix = ''): KeySpace {
       const key = internalKey(prefix, 'seen', region, clientKeyPrefix);
       return origin === undefined ? key : `${key}:${origin}`;
     },
+    digest: (region) => internalKey(prefix, 'digest', region, clientKeyPrefix),
     sidOf(key) {
       if (!key.startsWith(prefix)) return undefined;
       const sid = key.slice(prefix.length);

@@ -64,12 +64,20 @@ export interface SessionKeys {
   readonly meta: string;
   /** This region's outbox when the store replicates. */
   readonly outbox: string | undefined;
+  /** This region's digest key (kept only with an outbox), when the store keeps digests. */
+  readonly digest?: string | undefined;
 }
 
-/** KEYS of a session script: the value, its metadata, and when replicating the outbox and its counter. */
+/**
+ * KEYS of a session script: the value, its metadata, and when replicating the outbox, its counter and
+ * the digest key.
+ */
 function keyList(keys: SessionKeys): string[] {
-  const { value, meta, outbox } = keys;
-  return outbox === undefined ? [value, meta] : [value, meta, outbox, sequenceKey(outbox)];
+  const { value, meta, outbox, digest } = keys;
+  if (outbox === undefined) return [value, meta];
+  return digest === undefined
+    ? [value, meta, outbox, sequenceKey(outbox)]
+    : [value, meta, outbox, sequenceKey(outbox), digest];
 }
 
 /** Arguments of {@link writeSession}. */
@@ -187,13 +195,15 @@ export interface RemoteChange {
 
 /**
  * Runs `apply.lua` on a chunk of remote changes: a result per change, and whether each (of any op) was
- * older than the stale-event horizon.
+ * older than the stale-event horizon. With `digestKey` (this region's, see `KeySpace.digest`) the
+ * script keeps the region's digests in step.
  */
 export async function applyChanges(
   client: RedisClient,
   changes: readonly RemoteChange[],
   horizonMs: number,
   maxSkewMs: number,
+  digestKey?: string,
 ): Promise<{ results: ApplyResult[]; old: boolean[] }> {
   const keys: string[] = [];
   const args: (string | number)[] = [horizonMs, maxSkewMs];
@@ -209,6 +219,7 @@ export async function applyChanges(
       c.time,
     );
   }
+  if (digestKey !== undefined) keys.push(digestKey);
   const reply = (await runScript(client, 'apply', keys, args)) as unknown[];
   if (!Array.isArray(reply) || reply.length !== changes.length + 1) {
     throw new TypeError(
