@@ -332,3 +332,17 @@ export function addDeadLetter(
     [bounds.maxEntries, bounds.maxBytes, ...fields],
   ).then(Number);
 }
+
+/**
+ * Runs `forget.lua` (repair): forgets the metadata of a live session whose value is gone, keeping the
+ * region's digests (`digestKey`) in step. Whether it did.
+ */
+export function forgetMeta(
+  client: RedisClient,
+  keys: { value: string; meta: string; digest: string },
+  horizonMs: number,
+): Promise<boolean> {
+  return runScript(client, 'forget', [keys.value, keys.meta, keys.digest], [horizonMs]).then(
+    (reply) => Number(reply) === 1,
+  );
+}
