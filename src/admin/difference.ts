@@ -22,8 +22,11 @@ export type DifferenceKind =
 
 /** A session's state in one region, as verify reports it. */
 export interface RegionView {
-  /** `absent` also stands for a local (never replicated) tombstone; `no-value`: metadata only. */
-  readonly state: 'absent' | 'live' | 'tombstone' | 'no-value';
+  /**
+   * `absent` also stands for a local (never replicated) tombstone; `no-value`: metadata only; `ended`:
+   * metadata of a version whose expiry passed (newer than a live copy elsewhere, it wins).
+   */
+  readonly state: 'absent' | 'live' | 'tombstone' | 'no-value' | 'ended';
   readonly version?: string;
   /** Absolute expiry, epoch ms, 0 for never. */
   readonly expiresAt?: number;
@@ -63,16 +66,20 @@ function reduce(state: SessionState, rules: CompareRules): Reduced {
       : { state: 'live', fading: false, value, expiresAt: Number.NaN };
   }
   const x = meta.expiresAt;
-  const fading = x !== 0 && x <= rules.now + rules.marginMs;
+  // Ends (or ended) within the margin of now: its expiry may have passed in one region and not another.
+  const fading = x !== 0 && Math.abs(x - rules.now) <= rules.marginMs;
+  const gone = x !== 0 && x < rules.now - rules.marginMs;
   const base = { version: meta.version, expiresAt: x, fading } as const;
   if (meta.tombstone) {
     // A local tombstone (r = 0, a never-saved id's logout) is never replicated.
-    if (meta.replicatedExpiry === 0) return { state: 'absent', fading: false };
+    if (meta.replicatedExpiry === 0 || gone) return { state: 'absent', fading: false };
     return { ...base, state: 'tombstone' };
   }
   if (value === undefined) {
     // Metadata kept after its session expired, or an expiry that arrived before its session.
-    if (meta.replicatedExpiry === undefined || meta.version === undefined) return { state: 'absent', fading };
+    if (meta.version === undefined) return { state: 'absent', fading };
+    if (x !== 0 && x <= rules.now) return { ...base, state: 'ended' };
+    if (meta.replicatedExpiry === undefined) return { state: 'absent', fading };
     return { ...base, state: 'no-value' };
   }
   return { ...base, state: 'live', value };
@@ -131,6 +138,13 @@ export function compareStates(
   }
   const lives = reduced.filter((r) => r.state === 'live');
   if (lives.length === 0) return undefined;
+  const ended = highest(reduced.filter((r) => r.state === 'ended').map((r) => r.version));
+  if (ended > highest(lives.map((r) => r.version))) {
+    return found(
+      'older-version',
+      where((r) => r.state === 'live' || r.state === 'no-value'),
+    );
+  }
   if (lives.length < reduced.length)
     return found(
       'missing',

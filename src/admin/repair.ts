@@ -19,13 +19,14 @@ export interface RepairAction {
   readonly region: string;
   /**
    * `destroy`: the tombstone is copied; `set`: the winning version (its value and expiry) is copied;
+   * `expire`: a newer version that already ended is copied (the older live copy ends with it);
    * `touch`: the later expiry of the same version is copied; `skip`: no rule says which copy wins (a
    * value changed outside geosession, or a value without metadata) and nothing is done.
    */
-  readonly op: 'destroy' | 'set' | 'touch' | 'skip';
+  readonly op: 'destroy' | 'set' | 'expire' | 'touch' | 'skip';
   readonly version?: string;
   readonly expiresAt?: number;
-  /** The apply script's result code (ApplyResult), when it ran. */
+  /** The apply script's result code (ApplyResult: 0 applied, 2 for an `expire` that ended it), when it ran. */
   readonly result?: number;
 }
 
@@ -60,6 +61,7 @@ function plan(
   sid: string,
   regions: readonly ResolvedRegion[],
   states: readonly { meta?: SessionMeta; value?: string }[],
+  now: number,
 ): RepairAction[] {
   const actions: RepairAction[] = [];
   const tombs = states.filter((s) => s.meta?.tombstone && s.meta.replicatedExpiry !== 0);
@@ -84,6 +86,22 @@ function plan(
     if (!s.meta || s.meta.version === undefined || s.value === undefined) continue;
     if (!winner || s.meta.version > (winner.meta.version as string))
       winner = { meta: s.meta, value: s.value };
+  }
+  // A newer version that ended (its metadata remains, its value and expiry are gone) beats older live
+  // copies: they expire with it.
+  let ended: SessionMeta | undefined;
+  for (const { meta, value } of states) {
+    if (!meta || meta.tombstone || value !== undefined || meta.version === undefined) continue;
+    if (meta.expiresAt === 0 || meta.expiresAt > now) continue;
+    if (!ended || meta.version > (ended.version as string)) ended = meta;
+  }
+  if (ended && (!winner || (ended.version as string) > (winner.meta.version as string))) {
+    const { version, expiresAt } = ended;
+    states.forEach((s, i) => {
+      if (s.value === undefined) return;
+      actions.push({ sid, region: (regions[i] as ResolvedRegion).id, op: 'expire', version, expiresAt });
+    });
+    return actions;
   }
   const latest = Math.max(
     ...states.map((s) =>
@@ -145,13 +163,22 @@ function changesOf(
     ];
   }
   const lifetimeMs = winner?.meta.lifetimeMs ?? 0;
+  if (action.op === 'expire') {
+    // A set of a version whose expiry has passed: the apply script ends the session (its value goes).
+    return [
+      { ...base, op: 's', version, expiresAt: action.expiresAt ?? 0, lifetimeMs, fingerprint: '', data: '' },
+    ];
+  }
   if (action.op === 'touch' || !winner) {
     return [
       { ...base, op: 't', version, expiresAt: action.expiresAt ?? 0, lifetimeMs, fingerprint: '', data: '' },
     ];
   }
   const { meta, value } = winner;
-  const written = meta.writtenExpiry ?? meta.expiresAt;
+  // The expiry written with the value, unless it has passed (the session lives on through a touch):
+  // then the expiry it has now, or the apply script would end it.
+  let written = meta.writtenExpiry ?? meta.expiresAt;
+  if (written !== 0 && written <= now + 1000) written = meta.replicatedExpiry ?? meta.expiresAt;
   const changes: RemoteChange[] = [
     {
       ...base,
@@ -208,7 +235,7 @@ export async function repairRegions(
   for (let i = 0; i < sids.length; i++) {
     const sid = sids[i] as string;
     const mine = states.map((s) => s[i] ?? { meta: undefined, value: undefined });
-    const planned = plan(sid, regions, mine);
+    const planned = plan(sid, regions, mine, Date.now());
     if (dryRun) {
       actions.push(...planned);
       continue;

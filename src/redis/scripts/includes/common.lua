@@ -80,8 +80,9 @@ end
 -- tombstone flag, version and, for a live session, `r` (the replicated expiry; `x` differs by design:
 -- a touch that moves it less than the touch step stays local). It counts in the window of `r`
 -- (a live session; "n" for never), or for a tombstone in the window of its version's time plus the
--- stale-event horizon (a tombstone lives twice that long). A local tombstone (r = 0, never replicated)
--- and metadata with no `r` (an expiry that passed) count nowhere. A window is a hash
+-- stale-event horizon (a tombstone lives twice that long). A local tombstone (r = 0, never replicated),
+-- metadata with no `r` (an expiry that passed) and metadata with no version (an expiry that arrived
+-- before its session) count nowhere. A window is a hash
 -- `<digest key>:<window>` (field: bucket, value: the sum) that expires one window after it ends, so a
 -- session that expired stops counting without anyone removing it; the digest key itself is a set of the
 -- windows made. Verify compares only windows that start after now plus a margin, where every session
@@ -103,7 +104,7 @@ local function digest_entry(key, text)
     if r == '0' or not ms or not digest_horizon then return nil end
     window = fmt(math.floor((ms + digest_horizon) / DIGEST_WINDOW_MS))
     r = ''
-  elseif r == '' then
+  elseif r == '' or v == '' then
     return nil
   elseif r == '0' then
     window = 'n'
