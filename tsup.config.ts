@@ -8,6 +8,9 @@ export default defineConfig({
     nats: 'src/nats.ts',
     amqp: 'src/amqp.ts',
     paseto: 'src/paseto.ts',
+    admin: 'src/admin.ts',
+    // the `geosession` bin (package.json "bin"); tsup keeps its shebang and makes it executable
+    cli: 'src/cli/main.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

@@ -2,7 +2,8 @@
 # Checks the package as npm would publish it: packs the project (prepack builds it), installs the tarball
 # into a scratch app that has only express, express-session and ioredis, then loads `geosession` and
 # `geosession/redis-streams` from ESM (.mjs) and CommonJS (.cjs), builds a store on a lazy ioredis client
-# (no server needed), and type-checks a TypeScript consumer with moduleResolution node16 (ESM and CJS).
+# (no server needed), runs the `geosession` bin's --help, and type-checks a TypeScript consumer with
+# moduleResolution node16 (ESM and CJS).
 # Runs from anywhere; leaves nothing behind; says which step failed and shows its output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +32,7 @@ tarball=$(find "$work" -maxdepth 1 -name 'geosession-*.tgz' | head -n 1)
 
 step "checking the tarball's contents"
 tar -tzf "$tarball" >"$work/contents.txt"
-for entry in index redis-streams amqp nats; do
+for entry in index redis-streams amqp nats admin; do
   for ext in js cjs d.ts d.cts; do
     grep -qx "package/dist/$entry.$ext" "$work/contents.txt" ||
       fail "the tarball has no dist/$entry.$ext (was the package built before packing?)" "$work/contents.txt"
@@ -94,6 +95,11 @@ for file in check.mjs check.cjs; do
   (cd "$app" && node "$file") >"$work/$file.log" 2>&1 || fail "$kind: $file failed" "$work/$file.log"
   [ ! -s "$work/$file.log" ] || fail "$kind: $file printed something (expected nothing)" "$work/$file.log"
 done
+
+step "running the geosession bin from the installed package (geosession --help)"
+(cd "$app" && ./node_modules/.bin/geosession --help) >"$work/bin.log" 2>&1 ||
+  fail "the geosession bin failed" "$work/bin.log"
+grep -q '^Usage: geosession' "$work/bin.log" || fail "geosession --help printed no usage" "$work/bin.log"
 
 step "type-checking a TypeScript consumer (moduleResolution node16, ESM and CJS)"
 for ext in mts cts; do
