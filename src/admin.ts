@@ -2,4 +2,8 @@
 // migrate, verify, repair, resync, region removal), for apps and scripts that operate regions
 // themselves. Each helper adds its exports here.
 
+export type { Difference, DifferenceKind, RegionView } from './admin/difference.js';
 export { maskSessionId } from './admin/mask-id.js';
+export type { AdminRegion } from './admin/region-state.js';
+export { type RepairAction, type RepairOptions, type RepairResult, repairRegions } from './admin/repair.js';
+export { type VerifyOptions, type VerifyProgress, type VerifyResult, verifyRegions } from './admin/verify.js';

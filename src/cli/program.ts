@@ -1,5 +1,7 @@
 import { Command, Option } from 'commander';
+import { register as registerRepair } from './commands/repair.js';
 import { register as registerTail } from './commands/tail.js';
+import { register as registerVerify } from './commands/verify.js';
 import { DEFAULT_TIMEOUT_MS, REGIONS_ENV } from './config.js';
 
 /** Help text after the program's own: configuration and exit codes. */
@@ -39,6 +41,8 @@ export function createProgram(): Command {
     .showHelpAfterError('(add --help for usage)')
     .exitOverride()
     .addHelpText('after', FOOTER);
+  registerRepair(program);
   registerTail(program);
+  registerVerify(program);
   return program;
 }
