@@ -14,6 +14,7 @@ import { describeEnvironment } from './lib/env.js';
 import { renderReport } from './lib/print.js';
 import { passes, type Report, type Suite, type SuiteOptions } from './lib/suite.js';
 import { natsSuite } from './nats.js';
+import { opsVerifySuite } from './ops-verify.js';
 import { pasetoSuite } from './paseto.js';
 import { replicationSuite } from './replication.js';
 import { storeSuite } from './store.js';
@@ -29,6 +30,7 @@ export const SUITES: readonly Suite[] = [
   e2eSuite,
   httpSuite,
   pasetoSuite,
+  opsVerifySuite,
 ];
 
 function parseArgs(argv: readonly string[]): { names: string[]; flags: Record<string, string> } {
