@@ -74,11 +74,10 @@ async function writeCost(
   const outbox = keys.internal('outbox', 'hk');
   const digest = keys.digest('hk');
   const data = JSON.stringify(makeSession(1));
-  const rates: Record<string, number[]> = {
-    'set digests': [],
-    'set plain': [],
-    'touch digests': [],
-    'touch plain': [],
+  const rates: Record<string, number[]> = {};
+  const record = (name: string, rate: number) => {
+    rates[name] ??= [];
+    (rates[name] as number[]).push(rate);
   };
   const pool = 8192;
   for (let round = 0; round < o.rounds; round++) {
@@ -90,40 +89,58 @@ async function writeCost(
         digest: withDigest ? digest : undefined,
       });
       const tag = withDigest ? 'digests' : 'plain';
-      const set = await runLoad(o.concurrency, o.durationMs, (worker, seq) => {
-        const sid = `w.${tag}.${(worker * 997 + seq) % pool}`;
-        return writeSession(client, sessionKeys(sid), {
-          data,
-          fingerprint: `f${seq}`,
-          lifetimeMs: MAX_AGE_MS,
-          ruleMs: MAX_AGE_MS,
-          region: 'hk',
-          sid,
-          hostNow: Date.now(),
-          maxSkewMs: 60_000,
-          touchStepMs: 60_000,
-        });
-      });
-      const touch = await runLoad(o.concurrency, o.durationMs, (worker, seq) => {
-        const sid = `w.${tag}.${(worker * 997 + seq) % pool}`;
-        return touchSession(
-          client,
-          { ...sessionKeys(sid), outbox },
-          {
-            lifetimeMs: MAX_AGE_MS + seq,
+      // Redis's own time per script call (INFO commandstats), less exposed to a loaded client host.
+      const serverUs = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
+        await client.config('RESETSTAT');
+        const result = await work();
+        const stats = await client.info('commandstats');
+        const us = /cmdstat_evalsha:calls=\d+,usec=\d+,usec_per_call=([\d.]+)/.exec(stats)?.[1];
+        record(`us ${name} ${tag}`, Number(us));
+        // Commands the script ran per call (deterministic, unlike any time on a shared machine).
+        let calls = 0;
+        let inner = 0;
+        for (const [, cmd, n] of stats.matchAll(/cmdstat_(\w+):calls=(\d+)/g)) {
+          if (cmd === 'evalsha') calls = Number(n);
+          else if (cmd !== 'eval' && cmd !== 'config') inner += Number(n);
+        }
+        record(`calls ${name} ${tag}`, inner / calls);
+        return result;
+      };
+      const set = await serverUs('set', () =>
+        runLoad(o.concurrency, o.durationMs, (worker, seq) => {
+          const sid = `w.${tag}.${(worker * 997 + seq) % pool}`;
+          return writeSession(client, sessionKeys(sid), {
+            data,
+            fingerprint: `f${seq}`,
+            lifetimeMs: MAX_AGE_MS,
             ruleMs: MAX_AGE_MS,
             region: 'hk',
             sid,
-            touchStepMs: 0,
-          },
-        );
-      });
-      (rates[`set ${tag}`] as number[]).push(set.opsPerSec);
-      (rates[`touch ${tag}`] as number[]).push(touch.opsPerSec);
+            hostNow: Date.now(),
+            maxSkewMs: 60_000,
+            touchStepMs: 60_000,
+          });
+        }),
+      );
+      // A touch step of 0 replicates every touch (r moves); 60 s keeps most of them local.
+      const touch = (step: number) =>
+        runLoad(o.concurrency, o.durationMs, (worker, seq) => {
+          const sid = `w.${tag}.${(worker * 997 + seq) % pool}`;
+          return touchSession(
+            client,
+            { ...sessionKeys(sid), outbox },
+            { lifetimeMs: MAX_AGE_MS + seq, ruleMs: MAX_AGE_MS, region: 'hk', sid, touchStepMs: step },
+          );
+        });
+      const replicated = await serverUs('touch', () => touch(0));
+      const local = await serverUs('local touch', () => touch(60_000));
+      record(`set ${tag}`, set.opsPerSec);
+      record(`touch ${tag}`, replicated.opsPerSec);
+      record(`local touch ${tag}`, local.opsPerSec);
       // The outbox grows with every write: dropped between runs so both variants start alike.
       await client.del(outbox);
       log(
-        `write path round ${round + 1} ${tag}: set ${Math.round(set.opsPerSec)}/s, touch ${Math.round(touch.opsPerSec)}/s`,
+        `write path round ${round + 1} ${tag}: set ${Math.round(set.opsPerSec)}/s, touch ${Math.round(replicated.opsPerSec)}/s, local touch ${Math.round(local.opsPerSec)}/s`,
       );
     }
   }
@@ -173,6 +190,7 @@ async function run(options: SuiteOptions): Promise<Report> {
     const write = await writeCost(writes, { durationMs, concurrency, rounds }, options.log);
     const setRatio = (write['set digests'] as number) / (write['set plain'] as number);
     const touchRatio = (write['touch digests'] as number) / (write['touch plain'] as number);
+    const localRatio = (write['local touch digests'] as number) / (write['local touch plain'] as number);
     const checks: Check[] = [
       {
         name: 'verify by digests vs full (2 x 200k sessions)',
@@ -209,7 +227,29 @@ async function run(options: SuiteOptions): Promise<Report> {
               Math.round(write['touch plain'] as number),
               Number(touchRatio.toFixed(3)),
             ],
+            [
+              'touch (below the step, local)',
+              Math.round(write['local touch digests'] as number),
+              Math.round(write['local touch plain'] as number),
+              Number(localRatio.toFixed(3)),
+            ],
           ],
+        },
+        {
+          title: 'Redis time (µs) and commands per script call (INFO commandstats, median)',
+          columns: ['op', 'µs with digests', 'µs without', 'ratio', 'commands with', 'commands without'],
+          rows: ['set', 'touch', 'local touch'].map((op) => {
+            const a = write[`us ${op} digests`] as number;
+            const b = write[`us ${op} plain`] as number;
+            return [
+              op,
+              Number(a.toFixed(2)),
+              Number(b.toFixed(2)),
+              Number((a / b).toFixed(3)),
+              Number((write[`calls ${op} digests`] as number).toFixed(2)),
+              Number((write[`calls ${op} plain`] as number).toFixed(2)),
+            ];
+          }),
         },
       ],
       checks,

@@ -93,10 +93,14 @@ local DIGEST_WINDOW_MS = 600000
 local digest_key = nil
 local digest_horizon = nil
 
--- The window and the 40-bit amount that metadata text `text` of key `key` counts for, or nil.
-local function digest_entry(key, text)
+-- What of metadata text `text` a digest depends on: tombstone flag, version, `r` (nil: no metadata).
+local function digest_fields(text)
   if type(text) ~= 'string' then return nil end
-  local t, v, r = string.match(text, '^([01])|([^|]*)|[^|]*|([^|]*)|')
+  return string.match(text, '^([01])|([^|]*)|[^|]*|([^|]*)|')
+end
+
+-- The window and the 40-bit amount that metadata of key `key` with fields t, v, r counts for, or nil.
+local function digest_entry(key, t, v, r)
   if not t then return nil end
   local window
   if t == '1' then
@@ -114,9 +118,12 @@ local function digest_entry(key, text)
   return window, tonumber(string.sub(redis.sha1hex(key .. '|' .. t .. '|' .. v .. '|' .. r), 1, 10), 16)
 end
 
+-- Adds `amount` to `bucket` of `window`. A window's hash made here gets its expiry (PEXPIREAT NX, also
+-- when the window was over and its hash gone: it then goes at once) and joins the set of windows. A hash
+-- is only ever made by a field that was not there, so a field that held a sum already needs neither.
 local function digest_add(window, bucket, amount)
   local key = digest_key .. ':' .. window
-  redis.call('HINCRBY', key, bucket, fmt(amount))
+  if redis.call('HINCRBY', key, bucket, fmt(amount)) ~= amount then return end
   if window == 'n' then
     redis.call('SADD', digest_key, window)
   elseif redis.call('PEXPIREAT', key, fmt((tonumber(window) + 2) * DIGEST_WINDOW_MS), 'NX') == 1 then
@@ -126,8 +133,12 @@ end
 
 -- Moves the digests from metadata text `old` to `new` (either nil) of key `key`.
 local function digest_update(key, old, new)
-  local ow, oa = digest_entry(key, old)
-  local nw, na = digest_entry(key, new)
+  local ot, ov, orr = digest_fields(old)
+  local nt, nv, nr = digest_fields(new)
+  -- Most writes (an unreplicated touch, an expiry-only write) change none of it: no hashing.
+  if ot == nt and ov == nv and orr == nr then return end
+  local ow, oa = digest_entry(key, ot, ov, orr)
+  local nw, na = digest_entry(key, nt, nv, nr)
   if ow == nw and oa == na then return end
   local bucket = fmt(tonumber(string.sub(redis.sha1hex(key), 1, 2), 16))
   if ow and ow == nw then
