@@ -14,6 +14,7 @@ import { describeEnvironment } from './lib/env.js';
 import { renderReport } from './lib/print.js';
 import { passes, type Report, type Suite, type SuiteOptions } from './lib/suite.js';
 import { natsSuite } from './nats.js';
+import { opsResyncSuite } from './ops-resync.js';
 import { opsVerifySuite } from './ops-verify.js';
 import { pasetoSuite } from './paseto.js';
 import { replicationSuite } from './replication.js';
@@ -31,6 +32,7 @@ export const SUITES: readonly Suite[] = [
   httpSuite,
   pasetoSuite,
   opsVerifySuite,
+  opsResyncSuite,
 ];
 
 function parseArgs(argv: readonly string[]): { names: string[]; flags: Record<string, string> } {

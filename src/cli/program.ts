@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { register as registerRepair } from './commands/repair.js';
+import { register as registerResync } from './commands/resync.js';
 import { register as registerTail } from './commands/tail.js';
 import { register as registerVerify } from './commands/verify.js';
 import { DEFAULT_TIMEOUT_MS, REGIONS_ENV } from './config.js';
@@ -42,6 +43,7 @@ export function createProgram(): Command {
     .exitOverride()
     .addHelpText('after', FOOTER);
   registerRepair(program);
+  registerResync(program);
   registerTail(program);
   registerVerify(program);
   return program;

@@ -346,3 +346,104 @@ export function forgetMeta(
     (reply) => Number(reply) === 1,
   );
 }
+
+/** One session's state as `read-state.lua` read it. */
+export interface StoredState {
+  /** The value, `undefined` when absent. */
+  readonly value: string | undefined;
+  /** The metadata text, `undefined` when absent. */
+  readonly metaText: string | undefined;
+  /** The metadata key's PEXPIRETIME: epoch ms, -1 never, -2 absent. */
+  readonly metaExpiresAt: number;
+  /** The value key's PEXPIRETIME: epoch ms, -1 never, -2 absent. */
+  readonly valueExpiresAt: number;
+}
+
+/**
+ * Runs `read-state.lua`: the state of each session of `keys` (value and metadata keys), read at one
+ * moment. With `bareOnly`, sessions with metadata answer as absent (only bare values are read).
+ */
+export async function readStates(
+  client: RedisClient,
+  keys: readonly { value: string; meta: string }[],
+  bareOnly = false,
+): Promise<StoredState[]> {
+  if (keys.length === 0) return [];
+  const flat = keys.flatMap((k) => [k.value, k.meta]);
+  const reply = (await runScript(client, 'read-state', flat, [bareOnly ? 'bare' : 'all'])) as unknown[];
+  if (!Array.isArray(reply) || reply.length !== keys.length * 4) {
+    throw new TypeError(`read-state.lua answered ${reply?.length} entries for ${keys.length} sessions`);
+  }
+  const states: StoredState[] = [];
+  for (let i = 0; i < keys.length; i++) {
+    const [value, meta, mexp, vexp] = reply.slice(i * 4, i * 4 + 4);
+    states.push({
+      value: typeof value === 'string' ? value : undefined,
+      metaText: typeof meta === 'string' ? meta : undefined,
+      metaExpiresAt: Number(mexp),
+      valueExpiresAt: Number(vexp),
+    });
+  }
+  return states;
+}
+
+/** What `copy-state.lua` did with one session. */
+export enum CopyResult {
+  /** The state here changed. */
+  Changed = 0,
+  /** Nothing changed: this region had it already, or newer. */
+  Unchanged = 1,
+  /** Nothing to copy: expired, or absent in the other region. */
+  Nothing = 2,
+  /** A tombstone here absorbed it (logout is final). */
+  Absorbed = -1,
+  /** A version too far ahead of this region's clock. */
+  Skewed = 4,
+  /** Metadata that does not parse. */
+  Malformed = 6,
+}
+
+/** Runs `copy-state.lua`: merges states read elsewhere into the sessions at `keys`, by the join rules. */
+export async function copyStates(
+  client: RedisClient,
+  keys: readonly { value: string; meta: string }[],
+  states: readonly StoredState[],
+  maxSkewMs: number,
+): Promise<CopyResult[]> {
+  if (keys.length !== states.length) throw new RangeError('copyStates: one state per session');
+  if (keys.length === 0) return [];
+  const flat: string[] = [];
+  const args: (string | number)[] = [maxSkewMs];
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i] as { value: string; meta: string };
+    const s = states[i] as StoredState;
+    flat.push(k.value, k.meta);
+    args.push(
+      s.value === undefined ? '0' : '1',
+      s.value ?? '',
+      s.metaText ?? '',
+      s.metaExpiresAt,
+      s.valueExpiresAt,
+    );
+  }
+  const reply = (await runScript(client, 'copy-state', flat, args)) as unknown[];
+  if (!Array.isArray(reply) || reply.length !== keys.length) {
+    throw new TypeError(`copy-state.lua answered ${reply?.length} codes for ${keys.length} sessions`);
+  }
+  return reply.map(Number) as CopyResult[];
+}
+
+/**
+ * Runs `cover-sequence.lua`: records in `keys.state` that `origin`'s numbers of `epoch` up to `low` are
+ * handled (a resync's copy holds them), keeping `gaps` (the copied region's own) as gaps.
+ */
+export function coverSequence(
+  client: RedisClient,
+  keys: { state: string; held: string },
+  a: { origin: string; epoch: string; low: number; gaps: readonly { from: number; to: number }[] },
+): Promise<'set' | 'moved' | 'behind' | 'old-epoch'> {
+  const gaps = a.gaps.map((g) => `${g.from}-${g.to}`).join(',');
+  return runScript(client, 'cover-sequence', [keys.state, keys.held], [a.origin, a.epoch, a.low, gaps]).then(
+    (reply) => String(reply) as 'set' | 'moved' | 'behind' | 'old-epoch',
+  );
+}

@@ -146,6 +146,7 @@ export class Replicator {
       region,
       (other, need) => onError(new ResyncNeededError(other, need.reason)),
       report,
+      keys.resync(region),
     );
     this.sequences = new SequenceTracker({
       client,
@@ -394,6 +395,9 @@ export class Replicator {
     if (this.life.stopping) return;
     try {
       await withTimeout(this.state.checkEpoch(), ms, () => new TimeoutError('checking the epoch', ms));
+      if (this.life.stopping) return;
+      // Needs cleared by a resync (src/admin/resync.ts) or by hand are forgotten without a restart.
+      await withTimeout(this.state.refresh(), ms, () => new TimeoutError('reading the resync state', ms));
       if (this.life.stopping) return;
       const { transport, channel, region } = this.options;
       const backlog = transport.backlog?.(channel, region);

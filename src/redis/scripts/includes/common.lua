@@ -41,9 +41,9 @@ end
 --      moved the expiry
 -- Metadata written before e and w existed has six fields; it reads with e and w unknown.
 -- One string costs a GET to read and one SET ... PXAT to write. The metadata key lives until x, or
--- longer when a newer write shortened the session (see write_meta).
-local function read_meta(key)
-  local m = redis.call('GET', key)
+-- longer when a newer write shortened the session (see write_meta). parse_meta reads the text ({} when it
+-- is not metadata), read_meta the key.
+local function parse_meta(m)
   if type(m) ~= 'string' then return {} end
   local t, v, x, r, l, f, e, w =
     string.match(m, '^([01])|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
@@ -56,6 +56,11 @@ local function read_meta(key)
     t = t == '1', v = v ~= '' and v or false, x = tonumber(x), r = tonumber(r), l = tonumber(l),
     f = f ~= '' and f or false, e = e ~= '' and e or false, w = tonumber(w),
   }
+end
+
+-- The metadata at `key`, parsed as parse_meta does ({} when none).
+local function read_meta(key)
+  return parse_meta(redis.call('GET', key))
 end
 
 -- The version the metadata's expiry belongs to (false when none).
