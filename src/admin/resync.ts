@@ -102,9 +102,11 @@ async function walk(a: {
   o: ReturnType<typeof settle>;
   signal: AbortSignal | undefined;
   targetId: string;
+  /** The id of the region copied into (`to`), whose digests follow. */
+  toId: string;
   onPage: (page: ScanPage, done: CopyCounts) => Promise<void>;
 }): Promise<void> {
-  const copy = { prefix: a.o.prefix, maxClockSkewMs: a.o.maxClockSkewMs };
+  const copy = { prefix: a.o.prefix, maxClockSkewMs: a.o.maxClockSkewMs, digestRegion: a.toId };
   const merge = async (page: ScanPage): Promise<CopyCounts> => {
     const [sessions, bare] = await Promise.all([
       page.sids.length > 0 ? copySessionStates(a.from, a.to, page.sids, copy) : emptyCopyCounts(),
@@ -221,6 +223,7 @@ export async function resyncRegion(options: ResyncOptions): Promise<ResyncResult
         o,
         signal: options.signal,
         targetId,
+        toId: step.reverse ? sourceId : targetId,
         onPage: async (page, done) => {
           addCopyCounts(counts, done);
           copied += page.keys;

@@ -65,6 +65,10 @@ export interface SessionStateOptions {
   readonly scriptBatch?: number;
   /** The stores' `maxClockSkewMs`: versions further ahead of the target's clock are refused. Default 60,000. */
   readonly maxClockSkewMs?: number;
+  /** The target's region id: its digests (verify) are kept in step with what is copied. Default none. */
+  readonly digestRegion?: string;
+  /** The stores' `tombstoneTtl`, seconds (a tombstone's digest window depends on it). Default 86,400. */
+  readonly tombstoneTtl?: number;
 }
 
 const DEFAULT_PREFIX = 'sess:';
@@ -147,6 +151,13 @@ export async function applySessionStates(
   const keys = keySpaceOf(client, options.prefix);
   const size = positive('scriptBatch', options.scriptBatch, DEFAULT_SCRIPT_BATCH);
   const skew = positive('maxClockSkewMs', options.maxClockSkewMs, DEFAULT_SKEW_MS);
+  const digest =
+    options.digestRegion === undefined
+      ? undefined
+      : {
+          key: keys.digest(options.digestRegion),
+          horizonMs: Math.round(positive('tombstoneTtl', options.tombstoneTtl, 86_400) * 1000),
+        };
   const counts = emptyCopyCounts();
   const present: SessionState[] = [];
   for (const s of states) {
@@ -161,6 +172,7 @@ export async function applySessionStates(
         part.map((s) => ({ value: keys.session(s.sid), meta: keys.meta(s.sid) })),
         part,
         skew,
+        digest,
       ),
     ),
   );

@@ -403,12 +403,16 @@ export enum CopyResult {
   Malformed = 6,
 }
 
-/** Runs `copy-state.lua`: merges states read elsewhere into the sessions at `keys`, by the join rules. */
+/**
+ * Runs `copy-state.lua`: merges states read elsewhere into the sessions at `keys`, by the join rules.
+ * With `digest` (this region's digest key and the stale-event horizon) the region's digests follow.
+ */
 export async function copyStates(
   client: RedisClient,
   keys: readonly { value: string; meta: string }[],
   states: readonly StoredState[],
   maxSkewMs: number,
+  digest?: { readonly key: string; readonly horizonMs: number },
 ): Promise<CopyResult[]> {
   if (keys.length !== states.length) throw new RangeError('copyStates: one state per session');
   if (keys.length === 0) return [];
@@ -425,6 +429,10 @@ export async function copyStates(
       s.metaExpiresAt,
       s.valueExpiresAt,
     );
+  }
+  if (digest !== undefined) {
+    flat.push(digest.key);
+    args.push(digest.horizonMs);
   }
   const reply = (await runScript(client, 'copy-state', flat, args)) as unknown[];
   if (!Array.isArray(reply) || reply.length !== keys.length) {

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { repairRegions } from '../../src/admin/repair.js';
+import { resyncRegion } from '../../src/admin/resync.js';
 import { verifyRegions } from '../../src/admin/verify.js';
 import { generateSessionId } from '../../src/index.js';
 import { DAY_MS, metaOf, plantDifferences, replicatedTraffic, session } from '../helpers/diverged.js';
@@ -117,6 +118,23 @@ describe.skipIf(!hasRedis)('verify and repair (two private redis-servers)', () =
     ];
     expect(hkDrift?.expiresAt).toBe(krDrift?.expiresAt);
     expect(krDrift?.expiresAt).toBeGreaterThan(Date.now() + DAY_MS - 60_000);
+  });
+
+  it('a region emptied and resynced from another verifies clean by digests alone (the copy keeps them)', async () => {
+    const prefix = uniquePrefix('verify-resync');
+    const { stores, clients, regions } = await deployment(prefix);
+    await replicatedTraffic(stores, clients, prefix, 30);
+    await Promise.all([stores.hk.close(), stores.kr.close()]);
+    await clients.kr.flushall();
+    expect((await verifyRegions(regions, { settleMs: 0 })).clean).toBe(false);
+    await resyncRegion({
+      target: { id: 'kr', client: clients.kr },
+      source: { id: 'hk', client: clients.hk },
+      prefix,
+    });
+    const byDigests = await verifyRegions(regions, { settleMs: 0 });
+    expect(byDigests).toMatchObject({ clean: true, mode: 'digests', buckets: 0, compared: 0 });
+    expect((await verifyRegions(regions, { full: true, settleMs: 0 })).clean).toBe(true);
   });
 
   it('rejects bad options with an error naming the option', async () => {
