@@ -3,8 +3,29 @@
 // themselves. Each helper adds its exports here.
 
 export type { Difference, DifferenceKind, RegionView } from './admin/difference.js';
+export {
+  type AdminRegion,
+  type InspectOptions,
+  inspectSession,
+  type RegionSessionView,
+  type SessionInspection,
+} from './admin/inspect.js';
 export { maskSessionId } from './admin/mask-id.js';
-export type { AdminRegion } from './admin/region-state.js';
+export {
+  escapeGlob,
+  MIGRATE_STATE_FIELD,
+  type MigrateCounts,
+  type MigrateOptions,
+  type MigrateProgress,
+  type MigrateReport,
+  migrateKeyspace,
+} from './admin/migrate.js';
+export {
+  planRegionRemoval,
+  type RedisRemovalStep,
+  type RegionRemovalOptions,
+  removeRegionFromRedis,
+} from './admin/remove-region.js';
 export { type RepairAction, type RepairOptions, type RepairResult, repairRegions } from './admin/repair.js';
 export {
   type ResyncOptions,
@@ -22,5 +43,6 @@ export {
   type SessionState,
   type SessionStateOptions,
 } from './admin/session-state.js';
+export { type ReadStatusOptions, type RegionStatus, readStatus, type StatusProcess } from './admin/status.js';
 export { type VerifyOptions, type VerifyProgress, type VerifyResult, verifyRegions } from './admin/verify.js';
 export { ResyncError } from './errors.js';

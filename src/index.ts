@@ -56,17 +56,20 @@ export { loadSessionFromCookie, verifySessionCookie } from './middleware/session
 export type { ApplyOutcome } from './replication/applier.js';
 export type { DeadLetter } from './replication/dead-letters.js';
 export type { ChangeEvent, ChangeOp, DestroyEvent, SetEvent, TouchEvent } from './replication/events.js';
+export type { LagPoint, LagSummary } from './replication/lag-window.js';
 export type {
-  KindHandler,
   RejectedEnvelope,
   RejectionReason,
   TransientStats,
 } from './replication/pipeline.js';
 export type { AppliedBatch, ReplicationStats } from './replication/replicator.js';
 export type { ResyncNeed } from './replication/resync-state.js';
+export type { Alert, AlertRule, AlertRules } from './session/alert-options.js';
+export { DEFAULT_ALERT_RULES } from './session/alert-options.js';
 export type { GeoSessionStoreEvents, RefusedWrite } from './session/events.js';
 export type { GeoSessionStoreOptions } from './session/options.js';
 export { DEFAULT_OPTIONS } from './session/options.js';
+export type { PeerStatus, ResyncProgress, StatusReport } from './session/status-report.js';
 export { type DestroyOptions, GeoSessionStore } from './session/store.js';
 export type { MemoryTransportOptions } from './transports/memory.js';
 export { createMemoryTransport } from './transports/memory.js';

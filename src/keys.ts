@@ -8,6 +8,7 @@
  * | session metadata or tombstone | `{P<sid>}:m`, or `{tag}:m:P<sid>` when `P` holds a `{tag}` |
  * | outbox, relay stream, dead letters, state | `{P\|outbox}:<region>` …, or `P\|outbox:<region>` … with a tag |
  * | the outbox's sequence counter | the outbox's key and `:seq` (same slot) |
+ * | each store process's status record | `{P\|status}:<region>` (a hash, one field per process) |
  * | numbers received per origin | `{P\|seen}:<region>`, and `:<origin>` for those held out of order |
  * | per-bucket digests (verify) | `{P\|digest}:<region>` (the set of windows), and `:<window>` for each window's hash |
  * | a resync of the region | `{P\|resync}:<region>`, and `:lock` while one runs |
@@ -37,6 +38,8 @@ export interface KeySpace {
   internal(family: InternalFamily, region: string): string;
   /** The sequence counter of `region`'s outbox (same slot as the outbox). */
   sequence(region: string): string;
+  /** The status hash of `region`: one JSON record per store process (src/session/status-redis.ts). */
+  status(region: string): string;
   /**
    * What `region` received of `origin`'s numbered envelopes: the state hash, or with `origin` the
    * numbers held out of order (same slot).
@@ -80,6 +83,7 @@ export function createKeySpace(prefix: string, clientKeyPrefix = ''): KeySpace {
     },
     internal: (family, region) => internalKey(prefix, family, region, clientKeyPrefix),
     sequence: (region) => sequenceKey(internalKey(prefix, 'outbox', region, clientKeyPrefix)),
+    status: (region) => internalKey(prefix, 'status', region, clientKeyPrefix),
     seen(region, origin) {
       const key = internalKey(prefix, 'seen', region, clientKeyPrefix);
       return origin === undefined ? key : `${key}:${origin}`;

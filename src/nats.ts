@@ -2,4 +2,4 @@
 // dependencies) until a transport connects.
 
 export type { NatsTransportOptions } from './transports/nats.js';
-export { createNatsTransport } from './transports/nats.js';
+export { channelToken, createNatsTransport } from './transports/nats.js';

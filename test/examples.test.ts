@@ -5,13 +5,29 @@
  * Ctrl-C (SIGINT to its process group, as a terminal does) and checks it exits cleanly. Nothing may appear
  * on any stderr.
  *
- * Only ports and servers are changed, so that tests never share anything: 127.0.0.1:3000/3001 become free
- * ports, every Redis a private redis-server, NATS a private nats-server, and the AMQP names get a unique
- * prefix. `npm ci` lines are not run (the test runs in an installed clone).
+ * Every `examples/<name>/README.md` is run, found afresh each time: a new example is covered without
+ * touching this file. Conventions for the commands of an example README (stated in each README):
+ * - a command that runs `tsx examples/...` starts the example: it runs until Ctrl-C. The test starts the
+ *   ones of the last block that starts any (the two-region block, when there is one) in the background,
+ *   waits for their HTTP ports (`PORT=<n>`, else 3000), and stops them at the end. One that bounds its
+ *   own run with `--for <duration>` is not a server: it runs (from the repository root) like any other
+ *   command, and its documented output is checked once it ended;
+ * - any other command must end by itself: one that would run on (a stream, an open WebSocket) ends with
+ *   ` &` and is bounded by the example (an option such as `RECHECK_MS`, a `--max-time`); the test runs it
+ *   in the background and checks its documented output once it ended, at the next `wait` line (which
+ *   waits for it, as it does in a shell) or at the end of the README, within 30 s;
+ * - `npm ci` / `npm install` lines are not run (the test runs in an installed clone).
+ *
+ * Only ports and servers are changed, so that tests never share anything: every 127.0.0.1 port the
+ * commands name (and `PORT=`) becomes a free port, every Redis a private redis-server (the example's
+ * default `REDIS_URL` too, and `redis-cli` talks to that one), NATS a private nats-server, and the AMQP
+ * names get a unique prefix. Examples that need a broker have their own setup below; every other example
+ * needs no more than Redis and runs with the generic one.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,6 +50,10 @@ const hasNats = hasRedis && (await serviceAvailable('nats', 4222));
 const ROOT = process.cwd();
 /** A command whose documented output may take a moment to come true (replication) is run again. */
 const RETRY_FOR_MS = 10_000;
+/** How long a background command (` &`) may run before the test gives up on it. */
+const BACKGROUND_FOR_MS = 30_000;
+/** Examples that need a broker: they have a setup of their own (the describes at the end). */
+const OWN_SETUP = new Set(['express-amqp', 'fastify-nats']);
 
 interface Setup {
   /** Environment of the example's processes (assignments in the README command win). */
@@ -59,6 +79,12 @@ function groupAlive(pgid: number): boolean {
 /** express examples print "bye" once the store, transport and client are closed. */
 function saidBye(stdout: string, context: string): void {
   expect(stdout, context).toMatch(/SIGINT: shutting down\n(.*\n)*bye\n/);
+}
+
+/** How an example that logs JSON lines (fastify) or plain lines (express) shows a clean shutdown. */
+function stoppedCleanly(stdout: string, context: string): void {
+  if (stdout.split('\n').some((line) => line.startsWith('{'))) loggedCleanShutdown(stdout, context);
+  else saidBye(stdout, context);
 }
 
 /** fastify examples log JSON lines: the shutdown, and nothing at warn level (40) or above. */
@@ -129,7 +155,8 @@ function rewriter(options: {
   };
 }
 
-const isServer = (c: ReadmeCommand) => /\btsx examples\//.test(c.command);
+const startsExample = (command: string) => /\btsx examples\//.test(command);
+const isServer = (c: ReadmeCommand) => startsExample(c.command) && !/\s--for\b/.test(c.command);
 const isInstall = (c: ReadmeCommand) => /^npm (ci|install|i)\b/.test(c.command);
 const isRead = (command: string) =>
   command.startsWith('redis-cli') || (command.startsWith('curl') && !/-X\s*POST/.test(command));
@@ -141,8 +168,11 @@ async function runReadme(name: string, setup: Setup): Promise<void> {
   const serverBlock = Math.max(...commands.filter(isServer).map((c) => c.block));
   const servers = commands.filter((c) => isServer(c) && c.block === serverBlock);
   const steps = commands.filter((c) => !isServer(c) && !isInstall(c));
-  expect(servers.length, 'commands that start the example').toBeGreaterThan(0);
-  expect(steps.filter((c) => c.expected.length > 0).length, 'documented outputs').toBeGreaterThan(3);
+  expect(
+    servers.length + steps.filter((c) => startsExample(c.command)).length,
+    'commands that start the example',
+  ).toBeGreaterThan(0);
+  expect(steps.flatMap((c) => c.expected).length, 'documented outputs').toBeGreaterThan(1);
 
   const work = await mkdtemp(join(tmpdir(), `geosession-${name}-`));
   const running: {
@@ -166,13 +196,40 @@ async function runReadme(name: string, setup: Setup): Promise<void> {
 
     const previous = new Map<string, string>();
     let sid = '';
+    const background: { step: ReadmeCommand; command: string; done: Promise<Output> }[] = [];
+    // Waits for the background commands (` &`) and checks what each printed once it ended.
+    const waitForBackground = async () => {
+      for (const job of background.splice(0)) {
+        const output = await Promise.race([
+          job.done,
+          new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), BACKGROUND_FOR_MS)),
+        ]);
+        const context = `${job.step.command}\n  ran as: ${job.command}`;
+        expect(output, `${context}\n  still running after ${BACKGROUND_FOR_MS} ms`).toBeDefined();
+        if (!output) continue;
+        const printed = `${context}\n  printed: ${output.stdout}${output.stderr}`;
+        expect(output.code, printed).toBe(0);
+        expect(output.stderr, printed).toBe('');
+        const missing = job.step.expected.filter((line) => !showsDocumented(output.stdout, line, undefined));
+        expect(missing, `documented output not printed by: ${printed}`).toEqual([]);
+      }
+    };
     for (const step of steps) {
+      if (step.command === 'wait') {
+        await waitForBackground();
+        continue;
+      }
+      if (step.command.endsWith(' &')) {
+        const command = setup.rewrite(step.command.slice(0, -2).trim());
+        background.push({ step, command, done: shell(command, work, environment({})) });
+        continue;
+      }
       const command = setup.rewrite(step.command.replaceAll('<session id from /me>', sid));
       const deadline = Date.now() + (isRead(command) ? RETRY_FOR_MS : 0);
       let output: Output;
       let missing: string[];
       for (;;) {
-        output = await shell(command, work, environment({}));
+        output = await shell(command, startsExample(command) ? ROOT : work, environment(setup.env));
         const before = previous.get(command);
         missing = step.expected.filter((line) => !showsDocumented(output.stdout, line, before));
         if ((output.code === 0 && missing.length === 0) || Date.now() > deadline) break;
@@ -185,6 +242,7 @@ async function runReadme(name: string, setup: Setup): Promise<void> {
       previous.set(command, output.stdout);
       sid = /"sessionId":"([^"]+)"/.exec(output.stdout)?.[1] ?? sid;
     }
+    await waitForBackground();
 
     // Ctrl-C, as in the terminal that runs each example: each stops by itself, cleanly, and leaves no
     // process behind. (npx itself may end by the signal; the example must finish its shutdown.)
@@ -212,25 +270,52 @@ async function runReadme(name: string, setup: Setup): Promise<void> {
   }
 }
 
-describe.skipIf(!hasRedis)('examples, single region, as their READMEs say', () => {
-  let redis: PrivateRedis;
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await redis?.stop();
+/** Every example with a README, but those with a setup of their own. */
+const GENERIC = (await readdir(join(ROOT, 'examples'), { withFileTypes: true }))
+  .filter((entry) => entry.isDirectory() && !OWN_SETUP.has(entry.name))
+  .map((entry) => entry.name)
+  .filter((name) => existsSync(join(ROOT, 'examples', name, 'README.md')))
+  .sort();
+
+describe.skipIf(!hasRedis)('examples that need only Redis, as their READMEs say', () => {
+  it('are all found', () => {
+    for (const name of ['express-basic', 'fastify-basic', 'websocket-auth']) expect(GENERIC).toContain(name);
   });
 
-  for (const name of ['express-basic', 'fastify-basic']) {
-    it(name, { timeout: 90_000 }, async () => {
-      await redis.client().flushall();
-      const port = await freePort();
-      await runReadme(name, {
-        env: { PORT: String(port), REDIS_URL: redis.url },
-        ports: [port],
-        rewrite: rewriter({ ports: { '3000': port }, redisCli: redis }),
-        stopped: name.startsWith('express') ? saidBye : loggedCleanShutdown,
-      });
+  for (const name of GENERIC) {
+    it(name, { timeout: 120_000 }, async () => {
+      const commands = readmeCommands(await readFile(join(ROOT, 'examples', name, 'README.md'), 'utf8'));
+      const text = commands.map((c) => c.command).join('\n');
+      // A private redis-server for the example's default Redis and for each Redis URL the commands name.
+      const named = [...new Set(text.match(/redis:\/\/127\.0\.0\.1:6379(?:\/\d+)?(?![\d/])/g) ?? [])];
+      const servers: PrivateRedis[] = [];
+      try {
+        const main = await startRedis();
+        servers.push(main);
+        const redisUrls: Record<string, string> = {};
+        for (const url of named.sort((a, b) => b.length - a.length)) {
+          const server = await startRedis();
+          servers.push(server);
+          redisUrls[url] = server.url;
+        }
+        // A free port for 3000 (the examples' default) and for every other port the commands name.
+        const ports: Record<string, number> = { '3000': await freePort() };
+        for (const [, port] of text.matchAll(/(?:PORT=|127\.0\.0\.1:)(\d{4})\b/g)) {
+          if (port && port !== '6379' && !(port in ports)) ports[port] = await freePort();
+        }
+        const serverBlock = Math.max(...commands.filter(isServer).map((c) => c.block));
+        const listening = commands
+          .filter((c) => isServer(c) && c.block === serverBlock)
+          .map((c) => ports[/\bPORT=(\d{4})\b/.exec(c.command)?.[1] ?? '3000'] as number);
+        await runReadme(name, {
+          env: { PORT: String(ports['3000']), REDIS_URL: main.url },
+          ports: listening,
+          rewrite: rewriter({ ports, redisUrls, redisCli: main }),
+          stopped: stoppedCleanly,
+        });
+      } finally {
+        await Promise.all(servers.map((server) => server.stop()));
+      }
     });
   }
 });

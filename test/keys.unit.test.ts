@@ -55,6 +55,8 @@ describe('key names', () => {
     expect(keys.internal('outbox', 'hk')).toBe('{sess:|outbox}:hk');
     expect(createKeySpace('{app}sess:').internal('outbox', 'hk')).toBe('{app}sess:|outbox:hk');
     expect(createKeySpace('{app}sess:').meta('abc')).toBe('{app}:m:{app}sess:abc');
+    expect(keys.status('hk')).toBe('{sess:|status}:hk');
+    expect(createKeySpace('{app}sess:').status('hk')).toBe('{app}sess:|status:hk');
   });
 
   it('hashTagOf follows the cluster rules (first {, first } after it, non-empty)', () => {

@@ -8,8 +8,10 @@
  *   function whose table reply is rebuilt as a table constructor, which it converts faithfully;
  * - the clock scripts read: ioredis-mock's TIME rounds the seconds and takes the microseconds from an
  *   unrelated counter, and its XADD numbers entries 1, 2, 3..., while an outbox entry's id is the time it
- *   was written. Inside scripts, TIME answers this process's clock and XADD with `*` makes an id from it
- *   (later than the stream's last one), as Redis does.
+ *   was written. Inside scripts, TIME answers this process's clock at the moment it runs and XADD with `*`
+ *   makes an id from it (later than the stream's last one), as Redis does; so does the TIME command itself, which the store
+ *   reads to measure replication lag by the Redis clock (left to ioredis-mock, its rounded seconds put
+ *   the clock up to a second ahead, and `replicationStats().lagMs` up to a second over the real lag).
  * This is only for running the demo with no server at all; the library itself is tested against real
  * Redis, and the scripts in src/ are the ones real Redis runs, unchanged.
  */
@@ -45,10 +47,19 @@ export function createEmbeddedRedis(): Redis {
     });
     addStreamGroups(client, groups);
     addScriptReplies(client, scripts);
+    addClock(client);
     client.duplicate = () => make();
     return client;
   };
   return make();
+}
+
+/** TIME answers this process's clock, as it does inside scripts (see the file comment). */
+function addClock(client: Redis): void {
+  (client as unknown as Record<string, unknown>).time = async () => {
+    const now = Date.now();
+    return [String(Math.floor(now / 1000)), String((now % 1000) * 1000)];
+  };
 }
 
 type Eval = (script: string, numKeys: number, ...args: (string | number)[]) => Promise<unknown>;
@@ -61,15 +72,19 @@ type Eval = (script: string, numKeys: number, ...args: (string | number)[]) => P
 function wrapScript(script: string): string {
   return [
     'local __call = redis.call',
+    // This process's clock now: the script's start plus how long it has run (os.clock is the process's
+    // uptime in fengari on Node), since the embedded Lua VM may take tens of ms over one script.
+    'local function __clock() return __now + math.floor((os.clock() - __uptime) * 1000) end',
     'redis.call = function(command, ...)',
     '  local name = string.upper(command)',
     "  if name == 'TIME' then",
-    "    return { string.format('%.0f', math.floor(__now / 1000)), tostring(math.floor(__now % 1000) * 1000) }",
+    '    local now = __clock()',
+    "    return { string.format('%.0f', math.floor(now / 1000)), tostring(math.floor(now % 1000) * 1000) }",
     '  end',
     "  if name == 'XADD' and select(2, ...) == '*' then",
     '    local args = { ... }',
     "    local lastKey = '__demo_xadd_last:' .. args[1]",
-    '    local id = __now',
+    '    local id = __clock()',
     "    local last = tonumber(__call('GET', lastKey))",
     '    if last and last >= id then id = last + 1 end',
     "    __call('SET', lastKey, string.format('%.0f', id))",
@@ -91,7 +106,8 @@ function addScriptReplies(client: Redis, scripts: Map<string, string>): void {
   const c = client as unknown as Record<string, unknown>;
   const evaluate = (c.eval as Eval).bind(client);
   const run = async (wrapped: string, numKeys: number, args: (string | number)[]) => {
-    const reply = await evaluate(`local __now = ${Date.now()}\n${wrapped}`, numKeys, ...args);
+    const clock = `local __now, __uptime = ${Date.now()}, ${process.uptime()}`;
+    const reply = await evaluate(`${clock}\n${wrapped}`, numKeys, ...args);
     if (typeof reply === 'function') throw new Error('embedded Redis: a script reply could not be read');
     return reply;
   };

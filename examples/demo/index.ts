@@ -17,7 +17,7 @@ import { createPasetoSealer, generatePasetoKey } from '../../src/paseto.js';
 import { startRegionApp } from './app.js';
 import { openBackends } from './backends.js';
 import { startBalancer } from './balancer.js';
-import { LagMeter, type Meta, readMeta } from './lag.js';
+import { counterAgrees, LagMeter, type Meta, readMeta } from './lag.js';
 import { Interrupted, Interruption, Teardown } from './teardown.js';
 
 const PREFIX = 'demo:';
@@ -85,6 +85,7 @@ async function run(teardown: Teardown, interruption: Interruption): Promise<bool
   let writes = 0;
   let measured = 0;
   let failures = 0;
+  const disagreements: string[] = [];
   const byName = (name: string) => regions.find((r) => r.name === name) as Region;
   const step = async (label: string, method: string, path: string, body?: unknown, write = false) => {
     await interruption.sleep(pauseMs);
@@ -120,6 +121,13 @@ async function run(teardown: Teardown, interruption: Interruption): Promise<bool
       if ('ms' in result) {
         measured++;
         line += `   → in ${to.name} ${result.ms.toFixed(1)} ms after the write`;
+        if (!counterAgrees(result)) {
+          const counter = result.counterMs === undefined ? 'nothing' : `${result.counterMs} ms`;
+          disagreements.push(
+            `${to.name}'s lag counter said ${counter} for "${label}", measured at ${result.ms.toFixed(1)} ms ` +
+              `after the write completed and ${result.sentMs.toFixed(1)} ms after it was sent`,
+          );
+        }
       } else {
         if (result.failure) failures++;
         line += `   (${result.problem})`;
@@ -148,12 +156,17 @@ async function run(teardown: Teardown, interruption: Interruption): Promise<bool
     console.log(`  ${r.name}: applied ${applied} events from ${other}${lag.join('')}`);
   }
   console.log(`lag measured for ${measured} of ${writes} writes`);
+  if (disagreements.length === 0) {
+    console.log('the lag counters agree with the lag measured for every write');
+  } else {
+    for (const text of disagreements) console.log(`UNEXPECTED: ${text}`);
+  }
   const final = after.every((status) => status === 401);
   console.log(
     final ? '\nlogout was final in both regions.' : '\nUNEXPECTED: a region still served the session.',
   );
   if (silent > 0) console.log('UNEXPECTED: a region applied nothing from the other.');
-  return final && silent === 0 && failures === 0 && measured === writes;
+  return final && silent === 0 && failures === 0 && measured === writes && disagreements.length === 0;
 }
 
 async function main(): Promise<void> {

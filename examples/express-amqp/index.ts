@@ -146,7 +146,9 @@ async function shutdown(signal: string): Promise<void> {
   console.log('bye');
 }
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
+  // `on`, not `once`: Ctrl-C reaches this process twice (from the terminal and again through npx and
+  // tsx, which forward it), and a second SIGINT without a handler would end the shutdown halfway.
+  process.on(signal, () => {
     shutdown(signal).catch((error: unknown) => {
       console.error(error);
       process.exit(1);

@@ -116,7 +116,9 @@ async function shutdown(signal: string): Promise<void> {
 }
 // Once everything is closed nothing keeps the event loop alive, so the process exits on its own.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
+  // `on`, not `once`: Ctrl-C reaches this process twice (from the terminal and again through npx and
+  // tsx, which forward it), and a second SIGINT without a handler would end the shutdown halfway.
+  process.on(signal, () => {
     shutdown(signal).catch((error: unknown) => {
       console.error(error);
       process.exit(1);

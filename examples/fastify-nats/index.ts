@@ -109,8 +109,13 @@ app.addHook('onClose', async () => {
 await app.listen({ port, host: process.env.HOST ?? '127.0.0.1' });
 app.log.info(`fastify-nats ready (region ${region})`);
 
+let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
+  // `on`, not `once`: Ctrl-C reaches this process twice (from the terminal and again through npx and
+  // tsx, which forward it), and a second SIGINT without a handler would end the shutdown halfway.
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
     app.log.info(`${signal}: shutting down`);
     app.close().catch((error: unknown) => {
       console.error(error);

@@ -14,6 +14,11 @@ export interface ActionOptions {
   regions?: (args: string[], options: Record<string, unknown>, config: CliConfig) => readonly string[];
   /** At least this many regions must be configured (default 1). */
   minRegions?: number;
+  /**
+   * Checks the arguments and options before any region is reached (throw a `UsageError`), so that a
+   * usage error is exit 2 even when a region is down.
+   */
+  check?: (args: string[], options: Record<string, unknown>) => void;
 }
 
 /** A command's body: gets the context, its positional arguments and its own options. */
@@ -36,6 +41,7 @@ export function action<O = Record<string, unknown>>(
       .flatMap((arg) => (Array.isArray(arg) ? arg.map(String) : arg === undefined ? [] : [String(arg)]));
     const opts = command.optsWithGlobals() as O & GlobalOptions & { showIds?: boolean };
     const config = resolveConfig(opts);
+    options.check?.(args, opts as Record<string, unknown>);
     const context = await CliContext.open(config, {
       only: options.regions?.(args, opts as Record<string, unknown>, config),
       showIds: opts.showIds === true,

@@ -455,3 +455,40 @@ export function coverSequence(
     (reply) => String(reply) as 'set' | 'moved' | 'behind' | 'old-epoch',
   );
 }
+
+/** What `migrate.lua` did with one session. */
+export enum MigrateResult {
+  /** Metadata written with a new version. */
+  Migrated = 0,
+  /** The session has metadata already (or a tombstone). */
+  HasMetadata = 1,
+  /** The value is gone (expired or deleted). */
+  Gone = 2,
+  /** The value changed since it was read: read it again. */
+  Changed = 3,
+}
+
+/** One session for {@link migrateSessions}. */
+export interface MigrateItem {
+  readonly keys: { readonly value: string; readonly meta: string };
+  /** SHA-1 (hex) of the value as read. */
+  readonly valueSha1: string;
+  readonly fingerprint: string;
+  /** The lifetime rule in ms (the cookie's originalMaxAge, or the ttl). */
+  readonly ruleMs: number;
+}
+
+/**
+ * Runs `migrate.lua` for `items` in one call (a plain Redis: keys of several slots): gives
+ * connect-redis sessions (no metadata) geosession's metadata. One result per item, in order.
+ */
+export function migrateSessions(
+  client: RedisClient,
+  items: readonly MigrateItem[],
+  a: { region: string; hostNow: number; maxSkewMs: number },
+): Promise<MigrateResult[]> {
+  const keys = items.flatMap((item) => [item.keys.value, item.keys.meta]);
+  const args: (string | number)[] = [a.region, Math.floor(a.hostNow), a.maxSkewMs];
+  for (const item of items) args.push(item.valueSha1, item.fingerprint, Math.ceil(item.ruleMs));
+  return runScript(client, 'migrate', keys, args).then((reply) => (reply as number[]).map(Number));
+}

@@ -6,6 +6,13 @@ import { isValidRegion } from '../internal/ids.js';
 import { booleanOption, describe, numberOption, rejectUnknown, requireObject } from '../internal/options.js';
 import { prefixProblem } from '../keys.js';
 import type { RedisClient, Serializer, SessionData } from '../types.js';
+import {
+  type Alert,
+  type AlertRules,
+  DEFAULT_ALERT_RULES,
+  type ResolvedAlertRules,
+  resolveAlertRules,
+} from './alert-options.js';
 
 /** Options of {@link GeoSessionStore}. Only `region` and `client` are required. */
 export interface GeoSessionStoreOptions {
@@ -177,6 +184,31 @@ export interface GeoSessionStoreOptions {
    */
   heartbeatMs?: number;
   /**
+   * Called once when an alert rule fires and once when it clears (see `alerts` and docs/operations.md,
+   * "Alerts"). A hook that throws is reported as an `error` event (`CallbackError`); it never stops the
+   * checks. Only a store with a `transport` raises alerts.
+   * @default undefined
+   */
+  onAlert?: (alert: Alert) => void;
+  /**
+   * The alert rules' thresholds; `false` turns a rule off. Omitted rules and fields keep their defaults.
+   * @default DEFAULT_ALERT_RULES: lag p99 > 10 s for 60 s; backlog > 10000 entries or older than 5 min
+   * for 60 s; transport not ready for 30 s; any rejected envelope (clears after 5 min quiet); any
+   * needed resync; any new dead letter (clears after 5 min quiet)
+   */
+  alerts?: AlertRules;
+  /**
+   * How often the alert rules are checked and this process's status record is written into
+   * `{P|status}:<region>` (read by `readStatus()` and `geosession status`), in ms. At least 100.
+   * @default 10000
+   */
+  statusIntervalMs?: number;
+  /**
+   * Write this process's status record into Redis, so that status can be read without the app.
+   * @default true
+   */
+  statusRecord?: boolean;
+  /**
    * The host's clock, epoch ms. Only tests replace it (to play a host whose clock is wrong).
    * @default Date.now
    */
@@ -212,6 +244,10 @@ export interface ResolvedOptions {
   readonly consumerIdleMs: number;
   readonly gapGraceMs: number;
   readonly heartbeatMs: number;
+  readonly onAlert: ((alert: Alert) => void) | undefined;
+  readonly alerts: ResolvedAlertRules;
+  readonly statusIntervalMs: number;
+  readonly statusRecord: boolean;
   readonly clock: () => number;
 }
 
@@ -238,6 +274,9 @@ export const DEFAULT_OPTIONS = Object.freeze({
   consumerIdleMs: 3_600_000,
   gapGraceMs: 40_000,
   heartbeatMs: 5000,
+  alerts: DEFAULT_ALERT_RULES,
+  statusIntervalMs: 10_000,
+  statusRecord: true,
 });
 
 const KNOWN = [
@@ -268,6 +307,10 @@ const KNOWN = [
   'consumerIdleMs',
   'gapGraceMs',
   'heartbeatMs',
+  'onAlert',
+  'alerts',
+  'statusIntervalMs',
+  'statusRecord',
   'clock',
 ] as const;
 
@@ -408,6 +451,10 @@ export function resolveOptions(input: GeoSessionStoreOptions): ResolvedOptions {
     }
   }
 
+  if (input.onAlert !== undefined && typeof input.onAlert !== 'function') {
+    throw new ConfigError('onAlert', `must be a function, got ${describe(input.onAlert)}`);
+  }
+
   const clock = input.clock ?? Date.now;
   if (typeof clock !== 'function') throw new ConfigError('clock', 'must be a function returning epoch ms');
 
@@ -494,6 +541,18 @@ export function resolveOptions(input: GeoSessionStoreOptions): ResolvedOptions {
       min: 0,
       minExclusive: false,
     }),
+    onAlert: input.onAlert,
+    alerts: resolveAlertRules(input.alerts),
+    statusIntervalMs: numberOption(
+      'statusIntervalMs',
+      input.statusIntervalMs,
+      DEFAULT_OPTIONS.statusIntervalMs,
+      {
+        min: 100,
+        minExclusive: false,
+      },
+    ),
+    statusRecord: booleanOption('statusRecord', input.statusRecord, DEFAULT_OPTIONS.statusRecord),
     clock,
   });
 }

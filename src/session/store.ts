@@ -17,6 +17,8 @@ import { BaseStore, createSession, load, type RegenerateRequest, regenerate } fr
 import { SessionOperations } from './operations.js';
 import { type GeoSessionStoreOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { ReadThrough } from './read-through.js';
+import { StatusMonitor, singleRegionReport } from './status.js';
+import type { StatusReport } from './status-report.js';
 
 /** Options of {@link GeoSessionStore.destroy}. */
 export interface DestroyOptions {
@@ -67,6 +69,8 @@ export class GeoSessionStore extends BaseStore {
   private readonly deadlines: Deadlines;
   private readonly ops: SessionOperations;
   private readonly replicator: Replicator | undefined;
+  /** Lag windows, alerts and the status record; only with a transport. */
+  private readonly monitor: StatusMonitor | undefined;
   private readonly started: Promise<void>;
   private readonly policyChecked: Promise<string | undefined>;
   private readonly detachClient: () => void;
@@ -128,6 +132,7 @@ export class GeoSessionStore extends BaseStore {
       this.emit(connected ? 'connect' : 'disconnect');
     });
     this.replicator = resolved.transport ? this.startReplication(resolved) : undefined;
+    this.monitor = this.replicator && this.startStatus(resolved, this.replicator);
     this.started = this.replicator ? this.replicator.start() : Promise.resolve();
     // A start cut short by close() rejects with a ClosedError (ready() says so), reported to no one.
     this.started.then(
@@ -174,12 +179,32 @@ export class GeoSessionStore extends BaseStore {
       now: resolved.clock,
       onError: (error) => this.reportError(error),
       onApplied: (batch) => {
+        this.monitor?.noteApplied(batch);
         if (this.listenerCount('replicated') > 0) this.emit('replicated', batch);
       },
       onRejected: (rejected) => {
+        this.monitor?.noteRejected(rejected);
         if (this.listenerCount('rejected') > 0) this.emit('rejected', rejected);
       },
     });
+  }
+
+  private startStatus(resolved: ResolvedOptions, replicator: Replicator): StatusMonitor {
+    const monitor = new StatusMonitor({
+      region: resolved.region,
+      client: this.client,
+      keys: this.keys,
+      replicator,
+      transport: resolved.transport as NonNullable<ResolvedOptions['transport']>,
+      rules: resolved.alerts,
+      onAlert: resolved.onAlert,
+      intervalMs: resolved.statusIntervalMs,
+      record: resolved.statusRecord,
+      operationTimeoutMs: resolved.operationTimeoutMs,
+      onError: (error) => this.reportError(error),
+    });
+    monitor.start();
+    return monitor;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -233,6 +258,18 @@ export class GeoSessionStore extends BaseStore {
     return this.replicator?.stats();
   }
 
+  /**
+   * This region's replication health in one report (docs/operations.md, "Status"): the transport, a
+   * resync in progress, and per peer region the lag p50/p99 over the last minute, backlog, last applied
+   * change, consumers, refused/rejected counts, `needsResync` and the alerts firing. Reads the
+   * dead-letter count, the outbox's consumer groups and the resync state from Redis (a Redis that is
+   * away leaves the last values read). Without a transport: the region alone, transport `none`.
+   */
+  async status(): Promise<StatusReport> {
+    if (this.closed) throw new ClosedError('the session store');
+    return this.monitor ? this.monitor.report() : singleRegionReport(this.region);
+  }
+
   /** The newest entries of this region's dead-letter stream (envelopes refused here), newest first. */
   async deadLetters(count = 100): Promise<(DeadLetter & { at: string })[]> {
     if (!this.replicator) return [];
@@ -268,6 +305,7 @@ export class GeoSessionStore extends BaseStore {
     if (this.closed) return;
     this.closed = true;
     this.detachClient();
+    this.monitor?.close();
     await this.replicator?.close(this.options.operationTimeoutMs + 1000);
     this.deadlines.close(new ClosedError('the session store'));
   }

@@ -27,8 +27,9 @@ export { channelToken } from './nats-options.js';
  * The NATS JetStream transport. One stream per channel (`<streamPrefix>_<channel>`, file storage)
  * holds every region's envelopes on the subject `<subjectPrefix>.<channel>.<origin>`; each region reads
  * each other region's subject through its own durable pull consumer (`<region>_from_<origin>`, filtered
- * on that subject), so no region ever receives its own envelopes back. Each envelope is published with
- * its id as `msgID`, so a re-publish inside the duplicate window is dropped by the server. See
+ * on that subject), so no region ever receives its own envelopes back. Each message (several envelopes)
+ * is published with `<first envelope id>+<count>` as `msgID`, so the same message published again inside
+ * the duplicate window is dropped by the server. See
  * docs/transports/nats.md.
  *
  * Requires the optional peer dependencies `@nats-io/transport-node` and `@nats-io/jetstream` (3.x),

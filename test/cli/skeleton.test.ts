@@ -6,7 +6,7 @@ import { type PrivateRedis, startRedis } from '../helpers/servers.js';
 import { lines, runCli } from './run-cli.js';
 
 // The command line's frame: help, configuration sources, exit codes, error lines.
-describe('geosession CLI skeleton', () => {
+describe('geosession CLI skeleton', { timeout: 120_000 }, () => {
   let hk: PrivateRedis;
   beforeAll(async () => {
     hk = await startRedis();
@@ -56,6 +56,9 @@ describe('geosession CLI skeleton', () => {
     expect(badPrefix.stderr).toMatch(/--prefix "a\|b" must not contain/);
     const badCount = await runCli(['--region', `hk=${hk.url}`, 'tail', '--count', 'x']);
     expect(badCount.code).toBe(2);
+    // Arguments are checked before any region is reached: a usage error wins over a region that is down.
+    const badId = await runCli(['--region', 'hk=redis://127.0.0.1:1', 'inspect', 'a{b}']);
+    expect(badId.code).toBe(2);
   });
 
   it('an unreachable region exits 3 naming it, with no stack trace and the password redacted', async () => {

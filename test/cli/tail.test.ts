@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GeoSessionStore } from '../../src/index.js';
+import { createKeySpace } from '../../src/keys.js';
 import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
 import { type PrivateRedis, startRedis } from '../helpers/servers.js';
 import { lines, regionArgs, startCli } from './run-cli.js';
 
 // `geosession tail` against two private regions replicating over Redis Streams.
-describe('geosession tail', () => {
+describe('geosession tail', { timeout: 120_000 }, () => {
   let hk: PrivateRedis;
   let kr: PrivateRedis;
   beforeAll(async () => {
@@ -67,6 +68,33 @@ describe('geosession tail', () => {
     } finally {
       await a.close();
       await b.close();
+    }
+  });
+
+  it('shows an entry that does not decode as poison, with the reason', async () => {
+    const prefix = 'tail3:';
+    const cli = startCli([...regionArgs({ hk }), '--prefix', prefix, '--json', 'tail', '--count', '1']);
+    await cli.waitForStderr(/tailing hk/);
+    await hk.client().xadd(createKeySpace(prefix).internal('outbox', 'hk'), '*', 'zz', 'garbage');
+    const { code, stdout } = await cli.result;
+    expect(code).toBe(0);
+    const [event] = lines(stdout).map((line) => JSON.parse(line));
+    expect(event).toMatchObject({ region: 'hk', kind: 'poison', op: '-', sid: null });
+    expect(event.problem).toMatch(/unknown field/);
+  });
+
+  it('exits 3 naming the region when its Redis goes away while tailing', async () => {
+    const doomed = await startRedis();
+    try {
+      const cli = startCli([...regionArgs({ hk, eu: doomed }), 'tail']);
+      await cli.waitForStderr(/tailing hk, eu/);
+      await doomed.kill();
+      const { code, stdout, stderr } = await cli.result;
+      expect(code).toBe(3);
+      expect(stdout).toBe('');
+      expect(lines(stderr).at(-1)).toMatch(/^geosession: region eu: Redis stopped answering/);
+    } finally {
+      await doomed.stop();
     }
   });
 

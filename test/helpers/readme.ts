@@ -74,3 +74,38 @@ export function showsDocumented(output: string, expected: string, previous: stri
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+/** One ```ts block of a page. */
+export interface TypeScriptSnippet {
+  /** Line of the opening fence in the page (1-based). */
+  line: number;
+  /** The code between the fences. */
+  code: string;
+  /**
+   * Why the snippet is intentionally partial, from a `<!-- snippet: partial (reason) -->` line right
+   * before its fence; `undefined` for a whole snippet.
+   */
+  partial: string | undefined;
+}
+
+/** The marker of an intentionally partial snippet, on the line right before its fence. */
+export const PARTIAL_MARKER = /^<!--\s*snippet:\s*partial\s*(?:\((.*)\))?\s*-->$/;
+
+/** The ```ts (or ```typescript) blocks of `markdown`, in order. */
+export function typeScriptSnippets(markdown: string): TypeScriptSnippet[] {
+  const lines = markdown.split('\n');
+  const snippets: TypeScriptSnippet[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    if (!/^```(?:ts|typescript)\s*$/.test(lines[i] ?? '')) continue;
+    const start = i;
+    const body: string[] = [];
+    for (i++; i < lines.length && !/^```\s*$/.test(lines[i] ?? ''); i++) body.push(lines[i] ?? '');
+    const marker = PARTIAL_MARKER.exec((lines[start - 1] ?? '').trim());
+    snippets.push({
+      line: start + 1,
+      code: `${body.join('\n')}\n`,
+      partial: marker ? (marker[1] ?? 'partial').trim() : undefined,
+    });
+  }
+  return snippets;
+}

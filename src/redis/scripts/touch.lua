@@ -2,7 +2,7 @@
 --- event in step. A touch belongs to the version it touched (the version its expiry belongs to here,
 --- sent with it): it merges with that version's expiry, the later wins, and never shortens a session.
 --- Never creates a session, never touches one that was destroyed. (A store that does not replicate
---- touches with a plain PEXPIRE GT instead.)
+--- touches with touch-local.lua instead: PEXPIRE GT, then the metadata's expiry.)
 ---
 --- When the session is not here (read-through served it from the region that made it, whose write has
 --- not arrived yet), the new expiry is still recorded in the metadata and always sent: the set that

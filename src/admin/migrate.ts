@@ -1,0 +1,257 @@
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { ConfigError } from '../errors.js';
+import { fingerprint } from '../internal/fingerprint.js';
+import { isValidRegion } from '../internal/ids.js';
+import { numberOption, rejectUnknown, requireObject } from '../internal/options.js';
+import { createKeySpace, type KeySpace, prefixProblem } from '../keys.js';
+import { type MigrateItem, MigrateResult, migrateSessions } from '../redis/commands.js';
+import { DEFAULT_OPTIONS } from '../session/options.js';
+import type { SessionData } from '../types.js';
+
+/**
+ * Upgrades a connect-redis keyspace in place: every session value without geosession metadata gets it
+ * (migrate.lua: a new version, the value's own expiry, the lifetime rule, the content fingerprint),
+ * so that a GeoSessionStore on the same Redis and prefix reads, touches and replicates it as its own.
+ * The values are not rewritten and no expiry changes: nobody is logged out. Sessions that have
+ * metadata already are skipped, so running it again (or on a keyspace the store already writes to) is
+ * safe. Resumable: the SCAN cursor is kept in the region's state hash (`{P|state}:<region>`, field
+ * `migrate`) after every batch and picked up by the next run, unless `restart`; it is removed when a
+ * run completes.
+ */
+
+/** Options of {@link migrateKeyspace}. */
+export interface MigrateOptions {
+  /** A client of the region's Redis (the one connect-redis wrote to; not a Redis Cluster). Required. */
+  client: Redis;
+  /** The region id that the new versions carry (the region this Redis serves). Required. */
+  region: string;
+  /** The key prefix connect-redis used, which the store will use. Default `'sess:'`. */
+  prefix?: string;
+  /**
+   * Lifetime rule, in seconds, of sessions whose cookie has no `originalMaxAge`: the store's `ttl`.
+   * Default 86400.
+   */
+  ttl?: number;
+  /** SCAN COUNT per batch. Default 1000. */
+  scanCount?: number;
+  /** Count what would be migrated; write nothing (not even the cursor). Default false. */
+  dryRun?: boolean;
+  /** Start from the beginning even when an earlier run was interrupted. Default false. */
+  restart?: boolean;
+  /** The store's `maxClockSkewMs` (bounds how far the host's clock may count in a version). Default 60000. */
+  maxClockSkewMs?: number;
+  /** Called after every batch. */
+  onProgress?: (progress: MigrateProgress) => void;
+  /** Stops after the current batch (the cursor is saved: the next run resumes). */
+  signal?: AbortSignal;
+}
+
+/** Counts of a migration so far. */
+export interface MigrateCounts {
+  /** Session values seen (keys of the prefix that are session ids and strings). */
+  scanned: number;
+  /** Given metadata (with `dryRun`: that would be). */
+  migrated: number;
+  /** Skipped: metadata (or a tombstone) already there. */
+  alreadyMigrated: number;
+  /** Skipped: expired or deleted between the scan and the write. */
+  gone: number;
+  /** Skipped: not a JSON object (not a session express-session wrote), or changed on every try. */
+  unreadable: number;
+}
+
+/** Progress after a batch. */
+export interface MigrateProgress extends MigrateCounts {
+  /** Keys in the database (DBSIZE at start): about what the scan visits in all. */
+  readonly totalKeys: number;
+  /** Keys the scan returned so far in this run, sessions or not. */
+  readonly visited: number;
+}
+
+/** What {@link migrateKeyspace} did. */
+export interface MigrateReport extends MigrateCounts {
+  /** The region migrated. */
+  readonly region: string;
+  /** True when this run picked up an interrupted one (its counts include the earlier run's). */
+  readonly resumed: boolean;
+  /** False when `signal` stopped it before the end (run again to resume). */
+  readonly complete: boolean;
+  /** True for a dry run. */
+  readonly dryRun: boolean;
+}
+
+/** The state hash field holding an interrupted migration. */
+export const MIGRATE_STATE_FIELD = 'migrate';
+
+const KNOWN = [
+  'client',
+  'region',
+  'prefix',
+  'ttl',
+  'scanCount',
+  'dryRun',
+  'restart',
+  'maxClockSkewMs',
+  'onProgress',
+  'signal',
+];
+
+/** Tries per session whose value changes between read and write. */
+const TRIES = 3;
+
+/** Sessions per migrate.lua call. */
+const PER_CALL = 100;
+
+/** `text` with the glob characters of SCAN MATCH escaped. */
+export function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
+}
+
+interface Saved extends MigrateCounts {
+  cursor: string;
+}
+
+function readSaved(text: string | null): Saved | undefined {
+  if (text === null) return undefined;
+  try {
+    const saved = JSON.parse(text) as Saved;
+    if (typeof saved.cursor !== 'string' || !/^\d+$/.test(saved.cursor)) return undefined;
+    return saved;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Migrates the connect-redis sessions of one region's Redis; see the module comment. */
+export async function migrateKeyspace(options: MigrateOptions): Promise<MigrateReport> {
+  requireObject(options, 'options', '`client` and `region`');
+  rejectUnknown(options, KNOWN, 'migrateKeyspace');
+  const { client, region, onProgress, signal } = options;
+  if (typeof client?.scan !== 'function') throw new ConfigError('client', 'must be an ioredis client');
+  if (!isValidRegion(region)) throw new ConfigError('region', 'must be 1 to 32 of a-z, 0-9 and "-"');
+  const prefix = options.prefix ?? DEFAULT_OPTIONS.prefix;
+  if (typeof prefix !== 'string') throw new ConfigError('prefix', 'must be a string');
+  const problem = prefixProblem(prefix);
+  if (problem) throw new ConfigError('prefix', problem);
+  const ttlMs = numberOption('ttl', options.ttl, DEFAULT_OPTIONS.ttl) * 1000;
+  const scanCount = numberOption('scanCount', options.scanCount, 1000, {
+    integer: true,
+    min: 1,
+    max: 100_000,
+  });
+  const maxSkewMs = numberOption('maxClockSkewMs', options.maxClockSkewMs, DEFAULT_OPTIONS.maxClockSkewMs);
+  const dryRun = options.dryRun === true;
+  const keys = createKeySpace(prefix);
+  const stateKey = keys.internal('state', region);
+
+  const saved =
+    dryRun || options.restart ? undefined : readSaved(await client.hget(stateKey, MIGRATE_STATE_FIELD));
+  const counts: MigrateCounts = {
+    scanned: saved?.scanned ?? 0,
+    migrated: saved?.migrated ?? 0,
+    alreadyMigrated: saved?.alreadyMigrated ?? 0,
+    gone: saved?.gone ?? 0,
+    unreadable: saved?.unreadable ?? 0,
+  };
+  const totalKeys = Number(await client.dbsize());
+  let cursor = saved?.cursor ?? '0';
+  let visited = 0;
+  const pattern = `${escapeGlob(prefix)}*`;
+  const batch = { keys, client, region, ttlMs, maxSkewMs, dryRun };
+  do {
+    if (signal?.aborted) {
+      return { ...counts, region, resumed: saved !== undefined, complete: false, dryRun };
+    }
+    const [next, found] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', scanCount, 'TYPE', 'string');
+    visited += found.length;
+    const sids = found.flatMap((key) => {
+      const sid = keys.sidOf(key);
+      return sid === undefined ? [] : [sid];
+    });
+    await migrateBatch(batch, sids, counts);
+    cursor = next;
+    if (!dryRun) {
+      if (cursor === '0') await client.hdel(stateKey, MIGRATE_STATE_FIELD);
+      else await client.hset(stateKey, MIGRATE_STATE_FIELD, JSON.stringify({ cursor, ...counts }));
+    }
+    onProgress?.({ ...counts, totalKeys, visited });
+  } while (cursor !== '0');
+  return { ...counts, region, resumed: saved !== undefined, complete: true, dryRun };
+}
+
+interface Batch {
+  readonly keys: KeySpace;
+  readonly client: Redis;
+  readonly region: string;
+  readonly ttlMs: number;
+  readonly maxSkewMs: number;
+  readonly dryRun: boolean;
+}
+
+/** Migrates the sessions `sids`, adding to `counts`. */
+async function migrateBatch(batch: Batch, sids: readonly string[], counts: MigrateCounts): Promise<void> {
+  const { keys, client } = batch;
+  counts.scanned += sids.length;
+  let pending = [...sids];
+  for (let attempt = 1; pending.length > 0; attempt++) {
+    const pipeline = client.pipeline();
+    for (const sid of pending) pipeline.get(keys.session(sid)).exists(keys.meta(sid));
+    const replies = (await pipeline.exec()) ?? [];
+    const items: { sid: string; item: MigrateItem }[] = [];
+    pending.forEach((sid, i) => {
+      const [valueError, value] = replies[2 * i] ?? [new Error('no reply')];
+      const [metaError, hasMeta] = replies[2 * i + 1] ?? [new Error('no reply')];
+      if (valueError) throw valueError;
+      if (metaError) throw metaError;
+      if (Number(hasMeta) === 1) counts.alreadyMigrated++;
+      else if (typeof value !== 'string') counts.gone++;
+      else {
+        const item = migrateItem(batch, keys, sid, value);
+        if (!item) counts.unreadable++;
+        else if (batch.dryRun) counts.migrated++;
+        else items.push({ sid, item });
+      }
+    });
+    const calls: Promise<{ sid: string; result: MigrateResult }[]>[] = [];
+    for (let at = 0; at < items.length; at += PER_CALL) {
+      const chunk = items.slice(at, at + PER_CALL);
+      const call = migrateSessions(
+        client,
+        chunk.map((c) => c.item),
+        { region: batch.region, hostNow: Date.now(), maxSkewMs: batch.maxSkewMs },
+      );
+      calls.push(
+        call.then((codes) => chunk.map((c, i) => ({ sid: c.sid, result: codes[i] as MigrateResult }))),
+      );
+    }
+    const results = (await Promise.all(calls)).flat();
+    pending = [];
+    for (const { sid, result } of results) {
+      if (result === MigrateResult.Migrated) counts.migrated++;
+      else if (result === MigrateResult.HasMetadata) counts.alreadyMigrated++;
+      else if (result === MigrateResult.Gone) counts.gone++;
+      else if (attempt < TRIES) pending.push(sid);
+      else counts.unreadable++;
+    }
+  }
+}
+
+/** What migrate.lua needs for a stored value, or `undefined` when it is not a session's JSON. */
+function migrateItem(batch: Batch, keys: KeySpace, sid: string, value: string): MigrateItem | undefined {
+  let session: unknown;
+  try {
+    session = JSON.parse(value);
+  } catch {
+    return undefined;
+  }
+  if (typeof session !== 'object' || session === null || Array.isArray(session)) return undefined;
+  const maxAge = (session as { cookie?: { originalMaxAge?: unknown } }).cookie?.originalMaxAge;
+  const ruleMs = typeof maxAge === 'number' && maxAge > 0 && Number.isFinite(maxAge) ? maxAge : batch.ttlMs;
+  return {
+    keys: { value: keys.session(sid), meta: keys.meta(sid) },
+    valueSha1: createHash('sha1').update(value, 'utf8').digest('hex'),
+    fingerprint: fingerprint(JSON, session as SessionData, value),
+    ruleMs,
+  };
+}
