@@ -14,6 +14,7 @@ import { describeEnvironment } from './lib/env.js';
 import { renderReport } from './lib/print.js';
 import { passes, type Report, type Suite, type SuiteOptions } from './lib/suite.js';
 import { natsSuite } from './nats.js';
+import { opsMetricsSuite } from './ops-metrics.js';
 import { opsMigrateSuite } from './ops-migrate.js';
 import { opsResyncSuite } from './ops-resync.js';
 import { opsVerifySuite } from './ops-verify.js';
@@ -35,6 +36,7 @@ export const SUITES: readonly Suite[] = [
   opsVerifySuite,
   opsResyncSuite,
   opsMigrateSuite,
+  opsMetricsSuite,
 ];
 
 function parseArgs(argv: readonly string[]): { names: string[]; flags: Record<string, string> } {

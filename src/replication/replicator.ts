@@ -35,6 +35,8 @@ import { decodeSessionChange, SESSION_KIND } from './session-codec.js';
 export interface ReplicationStats {
   /** Transport state. */
   transport: TransportState;
+  /** The transport's name (`redis-streams`, `amqp`, `nats`, `memory`...). */
+  transportName: string;
   /** Session changes received from other regions, by outcome, and the batches they came in. */
   received: ApplyOutcome & { batches: number };
   /** Envelopes refused before they could be applied, by reason (each is dead-lettered). */
@@ -414,6 +416,7 @@ export class Replicator {
     const p = this.pipeline.stats;
     return {
       transport: this.options.transport.state,
+      transportName: this.options.transport.name,
       received: { ...this.counters },
       rejected: { ...p.rejected },
       transient: {

@@ -2,6 +2,7 @@ import { ReadThroughError } from '../errors.js';
 import { regionOfSessionId } from '../internal/ids.js';
 import { RateLimiter } from '../internal/report.js';
 import { withTimeout } from '../internal/timeout.js';
+import { type ReadThroughMessage, type ReadThroughResult, readThroughChannel } from '../internal/tracing.js';
 import type { KeySpace } from '../keys.js';
 import { applyChanges, type RemoteChange } from '../redis/commands.js';
 import { parseMeta, versionTime } from '../redis/meta.js';
@@ -9,6 +10,8 @@ import type { RedisClient } from '../types.js';
 
 /** Options of {@link ReadThrough}. */
 export interface ReadThroughOptions {
+  /** This region (for the `geosession:read-through` channel's messages). */
+  readonly region: string;
   readonly remotes: Readonly<Record<string, RedisClient>>;
   readonly keys: KeySpace;
   readonly timeoutMs: number;
@@ -91,22 +94,36 @@ export class ReadThrough {
       () => new Error(`no answer within ${timeoutMs} ms`),
     );
     remoteRead.catch(() => {});
-    if (await this.options.hasTombstone(sid)) return null;
+    if (await this.options.hasTombstone(sid)) return this.told(origin, 'miss', null);
     let found: (string | null)[];
     try {
       found = await remoteRead;
     } catch (error) {
       const suppressed = this.limiter.admit(origin);
       if (suppressed !== undefined) this.options.onError(new ReadThroughError(origin, suppressed, error));
-      return null;
+      return this.told(origin, 'error', null);
     }
     const [text = null, meta = null] = found;
     if (text === null) {
       this.rememberMissing(sid);
-      return null;
+      return this.told(origin, 'miss', null);
     }
     await this.adopt(sid, text, meta);
-    return { text, meta };
+    return this.told(origin, 'hit', { text, meta });
+  }
+
+  /** Publishes how a remote read ended on `geosession:read-through` (when someone listens). */
+  private told<T>(origin: string, result: ReadThroughResult, value: T): T {
+    if (readThroughChannel.hasSubscribers) {
+      const message: ReadThroughMessage = {
+        region: this.options.region,
+        keyspace: this.options.keys.prefix,
+        origin,
+        result,
+      };
+      readThroughChannel.publish(message);
+    }
+    return value;
   }
 
   /** Stores a session read through as its origin has it; a failure leaves only the local copy out. */
