@@ -33,10 +33,10 @@ export const SUITES: readonly Suite[] = [
   e2eSuite,
   httpSuite,
   pasetoSuite,
-  opsVerifySuite,
-  opsResyncSuite,
   opsMigrateSuite,
   opsMetricsSuite,
+  opsResyncSuite,
+  opsVerifySuite,
 ];
 
 function parseArgs(argv: readonly string[]): { names: string[]; flags: Record<string, string> } {

@@ -8,7 +8,8 @@
  * | `state` | `resyncing`, `done` or `failed` |
  * | `from` | the source region |
  * | `startedAt`, `finishedAt` | epoch ms (the resyncing host's clock); `finishedAt` empty while it runs |
- * | `copied`, `total` | keys walked so far, and an estimate of all (the source's key count at start) |
+ * | `copied`, `total` | sessions read and merged so far, and an estimate of all (`copied` once done) |
+ * | `keys`, `keysTotal` | keys SCAN walked so far, and the source's key count at start (the target's too both ways) |
  * | `error` | why it failed, empty otherwise |
  * | `phase`, `cursor` | where it stands (`sessions`, `reverse-sessions`, `handover`) and the SCAN cursor, to resume |
  * | `cover`, `reverseCover` | where the source (the target) stood when the copy began (JSON), for the handover |
@@ -42,6 +43,8 @@ export interface ResyncPoint {
 export interface ResumablePoint extends ResyncPoint {
   readonly copied: number;
   readonly total: number;
+  readonly keys: number;
+  readonly keysTotal: number;
   readonly counts: CopyCounts;
 }
 
@@ -49,6 +52,8 @@ export interface ResumablePoint extends ResyncPoint {
 interface Tallies {
   copied: number;
   total: number;
+  keys: number;
+  keysTotal: number;
   counts: CopyCounts;
 }
 
@@ -114,12 +119,14 @@ export class ResyncLedger {
       reverseCover: parseJson<CoverPoint[]>(f.reverseCover),
       copied: Number(f.copied) || 0,
       total: Number(f.total) || 0,
+      keys: Number(f.keys) || 0,
+      keysTotal: Number(f.keysTotal) || 0,
       counts: { ...emptyCopyCounts(), ...parseJson<CopyCounts>(f.counts) },
     };
   }
 
   /** Records a new resync, copying from where the source stands (`cover`). */
-  async begin(cover: CoverPoint[], bothWays: boolean, total: number): Promise<ResyncPoint> {
+  async begin(cover: CoverPoint[], bothWays: boolean, t: Tallies): Promise<ResyncPoint> {
     const point: ResyncPoint = { phase: 'sessions', cursor: '0', startedAt: Date.now(), cover };
     await this.client
       .multi()
@@ -129,8 +136,10 @@ export class ResyncLedger {
         from: this.source,
         startedAt: point.startedAt,
         finishedAt: '',
-        copied: 0,
-        total,
+        copied: t.copied,
+        total: t.total,
+        keys: t.keys,
+        keysTotal: t.keysTotal,
         error: '',
         phase: point.phase,
         cursor: point.cursor,
@@ -150,6 +159,8 @@ export class ResyncLedger {
       cursor: point.cursor,
       copied: t.copied,
       total: t.total,
+      keys: t.keys,
+      keysTotal: t.keysTotal,
       counts: JSON.stringify(t.counts),
       updatedAt: Date.now(),
     };
@@ -179,6 +190,8 @@ export class ResyncLedger {
         finishedAt: t.finishedAt,
         copied: t.copied,
         total: t.total,
+        keys: t.keys,
+        keysTotal: t.keysTotal,
         counts: JSON.stringify(t.counts),
         error: '',
         phase: 'done',
@@ -202,6 +215,8 @@ export class ResyncLedger {
       finishedAt: Date.now(),
       copied: t.copied,
       total: t.total,
+      keys: t.keys,
+      keysTotal: t.keysTotal,
       counts: JSON.stringify(t.counts),
       error: message.slice(0, 1024),
       updatedAt: Date.now(),

@@ -44,6 +44,8 @@ export interface ResyncOptions {
   readonly batchSize?: number;
   /** The stores' `maxClockSkewMs`. Default 60,000. */
   readonly maxClockSkewMs?: number;
+  /** The stores' `tombstoneTtl`, seconds: the digests (verify) of a tombstone copied depend on it. Default 86,400. */
+  readonly tombstoneTtl?: number;
   /**
    * Also copy the target into the source, so both end holding the join of the two, and clear the
    * source's needs for the target too. Default false.
@@ -62,10 +64,15 @@ export interface ResyncProgress {
   readonly target: string;
   readonly source: string;
   readonly phase: ResyncPhase;
-  /** Keys walked so far (metadata and values, every phase). */
+  /** Sessions read and merged so far (tombstones and bare values included; every phase). */
   readonly copied: number;
-  /** Keys to walk, approximate (the Redis' key count at start, per direction). */
+  /**
+   * Sessions to copy, an estimate: the source's key count at start (the target's too both ways),
+   * scaled by the sessions per key walked so far; `copied` once done.
+   */
   readonly total: number;
+  /** Keys walked so far (what SCAN returned, every phase). */
+  readonly keys: number;
   /** What the merges did, summed over every phase. */
   readonly counts: CopyCounts;
 }
@@ -98,15 +105,20 @@ async function walk(a: {
   from: Redis;
   to: Redis;
   keys: KeySpace;
+  /** The id of the region copied into (`to`), whose digests follow. */
+  toId: string;
   cursor: string;
   o: ReturnType<typeof settle>;
   signal: AbortSignal | undefined;
   targetId: string;
-  /** The id of the region copied into (`to`), whose digests follow. */
-  toId: string;
   onPage: (page: ScanPage, done: CopyCounts) => Promise<void>;
 }): Promise<void> {
-  const copy = { prefix: a.o.prefix, maxClockSkewMs: a.o.maxClockSkewMs, digestRegion: a.toId };
+  const copy = {
+    prefix: a.o.prefix,
+    maxClockSkewMs: a.o.maxClockSkewMs,
+    digestRegion: a.toId,
+    tombstoneTtl: a.o.tombstoneTtl,
+  };
   const merge = async (page: ScanPage): Promise<CopyCounts> => {
     const [sessions, bare] = await Promise.all([
       page.sids.length > 0 ? copySessionStates(a.from, a.to, page.sids, copy) : emptyCopyCounts(),
@@ -171,6 +183,7 @@ function settle(options: ResyncOptions) {
     prefix,
     batchSize: positive('batchSize', options.batchSize, 1000),
     maxClockSkewMs: positive('maxClockSkewMs', options.maxClockSkewMs, 60_000),
+    tombstoneTtl: positive('tombstoneTtl', options.tombstoneTtl, 86_400),
     bothWays: options.bothWays ?? false,
     resume: options.resume ?? true,
   };
@@ -194,21 +207,25 @@ export async function resyncRegion(options: ResyncOptions): Promise<ResyncResult
   await ledger.lock();
   let copied = 0;
   let total = 0;
+  let keys = 0;
+  let keysTotal = 0;
   const counts = emptyCopyCounts();
   try {
     const resumed = o.resume ? await ledger.resumable(o.bothWays) : undefined;
     let point: ResyncPoint;
     if (resumed) {
-      ({ copied, total } = resumed);
+      ({ copied, total, keys, keysTotal } = resumed);
       Object.assign(counts, resumed.counts);
       point = resumed;
     } else {
       const cover = await readCoverPoints(o.source, sourceKeys, sourceId, targetId);
-      total = (await o.source.dbsize()) + (o.bothWays ? await o.target.dbsize() : 0);
-      point = await ledger.begin(cover, o.bothWays, total);
+      keysTotal = (await o.source.dbsize()) + (o.bothWays ? await o.target.dbsize() : 0);
+      // A live session has two keys (value and metadata), a tombstone one.
+      total = Math.round(keysTotal / 2);
+      point = await ledger.begin(cover, o.bothWays, { copied, total, keys, keysTotal, counts });
     }
     const report = (phase: ResyncPhase) =>
-      options.onProgress?.({ target: targetId, source: sourceId, phase, copied, total, counts });
+      options.onProgress?.({ target: targetId, source: sourceId, phase, copied, total, keys, counts });
     const steps = PHASES.filter((step) => o.bothWays || !step.reverse);
     for (const [i, step] of steps.entries()) {
       if (point.phase !== step.phase) continue;
@@ -219,19 +236,21 @@ export async function resyncRegion(options: ResyncOptions): Promise<ResyncResult
         from: step.reverse ? o.target : o.source,
         to: step.reverse ? o.source : o.target,
         keys: step.reverse ? targetKeys : sourceKeys,
+        toId: step.reverse ? sourceId : targetId,
         cursor: point.cursor,
         o,
         signal: options.signal,
         targetId,
-        toId: step.reverse ? sourceId : targetId,
         onPage: async (page, done) => {
           addCopyCounts(counts, done);
-          copied += page.keys;
+          keys += page.keys;
+          copied += done.read;
+          if (keys > 0) total = Math.max(copied, Math.round((copied * Math.max(keysTotal, keys)) / keys));
           point =
             page.cursor === '0'
               ? { ...point, phase: steps[i + 1]?.phase ?? 'handover', cursor: '0' }
               : { ...point, cursor: page.cursor };
-          await ledger.progress(point, { copied, total, counts });
+          await ledger.progress(point, { copied, total, keys, keysTotal, counts });
           report(step.phase);
         },
       });
@@ -239,8 +258,8 @@ export async function resyncRegion(options: ResyncOptions): Promise<ResyncResult
     await ledger.checkTarget(point);
     const cleared = await handover(o, targetKeys, sourceKeys, { targetId, sourceId, point });
     const finishedAt = Date.now();
-    total = Math.max(total, copied);
-    await ledger.finish({ copied, total, counts, finishedAt });
+    total = copied;
+    await ledger.finish({ copied, total, keys, keysTotal, counts, finishedAt });
     report('done');
     return {
       target: targetId,
@@ -248,6 +267,7 @@ export async function resyncRegion(options: ResyncOptions): Promise<ResyncResult
       phase: 'done',
       copied,
       total,
+      keys,
       counts,
       startedAt: point.startedAt,
       finishedAt,
@@ -255,7 +275,7 @@ export async function resyncRegion(options: ResyncOptions): Promise<ResyncResult
       cleared,
     };
   } catch (error) {
-    await ledger.fail(error, { copied, total, counts }).catch(() => {});
+    await ledger.fail(error, { copied, total, keys, keysTotal, counts }).catch(() => {});
     if (error instanceof GeoSessionError) throw error;
     throw new ResyncError(targetId, `failed: ${error instanceof Error ? error.message : String(error)}`, {
       cause: error,

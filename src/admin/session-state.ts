@@ -102,6 +102,15 @@ function keySpaceOf(client: RedisClient, prefix: string | undefined): KeySpace {
   return createKeySpace(prefix ?? DEFAULT_PREFIX, keyPrefixOf(client));
 }
 
+/** The digest key and horizon of `options.digestRegion` in `keys`, when digests are kept. */
+function digestOf(keys: KeySpace, options: SessionStateOptions) {
+  if (options.digestRegion === undefined) return undefined;
+  return {
+    key: keys.internal('digest', options.digestRegion),
+    horizonMs: Math.round(positive('tombstoneTtl', options.tombstoneTtl, 86_400) * 1000),
+  };
+}
+
 function chunks<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
@@ -151,13 +160,7 @@ export async function applySessionStates(
   const keys = keySpaceOf(client, options.prefix);
   const size = positive('scriptBatch', options.scriptBatch, DEFAULT_SCRIPT_BATCH);
   const skew = positive('maxClockSkewMs', options.maxClockSkewMs, DEFAULT_SKEW_MS);
-  const digest =
-    options.digestRegion === undefined
-      ? undefined
-      : {
-          key: keys.digest(options.digestRegion),
-          horizonMs: Math.round(positive('tombstoneTtl', options.tombstoneTtl, 86_400) * 1000),
-        };
+  const digest = digestOf(keys, options);
   const counts = emptyCopyCounts();
   const present: SessionState[] = [];
   for (const s of states) {
@@ -176,7 +179,13 @@ export async function applySessionStates(
       ),
     ),
   );
-  for (const code of results.flat()) {
+  tally(counts, results.flat());
+  return counts;
+}
+
+/** Counts what `copy-state.lua` answered into `counts`. */
+function tally(counts: CopyCounts, codes: readonly CopyResult[]): void {
+  for (const code of codes) {
     if (code === CopyResult.Changed) counts.changed++;
     else if (code === CopyResult.Unchanged) counts.unchanged++;
     else if (code === CopyResult.Nothing) counts.nothing++;
@@ -184,7 +193,6 @@ export async function applySessionStates(
     else if (code === CopyResult.Skewed) counts.skewed++;
     else counts.malformed++;
   }
-  return counts;
 }
 
 /**
@@ -199,11 +207,41 @@ export async function copySessionStates(
   sids: readonly string[],
   options: SessionStateOptions & { bareOnly?: boolean } = {},
 ): Promise<CopyCounts> {
-  const read = await readSessionStates(source, sids, options);
-  // A bare-only read answers absent for sessions with metadata: those are not counted at all.
-  const states = options.bareOnly ? read.filter((s) => s.value !== undefined) : read;
-  const counts = await applySessionStates(target, states, options);
-  counts.read = states.length;
-  counts.malformed += sids.length - read.length;
+  checkClient(source, 'source');
+  checkClient(target, 'target');
+  const size = positive('scriptBatch', options.scriptBatch, DEFAULT_SCRIPT_BATCH);
+  const skew = positive('maxClockSkewMs', options.maxClockSkewMs, DEFAULT_SKEW_MS);
+  const from = keySpaceOf(source, options.prefix);
+  const to = keySpaceOf(target, options.prefix);
+  const digest = digestOf(to, options);
+  const same = keyPrefixOf(source) === keyPrefixOf(target);
+  const valid = sids.filter(isValidSessionId);
+  const counts = emptyCopyCounts();
+  counts.malformed = sids.length - valid.length;
+  // Each chunk is read, then merged, on its own: chunks go at once, so ioredis pipelines them.
+  const chunkCounts = await Promise.all(
+    chunks(valid, size).map(async (part) => {
+      const fromKeys = part.map((sid) => ({ value: from.session(sid), meta: from.meta(sid) }));
+      const toKeys = same ? fromKeys : part.map((sid) => ({ value: to.session(sid), meta: to.meta(sid) }));
+      const read = await readStates(source, fromKeys, options.bareOnly ?? false);
+      const keys: { value: string; meta: string }[] = [];
+      const states: StoredState[] = [];
+      const c = emptyCopyCounts();
+      for (let i = 0; i < read.length; i++) {
+        const state = read[i] as StoredState;
+        if (state.value === undefined && state.metaText === undefined) {
+          // A bare-only read answers absent for sessions with metadata: those are not counted at all.
+          if (!options.bareOnly) c.nothing++;
+          continue;
+        }
+        keys.push(toKeys[i] as { value: string; meta: string });
+        states.push(state);
+      }
+      c.read = options.bareOnly ? states.length : read.length;
+      tally(c, await copyStates(target, keys, states, skew, digest));
+      return c;
+    }),
+  );
+  for (const c of chunkCounts) addCopyCounts(counts, c);
   return counts;
 }

@@ -46,11 +46,11 @@ export function createProgram(): Command {
     .showHelpAfterError('(add --help for usage)')
     .exitOverride()
     .addHelpText('after', FOOTER);
-  registerRepair(program);
-  registerResync(program);
   registerInspect(program);
   registerMigrate(program);
   registerRegionRemove(program);
+  registerRepair(program);
+  registerResync(program);
   registerStatus(program);
   registerTail(program);
   registerVerify(program);

@@ -374,15 +374,16 @@ export async function readStates(
   if (!Array.isArray(reply) || reply.length !== keys.length * 4) {
     throw new TypeError(`read-state.lua answered ${reply?.length} entries for ${keys.length} sessions`);
   }
-  const states: StoredState[] = [];
-  for (let i = 0; i < keys.length; i++) {
-    const [value, meta, mexp, vexp] = reply.slice(i * 4, i * 4 + 4);
-    states.push({
+  const states: StoredState[] = new Array(keys.length);
+  for (let i = 0, j = 0; i < keys.length; i++, j += 4) {
+    const value = reply[j];
+    const meta = reply[j + 1];
+    states[i] = {
       value: typeof value === 'string' ? value : undefined,
       metaText: typeof meta === 'string' ? meta : undefined,
-      metaExpiresAt: Number(mexp),
-      valueExpiresAt: Number(vexp),
-    });
+      metaExpiresAt: Number(reply[j + 2]),
+      valueExpiresAt: Number(reply[j + 3]),
+    };
   }
   return states;
 }

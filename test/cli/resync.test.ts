@@ -97,7 +97,9 @@ describe('geosession resync', () => {
         'hk',
       ]);
       expect(again.code, again.stderr).toBe(0);
-      expect(again.stdout).toMatch(/^resync of kr from hk: done in [\d.]+ s, \d+ keys walked/m);
+      expect(again.stdout).toMatch(
+        /^resync of kr from hk: done in [\d.]+ s, 120 sessions \(\d+\/s\), \d+ keys walked/m,
+      );
       expect(again.stdout).toMatch(/sessions: 0 changed, 120 already there, 0 expired or gone/);
       expect(again.stdout).toMatch(/needsResync cleared: none/);
     } finally {
@@ -124,6 +126,7 @@ describe('geosession resync', () => {
 
     const same = await runCli([...regionArgs({ hk, kr }), 'resync', 'kr', '--from', 'kr']);
     expect(same.code).toBe(2);
+    expect(lines(same.stderr).at(-1)).toMatch(/--from must name another region/);
     const noFrom = await runCli([...regionArgs({ hk, kr }), 'resync', 'kr']);
     expect(noFrom.code).toBe(2);
     const unknown = await runCli([...regionArgs({ hk, kr }), 'resync', 'us', '--from', 'hk']);

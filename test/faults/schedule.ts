@@ -420,6 +420,7 @@ async function resyncWiped(schedule: Schedule, played: Played, count: (kind: str
         source: { id: source.name, client: source.reader },
         prefix: schedule.keys.prefix,
         maxClockSkewMs: STORE.maxClockSkewMs,
+        tombstoneTtl: STORE.tombstoneTtl,
         bothWays: true,
       });
       played.resyncedFrom[r] = from;

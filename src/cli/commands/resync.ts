@@ -28,11 +28,12 @@ interface ResyncCliOptions {
   batch?: number;
   restart?: boolean;
   maxClockSkew?: number;
+  tombstoneTtl?: number;
 }
 
 /** What `resync --json` prints (one document). */
 export interface ResyncReport extends ResyncResult {
-  /** Keys walked per second. */
+  /** Sessions copied per second. */
   readonly rate: number;
   /** Needs for a resync still recorded after it, per region (target and source). */
   readonly remaining: Record<string, string[]>;
@@ -55,6 +56,11 @@ export function register(program: Command): void {
       "the stores' maxClockSkewMs (default 60000)",
       positiveInt('--max-clock-skew'),
     )
+    .option(
+      '--tombstone-ttl <s>',
+      "the stores' tombstoneTtl in seconds (default 86400)",
+      positiveInt('--tombstone-ttl'),
+    )
     .addHelpText(
       'after',
       examples([
@@ -66,6 +72,12 @@ export function register(program: Command): void {
     .action(
       action<ResyncCliOptions>(resync, {
         regions: (args, options) => [args[0] ?? '', String(options.from ?? '')],
+        // Before any region is reached: a usage error is exit 2 even when a region is down.
+        check: (args, options) => {
+          if (args[0] === options.from) {
+            throw new UsageError('resync: --from must name another region than the one resynced');
+          }
+        },
         minRegions: 2,
       }),
     );
@@ -78,8 +90,6 @@ async function resync(
 ): Promise<ExitCodeValue> {
   const targetId = args[0] ?? '';
   const sourceId = options.from ?? '';
-  if (targetId === sourceId)
-    throw new UsageError('resync: --from must name another region than the one resynced');
   const target = context.region(targetId);
   const source = context.region(sourceId);
   const bar = context.progress(`resync ${targetId} from ${sourceId}`);
@@ -104,6 +114,7 @@ async function resync(
       prefix: context.config.prefix,
       batchSize: options.batch,
       maxClockSkewMs: options.maxClockSkew,
+      tombstoneTtl: options.tombstoneTtl,
       bothWays: options.bothWays === true,
       resume: options.restart !== true,
       signal: context.signal,
@@ -134,7 +145,7 @@ async function resync(
 function printText(context: CliContext, r: ResyncReport): void {
   const c = r.counts;
   context.out.line(
-    `resync of ${r.target} from ${r.source}${r.resumed ? ' (resumed)' : ''}: done in ${((r.finishedAt - r.startedAt) / 1000).toFixed(1)} s, ${r.copied} keys walked (${r.rate}/s)`,
+    `resync of ${r.target} from ${r.source}${r.resumed ? ' (resumed)' : ''}: done in ${((r.finishedAt - r.startedAt) / 1000).toFixed(1)} s, ${r.copied} sessions (${r.rate}/s), ${r.keys} keys walked`,
   );
   context.out.line(
     `sessions: ${c.changed} changed, ${c.unchanged} already there, ${c.nothing} expired or gone, ${c.absorbed} kept logged out by a tombstone`,
