@@ -17,6 +17,7 @@ import { natsSuite } from './nats.js';
 import { opsMetricsSuite } from './ops-metrics.js';
 import { opsMigrateSuite } from './ops-migrate.js';
 import { opsResyncSuite } from './ops-resync.js';
+import { opsVerifySuite } from './ops-verify.js';
 import { pasetoSuite } from './paseto.js';
 import { replicationSuite } from './replication.js';
 import { storeSuite } from './store.js';
@@ -35,6 +36,7 @@ export const SUITES: readonly Suite[] = [
   opsMigrateSuite,
   opsMetricsSuite,
   opsResyncSuite,
+  opsVerifySuite,
 ];
 
 function parseArgs(argv: readonly string[]): { names: string[]; flags: Record<string, string> } {

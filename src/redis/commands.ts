@@ -64,12 +64,20 @@ export interface SessionKeys {
   readonly meta: string;
   /** This region's outbox when the store replicates. */
   readonly outbox: string | undefined;
+  /** This region's digest key (kept only with an outbox), when the store keeps digests. */
+  readonly digest?: string | undefined;
 }
 
-/** KEYS of a session script: the value, its metadata, and when replicating the outbox and its counter. */
+/**
+ * KEYS of a session script: the value, its metadata, and when replicating the outbox, its counter and
+ * the digest key.
+ */
 function keyList(keys: SessionKeys): string[] {
-  const { value, meta, outbox } = keys;
-  return outbox === undefined ? [value, meta] : [value, meta, outbox, sequenceKey(outbox)];
+  const { value, meta, outbox, digest } = keys;
+  if (outbox === undefined) return [value, meta];
+  return digest === undefined
+    ? [value, meta, outbox, sequenceKey(outbox)]
+    : [value, meta, outbox, sequenceKey(outbox), digest];
 }
 
 /** Arguments of {@link writeSession}. */
@@ -187,13 +195,15 @@ export interface RemoteChange {
 
 /**
  * Runs `apply.lua` on a chunk of remote changes: a result per change, and whether each (of any op) was
- * older than the stale-event horizon.
+ * older than the stale-event horizon. With `digestKey` (this region's, see `KeySpace.digest`) the
+ * script keeps the region's digests in step.
  */
 export async function applyChanges(
   client: RedisClient,
   changes: readonly RemoteChange[],
   horizonMs: number,
   maxSkewMs: number,
+  digestKey?: string,
 ): Promise<{ results: ApplyResult[]; old: boolean[] }> {
   const keys: string[] = [];
   const args: (string | number)[] = [horizonMs, maxSkewMs];
@@ -209,6 +219,7 @@ export async function applyChanges(
       c.time,
     );
   }
+  if (digestKey !== undefined) keys.push(digestKey);
   const reply = (await runScript(client, 'apply', keys, args)) as unknown[];
   if (!Array.isArray(reply) || reply.length !== changes.length + 1) {
     throw new TypeError(
@@ -322,41 +333,18 @@ export function addDeadLetter(
   ).then(Number);
 }
 
-/** What `migrate.lua` did with one session. */
-export enum MigrateResult {
-  /** Metadata written with a new version. */
-  Migrated = 0,
-  /** The session has metadata already (or a tombstone). */
-  HasMetadata = 1,
-  /** The value is gone (expired or deleted). */
-  Gone = 2,
-  /** The value changed since it was read: read it again. */
-  Changed = 3,
-}
-
-/** One session for {@link migrateSessions}. */
-export interface MigrateItem {
-  readonly keys: { readonly value: string; readonly meta: string };
-  /** SHA-1 (hex) of the value as read. */
-  readonly valueSha1: string;
-  readonly fingerprint: string;
-  /** The lifetime rule in ms (the cookie's originalMaxAge, or the ttl). */
-  readonly ruleMs: number;
-}
-
 /**
- * Runs `migrate.lua` for `items` in one call (a plain Redis: keys of several slots): gives
- * connect-redis sessions (no metadata) geosession's metadata. One result per item, in order.
+ * Runs `forget.lua` (repair): forgets the metadata of a live session whose value is gone, keeping the
+ * region's digests (`digestKey`) in step. Whether it did.
  */
-export function migrateSessions(
+export function forgetMeta(
   client: RedisClient,
-  items: readonly MigrateItem[],
-  a: { region: string; hostNow: number; maxSkewMs: number },
-): Promise<MigrateResult[]> {
-  const keys = items.flatMap((item) => [item.keys.value, item.keys.meta]);
-  const args: (string | number)[] = [a.region, Math.floor(a.hostNow), a.maxSkewMs];
-  for (const item of items) args.push(item.valueSha1, item.fingerprint, Math.ceil(item.ruleMs));
-  return runScript(client, 'migrate', keys, args).then((reply) => (reply as number[]).map(Number));
+  keys: { value: string; meta: string; digest: string },
+  horizonMs: number,
+): Promise<boolean> {
+  return runScript(client, 'forget', [keys.value, keys.meta, keys.digest], [horizonMs]).then(
+    (reply) => Number(reply) === 1,
+  );
 }
 
 /** One session's state as `read-state.lua` read it. */
@@ -467,4 +455,41 @@ export function coverSequence(
   return runScript(client, 'cover-sequence', [keys.state, keys.held], [a.origin, a.epoch, a.low, gaps]).then(
     (reply) => String(reply) as 'set' | 'moved' | 'behind' | 'old-epoch',
   );
+}
+
+/** What `migrate.lua` did with one session. */
+export enum MigrateResult {
+  /** Metadata written with a new version. */
+  Migrated = 0,
+  /** The session has metadata already (or a tombstone). */
+  HasMetadata = 1,
+  /** The value is gone (expired or deleted). */
+  Gone = 2,
+  /** The value changed since it was read: read it again. */
+  Changed = 3,
+}
+
+/** One session for {@link migrateSessions}. */
+export interface MigrateItem {
+  readonly keys: { readonly value: string; readonly meta: string };
+  /** SHA-1 (hex) of the value as read. */
+  readonly valueSha1: string;
+  readonly fingerprint: string;
+  /** The lifetime rule in ms (the cookie's originalMaxAge, or the ttl). */
+  readonly ruleMs: number;
+}
+
+/**
+ * Runs `migrate.lua` for `items` in one call (a plain Redis: keys of several slots): gives
+ * connect-redis sessions (no metadata) geosession's metadata. One result per item, in order.
+ */
+export function migrateSessions(
+  client: RedisClient,
+  items: readonly MigrateItem[],
+  a: { region: string; hostNow: number; maxSkewMs: number },
+): Promise<MigrateResult[]> {
+  const keys = items.flatMap((item) => [item.keys.value, item.keys.meta]);
+  const args: (string | number)[] = [a.region, Math.floor(a.hostNow), a.maxSkewMs];
+  for (const item of items) args.push(item.valueSha1, item.fingerprint, Math.ceil(item.ruleMs));
+  return runScript(client, 'migrate', keys, args).then((reply) => (reply as number[]).map(Number));
 }

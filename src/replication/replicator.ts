@@ -178,6 +178,7 @@ export class Replicator {
       horizonMs: options.horizonMs,
       maxSkewMs: options.maxSkewMs,
       timeoutMs: options.operationTimeoutMs,
+      digestKey: keys.digest(options.region),
     });
     this.pipeline.register<ChangeEvent>(SESSION_KIND, {
       decode: decodeSessionChange,

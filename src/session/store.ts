@@ -126,6 +126,7 @@ export class GeoSessionStore extends BaseStore {
             local: resolved.client,
             horizonMs: Math.round(resolved.tombstoneTtl * 1000),
             maxSkewMs: resolved.maxClockSkewMs,
+            digestKey: resolved.transport ? this.keys.digest(resolved.region) : undefined,
             hasTombstone: (sid) => this.ops.hasTombstone(sid, 'get'),
             onError: (error: ReadThroughError) => this.reportError(error),
           });

@@ -27,6 +27,8 @@
 --- ARGV[a+3]  the other region's metadata text ("" when none: a bare value without metadata)
 --- ARGV[a+4]  the other region's metadata key's PEXPIRETIME (-1 never, -2 absent)
 --- ARGV[a+5]  the other region's value key's PEXPIRETIME (-1 never, -2 absent)
+--- KEYS[#KEYS] when #KEYS is odd: this region's digest key (digests in includes/common.lua); ARGV[#ARGV]
+---            is then the stale-event horizon in ms (a tombstone's digest window depends on it)
 --- (Under Redis Cluster a batch must hold one slot's sessions only.)
 ---
 --- Returns one code per session (CopyResult in src/redis/commands.ts):
@@ -64,7 +66,7 @@ local function copy_tombstone(vkey, mkey, s, t, mkeep, now)
   if t.t and until_ms == t.x and v == t.v and t.r == nil then return 1 end
   if until_ms <= now then
     redis.call('DEL', vkey)
-    redis.call('DEL', mkey)
+    delete_meta(mkey)
     return 2
   end
   redis.call('DEL', vkey)
@@ -87,11 +89,13 @@ local function copy_one(vkey, mkey, has_value, data, mtext, mkeep, vexp, now, sk
     local keep = mkeep
     if s.x ~= 0 and s.x > keep then keep = s.x end
     if keep <= now and keep ~= -1 then return 2 end
+    local old
     if keep == -1 or (s.x == 0 and not s.t) then
-      redis.call('SET', mkey, mtext)
+      old = redis.call('SET', mkey, mtext, 'GET')
     else
-      redis.call('SET', mkey, mtext, 'PXAT', fmt(keep))
+      old = redis.call('SET', mkey, mtext, 'PXAT', fmt(keep), 'GET')
     end
+    if digest_key then digest_update(mkey, old, mtext) end
     return 0
   end
   if s.t then return copy_tombstone(vkey, mkey, s, t, mkeep, now) end
@@ -152,7 +156,11 @@ end
 local now = now_ms()
 local skew = tonumber(ARGV[1])
 local codes = {}
-for i = 1, #KEYS / 2 do
+if #KEYS % 2 == 1 then
+  digest_key = KEYS[#KEYS]
+  digest_horizon = tonumber(ARGV[#ARGV])
+end
+for i = 1, math.floor(#KEYS / 2) do
   local a = 1 + (i - 1) * 5
   codes[i] = copy_one(KEYS[2 * i - 1], KEYS[2 * i], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
     tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5]), now, skew)
