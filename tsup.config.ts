@@ -11,6 +11,7 @@ export default defineConfig({
     admin: 'src/admin.ts',
     // the `geosession` bin (package.json "bin"); tsup keeps its shebang and makes it executable
     cli: 'src/cli/main.ts',
+    prometheus: 'src/prometheus.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

@@ -1,5 +1,6 @@
 /**
- * Benchmark runner. `npm run bench` runs every suite; `npm run bench -- store` runs the named ones.
+ * Benchmark runner. `npm run bench` runs every suite; `npm run bench -- store` runs the named ones, and
+ * `npm run bench -- ops` the group of suites named `ops-…` (verify, resync, migrate, metrics overhead).
  *
  * Options: `--list` prints the suites; `--json=<file>` also writes the raw reports; `--strict` exits
  * with status 1 when a target is missed; other `--key=value` options go to the suites (see each suite).
@@ -15,7 +16,10 @@ import { renderReport } from './lib/print.js';
 import { passes, type Report, type Suite, type SuiteOptions } from './lib/suite.js';
 import { natsSuite } from './nats.js';
 import { nodeSuite } from './node.js';
+import { opsMetricsSuite } from './ops-metrics.js';
 import { opsMigrateSuite } from './ops-migrate.js';
+import { opsResyncSuite } from './ops-resync.js';
+import { opsVerifySuite } from './ops-verify.js';
 import { pasetoSuite } from './paseto.js';
 import { replicationSuite } from './replication.js';
 import { storeSuite } from './store.js';
@@ -32,6 +36,9 @@ export const SUITES: readonly Suite[] = [
   httpSuite,
   pasetoSuite,
   opsMigrateSuite,
+  opsMetricsSuite,
+  opsResyncSuite,
+  opsVerifySuite,
   nodeSuite,
 ];
 
@@ -54,13 +61,17 @@ async function main(): Promise<void> {
     for (const suite of SUITES) console.log(`${suite.name.padEnd(16)} ${suite.description}`);
     return;
   }
-  const unknown = names.filter((name) => !SUITES.some((suite) => suite.name === name));
+  // A group name selects every suite named `<group>-…`: `npm run bench -- ops` runs ops-verify,
+  // ops-resync, ops-migrate and ops-metrics.
+  const inGroup = (suite: Suite, name: string) => suite.name === name || suite.name.startsWith(`${name}-`);
+  const unknown = names.filter((name) => !SUITES.some((suite) => inGroup(suite, name)));
   if (unknown.length > 0) {
     throw new Error(
-      `unknown suite(s): ${unknown.join(', ')}; known: ${SUITES.map((s) => s.name).join(', ')}`,
+      `unknown suite(s): ${unknown.join(', ')}; known: ${SUITES.map((s) => s.name).join(', ')}, and ops (every ops-…)`,
     );
   }
-  const selected = names.length === 0 ? SUITES : SUITES.filter((suite) => names.includes(suite.name));
+  const selected =
+    names.length === 0 ? SUITES : SUITES.filter((suite) => names.some((name) => inGroup(suite, name)));
 
   const env = await describeEnvironment();
   console.log(

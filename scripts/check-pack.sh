@@ -32,7 +32,7 @@ tarball=$(find "$work" -maxdepth 1 -name 'geosession-*.tgz' | head -n 1)
 
 step "checking the tarball's contents"
 tar -tzf "$tarball" >"$work/contents.txt"
-for entry in index redis-streams amqp nats admin; do
+for entry in index redis-streams amqp nats admin prometheus; do
   for ext in js cjs d.ts d.cts; do
     grep -qx "package/dist/$entry.$ext" "$work/contents.txt" ||
       fail "the tarball has no dist/$entry.$ext (was the package built before packing?)" "$work/contents.txt"
@@ -53,6 +53,7 @@ echo '{ "name": "scratch-app", "version": "1.0.0", "private": true }' >"$app/pac
 cat >"$app/check.mjs" <<'EOF'
 import session from 'express-session';
 import { ConfigError, GeoSessionStore } from 'geosession';
+import { metricsText } from 'geosession/prometheus';
 import { createRedisStreamsTransport } from 'geosession/redis-streams';
 import { Redis } from 'ioredis';
 
@@ -66,6 +67,8 @@ const kr = new Redis({ lazyConnect: true });
 const store = new GeoSessionStore({ region: 'hk', client: hk });
 check('the store is an express-session Store', store instanceof session.Store);
 check('store.genid() makes ids of its region', store.genid().startsWith('hk.'));
+check('geosession/prometheus renders metrics without prom-client installed',
+  metricsText(store).includes('# TYPE geosession_store_operations_total counter'));
 try {
   createRedisStreamsTransport({ regions: { hk } });
   check('createRedisStreamsTransport refuses a single region', false);
@@ -86,6 +89,7 @@ EOF
 sed -e "s#^import session from 'express-session';#const session = require('express-session');#" \
   -e "s#^import { ConfigError, GeoSessionStore } from 'geosession';#const { ConfigError, GeoSessionStore } = require('geosession');#" \
   -e "s#^import { createRedisStreamsTransport } from 'geosession/redis-streams';#const { createRedisStreamsTransport } = require('geosession/redis-streams');#" \
+  -e "s#^import { metricsText } from 'geosession/prometheus';#const { metricsText } = require('geosession/prometheus');#" \
   -e "s#^import { Redis } from 'ioredis';#const { Redis } = require('ioredis');#" \
   "$app/check.mjs" | awk 'BEGIN { print "(async () => {" } { print } END { print "})();" }' >"$app/check.cjs"
 

@@ -24,7 +24,8 @@ export type GeoSessionErrorCode =
   | 'ERR_GEOSESSION_MEMORY_POLICY'
   | 'ERR_GEOSESSION_SESSION_TOO_LARGE'
   | 'ERR_GEOSESSION_MESSAGE_TOO_LARGE'
-  | 'ERR_GEOSESSION_CALLBACK';
+  | 'ERR_GEOSESSION_CALLBACK'
+  | 'ERR_GEOSESSION_RESYNC';
 
 /** Base class of every geosession error. */
 export class GeoSessionError extends Error {
@@ -289,5 +290,19 @@ export class CallbackError extends GeoSessionError {
   ) {
     const detail = cause instanceof Error ? cause.message : String(cause);
     super('ERR_GEOSESSION_CALLBACK', `geosession: the callback of ${operation} threw: ${detail}`, { cause });
+  }
+}
+
+/**
+ * A resync (src/admin/resync.ts) could not run or did not finish: another one holds the region, the
+ * target lost its data while it ran, or it was aborted. `region` is the region being resynced.
+ */
+export class ResyncError extends GeoSessionError {
+  /** The region being resynced. */
+  readonly region: string;
+
+  constructor(region: string, message: string, options?: { cause?: unknown }) {
+    super('ERR_GEOSESSION_RESYNC', `geosession: resync of ${region}: ${message}`, options);
+    this.region = region;
   }
 }

@@ -53,6 +53,16 @@ export type {
   VerifiedSessionCookie,
 } from './middleware/session-cookie.js';
 export { loadSessionFromCookie, verifySessionCookie } from './middleware/session-cookie.js';
+export type {
+  ReadThroughMessage,
+  ReadThroughResult,
+  ReplicationBatchMessage,
+  ReplicationLagMessage,
+  StoreOperation,
+  StoreOperationMessage,
+  StoreOperationResult,
+} from './observability/tracing.js';
+export { TRACING_CHANNELS } from './observability/tracing.js';
 export type { ApplyOutcome } from './replication/applier.js';
 export type { DeadLetter } from './replication/dead-letters.js';
 export type { ChangeEvent, ChangeOp, DestroyEvent, SetEvent, TouchEvent } from './replication/events.js';

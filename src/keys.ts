@@ -10,6 +10,8 @@
  * | the outbox's sequence counter | the outbox's key and `:seq` (same slot) |
  * | each store process's status record | `{P\|status}:<region>` (a hash, one field per process) |
  * | numbers received per origin | `{P\|seen}:<region>`, and `:<origin>` for those held out of order |
+ * | per-bucket digests (verify) | `{P\|digest}:<region>` (the set of windows), and `:<window>` for each window's hash |
+ * | a resync of the region | `{P\|resync}:<region>`, and `:lock` while one runs |
  *
  * Why no session id can reach another key, whatever `P`:
  * - a session id has no `{`, `}` or `|` (src/internal/ids.ts) and a prefix has no `|` and at most one
@@ -43,6 +45,13 @@ export interface KeySpace {
    * numbers held out of order (same slot).
    */
   seen(region: string, origin?: string): string;
+  /** `region`'s digest key: the set of its digest windows, each a hash at this key and `:<window>`. */
+  digest(region: string): string;
+  /**
+   * The state of a resync of `region` (a hash: state, from, startedAt, finishedAt, copied, total,
+   * error…; src/admin/resync.ts), or with `part` a key beside it in the same slot (`lock`).
+   */
+  resync(region: string, part?: 'lock'): string;
   /** The sid of a session value key, or `undefined` for any other key. */
   sidOf(key: string): string | undefined;
 }
@@ -78,6 +87,11 @@ export function createKeySpace(prefix: string, clientKeyPrefix = ''): KeySpace {
     seen(region, origin) {
       const key = internalKey(prefix, 'seen', region, clientKeyPrefix);
       return origin === undefined ? key : `${key}:${origin}`;
+    },
+    digest: (region) => internalKey(prefix, 'digest', region, clientKeyPrefix),
+    resync(region, part) {
+      const key = internalKey(prefix, 'resync', region, clientKeyPrefix);
+      return part === undefined ? key : `${key}:${part}`;
     },
     sidOf(key) {
       if (!key.startsWith(prefix)) return undefined;

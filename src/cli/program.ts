@@ -2,8 +2,11 @@ import { Command, Option } from 'commander';
 import { register as registerInspect } from './commands/inspect.js';
 import { register as registerMigrate } from './commands/migrate.js';
 import { register as registerRegionRemove } from './commands/region-remove.js';
+import { register as registerRepair } from './commands/repair.js';
+import { register as registerResync } from './commands/resync.js';
 import { register as registerStatus } from './commands/status.js';
 import { register as registerTail } from './commands/tail.js';
+import { register as registerVerify } from './commands/verify.js';
 import { DEFAULT_TIMEOUT_MS, REGIONS_ENV } from './config.js';
 
 /** Help text after the program's own: configuration and exit codes. */
@@ -46,7 +49,10 @@ export function createProgram(): Command {
   registerInspect(program);
   registerMigrate(program);
   registerRegionRemove(program);
+  registerRepair(program);
+  registerResync(program);
   registerStatus(program);
   registerTail(program);
+  registerVerify(program);
   return program;
 }

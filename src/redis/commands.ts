@@ -64,12 +64,20 @@ export interface SessionKeys {
   readonly meta: string;
   /** This region's outbox when the store replicates. */
   readonly outbox: string | undefined;
+  /** This region's digest key (kept only with an outbox), when the store keeps digests. */
+  readonly digest?: string | undefined;
 }
 
-/** KEYS of a session script: the value, its metadata, and when replicating the outbox and its counter. */
+/**
+ * KEYS of a session script: the value, its metadata, and when replicating the outbox, its counter and
+ * the digest key.
+ */
 function keyList(keys: SessionKeys): string[] {
-  const { value, meta, outbox } = keys;
-  return outbox === undefined ? [value, meta] : [value, meta, outbox, sequenceKey(outbox)];
+  const { value, meta, outbox, digest } = keys;
+  if (outbox === undefined) return [value, meta];
+  return digest === undefined
+    ? [value, meta, outbox, sequenceKey(outbox)]
+    : [value, meta, outbox, sequenceKey(outbox), digest];
 }
 
 /** Arguments of {@link writeSession}. */
@@ -187,13 +195,15 @@ export interface RemoteChange {
 
 /**
  * Runs `apply.lua` on a chunk of remote changes: a result per change, and whether each (of any op) was
- * older than the stale-event horizon.
+ * older than the stale-event horizon. With `digestKey` (this region's, see `KeySpace.digest`) the
+ * script keeps the region's digests in step.
  */
 export async function applyChanges(
   client: RedisClient,
   changes: readonly RemoteChange[],
   horizonMs: number,
   maxSkewMs: number,
+  digestKey?: string,
 ): Promise<{ results: ApplyResult[]; old: boolean[] }> {
   const keys: string[] = [];
   const args: (string | number)[] = [horizonMs, maxSkewMs];
@@ -209,6 +219,7 @@ export async function applyChanges(
       c.time,
     );
   }
+  if (digestKey !== undefined) keys.push(digestKey);
   const reply = (await runScript(client, 'apply', keys, args)) as unknown[];
   if (!Array.isArray(reply) || reply.length !== changes.length + 1) {
     throw new TypeError(
@@ -334,6 +345,130 @@ export function addDeadLetter(
     [keys.stream, keys.bytes],
     [bounds.maxEntries, bounds.maxBytes, ...fields],
   ).then(Number);
+}
+
+/**
+ * Runs `forget.lua` (repair): forgets the metadata of a live session whose value is gone, keeping the
+ * region's digests (`digestKey`) in step. Whether it did.
+ */
+export function forgetMeta(
+  client: RedisClient,
+  keys: { value: string; meta: string; digest: string },
+  horizonMs: number,
+): Promise<boolean> {
+  return runScript(client, 'forget', [keys.value, keys.meta, keys.digest], [horizonMs]).then(
+    (reply) => Number(reply) === 1,
+  );
+}
+
+/** One session's state as `read-state.lua` read it. */
+export interface StoredState {
+  /** The value, `undefined` when absent. */
+  readonly value: string | undefined;
+  /** The metadata text, `undefined` when absent. */
+  readonly metaText: string | undefined;
+  /** The metadata key's PEXPIRETIME: epoch ms, -1 never, -2 absent. */
+  readonly metaExpiresAt: number;
+  /** The value key's PEXPIRETIME: epoch ms, -1 never, -2 absent. */
+  readonly valueExpiresAt: number;
+}
+
+/**
+ * Runs `read-state.lua`: the state of each session of `keys` (value and metadata keys), read at one
+ * moment. With `bareOnly`, sessions with metadata answer as absent (only bare values are read).
+ */
+export async function readStates(
+  client: RedisClient,
+  keys: readonly { value: string; meta: string }[],
+  bareOnly = false,
+): Promise<StoredState[]> {
+  if (keys.length === 0) return [];
+  const flat = keys.flatMap((k) => [k.value, k.meta]);
+  const reply = (await runScript(client, 'read-state', flat, [bareOnly ? 'bare' : 'all'])) as unknown[];
+  if (!Array.isArray(reply) || reply.length !== keys.length * 4) {
+    throw new TypeError(`read-state.lua answered ${reply?.length} entries for ${keys.length} sessions`);
+  }
+  const states: StoredState[] = new Array(keys.length);
+  for (let i = 0, j = 0; i < keys.length; i++, j += 4) {
+    const value = reply[j];
+    const meta = reply[j + 1];
+    states[i] = {
+      value: typeof value === 'string' ? value : undefined,
+      metaText: typeof meta === 'string' ? meta : undefined,
+      metaExpiresAt: Number(reply[j + 2]),
+      valueExpiresAt: Number(reply[j + 3]),
+    };
+  }
+  return states;
+}
+
+/** What `copy-state.lua` did with one session. */
+export enum CopyResult {
+  /** The state here changed. */
+  Changed = 0,
+  /** Nothing changed: this region had it already, or newer. */
+  Unchanged = 1,
+  /** Nothing to copy: expired, or absent in the other region. */
+  Nothing = 2,
+  /** A tombstone here absorbed it (logout is final). */
+  Absorbed = -1,
+  /** A version too far ahead of this region's clock. */
+  Skewed = 4,
+  /** Metadata that does not parse. */
+  Malformed = 6,
+}
+
+/**
+ * Runs `copy-state.lua`: merges states read elsewhere into the sessions at `keys`, by the join rules.
+ * With `digest` (this region's digest key and the stale-event horizon) the region's digests follow.
+ */
+export async function copyStates(
+  client: RedisClient,
+  keys: readonly { value: string; meta: string }[],
+  states: readonly StoredState[],
+  maxSkewMs: number,
+  digest?: { readonly key: string; readonly horizonMs: number },
+): Promise<CopyResult[]> {
+  if (keys.length !== states.length) throw new RangeError('copyStates: one state per session');
+  if (keys.length === 0) return [];
+  const flat: string[] = [];
+  const args: (string | number)[] = [maxSkewMs];
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i] as { value: string; meta: string };
+    const s = states[i] as StoredState;
+    flat.push(k.value, k.meta);
+    args.push(
+      s.value === undefined ? '0' : '1',
+      s.value ?? '',
+      s.metaText ?? '',
+      s.metaExpiresAt,
+      s.valueExpiresAt,
+    );
+  }
+  if (digest !== undefined) {
+    flat.push(digest.key);
+    args.push(digest.horizonMs);
+  }
+  const reply = (await runScript(client, 'copy-state', flat, args)) as unknown[];
+  if (!Array.isArray(reply) || reply.length !== keys.length) {
+    throw new TypeError(`copy-state.lua answered ${reply?.length} codes for ${keys.length} sessions`);
+  }
+  return reply.map(Number) as CopyResult[];
+}
+
+/**
+ * Runs `cover-sequence.lua`: records in `keys.state` that `origin`'s numbers of `epoch` up to `low` are
+ * handled (a resync's copy holds them), keeping `gaps` (the copied region's own) as gaps.
+ */
+export function coverSequence(
+  client: RedisClient,
+  keys: { state: string; held: string },
+  a: { origin: string; epoch: string; low: number; gaps: readonly { from: number; to: number }[] },
+): Promise<'set' | 'moved' | 'behind' | 'old-epoch'> {
+  const gaps = a.gaps.map((g) => `${g.from}-${g.to}`).join(',');
+  return runScript(client, 'cover-sequence', [keys.state, keys.held], [a.origin, a.epoch, a.low, gaps]).then(
+    (reply) => String(reply) as 'set' | 'moved' | 'behind' | 'old-epoch',
+  );
 }
 
 /** What `migrate.lua` did with one session. */

@@ -94,6 +94,8 @@ export interface ApplierOptions {
   readonly maxSkewMs: number;
   /** Longest wait for Redis per chunk; past it the batch fails and is delivered again. */
   readonly timeoutMs: number;
+  /** This region's digest key (verify), kept in step by the apply script. */
+  readonly digestKey?: string;
 }
 
 /**
@@ -135,7 +137,7 @@ export class Applier {
   }
 
   private applyChunk(events: readonly ChangeEvent[]): Promise<{ results: ApplyResult[]; old: boolean[] }> {
-    const { keys, client, horizonMs, maxSkewMs, timeoutMs } = this.options;
+    const { keys, client, horizonMs, maxSkewMs, timeoutMs, digestKey } = this.options;
     const changes: RemoteChange[] = events.map((event) => ({
       value: keys.session(event.sid),
       meta: keys.meta(event.sid),
@@ -148,7 +150,7 @@ export class Applier {
       time: event.time,
     }));
     return withTimeout(
-      applyChanges(client, changes, horizonMs, maxSkewMs),
+      applyChanges(client, changes, horizonMs, maxSkewMs, digestKey),
       timeoutMs,
       () => new TimeoutError('applying remote changes', timeoutMs),
     );

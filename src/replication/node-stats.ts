@@ -7,6 +7,8 @@ import type { OriginSequence, SequenceTracker } from './sequence.js';
 export interface NodeStats {
   /** Transport state. */
   transport: TransportState;
+  /** The transport's name (`redis-streams`, `amqp`, `nats`, `memory`...). */
+  transportName: string;
   /** Items applied per registered kind (what each handler's `apply` resolved for). */
   appliedByKind: Record<string, number>;
   /** Envelopes refused before they could be applied, by reason (each is dead-lettered). */
@@ -27,6 +29,7 @@ export interface NodeStats {
 /** A fresh copy of a node's counters (nothing returned is shared with the node). */
 export function snapshotStats(from: {
   transport: TransportState;
+  transportName: string;
   applied: Record<string, number>;
   pipeline: PipelineStats;
   needsResync: Record<string, ResyncNeed>;
@@ -37,6 +40,7 @@ export function snapshotStats(from: {
   const { sequences } = from;
   return {
     transport: from.transport,
+    transportName: from.transportName,
     appliedByKind: { ...from.applied },
     rejected: { ...p.rejected },
     transient: {

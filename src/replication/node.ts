@@ -102,6 +102,7 @@ export class ReplicationNode {
       region,
       (other, need) => onError(new ResyncNeededError(other, need.reason)),
       report,
+      keys.resync(region),
     );
     this.sequences = new SequenceTracker({
       client,
@@ -371,6 +372,9 @@ export class ReplicationNode {
     try {
       await withTimeout(this.state.checkEpoch(), ms, () => new TimeoutError('checking the epoch', ms));
       if (this.life.stopping) return;
+      // Needs cleared by a resync (src/admin/resync.ts) or by hand are forgotten without a restart.
+      await withTimeout(this.state.refresh(), ms, () => new TimeoutError('reading the resync state', ms));
+      if (this.life.stopping) return;
       const { transport, channel, region } = this.options;
       const backlog = transport.backlog?.(channel, region);
       this.backlog = backlog
@@ -386,6 +390,7 @@ export class ReplicationNode {
   stats(): NodeStats {
     return snapshotStats({
       transport: this.options.transport.state,
+      transportName: this.options.transport.name,
       applied: this.applied,
       pipeline: this.pipeline.stats,
       needsResync: this.state.snapshot(),

@@ -4,6 +4,13 @@ import type { Poison, ReplicationTransport, StreamSource, Subscription } from '.
 import { EventError, GeoSessionError, MessageTooLargeError, SealError, TransientError } from '../errors.js';
 import { asTransient, isDeterministicFailure } from '../internal/reply-errors.js';
 import { RateLimiter } from '../internal/report.js';
+import {
+  applyChannel,
+  lagChannel,
+  publishChannel,
+  type ReplicationBatchMessage,
+  type ReplicationLagMessage,
+} from '../internal/tracing.js';
 import type { DeadLetters } from './dead-letters.js';
 import { SEALED_KIND, sealEnvelopes, unpackBatch } from './sealed-batch.js';
 import { numberOf, type SequenceTracker } from './sequence.js';
@@ -146,7 +153,19 @@ export class Pipeline {
    * envelope at fault is alone, which is dead-lettered here as `too-large`, and the others are
    * published. Any other failure rejects, and the relay publishes the batch again.
    */
-  async publish(envelopes: readonly Envelope[]): Promise<void> {
+  publish(envelopes: readonly Envelope[]): Promise<void> {
+    if (envelopes.length === 0) return Promise.resolve();
+    if (!publishChannel.hasSubscribers) return this.publishSplitting(envelopes);
+    return publishChannel.tracePromise(() => this.publishSplitting(envelopes), this.batchMessage(envelopes));
+  }
+
+  /** The message of a batch on the `geosession:replication:*` tracing channels. */
+  private batchMessage(envelopes: readonly Envelope[]): ReplicationBatchMessage {
+    const { region, channel, transport } = this.options;
+    return { region, keyspace: channel, transport: transport.name, envelopes: envelopes.length };
+  }
+
+  private async publishSplitting(envelopes: readonly Envelope[]): Promise<void> {
     if (envelopes.length === 0) return;
     try {
       await this.send(envelopes);
@@ -157,8 +176,8 @@ export class Pipeline {
         return;
       }
       const half = Math.ceil(envelopes.length / 2);
-      await this.publish(envelopes.slice(0, half));
-      await this.publish(envelopes.slice(half));
+      await this.publishSplitting(envelopes.slice(0, half));
+      await this.publishSplitting(envelopes.slice(half));
     }
   }
 
@@ -190,7 +209,12 @@ export class Pipeline {
    * Envelopes that passed the seal check have their sequence numbers recorded once the batch is
    * applied; a number handled before is dropped as a duplicate.
    */
-  async receive(batch: Envelope[]): Promise<void> {
+  receive(batch: Envelope[]): Promise<void> {
+    if (!applyChannel.hasSubscribers) return this.receiveBatch(batch);
+    return applyChannel.tracePromise(() => this.receiveBatch(batch), this.batchMessage(batch));
+  }
+
+  private async receiveBatch(batch: Envelope[]): Promise<void> {
     this.stats.batches++;
     const { sequences } = this.options;
     const tally = sequences?.tally();
@@ -258,14 +282,22 @@ export class Pipeline {
     // Lag is from when a change was made to when it was applied, before its numbers are recorded.
     const now = this.options.now();
     const listeners = this.lagListeners.size > 0 ? this.lagListeners : undefined;
+    const traced = lagChannel.hasSubscribers;
     for (const group of routed.values()) {
       for (const envelope of group.envelopes) {
         const lag = Math.max(0, now - envelope.time);
         this.stats.lagMs[envelope.origin] = lag;
         if (listeners) for (const listener of listeners) listener(envelope.origin, lag);
+        if (traced) this.publishLag(envelope.origin, lag);
       }
     }
     if (sequences && tally) await sequences.record(tally);
+  }
+
+  private publishLag(origin: string, lagMs: number): void {
+    const { region, channel } = this.options;
+    const message: ReplicationLagMessage = { region, keyspace: channel, origin, lagMs };
+    lagChannel.publish(message);
   }
 
   /** Opens a sealed batch; `undefined` (after refusing it) when it cannot be opened. */

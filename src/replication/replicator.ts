@@ -17,6 +17,8 @@ import { decodeSessionChange, SESSION_KIND } from './session-codec.js';
 export interface ReplicationStats {
   /** Transport state. */
   transport: TransportState;
+  /** The transport's name (`redis-streams`, `amqp`, `nats`, `memory`...). */
+  transportName: string;
   /** Session changes received from other regions, by outcome, and the batches they came in. */
   received: ApplyOutcome & { batches: number };
   /** Envelopes refused before they could be applied, by reason (each is dead-lettered). */
@@ -122,6 +124,7 @@ export class Replicator {
       horizonMs: options.horizonMs,
       maxSkewMs: options.maxSkewMs,
       timeoutMs: options.operationTimeoutMs,
+      digestKey: keys.digest(options.region),
     });
     this.node.register<ChangeEvent>(SESSION_KIND, {
       decode: decodeSessionChange,
@@ -162,6 +165,7 @@ export class Replicator {
     const s = this.node.stats();
     return {
       transport: s.transport,
+      transportName: s.transportName,
       received: { ...this.counters },
       rejected: s.rejected,
       transient: s.transient,

@@ -30,6 +30,8 @@ export interface ResyncNeed {
 export class ResyncState {
   private readonly needs = new Map<string, ResyncNeed>();
   private epoch: string | undefined;
+  /** Counts marks, so that a refresh whose read began before a mark does not forget it. */
+  private marks = 0;
 
   constructor(
     private readonly client: Redis,
@@ -37,28 +39,32 @@ export class ResyncState {
     private readonly region: string,
     private readonly onNeed: (region: string, need: ResyncNeed) => void,
     private readonly onError: (error: unknown) => void,
+    /** The region's resync record (src/admin/resync.ts), when known: see {@link checkEpoch}. */
+    private readonly resyncKey?: string,
   ) {}
 
   /** Loads what earlier processes recorded, and writes (or adopts) the epoch. */
   async load(): Promise<void> {
     const fields = await this.client.hgetall(this.key);
-    for (const [field, value] of Object.entries(fields)) {
-      if (!field.startsWith('resync:')) continue;
-      try {
-        const need = JSON.parse(value) as ResyncNeed;
-        this.needs.set(field.slice('resync:'.length), {
-          reason: String(need.reason),
-          since: Number(need.since),
-          ...(need.cause ? { cause: need.cause } : {}),
-          ...(need.missed ? { missed: need.missed } : {}),
-        });
-      } catch {
-        // A field we did not write: ignore it.
-      }
-    }
+    for (const [region, need] of parseNeeds(fields)) this.needs.set(region, need);
     const fresh = randomBytes(8).toString('hex');
     await this.client.hsetnx(this.key, 'epoch', fresh);
     this.epoch = (await this.client.hget(this.key, 'epoch')) ?? fresh;
+  }
+
+  /**
+   * Follows what other processes and tools changed in the hash: a need cleared there (a resync ran, an
+   * operator's HDEL) is forgotten here, one recorded there is adopted (without reporting it again).
+   * Skipped when the epoch is not the one this process holds: {@link checkEpoch} deals with that.
+   */
+  async refresh(): Promise<void> {
+    if (this.epoch === undefined) return;
+    const marks = this.marks;
+    const fields = await this.client.hgetall(this.key);
+    if (fields.epoch !== this.epoch || marks !== this.marks) return;
+    const stored = new Map(parseNeeds(fields));
+    for (const region of [...this.needs.keys()]) if (!stored.has(region)) this.needs.delete(region);
+    for (const [region, need] of stored) if (!this.needs.has(region)) this.needs.set(region, need);
   }
 
   /** Checks that this region's Redis still holds the epoch seen at start. */
@@ -69,6 +75,14 @@ export class ResyncState {
       if (now === this.epoch) return;
       if (now === null) await this.client.hsetnx(this.key, 'epoch', this.epoch);
       else this.epoch = now;
+      // A resync that finished since the data was lost brought it back (one that ran across the loss
+      // would have lost its record with the data, and fails).
+      if (this.resyncKey && (await this.client.hget(this.resyncKey, 'state')) === 'done') return;
+      // The needs recorded before went with the data: write them again (refresh() would forget them).
+      this.marks++;
+      for (const [region, need] of this.needs) {
+        this.client.hset(this.key, `resync:${region}`, JSON.stringify(need)).catch(this.onError);
+      }
       this.mark(this.region, 'this region’s Redis lost its data (restarted empty, flushed or replaced)', {
         cause: 'data-lost',
       });
@@ -86,6 +100,7 @@ export class ResyncState {
     reason: string,
     detail: { cause?: ResyncCause; missed?: ResyncNeed['missed'] } = {},
   ): void {
+    this.marks++;
     const known = this.needs.get(region);
     if (known) {
       if (detail.cause === 'gap' && detail.missed) {
@@ -101,8 +116,9 @@ export class ResyncState {
     this.onNeed(region, need);
   }
 
-  /** Forgets a need once a resync has run (the resync command of a later release calls this). */
+  /** Forgets a need (late arrivals healed it; a resync clears needs in Redis, see {@link refresh}). */
   async clear(region: string): Promise<void> {
+    this.marks++;
     this.needs.delete(region);
     await this.client.hdel(this.key, `resync:${region}`);
   }
@@ -110,4 +126,27 @@ export class ResyncState {
   snapshot(): Record<string, ResyncNeed> {
     return Object.fromEntries(this.needs);
   }
+}
+
+/** The needs recorded in a state hash's fields (`resync:<region>`); fields we did not write are skipped. */
+export function parseNeeds(fields: Record<string, string>): [string, ResyncNeed][] {
+  const out: [string, ResyncNeed][] = [];
+  for (const [field, value] of Object.entries(fields)) {
+    if (!field.startsWith('resync:')) continue;
+    try {
+      const need = JSON.parse(value) as ResyncNeed;
+      out.push([
+        field.slice('resync:'.length),
+        {
+          reason: String(need.reason),
+          since: Number(need.since),
+          ...(need.cause ? { cause: need.cause } : {}),
+          ...(need.missed ? { missed: need.missed } : {}),
+        },
+      ]);
+    } catch {
+      // A field we did not write: ignore it.
+    }
+  }
+  return out;
 }

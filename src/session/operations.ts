@@ -269,7 +269,13 @@ export class SessionOperations {
   }
 
   private keysOf(sid: string): SessionKeys {
-    return { value: this.ctx.keys.session(sid), meta: this.ctx.keys.meta(sid), outbox: this.ctx.outbox };
+    const { keys, outbox, options } = this.ctx;
+    return {
+      value: keys.session(sid),
+      meta: keys.meta(sid),
+      outbox,
+      digest: outbox === undefined ? undefined : keys.digest(options.region),
+    };
   }
 
   private refuseClosed(done: Callback<never>): boolean {

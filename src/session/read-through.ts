@@ -2,6 +2,7 @@ import { ReadThroughError } from '../errors.js';
 import { regionOfSessionId } from '../internal/ids.js';
 import { RateLimiter } from '../internal/report.js';
 import { withTimeout } from '../internal/timeout.js';
+import { type ReadThroughMessage, type ReadThroughResult, readThroughChannel } from '../internal/tracing.js';
 import type { KeySpace } from '../keys.js';
 import { applyChanges, type RemoteChange } from '../redis/commands.js';
 import { parseMeta, versionTime } from '../redis/meta.js';
@@ -9,6 +10,8 @@ import type { RedisClient } from '../types.js';
 
 /** Options of {@link ReadThrough}. */
 export interface ReadThroughOptions {
+  /** This region (for the `geosession:read-through` channel's messages). */
+  readonly region: string;
   readonly remotes: Readonly<Record<string, RedisClient>>;
   readonly keys: KeySpace;
   readonly timeoutMs: number;
@@ -18,6 +21,8 @@ export interface ReadThroughOptions {
   /** The stale-event horizon and the largest clock skew, ms (as the applier uses them). */
   readonly horizonMs: number;
   readonly maxSkewMs: number;
+  /** This region's digest key (verify), kept in step when a session read through is stored. */
+  readonly digestKey?: string;
   /** True when a logout's tombstone stands for the id here (a logout here is never undone by a remote). */
   hasTombstone(sid: string): Promise<boolean>;
   onError(error: ReadThroughError): void;
@@ -89,29 +94,43 @@ export class ReadThrough {
       () => new Error(`no answer within ${timeoutMs} ms`),
     );
     remoteRead.catch(() => {});
-    if (await this.options.hasTombstone(sid)) return null;
+    if (await this.options.hasTombstone(sid)) return this.told(origin, 'miss', null);
     let found: (string | null)[];
     try {
       found = await remoteRead;
     } catch (error) {
       const suppressed = this.limiter.admit(origin);
       if (suppressed !== undefined) this.options.onError(new ReadThroughError(origin, suppressed, error));
-      return null;
+      return this.told(origin, 'error', null);
     }
     const [text = null, meta = null] = found;
     if (text === null) {
       this.rememberMissing(sid);
-      return null;
+      return this.told(origin, 'miss', null);
     }
     await this.adopt(sid, text, meta);
-    return { text, meta };
+    return this.told(origin, 'hit', { text, meta });
+  }
+
+  /** Publishes how a remote read ended on `geosession:read-through` (when someone listens). */
+  private told<T>(origin: string, result: ReadThroughResult, value: T): T {
+    if (readThroughChannel.hasSubscribers) {
+      const message: ReadThroughMessage = {
+        region: this.options.region,
+        keyspace: this.options.keys.prefix,
+        origin,
+        result,
+      };
+      readThroughChannel.publish(message);
+    }
+    return value;
   }
 
   /** Stores a session read through as its origin has it; a failure leaves only the local copy out. */
   private async adopt(sid: string, text: string, metaText: string | null): Promise<void> {
     const meta = parseMeta(metaText);
     if (!meta || meta.tombstone || meta.version === undefined || meta.fingerprint === undefined) return;
-    const { local, keys, horizonMs, maxSkewMs, timeoutMs } = this.options;
+    const { local, keys, horizonMs, maxSkewMs, timeoutMs, digestKey } = this.options;
     const time = versionTime(meta.version);
     const written = meta.writtenExpiry ?? meta.expiresAt;
     const base = { value: keys.session(sid), meta: keys.meta(sid), lifetimeMs: meta.lifetimeMs ?? 0, time };
@@ -132,7 +151,7 @@ export class ReadThrough {
       changes.push({ ...base, op: 't', version, expiresAt: meta.expiresAt, fingerprint: '', data: '' });
     }
     const stored = withTimeout(
-      applyChanges(local, changes, horizonMs, maxSkewMs),
+      applyChanges(local, changes, horizonMs, maxSkewMs, digestKey),
       timeoutMs,
       () => new Error(`no answer within ${timeoutMs} ms`),
     );

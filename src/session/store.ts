@@ -4,8 +4,20 @@ import { type Callback, dual, type OnThrown, settle } from '../internal/callback
 import { followClientState } from '../internal/client-state.js';
 import { Deadlines } from '../internal/deadline.js';
 import { generateSessionId, regionOfSessionId } from '../internal/ids.js';
+import {
+  type OperationObserver,
+  observeOperation,
+  observePromise,
+  operationObservers,
+} from '../internal/operation-observers.js';
 import { reportError } from '../internal/report.js';
 import { keyPrefixOf } from '../internal/stream-names.js';
+import {
+  type StoreOperation,
+  storeChannel,
+  traceStoreOperation,
+  traceStorePromise,
+} from '../internal/tracing.js';
 import { createKeySpace, type KeySpace } from '../keys.js';
 import { checkMemoryPolicy } from '../redis/memory-policy.js';
 import type { DeadLetter } from '../replication/dead-letters.js';
@@ -74,6 +86,8 @@ export class GeoSessionStore extends BaseStore {
   private readonly started: Promise<void>;
   private readonly policyChecked: Promise<string | undefined>;
   private readonly detachClient: () => void;
+  /** Told how every operation ended (the metrics collector; see src/internal/operation-observers.ts). */
+  private readonly observers: OperationObserver[] = operationObservers(this);
   private isConnected: boolean;
   private closed = false;
   /** Replication has started (and so has read what it knows of this region's own data). */
@@ -104,6 +118,7 @@ export class GeoSessionStore extends BaseStore {
       Object.keys(resolved.remotes).length === 0
         ? undefined
         : new ReadThrough({
+            region: resolved.region,
             remotes: resolved.remotes,
             keys: this.keys,
             timeoutMs: resolved.readThroughTimeoutMs,
@@ -111,6 +126,7 @@ export class GeoSessionStore extends BaseStore {
             local: resolved.client,
             horizonMs: Math.round(resolved.tombstoneTtl * 1000),
             maxSkewMs: resolved.maxClockSkewMs,
+            digestKey: resolved.transport ? this.keys.digest(resolved.region) : undefined,
             hasTombstone: (sid) => this.ops.hasTombstone(sid, 'get'),
             onError: (error: ReadThroughError) => this.reportError(error),
           });
@@ -316,7 +332,11 @@ export class GeoSessionStore extends BaseStore {
   get(sid: string): Promise<SessionData | null>;
   get(sid: string, cb: Callback<SessionData | null>): void;
   get(sid: string, cb?: Callback<SessionData | null>): Promise<SessionData | null> | undefined {
-    return dual<SessionData | null>((done) => this.ops.read(sid, done), cb, this.thrown.get);
+    return dual<SessionData | null>(
+      (done) => this.traced('get', done, (d) => this.ops.read(sid, d)),
+      cb,
+      this.thrown.get,
+    );
   }
 
   /**
@@ -330,7 +350,11 @@ export class GeoSessionStore extends BaseStore {
   set<S extends SessionInput>(sid: string, session: S): Promise<void>;
   set<S extends SessionInput>(sid: string, session: S, cb: Callback<void>): void;
   set<S extends SessionInput>(sid: string, session: S, cb?: Callback<void>): Promise<void> | undefined {
-    return dual<void>((done) => this.ops.write(sid, session, done), cb, this.thrown.set);
+    return dual<void>(
+      (done) => this.traced('set', done, (d) => this.ops.write(sid, session, d)),
+      cb,
+      this.thrown.set,
+    );
   }
 
   /**
@@ -342,7 +366,11 @@ export class GeoSessionStore extends BaseStore {
   touch<S extends SessionInput>(sid: string, session: S): Promise<void>;
   touch<S extends SessionInput>(sid: string, session: S, cb: Callback<void>): void;
   touch<S extends SessionInput>(sid: string, session: S, cb?: Callback<void>): Promise<void> | undefined {
-    return dual<void>((done) => this.ops.extend(sid, session, done), cb, this.thrown.touch);
+    return dual<void>(
+      (done) => this.traced('touch', done, (d) => this.ops.extend(sid, session, d)),
+      cb,
+      this.thrown.touch,
+    );
   }
 
   /**
@@ -365,7 +393,11 @@ export class GeoSessionStore extends BaseStore {
     const callback = typeof optionsOrCb === 'function' ? optionsOrCb : cb;
     const until = typeof optionsOrCb === 'object' && optionsOrCb !== null ? optionsOrCb.until : undefined;
     const untilMs = until === undefined ? undefined : until instanceof Date ? until.getTime() : Number(until);
-    return dual<void>((done) => this.ops.remove(sid, done, untilMs), callback, this.thrown.destroy);
+    return dual<void>(
+      (done) => this.traced('destroy', done, (d) => this.ops.remove(sid, d, untilMs)),
+      callback,
+      this.thrown.destroy,
+    );
   }
 
   /**
@@ -383,14 +415,14 @@ export class GeoSessionStore extends BaseStore {
   all(): Promise<SessionData[]>;
   all(cb: Callback<SessionData[]>): void;
   all(cb?: Callback<SessionData[]>): Promise<SessionData[]> | undefined {
-    return settle(this.runBulk(readAllSessions), cb, this.thrown.all);
+    return settle(this.runBulk('all', readAllSessions), cb, this.thrown.all);
   }
 
   /** Ids of every session in this region. */
   ids(): Promise<string[]>;
   ids(cb: Callback<string[]>): void;
   ids(cb?: Callback<string[]>): Promise<string[]> | undefined {
-    return settle(this.runBulk(listSessionIds), cb, this.thrown.ids);
+    return settle(this.runBulk('ids', listSessionIds), cb, this.thrown.ids);
   }
 
   /** Number of sessions in this region. */
@@ -398,7 +430,7 @@ export class GeoSessionStore extends BaseStore {
   length(cb: Callback<number>): void;
   length(cb?: Callback<number>): Promise<number> | undefined {
     return settle(
-      this.runBulk(listSessionIds).then((ids) => ids.length),
+      this.runBulk('length', listSessionIds).then((ids) => ids.length),
       cb,
       this.thrown.length,
     );
@@ -412,7 +444,7 @@ export class GeoSessionStore extends BaseStore {
   clear(): Promise<void>;
   clear(cb: Callback<void>): void;
   clear(cb?: Callback<void>): Promise<void> | undefined {
-    return settle(this.runBulk(deleteAllSessions), cb, this.thrown.clear);
+    return settle(this.runBulk('clear', deleteAllSessions), cb, this.thrown.clear);
   }
 
   /** express-session's `Store#regenerate`: destroys the old session, then makes a new one on `req`. */
@@ -438,7 +470,28 @@ export class GeoSessionStore extends BaseStore {
 
   // ---------------------------------------------------------------------------------------------
 
-  private async runBulk<T>(operation: (ctx: import('./bulk.js').BulkContext) => Promise<T>): Promise<T> {
+  /** Runs a callback-style operation, traced on `geosession:store` when someone subscribes. */
+  private traced<T>(op: StoreOperation, done: Callback<T>, run: (done: Callback<T>) => void): void {
+    const observed = this.observers.length > 0 ? observeOperation(this.observers, op, done) : done;
+    if (!storeChannel.hasSubscribers) {
+      run(observed);
+      return;
+    }
+    traceStoreOperation({ op, region: this.region, keyspace: this.prefix }, run, observed);
+  }
+
+  private runBulk<T>(
+    op: StoreOperation,
+    operation: (ctx: import('./bulk.js').BulkContext) => Promise<T>,
+  ): Promise<T> {
+    const work = storeChannel.hasSubscribers
+      ? () =>
+          traceStorePromise({ op, region: this.region, keyspace: this.prefix }, () => this.bulk(operation))
+      : () => this.bulk(operation);
+    return this.observers.length > 0 ? observePromise(this.observers, op, work) : work();
+  }
+
+  private async bulk<T>(operation: (ctx: import('./bulk.js').BulkContext) => Promise<T>): Promise<T> {
     if (this.closed) throw new ClosedError('the session store');
     return operation({
       client: this.client,

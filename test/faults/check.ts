@@ -3,9 +3,11 @@
  * schedule must satisfy every rule of ../shared/DESIGN.md section 3 that a schedule can reach, plus
  * "nothing acknowledged is lost" and "no region serves a session the user logged out of".
  *
- * A region whose Redis came back empty lost what it held; it must say so (`needsResync` for itself) and
- * it is left out of the comparison for every session id written before that (its resync is an
- * operator's job); calls made in it before that may be lost. A region that missed changes dropped in
+ * A region whose Redis came back empty lost what it held; it must say so (`needsResync` for itself)
+ * until it is resynced. Once every fault is undone it is resynced both ways from a region that was not
+ * emptied (schedule.ts, `resyncWiped`): it must then hold the same state as the others, no longer say it
+ * needs a resync, and hold the same as its source even for the ids changed in it before the wipe (which
+ * the third region may hold otherwise); calls made in it before the wipe may still be lost. A region that missed changes dropped in
  * transit (the `drop` step) either converges anyway or says so (`needsResync` with cause `gap`, or `trimmed`
  * when its stream reader noticed first, for the region whose changes were dropped), and is then left out of the comparison: every region converges or
  * is flagged with the reason, never silently different. Nothing else is excused, and nothing may be
@@ -62,7 +64,23 @@ function flaggedGap(schedule: Schedule, played: Played, r: number): boolean {
 function excused(schedule: Schedule, played: Played, r: number, s: number): boolean {
   if (flaggedGap(schedule, played, r)) return true;
   const wiped = played.wipedAt[r] ?? 0;
+  if (wiped > 0 && resynced(played, r)) return false;
   return wiped > 0 && played.calls.some((c) => c.s === s && c.start < wiped);
+}
+
+/** Whether region `r` came back empty and was resynced afterwards (see `resyncWiped`). */
+const resynced = (played: Played, r: number) => (played.resyncedFrom[r] ?? -1) >= 0;
+
+/**
+ * The pairs a resync made equal (an emptied region and its source), for ids that may differ elsewhere:
+ * after a resync both ways the two hold the same state, and replication keeps them so.
+ */
+function resyncPairs(schedule: Schedule, played: Played): [number, number][] {
+  return played.resyncedFrom.flatMap((from, r) =>
+    from >= 0 && !flaggedGap(schedule, played, r) && !flaggedGap(schedule, played, from)
+      ? [[r, from] as [number, number]]
+      : [],
+  );
 }
 
 /** A call made in a region that later came back empty may be lost with it. */
@@ -109,15 +127,21 @@ export async function settleAndCheck(
   const doubtful = (s: number) => played.calls.some((c) => c.s === s && mayBeLost(played, c));
   const agree = (states: Held[][]) =>
     states.every((row, s) => {
-      if (doubtful(s)) return true;
+      if (doubtful(s)) {
+        return resyncPairs(schedule, played).every(([a, b]) => same(row[a] as Held, row[b] as Held));
+      }
       const counted = row.filter((_, r) => !excused(schedule, played, r, s));
       return counted.every((h) => counted[0] && same(h, counted[0]));
     });
+  // An emptied region says so until its resync, and no longer once resynced.
   const flagged = () =>
     regions.every(
       (r) =>
         !played.wipedAt[r] ||
-        Object.hasOwn(schedule.regions[r]?.store.replicationStats()?.needsResync ?? {}, REGIONS[r] as string),
+        Object.hasOwn(
+          schedule.regions[r]?.store.replicationStats()?.needsResync ?? {},
+          REGIONS[r] as string,
+        ) !== resynced(played, r),
     );
 
   let states = await readAll().catch(() => undefined);
@@ -172,6 +196,14 @@ export async function settleAndCheck(
     if (doubtful(s)) {
       doubtfulIds++;
       if (destroys.some(acked)) noneServed('destroyed');
+      // A resync both ways made the emptied region and its source equal, whatever the others hold.
+      for (const [a, b] of resyncPairs(schedule, played)) {
+        if (!same(row[a] as Held, row[b] as Held)) {
+          violations.push(
+            `${label}: resynced ${REGIONS[a]} holds ${JSON.stringify(row[a])}, its source ${REGIONS[b]} ${JSON.stringify(row[b])}`,
+          );
+        }
+      }
       continue;
     }
     const first = counted[0];
@@ -280,12 +312,15 @@ export async function settleAndCheck(
   regions.forEach((r) => {
     const name = REGIONS[r] as string;
     const needs = Object.keys(schedule.regions[r]?.store.replicationStats()?.needsResync ?? {});
+    const needed = schedule.regions[r]?.store.replicationStats()?.needsResync ?? {};
     // The emptied region always knows (its epoch is gone); a region reading it knows when its consumer
     // group there was lost with the data (not when the group was made afterwards: it missed nothing).
-    if (played.wipedAt[r] && !needs.includes(name)) {
+    if (played.wipedAt[r] && !resynced(played, r) && !needs.includes(name)) {
       violations.push(`${name}: came back empty but does not say it needs a resync`);
     }
-    const needed = schedule.regions[r]?.store.replicationStats()?.needsResync ?? {};
+    if (resynced(played, r) && needs.includes(name)) {
+      violations.push(`${name}: still says it needs a resync after its resync (${needed[name]?.reason})`);
+    }
     for (const other of needs) {
       const gap = LOSS_CAUSES.has(needed[other]?.cause ?? '') && played.dropped.has(other);
       // A region that came back empty lost what every other region had sent it: its numbers start over
@@ -308,6 +343,7 @@ export async function settleAndCheck(
     }
   });
 
+  violations.push(...played.resyncErrors);
   if (violations.length > 0) violations.push(...(await outboxes(schedule)));
   return { violations, checked, excused: excusedPairs, doubtful: doubtfulIds, settledMs };
 }

@@ -4,8 +4,9 @@
  */
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
+import { resyncRegion } from '../../src/admin/resync.js';
 import type { SessionData } from '../../src/index.js';
-import { type Deployment, REGIONS, type RegionName, type Schedule } from './rig.js';
+import { type Deployment, REGIONS, type RegionName, type Schedule, STORE } from './rig.js';
 
 /** Session ids per schedule: few, so that regions keep writing the same ones. */
 export const SIDS = 5;
@@ -160,6 +161,13 @@ export interface Played {
   finishedAt: number;
   /** Regions whose changes were dropped in transit (`drop`): readers may flag a gap for them. */
   readonly dropped: Set<string>;
+  /**
+   * Per region that came back empty, the region it was resynced from (both ways) once every fault was
+   * undone (-1: not resynced).
+   */
+  readonly resyncedFrom: number[];
+  /** Resyncs that failed (with every server up, none may). */
+  readonly resyncErrors: string[];
 }
 
 /** Each session id's lifetime, ms: longer than a schedule, different per id. */
@@ -189,6 +197,8 @@ export async function play(deployment: Deployment, schedule: Schedule, sids: str
     faults: {},
     finishedAt: 0,
     dropped: new Set(),
+    resyncedFrom: REGIONS.map(() => -1),
+    resyncErrors: [],
   };
   const count = (kind: string) => {
     played.faults[kind] = (played.faults[kind] ?? 0) + 1;
@@ -386,6 +396,37 @@ export async function play(deployment: Deployment, schedule: Schedule, sids: str
       deployment.links[name][reader]?.thaw();
     }
   }
+  await resyncWiped(schedule, played, count);
   played.finishedAt = Date.now();
   return played;
+}
+
+/**
+ * The operator's step after a wipe: every region that came back empty is resynced, both ways, from a
+ * region that did not (or from another one when every region did), while replication runs. The checker
+ * then holds it to the same end state as the others.
+ */
+async function resyncWiped(schedule: Schedule, played: Played, count: (kind: string) => void): Promise<void> {
+  for (const [r, wiped] of played.wipedAt.entries()) {
+    if (!wiped) continue;
+    const whole = REGIONS.findIndex((_, o) => o !== r && !played.wipedAt[o]);
+    const from = whole >= 0 ? whole : (r + 1) % REGIONS.length;
+    const target = schedule.regions[r];
+    const source = schedule.regions[from];
+    if (!target || !source) continue;
+    try {
+      await resyncRegion({
+        target: { id: target.name, client: target.reader },
+        source: { id: source.name, client: source.reader },
+        prefix: schedule.keys.prefix,
+        maxClockSkewMs: STORE.maxClockSkewMs,
+        tombstoneTtl: STORE.tombstoneTtl,
+        bothWays: true,
+      });
+      played.resyncedFrom[r] = from;
+      count('resync after a wipe');
+    } catch (error) {
+      played.resyncErrors.push(`resync of ${target.name} from ${source.name}: ${String(error)}`);
+    }
+  }
 }

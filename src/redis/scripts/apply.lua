@@ -21,7 +21,7 @@
 ---
 --- ARGV[1] stale-event horizon, ms (the shortest tombstone lifetime)
 --- ARGV[2] largest clock skew between regions, ms
---- For the i-th event (i = 1..#KEYS/2), at a = 2 + 7(i-1):
+--- For the i-th event (i = 1..floor(#KEYS/2)), at a = 2 + 7(i-1):
 --- KEYS[2i-1] session value key
 --- KEYS[2i]   session metadata (same slot)
 --- ARGV[a+1]  op: "s" set, "t" touch, "d" destroy
@@ -31,6 +31,8 @@
 --- ARGV[a+5]  content fingerprint ("s" only)
 --- ARGV[a+6]  serialized session ("s" only)
 --- ARGV[a+7]  when the origin made the change, epoch ms (its Redis clock)
+--- KEYS[#KEYS] when #KEYS is odd: this region's digest key (digests in includes/common.lua); its window
+---            hashes are it and `:<window>` (same slot)
 --- (Under Redis Cluster a batch must hold one slot's sessions only.)
 ---
 --- Returns one code per event (ApplyResult in src/redis/commands.ts), then a string with one character
@@ -73,7 +75,7 @@ local function apply_one(vkey, mkey, op, version, event_x, life, fingerprint, da
     if meta.t and until_ms == prev_x and v == meta.v and meta.r == nil then return 1 end
     redis.call('DEL', vkey)
     if until_ms <= now then
-      redis.call('DEL', mkey)
+      delete_meta(mkey)
       return 2
     end
     write_meta(mkey, true, v, until_ms, nil, nil, nil)
@@ -175,9 +177,13 @@ end
 local now = now_ms()
 local horizon = tonumber(ARGV[1])
 local skew = tonumber(ARGV[2])
+if #KEYS % 2 == 1 then
+  digest_key = KEYS[#KEYS]
+  digest_horizon = horizon
+end
 local codes = {}
 local old = {}
-for i = 1, #KEYS / 2 do
+for i = 1, math.floor(#KEYS / 2) do
   local a = 2 + (i - 1) * 7
   local time = tonumber(ARGV[a + 7])
   if now - time > horizon then old[i] = '1' else old[i] = '0' end

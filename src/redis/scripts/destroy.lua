@@ -14,8 +14,11 @@
 --- KEYS[2] session metadata (same slot)
 --- KEYS[3] (optional) this region's outbox stream
 --- KEYS[4] (with KEYS[3]) the outbox's sequence counter (next_seq in includes/common.lua)
+--- KEYS[5] (optional, with KEYS[3]) this region's digest key (digests in includes/common.lua); its
+---         window hashes are it and `:<window>` (same slot)
 ---
---- ARGV[1] shortest tombstone lifetime in ms
+--- ARGV[1] shortest tombstone lifetime in ms (twice the stale-event horizon: the digests count a
+---         tombstone in the window of its version's time plus half of it)
 --- ARGV[2] region id
 --- ARGV[3] session id
 --- ARGV[4] the host's clock, epoch ms (see wall_time in common.lua)
@@ -32,6 +35,10 @@
 ---   2  never saved: a local tombstone was written, nothing replicated
 --- @include "common"
 
+if KEYS[3] then
+  digest_key = KEYS[5]
+  digest_horizon = tonumber(ARGV[1]) / 2
+end
 local meta = read_meta(KEYS[2])
 local now = now_ms()
 local credential = tonumber(ARGV[6] or '0') or 0

@@ -12,6 +12,8 @@
 ---         it, and the metadata's expiry is kept exact. Without it the value key's own expiry is the
 ---         truth (touches move only that) and the metadata may expire earlier.
 --- KEYS[4] (with KEYS[3]) the outbox's sequence counter (next_seq in includes/common.lua)
+--- KEYS[5] (optional, with KEYS[3]) this region's digest key (digests in includes/common.lua); its
+---         window hashes are it and `:<window>` (same slot)
 ---
 --- ARGV[1] serialized session
 --- ARGV[2] content fingerprint (the session without cookie.expires)
@@ -32,6 +34,7 @@
 --- @include "common"
 
 local replicating = KEYS[3] ~= nil
+if replicating then digest_key = KEYS[5] end
 local rule = tonumber(ARGV[9])
 local meta = read_meta(KEYS[2])
 if meta.t then

@@ -12,6 +12,8 @@
 --- KEYS[2] session metadata (same slot)
 --- KEYS[3] this region's outbox stream
 --- KEYS[4] (with KEYS[3]) the outbox's sequence counter (next_seq in includes/common.lua)
+--- KEYS[5] (optional) this region's digest key (digests in includes/common.lua); its window hashes
+---         are it and `:<window>` (same slot)
 ---
 --- ARGV[1] remaining lifetime in ms, "0" for never (the expiry is made from the Redis clock)
 --- ARGV[2] region id
@@ -30,6 +32,7 @@
 ---      rule, and a shorter rule takes a new version to shorten the session everywhere
 --- @include "common"
 
+digest_key = KEYS[5]
 local meta = read_meta(KEYS[2])
 if meta.t then return -1 end
 local rule = tonumber(ARGV[5])

@@ -41,9 +41,9 @@ end
 --      moved the expiry
 -- Metadata written before e and w existed has six fields; it reads with e and w unknown.
 -- One string costs a GET to read and one SET ... PXAT to write. The metadata key lives until x, or
--- longer when a newer write shortened the session (see write_meta).
-local function read_meta(key)
-  local m = redis.call('GET', key)
+-- longer when a newer write shortened the session (see write_meta). parse_meta reads the text ({} when it
+-- is not metadata), read_meta the key.
+local function parse_meta(m)
   if type(m) ~= 'string' then return {} end
   local t, v, x, r, l, f, e, w =
     string.match(m, '^([01])|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
@@ -56,6 +56,11 @@ local function read_meta(key)
     t = t == '1', v = v ~= '' and v or false, x = tonumber(x), r = tonumber(r), l = tonumber(l),
     f = f ~= '' and f or false, e = e ~= '' and e or false, w = tonumber(w),
   }
+end
+
+-- The metadata at `key`, parsed as parse_meta does ({} when none).
+local function read_meta(key)
+  return parse_meta(redis.call('GET', key))
 end
 
 -- The version the metadata's expiry belongs to (false when none).
@@ -73,10 +78,96 @@ local function vcmp(a, b)
   return -1
 end
 
+-- Per-bucket digests (verify and repair, src/admin/verify.ts; docs/replication.md "Digests"). A store that
+-- replicates keeps, beside its sessions, a sum per (time window, bucket) of one 40-bit number per
+-- session, so that two regions holding the same sessions hold the same sums whatever Redis did with
+-- expiry timing. What a session adds is a hash of what converges between regions: its metadata key,
+-- tombstone flag, version and, for a live session, `r` (the replicated expiry; `x` differs by design:
+-- a touch that moves it less than the touch step stays local). It counts in the window of `r`
+-- (a live session; "n" for never), or for a tombstone in the window of its version's time plus the
+-- stale-event horizon (a tombstone lives twice that long). A local tombstone (r = 0, never replicated),
+-- metadata with no `r` (an expiry that passed) and metadata with no version (an expiry that arrived
+-- before its session) count nowhere. A window is a hash
+-- `<digest key>:<window>` (field: bucket, value: the sum) that expires one window after it ends, so a
+-- session that expired stops counting without anyone removing it; the digest key itself is a set of the
+-- windows made. Verify compares only windows that start after now plus a margin, where every session
+-- that counts still has its metadata in every region.
+-- A script that keeps digests sets `digest_key` (from its KEYS) and, if it writes tombstones,
+-- `digest_horizon`; write_meta and delete_meta do the rest.
+local DIGEST_WINDOW_MS = 600000
+local digest_key = nil
+local digest_horizon = nil
+
+-- What of metadata text `text` a digest depends on: tombstone flag, version, `r` (nil: no metadata).
+local function digest_fields(text)
+  if type(text) ~= 'string' then return nil end
+  return string.match(text, '^([01])|([^|]*)|[^|]*|([^|]*)|')
+end
+
+-- The window and the 40-bit amount that metadata of key `key` with fields t, v, r counts for, or nil.
+local function digest_entry(key, t, v, r)
+  if not t then return nil end
+  local window
+  if t == '1' then
+    local ms = tonumber(string.sub(v, 1, 15))
+    if r == '0' or not ms or not digest_horizon then return nil end
+    window = fmt(math.floor((ms + digest_horizon) / DIGEST_WINDOW_MS))
+    r = ''
+  elseif r == '' or v == '' then
+    return nil
+  elseif r == '0' then
+    window = 'n'
+  else
+    window = fmt(math.floor(tonumber(r) / DIGEST_WINDOW_MS))
+  end
+  return window, tonumber(string.sub(redis.sha1hex(key .. '|' .. t .. '|' .. v .. '|' .. r), 1, 10), 16)
+end
+
+-- Adds `amount` to `bucket` of `window`. A window's hash made here gets its expiry (PEXPIREAT NX, also
+-- when the window was over and its hash gone: it then goes at once) and joins the set of windows. A hash
+-- is only ever made by a field that was not there, so a field that held a sum already needs neither.
+local function digest_add(window, bucket, amount)
+  local key = digest_key .. ':' .. window
+  if redis.call('HINCRBY', key, bucket, fmt(amount)) ~= amount then return end
+  if window == 'n' then
+    redis.call('SADD', digest_key, window)
+  elseif redis.call('PEXPIREAT', key, fmt((tonumber(window) + 2) * DIGEST_WINDOW_MS), 'NX') == 1 then
+    redis.call('SADD', digest_key, window)
+  end
+end
+
+-- Moves the digests from metadata text `old` to `new` (either nil) of key `key`.
+local function digest_update(key, old, new)
+  local ot, ov, orr = digest_fields(old)
+  local nt, nv, nr = digest_fields(new)
+  -- Most writes (an unreplicated touch, an expiry-only write) change none of it: no hashing.
+  if ot == nt and ov == nv and orr == nr then return end
+  local ow, oa = digest_entry(key, ot, ov, orr)
+  local nw, na = digest_entry(key, nt, nv, nr)
+  if ow == nw and oa == na then return end
+  local bucket = fmt(tonumber(string.sub(redis.sha1hex(key), 1, 2), 16))
+  if ow and ow == nw then
+    digest_add(ow, bucket, na - oa)
+    return
+  end
+  if ow then digest_add(ow, bucket, -oa) end
+  if nw then digest_add(nw, bucket, na) end
+end
+
+-- Deletes metadata (keeping the digests in step).
+local function delete_meta(key)
+  if digest_key then
+    digest_update(key, redis.call('GETDEL', key), nil)
+  else
+    redis.call('DEL', key)
+  end
+end
+
 -- `sx` and `sl` are `x` and `l` as text when the caller has them already (formatting a 15-digit float
 -- is not free); `r` is most often `x` itself. `e` and `w` as in read_meta (nil: ""). The metadata key
 -- never expires earlier than it would have before this write: when a newer write shortens a session,
 -- its metadata still remembers the newer version as long as an older write's expiry could revive it.
+-- With `digest_key` set, the digests follow (see digest_update).
 local function write_meta(key, tombstone, v, x, r, l, f, sx, sl, e, w)
   sx = sx or fmt(x)
   local sr = ''
@@ -86,18 +177,26 @@ local function write_meta(key, tombstone, v, x, r, l, f, sx, sl, e, w)
   if w == x then sw = sx elseif w then sw = fmt(w) end
   local text = (tombstone and '1|' or '0|') .. (v or '') .. '|' .. sx .. '|' .. sr .. '|' .. sl .. '|' ..
     (f or '') .. '|' .. (e or '') .. '|' .. sw
+  local old
   if x == 0 then
-    redis.call('SET', key, text)
-    return
-  end
-  local keep = redis.call('PEXPIRETIME', key)
-  if keep == -1 then
-    redis.call('SET', key, text)
-  elseif keep > x then
-    redis.call('SET', key, text, 'KEEPTTL')
+    if digest_key then old = redis.call('SET', key, text, 'GET') else redis.call('SET', key, text) end
   else
-    redis.call('SET', key, text, 'PXAT', sx)
+    local keep = redis.call('PEXPIRETIME', key)
+    if keep == -1 then
+      if digest_key then old = redis.call('SET', key, text, 'GET') else redis.call('SET', key, text) end
+    elseif keep > x then
+      if digest_key then
+        old = redis.call('SET', key, text, 'KEEPTTL', 'GET')
+      else
+        redis.call('SET', key, text, 'KEEPTTL')
+      end
+    elseif digest_key then
+      old = redis.call('SET', key, text, 'PXAT', sx, 'GET')
+    else
+      redis.call('SET', key, text, 'PXAT', sx)
+    end
   end
+  if digest_key then digest_update(key, old, text) end
 end
 
 local function version_ms(v)

@@ -1,0 +1,147 @@
+/**
+ * What the admin tools (verify, repair) read of a region: which sessions it holds, and each one's state
+ * (metadata and value) read straight from its Redis. Standalone Redis only: the reads use MGET.
+ */
+import type { Redis } from 'ioredis';
+import { ConfigError } from '../errors.js';
+import { isValidSessionId } from '../internal/ids.js';
+import { keyPrefixOf } from '../internal/stream-names.js';
+import { createKeySpace, type KeySpace, prefixProblem } from '../keys.js';
+import { parseMeta, type SessionMeta } from '../redis/meta.js';
+
+/** One region as the admin tools reach it. */
+export interface AdminRegion {
+  /** The region id, as its store's `region` option. */
+  readonly id: string;
+  /** A client of the region's Redis (standalone). */
+  readonly client: Redis;
+  /** The store's key prefix. @default 'sess:' */
+  readonly prefix?: string;
+}
+
+/** A region with its key space resolved. */
+export interface ResolvedRegion {
+  readonly id: string;
+  readonly client: Redis;
+  readonly keys: KeySpace;
+  /** The client's ioredis `keyPrefix` (keys as Redis names them start with it). */
+  readonly keyPrefix: string;
+}
+
+/** A session's state in one region: its metadata and whether (and what) its value is. */
+export interface SessionState {
+  /** The parsed metadata, `undefined` when there is none. */
+  readonly meta: SessionMeta | undefined;
+  /** The stored value, `undefined` when there is none. */
+  readonly value: string | undefined;
+}
+
+/** Checks the regions and binds each to its key space (`ConfigError` naming the option at fault). */
+export function resolveRegions(regions: readonly AdminRegion[]): ResolvedRegion[] {
+  if (!Array.isArray(regions) || regions.length < 2) {
+    throw new ConfigError('regions', 'must list at least two regions to compare');
+  }
+  const seen = new Set<string>();
+  return regions.map((region, i) => {
+    if (typeof region?.id !== 'string' || region.id === '' || seen.has(region.id)) {
+      throw new ConfigError(`regions[${i}].id`, 'must be a region id given once');
+    }
+    seen.add(region.id);
+    if (!region.client || typeof region.client.mget !== 'function') {
+      throw new ConfigError(`regions[${i}].client`, 'must be an ioredis client (standalone Redis)');
+    }
+    const prefix = region.prefix ?? 'sess:';
+    const problem = typeof prefix === 'string' ? prefixProblem(prefix) : 'must be a string';
+    if (problem !== undefined) throw new ConfigError(`regions[${i}].prefix`, problem);
+    const keyPrefix = keyPrefixOf(region.client);
+    return { id: region.id, client: region.client, keys: createKeySpace(prefix, keyPrefix), keyPrefix };
+  });
+}
+
+/** Escapes SCAN glob characters so that text matches literally. */
+function globEscape(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
+}
+
+const MARK = 'x';
+
+/**
+ * The metadata key of `sid` as Redis names it (with the client's `keyPrefix`): what the scripts see,
+ * and what a session's digest bucket is made from.
+ */
+export function fullMetaKey(region: ResolvedRegion, sid: string): string {
+  return region.keyPrefix + region.keys.meta(sid);
+}
+
+/**
+ * Calls `onPage` with the session ids found in `region` (of a value or a metadata key), one SCAN page
+ * at a time; an id may come more than once.
+ */
+export async function scanSessionIds(
+  region: ResolvedRegion,
+  count: number,
+  onPage: (sids: string[]) => void,
+): Promise<void> {
+  const { client, keys, keyPrefix } = region;
+  const metaKey = keyPrefix + keys.meta(MARK);
+  const at = metaKey.lastIndexOf(MARK);
+  const before = metaKey.slice(0, at);
+  const after = metaKey.slice(at + MARK.length);
+  const valueStart = keyPrefix + keys.prefix;
+  const patterns: [string, (key: string) => string | undefined][] = [
+    [
+      `${globEscape(valueStart)}*`,
+      (key) => (key.startsWith(valueStart) ? key.slice(valueStart.length) : undefined),
+    ],
+    [
+      `${globEscape(before)}*${globEscape(after)}`,
+      (key) =>
+        key.startsWith(before) && key.endsWith(after)
+          ? key.slice(before.length, key.length - after.length)
+          : undefined,
+    ],
+  ];
+  for (const [match, sidOf] of patterns) {
+    let cursor = '0';
+    do {
+      const [next, found] = await client.scan(cursor, 'MATCH', match, 'COUNT', count);
+      cursor = next;
+      const sids: string[] = [];
+      for (const key of found) {
+        const sid = sidOf(key);
+        if (sid !== undefined && isValidSessionId(sid)) sids.push(sid);
+      }
+      if (sids.length > 0) onPage(sids);
+    } while (cursor !== '0');
+  }
+}
+
+/**
+ * Reads the state of `sids` in `region` (metadata and value), `batch` keys per MGET, every MGET sent at
+ * once (ioredis pipelines them): callers hand over a bounded number of ids at a time.
+ */
+export async function readStates(
+  region: ResolvedRegion,
+  sids: readonly string[],
+  batch: number,
+): Promise<SessionState[]> {
+  const { client, keys } = region;
+  const chunks: Promise<[(string | null)[], (string | null)[]]>[] = [];
+  for (let i = 0; i < sids.length; i += batch) {
+    const chunk = sids.slice(i, i + batch);
+    chunks.push(
+      Promise.all([
+        client.mget(chunk.map((sid) => keys.meta(sid))),
+        client.mget(chunk.map((sid) => keys.session(sid))),
+      ]),
+    );
+  }
+  const states: SessionState[] = [];
+  for (const [metas, values] of await Promise.all(chunks)) {
+    metas.forEach((meta, j) => {
+      const value = values[j];
+      states.push({ meta: parseMeta(meta), value: typeof value === 'string' ? value : undefined });
+    });
+  }
+  return states;
+}
