@@ -15,6 +15,7 @@ import { describeEnvironment } from './lib/env.js';
 import { renderReport } from './lib/print.js';
 import { passes, type Report, type Suite, type SuiteOptions } from './lib/suite.js';
 import { natsSuite } from './nats.js';
+import { nodeSuite } from './node.js';
 import { opsMetricsSuite } from './ops-metrics.js';
 import { opsMigrateSuite } from './ops-migrate.js';
 import { opsResyncSuite } from './ops-resync.js';
@@ -38,6 +39,7 @@ export const SUITES: readonly Suite[] = [
   opsMetricsSuite,
   opsResyncSuite,
   opsVerifySuite,
+  nodeSuite,
 ];
 
 function parseArgs(argv: readonly string[]): { names: string[]; flags: Record<string, string> } {
