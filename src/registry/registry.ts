@@ -166,7 +166,7 @@ export class ConnectionRegistry extends EventEmitter<ConnectionRegistryEvents> {
       );
     }
     this.mine.set(connectionId, { userId, sid });
-    await this.ready.catch(() => undefined);
+    if (!this.claimed) await this.ready.catch(() => undefined);
     const result = await registerConnection(
       this.options.client,
       { ...this.keys, user: this.keys.user(userId) },
@@ -190,7 +190,7 @@ export class ConnectionRegistry extends EventEmitter<ConnectionRegistryEvents> {
     const held = this.mine.get(connectionId);
     if (held === undefined) return false;
     this.mine.delete(connectionId);
-    await this.ready.catch(() => undefined);
+    if (!this.claimed) await this.ready.catch(() => undefined);
     const items = [{ user: this.keys.user(held.userId), userId: held.userId, connectionId }];
     const { client } = this.options;
     return (await unregisterConnections(client, this.keys, this.who, items, false, this.append)) > 0;
