@@ -21,6 +21,7 @@ import { opsMigrateSuite } from './ops-migrate.js';
 import { opsResyncSuite } from './ops-resync.js';
 import { opsVerifySuite } from './ops-verify.js';
 import { pasetoSuite } from './paseto.js';
+import { registrySuite } from './registry.js';
 import { replicationSuite } from './replication.js';
 import { storeSuite } from './store.js';
 
@@ -40,6 +41,7 @@ export const SUITES: readonly Suite[] = [
   opsResyncSuite,
   opsVerifySuite,
   nodeSuite,
+  registrySuite,
 ];
 
 function parseArgs(argv: readonly string[]): { names: string[]; flags: Record<string, string> } {

@@ -63,6 +63,14 @@ export type {
   StoreOperationResult,
 } from './observability/tracing.js';
 export { TRACING_CHANNELS } from './observability/tracing.js';
+export type { ConnectionRegistryOptions } from './registry/options.js';
+export type {
+  ConnectionRegistryEvents,
+  PodConnections,
+  RegisteredConnection,
+  RegisterOptions,
+} from './registry/registry.js';
+export { ConnectionRegistry, createConnectionRegistry } from './registry/registry.js';
 export type { ApplyOutcome } from './replication/applier.js';
 export type { DeadLetter } from './replication/dead-letters.js';
 export type { ChangeEvent, ChangeOp, DestroyEvent, SetEvent, TouchEvent } from './replication/events.js';
