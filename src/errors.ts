@@ -24,7 +24,8 @@ export type GeoSessionErrorCode =
   | 'ERR_GEOSESSION_MEMORY_POLICY'
   | 'ERR_GEOSESSION_SESSION_TOO_LARGE'
   | 'ERR_GEOSESSION_MESSAGE_TOO_LARGE'
-  | 'ERR_GEOSESSION_CALLBACK';
+  | 'ERR_GEOSESSION_CALLBACK'
+  | 'ERR_GEOSESSION_ARGUMENT';
 
 /** Base class of every geosession error. */
 export class GeoSessionError extends Error {
@@ -289,5 +290,12 @@ export class CallbackError extends GeoSessionError {
   ) {
     const detail = cause instanceof Error ? cause.message : String(cause);
     super('ERR_GEOSESSION_CALLBACK', `geosession: the callback of ${operation} threw: ${detail}`, { cause });
+  }
+}
+
+/** A call was given an argument it cannot use (an empty key name, a tag that is not a string...). */
+export class ArgumentError extends GeoSessionError {
+  constructor(message: string) {
+    super('ERR_GEOSESSION_ARGUMENT', `geosession: ${message}`);
   }
 }

@@ -10,6 +10,7 @@
  * | the outbox's sequence counter | the outbox's key and `:seq` (same slot) |
  * | each store process's status record | `{P\|status}:<region>` (a hash, one field per process) |
  * | numbers received per origin | `{P\|seen}:<region>`, and `:<origin>` for those held out of order |
+ * | a cache invalidation tag (`P` is the invalidator's channel) | `{P\|tag}:<tag>` |
  *
  * Why no session id can reach another key, whatever `P`:
  * - a session id has no `{`, `}` or `|` (src/internal/ids.ts) and a prefix has no `|` and at most one
@@ -43,6 +44,8 @@ export interface KeySpace {
    * numbers held out of order (same slot).
    */
   seen(region: string, origin?: string): string;
+  /** The set of key names of a cache invalidation tag (src/invalidation/; the prefix is its channel). */
+  tag(name: string): string;
   /** The sid of a session value key, or `undefined` for any other key. */
   sidOf(key: string): string | undefined;
 }
@@ -79,6 +82,7 @@ export function createKeySpace(prefix: string, clientKeyPrefix = ''): KeySpace {
       const key = internalKey(prefix, 'seen', region, clientKeyPrefix);
       return origin === undefined ? key : `${key}:${origin}`;
     },
+    tag: (name) => internalKey(prefix, 'tag', name, clientKeyPrefix),
     sidOf(key) {
       if (!key.startsWith(prefix)) return undefined;
       const sid = key.slice(prefix.length);
