@@ -5,8 +5,8 @@ import { keyPrefixOf } from '../internal/stream-names.js';
 import { withTimeout } from '../internal/timeout.js';
 import { createKeySpace, type KeySpace } from '../keys.js';
 import { invalidateKeys, tagKeys } from '../redis/invalidation-commands.js';
+import { type NodeStats, ReplicationNode } from '../replication/node.js';
 import type { RejectedEnvelope } from '../replication/pipeline.js';
-import { type ReplicationStats, Replicator } from '../replication/replicator.js';
 import {
   decodeInvalidation,
   encodeInvalidation,
@@ -45,7 +45,7 @@ export interface InvalidatorStats {
   /** Invalidations from other regions applied by this process. */
   readonly applied: number;
   /** Replication: refused envelopes by reason, lag per origin, numbering, resync needs (with a transport). */
-  readonly replication: ReplicationStats | undefined;
+  readonly replication: NodeStats | undefined;
 }
 
 /** Events of an {@link Invalidator}. */
@@ -77,7 +77,7 @@ export class Invalidator extends EventEmitter<InvalidatorEventMap> {
   private readonly keys: KeySpace;
   private readonly pubsub: string;
   private readonly subscriber: InvalidationSubscriber;
-  private readonly replicator: Replicator | undefined;
+  private readonly node: ReplicationNode | undefined;
   private readonly starting: Promise<void>;
   private closing: Promise<void> | undefined;
   private readonly counters = { sent: 0, heard: 0, malformed: 0, applied: 0 };
@@ -105,22 +105,15 @@ export class Invalidator extends EventEmitter<InvalidatorEventMap> {
       onError: (error) => this.report(error),
     });
     if (options.transport) {
-      this.replicator = new Replicator({
+      this.node = new ReplicationNode({
         region: options.region,
         channel: options.channel,
         client,
         keys: this.keys,
         transport: options.transport,
         sealer: options.sealer,
-        acceptUnsealed: false,
-        sendUnsealed: false,
-        horizonMs: 86_400_000,
-        maxSkewMs: 60_000,
         operationTimeoutMs: options.operationTimeoutMs,
         deadLetterLimit: options.deadLetterLimit,
-        relayInFlight: 32,
-        outboxBound: { maxEntries: 1_000_000, maxAgeMs: 86_400_000, warnAt: 0.5 },
-        consumerIdleMs: 3_600_000,
         gapGraceMs: options.gapGraceMs,
         heartbeatMs: options.heartbeatMs,
         now: options.clock,
@@ -129,7 +122,7 @@ export class Invalidator extends EventEmitter<InvalidatorEventMap> {
           if (this.listenerCount('rejected') > 0) this.emit('rejected', rejected);
         },
       });
-      this.replicator.pipeline.register<Invalidation>(INVALIDATE_KIND, {
+      this.node.register<Invalidation>(INVALIDATE_KIND, {
         decode: decodeInvalidation,
         apply: (items, envelopes) => this.applyRemote(items, envelopes),
       });
@@ -142,7 +135,7 @@ export class Invalidator extends EventEmitter<InvalidatorEventMap> {
   private async start(): Promise<void> {
     await this.subscriber.start();
     if (this.closing) throw new ClosedError('the invalidator was closed while starting');
-    await this.replicator?.start();
+    await this.node?.start();
   }
 
   /** Resolves once this process hears invalidations and receives the other regions'. */
@@ -174,8 +167,8 @@ export class Invalidator extends EventEmitter<InvalidatorEventMap> {
     checkNames(keyList, 'key', 'invalidate()');
     checkNames(tags, 'tag', 'invalidate()');
     const { client, region, maxKeysPerEvent, operationTimeoutMs: ms } = this.options;
-    const outbox = this.keys.internal('outbox', region);
-    const mode = this.replicator ? 'send' : 'local';
+    const { outbox, counter } = this.appendKeys();
+    const mode = this.node ? 'send' : 'local';
     let deleted = 0;
     let steps = 0;
     // Tags first, then keys, in steps of at most maxKeysPerEvent names.
@@ -193,6 +186,7 @@ export class Invalidator extends EventEmitter<InvalidatorEventMap> {
         invalidateKeys(client, {
           mode,
           outbox,
+          counter,
           tagSets: step.tags.map((t) => this.keys.tag(t)),
           keys: step.keys,
           pubsub: this.pubsub,
@@ -233,21 +227,29 @@ export class Invalidator extends EventEmitter<InvalidatorEventMap> {
     return added;
   }
 
+  /** The outbox keys invalidate.lua takes (the node's, or the same names without a transport). */
+  private appendKeys(): { outbox: string; counter: string } {
+    if (this.node) return this.node.appendKeys();
+    const { region } = this.options;
+    return { outbox: this.keys.internal('outbox', region), counter: this.keys.sequence(region) };
+  }
+
   /** Counters, and replication's (refusals by reason, lag, numbering) with a transport. */
   stats(): InvalidatorStats {
-    return { ...this.counters, replication: this.replicator?.stats() };
+    return { ...this.counters, replication: this.node?.stats() };
   }
 
   /** Applies invalidations from other regions: one atomic call each, pipelined. */
   private async applyRemote(items: Invalidation[], envelopes: Envelope[]): Promise<void> {
     const { client, region } = this.options;
-    const outbox = this.keys.internal('outbox', region);
+    const { outbox, counter } = this.appendKeys();
     await Promise.all(
       items.map((item, i) => {
         const envelope = envelopes[i] as Envelope;
         return invalidateKeys(client, {
           mode: 'apply',
           outbox,
+          counter,
           tagSets: item.tags.map((t) => this.keys.tag(t)),
           keys: item.keys,
           pubsub: this.pubsub,
@@ -276,10 +278,7 @@ export class Invalidator extends EventEmitter<InvalidatorEventMap> {
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await Promise.all([
-        this.replicator?.close(this.options.operationTimeoutMs + 1000),
-        this.subscriber.close(),
-      ]);
+      await Promise.all([this.node?.close(this.options.operationTimeoutMs + 1000), this.subscriber.close()]);
     })();
     return this.closing;
   }

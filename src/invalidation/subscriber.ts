@@ -45,6 +45,8 @@ export class InvalidationSubscriber {
   private readonly connection: Redis;
   private subscribed = false;
   private closed = false;
+  /** The connection was lost after subscribing: the next subscription is followed by a flush. */
+  private lost = false;
 
   constructor(private readonly options: InvalidationSubscriberOptions) {
     // Pub/sub channels are not keys: no key prefix. Commands wait in the queue while reconnecting.
@@ -58,14 +60,17 @@ export class InvalidationSubscriber {
     this.connection.on('close', () => {
       if (this.closed || !this.subscribed) return;
       this.subscribed = false;
+      this.lost = true;
       options.onFlush({ reason: 'disconnected' });
     });
     this.connection.on('ready', () => {
       // A reconnection: subscribe again (ours, so that the flush comes after it is in place).
-      if (this.closed || this.subscribed || !this.started) return;
+      if (this.closed || this.subscribed || !this.lost) return;
       this.subscribe().then(
         () => {
-          if (!this.closed) options.onFlush({ reason: 'resubscribed' });
+          if (this.closed || !this.lost) return;
+          this.lost = false;
+          options.onFlush({ reason: 'resubscribed' });
         },
         () => {
           // The connection went again: its next ready tries again.
@@ -74,8 +79,6 @@ export class InvalidationSubscriber {
     });
   }
 
-  private started = false;
-
   /** True while subscribed: invalidations reach this process. */
   get listening(): boolean {
     return this.subscribed;
@@ -83,7 +86,6 @@ export class InvalidationSubscriber {
 
   /** Connects and subscribes; resolves once invalidations reach this process. */
   async start(): Promise<void> {
-    this.started = true;
     if (this.connection.status === 'wait') await this.connection.connect();
     if (!this.subscribed) await this.subscribe();
   }

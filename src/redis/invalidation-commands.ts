@@ -2,7 +2,6 @@
  * The typed face of the cache invalidation scripts (invalidate.lua, tag.lua): the one module that knows
  * their KEYS and ARGV order and their replies. Used by src/invalidation/.
  */
-import { sequenceKey } from '../internal/stream-names.js';
 import type { RedisClient } from '../types.js';
 import { runScript } from './run-script.js';
 
@@ -18,8 +17,9 @@ export type InvalidateMode =
 /** One call of invalidate.lua. */
 export interface InvalidateCall {
   readonly mode: InvalidateMode;
-  /** The invalidator's outbox stream (its sequence counter is derived from it). */
+  /** The invalidator's outbox stream and its sequence counter (the replication node's `appendKeys()`). */
   readonly outbox: string;
+  readonly counter: string;
   /** Tag set keys, in the order of the tags in `body`. */
   readonly tagSets: readonly string[];
   /** Keys to delete. */
@@ -47,7 +47,7 @@ export async function invalidateKeys(client: RedisClient, call: InvalidateCall):
   const reply = (await runScript(
     client,
     'invalidate',
-    [call.outbox, sequenceKey(call.outbox), ...call.tagSets, ...call.keys],
+    [call.outbox, call.counter, ...call.tagSets, ...call.keys],
     [
       call.mode,
       call.tagSets.length,

@@ -6,8 +6,9 @@
 --- A tag is a set of full key names kept by tag.lua. Its members are deleted by name from here: with
 --- Redis Cluster they must share the tag set's slot (geosession refuses replication on Cluster for now).
 ---
---- KEYS[1]              the invalidator's outbox stream (not written in mode "apply" or "local")
---- KEYS[2]              the outbox's sequence counter (next_seq in includes/common.lua)
+--- KEYS[1]              the invalidator's outbox stream (written in mode "send" only; the replication
+---                      node's appendKeys(), src/replication/node.ts)
+--- KEYS[2]              the outbox's sequence counter (append_envelope in includes/common.lua)
 --- KEYS[3 .. 2+ARGV[2]] the tag sets (tag.lua), in the order of the tags in the body
 --- KEYS[3+ARGV[2] ..]   the keys to delete
 ---
@@ -54,8 +55,7 @@ local origin = ARGV[4]
 local time = now
 local id = ''
 if mode == 'send' then
-  id = ARGV[4] .. ':' .. next_seq(KEYS[2])
-  redis.call('XADD', KEYS[1], '*', 'e', 'invalidate ' .. fmt(now) .. ' ' .. id .. '\n' .. ARGV[5])
+  id = append_envelope(KEYS[1], KEYS[2], ARGV[4], 'invalidate', ARGV[5])
 elseif mode == 'apply' then
   origin = ARGV[7]
   time = tonumber(ARGV[6])
