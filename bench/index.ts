@@ -10,6 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { amqpSuite } from './amqp.js';
 import { e2eSuite } from './e2e.js';
 import { httpSuite } from './http.js';
+import { invalidationSuite } from './invalidation.js';
 import { describeEnvironment } from './lib/env.js';
 import { renderReport } from './lib/print.js';
 import { passes, type Report, type Suite, type SuiteOptions } from './lib/suite.js';
@@ -31,6 +32,7 @@ export const SUITES: readonly Suite[] = [
   httpSuite,
   pasetoSuite,
   opsMigrateSuite,
+  invalidationSuite,
 ];
 
 function parseArgs(argv: readonly string[]): { names: string[]; flags: Record<string, string> } {
