@@ -42,15 +42,7 @@ local function del_all(names)
   end
 end
 
-for t = 1, tags do
-  local set = KEYS[2 + t]
-  del_all(redis.call('SMEMBERS', set))
-  redis.call('DEL', set)
-end
-local direct = {}
-for k = 3 + tags, #KEYS do direct[#direct + 1] = KEYS[k] end
-del_all(direct)
-
+-- The event first: a write Redis refuses (out of memory) fails the call before anything was deleted.
 local origin = ARGV[4]
 local time = now
 local id = ''
@@ -60,6 +52,16 @@ elseif mode == 'apply' then
   origin = ARGV[7]
   time = tonumber(ARGV[6])
 end
+
+for t = 1, tags do
+  local set = KEYS[2 + t]
+  del_all(redis.call('SMEMBERS', set))
+  redis.call('DEL', set)
+end
+local direct = {}
+for k = 3 + tags, #KEYS do direct[#direct + 1] = KEYS[k] end
+del_all(direct)
+
 if ARGV[3] ~= '' then
   local lag = now - time
   if lag < 0 then lag = 0 end
