@@ -1,5 +1,5 @@
 import { type Envelope, KIND_PATTERN } from '../contracts/envelope.js';
-import type { PeerBacklog, Subscription, TransportState } from '../contracts/transport.js';
+import type { PeerBacklog, Subscription } from '../contracts/transport.js';
 import {
   BacklogError,
   ClosedError,
@@ -11,42 +11,23 @@ import {
 } from '../errors.js';
 import { Lifecycle, type LifecycleState } from '../internal/lifecycle.js';
 import { settledWithin, withTimeout } from '../internal/timeout.js';
-import { appendEnvelopes, appendHeartbeat } from '../redis/commands.js';
+import { appendEnvelopes } from '../redis/commands.js';
 import { DeadLetters } from './dead-letters.js';
+import { beat, registerHeartbeat } from './heartbeat.js';
 import { type ReplicationNodeOptions, type ResolvedNodeOptions, resolveNodeOptions } from './node-options.js';
-import { type KindHandler, Pipeline, type RejectionReason, type TransientStats } from './pipeline.js';
+import { type NodeStats, snapshotStats } from './node-stats.js';
+import { type KindHandler, Pipeline } from './pipeline.js';
 import { RedisClock } from './redis-clock.js';
 import { OutboxRelay } from './relay.js';
-import { type ResyncCause, type ResyncNeed, ResyncState } from './resync-state.js';
+import { type ResyncCause, ResyncState } from './resync-state.js';
 import { SEALED_KIND } from './sealed-batch.js';
-import { HEARTBEAT_KIND, type OriginSequence, type SequenceGap, SequenceTracker } from './sequence.js';
+import { describeGap, HEARTBEAT_KIND, type SequenceGap, SequenceTracker } from './sequence.js';
 
 export type { ReplicationNodeOptions } from './node-options.js';
+export type { NodeStats } from './node-stats.js';
 
 /** Kinds the node itself uses, which no caller may register: `sealed`, `heartbeat`. */
 export const RESERVED_KINDS: readonly string[] = [SEALED_KIND, HEARTBEAT_KIND];
-
-/** Counters, lag and health of one {@link ReplicationNode}, whatever kinds it carries. */
-export interface NodeStats {
-  /** Transport state. */
-  transport: TransportState;
-  /** Items applied per registered kind (what each handler's `apply` resolved for). */
-  appliedByKind: Record<string, number>;
-  /** Envelopes refused before they could be applied, by reason (each is dead-lettered). */
-  rejected: Partial<Record<RejectionReason, number>>;
-  /** Batches that met a transient failure and were left to be delivered again. */
-  transient: TransientStats;
-  /** Envelopes this region published (through its relay; 0 for Redis Streams without a sealer). */
-  published: number;
-  /** Per origin region: lag of the newest envelope applied (ms from its making to its apply here). */
-  lagMs: Record<string, number>;
-  /** Regions this region needs a resync with, and why. */
-  needsResync: Record<string, ResyncNeed>;
-  /** What each other region has not consumed yet of what this region sent, where the transport can tell. */
-  backlog: PeerBacklog[];
-  /** Per origin region: the numbers handled here, duplicates dropped, late arrivals into given-up gaps. */
-  sequences: Record<string, OriginSequence & { duplicates: number; late: number }>;
-}
 
 /** The keys a Lua script must take (as KEYS) to append an envelope with `append_envelope` (common.lua). */
 export interface AppendKeys {
@@ -144,14 +125,7 @@ export class ReplicationNode {
       onError,
       onRejected: options.onRejected,
     });
-    // A heartbeat carries nothing but its number, which the pipeline records.
-    this.pipeline.register<null>(HEARTBEAT_KIND, {
-      decode: (envelope) => {
-        if (envelope.body !== '') throw new EventError(`heartbeat ${envelope.id} carries a body`);
-        return null;
-      },
-      apply: async () => {},
-    });
+    registerHeartbeat(this.pipeline);
     // A relay reads the outbox for a broker, or to seal what it holds.
     if (!transport.readsOutbox || (sealer && !options.sendUnsealed)) {
       this.relay = new OutboxRelay({
@@ -240,6 +214,14 @@ export class ReplicationNode {
   }
 
   /**
+   * The local Redis's clock, epoch ms (the host's clock corrected by the offset measured at start and
+   * every few seconds): what lag is measured with. A handler's lag is `node.now() - envelope.time`.
+   */
+  now(): number {
+    return this.clock.now();
+  }
+
+  /**
    * Records that this region and `origin` may hold different data (shown in stats and status, reported
    * once as a `ResyncNeededError`): for handlers that detect divergence themselves.
    */
@@ -282,26 +264,14 @@ export class ReplicationNode {
   }
 
   /** Announces this region's last number if its outbox has been quiet for a heartbeat's time. */
-  private async beat(): Promise<void> {
-    const { client, region, heartbeatMs, operationTimeoutMs: ms } = this.options;
-    try {
-      await withTimeout(
-        appendHeartbeat(client, this.outboxKey, region, heartbeatMs),
-        ms,
-        () => new TimeoutError('appending a heartbeat', ms),
-      );
-    } catch {
-      // The local Redis is away: writes fail too, and their callers report that. The next beat tries again.
-    }
+  private beat(): Promise<void> {
+    const { client, region, heartbeatMs, operationTimeoutMs } = this.options;
+    return beat(client, this.outboxKey, region, heartbeatMs, operationTimeoutMs);
   }
 
   private onGap(gap: SequenceGap): void {
-    const count = gap.to - gap.from + 1;
-    this.state.mark(
-      gap.origin,
-      `gap: ${count} numbered change${count === 1 ? '' : 's'} from ${gap.origin} (${gap.from}-${gap.to} of epoch ${gap.epoch}) never arrived: a broker's retention or length limit, a trimmed stream or a deleted message dropped them, or the origin dead-lettered a change too large to send`,
-      { cause: 'gap', missed: { epoch: gap.epoch, from: gap.from, to: gap.to } },
-    );
+    const missed = { epoch: gap.epoch, from: gap.from, to: gap.to };
+    this.state.mark(gap.origin, describeGap(gap), { cause: 'gap', missed });
   }
 
   /** Late arrivals filled every gap of `origin`: a need recorded for a gap alone is cleared. */
@@ -414,31 +384,14 @@ export class ReplicationNode {
 
   /** A snapshot of the node's counters, lag and health (each call a fresh copy). */
   stats(): NodeStats {
-    const p = this.pipeline.stats;
-    return {
+    return snapshotStats({
       transport: this.options.transport.state,
-      appliedByKind: { ...this.applied },
-      rejected: { ...p.rejected },
-      transient: {
-        count: p.transient.count,
-        byReason: { ...p.transient.byReason },
-        last: p.transient.last && { ...p.transient.last },
-      },
-      published: p.published,
-      lagMs: { ...p.lagMs },
+      applied: this.applied,
+      pipeline: this.pipeline.stats,
       needsResync: this.state.snapshot(),
-      backlog: [...this.backlog],
-      sequences: Object.fromEntries(
-        Object.entries(this.sequences.snapshot()).map(([origin, known]) => [
-          origin,
-          {
-            ...known,
-            duplicates: this.sequences.duplicates[origin] ?? 0,
-            late: this.sequences.late[origin] ?? 0,
-          },
-        ]),
-      ),
-    };
+      backlog: this.backlog,
+      sequences: this.sequences,
+    });
   }
 
   /** The newest dead letters, newest first. */

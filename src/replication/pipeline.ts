@@ -12,8 +12,8 @@ import { numberOf, type SequenceTracker } from './sequence.js';
  * Receives and applies the envelopes of one kind. `decode` runs on each envelope alone (a throw refuses
  * that envelope as `malformed`); `apply` gets everything of its kind in a batch, in arrival order, and
  * rejects to have the whole batch delivered again. Internal: the library registers its own kinds
- * (sessions now, others with issue 17); it is not exported from the package, since nothing public can
- * register one.
+ * (sessions on the store's node, and the kinds of the registry and the invalidator on theirs, through
+ * `ReplicationNode.register`); it is not exported from the package.
  */
 export interface KindHandler<T> {
   decode(envelope: Envelope): T;

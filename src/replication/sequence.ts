@@ -43,6 +43,12 @@ export interface SequenceGap {
   readonly to: number;
 }
 
+/** Why a gap needs a resync, in words (what the resync state records). */
+export function describeGap(gap: SequenceGap): string {
+  const count = gap.to - gap.from + 1;
+  return `gap: ${count} numbered change${count === 1 ? '' : 's'} from ${gap.origin} (${gap.from}-${gap.to} of epoch ${gap.epoch}) never arrived: a broker's retention or length limit, a trimmed stream or a deleted message dropped them, or the origin dead-lettered a change too large to send`;
+}
+
 /** What one region knows of one origin's numbers. */
 export interface OriginSequence {
   /** The origin's current epoch, as far as this region knows. */
