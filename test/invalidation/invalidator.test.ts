@@ -209,7 +209,7 @@ describe.skipIf(!hasRedis)('createInvalidator across two regions', () => {
     expect(kr.heard).toHaveLength(1);
   });
 
-  it('refuses and counts unsealed, tampered and replayed-into-another-channel invalidations (sealed)', async () => {
+  it('refuses and counts unsealed, tampered, replayed and replayed-into-another-channel invalidations (sealed)', async () => {
     const channel = uniquePrefix('inv-sealed');
     const { key } = generatePasetoKey();
     const sealer = localSealer([key]);
@@ -245,6 +245,15 @@ describe.skipIf(!hasRedis)('createInvalidator across two regions', () => {
     await hk.inv.invalidate('genuine');
     await eventually(async () => (await kr.client.exists('genuine')) === 0, WAIT);
     expect(await kr.client.get('victim')).toBe('cached');
+
+    // The genuine sealed batch replayed as it is: dropped as a duplicate, not applied again.
+    await kr.client.set('genuine', 'cached');
+    const [last] = (await hk.client.xrevrange(published, '+', '-', 'COUNT', 1)) as [string, string[]][];
+    const fields = (last?.[1] ?? []) as [string, string];
+    expect(fields[1]).toMatch(/^sealed /);
+    await hk.client.xadd(published, '*', ...fields);
+    await eventually(() => (kr.inv.stats().replication?.sequences.hk?.duplicates ?? 0) === 1, WAIT);
+    expect(await kr.client.get('genuine')).toBe('cached');
   });
 
   it('tells a process to drop its whole cache when its subscriber connection was lost, and hears again after', async () => {
