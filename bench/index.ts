@@ -11,6 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { amqpSuite } from './amqp.js';
 import { e2eSuite } from './e2e.js';
 import { httpSuite } from './http.js';
+import { invalidationSuite } from './invalidation.js';
 import { describeEnvironment } from './lib/env.js';
 import { renderReport } from './lib/print.js';
 import { passes, type Report, type Suite, type SuiteOptions } from './lib/suite.js';
@@ -42,6 +43,7 @@ export const SUITES: readonly Suite[] = [
   opsVerifySuite,
   nodeSuite,
   registrySuite,
+  invalidationSuite,
 ];
 
 function parseArgs(argv: readonly string[]): { names: string[]; flags: Record<string, string> } {

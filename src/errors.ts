@@ -25,7 +25,8 @@ export type GeoSessionErrorCode =
   | 'ERR_GEOSESSION_SESSION_TOO_LARGE'
   | 'ERR_GEOSESSION_MESSAGE_TOO_LARGE'
   | 'ERR_GEOSESSION_CALLBACK'
-  | 'ERR_GEOSESSION_RESYNC';
+  | 'ERR_GEOSESSION_RESYNC'
+  | 'ERR_GEOSESSION_ARGUMENT';
 
 /** Base class of every geosession error. */
 export class GeoSessionError extends Error {
@@ -304,5 +305,12 @@ export class ResyncError extends GeoSessionError {
   constructor(region: string, message: string, options?: { cause?: unknown }) {
     super('ERR_GEOSESSION_RESYNC', `geosession: resync of ${region}: ${message}`, options);
     this.region = region;
+  }
+}
+
+/** A call was given an argument it cannot use (an empty key name, a tag that is not a string...). */
+export class ArgumentError extends GeoSessionError {
+  constructor(message: string) {
+    super('ERR_GEOSESSION_ARGUMENT', `geosession: ${message}`);
   }
 }

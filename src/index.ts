@@ -17,6 +17,7 @@ export type {
 } from './contracts/transport.js';
 export type { GeoSessionErrorCode } from './errors.js';
 export {
+  ArgumentError,
   BacklogError,
   CallbackError,
   ClosedError,
@@ -44,6 +45,15 @@ export {
   MAX_SESSION_ID_LENGTH,
   regionOfSessionId,
 } from './internal/ids.js';
+export type {
+  InvalidateCallOptions,
+  InvalidateResult,
+  InvalidatorEventMap,
+  InvalidatorStats,
+} from './invalidation/invalidator.js';
+export { createInvalidator, Invalidator } from './invalidation/invalidator.js';
+export type { InvalidatorOptions } from './invalidation/options.js';
+export type { FlushEvent, InvalidatedEvent } from './invalidation/subscriber.js';
 export type { CookieHeader } from './middleware/cookie-header.js';
 export type {
   SessionCookieFormat,

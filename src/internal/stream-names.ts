@@ -20,7 +20,9 @@ export type InternalFamily =
   // what each store process of a region reports about replication (status without the app)
   | 'status'
   // a resync of the region in progress, and its progress
-  | 'resync';
+  | 'resync'
+  // cache invalidation: the keys of one tag (src/invalidation/), `<name>` in place of a region
+  | 'tag';
 
 /** The hash tag Redis Cluster would use for `key`, or `undefined` when it has none. */
 export function hashTagOf(key: string): string | undefined {

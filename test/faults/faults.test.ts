@@ -12,6 +12,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasRedis, serviceAvailable, uniquePrefix } from '../helpers/servers.js';
 import { settleAndCheck } from './check.js';
+import { checkInvalidations } from './invalidation.js';
 import { type Deployment, type FaultTransport, startDeployment } from './rig.js';
 import { play, SIDS, type Step, scheduleArb } from './schedule.js';
 
@@ -36,6 +37,8 @@ const tally = {
   idsDoubtful: 0,
   faults: {} as Record<string, number>,
   slowestSettleMs: 0,
+  /** Acknowledged invalidations, each checked applied in every region. */
+  invalidations: 0,
 };
 
 const available =
@@ -63,6 +66,7 @@ describe.skipIf(!available)('fault injection over three regions', () => {
     console.log(
       `fault suite: ${tally.schedules} schedules (${tally.sealed} sealed), ${tally.steps} steps, ${tally.calls} store calls` +
         ` (${tally.failedCalls} failed during faults), ${tally.idsChecked} session ids checked in every region` +
+        `, ${tally.invalidations} invalidations checked applied everywhere` +
         ` (${tally.pairsExcused} id/region pairs excused by a wipe, ${tally.idsDoubtful} ids changed before a wipe:` +
         ` logouts only); faults: ${faults};` +
         ` slowest settle ${(tally.slowestSettleMs / 1000).toFixed(1)} s; seed ${SEED}`,
@@ -83,6 +87,17 @@ describe.skipIf(!available)('fault injection over three regions', () => {
             const sids = Array.from({ length: SIDS }, () => `f-${randomBytes(12).toString('base64url')}`);
             const played = await play(deployment, schedule, sids, steps);
             const verdict = await settleAndCheck(schedule, played, sids, SETTLE_MS);
+            // Every invalidation applied everywhere (replication settled above: a short wait at most).
+            const readers = schedule.regions.map((r) => r.reader);
+            const missed = await checkInvalidations(
+              schedule.keys.prefix,
+              readers,
+              played.cache,
+              played.wipedAt,
+              5000,
+            );
+            verdict.violations.push(...missed);
+            tally.invalidations += played.cache.invalidations.filter((i) => i.ok).length;
             tally.schedules++;
             tally.steps += steps.length;
             tally.calls += played.calls.length;

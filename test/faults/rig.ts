@@ -16,7 +16,7 @@ import amqplib from 'amqplib';
 import { Redis } from 'ioredis';
 import type { ReplicationTransport } from '../../src/contracts/transport.js';
 import type { GeoSessionError } from '../../src/errors.js';
-import { GeoSessionStore } from '../../src/index.js';
+import { createInvalidator, GeoSessionStore, type Invalidator } from '../../src/index.js';
 import { createKeySpace, type KeySpace } from '../../src/keys.js';
 import { amqpTopology, createAmqpTransport } from '../../src/transports/amqp.js';
 import { createNatsTransport } from '../../src/transports/nats.js';
@@ -104,6 +104,8 @@ export interface Region {
   readonly errors: GeoSessionError[];
   /** Every change applied here, as `<origin> <op> <sid> <expiry>` (for a failure's report). */
   readonly applied: string[];
+  /** The region's cache invalidator (test/faults/invalidation.ts), on the store's transport. */
+  readonly invalidator: Invalidator;
 }
 
 /** How changes travel: each region reads the others' Redis, or every region goes through a broker. */
@@ -219,7 +221,27 @@ export async function startDeployment(kind: FaultTransport = 'redis-streams'): P
         ...STORE,
         clock: () => Date.now() + region.clockOffsetMs,
       });
-      const region: Region = { name, store, client: own, reader, clockOffsetMs: 0, errors: [], applied: [] };
+      const invalidator = createInvalidator({
+        client: own,
+        region: name,
+        transport,
+        channel: `${prefix}inv:`,
+        sealer: sealKey ? localSealer([sealKey]) : 'none',
+        operationTimeoutMs: STORE.operationTimeoutMs,
+        gapGraceMs: STORE.gapGraceMs,
+        heartbeatMs: STORE.heartbeatMs,
+      });
+      invalidator.on('error', () => {});
+      const region: Region = {
+        name,
+        store,
+        client: own,
+        reader,
+        clockOffsetMs: 0,
+        errors: [],
+        applied: [],
+        invalidator,
+      };
       store.on('error', (e) => region.errors.push(e));
       store.on('replicated', (b) => {
         for (const e of b.events) region.applied.push(`${e.origin} ${e.op} ${e.sid} ${e.expiresAt} ${e.id}`);
@@ -229,13 +251,13 @@ export async function startDeployment(kind: FaultTransport = 'redis-streams'): P
       );
       return region;
     });
-    await Promise.all(regions.map((r) => r.store.ready()));
+    await Promise.all(regions.flatMap((r) => [r.store.ready(), r.invalidator.ready()]));
     return {
       keys,
       sealed: sealKey !== undefined,
       regions,
       async close() {
-        await Promise.all(regions.map((r) => r.store.close()));
+        await Promise.all(regions.flatMap((r) => [r.store.close(), r.invalidator.close()]));
         await Promise.all(transports.map((t) => t.close()));
         for (const c of extra) c.disconnect();
         if (kind === 'amqp') await deleteTopology(channels, [...REGIONS], namePrefix);

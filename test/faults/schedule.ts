@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { resyncRegion } from '../../src/admin/resync.js';
 import type { SessionData } from '../../src/index.js';
+import { CACHE_KEYS, type CachePlay, cacheKey } from './invalidation.js';
 import { type Deployment, REGIONS, type RegionName, type Schedule, STORE } from './rig.js';
 
 /** Session ids per schedule: few, so that regions keep writing the same ones. */
@@ -49,6 +50,12 @@ export type Step =
   | { op: 'busy'; r: number; ms: number }
   /** The oldest entries of `source`'s stream appended again, as a replay of captured traffic (Redis Streams). */
   | { op: 'replay'; source: number }
+  /**
+   * A region-local cache write of cache key `k`; an invalidation of it in region `r`, after writing it in
+   * every region (test/faults/invalidation.ts).
+   */
+  | { op: 'cache'; r: number; k: number }
+  | { op: 'invalidate'; r: number; k: number }
   | { op: 'wait'; ms: number };
 
 const region = fc.integer({ min: 0, max: REGIONS.length - 1 });
@@ -59,6 +66,7 @@ const call: fc.Arbitrary<StoreCall> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ op: fc.constant('destroy' as const), r: region, s: sid }) },
 );
 const link = { source: region, reader: region };
+const cacheIndex = fc.integer({ min: 0, max: CACHE_KEYS - 1 });
 
 export const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 40, arbitrary: call },
@@ -129,6 +137,8 @@ export const stepArb: fc.Arbitrary<Step> = fc.oneof(
     }),
   },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('replay' as const), source: region }) },
+  { weight: 4, arbitrary: fc.record({ op: fc.constant('cache' as const), r: region, k: cacheIndex }) },
+  { weight: 4, arbitrary: fc.record({ op: fc.constant('invalidate' as const), r: region, k: cacheIndex }) },
   {
     weight: 8,
     arbitrary: fc.record({ op: fc.constant('wait' as const), ms: fc.integer({ min: 0, max: 400 }) }),
@@ -168,6 +178,8 @@ export interface Played {
   readonly resyncedFrom: number[];
   /** Resyncs that failed (with every server up, none may). */
   readonly resyncErrors: string[];
+  /** Cache writes and invalidations (test/faults/invalidation.ts). */
+  readonly cache: CachePlay;
 }
 
 /** Each session id's lifetime, ms: longer than a schedule, different per id. */
@@ -199,6 +211,7 @@ export async function play(deployment: Deployment, schedule: Schedule, sids: str
     dropped: new Set(),
     resyncedFrom: REGIONS.map(() => -1),
     resyncErrors: [],
+    cache: { writes: [], invalidations: [] },
   };
   const count = (kind: string) => {
     played.faults[kind] = (played.faults[kind] ?? 0) + 1;
@@ -376,6 +389,46 @@ export async function play(deployment: Deployment, schedule: Schedule, sids: str
           if (oldest.length > 0) count('old entries replayed');
         } catch {
           // The source's Redis is away: nothing to replay.
+        }
+        break;
+      }
+      case 'cache': {
+        const region = schedule.regions[step.r];
+        const write = { r: step.r, k: step.k, value: `v${++tag}`, end: 0, ok: false };
+        played.cache.writes.push(write);
+        try {
+          await region?.client.set(cacheKey(schedule.keys.prefix, step.k), write.value);
+          write.ok = region !== undefined;
+        } catch {
+          // The Redis is away: the write may still run.
+        }
+        write.end = Date.now();
+        break;
+      }
+      case 'invalidate': {
+        // The key cached in every region first (where the Redis answers), so each region has one to drop.
+        await Promise.all(
+          schedule.regions.map(async (other, r) => {
+            const write = { r, k: step.k, value: `v${++tag}`, end: 0, ok: false };
+            played.cache.writes.push(write);
+            try {
+              await other.client.set(cacheKey(schedule.keys.prefix, step.k), write.value);
+              write.ok = true;
+            } catch {
+              // The Redis is away: the write may still run.
+            }
+            write.end = Date.now();
+          }),
+        );
+        const region = schedule.regions[step.r];
+        const record = { r: step.r, k: step.k, start: Date.now(), ok: false };
+        played.cache.invalidations.push(record);
+        try {
+          await region?.invalidator.invalidate(cacheKey(schedule.keys.prefix, step.k));
+          record.ok = region !== undefined;
+          count('invalidation');
+        } catch {
+          // Not acknowledged: it may or may not have happened.
         }
         break;
       }
