@@ -189,8 +189,10 @@ export class ReplicationNode {
    * Appends one envelope of `kind` per body to this region's outbox, numbered, in one atomic call
    * (src/redis/scripts/append.lua); every other region receives them in this order. Resolves with their
    * ids. A body is the kind's own encoding (text, any characters). Rejects with Redis's error (which may
-   * be transient: the caller retries or reports) or a `TimeoutError` past `operationTimeoutMs`; appending
-   * works whether or not the node is started (the outbox keeps what is appended until it is sent).
+   * be transient: the caller retries or reports) or a `TimeoutError` past `operationTimeoutMs` (after
+   * which the envelopes may or may not have been appended: a retry can send them twice, under new numbers,
+   * so handlers must be idempotent). Appending works whether or not the node is started (the outbox keeps
+   * what is appended until it is sent).
    */
   append(kind: string, bodies: readonly string[]): Promise<string[]> {
     if (!KIND_PATTERN.test(kind) || RESERVED_KINDS.includes(kind)) {

@@ -67,7 +67,9 @@ describe.skipIf(!hasRedis)(
         const got = await Promise.all(sids.map((sid) => next.store.get(sid)));
         return got.every((s) => s !== null);
       }, WAIT_MS);
-      expect(await pendingOf(hk.clients.hk, outbox, 'kr')).toBe(0);
+      // The sessions can show before the batch is acknowledged (kr's queued applies ran when it
+      // resumed); the pending entries go well within claimIdleMs (60 s), so they were handed over.
+      await eventually(async () => (await pendingOf(hk.clients.hk, outbox, 'kr')) === 0, WAIT_MS);
     }, 60_000);
   },
 );
