@@ -59,7 +59,7 @@ async function main(): Promise<void> {
       });
       store.on('error', (error) => console.error(`[${region}] ${error.message}`));
       teardown.add(`closing the ${region} store`, () => store.close());
-      return { store, client };
+      return { store, client, transport: backends.transport };
     };
     const hk = make('hk', backends.hk);
     const kr = make('kr', backends.kr);
@@ -68,7 +68,6 @@ async function main(): Promise<void> {
     const result = await runScene({
       hk,
       kr,
-      transport: backends.transport,
       log: (line) => console.log(line),
       onClose: (what, close) => teardown.add(what, close),
     });

@@ -15,6 +15,8 @@ import { createSender, type PushResult } from './sender.js';
 export interface SceneRegion {
   store: GeoSessionStore;
   client: Redis;
+  /** The transport the region's registry replicates through (the store's own will do). */
+  transport: ReplicationTransport;
 }
 
 /** What the scene saw, for its checks and tests. */
@@ -38,7 +40,6 @@ export interface SceneResult {
 export interface SceneOptions {
   hk: SceneRegion;
   kr: SceneRegion;
-  transport: ReplicationTransport;
   log: (line: string) => void;
   /** Registers every opened thing to close at the end (newest first). */
   onClose: (what: string, close: () => Promise<void>) => void;
@@ -89,12 +90,12 @@ async function login(pod: Pod, user: string): Promise<string> {
 
 /** Runs the scene on two regions whose stores replicate through `transport`. */
 export async function runScene(options: SceneOptions): Promise<SceneResult> {
-  const { log, transport } = options;
+  const { log } = options;
   const timeoutMs = options.timeoutMs ?? 5000;
   const regions = { hk: options.hk, kr: options.kr };
   const pods: Record<string, Pod> = {};
   const registries: Record<string, Connections> = {};
-  for (const [region, { store, client }] of Object.entries(regions)) {
+  for (const [region, { store, client, transport }] of Object.entries(regions)) {
     const pod = `${region}-a`;
     const connections = openConnections({ client, region, pod, leaseMs: 10_000, transport });
     registries[region] = connections;

@@ -32,7 +32,10 @@ export function createSender(options: SenderOptions): {
   const log = (line: string) => options.log(`[sender ${options.region}] ${line}`);
   return {
     async push(userId, message) {
-      const pods = await options.connections.podsOf(userId);
+      // Sorted only so that the log reads the same on every run.
+      const pods = (await options.connections.podsOf(userId)).sort((a, b) =>
+        `${a.region}/${a.pod}`.localeCompare(`${b.region}/${b.pod}`),
+      );
       const listed = pods.reduce((n, p) => n + p.connections.length, 0);
       log(
         `podsOf(${userId}): ${pods.map((p) => `${p.region}/${p.pod} (${p.connections.length})`).join(', ') || 'none'}`,
