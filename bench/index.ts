@@ -16,6 +16,7 @@ import { passes, type Report, type Suite, type SuiteOptions } from './lib/suite.
 import { natsSuite } from './nats.js';
 import { opsMigrateSuite } from './ops-migrate.js';
 import { pasetoSuite } from './paseto.js';
+import { registrySuite } from './registry.js';
 import { replicationSuite } from './replication.js';
 import { storeSuite } from './store.js';
 
@@ -31,6 +32,7 @@ export const SUITES: readonly Suite[] = [
   httpSuite,
   pasetoSuite,
   opsMigrateSuite,
+  registrySuite,
 ];
 
 function parseArgs(argv: readonly string[]): { names: string[]; flags: Record<string, string> } {

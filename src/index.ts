@@ -53,6 +53,14 @@ export type {
   VerifiedSessionCookie,
 } from './middleware/session-cookie.js';
 export { loadSessionFromCookie, verifySessionCookie } from './middleware/session-cookie.js';
+export type { ConnectionRegistryOptions } from './registry/options.js';
+export type {
+  ConnectionRegistryEvents,
+  PodConnections,
+  RegisteredConnection,
+  RegisterOptions,
+} from './registry/registry.js';
+export { ConnectionRegistry, createConnectionRegistry } from './registry/registry.js';
 export type { ApplyOutcome } from './replication/applier.js';
 export type { DeadLetter } from './replication/dead-letters.js';
 export type { ChangeEvent, ChangeOp, DestroyEvent, SetEvent, TouchEvent } from './replication/events.js';

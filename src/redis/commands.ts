@@ -232,6 +232,20 @@ export function appendHeartbeat(
   );
 }
 
+/**
+ * Runs `append.lua`: appends one envelope of `kind` per body to `outbox`, numbered by its counter, in
+ * one atomic call. Resolves with the envelope ids in the order of the bodies.
+ */
+export function appendEnvelopes(
+  client: RedisClient,
+  outbox: string,
+  a: { region: string; kind: string; bodies: readonly string[] },
+): Promise<string[]> {
+  return runScript(client, 'append', [outbox, sequenceKey(outbox)], [a.region, a.kind, ...a.bodies]).then(
+    (reply) => (reply as unknown[]).map(String),
+  );
+}
+
 /** What {@link trackSequence} found for one origin. */
 export interface TrackResult {
   /** Numbers handled before (by this or another process of the region). */

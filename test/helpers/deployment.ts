@@ -61,6 +61,11 @@ export interface Deployment {
   start(region: string, config?: RegionConfig): Promise<GeoSessionStore>;
   /** Stops a region's store and transport (what was not acknowledged is delivered again later). */
   stop(region: string): Promise<void>;
+  /**
+   * A new transport for `region`, configured as its store's would be, for components other than the
+   * store (a replication node on another channel); closed by {@link Deployment.close} if still open.
+   */
+  transport(region: string): ReplicationTransport;
   /** Stops and starts a region with new options, as a rolling deploy does. */
   restart(region: string, config?: RegionConfig): Promise<GeoSessionStore>;
   /** The running store of a region (throws when it is stopped). */
@@ -112,6 +117,8 @@ export async function createDeployment(
     clients[region] = server.client();
   }
   const running = new Map<string, { store: GeoSessionStore; transport: ReplicationTransport }>();
+  /** Transports made for other components, closed with the deployment. */
+  const extra: ReplicationTransport[] = [];
   const rejected: Record<string, RejectedEnvelope[]> = {};
   const errors: Record<string, Error[]> = {};
   for (const region of regions) {
@@ -231,6 +238,11 @@ export async function createDeployment(
     errors,
     start,
     stop,
+    transport(region) {
+      const transport = makeTransport(region);
+      extra.push(transport);
+      return transport;
+    },
     async restart(region, config) {
       await stop(region);
       return start(region, config);
@@ -293,6 +305,7 @@ export async function createDeployment(
     },
     async close() {
       for (const region of [...running.keys()]) await stop(region);
+      for (const transport of extra.splice(0)) await transport.close().catch(() => {});
       if (amqp) {
         await amqp.ch.deleteQueue(amqp.spy).catch(() => {});
         await amqp.conn.close().catch(() => {});

@@ -196,3 +196,16 @@ local function expire_at(key, at)
     redis.call('PEXPIREAT', key, fmt(at))
   end
 end
+
+-- Appends one envelope of any kind to an outbox, numbered by the same counter as session changes (so a
+-- receiving region's gap detection covers it), and returns its id "<region>:<epoch>.<n>". The entry is
+-- one field, `e`: the line "<kind> <time> <id>", "\n", then the body as it is (src/internal/outbox-entry.ts);
+-- its time is this Redis's clock in ms. `outbox` and `counter` must be KEYS of the calling script (the
+-- outbox and its counter, `<outbox>:seq`); `kind` is 1 to 32 of a-z, 0-9, - and never `session`,
+-- `sealed` or `heartbeat`. A module's own script calls this beside its own writes, so that its data and
+-- its event are written in one atomic call (see docs/replication.md, "Other kinds of events").
+local function append_envelope(outbox, counter, region, kind, body)
+  local id = region .. ':' .. next_seq(counter)
+  redis.call('XADD', outbox, '*', 'e', kind .. ' ' .. fmt(now_ms()) .. ' ' .. id .. '\n' .. body)
+  return id
+end

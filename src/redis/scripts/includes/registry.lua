@@ -1,0 +1,61 @@
+-- Connection registry helpers (src/registry/), pulled into the registry-*.lua scripts.
+--
+-- A region's registry lives in three kinds of keys, all in one Redis Cluster slot:
+--   leases  ZSET  member "<region>|<pod>", score: the lease's absolute expiry, ms (by the Redis clock of
+--                 the region that made it)
+--   incs    HASH  "<region>|<pod>" -> the pod's current incarnation ("<15-digit start ms>.<hex>"): a pod
+--                 that restarts takes a new one, and every connection of the old one is dead at once
+--   user    HASH  per user: "<region>|<pod>|<connection id>" -> "<incarnation>|<session id or ''>"
+-- A connection is alive while its pod's lease has not lapsed and its incarnation is the pod's current
+-- one. Scripts that read or write a user's hash delete the entries that are not alive (prune on read and
+-- on write), so a pod that dies without a word loses its connections within its lease, with no process's
+-- help. Region, pod and connection ids hold no '|' (src/registry/ids.ts), so each field parses one way.
+
+-- Removes up to 16 lapsed leases and their incarnations (the lapsed pods' connections are pruned from
+-- the users' hashes as they are read or written).
+local function reg_sweep(leases, incs, now)
+  local gone = redis.call('ZRANGEBYSCORE', leases, '-inf', fmt(now), 'LIMIT', 0, 16)
+  for _, member in ipairs(gone) do
+    redis.call('ZREM', leases, member)
+    redis.call('HDEL', incs, member)
+  end
+end
+
+-- The current incarnation of `member` when its lease has not lapsed, else false.
+local function reg_live_inc(leases, incs, member, now)
+  local score = redis.call('ZSCORE', leases, member)
+  if not score or tonumber(score) <= now then return false end
+  return redis.call('HGET', incs, member) or false
+end
+
+-- Deletes the dead entries of a user's hash; returns the live ones as a flat list
+-- { region, pod, connection id, session id, ... }.
+local function reg_prune(leases, incs, user, now)
+  local all = redis.call('HGETALL', user)
+  local live, dead, cache = {}, {}, {}
+  for i = 1, #all, 2 do
+    local field, value = all[i], all[i + 1]
+    local region, pod, conn = string.match(field, '^([^|]+)|([^|]+)|(.+)$')
+    local inc, sid = string.match(value, '^([^|]*)|(.*)$')
+    local ok = false
+    if region and inc then
+      local member = region .. '|' .. pod
+      local current = cache[member]
+      if current == nil then
+        current = reg_live_inc(leases, incs, member, now)
+        cache[member] = current
+      end
+      ok = current == inc
+    end
+    if ok then
+      live[#live + 1] = region
+      live[#live + 1] = pod
+      live[#live + 1] = conn
+      live[#live + 1] = sid
+    else
+      dead[#dead + 1] = field
+    end
+  end
+  if #dead > 0 then redis.call('HDEL', user, unpack(dead)) end
+  return live
+end

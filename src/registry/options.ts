@@ -1,0 +1,94 @@
+import type { Sealer } from '../contracts/sealer.js';
+import type { ReplicationTransport } from '../contracts/transport.js';
+import { ConfigError } from '../errors.js';
+import { isValidRegion } from '../internal/ids.js';
+import { describe, numberOption, rejectUnknown, requireObject } from '../internal/options.js';
+import { prefixProblem } from '../keys.js';
+import type { RedisClient } from '../types.js';
+import { registryIdProblem } from './ids.js';
+
+/** Options of {@link createConnectionRegistry}. */
+export interface ConnectionRegistryOptions {
+  /** The local region's Redis (an ioredis client or cluster); left open by `close()`. */
+  readonly client: RedisClient;
+  /** This region's id (1 to 32 of `a-z`, `0-9`, `-`). */
+  readonly region: string;
+  /** This pod's id, unique in the region: what a sender addresses (a user, connection or pod id alphabet). */
+  readonly pod: string;
+  /**
+   * How long the pod's connections outlive its last lease renewal, ms: a pod that dies without a word
+   * disappears from `podsOf` within this time.
+   * @default 15000
+   */
+  readonly leaseMs?: number;
+  /**
+   * How often the lease is renewed, ms; less than `leaseMs` (a third of it leaves room for two missed
+   * renewals).
+   * @default leaseMs / 3
+   */
+  readonly renewMs?: number;
+  /**
+   * Key prefix: the registry's keys are `{<prefix>|registry}:...`, beside a store with the same prefix.
+   * @default 'sess:'
+   */
+  readonly prefix?: string;
+  /** Replication of the registry to other regions (not available yet: see docs/users-and-connections.md). */
+  readonly transport?: ReplicationTransport;
+  /** Seals what the registry replicates (with `transport`). */
+  readonly sealer?: Sealer;
+}
+
+/** The options once validated, with their defaults. */
+export interface ResolvedRegistryOptions {
+  readonly client: RedisClient;
+  readonly region: string;
+  readonly pod: string;
+  readonly leaseMs: number;
+  readonly renewMs: number;
+  readonly prefix: string;
+}
+
+const KNOWN = ['client', 'region', 'pod', 'leaseMs', 'renewMs', 'prefix', 'transport', 'sealer'] as const;
+
+/** Validates `input`, throwing a `ConfigError` naming the first option at fault. */
+export function resolveRegistryOptions(input: unknown): ResolvedRegistryOptions {
+  requireObject(input, 'options', 'client, region and pod');
+  rejectUnknown(input, KNOWN, 'createConnectionRegistry');
+  const o = input as Partial<Record<(typeof KNOWN)[number], unknown>>;
+  const client = o.client as { evalsha?: unknown } | undefined;
+  if (typeof client !== 'object' || client === null || typeof client.evalsha !== 'function') {
+    throw new ConfigError('client', `is required: an ioredis client or cluster, got ${describe(o.client)}`);
+  }
+  if (!isValidRegion(o.region)) {
+    throw new ConfigError('region', `must be 1 to 32 of a-z, 0-9 and "-", got ${describe(o.region)}`);
+  }
+  const podProblem = registryIdProblem(o.pod);
+  if (podProblem !== undefined) throw new ConfigError('pod', podProblem);
+  const leaseMs = numberOption('leaseMs', o.leaseMs, 15_000, { min: 100, max: 86_400_000, integer: true });
+  const renewMs = numberOption('renewMs', o.renewMs, Math.max(1, Math.floor(leaseMs / 3)), {
+    min: 10,
+    integer: true,
+  });
+  if (renewMs >= leaseMs) {
+    throw new ConfigError('renewMs', `must be less than leaseMs (${leaseMs}), got ${renewMs}`);
+  }
+  const prefix = o.prefix ?? 'sess:';
+  if (typeof prefix !== 'string')
+    throw new ConfigError('prefix', `must be a string, got ${describe(prefix)}`);
+  const problem = prefixProblem(prefix);
+  if (problem !== undefined) throw new ConfigError('prefix', problem);
+  if (o.transport !== undefined || o.sealer !== undefined) {
+    throw new ConfigError(
+      o.transport !== undefined ? 'transport' : 'sealer',
+      'is not supported yet: the registry does not replicate in this version (each region reads its own)',
+    );
+  }
+  return {
+    client: o.client as RedisClient,
+    region: o.region,
+    pod: o.pod as string,
+    leaseMs,
+    renewMs,
+    prefix,
+  };
+}

@@ -1,0 +1,257 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { ClosedError } from '../errors.js';
+import { sessionIdProblem } from '../internal/ids.js';
+import { keyPrefixOf } from '../internal/stream-names.js';
+import {
+  LeaseResult,
+  leasePod,
+  liveConnections,
+  type PodIdentity,
+  RegisterResult,
+  registerConnection,
+  unregisterConnections,
+} from '../redis/registry-commands.js';
+import { registryIdProblem } from './ids.js';
+import { type RegistryKeys, registryKeys } from './keys.js';
+import {
+  type ConnectionRegistryOptions,
+  type ResolvedRegistryOptions,
+  resolveRegistryOptions,
+} from './options.js';
+
+/** One live connection in a {@link PodConnections} group. */
+export interface RegisteredConnection {
+  readonly connectionId: string;
+  /** The session it was registered with, when one was given. */
+  readonly sid?: string;
+}
+
+/** The live connections of one user held by one pod: what a push sender sends one request for. */
+export interface PodConnections {
+  readonly region: string;
+  readonly pod: string;
+  readonly connections: RegisteredConnection[];
+}
+
+/** Options of {@link ConnectionRegistry.register}. */
+export interface RegisterOptions {
+  /** The session the connection was authenticated with. */
+  readonly sid?: string;
+}
+
+/** Events of a {@link ConnectionRegistry}. */
+export interface ConnectionRegistryEvents {
+  /**
+   * A background failure: a lease renewal that failed (it is tried again at the next renewal), or the
+   * pod claimed by another process with the same `pod` id (this registry's connections are then dead).
+   */
+  error: [error: Error];
+}
+
+/** Connections removed per script call by `close()`. */
+const CLOSE_CHUNK = 256;
+
+/** A new incarnation: start time (15 digits, so they order as text) and 64 random bits. */
+function newIncarnation(): string {
+  return `${String(Date.now()).padStart(15, '0')}.${randomBytes(8).toString('hex')}`;
+}
+
+function checkId(operation: string, what: string, value: unknown): asserts value is string {
+  const problem = registryIdProblem(value);
+  if (problem !== undefined)
+    throw new TypeError(`geosession: ${operation} refused a ${what} that ${problem}`);
+}
+
+/**
+ * Which pod holds each live connection of a user (seed 001): pods register their connections, a sender
+ * asks {@link ConnectionRegistry.podsOf} and sends one request per pod. Every call is one script on the
+ * local Redis. Each registry process holds a lease on its pod, renewed on a timer; when the lease lapses
+ * (the process died, or hung longer than `leaseMs`) its connections are no longer returned, and the
+ * scripts delete them as they meet them.
+ */
+export class ConnectionRegistry extends EventEmitter<ConnectionRegistryEvents> {
+  /** The region and pod this registry speaks for. */
+  readonly region: string;
+  readonly pod: string;
+  private readonly options: ResolvedRegistryOptions;
+  private readonly keys: RegistryKeys;
+  private readonly who: PodIdentity;
+  /** This process's connections: connection id to user id and session id. */
+  private readonly mine = new Map<string, { userId: string; sid: string }>();
+  private readonly ready: Promise<void>;
+  private readonly timer: NodeJS.Timeout;
+  private renewing = false;
+  private lost = false;
+  private closing: Promise<void> | undefined;
+
+  constructor(input: ConnectionRegistryOptions) {
+    super();
+    this.options = resolveRegistryOptions(input);
+    const { client, region, pod, prefix, renewMs } = this.options;
+    this.region = region;
+    this.pod = pod;
+    this.keys = registryKeys(prefix, keyPrefixOf(client));
+    this.who = { region, pod, inc: newIncarnation() };
+    this.ready = leasePod(client, this.keys, this.who, this.options.leaseMs, true).then(() => undefined);
+    // A failed claim is retried by the first renewal; calls in the meantime report it.
+    this.ready.catch((error: unknown) => this.report(error));
+    this.timer = setInterval(() => void this.renew(), renewMs);
+    this.timer.unref();
+  }
+
+  /** The number of connections this process has registered. */
+  get size(): number {
+    return this.mine.size;
+  }
+
+  /**
+   * Registers a live connection of `userId` on this pod (again: its session id is updated). A
+   * connection id is registered to one user at a time: unregister it before registering it for another.
+   * Resolves to true when it was new.
+   */
+  async register(userId: string, connectionId: string, options: RegisterOptions = {}): Promise<boolean> {
+    checkId('register', 'user id', userId);
+    checkId('register', 'connection id', connectionId);
+    const sid = options?.sid ?? '';
+    if (options?.sid !== undefined) {
+      const problem = sessionIdProblem(options.sid);
+      if (problem !== undefined)
+        throw new TypeError(`geosession: register refused a session id that ${problem}`);
+    }
+    this.usable('register');
+    const held = this.mine.get(connectionId);
+    if (held !== undefined && held.userId !== userId) {
+      throw new TypeError(
+        `geosession: register refused connection ${JSON.stringify(connectionId)}: it is registered to another user (unregister it first)`,
+      );
+    }
+    this.mine.set(connectionId, { userId, sid });
+    await this.ready.catch(() => undefined);
+    const result = await registerConnection(
+      this.options.client,
+      { ...this.keys, user: this.keys.user(userId) },
+      this.who,
+      { connectionId, sid, leaseMs: this.options.leaseMs },
+    ).catch((error: unknown) => {
+      // Not known to be registered: forget it unless it was registered before this call.
+      if (held === undefined && this.mine.get(connectionId)?.userId === userId)
+        this.mine.delete(connectionId);
+      throw error;
+    });
+    if (result === RegisterResult.Lost) this.onLost();
+    return result === RegisterResult.Registered;
+  }
+
+  /** Removes a connection this pod registered; resolves to false when it was not registered here. */
+  async unregister(connectionId: string): Promise<boolean> {
+    checkId('unregister', 'connection id', connectionId);
+    this.usable('unregister');
+    const held = this.mine.get(connectionId);
+    if (held === undefined) return false;
+    this.mine.delete(connectionId);
+    await this.ready.catch(() => undefined);
+    const items = [{ user: this.keys.user(held.userId), connectionId }];
+    return (await unregisterConnections(this.options.client, this.keys, this.who, items, false)) > 0;
+  }
+
+  /**
+   * The live connections of `userId`, grouped by pod, in one round trip to the local Redis. Connections
+   * of pods whose lease lapsed are left out (and deleted).
+   */
+  async podsOf(userId: string): Promise<PodConnections[]> {
+    checkId('podsOf', 'user id', userId);
+    this.usable('podsOf');
+    const live = await liveConnections(this.options.client, { ...this.keys, user: this.keys.user(userId) });
+    const groups = new Map<string, PodConnections>();
+    for (const c of live) {
+      const key = `${c.region}|${c.pod}`;
+      let group = groups.get(key);
+      if (group === undefined) {
+        group = { region: c.region, pod: c.pod, connections: [] };
+        groups.set(key, group);
+      }
+      group.connections.push(
+        c.sid === '' ? { connectionId: c.connectionId } : { connectionId: c.connectionId, sid: c.sid },
+      );
+    }
+    return [...groups.values()];
+  }
+
+  /**
+   * Stops renewing, removes this pod's connections and ends its lease. The client is left open.
+   * Idempotent; other calls afterwards reject with a `ClosedError`.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    clearInterval(this.timer);
+    await this.ready.catch(() => undefined);
+    const items = [...this.mine].map(([connectionId, held]) => ({
+      user: this.keys.user(held.userId),
+      connectionId,
+    }));
+    this.mine.clear();
+    if (this.lost) return;
+    const { client } = this.options;
+    for (let i = 0; i < items.length; i += CLOSE_CHUNK) {
+      const chunk = items.slice(i, i + CLOSE_CHUNK);
+      await unregisterConnections(client, this.keys, this.who, chunk, i + CLOSE_CHUNK >= items.length);
+    }
+    if (items.length === 0) await unregisterConnections(client, this.keys, this.who, [], true);
+  }
+
+  private usable(operation: string): void {
+    if (this.closing !== undefined) throw new ClosedError(`the connection registry (${operation})`);
+  }
+
+  /** One lease renewal; after a lapse, registers this process's connections again. */
+  private async renew(): Promise<void> {
+    if (this.renewing || this.closing !== undefined || this.lost) return;
+    this.renewing = true;
+    try {
+      const { client, leaseMs } = this.options;
+      const { result } = await leasePod(client, this.keys, this.who, leaseMs, false);
+      if (result === LeaseResult.Lost) this.onLost();
+      else if (result === LeaseResult.Relapsed) {
+        await Promise.all(
+          [...this.mine].map(([connectionId, held]) =>
+            registerConnection(client, { ...this.keys, user: this.keys.user(held.userId) }, this.who, {
+              connectionId,
+              sid: held.sid,
+              leaseMs,
+            }),
+          ),
+        );
+      }
+    } catch (error) {
+      this.report(error);
+    } finally {
+      this.renewing = false;
+    }
+  }
+
+  private onLost(): void {
+    if (this.lost) return;
+    this.lost = true;
+    clearInterval(this.timer);
+    this.report(
+      new Error(
+        `geosession: pod ${JSON.stringify(this.pod)} of region ${this.region} was claimed by another registry process: this one's connections are no longer listed`,
+      ),
+    );
+  }
+
+  private report(error: unknown): void {
+    if (this.listenerCount('error') > 0)
+      this.emit('error', error instanceof Error ? error : new Error(String(error)));
+  }
+}
+
+/** Creates a {@link ConnectionRegistry} for one pod (validates its options, claims the pod's lease). */
+export function createConnectionRegistry(options: ConnectionRegistryOptions): ConnectionRegistry {
+  return new ConnectionRegistry(options);
+}

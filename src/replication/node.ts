@@ -1,0 +1,476 @@
+import { type Envelope, KIND_PATTERN } from '../contracts/envelope.js';
+import type { PeerBacklog, Subscription, TransportState } from '../contracts/transport.js';
+import {
+  BacklogError,
+  ClosedError,
+  EventError,
+  GeoSessionError,
+  ResyncNeededError,
+  TimeoutError,
+  TransportError,
+} from '../errors.js';
+import { Lifecycle, type LifecycleState } from '../internal/lifecycle.js';
+import { settledWithin, withTimeout } from '../internal/timeout.js';
+import { appendEnvelopes, appendHeartbeat } from '../redis/commands.js';
+import { DeadLetters } from './dead-letters.js';
+import { type ReplicationNodeOptions, type ResolvedNodeOptions, resolveNodeOptions } from './node-options.js';
+import { type KindHandler, Pipeline, type RejectionReason, type TransientStats } from './pipeline.js';
+import { RedisClock } from './redis-clock.js';
+import { OutboxRelay } from './relay.js';
+import { type ResyncCause, type ResyncNeed, ResyncState } from './resync-state.js';
+import { SEALED_KIND } from './sealed-batch.js';
+import { HEARTBEAT_KIND, type OriginSequence, type SequenceGap, SequenceTracker } from './sequence.js';
+
+export type { ReplicationNodeOptions } from './node-options.js';
+
+/** Kinds the node itself uses, which no caller may register: `sealed`, `heartbeat`. */
+export const RESERVED_KINDS: readonly string[] = [SEALED_KIND, HEARTBEAT_KIND];
+
+/** Counters, lag and health of one {@link ReplicationNode}, whatever kinds it carries. */
+export interface NodeStats {
+  /** Transport state. */
+  transport: TransportState;
+  /** Items applied per registered kind (what each handler's `apply` resolved for). */
+  appliedByKind: Record<string, number>;
+  /** Envelopes refused before they could be applied, by reason (each is dead-lettered). */
+  rejected: Partial<Record<RejectionReason, number>>;
+  /** Batches that met a transient failure and were left to be delivered again. */
+  transient: TransientStats;
+  /** Envelopes this region published (through its relay; 0 for Redis Streams without a sealer). */
+  published: number;
+  /** Per origin region: lag of the newest envelope applied (ms from its making to its apply here). */
+  lagMs: Record<string, number>;
+  /** Regions this region needs a resync with, and why. */
+  needsResync: Record<string, ResyncNeed>;
+  /** What each other region has not consumed yet of what this region sent, where the transport can tell. */
+  backlog: PeerBacklog[];
+  /** Per origin region: the numbers handled here, duplicates dropped, late arrivals into given-up gaps. */
+  sequences: Record<string, OriginSequence & { duplicates: number; late: number }>;
+}
+
+/** The keys a Lua script must take (as KEYS) to append an envelope with `append_envelope` (common.lua). */
+export interface AppendKeys {
+  /** This region's outbox stream. */
+  readonly outbox: string;
+  /** Its sequence counter (same cluster slot as the outbox). */
+  readonly counter: string;
+}
+
+/**
+ * A replication node: moves envelopes of any registered kind from this region to every other, at least
+ * once, in order per origin, sealed when a sealer is given, with nothing lost silently. It owns what the
+ * session store's replication did for sessions and is kind-agnostic (docs/replication.md, "Other kinds
+ * of events"):
+ * - the outbox in the local Redis, whose entries are numbered by one counter (`append`, or a module's own
+ *   script calling `append_envelope` with {@link appendKeys}), so every other region tells a gap from a
+ *   duplicate ({@link SequenceTracker}), and a heartbeat announcing the last number when quiet;
+ * - the relay that publishes the outbox for broker transports, or to seal it;
+ * - the subscription and the {@link Pipeline} (open, check sealing, drop duplicates and its own origin,
+ *   decode, dispatch by kind), with poison refused, counted and dead-lettered;
+ * - the resync state (gaps, backlog bounds, trimmed streams, a Redis that lost its data), the clock
+ *   lag is measured with, and the lifecycle (`start`, `close`).
+ *
+ * Kinds are registered before `start()`; an envelope of a kind no handler takes is refused as
+ * `unknown-kind`. Every region must run a node on the same channel with the same kinds.
+ */
+export class ReplicationNode {
+  readonly pipeline: Pipeline;
+  /** The options, defaults filled in. */
+  readonly options: ResolvedNodeOptions;
+  private readonly relay: OutboxRelay | undefined;
+  private readonly state: ResyncState;
+  private readonly deadLetters: DeadLetters;
+  private readonly sequences: SequenceTracker;
+  /** The clock lag is measured with: the local Redis's, not the host's. */
+  private readonly clock: RedisClock;
+  private readonly outboxKey: string;
+  private subscription: Subscription | undefined;
+  private readonly applied: Record<string, number> = {};
+  private readonly life = new Lifecycle('replication');
+  /** The periodic work, running from the end of startup to close (see startTimers). */
+  private readonly timers: NodeJS.Timeout[] = [];
+  private starting: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
+  private readonly detach: () => void;
+  private backlog: PeerBacklog[] = [];
+  /** The last level reported per peer, so each change of level is reported once. */
+  private readonly backlogLevels = new Map<string, PeerBacklog['level']>();
+  /** Loading the resync state (again, when the local Redis was away at start). */
+  private loading: Promise<void> | undefined;
+  /** The housekeeping round in flight: a round never overlaps the one before it. */
+  private tending: Promise<void> | undefined;
+
+  /** Throws a `ConfigError` naming the option at fault (see {@link ReplicationNodeOptions}). */
+  constructor(input: ReplicationNodeOptions) {
+    const options = resolveNodeOptions(input);
+    this.options = options;
+    const { client, keys, region, transport, sealer } = options;
+    this.outboxKey = keys.internal('outbox', region);
+    const onError = (error: GeoSessionError) => this.report(error);
+    const report = (error: unknown) => this.report(asReported(error));
+    this.clock = new RedisClock(client, options.now);
+    this.deadLetters = new DeadLetters(
+      client,
+      keys.internal('dead', region),
+      options.deadLetterLimit,
+      report,
+    );
+    this.state = new ResyncState(
+      client,
+      keys.internal('state', region),
+      region,
+      (other, need) => onError(new ResyncNeededError(other, need.reason)),
+      report,
+    );
+    this.sequences = new SequenceTracker({
+      client,
+      keys,
+      region,
+      graceMs: options.gapGraceMs,
+      timeoutMs: options.operationTimeoutMs,
+      onGap: (gap) => this.onGap(gap),
+      onHealed: (origin) => this.onHealed(origin),
+    });
+    this.pipeline = new Pipeline({
+      region,
+      channel: options.channel,
+      transport,
+      sealer,
+      acceptUnsealed: options.acceptUnsealed,
+      sealOutgoing: !options.sendUnsealed,
+      deadLetters: this.deadLetters,
+      sequences: this.sequences,
+      now: () => this.clock.now(),
+      onError,
+      onRejected: options.onRejected,
+    });
+    // A heartbeat carries nothing but its number, which the pipeline records.
+    this.pipeline.register<null>(HEARTBEAT_KIND, {
+      decode: (envelope) => {
+        if (envelope.body !== '') throw new EventError(`heartbeat ${envelope.id} carries a body`);
+        return null;
+      },
+      apply: async () => {},
+    });
+    // A relay reads the outbox for a broker, or to seal what it holds.
+    if (!transport.readsOutbox || (sealer && !options.sendUnsealed)) {
+      this.relay = new OutboxRelay({
+        client,
+        region,
+        outboxKey: this.outboxKey,
+        publish: (envelopes: Envelope[]) => this.pipeline.publish(envelopes),
+        onPoison: (poison) => this.pipeline.refusePoison(poison),
+        onError: report,
+        onBacklog: (b) => this.onBacklog(b),
+        batchSize: 500,
+        maxInFlight: options.relayInFlight,
+        bound: options.outboxBound,
+        consumerIdleMs: options.consumerIdleMs,
+        trimIntervalMs: 5000,
+        // While unsealed envelopes are accepted, regions that do not seal yet may read the outbox itself.
+        keepReaders: transport.readsOutbox && options.acceptUnsealed,
+      });
+    }
+    const onTransportError = (error: Error) => report(error);
+    const onBacklog = (b: PeerBacklog) => this.onBacklog(b);
+    const onResync = (notice: { region: string; reason: string }) =>
+      this.state.mark(notice.region, notice.reason, { cause: 'trimmed' });
+    transport.on('error', onTransportError);
+    transport.on('backlog', onBacklog);
+    transport.on('resync', onResync);
+    this.detach = () => {
+      transport.off('error', onTransportError);
+      transport.off('backlog', onBacklog);
+      transport.off('resync', onResync);
+    };
+  }
+
+  /** `starting`, `running` once start() subscribed, `closing` and `closed` (see {@link Lifecycle}). */
+  get lifecycle(): LifecycleState {
+    return this.life.state;
+  }
+
+  /**
+   * Routes envelopes of `kind` to `handler` (decode each, apply a batch; see {@link KindHandler}).
+   * Call it before {@link start}. Throws for a kind already registered, a reserved one
+   * ({@link RESERVED_KINDS}) or one outside `[a-z0-9-]{1,32}`.
+   */
+  register<T>(kind: string, handler: KindHandler<T>): void {
+    if (!KIND_PATTERN.test(kind))
+      throw new EventError(`kind ${JSON.stringify(kind)} is not 1 to 32 of a-z, 0-9, -`);
+    if (RESERVED_KINDS.includes(kind)) throw new EventError(`kind ${kind} is reserved`);
+    if (this.starting)
+      throw new EventError(`kind ${kind} registered after start(): register every kind first`);
+    this.pipeline.register<T>(kind, {
+      decode: (envelope) => handler.decode(envelope),
+      apply: async (items, envelopes) => {
+        await handler.apply(items, envelopes);
+        this.applied[kind] = (this.applied[kind] ?? 0) + items.length;
+      },
+    });
+  }
+
+  /**
+   * Appends one envelope of `kind` per body to this region's outbox, numbered, in one atomic call
+   * (src/redis/scripts/append.lua); every other region receives them in this order. Resolves with their
+   * ids. A body is the kind's own encoding (text, any characters). Rejects with Redis's error (which may
+   * be transient: the caller retries or reports) or a `TimeoutError` past `operationTimeoutMs`; appending
+   * works whether or not the node is started (the outbox keeps what is appended until it is sent).
+   */
+  append(kind: string, bodies: readonly string[]): Promise<string[]> {
+    if (!KIND_PATTERN.test(kind) || RESERVED_KINDS.includes(kind)) {
+      return Promise.reject(new EventError(`cannot append envelopes of kind ${JSON.stringify(kind)}`));
+    }
+    if (bodies.length === 0) return Promise.resolve([]);
+    const { client, region, operationTimeoutMs: ms } = this.options;
+    return withTimeout(
+      appendEnvelopes(client, this.outboxKey, { region, kind, bodies }),
+      ms,
+      () => new TimeoutError(`appending ${kind} envelopes to the outbox`, ms),
+    );
+  }
+
+  /**
+   * The keys a module's own Lua script takes to append envelopes atomically with its own writes, by
+   * calling `append_envelope(outbox, counter, region, kind, body)` from includes/common.lua. Both keys
+   * share a cluster slot; the module's other keys must be in that slot too on a Redis Cluster.
+   */
+  appendKeys(): AppendKeys {
+    return { outbox: this.outboxKey, counter: this.options.keys.sequence(this.options.region) };
+  }
+
+  /**
+   * Records that this region and `origin` may hold different data (shown in stats and status, reported
+   * once as a `ResyncNeededError`): for handlers that detect divergence themselves.
+   */
+  markResync(origin: string, reason: string, cause: ResyncCause): void {
+    this.state.mark(origin, reason, { cause });
+  }
+
+  /**
+   * A failure to report: dropped once closed (close() abandoned that work), and so is a `ClosedError`
+   * once closing began (a step of startup or a batch cut short by the close).
+   */
+  private report(error: GeoSessionError): void {
+    if (this.life.state === 'closed') return;
+    if (this.life.stopping && error instanceof ClosedError) return;
+    this.options.onError(error);
+  }
+
+  /**
+   * The one place the node's periodic work starts (once running) and stops (on close): the tend loop
+   * (state, clock, epoch, backlog), never overlapping itself, and the heartbeat.
+   */
+  private startTimers(): void {
+    if (this.life.stopping || this.timers.length > 0) return;
+    const tend = setInterval(() => {
+      this.tending ??= this.tend().finally(() => {
+        this.tending = undefined;
+      });
+    }, 5000);
+    tend.unref();
+    this.timers.push(tend);
+    if (this.options.heartbeatMs > 0) {
+      const heartbeat = setInterval(() => void this.beat(), this.options.heartbeatMs);
+      heartbeat.unref();
+      this.timers.push(heartbeat);
+    }
+  }
+
+  private stopTimers(): void {
+    for (const timer of this.timers.splice(0)) clearInterval(timer);
+  }
+
+  /** Announces this region's last number if its outbox has been quiet for a heartbeat's time. */
+  private async beat(): Promise<void> {
+    const { client, region, heartbeatMs, operationTimeoutMs: ms } = this.options;
+    try {
+      await withTimeout(
+        appendHeartbeat(client, this.outboxKey, region, heartbeatMs),
+        ms,
+        () => new TimeoutError('appending a heartbeat', ms),
+      );
+    } catch {
+      // The local Redis is away: writes fail too, and their callers report that. The next beat tries again.
+    }
+  }
+
+  private onGap(gap: SequenceGap): void {
+    const count = gap.to - gap.from + 1;
+    this.state.mark(
+      gap.origin,
+      `gap: ${count} numbered change${count === 1 ? '' : 's'} from ${gap.origin} (${gap.from}-${gap.to} of epoch ${gap.epoch}) never arrived: a broker's retention or length limit, a trimmed stream or a deleted message dropped them, or the origin dead-lettered a change too large to send`,
+      { cause: 'gap', missed: { epoch: gap.epoch, from: gap.from, to: gap.to } },
+    );
+  }
+
+  /** Late arrivals filled every gap of `origin`: a need recorded for a gap alone is cleared. */
+  private onHealed(origin: string): void {
+    if (this.state.snapshot()[origin]?.cause !== 'gap') return;
+    this.state.clear(origin).catch((error: unknown) => this.report(asReported(error)));
+  }
+
+  /**
+   * Subscribes, starts the relay and loads the resync state. Resolves once envelopes can flow. A local
+   * Redis that is away at start delays only the resync state, which is loaded again later. Rejects with
+   * a `ClosedError` when close() was called before it finished; whatever it had made by then is
+   * released (the subscription is closed, the relay never runs).
+   */
+  start(): Promise<void> {
+    this.starting ??= this.run();
+    return this.starting;
+  }
+
+  private async run(): Promise<void> {
+    this.life.check();
+    this.loading = this.loadState().catch((error: unknown) => {
+      this.loading = undefined;
+      this.report(asReported(error));
+    });
+    const { transport, sealer, acceptUnsealed } = this.options;
+    const source = !transport.readsOutbox
+      ? 'published'
+      : !sealer
+        ? 'outbox'
+        : acceptUnsealed
+          ? 'both'
+          : 'published';
+    const synced = this.syncClock();
+    const subscription = await this.pipeline.subscribe({
+      source,
+      relayed: this.relay !== undefined,
+      signal: this.life.signal,
+    });
+    if (this.life.stopping) {
+      // Closed while subscribing, by a transport that finished anyway: this subscription is ours to close.
+      await subscription.close();
+      this.life.check();
+    }
+    this.subscription = subscription;
+    this.relay?.start();
+    this.startTimers();
+    this.life.markRunning();
+    await this.life.race(Promise.all([this.loading, synced]));
+  }
+
+  /** Measures the Redis clock's offset (an away Redis leaves the last one: it is tried again later). */
+  private syncClock(): Promise<void> {
+    const ms = this.options.operationTimeoutMs;
+    return withTimeout(this.clock.sync(), ms, () => new TimeoutError('reading the Redis clock', ms)).catch(
+      () => {},
+    );
+  }
+
+  private loadState(): Promise<void> {
+    const ms = this.options.operationTimeoutMs;
+    const state = withTimeout(this.state.load(), ms, () => new TimeoutError('loading the resync state', ms));
+    return Promise.all([state, this.sequences.load()]).then(() => {});
+  }
+
+  /**
+   * A peer's backlog, from the transport (its events, or what `backlog()` answers) or from the relay's
+   * outbox (region `*`: what every region is waiting for). Reported once per change of level.
+   */
+  private onBacklog(report: PeerBacklog): void {
+    const previous = this.backlogLevels.get(report.region) ?? 'ok';
+    this.backlogLevels.set(report.region, report.level);
+    if (report.level === 'ok' || report.level === previous) return;
+    this.report(new BacklogError(report.region, report.entries, report.oldestAgeMs, report.level));
+    if (report.level === 'exceeded') {
+      this.state.mark(report.region, 'a backlog bound dropped changes that region had not received', {
+        cause: 'backlog',
+      });
+    }
+  }
+
+  /**
+   * Housekeeping every few seconds: the resync state (loaded again if it failed), the Redis clock, the
+   * epoch, the peers' backlogs. Every call has a deadline, and the timer never starts a round while
+   * the last one runs, so a Redis that does not answer cannot pile rounds up.
+   */
+  private async tend(): Promise<void> {
+    if (this.life.stopping) return;
+    const ms = this.options.operationTimeoutMs;
+    this.loading ??= this.loadState().catch(() => {
+      this.loading = undefined;
+    });
+    await this.loading;
+    await this.sequences.load().catch(() => {});
+    await this.syncClock();
+    if (this.life.stopping) return;
+    try {
+      await withTimeout(this.state.checkEpoch(), ms, () => new TimeoutError('checking the epoch', ms));
+      if (this.life.stopping) return;
+      const { transport, channel, region } = this.options;
+      const backlog = transport.backlog?.(channel, region);
+      this.backlog = backlog
+        ? await withTimeout(backlog, ms, () => new TimeoutError('reading the backlog', ms))
+        : [];
+      for (const report of this.backlog) this.onBacklog(report);
+    } catch (error) {
+      this.report(asReported(error));
+    }
+  }
+
+  /** A snapshot of the node's counters, lag and health (each call a fresh copy). */
+  stats(): NodeStats {
+    const p = this.pipeline.stats;
+    return {
+      transport: this.options.transport.state,
+      appliedByKind: { ...this.applied },
+      rejected: { ...p.rejected },
+      transient: {
+        count: p.transient.count,
+        byReason: { ...p.transient.byReason },
+        last: p.transient.last && { ...p.transient.last },
+      },
+      published: p.published,
+      lagMs: { ...p.lagMs },
+      needsResync: this.state.snapshot(),
+      backlog: [...this.backlog],
+      sequences: Object.fromEntries(
+        Object.entries(this.sequences.snapshot()).map(([origin, known]) => [
+          origin,
+          {
+            ...known,
+            duplicates: this.sequences.duplicates[origin] ?? 0,
+            late: this.sequences.late[origin] ?? 0,
+          },
+        ]),
+      ),
+    };
+  }
+
+  /** The newest dead letters, newest first. */
+  deadLettersLatest(count: number) {
+    return this.deadLetters.latest(count);
+  }
+
+  /**
+   * Stops the relay and the subscription within `limitMs`, whatever the servers do: batches not applied
+   * or not confirmed by then stay unacknowledged and are delivered again (what the stream readers left
+   * pending is handed over to their group's next reader). Called during startup, it abandons startup at
+   * its next step (a subscribe still waiting on a region or broker is aborted) and releases what
+   * startup made. No error is reported once it resolved. The transport and the client stay open.
+   */
+  close(limitMs: number = this.options.operationTimeoutMs + 1000): Promise<void> {
+    if (this.closing) return this.closing;
+    this.life.beginClose();
+    this.stopTimers();
+    this.detach();
+    const deadline = Date.now() + limitMs;
+    this.closing = (async () => {
+      if (this.starting) await settledWithin(this.starting, limitMs);
+      const left = Math.max(0, deadline - Date.now());
+      const stopping = Promise.all([this.relay?.stop(left), this.subscription?.close()]);
+      await settledWithin(stopping, left);
+      this.life.markClosed();
+    })();
+    return this.closing;
+  }
+}
+
+function asReported(error: unknown): GeoSessionError {
+  if (error instanceof GeoSessionError) return error;
+  return new TransportError(error instanceof Error ? error.message : String(error), { cause: error });
+}
