@@ -6,17 +6,22 @@
  * - a way to learn that one session ended, in any region (`watchSession`);
  * - logging a user out of every session in every region (`logoutEverywhere`).
  *
- * INTERIM: until `createConnectionRegistry`, `store.watch` and `store.logoutEverywhere` (issue 17) are on
- * this branch, this file stands in for them with the least that makes the scene honest within one
- * process: the registry and the user's sessions are in-process maps shared by both regions, and a
- * session's end is seen through the store's own replication (`replicated` destroy events) and local
- * logouts. Everything else (the pods, the sender, the scene) uses only the signatures below, which are
+ * The registry is `createConnectionRegistry`. INTERIM (marked below): until the registry replicates and
+ * `store.watch` and `store.logoutEverywhere` (issue 17) are on this branch, this file stands in for them
+ * with the least that makes the scene honest within one process: the sender also reads the other
+ * region's registry, a user's sessions are an in-process map shared by both regions, and a session's end
+ * is seen through the store's own replication (`replicated` destroy events) and local logouts. Everything else (the pods, the sender, the scene) uses only the signatures below, which are
  * those of the library API, so swapping this file is the whole integration.
  */
 import type { Redis } from 'ioredis';
-import type { GeoSessionStore, ReplicationTransport } from '../../src/index.js';
+import {
+  type ConnectionRegistry,
+  createConnectionRegistry,
+  type GeoSessionStore,
+  type ReplicationTransport,
+} from '../../src/index.js';
 
-/** A pod holding connections of a user, as `podsOf` returns it. */
+/** A pod holding connections of a user, as the sender uses `podsOf`'s answer. */
 export interface PodConnections {
   region: string;
   pod: string;
@@ -38,43 +43,49 @@ export interface ConnectionsOptions {
   region: string;
   pod: string;
   leaseMs: number;
+  /** The key prefix of the region's sessions: the registry's keys sit beside them. */
+  prefix: string;
   transport: ReplicationTransport;
+  log: (line: string) => void;
 }
 
-interface Entry {
-  userId: string;
-  region: string;
-  pod: string;
-}
-/** Interim registry: connection id → where it is (shared by the regions of this process). */
-const registered = new Map<string, Entry>();
+/**
+ * INTERIM: the registries of this process, so that a sender also reads the other region's. Once
+ * `createConnectionRegistry` takes a `transport`, each region's registry holds the other's pods and
+ * `podsOf` below is the local registry's alone.
+ */
+const registries = new Set<ConnectionRegistry>();
 
-/** Opens this pod's connection registry. */
+/** Opens this pod's connection registry (`createConnectionRegistry`). */
 export function openConnections(options: ConnectionsOptions): Connections {
-  const mine = new Set<string>();
+  const registry = createConnectionRegistry({
+    client: options.client,
+    region: options.region,
+    pod: options.pod,
+    leaseMs: options.leaseMs,
+    prefix: options.prefix,
+  });
+  registry.on('error', (error) => options.log(`[${options.pod}] registry: ${error.message}`));
+  registries.add(registry);
   return {
-    async register(userId, connectionId) {
-      registered.set(connectionId, { userId, region: options.region, pod: options.pod });
-      mine.add(connectionId);
+    async register(userId, connectionId, { sid }) {
+      await registry.register(userId, connectionId, sid === undefined ? {} : { sid });
     },
     async unregister(connectionId) {
-      registered.delete(connectionId);
-      mine.delete(connectionId);
+      await registry.unregister(connectionId);
     },
     async podsOf(userId) {
-      const pods = new Map<string, PodConnections>();
-      for (const [connectionId, entry] of registered) {
-        if (entry.userId !== userId) continue;
-        const key = `${entry.region}/${entry.pod}`;
-        const pod = pods.get(key) ?? { region: entry.region, pod: entry.pod, connections: [] };
-        pod.connections.push(connectionId);
-        pods.set(key, pod);
-      }
-      return [...pods.values()];
+      const others = [...registries].filter((r) => r !== registry);
+      const groups = (await Promise.all([registry, ...others].map((r) => r.podsOf(userId)))).flat();
+      return groups.map((g) => ({
+        region: g.region,
+        pod: g.pod,
+        connections: g.connections.map((c) => c.connectionId),
+      }));
     },
     async close() {
-      for (const connectionId of mine) registered.delete(connectionId);
-      mine.clear();
+      registries.delete(registry);
+      await registry.close();
     },
   };
 }

@@ -97,7 +97,15 @@ export async function runScene(options: SceneOptions): Promise<SceneResult> {
   const registries: Record<string, Connections> = {};
   for (const [region, { store, client, transport }] of Object.entries(regions)) {
     const pod = `${region}-a`;
-    const connections = openConnections({ client, region, pod, leaseMs: 10_000, transport });
+    const connections = openConnections({
+      client,
+      region,
+      pod,
+      leaseMs: 10_000,
+      prefix: store.prefix,
+      transport,
+      log,
+    });
     registries[region] = connections;
     pods[pod] = await startPod({ store, pod, connections, secrets: SECRETS, log });
     options.onClose(`stopping pod ${pod}`, () => (pods[pod] as Pod).close());
