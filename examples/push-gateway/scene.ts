@@ -21,6 +21,8 @@ export interface SceneRegion {
 
 /** What the scene saw, for its checks and tests. */
 export interface SceneResult {
+  /** HTTP status of an upgrade without a session cookie (401: refused). */
+  anonymous: number;
   /** Sockets opened, by region. */
   opened: Record<string, number>;
   push: PushResult;
@@ -76,6 +78,23 @@ function openDevice(name: string, pod: Pod, cookie: string): Device {
   return device;
 }
 
+/** The status an upgrade without any cookie gets (101 would be a socket opened). */
+function anonymousUpgrade(pod: Pod): Promise<number> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`${pod.url.replace('http', 'ws')}/live`);
+    ws.on('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      res.resume();
+      ws.terminate();
+    });
+    ws.on('open', () => {
+      resolve(101);
+      ws.terminate();
+    });
+    ws.on('error', () => resolve(0));
+  });
+}
+
 async function login(pod: Pod, user: string): Promise<string> {
   const res = await fetch(`${pod.url}/login`, {
     method: 'POST',
@@ -113,6 +132,10 @@ export async function runScene(options: SceneOptions): Promise<SceneResult> {
   const hkPod = pods['hk-a'] as Pod;
   const krPod = pods['kr-a'] as Pod;
 
+  const anonymous = await anonymousUpgrade(hkPod);
+  log(
+    `an upgrade without a session cookie: ${anonymous === 401 ? 'refused (401)' : `UNEXPECTED ${anonymous}`}`,
+  );
   log('alice logs in through hk (her laptop) and through kr (her phone)');
   const laptop = await login(hkPod, 'alice');
   const phone = await login(krPod, 'alice');
@@ -167,6 +190,7 @@ export async function runScene(options: SceneOptions): Promise<SceneResult> {
   log(`podsOf(alice) after the logout: ${podsAfter === 0 ? 'none' : `${podsAfter} pods`}`);
 
   const ok =
+    anonymous === 401 &&
     opened.hk === 2 &&
     opened.kr === 1 &&
     push.calls.length === 2 &&
@@ -174,5 +198,5 @@ export async function runScene(options: SceneOptions): Promise<SceneResult> {
     ended === 2 &&
     devices.every((d) => d.code === 1008) &&
     podsAfter === 0;
-  return { opened, push, received, ended, closed, podsAfter, ok };
+  return { anonymous, opened, push, received, ended, closed, podsAfter, ok };
 }

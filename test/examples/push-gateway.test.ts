@@ -28,6 +28,8 @@ describe.skipIf(!hasRedis)('examples/push-gateway scene', () => {
     });
     const log = lines.join('\n');
 
+    // No session cookie, no socket.
+    expect(result.anonymous, log).toBe(401);
     // Sockets open in both regions.
     expect(result.opened, log).toEqual({ hk: 2, kr: 1 });
     // The sender in kr: one call per pod (2 pods, 3 connections), every connection reached.
