@@ -169,7 +169,7 @@ async function run(teardown: Teardown, interruption: Interruption): Promise<bool
   );
   if (silent > 0) console.log('UNEXPECTED: a region applied nothing from the other.');
   await interruption.sleep(pauseMs);
-  const pushed = await pushScene(byName('hk'), byName('kr'), backends.transport, teardown);
+  const pushed = await pushScene(byName('hk'), byName('kr'), backends.transport, sealer, teardown);
   return (
     pushed && final && silent === 0 && failures === 0 && measured === writes && disagreements.length === 0
   );

@@ -4,7 +4,7 @@
  * per pod, then her logout everywhere in kr closing her sockets in hk at once).
  */
 import type { Redis } from 'ioredis';
-import type { GeoSessionStore, ReplicationTransport } from '../../src/index.js';
+import type { GeoSessionStore, ReplicationTransport, Sealer } from '../../src/index.js';
 import { runScene } from '../push-gateway/scene.js';
 import type { Teardown } from './teardown.js';
 
@@ -19,12 +19,13 @@ export async function pushScene(
   hk: DemoRegion,
   kr: DemoRegion,
   transport: ReplicationTransport,
+  sealer: Sealer,
   teardown: Teardown,
 ): Promise<boolean> {
   console.log('\npush and log out everywhere (examples/push-gateway):');
   const result = await runScene({
-    hk: { ...hk, transport },
-    kr: { ...kr, transport },
+    hk: { ...hk, transport, sealer },
+    kr: { ...kr, transport, sealer },
     log: (line) => console.log(`  ${line}`),
     onClose: (what, close) => teardown.add(what, close),
   });

@@ -59,7 +59,7 @@ async function main(): Promise<void> {
       });
       store.on('error', (error) => console.error(`[${region}] ${error.message}`));
       teardown.add(`closing the ${region} store`, () => store.close());
-      return { store, client, transport: backends.transport };
+      return { store, client, transport: backends.transport, sealer };
     };
     const hk = make('hk', backends.hk);
     const kr = make('kr', backends.kr);

@@ -19,6 +19,7 @@ import {
   createConnectionRegistry,
   type GeoSessionStore,
   type ReplicationTransport,
+  type Sealer,
 } from '../../src/index.js';
 
 /** A pod holding connections of a user, as the sender uses `podsOf`'s answer. */
@@ -46,6 +47,7 @@ export interface ConnectionsOptions {
   /** The key prefix of the region's sessions: the registry's keys sit beside them. */
   prefix: string;
   transport: ReplicationTransport;
+  sealer: Sealer | undefined;
   log: (line: string) => void;
 }
 

@@ -6,7 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import { WebSocket } from 'ws';
-import type { GeoSessionStore, ReplicationTransport } from '../../src/index.js';
+import type { GeoSessionStore, ReplicationTransport, Sealer } from '../../src/index.js';
 import { type Connections, openConnections } from './integrations.js';
 import { type Pod, startPod } from './pod.js';
 import { createSender, type PushResult } from './sender.js';
@@ -17,6 +17,8 @@ export interface SceneRegion {
   client: Redis;
   /** The transport the region's registry replicates through (the store's own will do). */
   transport: ReplicationTransport;
+  /** Seals what the registry replicates (the store's sealer will do); none: unsealed. */
+  sealer?: Sealer;
 }
 
 /** What the scene saw, for its checks and tests. */
@@ -114,7 +116,7 @@ export async function runScene(options: SceneOptions): Promise<SceneResult> {
   const regions = { hk: options.hk, kr: options.kr };
   const pods: Record<string, Pod> = {};
   const registries: Record<string, Connections> = {};
-  for (const [region, { store, client, transport }] of Object.entries(regions)) {
+  for (const [region, { store, client, transport, sealer }] of Object.entries(regions)) {
     const pod = `${region}-a`;
     const connections = openConnections({
       client,
@@ -123,6 +125,7 @@ export async function runScene(options: SceneOptions): Promise<SceneResult> {
       leaseMs: 10_000,
       prefix: store.prefix,
       transport,
+      sealer,
       log,
     });
     registries[region] = connections;
