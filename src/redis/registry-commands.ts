@@ -13,6 +13,16 @@ export interface RegistryBaseKeys {
   readonly incs: string;
 }
 
+/** This region's outbox and its counter: given, a script appends what it did there (replication). */
+export interface OutboxKeys {
+  readonly outbox: string;
+  readonly counter: string;
+}
+
+function outboxList(append: OutboxKeys | undefined): string[] {
+  return append === undefined ? [] : [append.outbox, append.counter];
+}
+
 /** Which pod process a call speaks for. */
 export interface PodIdentity {
   readonly region: string;
@@ -38,9 +48,11 @@ export function leasePod(
   who: PodIdentity,
   leaseMs: number,
   claim: boolean,
+  append?: OutboxKeys,
 ): Promise<{ result: LeaseResult; expiresAt: number }> {
-  const args = [`${who.region}|${who.pod}`, who.inc, Math.ceil(leaseMs), claim ? '1' : '0'];
-  return runScript(client, 'registry-lease', [keys.leases, keys.incs], args).then((reply) => {
+  const args = [who.region, who.pod, who.inc, Math.ceil(leaseMs), claim ? '1' : '0'];
+  const scriptKeys = [keys.leases, keys.incs, ...outboxList(append)];
+  return runScript(client, 'registry-lease', scriptKeys, args).then((reply) => {
     const [code, expiry] = reply as [number, string];
     return { result: Number(code) as LeaseResult, expiresAt: Number(expiry) };
   });
@@ -60,10 +72,12 @@ export function registerConnection(
   client: RedisClient,
   keys: RegistryBaseKeys & { readonly user: string },
   who: PodIdentity,
-  a: { connectionId: string; sid: string; leaseMs: number },
+  a: { userId: string; connectionId: string; sid: string; leaseMs: number },
+  append?: OutboxKeys,
 ): Promise<RegisterResult> {
-  const args = [who.region, who.pod, who.inc, a.connectionId, a.sid, Math.ceil(a.leaseMs)];
-  return runScript(client, 'registry-register', [keys.leases, keys.incs, keys.user], args).then(
+  const args = [who.region, who.pod, who.inc, a.connectionId, a.sid, Math.ceil(a.leaseMs), a.userId];
+  const scriptKeys = [keys.leases, keys.incs, keys.user, ...outboxList(append)];
+  return runScript(client, 'registry-register', scriptKeys, args).then(
     (reply) => Number(reply) as RegisterResult,
   );
 }
@@ -76,11 +90,13 @@ export function unregisterConnections(
   client: RedisClient,
   keys: RegistryBaseKeys,
   who: PodIdentity,
-  items: readonly { readonly user: string; readonly connectionId: string }[],
+  items: readonly { readonly user: string; readonly userId: string; readonly connectionId: string }[],
   endLease: boolean,
+  append?: OutboxKeys,
 ): Promise<number> {
-  const scriptKeys = [keys.leases, keys.incs, ...items.map((item) => item.user)];
-  const args = [who.region, who.pod, who.inc, endLease ? '1' : '0', ...items.map((i) => i.connectionId)];
+  const scriptKeys = [keys.leases, keys.incs, ...items.map((item) => item.user), ...outboxList(append)];
+  const args = [who.region, who.pod, who.inc, endLease ? '1' : '0'];
+  for (const item of items) args.push(item.connectionId, item.userId);
   return runScript(client, 'registry-unregister', scriptKeys, args).then(Number);
 }
 
@@ -111,4 +127,57 @@ export function liveConnections(
     }
     return out;
   });
+}
+
+/** One registry event received from another region (see includes/registry.lua for the bodies). */
+export type RemoteRegistryEvent =
+  | {
+      readonly op: 'l';
+      readonly origin: string;
+      readonly pod: string;
+      readonly inc: string;
+      readonly expiresAt: number;
+    }
+  | { readonly op: 'c'; readonly origin: string; readonly pod: string; readonly inc: string }
+  | {
+      readonly op: 'r' | 'u';
+      readonly origin: string;
+      readonly pod: string;
+      readonly inc: string;
+      /** The user's hash key. */
+      readonly user: string;
+      readonly connectionId: string;
+      /** `''` for none (and for `u`). */
+      readonly sid: string;
+    };
+
+/** What `registry-apply.lua` did with one remote event. */
+export enum RegistryApplyResult {
+  Applied = 0,
+  /** Stale (an older incarnation) or already applied. */
+  Unchanged = 1,
+  /** A lease expiry further ahead than the longest lease accepted. */
+  Skewed = 4,
+}
+
+/** Applies remote registry events in order; one result per event. */
+export function applyRegistryEvents(
+  client: RedisClient,
+  keys: RegistryBaseKeys,
+  events: readonly RemoteRegistryEvent[],
+  maxAheadMs: number,
+): Promise<RegistryApplyResult[]> {
+  const scriptKeys = [keys.leases, keys.incs];
+  const args: (string | number)[] = [Math.ceil(maxAheadMs)];
+  for (const e of events) {
+    if (e.op === 'l') args.push('l', e.origin, e.pod, e.inc, Math.floor(e.expiresAt), '', '');
+    else if (e.op === 'c') args.push('c', e.origin, e.pod, e.inc, '', '', '');
+    else {
+      scriptKeys.push(e.user);
+      args.push(e.op, e.origin, e.pod, e.inc, '', e.connectionId, e.sid);
+    }
+  }
+  return runScript(client, 'registry-apply', scriptKeys, args).then((reply) =>
+    (reply as number[]).map((code) => Number(code) as RegistryApplyResult),
+  );
 }

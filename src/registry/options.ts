@@ -32,10 +32,19 @@ export interface ConnectionRegistryOptions {
    * @default 'sess:'
    */
   readonly prefix?: string;
-  /** Replication of the registry to other regions (not available yet: see docs/users-and-connections.md). */
+  /**
+   * Replicates the registry to the other regions through this transport, so a sender in one region
+   * finds the pods of every region holding a user's connections. Without one each region lists its own.
+   */
   readonly transport?: ReplicationTransport;
-  /** Seals what the registry replicates (with `transport`). */
+  /** Seals what the registry replicates (with `transport`); every region must use the same setting. */
   readonly sealer?: Sealer;
+  /**
+   * The replication channel (with `transport`): every region's registry must use the same, and no store
+   * may use it as its prefix.
+   * @default prefix + 'registry:'
+   */
+  readonly channel?: string;
 }
 
 /** The options once validated, with their defaults. */
@@ -46,9 +55,22 @@ export interface ResolvedRegistryOptions {
   readonly leaseMs: number;
   readonly renewMs: number;
   readonly prefix: string;
+  readonly transport: ReplicationTransport | undefined;
+  readonly sealer: Sealer | undefined;
+  readonly channel: string;
 }
 
-const KNOWN = ['client', 'region', 'pod', 'leaseMs', 'renewMs', 'prefix', 'transport', 'sealer'] as const;
+const KNOWN = [
+  'client',
+  'region',
+  'pod',
+  'leaseMs',
+  'renewMs',
+  'prefix',
+  'transport',
+  'sealer',
+  'channel',
+] as const;
 
 /** Validates `input`, throwing a `ConfigError` naming the first option at fault. */
 export function resolveRegistryOptions(input: unknown): ResolvedRegistryOptions {
@@ -77,12 +99,25 @@ export function resolveRegistryOptions(input: unknown): ResolvedRegistryOptions 
     throw new ConfigError('prefix', `must be a string, got ${describe(prefix)}`);
   const problem = prefixProblem(prefix);
   if (problem !== undefined) throw new ConfigError('prefix', problem);
-  if (o.transport !== undefined || o.sealer !== undefined) {
-    throw new ConfigError(
-      o.transport !== undefined ? 'transport' : 'sealer',
-      'is not supported yet: the registry does not replicate in this version (each region reads its own)',
-    );
+  const transport = o.transport as ReplicationTransport | undefined;
+  if (
+    transport !== undefined &&
+    (typeof transport !== 'object' || typeof transport?.subscribe !== 'function')
+  ) {
+    throw new ConfigError('transport', `must be a replication transport, got ${describe(transport)}`);
   }
+  const sealer = o.sealer as Sealer | undefined;
+  if (sealer !== undefined && transport === undefined) {
+    throw new ConfigError('sealer', 'is given without a transport: nothing is replicated to seal');
+  }
+  if (sealer !== undefined && (typeof sealer !== 'object' || typeof sealer?.seal !== 'function')) {
+    throw new ConfigError('sealer', `must be a sealer, got ${describe(sealer)}`);
+  }
+  const channel = o.channel ?? `${prefix}registry:`;
+  if (typeof channel !== 'string')
+    throw new ConfigError('channel', `must be a string, got ${describe(channel)}`);
+  const channelProblem = prefixProblem(channel);
+  if (channelProblem !== undefined) throw new ConfigError('channel', channelProblem);
   return {
     client: o.client as RedisClient,
     region: o.region,
@@ -90,5 +125,8 @@ export function resolveRegistryOptions(input: unknown): ResolvedRegistryOptions 
     leaseMs,
     renewMs,
     prefix,
+    transport,
+    sealer,
+    channel,
   };
 }

@@ -7,6 +7,7 @@ import {
   LeaseResult,
   leasePod,
   liveConnections,
+  type OutboxKeys,
   type PodIdentity,
   RegisterResult,
   registerConnection,
@@ -19,6 +20,9 @@ import {
   type ResolvedRegistryOptions,
   resolveRegistryOptions,
 } from './options.js';
+import { RegistryReplication, type RegistryReplicationStats } from './replication.js';
+
+type ReplicationNodeStats = RegistryReplication['node']['stats'];
 
 /** One live connection in a {@link PodConnections} group. */
 export interface RegisteredConnection {
@@ -48,6 +52,9 @@ export interface ConnectionRegistryEvents {
    */
   error: [error: Error];
 }
+
+/** The longest remote lease expiry accepted ahead of this region's clock: the longest lease and a minute. */
+const MAX_REMOTE_LEASE_AHEAD_MS = 86_400_000 + 60_000;
 
 /** Connections removed per script call by `close()`. */
 const CLOSE_CHUNK = 256;
@@ -84,6 +91,9 @@ export class ConnectionRegistry extends EventEmitter<ConnectionRegistryEvents> {
   private renewing = false;
   private lost = false;
   private closing: Promise<void> | undefined;
+  private readonly replication: RegistryReplication | undefined;
+  /** With replication: where the scripts append their events. */
+  private readonly append: OutboxKeys | undefined;
 
   constructor(input: ConnectionRegistryOptions) {
     super();
@@ -93,7 +103,24 @@ export class ConnectionRegistry extends EventEmitter<ConnectionRegistryEvents> {
     this.pod = pod;
     this.keys = registryKeys(prefix, keyPrefixOf(client));
     this.who = { region, pod, inc: newIncarnation() };
-    this.ready = leasePod(client, this.keys, this.who, this.options.leaseMs, true).then(() => undefined);
+    const { transport, sealer, channel } = this.options;
+    if (transport !== undefined) {
+      this.replication = new RegistryReplication({
+        client,
+        region,
+        channel,
+        transport,
+        sealer,
+        keys: this.keys,
+        maxAheadMs: MAX_REMOTE_LEASE_AHEAD_MS,
+        onError: (error) => this.report(error),
+      });
+      this.append = this.replication.outbox;
+      this.replication.start().catch((error: unknown) => this.report(error));
+    }
+    this.ready = leasePod(client, this.keys, this.who, this.options.leaseMs, true, this.append).then(
+      () => undefined,
+    );
     // A failed claim is retried by the first renewal; calls in the meantime report it.
     this.ready.catch((error: unknown) => this.report(error));
     this.timer = setInterval(() => void this.renew(), renewMs);
@@ -132,7 +159,8 @@ export class ConnectionRegistry extends EventEmitter<ConnectionRegistryEvents> {
       this.options.client,
       { ...this.keys, user: this.keys.user(userId) },
       this.who,
-      { connectionId, sid, leaseMs: this.options.leaseMs },
+      { userId, connectionId, sid, leaseMs: this.options.leaseMs },
+      this.append,
     ).catch((error: unknown) => {
       // Not known to be registered: forget it unless it was registered before this call.
       if (held === undefined && this.mine.get(connectionId)?.userId === userId)
@@ -151,8 +179,9 @@ export class ConnectionRegistry extends EventEmitter<ConnectionRegistryEvents> {
     if (held === undefined) return false;
     this.mine.delete(connectionId);
     await this.ready.catch(() => undefined);
-    const items = [{ user: this.keys.user(held.userId), connectionId }];
-    return (await unregisterConnections(this.options.client, this.keys, this.who, items, false)) > 0;
+    const items = [{ user: this.keys.user(held.userId), userId: held.userId, connectionId }];
+    const { client } = this.options;
+    return (await unregisterConnections(client, this.keys, this.who, items, false, this.append)) > 0;
   }
 
   /**
@@ -192,16 +221,34 @@ export class ConnectionRegistry extends EventEmitter<ConnectionRegistryEvents> {
     await this.ready.catch(() => undefined);
     const items = [...this.mine].map(([connectionId, held]) => ({
       user: this.keys.user(held.userId),
+      userId: held.userId,
       connectionId,
     }));
     this.mine.clear();
-    if (this.lost) return;
-    const { client } = this.options;
-    for (let i = 0; i < items.length; i += CLOSE_CHUNK) {
-      const chunk = items.slice(i, i + CLOSE_CHUNK);
-      await unregisterConnections(client, this.keys, this.who, chunk, i + CLOSE_CHUNK >= items.length);
+    try {
+      if (this.lost) return;
+      const { client } = this.options;
+      for (let i = 0; i < items.length; i += CLOSE_CHUNK) {
+        const chunk = items.slice(i, i + CLOSE_CHUNK);
+        const last = i + CLOSE_CHUNK >= items.length;
+        await unregisterConnections(client, this.keys, this.who, chunk, last, this.append);
+      }
+      if (items.length === 0) await unregisterConnections(client, this.keys, this.who, [], true, this.append);
+    } finally {
+      // The node sends what the scripts appended (the close included) before it stops.
+      await this.replication?.close();
     }
-    if (items.length === 0) await unregisterConnections(client, this.keys, this.who, [], true);
+  }
+
+  /**
+   * Counters of the registry's replication (remote events applied, unchanged, refused for their lease
+   * expiry) and of its replication node (refused envelopes by reason, duplicates, lag, resync needs);
+   * `undefined` without a transport.
+   */
+  replicationStats(): (RegistryReplicationStats & { node: ReturnType<ReplicationNodeStats> }) | undefined {
+    const replication = this.replication;
+    if (replication === undefined) return undefined;
+    return { ...replication.stats, node: replication.node.stats() };
   }
 
   private usable(operation: string): void {
@@ -214,16 +261,18 @@ export class ConnectionRegistry extends EventEmitter<ConnectionRegistryEvents> {
     this.renewing = true;
     try {
       const { client, leaseMs } = this.options;
-      const { result } = await leasePod(client, this.keys, this.who, leaseMs, false);
+      const { result } = await leasePod(client, this.keys, this.who, leaseMs, false, this.append);
       if (result === LeaseResult.Lost) this.onLost();
       else if (result === LeaseResult.Relapsed) {
         await Promise.all(
           [...this.mine].map(([connectionId, held]) =>
-            registerConnection(client, { ...this.keys, user: this.keys.user(held.userId) }, this.who, {
-              connectionId,
-              sid: held.sid,
-              leaseMs,
-            }),
+            registerConnection(
+              client,
+              { ...this.keys, user: this.keys.user(held.userId) },
+              this.who,
+              { userId: held.userId, connectionId, sid: held.sid, leaseMs },
+              this.append,
+            ),
           ),
         );
       }
@@ -246,6 +295,8 @@ export class ConnectionRegistry extends EventEmitter<ConnectionRegistryEvents> {
   }
 
   private report(error: unknown): void {
+    // What the replication's own shutdown stops (a subscription closing under a batch) is no failure.
+    if (this.closing !== undefined && error instanceof ClosedError) return;
     if (this.listenerCount('error') > 0)
       this.emit('error', error instanceof Error ? error : new Error(String(error)));
   }

@@ -59,3 +59,14 @@ local function reg_prune(leases, incs, user, now)
   if #dead > 0 then redis.call('HDEL', user, unpack(dead)) end
   return live
 end
+
+-- With replication, the registry scripts take this region's outbox and its counter as their last two
+-- KEYS and append what they did as one `registry` envelope each (append_envelope, includes/common.lua),
+-- in the same atomic call. Bodies (ids hold no '|'; the origin region is the envelope's):
+--   l|<pod>|<inc>|<lease expiry ms>           lease claimed or renewed
+--   r|<pod>|<inc>|<user>|<connection>|<sid>   connection registered
+--   u|<pod>|<inc>|<user>|<connection>         connection unregistered
+--   c|<pod>|<inc>                             the pod closed: its lease ended
+local function reg_emit(outbox, counter, region, body)
+  if outbox then append_envelope(outbox, counter, region, 'registry', body) end
+end
