@@ -6,16 +6,15 @@
  * - a way to learn that one session ended, in any region (`watchSession`);
  * - logging a user out of every session in every region (`logoutEverywhere`).
  *
- * The registry is `createConnectionRegistry`. INTERIM (marked below): until the registry replicates and
- * `store.watch` and `store.logoutEverywhere` (issue 17) are on this branch, this file stands in for them
- * with the least that makes the scene honest within one process: the sender also reads the other
- * region's registry, a user's sessions are an in-process map shared by both regions, and a session's end
- * is seen through the store's own replication (`replicated` destroy events) and local logouts. Everything else (the pods, the sender, the scene) uses only the signatures below, which are
+ * The registry is `createConnectionRegistry`, replicated. INTERIM (marked below): until `store.watch` and
+ * `store.logoutEverywhere` (issue 17) are on this branch, this file stands in for them with the least
+ * that makes the scene honest within one process: a user's sessions are an in-process map shared by both
+ * regions, and a session's end is seen through the store's own replication (`replicated` destroy
+ * events) and local logouts. Everything else (the pods, the sender, the scene) uses only the signatures below, which are
  * those of the library API, so swapping this file is the whole integration.
  */
 import type { Redis } from 'ioredis';
 import {
-  type ConnectionRegistry,
   createConnectionRegistry,
   type GeoSessionStore,
   type ReplicationTransport,
@@ -52,13 +51,9 @@ export interface ConnectionsOptions {
 }
 
 /**
- * INTERIM: the registries of this process, so that a sender also reads the other region's. Once
- * `createConnectionRegistry` takes a `transport`, each region's registry holds the other's pods and
- * `podsOf` below is the local registry's alone.
+ * Opens this pod's connection registry (`createConnectionRegistry`). It replicates through `transport`
+ * (sealed with `sealer`), so `podsOf` lists every region's pods from the local Redis alone.
  */
-const registries = new Set<ConnectionRegistry>();
-
-/** Opens this pod's connection registry (`createConnectionRegistry`). */
 export function openConnections(options: ConnectionsOptions): Connections {
   const registry = createConnectionRegistry({
     client: options.client,
@@ -66,9 +61,10 @@ export function openConnections(options: ConnectionsOptions): Connections {
     pod: options.pod,
     leaseMs: options.leaseMs,
     prefix: options.prefix,
+    transport: options.transport,
+    ...(options.sealer ? { sealer: options.sealer } : {}),
   });
   registry.on('error', (error) => options.log(`[${options.pod}] registry: ${error.message}`));
-  registries.add(registry);
   return {
     async register(userId, connectionId, { sid }) {
       await registry.register(userId, connectionId, sid === undefined ? {} : { sid });
@@ -77,20 +73,17 @@ export function openConnections(options: ConnectionsOptions): Connections {
       await registry.unregister(connectionId);
     },
     async podsOf(userId) {
-      const others = [...registries].filter((r) => r !== registry);
-      const groups = (await Promise.all([registry, ...others].map((r) => r.podsOf(userId)))).flat();
-      return groups.map((g) => ({
+      return (await registry.podsOf(userId)).map((g) => ({
         region: g.region,
         pod: g.pod,
         connections: g.connections.map((c) => c.connectionId),
       }));
     },
-    async close() {
-      registries.delete(registry);
-      await registry.close();
-    },
+    close: () => registry.close(),
   };
 }
+
+// INTERIM from here on: store.watch / store.on('revoked') and store.logoutEverywhere replace it.
 
 /** Why a watched session ended. */
 export interface SessionEnd {
