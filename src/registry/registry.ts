@@ -56,6 +56,9 @@ export interface ConnectionRegistryEvents {
 /** The longest remote lease expiry accepted ahead of this region's clock: the longest lease and a minute. */
 const MAX_REMOTE_LEASE_AHEAD_MS = 86_400_000 + 60_000;
 
+/** Longest wait for the replication node to start before the pod is claimed, ms. */
+const START_WAIT_MS = 5_000;
+
 /** Connections removed per script call by `close()`. */
 const CLOSE_CHUNK = 256;
 
@@ -89,6 +92,8 @@ export class ConnectionRegistry extends EventEmitter<ConnectionRegistryEvents> {
   private readonly ready: Promise<void>;
   private readonly timer: NodeJS.Timeout;
   private renewing = false;
+  /** The pod was claimed (until then, renewals claim it). */
+  private claimed = false;
   private lost = false;
   private closing: Promise<void> | undefined;
   private readonly replication: RegistryReplication | undefined;
@@ -116,11 +121,18 @@ export class ConnectionRegistry extends EventEmitter<ConnectionRegistryEvents> {
         onError: (error) => this.report(error),
       });
       this.append = this.replication.outbox;
-      this.replication.start().catch((error: unknown) => this.report(error));
     }
-    this.ready = leasePod(client, this.keys, this.who, this.options.leaseMs, true, this.append).then(
-      () => undefined,
-    );
+    // The node starts first: what the claim appends must find its relay and readers in place.
+    // A transport that cannot start (a broker away) delays the local registry by START_WAIT_MS at most.
+    const started = this.replication?.start().catch((error: unknown) => this.report(error));
+    const bounded =
+      started &&
+      Promise.race([started, new Promise<void>((resolve) => setTimeout(resolve, START_WAIT_MS).unref())]);
+    this.ready = Promise.resolve(bounded)
+      .then(() => leasePod(client, this.keys, this.who, this.options.leaseMs, true, this.append))
+      .then(() => {
+        this.claimed = true;
+      });
     // A failed claim is retried by the first renewal; calls in the meantime report it.
     this.ready.catch((error: unknown) => this.report(error));
     this.timer = setInterval(() => void this.renew(), renewMs);
@@ -261,7 +273,9 @@ export class ConnectionRegistry extends EventEmitter<ConnectionRegistryEvents> {
     this.renewing = true;
     try {
       const { client, leaseMs } = this.options;
-      const { result } = await leasePod(client, this.keys, this.who, leaseMs, false, this.append);
+      const claim = !this.claimed;
+      const { result } = await leasePod(client, this.keys, this.who, leaseMs, claim, this.append);
+      this.claimed = true;
       if (result === LeaseResult.Lost) this.onLost();
       else if (result === LeaseResult.Relapsed) {
         await Promise.all(

@@ -91,6 +91,16 @@ for (const kind of KINDS) {
           expect(reg('kr/pod-b').replicationStats()?.applied ?? 0).toBeGreaterThan(3);
         });
 
+        it('a pod of hk that stops renewing (dead, no cleanup) disappears from kr within its lease', async () => {
+          const doomed = open('hk', 'pod-d');
+          await doomed.register('u3', 'd1');
+          await eventually(async () => (await reg('kr/pod-b').podsOf('u3')).length === 1, WAIT);
+          // As if the process had died: no more renewals, nothing removed.
+          clearInterval((doomed as unknown as { timer: NodeJS.Timeout }).timer);
+          await eventually(async () => (await reg('kr/pod-b').podsOf('u3')).length === 0, WAIT);
+          expect(await (d.clients.kr as Redis).hlen(`{${PREFIX}|registry}:u:u3`)).toBe(0);
+        });
+
         it('a pod closed in hk disappears from kr', async () => {
           const extra = open('hk', 'pod-x');
           await extra.register('u2', 'x1');
