@@ -83,7 +83,12 @@ export function openConnections(options: ConnectionsOptions): Connections {
   };
 }
 
-// INTERIM from here on: store.watch / store.on('revoked') and store.logoutEverywhere replace it.
+// INTERIM from here on. Once the store has `userId`, `watch` and `logoutEverywhere` (h/users, h/revoked):
+// - watchSession: `return store.watch(sid, (e) => callback({ sid, origin: e.origin ?? '?', reason: e.reason }));`
+// - logoutEverywhere: `return store.logoutEverywhere(userId);`
+// - delete rememberLogin and loggedOut (and their two calls in pod.ts): the scripts keep the index and
+//   a plain logout fires `revoked` itself;
+// - give every store `userId: (session) => session.user` (index.ts, examples/demo/index.ts, the test).
 
 /** Why a watched session ended. */
 export interface SessionEnd {
