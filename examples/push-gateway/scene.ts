@@ -47,7 +47,7 @@ export interface SceneOptions {
   log: (line: string) => void;
   /** Registers every opened thing to close at the end (newest first). */
   onClose: (what: string, close: () => Promise<void>) => void;
-  /** How long to wait for each step (replication, sockets). Default 5000 ms. */
+  /** How long to wait for each step (replication, sockets). Default 10000 ms. */
   timeoutMs?: number;
 }
 
@@ -112,7 +112,7 @@ async function login(pod: Pod, user: string): Promise<string> {
 /** Runs the scene on two regions whose stores replicate through `transport`. */
 export async function runScene(options: SceneOptions): Promise<SceneResult> {
   const { log } = options;
-  const timeoutMs = options.timeoutMs ?? 5000;
+  const timeoutMs = options.timeoutMs ?? 10_000;
   const regions = { hk: options.hk, kr: options.kr };
   const pods: Record<string, Pod> = {};
   const registries: Record<string, Connections> = {};
