@@ -98,6 +98,17 @@ function expectGoodRun(stdout: string, stderr: string, code: number): void {
   expect(stdout).toContain(`lag measured for ${WRITE_STEPS.length} of ${WRITE_STEPS.length} writes`);
   // The demo checks each write's lag counter against what it measured (examples/demo/lag.ts).
   expect(stdout).toContain('the lag counters agree with the lag measured for every write');
+  // The "push and log out everywhere" scene: sockets in both regions, one call per pod, and the
+  // logout everywhere in kr closing the sockets held in hk.
+  expect(stdout).toContain('push and log out everywhere');
+  expect(stdout).toContain('  sockets open: 2 in hk, 1 in kr');
+  expect(stdout).toContain('  [sender kr] podsOf(alice): hk/hk-a (2), kr/kr-a (1)');
+  expect(stdout).toContain('  [sender kr] 2 calls for 3 connections, 3 delivered');
+  expect(stdout).toContain('  kr ended 2 sessions');
+  expect(stdout).toMatch(/^ {2}\[hk-a\] alice's session ended \(.* in kr\): closing hk-a\./m);
+  expect(stdout).toContain('  laptop tab 1: closed (1008)');
+  expect(stdout).toContain('  laptop tab 2: closed (1008)');
+  expect(stdout).toContain('every socket of alice was closed by her logout everywhere.');
 }
 
 /** Ports and temporary directory of the private redis-servers, from the demo's header. */

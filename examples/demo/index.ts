@@ -2,6 +2,7 @@
  * geosession two-region demo: regions "hk" and "kr", one express app each, behind a plain round-robin
  * load balancer. A scripted user logs in, browses, fills a cart and logs out; every request prints the
  * region that served it, and every write prints how long it took to arrive in the other region's Redis.
+ * A last scene pushes to a user's sockets in both regions and logs her out everywhere (push-scene.ts).
  *
  *   npm run demo                                 # embedded: a private redis-server per region, or in-memory
  *   npm run demo -- --hk redis://127.0.0.1:6379/1 --kr redis://127.0.0.1:6379/2   # your Redis servers
@@ -18,6 +19,7 @@ import { startRegionApp } from './app.js';
 import { openBackends } from './backends.js';
 import { startBalancer } from './balancer.js';
 import { counterAgrees, LagMeter, type Meta, readMeta } from './lag.js';
+import { pushScene } from './push-scene.js';
 import { Interrupted, Interruption, Teardown } from './teardown.js';
 
 const PREFIX = 'demo:';
@@ -166,7 +168,11 @@ async function run(teardown: Teardown, interruption: Interruption): Promise<bool
     final ? '\nlogout was final in both regions.' : '\nUNEXPECTED: a region still served the session.',
   );
   if (silent > 0) console.log('UNEXPECTED: a region applied nothing from the other.');
-  return final && silent === 0 && failures === 0 && measured === writes && disagreements.length === 0;
+  await interruption.sleep(pauseMs);
+  const pushed = await pushScene(byName('hk'), byName('kr'), backends.transport, sealer, teardown);
+  return (
+    pushed && final && silent === 0 && failures === 0 && measured === writes && disagreements.length === 0
+  );
 }
 
 async function main(): Promise<void> {
