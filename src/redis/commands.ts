@@ -191,7 +191,8 @@ export function destroySession(
 export interface RemoteChange {
   readonly value: string;
   readonly meta: string;
-  readonly op: 's' | 't' | 'd';
+  /** "r": a user's "revoked before" mark (value and meta are then both the user's index key). */
+  readonly op: 's' | 't' | 'd' | 'r';
   readonly version: string;
   readonly expiresAt: number;
   /** The session's lifetime rule in ms; `undefined` for a destroy. */
@@ -200,6 +201,8 @@ export interface RemoteChange {
   readonly data: string;
   /** When the origin made it, epoch ms. */
   readonly time: number;
+  /** A set's session id and its user's index key, when the store keeps the per-user index. */
+  readonly user?: { readonly sid: string; readonly key: string } | undefined;
 }
 
 /**
@@ -215,6 +218,7 @@ export async function applyChanges(
   digestKey?: string,
 ): Promise<{ results: ApplyResult[]; old: boolean[] }> {
   const keys: string[] = [];
+  const userKeys: string[] = [];
   const args: (string | number)[] = [horizonMs, maxSkewMs];
   for (const c of changes) {
     keys.push(c.value, c.meta);
@@ -226,9 +230,12 @@ export async function applyChanges(
       c.fingerprint,
       c.data,
       c.time,
+      c.user?.sid ?? '',
     );
+    if (c.user !== undefined) userKeys.push(c.user.key);
   }
   if (digestKey !== undefined) keys.push(digestKey);
+  keys.push(...userKeys);
   const reply = (await runScript(client, 'apply', keys, args)) as unknown[];
   if (!Array.isArray(reply) || reply.length !== changes.length + 1) {
     throw new TypeError(

@@ -33,7 +33,11 @@ function newStore(extra: Record<string, unknown> = {}): { store: GeoSessionStore
 }
 
 function sess(user: string | undefined, extra: Record<string, unknown> = {}): SessionData {
-  return { cookie: { originalMaxAge: 60_000, expires: new Date(Date.now() + 60_000) }, user, ...extra } as never;
+  return {
+    cookie: { originalMaxAge: 60_000, expires: new Date(Date.now() + 60_000) },
+    user,
+    ...extra,
+  } as never;
 }
 
 describe.runIf(hasRedis || process.env.CI === 'true')('per-user index', () => {
