@@ -132,10 +132,23 @@ export function writeSession(
 export function touchSession(
   client: RedisClient,
   keys: SessionKeys & { outbox: string },
-  a: { lifetimeMs: number; ruleMs: number; region: string; sid: string; touchStepMs: number },
+  a: {
+    lifetimeMs: number;
+    ruleMs: number;
+    region: string;
+    sid: string;
+    touchStepMs: number;
+    /** The session's user id and index key (the per-user index follows the touch). */
+    user?: { readonly id: string; readonly key: string } | undefined;
+  },
 ): Promise<TouchResult> {
   const args = [Math.ceil(a.lifetimeMs), a.region, a.sid, a.touchStepMs, Math.ceil(a.ruleMs)];
-  return runScript(client, 'touch', keyList(keys), args).then((reply) => Number(reply) as TouchResult);
+  const list = keyList(keys);
+  if (a.user !== undefined) {
+    args.push(a.user.id);
+    list.push(a.user.key);
+  }
+  return runScript(client, 'touch', list, args).then((reply) => Number(reply) as TouchResult);
 }
 
 /** Arguments of {@link destroySession}. */
@@ -159,10 +172,11 @@ export function touchLocalSession(
   client: RedisClient,
   keys: { value: string; meta: string },
   lifetimeMs: number,
+  user?: { readonly sid: string; readonly region: string; readonly key: string },
 ): Promise<boolean> {
-  return runScript(client, 'touch-local', [keys.value, keys.meta], [Math.ceil(lifetimeMs)]).then(
-    (reply) => Number(reply) === 1,
-  );
+  const list = user === undefined ? [keys.value, keys.meta] : [keys.value, keys.meta, user.key];
+  const args = user === undefined ? [Math.ceil(lifetimeMs)] : [Math.ceil(lifetimeMs), user.sid, user.region];
+  return runScript(client, 'touch-local', list, args).then((reply) => Number(reply) === 1);
 }
 
 /** Runs `destroy.lua`. */

@@ -84,6 +84,21 @@ describe.runIf(hasRedis || process.env.CI === 'true')('per-user index', () => {
     await store.close();
   });
 
+  it('a touch keeps the index entry alive past the expiry of the last write', async () => {
+    const { store } = newStore();
+    const life = (ms: number) => ({
+      cookie: { originalMaxAge: ms, expires: new Date(Date.now() + ms) },
+      user: 'tom',
+    });
+    await store.set('t1', life(300) as never);
+    await store.touch('t1', life(60_000) as never);
+    await new Promise((r) => setTimeout(r, 400));
+    // Another write of the user prunes expired entries: the touched one must stay.
+    await store.set('t2', life(60_000) as never);
+    expect((await store.sessionsOf('tom')).map((s) => s.sid)).toEqual(['t1', 't2']);
+    await store.close();
+  });
+
   it('logoutEverywhere ends every session but the kept one, and refuses later saves of older sessions', async () => {
     const { store } = newStore();
     await store.set('a1', sess('dave'));
