@@ -40,6 +40,8 @@ async function run(options: SuiteOptions): Promise<Report> {
   });
   const off = new GeoSessionStore({ region: 'bench', client, prefix: `${runId}off:` });
   const withUser = (i: number) => ({ ...makeSession(i), user: `u${i % users}` });
+  // The set rounds' sessions keep their user (w<k> belongs to v<k mod users>), apart from sessionsOf's users.
+  const writer = (i: number) => ({ ...makeSession(i), user: `v${(i % 8192) % users}` });
   try {
     options.log(`users: writing ${users * SESSIONS_PER_USER} sessions of ${users} users`);
     const ids = Array.from({ length: users * SESSIONS_PER_USER }, (_, i) => i);
@@ -54,7 +56,7 @@ async function run(options: SuiteOptions): Promise<Report> {
         let n = 0;
         return runLoad(concurrency, durationMs, () => {
           const i = n++;
-          return set(store, `w${i % 8192}`, withUser(i));
+          return set(store, `w${i % 8192}`, writer(i));
         });
       };
       const first = r % 2 === 0 ? off : on;
