@@ -25,6 +25,7 @@ import { pasetoSuite } from './paseto.js';
 import { registrySuite } from './registry.js';
 import { replicationSuite } from './replication.js';
 import { storeSuite } from './store.js';
+import { usersSuite } from './users.js';
 
 export type { Report, Suite } from './lib/suite.js';
 
@@ -44,6 +45,7 @@ export const SUITES: readonly Suite[] = [
   nodeSuite,
   registrySuite,
   invalidationSuite,
+  usersSuite,
 ];
 
 function parseArgs(argv: readonly string[]): { names: string[]; flags: Record<string, string> } {

@@ -13,6 +13,7 @@
  * | per-bucket digests (verify) | `{P\|digest}:<region>` (the set of windows), and `:<window>` for each window's hash |
  * | a resync of the region | `{P\|resync}:<region>`, and `:lock` while one runs |
  * | a cache invalidation tag (`P` is the invalidator's channel) | `{P\|tag}:<tag>` |
+ * | a user's index of sessions and "revoked before" mark | `{P\|user}:<uid>` (a user id is checked as a session id) |
  *
  * Why no session id can reach another key, whatever `P`:
  * - a session id has no `{`, `}` or `|` (src/internal/ids.ts) and a prefix has no `|` and at most one
@@ -55,6 +56,8 @@ export interface KeySpace {
   resync(region: string, part?: 'lock'): string;
   /** The set of key names of a cache invalidation tag (src/invalidation/; the prefix is its channel). */
   tag(name: string): string;
+  /** The index of user `uid`'s sessions and its "revoked before" mark (src/redis/scripts/includes/user-index.lua). */
+  user(uid: string): string;
   /** The sid of a session value key, or `undefined` for any other key. */
   sidOf(key: string): string | undefined;
 }
@@ -97,6 +100,7 @@ export function createKeySpace(prefix: string, clientKeyPrefix = ''): KeySpace {
       return part === undefined ? key : `${key}:${part}`;
     },
     tag: (name) => internalKey(prefix, 'tag', name, clientKeyPrefix),
+    user: (uid) => internalKey(prefix, 'user', uid, clientKeyPrefix),
     sidOf(key) {
       if (!key.startsWith(prefix)) return undefined;
       const sid = key.slice(prefix.length);

@@ -22,7 +22,9 @@ export type InternalFamily =
   // a resync of the region in progress, and its progress
   | 'resync'
   // cache invalidation: the keys of one tag (src/invalidation/), `<name>` in place of a region
-  | 'tag';
+  | 'tag'
+  // the per-user index of sessions and the "revoked before" mark (keyed by user id, not region)
+  | 'user';
 
 /** The hash tag Redis Cluster would use for `key`, or `undefined` when it has none. */
 export function hashTagOf(key: string): string | undefined {

@@ -14,8 +14,8 @@ import type { ChangeEvent, ChangeOp } from './events.js';
 /** The kind of envelope that carries session changes. */
 export const SESSION_KIND = 'session';
 
-const OPS: Record<string, ChangeOp> = { s: 'set', t: 'touch', d: 'destroy' };
-const CODES: Record<ChangeOp, string> = { set: 's', touch: 't', destroy: 'd' };
+const OPS: Record<string, ChangeOp> = { s: 'set', t: 'touch', d: 'destroy', r: 'revoke' };
+const CODES: Record<ChangeOp, string> = { set: 's', touch: 't', destroy: 'd', revoke: 'r' };
 
 /** Epoch ms as the scripts write them: decimal digits only ('' or '0x10' would otherwise pass Number()). */
 function parseMs(text: string): number {
@@ -53,6 +53,13 @@ export function decodeSessionChange(envelope: Envelope): ChangeEvent {
   }
   const expiresAt = parseMs(expiry);
   if (!Number.isSafeInteger(expiresAt)) fail(id, 'invalid expiry');
+  if (op === 'revoke') {
+    // A user's "revoked before" mark: the id field holds the user id, the fingerprint field the kept sid.
+    if (eol !== -1) fail(id, 'a revoke carries data');
+    if (lifetime !== '') fail(id, 'a revoke carries a lifetime');
+    if (fingerprint !== '' && sessionIdProblem(fingerprint)) fail(id, 'invalid kept session id');
+    return { id, origin, time, sid, op, version, expiresAt, except: fingerprint };
+  }
   if (op === 'destroy') {
     if (eol !== -1) fail(id, 'a destroy carries data');
     return { id, origin, time, sid, op, version, expiresAt };
@@ -81,8 +88,8 @@ export function decodeSessionChange(envelope: Envelope): ChangeEvent {
 
 /** The body of a `session` envelope for `event` (the form the scripts write). */
 export function encodeSessionChange(event: ChangeEvent): string {
-  const lifetime = event.op === 'destroy' ? '' : String(event.lifetimeMs);
-  const fingerprint = event.op === 'set' ? event.fingerprint : '';
+  const lifetime = event.op === 'destroy' || event.op === 'revoke' ? '' : String(event.lifetimeMs);
+  const fingerprint = event.op === 'set' ? event.fingerprint : event.op === 'revoke' ? event.except : '';
   const header = `${CODES[event.op]}|${event.version}|${event.expiresAt}|${lifetime}|${fingerprint}|${event.sid}`;
   return event.op === 'set' ? `${header}\n${event.data}` : header;
 }

@@ -31,6 +31,7 @@ import { type GeoSessionStoreOptions, type ResolvedOptions, resolveOptions } fro
 import { ReadThrough } from './read-through.js';
 import { StatusMonitor, singleRegionReport } from './status.js';
 import type { StatusReport } from './status-report.js';
+import { type LogoutEverywhereOptions, UserIndex, type UserSession } from './users.js';
 
 /** Options of {@link GeoSessionStore.destroy}. */
 export interface DestroyOptions {
@@ -80,6 +81,7 @@ export class GeoSessionStore extends BaseStore {
   private readonly keys: KeySpace;
   private readonly deadlines: Deadlines;
   private readonly ops: SessionOperations;
+  private readonly users: UserIndex;
   private readonly replicator: Replicator | undefined;
   /** Lag windows, alerts and the status record; only with a transport. */
   private readonly monitor: StatusMonitor | undefined;
@@ -140,6 +142,18 @@ export class GeoSessionStore extends BaseStore {
       onRefused: (op, sid) => this.emitRefused(op, sid),
       knowsItsOwnSessions: () => this.knowsItsOwnSessions(),
     });
+    this.users = new UserIndex({
+      options: resolved,
+      keys: this.keys,
+      outbox: resolved.transport ? this.keys.internal('outbox', resolved.region) : undefined,
+      userOf: (text) => {
+        const session = resolved.serializer.parse(text);
+        return session instanceof Promise ? undefined : resolved.userId?.(session);
+      },
+      destroy: (sid) =>
+        new Promise<void>((resolve, reject) => this.ops.remove(sid, (e) => (e ? reject(e) : resolve()))),
+      call: (operation, work) => this.ops.call(operation, work),
+    });
     this.isConnected = this.client.status === 'ready';
     this.detachClient = followClientState(this.client, (connected) => {
       if (connected === this.isConnected) return;
@@ -192,8 +206,19 @@ export class GeoSessionStore extends BaseStore {
       gapGraceMs: resolved.gapGraceMs,
       heartbeatMs: resolved.heartbeatMs,
       now: resolved.clock,
+      userOf:
+        resolved.userId &&
+        ((data) => {
+          // An async serializer cannot answer inside the apply: such sessions are not indexed on apply.
+          const session = resolved.serializer.parse(data);
+          return session instanceof Promise ? undefined : resolved.userId?.(session);
+        }),
       onError: (error) => this.reportError(error),
       onApplied: (batch) => {
+        for (const event of batch.events) {
+          // A replicated "revoked before" mark ends the user's sessions here that began before it.
+          if (event.op === 'revoke') this.users.endRevoked(event.sid).catch((e) => this.reportError(e));
+        }
         this.monitor?.noteApplied(batch);
         if (this.listenerCount('replicated') > 0) this.emit('replicated', batch);
       },
@@ -409,6 +434,26 @@ export class GeoSessionStore extends BaseStore {
   isDestroyed(sid: string): Promise<boolean> {
     if (this.closed) return Promise.reject(new ClosedError('the session store'));
     return this.ops.hasTombstone(sid);
+  }
+
+  /**
+   * The live sessions of user `userId` (per the `userId` option) held in this region, those created in
+   * other regions included once their writes arrived. Ended and expired sessions are never listed (and
+   * are pruned from the index as they are found).
+   */
+  sessionsOf(userId: string): Promise<UserSession[]> {
+    if (this.closed) return Promise.reject(new ClosedError('the session store'));
+    return this.users.sessionsOf(userId);
+  }
+
+  /**
+   * Ends every session of user `userId` in every region, but `options.except`: a replicated "revoked
+   * before" mark makes every region refuse any session of the user created before the call, including
+   * sessions saved in a partitioned region that arrive later. Resolves to how many sessions it ended here.
+   */
+  logoutEverywhere(userId: string, options?: LogoutEverywhereOptions): Promise<number> {
+    if (this.closed) return Promise.reject(new ClosedError('the session store'));
+    return this.users.logoutEverywhere(userId, options);
   }
 
   /** Every session in this region, each with its `id`. */
