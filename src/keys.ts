@@ -12,6 +12,7 @@
  * | numbers received per origin | `{P\|seen}:<region>`, and `:<origin>` for those held out of order |
  * | per-bucket digests (verify) | `{P\|digest}:<region>` (the set of windows), and `:<window>` for each window's hash |
  * | a resync of the region | `{P\|resync}:<region>`, and `:lock` while one runs |
+ * | revocation channel (pub/sub, no key) | the client's keyPrefix and `{P\|revoked}:<region>` |
  *
  * Why no session id can reach another key, whatever `P`:
  * - a session id has no `{`, `}` or `|` (src/internal/ids.ts) and a prefix has no `|` and at most one
@@ -54,6 +55,12 @@ export interface KeySpace {
   resync(region: string, part?: 'lock'): string;
   /** The sid of a session value key, or `undefined` for any other key. */
   sidOf(key: string): string | undefined;
+  /**
+   * The pub/sub channel on which `region`'s scripts publish the sessions they end (revocation events,
+   * src/session/revocations.ts). A channel is no key: ioredis does not prefix it, so it holds the
+   * client's `keyPrefix` itself.
+   */
+  revoked(region: string): string;
 }
 
 /** Why `prefix` cannot be a key prefix, or `undefined` when it can. */
@@ -93,6 +100,11 @@ export function createKeySpace(prefix: string, clientKeyPrefix = ''): KeySpace {
       const key = internalKey(prefix, 'resync', region, clientKeyPrefix);
       return part === undefined ? key : `${key}:${part}`;
     },
+    revoked: (region) =>
+      clientKeyPrefix +
+      (hashTagOf(clientKeyPrefix + prefix) === undefined
+        ? `{${prefix}|revoked}:${region}`
+        : `${prefix}|revoked:${region}`),
     sidOf(key) {
       if (!key.startsWith(prefix)) return undefined;
       const sid = key.slice(prefix.length);

@@ -143,6 +143,10 @@ export interface DestroyArgs {
   readonly bornHere?: boolean;
   /** Lifetime in ms of that local tombstone. */
   readonly localTombstoneMs?: number;
+  /** The store's revocation channel (`KeySpace.revoked`): a session ended is published there. */
+  readonly revokedChannel?: string;
+  /** The reason published with it, `logout` when absent. */
+  readonly reason?: string;
 }
 
 /** Runs `touch-local.lua` (stores that do not replicate): whether the expiry moved. */
@@ -171,6 +175,8 @@ export function destroySession(
     Math.max(0, Math.ceil(a.credentialMs ?? 0)),
     a.bornHere ? '1' : '0',
     Math.ceil(a.localTombstoneMs ?? 0),
+    a.revokedChannel ?? '',
+    a.reason ?? '',
   ];
   return runScript(client, 'destroy', keyList(keys), args).then((reply) => {
     const [result, version] = reply as [number, string];
@@ -196,7 +202,8 @@ export interface RemoteChange {
 /**
  * Runs `apply.lua` on a chunk of remote changes: a result per change, and whether each (of any op) was
  * older than the stale-event horizon. With `digestKey` (this region's, see `KeySpace.digest`) the
- * script keeps the region's digests in step.
+ * script keeps the region's digests in step; with `revokedChannel` (`KeySpace.revoked`) each destroy
+ * that ends a session here is published there.
  */
 export async function applyChanges(
   client: RedisClient,
@@ -204,6 +211,7 @@ export async function applyChanges(
   horizonMs: number,
   maxSkewMs: number,
   digestKey?: string,
+  revokedChannel?: string,
 ): Promise<{ results: ApplyResult[]; old: boolean[] }> {
   const keys: string[] = [];
   const args: (string | number)[] = [horizonMs, maxSkewMs];
@@ -220,6 +228,7 @@ export async function applyChanges(
     );
   }
   if (digestKey !== undefined) keys.push(digestKey);
+  if (revokedChannel !== undefined) args.push(revokedChannel);
   const reply = (await runScript(client, 'apply', keys, args)) as unknown[];
   if (!Array.isArray(reply) || reply.length !== changes.length + 1) {
     throw new TypeError(

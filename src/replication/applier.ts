@@ -96,6 +96,8 @@ export interface ApplierOptions {
   readonly timeoutMs: number;
   /** This region's digest key (verify), kept in step by the apply script. */
   readonly digestKey?: string;
+  /** This region's revocation channel (`KeySpace.revoked`): each session a destroy ends is published. */
+  readonly revokedChannel?: string;
 }
 
 /**
@@ -137,7 +139,7 @@ export class Applier {
   }
 
   private applyChunk(events: readonly ChangeEvent[]): Promise<{ results: ApplyResult[]; old: boolean[] }> {
-    const { keys, client, horizonMs, maxSkewMs, timeoutMs, digestKey } = this.options;
+    const { keys, client, horizonMs, maxSkewMs, timeoutMs, digestKey, revokedChannel } = this.options;
     const changes: RemoteChange[] = events.map((event) => ({
       value: keys.session(event.sid),
       meta: keys.meta(event.sid),
@@ -150,7 +152,7 @@ export class Applier {
       time: event.time,
     }));
     return withTimeout(
-      applyChanges(client, changes, horizonMs, maxSkewMs, digestKey),
+      applyChanges(client, changes, horizonMs, maxSkewMs, digestKey, revokedChannel),
       timeoutMs,
       () => new TimeoutError('applying remote changes', timeoutMs),
     );

@@ -179,6 +179,7 @@ export class Replicator {
       maxSkewMs: options.maxSkewMs,
       timeoutMs: options.operationTimeoutMs,
       digestKey: keys.digest(options.region),
+      revokedChannel: keys.revoked(options.region),
     });
     this.pipeline.register<ChangeEvent>(SESSION_KIND, {
       decode: decodeSessionChange,

@@ -215,6 +215,7 @@ export class SessionOperations {
       credentialMs: untilMs === undefined ? 0 : untilMs - hostNow,
       bornHere: regionOfSessionId(sid) === options.region && this.ctx.knowsItsOwnSessions(),
       localTombstoneMs: LOCAL_TOMBSTONE_MS,
+      revokedChannel: this.ctx.keys.revoked(options.region),
     });
     this.exec('destroy', work, done, () => done(null));
   }

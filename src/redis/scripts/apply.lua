@@ -31,6 +31,9 @@
 --- ARGV[a+5]  content fingerprint ("s" only)
 --- ARGV[a+6]  serialized session ("s" only)
 --- ARGV[a+7]  when the origin made the change, epoch ms (its Redis clock)
+--- ARGV[3 + 7n] (optional, n the number of events) the store's revocation channel: a destroy that ends a
+---            session here (it was no tombstone before) is published there with the destroy's origin
+---            (the region of its version) and reason "logout" (publish_revoked in common.lua)
 --- KEYS[#KEYS] when #KEYS is odd: this region's digest key (digests in includes/common.lua); its window
 ---            hashes are it and `:<window>` (same slot)
 --- (Under Redis Cluster a batch must hold one slot's sessions only.)
@@ -53,6 +56,9 @@ local function expired(vkey, mkey, meta, v, x, e)
   if meta.x ~= nil then write_meta(mkey, false, v, x, nil, meta.l, meta.f, nil, nil, e, meta.w) end
   return 2
 end
+
+-- This call's revocation channel (nil: none).
+local revoked_channel = nil
 
 local function apply_one(vkey, mkey, op, version, event_x, life, fingerprint, data, time, now, horizon, skew)
   local vms = nil
@@ -79,6 +85,7 @@ local function apply_one(vkey, mkey, op, version, event_x, life, fingerprint, da
       return 2
     end
     write_meta(mkey, true, v, until_ms, nil, nil, nil)
+    if not meta.t then publish_revoked(revoked_channel, vkey, version_region(version), 'logout', nil) end
     return 0
   end
 
@@ -181,9 +188,11 @@ if #KEYS % 2 == 1 then
   digest_key = KEYS[#KEYS]
   digest_horizon = horizon
 end
+local count = math.floor(#KEYS / 2)
+revoked_channel = ARGV[3 + 7 * count]
 local codes = {}
 local old = {}
-for i = 1, math.floor(#KEYS / 2) do
+for i = 1, count do
   local a = 2 + (i - 1) * 7
   local time = tonumber(ARGV[a + 7])
   if now - time > horizon then old[i] = '1' else old[i] = '0' end

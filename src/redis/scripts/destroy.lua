@@ -27,6 +27,9 @@
 ---         none); the tombstone lives at least that long
 --- ARGV[7] (optional) "1" when the id was born in this region
 --- ARGV[8] (optional) lifetime in ms of the local tombstone of a never-saved id (with ARGV[7])
+--- ARGV[9] (optional) the store's revocation channel: a session ended here (code 0, and it was no
+---         tombstone before) is published there (publish_revoked in common.lua); absent or "": nothing
+--- ARGV[10] (optional, with ARGV[9]) the reason published, "logout" when absent
 ---
 --- Returns {code, version} (DestroyResult in src/redis/commands.ts):
 ---   0  destroyed (a tombstone was written even when no session existed: the session may live in a
@@ -86,5 +89,10 @@ local sx = fmt(until_ms)
 write_meta(KEYS[2], true, version, until_ms, nil, nil, nil, sx)
 if KEYS[3] then
   append_event(KEYS[3], 'd', version, sx, '', '', ARGV[3])
+end
+if not meta.t then
+  local reason = ARGV[10]
+  if not reason or reason == '' then reason = 'logout' end
+  publish_revoked(ARGV[9], KEYS[1], ARGV[2], reason, nil)
 end
 return {0, version}
