@@ -282,7 +282,7 @@ for (const sealing of ['unsealed', 'sealed'] as const) {
         await eventually(() => (p.rejected.kr ?? 0) >= rejectedBefore + 2, WAIT);
       } else {
         // Without a sealer anyone may write a change; one claiming a version far ahead is refused.
-        await p.d.inject([forgedDestroy('hk', sid, Date.now() + 48 * 3_600_000)]);
+        await p.d.inject([forgedDestroy('hk', sid, Date.now() + 48 * 3_600_000)], 'outbox');
         await eventually(() => skewed() > skewedBefore, WAIT);
       }
       expect(await p.d.clients.kr?.get(`${p.d.prefix}${sid}`)).not.toBeNull();
