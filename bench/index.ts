@@ -21,6 +21,7 @@ import { opsVerifySuite } from './ops-verify.js';
 import { pasetoSuite } from './paseto.js';
 import { replicationSuite } from './replication.js';
 import { storeSuite } from './store.js';
+import { usersSuite } from './users.js';
 
 export type { Report, Suite } from './lib/suite.js';
 
@@ -37,6 +38,7 @@ export const SUITES: readonly Suite[] = [
   opsMetricsSuite,
   opsResyncSuite,
   opsVerifySuite,
+  usersSuite,
 ];
 
 function parseArgs(argv: readonly string[]): { names: string[]; flags: Record<string, string> } {

@@ -90,6 +90,7 @@ export type { GeoSessionStoreOptions } from './session/options.js';
 export { DEFAULT_OPTIONS } from './session/options.js';
 export type { PeerStatus, ResyncProgress, StatusReport } from './session/status-report.js';
 export { type DestroyOptions, GeoSessionStore } from './session/store.js';
+export type { LogoutEverywhereOptions, UserSession } from './session/users.js';
 export type { MemoryTransportOptions } from './transports/memory.js';
 export { createMemoryTransport } from './transports/memory.js';
 export type { RedisClient, Serializer, SessionCookie, SessionData, SessionInput } from './types.js';

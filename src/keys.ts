@@ -12,6 +12,7 @@
  * | numbers received per origin | `{P\|seen}:<region>`, and `:<origin>` for those held out of order |
  * | per-bucket digests (verify) | `{P\|digest}:<region>` (the set of windows), and `:<window>` for each window's hash |
  * | a resync of the region | `{P\|resync}:<region>`, and `:lock` while one runs |
+ * | a user's index of sessions and "revoked before" mark | `{P\|user}:<uid>` (a user id is checked as a session id) |
  * | revocation channel (pub/sub, no key) | the client's keyPrefix and `{P\|revoked}:<region>` |
  *
  * Why no session id can reach another key, whatever `P`:
@@ -53,6 +54,8 @@ export interface KeySpace {
    * error…; src/admin/resync.ts), or with `part` a key beside it in the same slot (`lock`).
    */
   resync(region: string, part?: 'lock'): string;
+  /** The index of user `uid`'s sessions and its "revoked before" mark (src/redis/scripts/includes/user-index.lua). */
+  user(uid: string): string;
   /** The sid of a session value key, or `undefined` for any other key. */
   sidOf(key: string): string | undefined;
   /**
@@ -100,6 +103,7 @@ export function createKeySpace(prefix: string, clientKeyPrefix = ''): KeySpace {
       const key = internalKey(prefix, 'resync', region, clientKeyPrefix);
       return part === undefined ? key : `${key}:${part}`;
     },
+    user: (uid) => internalKey(prefix, 'user', uid, clientKeyPrefix),
     revoked: (region) =>
       clientKeyPrefix +
       (hashTagOf(clientKeyPrefix + prefix) === undefined

@@ -20,7 +20,9 @@ export type InternalFamily =
   // what each store process of a region reports about replication (status without the app)
   | 'status'
   // a resync of the region in progress, and its progress
-  | 'resync';
+  | 'resync'
+  // the per-user index of sessions and the "revoked before" mark (keyed by user id, not region)
+  | 'user';
 
 /** The hash tag Redis Cluster would use for `key`, or `undefined` when it has none. */
 export function hashTagOf(key: string): string | undefined {

@@ -15,6 +15,8 @@ export enum WriteResult {
   Unchanged = 1,
   /** A logout's tombstone forbids the write. */
   Refused = -1,
+  /** The user's "revoked before" mark (logout everywhere) ends the session: the caller destroys it. */
+  Revoked = -2,
 }
 
 /** What `touch.lua` did. */
@@ -94,6 +96,8 @@ export interface WriteArgs {
   readonly hostNow: number;
   readonly maxSkewMs: number;
   readonly touchStepMs: number;
+  /** The session's user id and that user's index key (`KeySpace.user`), when the store keeps the index. */
+  readonly user?: { readonly id: string; readonly key: string } | undefined;
 }
 
 /** Runs `set.lua`. */
@@ -113,7 +117,12 @@ export function writeSession(
     a.touchStepMs,
     Math.ceil(a.ruleMs),
   ];
-  return runScript(client, 'set', keyList(keys), args).then((reply) => {
+  const list = keyList(keys);
+  if (a.user !== undefined) {
+    args.push(a.user.id);
+    list.push(a.user.key);
+  }
+  return runScript(client, 'set', list, args).then((reply) => {
     const [result, version] = reply as [number, string];
     return { result: result as WriteResult, version };
   });

@@ -37,6 +37,24 @@ import type { ReadThrough } from './read-through.js';
  */
 export const LOCAL_TOMBSTONE_MS = 300_000;
 
+/**
+ * The user of `session` and that user's index key, when the store has a `userId` option and it names
+ * one; throws a TypeError naming the problem when the id it gives is not a valid user id.
+ */
+export function userOf(
+  options: ResolvedOptions,
+  keys: KeySpace,
+  session: SessionData,
+): { id: string; key: string } | undefined {
+  if (options.userId === undefined) return undefined;
+  const id = options.userId(session);
+  if (id === undefined || id === null) return undefined;
+  const problem = sessionIdProblem(id);
+  if (problem !== undefined)
+    throw new TypeError(`geosession: option \`userId\` gave a user id that ${problem}`);
+  return { id, key: keys.user(id) };
+}
+
 /** What {@link SessionOperations} needs from the store. */
 export interface OperationsContext {
   readonly options: ResolvedOptions;
@@ -109,6 +127,7 @@ export class SessionOperations {
     let fp: string;
     let lifetimeMs: number;
     let ruleMs: number;
+    let user: { id: string; key: string } | undefined;
     try {
       ({ lifetimeMs, ruleMs } = this.lifetimeOf(session));
       if (lifetimeMs < 0) {
@@ -118,6 +137,7 @@ export class SessionOperations {
       }
       data = options.serializer.stringify(session as SessionData);
       fp = fingerprint(options.serializer, session as SessionData, data);
+      user = userOf(options, this.ctx.keys, session as SessionData);
     } catch (error) {
       // A ttl function or serializer that throws fails this call, not the host app.
       done(error instanceof Error ? error : new Error(String(error)));
@@ -139,9 +159,16 @@ export class SessionOperations {
       hostNow: options.clock(),
       maxSkewMs: options.maxClockSkewMs,
       touchStepMs: this.touchStepMs,
+      user,
     });
     this.exec('set', work, done, ({ result }) => {
       if (result === WriteResult.Refused) this.ctx.onRefused('set', sid);
+      if (result === WriteResult.Revoked) {
+        // ENDING revoked-before: the user's "revoked before" mark ends a session created before it.
+        this.ctx.onRefused('set', sid);
+        this.remove(sid, done);
+        return;
+      }
       done(null);
     });
   }

@@ -32,6 +32,13 @@ export interface GeoSessionStoreOptions {
    */
   ttl?: number | ((session: SessionData) => number);
   /**
+   * The user a session belongs to (`undefined`: none). With it the scripts keep a per-user index of
+   * sessions in every region (`store.sessionsOf`, `store.logoutEverywhere`). A user id is checked as a
+   * session id is: 1 to 256 printable ASCII characters, no `{`, `}` or `|`. Not with Redis Cluster.
+   * @default undefined
+   */
+  userId?: ((session: SessionData) => string | undefined) | undefined;
+  /**
    * Turns sessions into strings and back.
    * @default JSON
    */
@@ -221,6 +228,7 @@ export interface ResolvedOptions {
   readonly client: RedisClient;
   readonly prefix: string;
   readonly ttl: number | ((session: SessionData) => number);
+  readonly userId: ((session: SessionData) => string | undefined) | undefined;
   readonly serializer: Serializer;
   readonly disableTouch: boolean;
   readonly disableTTL: boolean;
@@ -284,6 +292,7 @@ const KNOWN = [
   'client',
   'prefix',
   'ttl',
+  'userId',
   'serializer',
   'disableTouch',
   'disableTTL',
@@ -384,6 +393,17 @@ export function resolveOptions(input: GeoSessionStoreOptions): ResolvedOptions {
     throw new ConfigError('serializer', 'must have `parse` and `stringify` functions');
   }
 
+  const userId = input.userId ?? undefined;
+  if (userId !== undefined) {
+    if (typeof userId !== 'function')
+      throw new ConfigError('userId', `must be a function of the session, got ${describe(userId)}`);
+    if ((input.client as Cluster).isCluster)
+      throw new ConfigError(
+        'userId',
+        'needs a single-node Redis client: the per-user index is not kept under Redis Cluster',
+      );
+  }
+
   const transport = input.transport;
   if (transport !== undefined) {
     if (typeof transport !== 'object' || transport === null || typeof transport.subscribe !== 'function') {
@@ -469,6 +489,7 @@ export function resolveOptions(input: GeoSessionStoreOptions): ResolvedOptions {
     client: input.client,
     prefix,
     ttl,
+    userId,
     serializer,
     disableTouch: booleanOption('disableTouch', input.disableTouch, false),
     disableTTL: booleanOption('disableTTL', input.disableTTL, false),

@@ -33,6 +33,7 @@ import { ReadThrough } from './read-through.js';
 import { Revocations, type WatchCallback, type WatchOptions } from './revocations.js';
 import { StatusMonitor, singleRegionReport } from './status.js';
 import type { StatusReport } from './status-report.js';
+import { type LogoutEverywhereOptions, UserIndex, type UserSession } from './users.js';
 
 /** Options of {@link GeoSessionStore.destroy}. */
 export interface DestroyOptions {
@@ -82,6 +83,7 @@ export class GeoSessionStore extends BaseStore {
   private readonly keys: KeySpace;
   private readonly deadlines: Deadlines;
   private readonly ops: SessionOperations;
+  private readonly users: UserIndex;
   private readonly replicator: Replicator | undefined;
   /** Lag windows, alerts and the status record; only with a transport. */
   private readonly monitor: StatusMonitor | undefined;
@@ -143,6 +145,14 @@ export class GeoSessionStore extends BaseStore {
       isClosed: () => this.closed,
       onRefused: (op, sid) => this.emitRefused(op, sid),
       knowsItsOwnSessions: () => this.knowsItsOwnSessions(),
+    });
+    this.users = new UserIndex({
+      options: resolved,
+      keys: this.keys,
+      outbox: resolved.transport ? this.keys.internal('outbox', resolved.region) : undefined,
+      destroy: (sid) =>
+        new Promise<void>((resolve, reject) => this.ops.remove(sid, (e) => (e ? reject(e) : resolve()))),
+      call: (operation, work) => this.ops.call(operation, work),
     });
     this.isConnected = this.client.status === 'ready';
     this.detachClient = followClientState(this.client, (connected) => {
@@ -456,6 +466,26 @@ export class GeoSessionStore extends BaseStore {
    */
   revocationsReady(): Promise<void> {
     return this.revocations.ready();
+  }
+
+  /**
+   * The live sessions of user `userId` (per the `userId` option) held in this region, those created in
+   * other regions included once their writes arrived. Ended and expired sessions are never listed (and
+   * are pruned from the index as they are found).
+   */
+  sessionsOf(userId: string): Promise<UserSession[]> {
+    if (this.closed) return Promise.reject(new ClosedError('the session store'));
+    return this.users.sessionsOf(userId);
+  }
+
+  /**
+   * Ends every session of user `userId` in every region, but `options.except`: a replicated "revoked
+   * before" mark makes every region refuse any session of the user created before the call, including
+   * sessions saved in a partitioned region that arrive later. Resolves to how many sessions it ended here.
+   */
+  logoutEverywhere(userId: string, options?: LogoutEverywhereOptions): Promise<number> {
+    if (this.closed) return Promise.reject(new ClosedError('the session store'));
+    return this.users.logoutEverywhere(userId, options);
   }
 
   /** Every session in this region, each with its `id`. */

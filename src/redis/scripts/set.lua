@@ -26,15 +26,29 @@
 ---         other regions know is not replicated
 --- ARGV[9] the session's lifetime rule in ms ("0" never): its cookie's maxAge or the store's ttl. No
 ---         touch may later reach further than now plus this.
+--- ARGV[10] (optional) the session's user id ("" or absent: none). With it, the LAST key is the user's
+---         index (`{P|user}:<uid>`, includes/user-index.lua): the write keeps the index entry, and a
+---         session created before the user's "revoked before" mark (logout everywhere) is refused
+---         (code -2) and ended here, as a destroy would (tombstone, digests, event).
 ---
 --- Returns {code, version} (WriteResult in src/redis/commands.ts):
 ---   0  written with the new version
 ---   1  content unchanged: only the expiry moved (touch cost)
 ---  -1  refused: the session was destroyed (tombstone)
+---  -2  refused: the user's "revoked before" mark ends the session (ENDING revoked-before: nothing is
+---      written here; the store then destroys the session, which writes the tombstone and the event)
 --- @include "common"
+--- @include "user-index"
 
-local replicating = KEYS[3] ~= nil
-if replicating then digest_key = KEYS[5] end
+local uid = ARGV[10]
+local nkeys = #KEYS
+local ukey = nil
+if uid and uid ~= '' then
+  ukey = KEYS[nkeys]
+  nkeys = nkeys - 1
+end
+local replicating = nkeys >= 3
+if replicating and nkeys >= 5 then digest_key = KEYS[5] end
 local rule = tonumber(ARGV[9])
 local meta = read_meta(KEYS[2])
 if meta.t then
@@ -42,6 +56,12 @@ if meta.t then
 end
 
 local now = now_ms()
+if ukey then
+  -- A session this region knows began no later than its index entry, or than its version here.
+  local created = user_created(ukey, ARGV[5])
+  if not created and meta.v then created = version_ms(meta.v) end
+  if created and user_revoked(ukey, ARGV[5], created, now) then return {-2, meta.v or ''} end
+end
 local life = tonumber(ARGV[3])
 local prev_x = meta.x
 local want = 0
@@ -72,6 +92,7 @@ if meta.f == ARGV[2] and meta.l == rule and not meta.e then
       -- The metadata (fingerprint) lives as long as this write's expiry, and records it for `get`.
       write_meta(KEYS[2], false, meta.v, x, nil, meta.l, meta.f, sx, nil, nil, meta.w)
     end
+    if ukey then user_put(ukey, ARGV[5], ARGV[4], now, now, x) end
     return {1, meta.v or ''}
   end
 end
@@ -89,4 +110,5 @@ if replicating then
 else
   write_meta(KEYS[2], false, version, x, nil, rule, ARGV[2], sx, ARGV[9], nil, x)
 end
+if ukey then user_put(ukey, ARGV[5], ARGV[4], now, now, x) end
 return {0, version}

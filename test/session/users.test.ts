@@ -1,0 +1,118 @@
+/**
+ * The per-user index and logout everywhere in one region (part 1 and 2 of issue 17): the scripts keep
+ * the index with every write, `sessionsOf` lists live sessions only and prunes ended ones, and
+ * `logoutEverywhere` ends them and refuses any later save of a session created before it.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigError, GeoSessionStore, type SessionData } from '../../src/index.js';
+import { createKeySpace } from '../../src/keys.js';
+import { hasRedis, sharedRedis, uniquePrefix } from '../helpers/servers.js';
+
+const client = sharedRedis({ lazyConnect: true });
+const prefixes: string[] = [];
+
+afterAll(async () => {
+  for (const prefix of hasRedis ? prefixes : []) {
+    const keys = [...(await client.keys(`${prefix}*`)), ...(await client.keys(`{${prefix}*`))];
+    if (keys.length > 0) await client.del(...keys);
+  }
+  client.disconnect();
+});
+
+function newStore(extra: Record<string, unknown> = {}): { store: GeoSessionStore; prefix: string } {
+  const prefix = uniquePrefix('users');
+  prefixes.push(prefix);
+  const store = new GeoSessionStore({
+    region: 'aa',
+    client,
+    prefix,
+    userId: (s: SessionData) => (s as { user?: string }).user,
+    ...extra,
+  });
+  return { store, prefix };
+}
+
+function sess(user: string | undefined, extra: Record<string, unknown> = {}): SessionData {
+  return { cookie: { originalMaxAge: 60_000, expires: new Date(Date.now() + 60_000) }, user, ...extra } as never;
+}
+
+describe.runIf(hasRedis || process.env.CI === 'true')('per-user index', () => {
+  it('validates the userId option', () => {
+    expect(() => new GeoSessionStore({ region: 'aa', client, userId: 3 as never })).toThrow(ConfigError);
+    expect(() => new GeoSessionStore({ region: 'aa', client, userId: 3 as never })).toThrow(/userId/);
+  });
+
+  it('lists the live sessions of a user and drops ended ones', async () => {
+    const { store } = newStore();
+    await store.set('s1', sess('alice'));
+    await store.set('s2', sess('alice', { n: 1 }));
+    await store.set('s3', sess('bob'));
+    await store.set('s4', sess(undefined));
+    expect((await store.sessionsOf('alice')).map((s) => s.sid).sort()).toEqual(['s1', 's2']);
+    const [first] = await store.sessionsOf('alice');
+    expect(first?.origin).toBe('aa');
+    expect(first?.expiresAt).toBeGreaterThan(Date.now());
+    await store.destroy('s1');
+    expect((await store.sessionsOf('alice')).map((s) => s.sid)).toEqual(['s2']);
+    expect((await store.sessionsOf('bob')).map((s) => s.sid)).toEqual(['s3']);
+    expect(await store.sessionsOf('nobody')).toEqual([]);
+    await store.close();
+  });
+
+  it('refuses an invalid user id with a clear error', async () => {
+    const { store } = newStore();
+    await expect(store.sessionsOf('a|b')).rejects.toThrow(/user id/);
+    await expect(store.set('s1', sess('a{b'))).rejects.toThrow(/userId/);
+    await store.close();
+  });
+
+  it('prunes entries whose session expired, and the index key expires with its last entry', async () => {
+    const { store, prefix } = newStore();
+    const short = { cookie: { originalMaxAge: 50, expires: new Date(Date.now() + 50) }, user: 'carol' };
+    await store.set('e1', short as never);
+    const key = createKeySpace(prefix).user('carol');
+    const pttl = await client.pttl(key);
+    expect(pttl).toBeGreaterThan(0);
+    expect(pttl).toBeLessThanOrEqual(1000);
+    await new Promise((r) => setTimeout(r, 120));
+    expect(await store.sessionsOf('carol')).toEqual([]);
+    expect(await client.exists(key)).toBe(0);
+    await store.close();
+  });
+
+  it('logoutEverywhere ends every session but the kept one, and refuses later saves of older sessions', async () => {
+    const { store } = newStore();
+    await store.set('a1', sess('dave'));
+    await store.set('a2', sess('dave', { x: 1 }));
+    await store.set('a3', sess('dave', { x: 2 }));
+    expect(await store.logoutEverywhere('dave', { except: 'a3' })).toBe(2);
+    expect((await store.sessionsOf('dave')).map((s) => s.sid)).toEqual(['a3']);
+    expect(await store.get('a1')).toBeNull();
+    expect(await store.isDestroyed('a2')).toBe(true);
+    // The kept session still saves.
+    await store.set('a3', sess('dave', { x: 3 }));
+    expect(await store.get('a3')).toMatchObject({ x: 3 });
+    // A session created after the call is unaffected.
+    await new Promise((r) => setTimeout(r, 5));
+    await store.set('a4', sess('dave'));
+    expect((await store.sessionsOf('dave')).map((s) => s.sid).sort()).toEqual(['a3', 'a4']);
+    await store.close();
+  });
+
+  it('a session created before the mark but unknown to the index is refused on save and ended', async () => {
+    const { store } = newStore();
+    const plain = new GeoSessionStore({ region: 'aa', client, prefix: store.prefix });
+    // Written without the index (as a store without the option did): its version predates the mark.
+    await plain.set('old', sess('erin'));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(await store.logoutEverywhere('erin')).toBe(0);
+    const refused: unknown[] = [];
+    store.on('refused', (e) => refused.push(e));
+    await store.set('old', sess('erin', { y: 1 }));
+    expect(refused).toHaveLength(1);
+    expect(await store.get('old')).toBeNull();
+    expect(await store.isDestroyed('old')).toBe(true);
+    await plain.close();
+    await store.close();
+  });
+});
