@@ -154,8 +154,10 @@ export interface DestroyArgs {
   readonly localTombstoneMs?: number;
   /** The store's revocation channel (`KeySpace.revoked`): a session ended is published there. */
   readonly revokedChannel?: string;
-  /** The reason published with it, `logout` when absent. */
-  readonly reason?: string;
+  /** The reason published and replicated with it, `logout` when absent. */
+  readonly reason?: 'logout' | 'logout-everywhere' | 'revoked-before';
+  /** With a reason other than `logout`: the user whose sessions end, published and replicated. */
+  readonly userId?: string;
 }
 
 /** Runs `touch-local.lua` (stores that do not replicate): whether the expiry moved. */
@@ -186,6 +188,7 @@ export function destroySession(
     Math.ceil(a.localTombstoneMs ?? 0),
     a.revokedChannel ?? '',
     a.reason ?? '',
+    a.userId ?? '',
   ];
   return runScript(client, 'destroy', keyList(keys), args).then((reply) => {
     const [result, version] = reply as [number, string];

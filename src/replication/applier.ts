@@ -5,6 +5,7 @@ import type { KeySpace } from '../keys.js';
 import { ApplyResult, applyChanges, type RemoteChange } from '../redis/commands.js';
 import type { RedisClient } from '../types.js';
 import type { ChangeEvent, TouchEvent } from './events.js';
+import { destroyReason } from './session-codec.js';
 
 /** What happened to the changes of one batch, by outcome. */
 export interface ApplyOutcome {
@@ -147,7 +148,8 @@ export class Applier {
       version: event.version,
       expiresAt: event.expiresAt,
       lifetimeMs: event.op === 'destroy' ? undefined : event.lifetimeMs,
-      fingerprint: event.op === 'set' ? event.fingerprint : '',
+      // A destroy's reason rides in the fingerprint field (apply.lua publishes it).
+      fingerprint: event.op === 'set' ? event.fingerprint : event.op === 'destroy' ? destroyReason(event) : '',
       data: event.op === 'set' ? event.data : '',
       time: event.time,
     }));

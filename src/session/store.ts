@@ -150,8 +150,10 @@ export class GeoSessionStore extends BaseStore {
       options: resolved,
       keys: this.keys,
       outbox: resolved.transport ? this.keys.internal('outbox', resolved.region) : undefined,
-      destroy: (sid) =>
-        new Promise<void>((resolve, reject) => this.ops.remove(sid, (e) => (e ? reject(e) : resolve()))),
+      destroy: (sid, why) =>
+        new Promise<void>((resolve, reject) =>
+          this.ops.remove(sid, (e) => (e ? reject(e) : resolve()), undefined, why),
+        ),
       call: (operation, work) => this.ops.call(operation, work),
     });
     this.isConnected = this.client.status === 'ready';

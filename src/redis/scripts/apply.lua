@@ -28,12 +28,13 @@
 --- ARGV[a+2]  version ("" for a touch of a session whose data the origin did not have)
 --- ARGV[a+3]  absolute expiry in ms ("0" = never); for "d", when the tombstone may be forgotten
 --- ARGV[a+4]  the session's lifetime rule in ms ("0" never; "" for "d")
---- ARGV[a+5]  content fingerprint ("s" only)
+--- ARGV[a+5]  content fingerprint ("s"); for "d" the reason when not a plain logout ("logout-everywhere",
+---            "revoked-before"), then optionally a space and the user id, published with the revocation
 --- ARGV[a+6]  serialized session ("s" only)
 --- ARGV[a+7]  when the origin made the change, epoch ms (its Redis clock)
 --- ARGV[3 + 7n] (optional, n the number of events) the store's revocation channel: a destroy that ends a
 ---            session here (it was no tombstone before) is published there with the destroy's origin
----            (the region of its version) and reason "logout" (publish_revoked in common.lua)
+---            (the region of its version) and its reason (publish_revoked in common.lua)
 --- KEYS[#KEYS] when #KEYS is odd: this region's digest key (digests in includes/common.lua); its window
 ---            hashes are it and `:<window>` (same slot)
 --- (Under Redis Cluster a batch must hold one slot's sessions only.)
@@ -85,7 +86,12 @@ local function apply_one(vkey, mkey, op, version, event_x, life, fingerprint, da
       return 2
     end
     write_meta(mkey, true, v, until_ms, nil, nil, nil)
-    if not meta.t then publish_revoked(revoked_channel, vkey, version_region(version), 'logout', nil) end
+    if not meta.t then
+      local reason, user = string.match(fingerprint or '', '^([^ ]+) (.+)$')
+      if not reason then reason = fingerprint end
+      if reason ~= 'logout-everywhere' and reason ~= 'revoked-before' then reason, user = 'logout', nil end
+      publish_revoked(revoked_channel, vkey, version_region(version), reason, user)
+    end
     return 0
   end
 
