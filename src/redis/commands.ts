@@ -132,10 +132,23 @@ export function writeSession(
 export function touchSession(
   client: RedisClient,
   keys: SessionKeys & { outbox: string },
-  a: { lifetimeMs: number; ruleMs: number; region: string; sid: string; touchStepMs: number },
+  a: {
+    lifetimeMs: number;
+    ruleMs: number;
+    region: string;
+    sid: string;
+    touchStepMs: number;
+    /** The session's user id and index key (the per-user index follows the touch). */
+    user?: { readonly id: string; readonly key: string } | undefined;
+  },
 ): Promise<TouchResult> {
   const args = [Math.ceil(a.lifetimeMs), a.region, a.sid, a.touchStepMs, Math.ceil(a.ruleMs)];
-  return runScript(client, 'touch', keyList(keys), args).then((reply) => Number(reply) as TouchResult);
+  const list = keyList(keys);
+  if (a.user !== undefined) {
+    args.push(a.user.id);
+    list.push(a.user.key);
+  }
+  return runScript(client, 'touch', list, args).then((reply) => Number(reply) as TouchResult);
 }
 
 /** Arguments of {@link destroySession}. */
@@ -165,10 +178,11 @@ export function touchLocalSession(
   client: RedisClient,
   keys: { value: string; meta: string },
   lifetimeMs: number,
+  user?: { readonly sid: string; readonly region: string; readonly key: string },
 ): Promise<boolean> {
-  return runScript(client, 'touch-local', [keys.value, keys.meta], [Math.ceil(lifetimeMs)]).then(
-    (reply) => Number(reply) === 1,
-  );
+  const list = user === undefined ? [keys.value, keys.meta] : [keys.value, keys.meta, user.key];
+  const args = user === undefined ? [Math.ceil(lifetimeMs)] : [Math.ceil(lifetimeMs), user.sid, user.region];
+  return runScript(client, 'touch-local', list, args).then((reply) => Number(reply) === 1);
 }
 
 /** Runs `destroy.lua`. */
@@ -200,7 +214,8 @@ export function destroySession(
 export interface RemoteChange {
   readonly value: string;
   readonly meta: string;
-  readonly op: 's' | 't' | 'd';
+  /** "r": a user's "revoked before" mark (value and meta are then both the user's index key). */
+  readonly op: 's' | 't' | 'd' | 'r';
   readonly version: string;
   readonly expiresAt: number;
   /** The session's lifetime rule in ms; `undefined` for a destroy. */
@@ -209,6 +224,8 @@ export interface RemoteChange {
   readonly data: string;
   /** When the origin made it, epoch ms. */
   readonly time: number;
+  /** A set's session id and its user's index key, when the store keeps the per-user index. */
+  readonly user?: { readonly sid: string; readonly key: string } | undefined;
 }
 
 /**
@@ -226,6 +243,7 @@ export async function applyChanges(
   revokedChannel?: string,
 ): Promise<{ results: ApplyResult[]; old: boolean[] }> {
   const keys: string[] = [];
+  const userKeys: string[] = [];
   const args: (string | number)[] = [horizonMs, maxSkewMs];
   for (const c of changes) {
     keys.push(c.value, c.meta);
@@ -237,10 +255,13 @@ export async function applyChanges(
       c.fingerprint,
       c.data,
       c.time,
+      c.user?.sid ?? '',
     );
+    if (c.user !== undefined) userKeys.push(c.user.key);
   }
   if (digestKey !== undefined) keys.push(digestKey);
   if (revokedChannel !== undefined) args.push(revokedChannel);
+  keys.push(...userKeys);
   const reply = (await runScript(client, 'apply', keys, args)) as unknown[];
   if (!Array.isArray(reply) || reply.length !== changes.length + 1) {
     throw new TypeError(

@@ -1,4 +1,5 @@
 import { TimeoutError } from '../errors.js';
+import { isValidSessionId } from '../internal/ids.js';
 import { withTimeout } from '../internal/timeout.js';
 import { createWriteBatcher } from '../internal/write-batching.js';
 import type { KeySpace } from '../keys.js';
@@ -42,7 +43,7 @@ const OUTCOME_OF: Record<ApplyResult, Exclude<keyof ApplyOutcome, 'coalesced'>> 
   [ApplyResult.Invalid]: 'invalid',
 };
 
-const OP_CODES = { set: 's', touch: 't', destroy: 'd' } as const;
+const OP_CODES = { set: 's', touch: 't', destroy: 'd', revoke: 'r' } as const;
 
 /** Changes per apply script call: big enough to save round trips, small enough not to block Redis long. */
 const APPLY_CHUNK = 64;
@@ -99,6 +100,11 @@ export interface ApplierOptions {
   readonly digestKey?: string;
   /** This region's revocation channel (`KeySpace.revoked`): each session a destroy ends is published. */
   readonly revokedChannel?: string;
+  /**
+   * The user id of a serialized session (the store's `userId` option), when the store keeps the per-user
+   * index: applied sets then keep it too. Throws or answers `undefined` for none.
+   */
+  readonly userOf?: ((data: string) => string | undefined) | undefined;
 }
 
 /**
@@ -139,20 +145,51 @@ export class Applier {
     return { outcome, oldFrom };
   }
 
+  /** The valid user id of a replicated session, or `undefined` (none, no index, or not parseable). */
+  private userOf(data: string): string | undefined {
+    const { userOf } = this.options;
+    if (userOf === undefined) return undefined;
+    try {
+      const id = userOf(data);
+      return id !== undefined && isValidSessionId(id) ? id : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   private applyChunk(events: readonly ChangeEvent[]): Promise<{ results: ApplyResult[]; old: boolean[] }> {
     const { keys, client, horizonMs, maxSkewMs, timeoutMs, digestKey, revokedChannel } = this.options;
-    const changes: RemoteChange[] = events.map((event) => ({
-      value: keys.session(event.sid),
-      meta: keys.meta(event.sid),
-      op: OP_CODES[event.op],
-      version: event.version,
-      expiresAt: event.expiresAt,
-      lifetimeMs: event.op === 'destroy' ? undefined : event.lifetimeMs,
-      // A destroy's reason rides in the fingerprint field (apply.lua publishes it).
-      fingerprint: event.op === 'set' ? event.fingerprint : event.op === 'destroy' ? destroyReason(event) : '',
-      data: event.op === 'set' ? event.data : '',
-      time: event.time,
-    }));
+    const changes: RemoteChange[] = events.map((event) => {
+      if (event.op === 'revoke') {
+        const user = keys.user(event.sid);
+        return {
+          value: user,
+          meta: user,
+          op: 'r',
+          version: event.version,
+          expiresAt: event.expiresAt,
+          lifetimeMs: undefined,
+          fingerprint: event.except,
+          data: '',
+          time: event.time,
+        };
+      }
+      const userId = event.op === 'set' ? this.userOf(event.data) : undefined;
+      return {
+        value: keys.session(event.sid),
+        meta: keys.meta(event.sid),
+        op: OP_CODES[event.op],
+        version: event.version,
+        expiresAt: event.expiresAt,
+        lifetimeMs: event.op === 'destroy' ? undefined : event.lifetimeMs,
+        // A destroy's reason rides in the fingerprint field (apply.lua publishes it).
+        fingerprint:
+          event.op === 'set' ? event.fingerprint : event.op === 'destroy' ? destroyReason(event) : '',
+        data: event.op === 'set' ? event.data : '',
+        time: event.time,
+        user: userId === undefined ? undefined : { sid: event.sid, key: keys.user(userId) },
+      };
+    });
     return withTimeout(
       applyChanges(client, changes, horizonMs, maxSkewMs, digestKey, revokedChannel),
       timeoutMs,

@@ -7,7 +7,7 @@
  */
 
 /** The three kinds of change. */
-export type ChangeOp = 'set' | 'touch' | 'destroy';
+export type ChangeOp = 'set' | 'touch' | 'destroy' | 'revoke';
 
 interface ChangeEventBase {
   /** The id of the envelope that carried it: unique across regions and retries. */
@@ -61,5 +61,16 @@ export interface DestroyEvent extends ChangeEventBase {
   readonly userId?: string;
 }
 
+/**
+ * A user's "revoked before" mark (`store.logoutEverywhere`): every session of the user created before
+ * the time of `version` is refused in every region. `sid` holds the user id (checked as a session id),
+ * `expiresAt` when the mark may be forgotten.
+ */
+export interface RevokeEvent extends ChangeEventBase {
+  readonly op: 'revoke';
+  /** The session id logout everywhere kept (`''`: none). */
+  readonly except: string;
+}
+
 /** Any change event. */
-export type ChangeEvent = SetEvent | TouchEvent | DestroyEvent;
+export type ChangeEvent = SetEvent | TouchEvent | DestroyEvent | RevokeEvent;

@@ -96,6 +96,8 @@ export interface ReplicatorOptions {
   /** The relay's consumers idle this long with nothing pending are removed from its group. */
   readonly consumerIdleMs: number;
   readonly now: () => number;
+  /** The user id of a serialized session, when the store keeps the per-user index (see ApplierOptions). */
+  readonly userOf?: ((data: string) => string | undefined) | undefined;
   onError(error: GeoSessionError): void;
   onApplied?(batch: AppliedBatch): void;
   onRejected?(rejected: RejectedEnvelope): void;
@@ -180,6 +182,7 @@ export class Replicator {
       timeoutMs: options.operationTimeoutMs,
       digestKey: keys.digest(options.region),
       revokedChannel: keys.revoked(options.region),
+      userOf: options.userOf,
     });
     this.pipeline.register<ChangeEvent>(SESSION_KIND, {
       decode: decodeSessionChange,

@@ -14,8 +14,8 @@ import type { ChangeEvent, ChangeOp, DestroyEvent } from './events.js';
 /** The kind of envelope that carries session changes. */
 export const SESSION_KIND = 'session';
 
-const OPS: Record<string, ChangeOp> = { s: 'set', t: 'touch', d: 'destroy' };
-const CODES: Record<ChangeOp, string> = { set: 's', touch: 't', destroy: 'd' };
+const OPS: Record<string, ChangeOp> = { s: 'set', t: 'touch', d: 'destroy', r: 'revoke' };
+const CODES: Record<ChangeOp, string> = { set: 's', touch: 't', destroy: 'd', revoke: 'r' };
 
 /** Epoch ms as the scripts write them: decimal digits only ('' or '0x10' would otherwise pass Number()). */
 function parseMs(text: string): number {
@@ -53,6 +53,13 @@ export function decodeSessionChange(envelope: Envelope): ChangeEvent {
   }
   const expiresAt = parseMs(expiry);
   if (!Number.isSafeInteger(expiresAt)) fail(id, 'invalid expiry');
+  if (op === 'revoke') {
+    // A user's "revoked before" mark: the id field holds the user id, the fingerprint field the kept sid.
+    if (eol !== -1) fail(id, 'a revoke carries data');
+    if (lifetime !== '') fail(id, 'a revoke carries a lifetime');
+    if (fingerprint !== '' && sessionIdProblem(fingerprint)) fail(id, 'invalid kept session id');
+    return { id, origin, time, sid, op, version, expiresAt, except: fingerprint };
+  }
   if (op === 'destroy') {
     if (eol !== -1) fail(id, 'a destroy carries data');
     if (fingerprint === '') return { id, origin, time, sid, op, version, expiresAt };
@@ -97,9 +104,15 @@ export function destroyReason(event: DestroyEvent): string {
 }
 
 export function encodeSessionChange(event: ChangeEvent): string {
-  const lifetime = event.op === 'destroy' ? '' : String(event.lifetimeMs);
+  const lifetime = event.op === 'destroy' || event.op === 'revoke' ? '' : String(event.lifetimeMs);
   const fingerprint =
-    event.op === 'set' ? event.fingerprint : event.op === 'destroy' ? destroyReason(event) : '';
+    event.op === 'set'
+      ? event.fingerprint
+      : event.op === 'revoke'
+        ? event.except
+        : event.op === 'destroy'
+          ? destroyReason(event)
+          : '';
   const header = `${CODES[event.op]}|${event.version}|${event.expiresAt}|${lifetime}|${fingerprint}|${event.sid}`;
   return event.op === 'set' ? `${header}\n${event.data}` : header;
 }

@@ -183,9 +183,11 @@ export class SessionOperations {
     if (this.refuseId('touch', sid, done)) return;
     let lifetimeMs: number;
     let ruleMs: number;
+    let user: { id: string; key: string } | undefined;
     try {
       ({ lifetimeMs, ruleMs } = this.lifetimeOf(session));
       lifetimeMs = Math.max(1, lifetimeMs);
+      user = userOf(options, this.ctx.keys, session as SessionData);
     } catch (error) {
       done(error instanceof Error ? error : new Error(String(error)));
       return;
@@ -196,7 +198,12 @@ export class SessionOperations {
       // Without replication a touch needs no version and no event: a relative PEXPIRE GT never creates
       // a session, never shortens one, and cannot revive a destroyed one (its value key is gone); the
       // metadata's expiry follows so that get reports the new cookie.expires.
-      const work = touchLocalSession(options.client, this.keysOf(sid), lifetimeMs);
+      const work = touchLocalSession(
+        options.client,
+        this.keysOf(sid),
+        lifetimeMs,
+        user && { sid, region: options.region, key: user.key },
+      );
       this.exec('touch', work, done, (moved) => {
         if (moved) return done(null);
         this.hasTombstone(sid, 'touch').then((destroyed) => {
@@ -213,6 +220,7 @@ export class SessionOperations {
       region: options.region,
       sid,
       touchStepMs: this.touchStepMs,
+      user,
     });
     this.exec('touch', work, done, (result) => {
       if (result === TouchResult.Refused) this.ctx.onRefused('touch', sid);

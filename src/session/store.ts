@@ -209,8 +209,19 @@ export class GeoSessionStore extends BaseStore {
       gapGraceMs: resolved.gapGraceMs,
       heartbeatMs: resolved.heartbeatMs,
       now: resolved.clock,
+      userOf:
+        resolved.userId &&
+        ((data) => {
+          // An async serializer cannot answer inside the apply: such sessions are not indexed on apply.
+          const session = resolved.serializer.parse(data);
+          return session instanceof Promise ? undefined : resolved.userId?.(session);
+        }),
       onError: (error) => this.reportError(error),
       onApplied: (batch) => {
+        for (const event of batch.events) {
+          // A replicated "revoked before" mark ends the user's sessions here that began before it.
+          if (event.op === 'revoke') this.users.endRevoked(event.sid).catch((e) => this.reportError(e));
+        }
         this.monitor?.noteApplied(batch);
         if (this.listenerCount('replicated') > 0) this.emit('replicated', batch);
       },

@@ -137,4 +137,24 @@ export class UserIndex {
     await Promise.all(ended.map((s) => this.ctx.destroy(s.sid, why)));
     return ended.length;
   }
+
+  /**
+   * Ends the sessions of `userId` listed here that began before its "revoked before" mark (a mark that
+   * arrived from another region), but the one it kept. Resolves to how many it ended.
+   */
+  async endRevoked(userId: string): Promise<number> {
+    const uid = checkUser('logoutEverywhere', userId);
+    const { options, keys } = this.ctx;
+    const text = await this.ctx.call('logoutEverywhere', options.client.hget(keys.user(uid), MARK_FIELD));
+    const match = text === null ? null : /^(\d+)\|(\d+)\|(.*)$/.exec(text);
+    if (!match) return 0;
+    const at = Number(match[1]);
+    const except = match[3];
+    const sessions = await this.sessionsOf(uid);
+    const ended = sessions.filter((s) => s.sid !== except && s.createdAt < at);
+    // ENDING revoked-before: as a destroy does (tombstone, event, digests).
+    const why = { reason: 'revoked-before', userId: uid } as const;
+    await Promise.all(ended.map((s) => this.ctx.destroy(s.sid, why)));
+    return ended.length;
+  }
 }

@@ -33,7 +33,11 @@ function newStore(extra: Record<string, unknown> = {}): { store: GeoSessionStore
 }
 
 function sess(user: string | undefined, extra: Record<string, unknown> = {}): SessionData {
-  return { cookie: { originalMaxAge: 60_000, expires: new Date(Date.now() + 60_000) }, user, ...extra } as never;
+  return {
+    cookie: { originalMaxAge: 60_000, expires: new Date(Date.now() + 60_000) },
+    user,
+    ...extra,
+  } as never;
 }
 
 describe.runIf(hasRedis || process.env.CI === 'true')('per-user index', () => {
@@ -77,6 +81,21 @@ describe.runIf(hasRedis || process.env.CI === 'true')('per-user index', () => {
     await new Promise((r) => setTimeout(r, 120));
     expect(await store.sessionsOf('carol')).toEqual([]);
     expect(await client.exists(key)).toBe(0);
+    await store.close();
+  });
+
+  it('a touch keeps the index entry alive past the expiry of the last write', async () => {
+    const { store } = newStore();
+    const life = (ms: number) => ({
+      cookie: { originalMaxAge: ms, expires: new Date(Date.now() + ms) },
+      user: 'tom',
+    });
+    await store.set('t1', life(300) as never);
+    await store.touch('t1', life(60_000) as never);
+    await new Promise((r) => setTimeout(r, 400));
+    // Another write of the user prunes expired entries: the touched one must stay.
+    await store.set('t2', life(60_000) as never);
+    expect((await store.sessionsOf('tom')).map((s) => s.sid)).toEqual(['t1', 't2']);
     await store.close();
   });
 

@@ -21,10 +21,12 @@
 ---
 --- ARGV[1] stale-event horizon, ms (the shortest tombstone lifetime)
 --- ARGV[2] largest clock skew between regions, ms
---- For the i-th event (i = 1..floor(#KEYS/2)), at a = 2 + 7(i-1):
---- KEYS[2i-1] session value key
---- KEYS[2i]   session metadata (same slot)
---- ARGV[a+1]  op: "s" set, "t" touch, "d" destroy
+--- For the i-th event (i = 1..n, n = (#ARGV - 2) / 8), at a = 2 + 8(i-1):
+--- KEYS[2i-1] session value key (for "r": the user's index)
+--- KEYS[2i]   session metadata (same slot; for "r": the user's index again)
+--- ARGV[a+1]  op: "s" set, "t" touch, "d" destroy, "r" a user's "revoked before" mark (logout
+---            everywhere: the mark's time is its version's, its expiry ARGV[a+3], the kept session id
+---            ARGV[a+5]; a later mark wins)
 --- ARGV[a+2]  version ("" for a touch of a session whose data the origin did not have)
 --- ARGV[a+3]  absolute expiry in ms ("0" = never); for "d", when the tombstone may be forgotten
 --- ARGV[a+4]  the session's lifetime rule in ms ("0" never; "" for "d")
@@ -32,11 +34,15 @@
 ---            "revoked-before"), then optionally a space and the user id, published with the revocation
 --- ARGV[a+6]  serialized session ("s" only)
 --- ARGV[a+7]  when the origin made the change, epoch ms (its Redis clock)
---- ARGV[3 + 7n] (optional, n the number of events) the store's revocation channel: a destroy that ends a
+--- ARGV[a+8]  ("s" only) the session id when the session has a user, "" for none: the set then keeps the
+---            user's index
+---            (includes/user-index.lua), and a session created before the user's mark is refused (-1)
+--- ARGV[3 + 8n] (optional, n the number of events) the store's revocation channel: a destroy that ends a
 ---            session here (it was no tombstone before) is published there with the destroy's origin
 ---            (the region of its version) and its reason (publish_revoked in common.lua)
---- KEYS[#KEYS] when #KEYS is odd: this region's digest key (digests in includes/common.lua); its window
+--- KEYS[2n+1] (optional) this region's digest key (digests in includes/common.lua); its window
 ---            hashes are it and `:<window>` (same slot)
+--- then, in event order, the index key of the user of each event with ARGV[a+8] set
 --- (Under Redis Cluster a batch must hold one slot's sessions only.)
 ---
 --- Returns one code per event (ApplyResult in src/redis/commands.ts), then a string with one character
@@ -49,6 +55,7 @@
 ---   4  refused: version or time too far ahead of this region's clock
 ---   5  refused: a touch that would remove the expiry or reach past the session's lifetime rule
 --- @include "common"
+--- @include "user-index"
 
 -- Ends a session whose newest version's expiry has passed: the value goes, and the metadata records
 -- that version (its key lives on while an older write could revive the session, see write_meta).
@@ -61,14 +68,38 @@ end
 -- This call's revocation channel (nil: none).
 local revoked_channel = nil
 
-local function apply_one(vkey, mkey, op, version, event_x, life, fingerprint, data, time, now, horizon, skew)
+-- A user's "revoked before" mark from another region (op "r"); the store then ends the user's sessions
+-- here that began before it (ENDING revoked-before, src/session/users.ts).
+local function apply_mark(ukey, version, till, except, now)
+  local at = version_ms(version)
+  if not at or till <= now then return 2 end
+  local old_at, old_till, old_except = user_mark(ukey)
+  if old_at and old_at >= at and old_till >= till then return 1 end
+  if old_at and old_at > at then at, except = old_at, old_except end
+  if old_till and old_till > till then till = old_till end
+  redis.call('HSET', ukey, USER_MARK, fmt(at) .. '|' .. fmt(till) .. '|' .. except)
+  user_tidy(ukey, now)
+  return 0
+end
+
+local function apply_one(vkey, mkey, op, version, event_x, life, fingerprint, data, time, now, horizon, skew,
+                         sid_ukey)
   local vms = nil
   if version ~= '' then vms = version_ms(version) end
   if (vms and vms > now + skew) or time > now + skew then return 4 end
+  if op == 'r' then return apply_mark(vkey, version, event_x, fingerprint, now) end
   if op ~= 'd' and now - time > horizon then return 3 end
 
   local meta = read_meta(mkey)
   local prev_x = meta.x
+  if op == 's' and sid_ukey and not meta.t then
+    -- A session the mark covers (created before it: by its index entry, else by its oldest version
+    -- known here) is refused, as a tombstone refuses it (ENDING revoked-before).
+    local created = user_created(sid_ukey[1], sid_ukey[2])
+    if not created and meta.v then created = version_ms(meta.v) end
+    if not created then created = vms end
+    if created and user_revoked(sid_ukey[1], sid_ukey[2], created, now) then return -1 end
+  end
 
   if op == 'd' then
     -- The tombstone outlives every expiry seen for the id, older versions' too (the metadata key
@@ -190,20 +221,35 @@ end
 local now = now_ms()
 local horizon = tonumber(ARGV[1])
 local skew = tonumber(ARGV[2])
-if #KEYS % 2 == 1 then
-  digest_key = KEYS[#KEYS]
-  digest_horizon = horizon
+local n = math.floor((#ARGV - 2) / 8)
+local users = 0
+for i = 1, n do
+  if ARGV[2 + (i - 1) * 8 + 8] ~= '' then users = users + 1 end
 end
-local count = math.floor(#KEYS / 2)
-revoked_channel = ARGV[3 + 7 * count]
+local next_user = 2 * n + 1
+if #KEYS == 2 * n + 1 + users then
+  digest_key = KEYS[2 * n + 1]
+  digest_horizon = horizon
+  next_user = 2 * n + 2
+end
+revoked_channel = ARGV[3 + 8 * n]
 local codes = {}
 local old = {}
-for i = 1, count do
-  local a = 2 + (i - 1) * 7
+for i = 1, n do
+  local a = 2 + (i - 1) * 8
   local time = tonumber(ARGV[a + 7])
   if now - time > horizon then old[i] = '1' else old[i] = '0' end
+  local sid_ukey = nil
+  if ARGV[a + 8] ~= '' then
+    sid_ukey = {KEYS[next_user], ARGV[a + 8]}
+    next_user = next_user + 1
+  end
   codes[i] = apply_one(KEYS[2 * i - 1], KEYS[2 * i], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3]),
-    tonumber(ARGV[a + 4]), ARGV[a + 5], ARGV[a + 6], time, now, horizon, skew)
+    tonumber(ARGV[a + 4]), ARGV[a + 5], ARGV[a + 6], time, now, horizon, skew, sid_ukey)
+  if sid_ukey and codes[i] == 0 then
+    user_put(sid_ukey[1], sid_ukey[2], string.match(ARGV[a + 2], '%.([^.]*)$') or '', now, now,
+      tonumber(ARGV[a + 3]))
+  end
 end
 codes[#codes + 1] = table.concat(old)
 return codes

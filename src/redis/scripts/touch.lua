@@ -21,6 +21,8 @@
 --- ARGV[4] touch step, ms: a move of the expiry by less than this past what the other regions know
 ---         is applied here only
 --- ARGV[5] the session's lifetime rule in ms ("0" never), as the caller's session has it
+--- ARGV[6] (optional) the session's user id ("" or absent: none); with it the LAST key is the user's
+---         index (includes/user-index.lua), whose entry follows the new expiry
 ---
 --- Returns (TouchResult in src/redis/commands.ts):
 ---   0  the expiry moved
@@ -31,8 +33,11 @@
 ---      changed), so the caller must write the session instead: a touch never reaches past the stored
 ---      rule, and a shorter rule takes a new version to shorten the session everywhere
 --- @include "common"
+--- @include "user-index"
 
-digest_key = KEYS[5]
+local ukey = nil
+if ARGV[6] and ARGV[6] ~= '' then ukey = KEYS[#KEYS] end
+if #KEYS >= (ukey and 6 or 5) then digest_key = KEYS[5] end
 local meta = read_meta(KEYS[2])
 if meta.t then return -1 end
 local rule = tonumber(ARGV[5])
@@ -58,5 +63,6 @@ if send then r = x end
 local l = meta.l or rule
 write_meta(KEYS[2], false, meta.v, x, r, l, meta.f, nil, nil, meta.e, meta.w)
 if send then append_event(KEYS[3], 't', expiry_version(meta) or '', fmt(x), fmt(l), '', ARGV[3]) end
+if ukey and moved then user_put(ukey, ARGV[3], ARGV[2], now, now, x) end
 if moved then return 0 end
 return 2
