@@ -80,9 +80,9 @@ async function closeProcesses(p: Processes | undefined): Promise<void> {
 }
 
 /** A session saved in `region` and replicated to every region. */
-async function liveSession(p: Processes, region: string): Promise<string> {
+async function liveSession(p: Processes, region: string, user = 'u'): Promise<string> {
   const sid = p.d.store(region).genid();
-  await p.d.store(region).set(sid, session({ user: 'u' }));
+  await p.d.store(region).set(sid, session({ user }));
   await eventually(async () => {
     for (const r of REGIONS) if ((await p.d.clients[r]?.get(`${p.d.prefix}${sid}`)) == null) return false;
     return true;
@@ -168,6 +168,32 @@ describe.skipIf(!available)('revocation events, two processes per region over Re
     for (const sid of [a, b, c]) await seenEverywhere(p, sid);
     await eventually(() => fired.length > 0, WAIT);
     expect(fired).toEqual(['c']);
+  });
+});
+
+describe.skipIf(!available)('revocation events of logout everywhere (userId option)', () => {
+  let p: Processes;
+  beforeAll(async () => {
+    p = await startProcesses({ userId: (s: { user?: string }) => s.user });
+  });
+  afterAll(async () => {
+    await closeProcesses(p);
+  });
+
+  it('every process of every region hears each session of the user end, with the user and reason', async () => {
+    const sids = [await liveSession(p, 'hk', 'alice'), await liveSession(p, 'kr', 'alice')];
+    const kept = await liveSession(p, 'kr', 'alice');
+    await eventually(async () => (await p.d.store('hk').sessionsOf('alice')).length === 3, WAIT);
+    expect(await p.d.store('hk').logoutEverywhere('alice', { except: kept })).toBe(2);
+    for (const sid of sids) await seenEverywhere(p, sid);
+    for (const store of p.all) {
+      for (const sid of sids) {
+        expect(about(p, store, sid)).toEqual([
+          { sid, userId: 'alice', origin: 'hk', reason: 'logout-everywhere' },
+        ]);
+      }
+      expect(about(p, store, kept)).toEqual([]);
+    }
   });
 });
 
