@@ -130,7 +130,8 @@ export class Revocations {
 
   /** Watches `sid` (see `GeoSessionStore.watch`). */
   watch(sid: string, callback: WatchCallback, options: WatchOptions = {}): () => void {
-    if (typeof callback !== 'function') throw new TypeError('geosession: watch(sid, callback): callback must be a function');
+    if (typeof callback !== 'function')
+      throw new TypeError('geosession: watch(sid, callback): callback must be a function');
     const { signal } = options;
     let released = false;
     const unwatch = (): void => {

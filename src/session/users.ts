@@ -37,7 +37,10 @@ export interface UserIndexContext {
    * Ends one session as `store.destroy` does (tombstone, event), publishing and replicating why (the
    * revocation event's reason) and whose it was.
    */
-  destroy(sid: string, why: { reason: 'logout-everywhere' | 'revoked-before'; userId: string }): Promise<void>;
+  destroy(
+    sid: string,
+    why: { reason: 'logout-everywhere' | 'revoked-before'; userId: string },
+  ): Promise<void>;
   /** Runs one Redis call under the operation deadline. */
   call<T>(operation: string, work: Promise<T>): Promise<T>;
 }
