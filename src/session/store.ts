@@ -150,6 +150,10 @@ export class GeoSessionStore extends BaseStore {
       options: resolved,
       keys: this.keys,
       outbox: resolved.transport ? this.keys.internal('outbox', resolved.region) : undefined,
+      userOf: (text) => {
+        const session = resolved.serializer.parse(text);
+        return session instanceof Promise ? undefined : resolved.userId?.(session);
+      },
       destroy: (sid, why) =>
         new Promise<void>((resolve, reject) =>
           this.ops.remove(sid, (e) => (e ? reject(e) : resolve()), undefined, why),

@@ -33,6 +33,8 @@ export interface UserIndexContext {
   readonly keys: KeySpace;
   /** This region's outbox when the store replicates. */
   readonly outbox: string | undefined;
+  /** The user of a stored session's text (`undefined`: none, or not readable synchronously). */
+  userOf(text: string): string | undefined;
   /**
    * Ends one session as `store.destroy` does (tombstone, event), publishing and replicating why (the
    * revocation event's reason) and whose it was.
@@ -100,7 +102,13 @@ export class UserIndex {
     entries.forEach((entry, i) => {
       const state = states[i];
       // Ended (tombstone), expired or gone: not listed, and pruned.
-      if (state === undefined || state.value === undefined || isTombstoneText(state.metaText ?? null)) {
+      // A session now of another user (the same id saved with another user) is not this user's either.
+      if (
+        state === undefined ||
+        state.value === undefined ||
+        isTombstoneText(state.metaText ?? null) ||
+        this.ownerOf(state.value) !== uid
+      ) {
         dead.push(entry.sid);
       } else {
         live.push(entry);
@@ -108,6 +116,14 @@ export class UserIndex {
     });
     if (dead.length > 0) await this.ctx.call('sessionsOf', options.client.hdel(key, ...dead));
     return live.sort((a, b) => a.createdAt - b.createdAt || (a.sid < b.sid ? -1 : 1));
+  }
+
+  private ownerOf(text: string): string | undefined {
+    try {
+      return this.ctx.userOf(text);
+    } catch {
+      return undefined;
+    }
   }
 
   /**

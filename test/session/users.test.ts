@@ -63,6 +63,15 @@ describe.runIf(hasRedis || process.env.CI === 'true')('per-user index', () => {
     await store.close();
   });
 
+  it('a session saved again with another user moves to that user', async () => {
+    const { store } = newStore();
+    await store.set('m1', sess('ann'));
+    await store.set('m1', sess('ben', { n: 1 }));
+    expect((await store.sessionsOf('ann')).map((s) => s.sid)).toEqual([]);
+    expect((await store.sessionsOf('ben')).map((s) => s.sid)).toEqual(['m1']);
+    await store.close();
+  });
+
   it('refuses an invalid user id with a clear error', async () => {
     const { store } = newStore();
     await expect(store.sessionsOf('a|b')).rejects.toThrow(/user id/);
