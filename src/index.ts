@@ -97,6 +97,15 @@ export { DEFAULT_ALERT_RULES } from './session/alert-options.js';
 export type { GeoSessionStoreEvents, RefusedWrite } from './session/events.js';
 export type { GeoSessionStoreOptions } from './session/options.js';
 export { DEFAULT_OPTIONS } from './session/options.js';
+export type {
+  MissedRevocation,
+  RevocationGap,
+  RevocationReason,
+  RevokedSession,
+  WatchCallback,
+  WatchedEnding,
+  WatchOptions,
+} from './session/revocations.js';
 export type { PeerStatus, ResyncProgress, StatusReport } from './session/status-report.js';
 export { type DestroyOptions, GeoSessionStore } from './session/store.js';
 export type { LogoutEverywhereOptions, UserSession } from './session/users.js';

@@ -14,6 +14,7 @@
  * | a resync of the region | `{P\|resync}:<region>`, and `:lock` while one runs |
  * | a cache invalidation tag (`P` is the invalidator's channel) | `{P\|tag}:<tag>` |
  * | a user's index of sessions and "revoked before" mark | `{P\|user}:<uid>` (a user id is checked as a session id) |
+ * | revocation channel (pub/sub, no key) | the client's keyPrefix and `{P\|revoked}:<region>` |
  *
  * Why no session id can reach another key, whatever `P`:
  * - a session id has no `{`, `}` or `|` (src/internal/ids.ts) and a prefix has no `|` and at most one
@@ -60,6 +61,12 @@ export interface KeySpace {
   user(uid: string): string;
   /** The sid of a session value key, or `undefined` for any other key. */
   sidOf(key: string): string | undefined;
+  /**
+   * The pub/sub channel on which `region`'s scripts publish the sessions they end (revocation events,
+   * src/session/revocations.ts). A channel is no key: ioredis does not prefix it, so it holds the
+   * client's `keyPrefix` itself.
+   */
+  revoked(region: string): string;
 }
 
 /** Why `prefix` cannot be a key prefix, or `undefined` when it can. */
@@ -101,6 +108,11 @@ export function createKeySpace(prefix: string, clientKeyPrefix = ''): KeySpace {
     },
     tag: (name) => internalKey(prefix, 'tag', name, clientKeyPrefix),
     user: (uid) => internalKey(prefix, 'user', uid, clientKeyPrefix),
+    revoked: (region) =>
+      clientKeyPrefix +
+      (hashTagOf(clientKeyPrefix + prefix) === undefined
+        ? `{${prefix}|revoked}:${region}`
+        : `${prefix}|revoked:${region}`),
     sidOf(key) {
       if (!key.startsWith(prefix)) return undefined;
       const sid = key.slice(prefix.length);

@@ -264,7 +264,14 @@ export async function repairRegions(
         );
       }
       const changes = changesOf(region, action, winner, Date.now());
-      const { results } = await applyChanges(region.client, changes, horizonMs, maxSkewMs, digest);
+      const { results } = await applyChanges(
+        region.client,
+        changes,
+        horizonMs,
+        maxSkewMs,
+        digest,
+        region.keys.revoked(region.id),
+      );
       actions.push({ ...action, result: results[0] as ApplyResult });
     }
   }

@@ -165,6 +165,12 @@ export interface DestroyArgs {
   readonly bornHere?: boolean;
   /** Lifetime in ms of that local tombstone. */
   readonly localTombstoneMs?: number;
+  /** The store's revocation channel (`KeySpace.revoked`): a session ended is published there. */
+  readonly revokedChannel?: string;
+  /** The reason published and replicated with it, `logout` when absent. */
+  readonly reason?: 'logout' | 'logout-everywhere' | 'revoked-before';
+  /** With a reason other than `logout`: the user whose sessions end, published and replicated. */
+  readonly userId?: string;
 }
 
 /** Runs `touch-local.lua` (stores that do not replicate): whether the expiry moved. */
@@ -194,6 +200,9 @@ export function destroySession(
     Math.max(0, Math.ceil(a.credentialMs ?? 0)),
     a.bornHere ? '1' : '0',
     Math.ceil(a.localTombstoneMs ?? 0),
+    a.revokedChannel ?? '',
+    a.reason ?? '',
+    a.userId ?? '',
   ];
   return runScript(client, 'destroy', keyList(keys), args).then((reply) => {
     const [result, version] = reply as [number, string];
@@ -222,7 +231,8 @@ export interface RemoteChange {
 /**
  * Runs `apply.lua` on a chunk of remote changes: a result per change, and whether each (of any op) was
  * older than the stale-event horizon. With `digestKey` (this region's, see `KeySpace.digest`) the
- * script keeps the region's digests in step.
+ * script keeps the region's digests in step; with `revokedChannel` (`KeySpace.revoked`) each destroy
+ * that ends a session here is published there.
  */
 export async function applyChanges(
   client: RedisClient,
@@ -230,6 +240,7 @@ export async function applyChanges(
   horizonMs: number,
   maxSkewMs: number,
   digestKey?: string,
+  revokedChannel?: string,
 ): Promise<{ results: ApplyResult[]; old: boolean[] }> {
   const keys: string[] = [];
   const userKeys: string[] = [];
@@ -249,6 +260,7 @@ export async function applyChanges(
     if (c.user !== undefined) userKeys.push(c.user.key);
   }
   if (digestKey !== undefined) keys.push(digestKey);
+  if (revokedChannel !== undefined) args.push(revokedChannel);
   keys.push(...userKeys);
   const reply = (await runScript(client, 'apply', keys, args)) as unknown[];
   if (!Array.isArray(reply) || reply.length !== changes.length + 1) {

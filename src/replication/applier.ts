@@ -6,6 +6,7 @@ import type { KeySpace } from '../keys.js';
 import { ApplyResult, applyChanges, type RemoteChange } from '../redis/commands.js';
 import type { RedisClient } from '../types.js';
 import type { ChangeEvent, TouchEvent } from './events.js';
+import { destroyReason } from './session-codec.js';
 
 /** What happened to the changes of one batch, by outcome. */
 export interface ApplyOutcome {
@@ -97,6 +98,8 @@ export interface ApplierOptions {
   readonly timeoutMs: number;
   /** This region's digest key (verify), kept in step by the apply script. */
   readonly digestKey?: string;
+  /** This region's revocation channel (`KeySpace.revoked`): each session a destroy ends is published. */
+  readonly revokedChannel?: string;
   /**
    * The user id of a serialized session (the store's `userId` option), when the store keeps the per-user
    * index: applied sets then keep it too. Throws or answers `undefined` for none.
@@ -155,7 +158,7 @@ export class Applier {
   }
 
   private applyChunk(events: readonly ChangeEvent[]): Promise<{ results: ApplyResult[]; old: boolean[] }> {
-    const { keys, client, horizonMs, maxSkewMs, timeoutMs, digestKey } = this.options;
+    const { keys, client, horizonMs, maxSkewMs, timeoutMs, digestKey, revokedChannel } = this.options;
     const changes: RemoteChange[] = events.map((event) => {
       if (event.op === 'revoke') {
         const user = keys.user(event.sid);
@@ -179,14 +182,16 @@ export class Applier {
         version: event.version,
         expiresAt: event.expiresAt,
         lifetimeMs: event.op === 'destroy' ? undefined : event.lifetimeMs,
-        fingerprint: event.op === 'set' ? event.fingerprint : '',
+        // A destroy's reason rides in the fingerprint field (apply.lua publishes it).
+        fingerprint:
+          event.op === 'set' ? event.fingerprint : event.op === 'destroy' ? destroyReason(event) : '',
         data: event.op === 'set' ? event.data : '',
         time: event.time,
         user: userId === undefined ? undefined : { sid: event.sid, key: keys.user(userId) },
       };
     });
     return withTimeout(
-      applyChanges(client, changes, horizonMs, maxSkewMs, digestKey),
+      applyChanges(client, changes, horizonMs, maxSkewMs, digestKey, revokedChannel),
       timeoutMs,
       () => new TimeoutError('applying remote changes', timeoutMs),
     );

@@ -52,6 +52,13 @@ export interface TouchEvent extends ChangeEventBase {
 /** A session was destroyed (logout). */
 export interface DestroyEvent extends ChangeEventBase {
   readonly op: 'destroy';
+  /**
+   * Why, when not a plain logout (carried in the fingerprint field, empty for a logout, so regions that
+   * predate it read it as one): the `reason` of the revocation event every region publishes.
+   */
+  readonly reason?: 'logout-everywhere' | 'revoked-before';
+  /** With `reason`: the user whose sessions were ended (after a space in the same field). */
+  readonly userId?: string;
 }
 
 /**

@@ -127,6 +127,7 @@ export class Replicator {
       maxSkewMs: options.maxSkewMs,
       timeoutMs: options.operationTimeoutMs,
       digestKey: keys.digest(options.region),
+      revokedChannel: keys.revoked(options.region),
       userOf: options.userOf,
     });
     this.node.register<ChangeEvent>(SESSION_KIND, {

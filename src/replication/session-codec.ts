@@ -2,7 +2,7 @@ import type { Envelope } from '../contracts/envelope.js';
 import { EventError } from '../errors.js';
 import { sessionIdProblem } from '../internal/ids.js';
 import { VERSION_PATTERN } from '../redis/meta.js';
-import type { ChangeEvent, ChangeOp } from './events.js';
+import type { ChangeEvent, ChangeOp, DestroyEvent } from './events.js';
 
 /**
  * The body of a `session` envelope, as the write scripts append it to the outbox (append_event in
@@ -62,7 +62,17 @@ export function decodeSessionChange(envelope: Envelope): ChangeEvent {
   }
   if (op === 'destroy') {
     if (eol !== -1) fail(id, 'a destroy carries data');
-    return { id, origin, time, sid, op, version, expiresAt };
+    if (fingerprint === '') return { id, origin, time, sid, op, version, expiresAt };
+    const space = fingerprint.indexOf(' ');
+    const reason = space === -1 ? fingerprint : fingerprint.slice(0, space);
+    if (reason !== 'logout-everywhere' && reason !== 'revoked-before') {
+      fail(id, `unknown destroy reason ${JSON.stringify(reason.slice(0, 40))}`);
+    }
+    if (space === -1) return { id, origin, time, sid, op, version, expiresAt, reason };
+    const userId = fingerprint.slice(space + 1);
+    const userProblem = sessionIdProblem(userId);
+    if (userProblem) fail(id, `user id ${userProblem}`);
+    return { id, origin, time, sid, op, version, expiresAt, reason, userId };
   }
   const lifetimeMs = parseMs(lifetime);
   if (!Number.isSafeInteger(lifetimeMs)) fail(id, 'invalid lifetime');
@@ -87,9 +97,22 @@ export function decodeSessionChange(envelope: Envelope): ChangeEvent {
 }
 
 /** The body of a `session` envelope for `event` (the form the scripts write). */
+/** What a destroy carries in its fingerprint field: its reason and user, "" for a plain logout. */
+export function destroyReason(event: DestroyEvent): string {
+  if (event.reason === undefined) return '';
+  return event.userId === undefined ? event.reason : `${event.reason} ${event.userId}`;
+}
+
 export function encodeSessionChange(event: ChangeEvent): string {
   const lifetime = event.op === 'destroy' || event.op === 'revoke' ? '' : String(event.lifetimeMs);
-  const fingerprint = event.op === 'set' ? event.fingerprint : event.op === 'revoke' ? event.except : '';
+  const fingerprint =
+    event.op === 'set'
+      ? event.fingerprint
+      : event.op === 'revoke'
+        ? event.except
+        : event.op === 'destroy'
+          ? destroyReason(event)
+          : '';
   const header = `${CODES[event.op]}|${event.version}|${event.expiresAt}|${lifetime}|${fingerprint}|${event.sid}`;
   return event.op === 'set' ? `${header}\n${event.data}` : header;
 }

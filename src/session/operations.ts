@@ -166,7 +166,7 @@ export class SessionOperations {
       if (result === WriteResult.Revoked) {
         // ENDING revoked-before: the user's "revoked before" mark ends a session created before it.
         this.ctx.onRefused('set', sid);
-        this.remove(sid, done);
+        this.remove(sid, done, undefined, { reason: 'revoked-before', userId: user?.id });
         return;
       }
       done(null);
@@ -235,7 +235,12 @@ export class SessionOperations {
    * Destroys `sid`. `untilMs` (epoch ms, host clock) is when the credential the session came from stops
    * being valid (a token's exp): the tombstone lives at least until then.
    */
-  remove(sid: string, done: Callback<void>, untilMs?: number): void {
+  remove(
+    sid: string,
+    done: Callback<void>,
+    untilMs?: number,
+    why?: { reason: 'logout-everywhere' | 'revoked-before'; userId: string | undefined },
+  ): void {
     if (this.refuseClosed(done) || this.refuseId('destroy', sid, done)) return;
     const { options } = this.ctx;
     this.ctx.readThrough?.forget(sid);
@@ -250,6 +255,8 @@ export class SessionOperations {
       credentialMs: untilMs === undefined ? 0 : untilMs - hostNow,
       bornHere: regionOfSessionId(sid) === options.region && this.ctx.knowsItsOwnSessions(),
       localTombstoneMs: LOCAL_TOMBSTONE_MS,
+      revokedChannel: this.ctx.keys.revoked(options.region),
+      ...(why ? { reason: why.reason, userId: why.userId } : {}),
     });
     this.exec('destroy', work, done, () => done(null));
   }

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import { CallbackError, ClosedError, type ReadThroughError } from '../errors.js';
 import { type Callback, dual, type OnThrown, settle } from '../internal/callback.js';
@@ -29,6 +30,7 @@ import { BaseStore, createSession, load, type RegenerateRequest, regenerate } fr
 import { SessionOperations } from './operations.js';
 import { type GeoSessionStoreOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { ReadThrough } from './read-through.js';
+import { Revocations, type WatchCallback, type WatchOptions } from './revocations.js';
 import { StatusMonitor, singleRegionReport } from './status.js';
 import type { StatusReport } from './status-report.js';
 import { type LogoutEverywhereOptions, UserIndex, type UserSession } from './users.js';
@@ -88,6 +90,8 @@ export class GeoSessionStore extends BaseStore {
   private readonly started: Promise<void>;
   private readonly policyChecked: Promise<string | undefined>;
   private readonly detachClient: () => void;
+  /** Revocation events and watches: a subscriber connection only while someone listens or watches. */
+  private readonly revocations: Revocations;
   /** Told how every operation ended (the metrics collector; see src/internal/operation-observers.ts). */
   private readonly observers: OperationObserver[] = operationObservers(this);
   private isConnected: boolean;
@@ -150,8 +154,10 @@ export class GeoSessionStore extends BaseStore {
         const session = resolved.serializer.parse(text);
         return session instanceof Promise ? undefined : resolved.userId?.(session);
       },
-      destroy: (sid) =>
-        new Promise<void>((resolve, reject) => this.ops.remove(sid, (e) => (e ? reject(e) : resolve()))),
+      destroy: (sid, why) =>
+        new Promise<void>((resolve, reject) =>
+          this.ops.remove(sid, (e) => (e ? reject(e) : resolve()), undefined, why),
+        ),
       call: (operation, work) => this.ops.call(operation, work),
     });
     this.isConnected = this.client.status === 'ready';
@@ -160,6 +166,7 @@ export class GeoSessionStore extends BaseStore {
       this.isConnected = connected;
       this.emit(connected ? 'connect' : 'disconnect');
     });
+    this.revocations = this.startRevocations(resolved);
     this.replicator = resolved.transport ? this.startReplication(resolved) : undefined;
     this.monitor = this.replicator && this.startStatus(resolved, this.replicator);
     this.started = this.replicator ? this.replicator.start() : Promise.resolve();
@@ -227,6 +234,27 @@ export class GeoSessionStore extends BaseStore {
         if (this.listenerCount('rejected') > 0) this.emit('rejected', rejected);
       },
     });
+  }
+
+  private startRevocations(resolved: ResolvedOptions): Revocations {
+    const revocations = new Revocations({
+      client: this.client,
+      channel: this.keys.revoked(resolved.region),
+      valuePrefix: keyPrefixOf(this.client) + resolved.prefix,
+      isDestroyed: (sid) => this.ops.hasTombstone(sid, 'watch'),
+      onRevoked: (event) => this.emit('revoked', event),
+      onGap: (gap) => this.emit('revocation-gap', gap),
+      onError: (error) => this.reportError(error),
+      now: () => Date.now(),
+    });
+    const follow = (event: string | symbol) => {
+      if (event === 'revoked') revocations.setListening(this.listenerCount('revoked') > 0);
+    };
+    EventEmitter.prototype.on.call(this, 'newListener', (event: string | symbol) => {
+      if (event === 'revoked') revocations.setListening(true);
+    });
+    EventEmitter.prototype.on.call(this, 'removeListener', follow);
+    return revocations;
   }
 
   private startStatus(resolved: ResolvedOptions, replicator: Replicator): StatusMonitor {
@@ -345,6 +373,7 @@ export class GeoSessionStore extends BaseStore {
     if (this.closed) return;
     this.closed = true;
     this.detachClient();
+    this.revocations.close();
     this.monitor?.close();
     await this.replicator?.close(this.options.operationTimeoutMs + 1000);
     this.deadlines.close(new ClosedError('the session store'));
@@ -434,6 +463,26 @@ export class GeoSessionStore extends BaseStore {
   isDestroyed(sid: string): Promise<boolean> {
     if (this.closed) return Promise.reject(new ClosedError('the session store'));
     return this.ops.hasTombstone(sid);
+  }
+
+  /**
+   * Calls `callback` once when session `sid` ends by logout, logout everywhere or a "revoked before"
+   * mark, in any region; also (reason `missed`) when the session had ended before the watch began or
+   * while the subscriber was disconnected. Returns the function that releases the watch; aborting
+   * `options.signal` releases it too. Tie it to the connection: `ws.on('close', store.watch(sid, () =>
+   * ws.close(4001, 'logged out')))`. Watching holds one subscriber connection per store, shared by all
+   * watches. An invalid id is never watched.
+   */
+  watch(sid: string, callback: WatchCallback, options?: WatchOptions): () => void {
+    return this.revocations.watch(sid, callback, options);
+  }
+
+  /**
+   * Resolves once revocation events are being received (the subscriber is subscribed) and the watches
+   * made so far have been checked; at once when nobody listens to `revoked` or watches.
+   */
+  revocationsReady(): Promise<void> {
+    return this.revocations.ready();
   }
 
   /**

@@ -35,8 +35,14 @@ export interface UserIndexContext {
   readonly outbox: string | undefined;
   /** The user of a stored session's text (`undefined`: none, or not readable synchronously). */
   userOf(text: string): string | undefined;
-  /** Ends one session as `store.destroy` does (tombstone, event). */
-  destroy(sid: string): Promise<void>;
+  /**
+   * Ends one session as `store.destroy` does (tombstone, event), publishing and replicating why (the
+   * revocation event's reason) and whose it was.
+   */
+  destroy(
+    sid: string,
+    why: { reason: 'logout-everywhere' | 'revoked-before'; userId: string },
+  ): Promise<void>;
   /** Runs one Redis call under the operation deadline. */
   call<T>(operation: string, work: Promise<T>): Promise<T>;
 }
@@ -146,7 +152,8 @@ export class UserIndex {
     const sessions = await this.sessionsOf(uid);
     const ended = sessions.filter((s) => s.sid !== except);
     // ENDING logout-everywhere: each listed session ends as a destroy does (tombstone, event, digests).
-    await Promise.all(ended.map((s) => this.ctx.destroy(s.sid)));
+    const why = { reason: 'logout-everywhere', userId: uid } as const;
+    await Promise.all(ended.map((s) => this.ctx.destroy(s.sid, why)));
     return ended.length;
   }
 
@@ -165,7 +172,8 @@ export class UserIndex {
     const sessions = await this.sessionsOf(uid);
     const ended = sessions.filter((s) => s.sid !== except && s.createdAt < at);
     // ENDING revoked-before: as a destroy does (tombstone, event, digests).
-    await Promise.all(ended.map((s) => this.ctx.destroy(s.sid)));
+    const why = { reason: 'revoked-before', userId: uid } as const;
+    await Promise.all(ended.map((s) => this.ctx.destroy(s.sid, why)));
     return ended.length;
   }
 }

@@ -30,12 +30,16 @@
 --- ARGV[a+2]  version ("" for a touch of a session whose data the origin did not have)
 --- ARGV[a+3]  absolute expiry in ms ("0" = never); for "d", when the tombstone may be forgotten
 --- ARGV[a+4]  the session's lifetime rule in ms ("0" never; "" for "d")
---- ARGV[a+5]  content fingerprint ("s" only)
+--- ARGV[a+5]  content fingerprint ("s"); for "d" the reason when not a plain logout ("logout-everywhere",
+---            "revoked-before"), then optionally a space and the user id, published with the revocation
 --- ARGV[a+6]  serialized session ("s" only)
 --- ARGV[a+7]  when the origin made the change, epoch ms (its Redis clock)
 --- ARGV[a+8]  ("s" only) the session id when the session has a user, "" for none: the set then keeps the
 ---            user's index
 ---            (includes/user-index.lua), and a session created before the user's mark is refused (-1)
+--- ARGV[3 + 8n] (optional, n the number of events) the store's revocation channel: a destroy that ends a
+---            session here (it was no tombstone before) is published there with the destroy's origin
+---            (the region of its version) and its reason (publish_revoked in common.lua)
 --- KEYS[2n+1] (optional) this region's digest key (digests in includes/common.lua); its window
 ---            hashes are it and `:<window>` (same slot)
 --- then, in event order, the index key of the user of each event with ARGV[a+8] set
@@ -60,6 +64,9 @@ local function expired(vkey, mkey, meta, v, x, e)
   if meta.x ~= nil then write_meta(mkey, false, v, x, nil, meta.l, meta.f, nil, nil, e, meta.w) end
   return 2
 end
+
+-- This call's revocation channel (nil: none).
+local revoked_channel = nil
 
 -- A user's "revoked before" mark from another region (op "r"); the store then ends the user's sessions
 -- here that began before it (ENDING revoked-before, src/session/users.ts).
@@ -110,6 +117,12 @@ local function apply_one(vkey, mkey, op, version, event_x, life, fingerprint, da
       return 2
     end
     write_meta(mkey, true, v, until_ms, nil, nil, nil)
+    if not meta.t then
+      local reason, user = string.match(fingerprint or '', '^([^ ]+) (.+)$')
+      if not reason then reason = fingerprint end
+      if reason ~= 'logout-everywhere' and reason ~= 'revoked-before' then reason, user = 'logout', nil end
+      publish_revoked(revoked_channel, vkey, version_region(version), reason, user)
+    end
     return 0
   end
 
@@ -219,6 +232,7 @@ if #KEYS == 2 * n + 1 + users then
   digest_horizon = horizon
   next_user = 2 * n + 2
 end
+revoked_channel = ARGV[3 + 8 * n]
 local codes = {}
 local old = {}
 for i = 1, n do

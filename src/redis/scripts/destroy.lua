@@ -27,6 +27,11 @@
 ---         none); the tombstone lives at least that long
 --- ARGV[7] (optional) "1" when the id was born in this region
 --- ARGV[8] (optional) lifetime in ms of the local tombstone of a never-saved id (with ARGV[7])
+--- ARGV[9] (optional) the store's revocation channel: a session ended here (code 0, and it was no
+---         tombstone before) is published there (publish_revoked in common.lua); absent or "": nothing
+--- ARGV[10] (optional) the reason ("logout" when absent or ""; "logout-everywhere", "revoked-before"):
+---         published, and carried by the replicated event (in its fingerprint field) to every region
+--- ARGV[11] (optional, with such a reason) the user id, published and carried the same way
 ---
 --- Returns {code, version} (DestroyResult in src/redis/commands.ts):
 ---   0  destroyed (a tombstone was written even when no session existed: the session may live in a
@@ -84,7 +89,15 @@ local version = next_version(prev_v, ARGV[2], wall_time(now, tonumber(ARGV[4]), 
 redis.call('DEL', KEYS[1])
 local sx = fmt(until_ms)
 write_meta(KEYS[2], true, version, until_ms, nil, nil, nil, sx)
+local reason = ARGV[10]
+local user = nil
+if reason ~= 'logout-everywhere' and reason ~= 'revoked-before' then reason = 'logout' end
+if reason ~= 'logout' and ARGV[11] and ARGV[11] ~= '' then user = ARGV[11] end
 if KEYS[3] then
-  append_event(KEYS[3], 'd', version, sx, '', '', ARGV[3])
+  local carried = ''
+  if reason ~= 'logout' then carried = reason end
+  if user then carried = carried .. ' ' .. user end
+  append_event(KEYS[3], 'd', version, sx, '', carried, ARGV[3])
 end
+if not meta.t then publish_revoked(ARGV[9], KEYS[1], ARGV[2], reason, user) end
 return {0, version}

@@ -308,3 +308,20 @@ local function append_envelope(outbox, counter, region, kind, body)
   redis.call('XADD', outbox, '*', 'e', kind .. ' ' .. fmt(now_ms()) .. ' ' .. id .. '\n' .. body)
   return id
 end
+
+-- Revocation events (src/session/revocations.ts): a script that ends a session tells every process of
+-- the region in the same atomic call, by a PUBLISH on the store's revocation channel (a channel is no
+-- key: it reaches the script through ARGV; nil or "" publishes nothing). The message is JSON:
+-- k the session's value key, o the region where the session was ended, r the reason ("logout",
+-- "logout-everywhere", "revoked-before"), u the user id when the metadata knows it.
+local function publish_revoked(channel, key, origin, reason, user)
+  if not channel or channel == '' then return end
+  local message = {k = key, o = origin, r = reason}
+  if user and user ~= '' then message.u = user end
+  redis.call('PUBLISH', channel, cjson.encode(message))
+end
+
+-- The region that made version `v` ("<ms>.<counter>.<region>", see next_version).
+local function version_region(v)
+  return string.sub(v, 22)
+end
