@@ -1,5 +1,6 @@
 /**
  * Benchmark runner. `npm run bench` runs every suite; `npm run bench -- store` runs the named ones, and
+ * `npm run bench -- users` the users suite and every `users-…` one (registry, invalidation); and
  * `npm run bench -- ops` the group of suites named `ops-…` (verify, resync, migrate, metrics overhead).
  *
  * Options: `--list` prints the suites; `--json=<file>` also writes the raw reports; `--strict` exits

@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- invalidation`: cross-region cache invalidation lag at a steady rate across two
+ * `npm run bench -- users-invalidation`: cross-region cache invalidation lag at a steady rate across two
  * regions (two private redis-servers, the Redis Streams transport, unsealed), from the `invalidate()`
  * call in hk to the `invalidated` event in a kr process (heard after the delete in kr's Redis: the delete
  * and the publish are one script). The same job done by hand with the raw client (DEL + XADD in one
@@ -137,7 +137,7 @@ async function raw(hk: BenchRedis, kr: BenchRedis, rate: number, ms: number): Pr
 }
 
 export const invalidationSuite: Suite = {
-  name: 'invalidation',
+  name: 'users-invalidation',
   description: 'cross-region cache invalidation lag p50/p99 at 2,000/s over Redis Streams, vs the raw client',
   async run(options: SuiteOptions): Promise<Report> {
     const rate = numberFlag(options, 'rate', 2000);

@@ -148,7 +148,7 @@ async function run(options: SuiteOptions): Promise<Report> {
 
 /** The registry suite. */
 export const registrySuite: Suite = {
-  name: 'registry',
+  name: 'users-registry',
   description:
     'connection registry: podsOf (5 connections on 3 pods) and register/unregister vs the raw client',
   run,
