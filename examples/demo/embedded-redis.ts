@@ -67,6 +67,54 @@ function addClock(client: Redis): void {
 
 type Eval = (script: string, numKeys: number, ...args: (string | number)[]) => Promise<unknown>;
 
+/** `redis.sha1hex(text)` in Lua 5.3 (fengari): SHA-1 of the text as 40 lowercase hex digits. */
+const SHA1HEX = [
+  'local function __rol(x, n) return ((x << n) | (x >> (32 - n))) & 0xffffffff end',
+  'redis.sha1hex = function(text)',
+  '  text = tostring(text)',
+  '  local len = #text',
+  "  text = text .. '\\128' .. string.rep('\\0', (55 - len) % 64) .. string.pack('>I8', len * 8)",
+  '  local h0, h1, h2, h3, h4 = 0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0',
+  '  local w = {}',
+  '  for chunk = 1, #text, 64 do',
+  "    for i = 0, 15 do w[i] = string.unpack('>I4', text, chunk + i * 4) end",
+  '    for i = 16, 79 do w[i] = __rol(w[i - 3] ~ w[i - 8] ~ w[i - 14] ~ w[i - 16], 1) end',
+  '    local a, b, c, d, e = h0, h1, h2, h3, h4',
+  '    for i = 0, 79 do',
+  '      local f, k',
+  '      if i < 20 then f, k = (b & c) | ((~b) & d), 0x5a827999',
+  '      elseif i < 40 then f, k = b ~ c ~ d, 0x6ed9eba1',
+  '      elseif i < 60 then f, k = (b & c) | (b & d) | (c & d), 0x8f1bbcdc',
+  '      else f, k = b ~ c ~ d, 0xca62c1d6 end',
+  '      local t = (__rol(a, 5) + (f & 0xffffffff) + e + k + w[i]) & 0xffffffff',
+  '      e, d, c, b, a = d, c, __rol(b, 30), a, t',
+  '    end',
+  '    h0, h1, h2 = (h0 + a) & 0xffffffff, (h1 + b) & 0xffffffff, (h2 + c) & 0xffffffff',
+  '    h3, h4 = (h3 + d) & 0xffffffff, (h4 + e) & 0xffffffff',
+  '  end',
+  "  return string.format('%08x%08x%08x%08x%08x', h0, h1, h2, h3, h4)",
+  'end',
+];
+
+/** `cjson.encode` of a flat table of strings and numbers (what publish_revoked sends), keys sorted. */
+const CJSON_ENCODE = [
+  'cjson = cjson or {}',
+  'cjson.encode = function(t)',
+  '  local function quote(v)',
+  "    if type(v) == 'number' then return string.format('%.17g', v) end",
+  "    return '\"' .. string.gsub(tostring(v), '[%c\"\\\\]', function(c)",
+  "      return string.format('\\\\u%04x', string.byte(c))",
+  "    end) .. '\"'",
+  '  end',
+  '  local keys = {}',
+  '  for k in pairs(t) do keys[#keys + 1] = k end',
+  '  table.sort(keys)',
+  '  local parts = {}',
+  "  for i, k in ipairs(keys) do parts[i] = quote(k) .. ':' .. quote(t[k]) end",
+  "  return '{' .. table.concat(parts, ',') .. '}'",
+  'end',
+];
+
 /**
  * Runs `script` inside a function and returns a table reply as `{ table.unpack(t, 1, #t) }`: a table
  * made by a constructor is the shape ioredis-mock reads back as an array, whatever way the script built
@@ -75,6 +123,10 @@ type Eval = (script: string, numKeys: number, ...args: (string | number)[]) => P
 function wrapScript(script: string): string {
   return [
     'local __call = redis.call',
+    // redis.sha1hex (the scripts' digests use it) and cjson.encode (revocation messages), which
+    // ioredis-mock lacks.
+    ...SHA1HEX,
+    ...CJSON_ENCODE,
     // This process's clock now: the script's start plus how long it has run (os.clock is the process's
     // uptime in fengari on Node), since the embedded Lua VM may take tens of ms over one script.
     'local function __clock() return __now + math.floor((os.clock() - __uptime) * 1000) end',

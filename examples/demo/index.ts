@@ -16,6 +16,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
 import { GeoSessionStore } from '../../src/index.js';
 import { createPasetoSealer, generatePasetoKey } from '../../src/paseto.js';
+import { userOfSession } from '../push-gateway/integrations.js';
 import { startRegionApp } from './app.js';
 import { openBackends } from './backends.js';
 import { startBalancer } from './balancer.js';
@@ -68,6 +69,8 @@ async function run(teardown: Teardown, interruption: Interruption): Promise<bool
       sealer,
       // Read-through: a session born in the other region is read from there if it has not arrived yet.
       remotes: { [otherName]: other },
+      // Each user's sessions, for the push scene's logout everywhere (the apps keep it in session.user).
+      userId: userOfSession,
     });
     store.on('error', (error) => console.error(`[${name}] replication error:`, error.message));
     teardown.add(`closing the ${name} store`, () => store.close());

@@ -13,6 +13,7 @@ import { GeoSessionStore } from '../../src/index.js';
 import { createPasetoSealer, generatePasetoKey } from '../../src/paseto.js';
 import { openBackends } from '../demo/backends.js';
 import { Teardown } from '../demo/teardown.js';
+import { userOfSession } from './integrations.js';
 import { runScene } from './scene.js';
 
 const PREFIX = 'push-demo:';
@@ -56,6 +57,8 @@ async function main(): Promise<void> {
         prefix: PREFIX,
         transport: backends.transport,
         sealer,
+        // The per-user index that logoutEverywhere ends: the pods keep the user in session.user.
+        userId: userOfSession,
       });
       store.on('error', (error) => console.error(`[${region}] ${error.message}`));
       teardown.add(`closing the ${region} store`, () => store.close());

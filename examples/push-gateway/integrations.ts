@@ -6,12 +6,9 @@
  * - a way to learn that one session ended, in any region (`watchSession`);
  * - logging a user out of every session in every region (`logoutEverywhere`).
  *
- * The registry is `createConnectionRegistry`, replicated. INTERIM (marked below): until `store.watch` and
- * `store.logoutEverywhere` (issue 17) are on this branch, this file stands in for them with the least
- * that makes the scene honest within one process: a user's sessions are an in-process map shared by both
- * regions, and a session's end is seen through the store's own replication (`replicated` destroy
- * events) and local logouts. Everything else (the pods, the sender, the scene) uses only the signatures below, which are
- * those of the library API, so swapping this file is the whole integration.
+ * The registry is `createConnectionRegistry`, replicated; a session's end is `store.watch`; logging out
+ * everywhere is `store.logoutEverywhere`, which needs the store's `userId` option ({@link userOfSession})
+ * so that the scripts keep each user's index of sessions in every region.
  */
 import type { Redis } from 'ioredis';
 import {
@@ -19,6 +16,7 @@ import {
   type GeoSessionStore,
   type ReplicationTransport,
   type Sealer,
+  type SessionData,
 } from '../../src/index.js';
 
 /** A pod holding connections of a user, as the sender uses `podsOf`'s answer. */
@@ -83,85 +81,39 @@ export function openConnections(options: ConnectionsOptions): Connections {
   };
 }
 
-// INTERIM from here on. Once the store has `userId`, `watch` and `logoutEverywhere` (h/users, h/revoked):
-// - watchSession: `return store.watch(sid, (e) => callback({ sid, origin: e.origin ?? '?', reason: e.reason }));`
-// - logoutEverywhere: `return store.logoutEverywhere(userId);`
-// - delete rememberLogin and loggedOut (and their two calls in pod.ts): the scripts keep the index and
-//   a plain logout fires `revoked` itself;
-// - give every store `userId: (session) => session.user` (index.ts, examples/demo/index.ts, the test).
-
-/** Why a watched session ended. */
+/** Why a watched session ended, as a pod logs it. */
 export interface SessionEnd {
   sid: string;
-  /** Region where it was ended. */
+  /** Region where it was ended ('?' when a re-check found it ended: origin unknown). */
   origin: string;
+  /** `logout`, `logout-everywhere`, `revoked-before`, or `missed` (found ended by a re-check). */
   reason: string;
 }
 
-type Watcher = (end: SessionEnd) => void;
-const watchers = new WeakMap<GeoSessionStore, Map<string, Set<Watcher>>>();
-
-function fire(store: GeoSessionStore, end: SessionEnd): void {
-  for (const watcher of watchers.get(store)?.get(end.sid) ?? []) watcher(end);
+/**
+ * The user a session belongs to: the store's `userId` option, so that the scripts keep the per-user
+ * index that `logoutEverywhere` ends. The pods store the user in `session.user`.
+ */
+export function userOfSession(session: SessionData): string | undefined {
+  return typeof session.user === 'string' ? session.user : undefined;
 }
 
-function watchersOf(store: GeoSessionStore): Map<string, Set<Watcher>> {
-  let bySid = watchers.get(store);
-  if (!bySid) {
-    const created = new Map<string, Set<Watcher>>();
-    bySid = created;
-    watchers.set(store, created);
-    store.on('replicated', ({ events }) => {
-      for (const event of events) {
-        if (event.op === 'destroy') fire(store, { sid: event.sid, origin: event.origin, reason: 'logout' });
-      }
-    });
-  }
-  return bySid;
+/**
+ * Calls `callback` once when session `sid` ends in any region (`store.watch`); the returned function
+ * releases the watch.
+ */
+export function watchSession(
+  store: GeoSessionStore,
+  sid: string,
+  callback: (end: SessionEnd) => void,
+): () => void {
+  return store.watch(sid, (e) => callback({ sid, origin: e.origin ?? '?', reason: e.reason }));
 }
 
-/** Calls `callback` once when session `sid` ends in any region; the returned function releases it. */
-export function watchSession(store: GeoSessionStore, sid: string, callback: Watcher): () => void {
-  const bySid = watchersOf(store);
-  const set = bySid.get(sid) ?? new Set<Watcher>();
-  bySid.set(sid, set);
-  let done = false;
-  const once: Watcher = (end) => {
-    if (done) return;
-    done = true;
-    release();
-    callback(end);
-  };
-  const release = () => {
-    set.delete(once);
-    if (set.size === 0) bySid.delete(sid);
-  };
-  set.add(once);
-  return release;
-}
-
-/** Interim per-user index: user → session ids (shared by the regions of this process). */
-const sessionsByUser = new Map<string, Set<string>>();
-
-/** Notes that `userId` logged in with session `sid` (the store's `userId` option does it in the library). */
-export function rememberLogin(userId: string, sid: string): void {
-  const set = sessionsByUser.get(userId) ?? new Set<string>();
-  set.add(sid);
-  sessionsByUser.set(userId, set);
-}
-
-/** Tells this process's watchers that session `sid` was just logged out here (other regions see it replicated). */
-export function loggedOut(store: GeoSessionStore, sid: string): void {
-  fire(store, { sid, origin: store.region, reason: 'logout' });
-}
-
-/** Ends every session of `userId` in every region; returns how many it ended. */
-export async function logoutEverywhere(store: GeoSessionStore, userId: string): Promise<number> {
-  const sids = [...(sessionsByUser.get(userId) ?? [])];
-  sessionsByUser.delete(userId);
-  for (const sid of sids) {
-    await store.destroy(sid);
-    fire(store, { sid, origin: store.region, reason: 'logout-everywhere' });
-  }
-  return sids.length;
+/**
+ * Ends every session of `userId` in every region (`store.logoutEverywhere`); resolves to how many
+ * sessions it ended in this region (those of other regions that had arrived here included).
+ */
+export function logoutEverywhere(store: GeoSessionStore, userId: string): Promise<number> {
+  return store.logoutEverywhere(userId);
 }

@@ -14,13 +14,7 @@ import express from 'express';
 import session from 'express-session';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { type GeoSessionStore, loadSessionFromCookie, type SessionCookieOptions } from '../../src/index.js';
-import {
-  type Connections,
-  loggedOut,
-  logoutEverywhere,
-  rememberLogin,
-  watchSession,
-} from './integrations.js';
+import { type Connections, logoutEverywhere, watchSession } from './integrations.js';
 
 declare module 'express-session' {
   interface SessionData {
@@ -78,15 +72,12 @@ export async function startPod(options: PodOptions, port = 0): Promise<Pod> {
     req.session.regenerate((err) => {
       if (err) return next(err);
       req.session.user = user;
-      rememberLogin(user, req.sessionID);
       res.json({ user, region: store.region });
     });
   });
   app.post('/logout', (req, res, next) => {
-    const sid = req.sessionID;
     req.session.destroy((err) => {
       if (err) return next(err);
-      loggedOut(store, sid);
       res.json({ loggedOut: true });
     });
   });
