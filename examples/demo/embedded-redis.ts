@@ -4,8 +4,6 @@
  * for one process:
  * - the stream consumer-group commands the outbox relay reads with (XTRIM trims nothing);
  * - ZADD with GT inside scripts (the connection registry renews leases with it);
- * - `redis.sha1hex` inside scripts (the digests verify compares), as SHA-1 in Lua, and `cjson.encode`
- *   of a flat table of strings (the revocation messages scripts publish);
  * - script replies: ioredis-mock turns a table a script built entry by entry (the apply script's one
  *   code per event) into an unreadable Lua proxy instead of an array, so every script runs wrapped in a
  *   function whose table reply is rebuilt as a table constructor, which it converts faithfully;
@@ -130,44 +128,6 @@ function wrapScript(script: string): string {
     // This process's clock now: the script's start plus how long it has run (os.clock is the process's
     // uptime in fengari on Node), since the embedded Lua VM may take tens of ms over one script.
     'local function __clock() return __now + math.floor((os.clock() - __uptime) * 1000) end',
-    // redis.sha1hex (the digests of verify use it), which ioredis-mock's Lua lacks: SHA-1 in Lua 5.3.
-    'if not redis.sha1hex then',
-    '  redis.sha1hex = function(msg)',
-    '    local function rot(x, n) return ((x << n) | (x >> (32 - n))) & 0xffffffff end',
-    '    local h = { 0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0 }',
-    '    local len = #msg',
-    "    msg = msg .. '\\128' .. string.rep('\\0', (55 - len) % 64) .. string.pack('>I8', len * 8)",
-    '    for chunk = 1, #msg, 64 do',
-    '      local w = {}',
-    "      for i = 0, 15 do w[i] = string.unpack('>I4', msg, chunk + i * 4) end",
-    '      for i = 16, 79 do w[i] = rot(w[i - 3] ~ w[i - 8] ~ w[i - 14] ~ w[i - 16], 1) end',
-    '      local a, b, c, d, e = h[1], h[2], h[3], h[4], h[5]',
-    '      for i = 0, 79 do',
-    '        local f, k',
-    '        if i < 20 then f = (b & c) | ((~b) & d); k = 0x5A827999',
-    '        elseif i < 40 then f = b ~ c ~ d; k = 0x6ED9EBA1',
-    '        elseif i < 60 then f = (b & c) | (b & d) | (c & d); k = 0x8F1BBCDC',
-    '        else f = b ~ c ~ d; k = 0xCA62C1D6 end',
-    '        local t = (rot(a, 5) + (f & 0xffffffff) + e + k + w[i]) & 0xffffffff',
-    '        e = d; d = c; c = rot(b, 30); b = a; a = t',
-    '      end',
-    '      h[1] = (h[1] + a) & 0xffffffff; h[2] = (h[2] + b) & 0xffffffff; h[3] = (h[3] + c) & 0xffffffff',
-    '      h[4] = (h[4] + d) & 0xffffffff; h[5] = (h[5] + e) & 0xffffffff',
-    '    end',
-    "    return string.format('%08x%08x%08x%08x%08x', h[1], h[2], h[3], h[4], h[5])",
-    '  end',
-    'end',
-    // cjson.encode for a flat table of strings (revocation messages), which ioredis-mock's Lua lacks.
-    'if not cjson then',
-    '  cjson = { encode = function(t)',
-    '    local keys, parts = {}, {}',
-    '    for k in pairs(t) do keys[#keys + 1] = k end',
-    '    table.sort(keys)',
-    "    local function q(v) return '\"' .. string.gsub(tostring(v), '[%c\"\\\\]', function(ch) return string.format('\\\\u%04x', string.byte(ch)) end) .. '\"' end",
-    "    for _, k in ipairs(keys) do parts[#parts + 1] = q(k) .. ':' .. q(t[k]) end",
-    "    return '{' .. table.concat(parts, ',') .. '}'",
-    '  end }',
-    'end',
     'redis.call = function(command, ...)',
     '  local name = string.upper(command)',
     "  if name == 'TIME' then",

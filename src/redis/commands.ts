@@ -171,6 +171,8 @@ export interface DestroyArgs {
   readonly reason?: 'logout' | 'logout-everywhere' | 'revoked-before';
   /** With a reason other than `logout`: the user whose sessions end, published and replicated. */
   readonly userId?: string;
+  /** The region published as where the session was ended, when not this one (a remote logout everywhere). */
+  readonly endedIn?: string;
 }
 
 /** Runs `touch-local.lua` (stores that do not replicate): whether the expiry moved. */
@@ -203,6 +205,7 @@ export function destroySession(
     a.revokedChannel ?? '',
     a.reason ?? '',
     a.userId ?? '',
+    a.endedIn ?? '',
   ];
   return runScript(client, 'destroy', keyList(keys), args).then((reply) => {
     const [result, version] = reply as [number, string];

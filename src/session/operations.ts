@@ -239,7 +239,7 @@ export class SessionOperations {
     sid: string,
     done: Callback<void>,
     untilMs?: number,
-    why?: { reason: 'logout-everywhere' | 'revoked-before'; userId: string | undefined },
+    why?: { reason: 'logout-everywhere' | 'revoked-before'; userId: string | undefined; endedIn?: string },
   ): void {
     if (this.refuseClosed(done) || this.refuseId('destroy', sid, done)) return;
     const { options } = this.ctx;
@@ -257,6 +257,7 @@ export class SessionOperations {
       localTombstoneMs: LOCAL_TOMBSTONE_MS,
       revokedChannel: this.ctx.keys.revoked(options.region),
       ...(why ? { reason: why.reason, userId: why.userId } : {}),
+      ...(why?.endedIn ? { endedIn: why.endedIn } : {}),
     });
     this.exec('destroy', work, done, () => done(null));
   }

@@ -224,7 +224,8 @@ export class GeoSessionStore extends BaseStore {
       onApplied: (batch) => {
         for (const event of batch.events) {
           // A replicated "revoked before" mark ends the user's sessions here that began before it.
-          if (event.op === 'revoke') this.users.endRevoked(event.sid).catch((e) => this.reportError(e));
+          if (event.op === 'revoke')
+            this.users.endRevoked(event.sid, event.origin).catch((e) => this.reportError(e));
         }
         this.monitor?.noteApplied(batch);
         if (this.listenerCount('replicated') > 0) this.emit('replicated', batch);

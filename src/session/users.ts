@@ -41,7 +41,7 @@ export interface UserIndexContext {
    */
   destroy(
     sid: string,
-    why: { reason: 'logout-everywhere' | 'revoked-before'; userId: string },
+    why: { reason: 'logout-everywhere' | 'revoked-before'; userId: string; endedIn?: string },
   ): Promise<void>;
   /** Runs one Redis call under the operation deadline. */
   call<T>(operation: string, work: Promise<T>): Promise<T>;
@@ -161,7 +161,7 @@ export class UserIndex {
    * Ends the sessions of `userId` listed here that began before its "revoked before" mark (a mark that
    * arrived from another region), but the one it kept. Resolves to how many it ended.
    */
-  async endRevoked(userId: string): Promise<number> {
+  async endRevoked(userId: string, markedIn?: string): Promise<number> {
     const uid = checkUser('logoutEverywhere', userId);
     const { options, keys } = this.ctx;
     const text = await this.ctx.call('logoutEverywhere', options.client.hget(keys.user(uid), MARK_FIELD));
@@ -171,8 +171,12 @@ export class UserIndex {
     const except = match[3];
     const sessions = await this.sessionsOf(uid);
     const ended = sessions.filter((s) => s.sid !== except && s.createdAt < at);
-    // ENDING revoked-before: as a destroy does (tombstone, event, digests).
-    const why = { reason: 'revoked-before', userId: uid } as const;
+    // ENDING: as a destroy does (tombstone, event, digests). A mark that came from another region is that
+    // region's logout everywhere: its sessions here end with that reason, published as ended there.
+    const why =
+      markedIn === undefined
+        ? ({ reason: 'revoked-before', userId: uid } as const)
+        : ({ reason: 'logout-everywhere', userId: uid, endedIn: markedIn } as const);
     await Promise.all(ended.map((s) => this.ctx.destroy(s.sid, why)));
     return ended.length;
   }

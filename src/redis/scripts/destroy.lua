@@ -32,6 +32,8 @@
 --- ARGV[10] (optional) the reason ("logout" when absent or ""; "logout-everywhere", "revoked-before"):
 ---         published, and carried by the replicated event (in its fingerprint field) to every region
 --- ARGV[11] (optional, with such a reason) the user id, published and carried the same way
+--- ARGV[12] (optional) the region published as where the session was ended, when it is not this one
+---         (a logout everywhere asked in another region, whose mark ends the session here)
 ---
 --- Returns {code, version} (DestroyResult in src/redis/commands.ts):
 ---   0  destroyed (a tombstone was written even when no session existed: the session may live in a
@@ -99,5 +101,7 @@ if KEYS[3] then
   if user then carried = carried .. ' ' .. user end
   append_event(KEYS[3], 'd', version, sx, '', carried, ARGV[3])
 end
-if not meta.t then publish_revoked(ARGV[9], KEYS[1], ARGV[2], reason, user) end
+local origin = ARGV[2]
+if ARGV[12] and ARGV[12] ~= '' then origin = ARGV[12] end
+if not meta.t then publish_revoked(ARGV[9], KEYS[1], origin, reason, user) end
 return {0, version}
