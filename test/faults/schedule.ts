@@ -57,8 +57,11 @@ export type Step =
    */
   | { op: 'cache'; r: number; k: number }
   | { op: 'invalidate'; r: number; k: number }
-  /** `store.logoutEverywhere(user u)` in region `r` (test/faults/users.ts). */
-  | { op: 'logoutEverywhere'; r: number; u: number }
+  /**
+   * `store.logoutEverywhere(user u)` in region `r` (test/faults/users.ts); `saved`: right after a set of
+   * one of the user's sessions in that region (`s`: its k-th session), which `r` may not have applied yet.
+   */
+  | { op: 'logoutEverywhere'; r: number; u: number; saved: { r: number; k: number } | null }
   | { op: 'wait'; ms: number };
 
 const region = fc.integer({ min: 0, max: REGIONS.length - 1 });
@@ -148,6 +151,7 @@ export const stepArb: fc.Arbitrary<Step> = fc.oneof(
       op: fc.constant('logoutEverywhere' as const),
       r: region,
       u: fc.integer({ min: 0, max: USERS - 1 }),
+      saved: fc.option(fc.record({ r: region, k: fc.integer({ min: 0, max: 1 }) })),
     }),
   },
   {
@@ -449,6 +453,7 @@ export async function play(deployment: Deployment, schedule: Schedule, sids: str
       case 'logoutEverywhere': {
         const region = schedule.regions[step.r];
         const user = `u${step.u}`;
+        if (step.saved) await storeCall({ op: 'set', r: step.saved.r, s: step.u + USERS * step.saved.k });
         const start = Date.now();
         const existed = [
           ...new Set(
