@@ -15,6 +15,7 @@ import { settleAndCheck } from './check.js';
 import { checkInvalidations } from './invalidation.js';
 import { type Deployment, type FaultTransport, startDeployment } from './rig.js';
 import { play, SIDS, type Step, scheduleArb } from './schedule.js';
+import { checkUsers } from './users.js';
 
 const RUNS = Number(process.env.FAULTS_RUNS ?? 24);
 const SEED = process.env.FAULTS_SEED ? Number(process.env.FAULTS_SEED) : Math.floor(Math.random() * 2 ** 31);
@@ -39,6 +40,10 @@ const tally = {
   slowestSettleMs: 0,
   /** Acknowledged invalidations, each checked applied in every region. */
   invalidations: 0,
+  /** Acknowledged logouts everywhere, each checked final in every region. */
+  logouts: 0,
+  /** Sessions older than such a logout, each checked served by no region. */
+  revokedChecked: 0,
 };
 
 const available =
@@ -67,6 +72,7 @@ describe.skipIf(!available)('fault injection over three regions', () => {
       `fault suite: ${tally.schedules} schedules (${tally.sealed} sealed), ${tally.steps} steps, ${tally.calls} store calls` +
         ` (${tally.failedCalls} failed during faults), ${tally.idsChecked} session ids checked in every region` +
         `, ${tally.invalidations} invalidations checked applied everywhere` +
+        `, ${tally.logouts} logouts everywhere checked final (${tally.revokedChecked} older sessions)` +
         ` (${tally.pairsExcused} id/region pairs excused by a wipe, ${tally.idsDoubtful} ids changed before a wipe:` +
         ` logouts only); faults: ${faults};` +
         ` slowest settle ${(tally.slowestSettleMs / 1000).toFixed(1)} s; seed ${SEED}`,
@@ -97,6 +103,14 @@ describe.skipIf(!available)('fault injection over three regions', () => {
               5000,
             );
             verdict.violations.push(...missed);
+            // The per-user index lists no ended session; no session older than a logout everywhere is served.
+            const users = await checkUsers(schedule, played, sids, 5000);
+            verdict.violations.push(...users.violations);
+            tally.revokedChecked += users.checked;
+            if (verdict.violations.length > 0) {
+              verdict.violations.push(`logouts everywhere: ${JSON.stringify(played.logouts)}`);
+            }
+            tally.logouts += played.logouts.filter((l) => l.ok).length;
             tally.invalidations += played.cache.invalidations.filter((i) => i.ok).length;
             tally.schedules++;
             tally.steps += steps.length;

@@ -216,6 +216,8 @@ export async function startDeployment(kind: FaultTransport = 'redis-streams'): P
         prefix,
         transport,
         replicateTouchAfter: 0,
+        // The per-user index (test/faults/users.ts): every session carries its user.
+        userId: (session) => (session as { user?: string }).user,
         sealer: 'none',
         ...(sealKey ? { sealer: localSealer([sealKey]) } : {}),
         ...STORE,

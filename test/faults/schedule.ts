@@ -8,6 +8,7 @@ import { resyncRegion } from '../../src/admin/resync.js';
 import type { SessionData } from '../../src/index.js';
 import { CACHE_KEYS, type CachePlay, cacheKey } from './invalidation.js';
 import { type Deployment, REGIONS, type RegionName, type Schedule, STORE } from './rig.js';
+import { type LogoutRecord, USERS, userOf } from './users.js';
 
 /** Session ids per schedule: few, so that regions keep writing the same ones. */
 export const SIDS = 5;
@@ -56,6 +57,11 @@ export type Step =
    */
   | { op: 'cache'; r: number; k: number }
   | { op: 'invalidate'; r: number; k: number }
+  /**
+   * `store.logoutEverywhere(user u)` in region `r` (test/faults/users.ts); `saved`: right after a set of
+   * one of the user's sessions in that region (`s`: its k-th session), which `r` may not have applied yet.
+   */
+  | { op: 'logoutEverywhere'; r: number; u: number; saved: { r: number; k: number } | null }
   | { op: 'wait'; ms: number };
 
 const region = fc.integer({ min: 0, max: REGIONS.length - 1 });
@@ -140,6 +146,15 @@ export const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ op: fc.constant('cache' as const), r: region, k: cacheIndex }) },
   { weight: 4, arbitrary: fc.record({ op: fc.constant('invalidate' as const), r: region, k: cacheIndex }) },
   {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant('logoutEverywhere' as const),
+      r: region,
+      u: fc.integer({ min: 0, max: USERS - 1 }),
+      saved: fc.option(fc.record({ r: region, k: fc.integer({ min: 0, max: 1 }) })),
+    }),
+  },
+  {
     weight: 8,
     arbitrary: fc.record({ op: fc.constant('wait' as const), ms: fc.integer({ min: 0, max: 400 }) }),
   },
@@ -180,6 +195,8 @@ export interface Played {
   readonly resyncErrors: string[];
   /** Cache writes and invalidations (test/faults/invalidation.ts). */
   readonly cache: CachePlay;
+  /** `logoutEverywhere` calls (test/faults/users.ts). */
+  readonly logouts: LogoutRecord[];
 }
 
 /** Each session id's lifetime, ms: longer than a schedule, different per id. */
@@ -212,6 +229,7 @@ export async function play(deployment: Deployment, schedule: Schedule, sids: str
     resyncedFrom: REGIONS.map(() => -1),
     resyncErrors: [],
     cache: { writes: [], invalidations: [] },
+    logouts: [],
   };
   const count = (kind: string) => {
     played.faults[kind] = (played.faults[kind] ?? 0) + 1;
@@ -244,7 +262,7 @@ export async function play(deployment: Deployment, schedule: Schedule, sids: str
         originalMaxAge: lifeMs,
         expires: new Date(Date.now() + region.clockOffsetMs + lifeMs).toISOString(),
       },
-      user: `u${c.s}`,
+      user: userOf(c.s),
       n: record.n,
     } as SessionData;
     try {
@@ -430,6 +448,28 @@ export async function play(deployment: Deployment, schedule: Schedule, sids: str
         } catch {
           // Not acknowledged: it may or may not have happened.
         }
+        break;
+      }
+      case 'logoutEverywhere': {
+        const region = schedule.regions[step.r];
+        const user = `u${step.u}`;
+        if (step.saved) await storeCall({ op: 'set', r: step.saved.r, s: step.u + USERS * step.saved.k });
+        const start = Date.now();
+        const existed = [
+          ...new Set(
+            played.calls.filter((c) => c.op === 'set' && c.ok && userOf(c.s) === user).map((c) => c.s),
+          ),
+        ];
+        const record: LogoutRecord = { r: step.r, user, start, end: 0, ok: false, existed };
+        played.logouts.push(record);
+        try {
+          await region?.store.logoutEverywhere(user);
+          record.ok = region !== undefined;
+          count('logout everywhere');
+        } catch {
+          // Not acknowledged: it may or may not have happened.
+        }
+        record.end = Date.now();
         break;
       }
       case 'wait':
