@@ -95,7 +95,7 @@ describe.skipIf(!hasRedis)(
             const after = Date.now() + 60_000;
             const digests = [await readDigests(a as never, after), await readDigests(b as never, after)];
             const differ = differingBuckets(digests.map((d) => d ?? new Map())).buckets.size > 0;
-            if (full.differences.length > 0) expect(differ).toBe(true);
+            if (full.differences.length > 0) expect(differ, JSON.stringify(full.differences)).toBe(true);
             const byDigests = await verifyRegions(regions, { settleMs: 0, marginMs: 60_000 });
             expect(byDigests.differences).toEqual(full.differences);
             if (full.differences.length === 0) return;
@@ -106,7 +106,12 @@ describe.skipIf(!hasRedis)(
             ).toEqual([]);
           },
         ),
-        { numRuns: 60 },
+        {
+          numRuns: Number(process.env.DIGEST_RUNS ?? 60),
+          ...(process.env.DIGEST_SEED
+            ? { seed: Number(process.env.DIGEST_SEED), path: process.env.DIGEST_PATH }
+            : {}),
+        },
       );
     });
   },

@@ -211,8 +211,13 @@ local function apply_one(vkey, mkey, op, version, event_x, life, fingerprint, da
 
   -- A touch, or a duplicate set: only the expiry may move.
   if x == prev_x and r == meta.r then return 1 end
-  if x ~= prev_x and redis.call('EXISTS', vkey) == 1 then expire_at(vkey, x) end
+  local alive = redis.call('EXISTS', vkey) == 1
+  if x ~= prev_x and alive then expire_at(vkey, x) end
   -- When the session has not arrived yet, the metadata remembers the expiry so the set merges with it.
+  -- When its data was here and has ended (its set arrived already expired), a touch cannot bring it back:
+  -- the metadata keeps no replicated expiry, so the digests do not count a session this region cannot
+  -- serve, and verify finds it missing where another region, which saw the touch first, holds it.
+  if not alive and meta.v and meta.v == version then r = nil end
   write_meta(mkey, false, meta.v, x, r, meta.l or life, meta.f, nil, nil, meta.e, meta.w)
   if x == prev_x then return 1 end
   return 0
