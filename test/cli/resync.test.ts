@@ -1,35 +1,23 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GeoSessionStore } from '../../src/index.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createKeySpace } from '../../src/keys.js';
-import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
 import { differences } from '../helpers/compare-regions.js';
-import { eventually, freePort, type PrivateRedis, startRedis } from '../helpers/servers.js';
+import { usePrivateRedisPair } from '../helpers/private-pair.js';
+import { eventually, freePort, type PrivateRedis } from '../helpers/servers.js';
 import { lines, regionArgs, runCli } from './run-cli.js';
 
 // `geosession resync` as a child process against two private regions replicating over Redis Streams.
 describe('geosession resync', () => {
+  // The pair starts both servers and closes what each test opened (test/helpers/private-pair.ts).
+  const pair = usePrivateRedisPair();
   let hk: PrivateRedis;
   let kr: PrivateRedis;
-  beforeAll(async () => {
-    hk = await startRedis();
-    kr = await startRedis();
-  });
-  afterAll(async () => {
-    await hk?.stop();
-    await kr?.stop();
+  beforeAll(() => {
+    hk = pair.hk;
+    kr = pair.kr;
   });
 
   function region(name: 'hk' | 'kr', prefix: string) {
-    const clients = { hk: hk.client(), kr: kr.client() };
-    const transport = createRedisStreamsTransport({ regions: clients, blockMs: 200, watchdogMs: 1000 });
-    const store = new GeoSessionStore({
-      region: name,
-      client: clients[name],
-      prefix,
-      transport,
-      sealer: 'none',
-    });
-    store.on('error', () => {});
+    const { store, transport } = pair.streamsRegion(name, prefix, { blockMs: 200, watchdogMs: 1000 }, {});
     return {
       store,
       close: async () => {

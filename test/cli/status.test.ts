@@ -3,39 +3,34 @@
  * pair (Redis Streams) writes sessions: the report read from Redis alone, exit 1 on a needed resync or
  * an alert, `--watch` with its chart.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GeoSessionStore } from '../../src/index.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { GeoSessionStore } from '../../src/index.js';
 import { createKeySpace } from '../../src/keys.js';
-import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
-import { eventually, hasRedis, type PrivateRedis, startRedis } from '../helpers/servers.js';
+import { usePrivateRedisPair } from '../helpers/private-pair.js';
+import { eventually, hasRedis, type PrivateRedis } from '../helpers/servers.js';
 import { lines, regionArgs, runCli } from './run-cli.js';
 
 describe.skipIf(!hasRedis)('geosession status', () => {
+  // The pair starts both servers and closes what each test opened (test/helpers/private-pair.ts).
+  const pair = usePrivateRedisPair();
   let hk: PrivateRedis;
   let kr: PrivateRedis;
-  beforeAll(async () => {
-    hk = await startRedis();
-    kr = await startRedis();
-  });
-  afterAll(async () => {
-    await hk?.stop();
-    await kr?.stop();
+  beforeAll(() => {
+    hk = pair.hk;
+    kr = pair.kr;
   });
 
   function region(name: 'hk' | 'kr', prefix: string) {
-    const clients = { hk: hk.client(), kr: kr.client() };
-    const transport = createRedisStreamsTransport({ regions: clients });
-    const store = new GeoSessionStore({
-      region: name,
-      client: clients[name],
+    const { store, transport } = pair.streamsRegion(
+      name,
       prefix,
-      transport,
-      sealer: 'none',
-      statusIntervalMs: 200,
-      // No heartbeats: the tests count the changes whose lag was measured.
-      heartbeatMs: 0,
-    });
-    store.on('error', () => {});
+      {},
+      {
+        statusIntervalMs: 200,
+        // No heartbeats: the tests count the changes whose lag was measured.
+        heartbeatMs: 0,
+      },
+    );
     return {
       store,
       close: async () => {

@@ -1,34 +1,22 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GeoSessionStore } from '../../src/index.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createKeySpace } from '../../src/keys.js';
-import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
+import { usePrivateRedisPair } from '../helpers/private-pair.js';
 import { type PrivateRedis, startRedis } from '../helpers/servers.js';
 import { lines, regionArgs, startCli } from './run-cli.js';
 
 // `geosession tail` against two private regions replicating over Redis Streams.
 describe('geosession tail', { timeout: 120_000 }, () => {
+  // The pair starts both servers and closes what each test opened (test/helpers/private-pair.ts).
+  const pair = usePrivateRedisPair();
   let hk: PrivateRedis;
   let kr: PrivateRedis;
-  beforeAll(async () => {
-    hk = await startRedis();
-    kr = await startRedis();
-  });
-  afterAll(async () => {
-    await hk?.stop();
-    await kr?.stop();
+  beforeAll(() => {
+    hk = pair.hk;
+    kr = pair.kr;
   });
 
   function region(name: 'hk' | 'kr', prefix: string) {
-    const clients = { hk: hk.client(), kr: kr.client() };
-    const transport = createRedisStreamsTransport({ regions: clients });
-    const store = new GeoSessionStore({
-      region: name,
-      client: clients[name],
-      prefix,
-      transport,
-      sealer: 'none',
-    });
-    store.on('error', () => {});
+    const { store, transport } = pair.streamsRegion(name, prefix, {}, {});
     return {
       store,
       close: async () => {
