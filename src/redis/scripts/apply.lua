@@ -91,6 +91,12 @@ local function apply_one(vkey, mkey, op, version, event_x, life, fingerprint, da
   if op ~= 'd' and now - time > horizon then return 3 end
 
   local meta = read_meta(mkey)
+  if meta.t and meta.r == 0 then
+    -- A local tombstone (a logout here of an id born here that this region held nothing of): its
+    -- version was never sent, so no region can converge on it. It still refuses, for as long as it lives,
+    -- but the versions it takes are the events', so every region ends with the same tombstone.
+    meta.v, meta.e = nil, nil
+  end
   local prev_x = meta.x
   if op == 's' and sid_ukey and not meta.t then
     -- A session the mark covers (created before it: by its index entry, else by its oldest version
