@@ -4,15 +4,23 @@
  *   entry points (src/index.ts, src/redis-streams.ts, src/amqp.ts, src/nats.ts, src/paseto.ts, src/admin.ts,
  *   src/prometheus.ts)
  *   cli → admin, middleware, observability → session → replication, users, registry, invalidation
- *   → redis, security → internal, keys, errors → contracts → types
+ *   → redis, security → runtime, failures, validation, wire, streams, keys, errors → contracts → types
  *
- * Transports are plugins beside the stack: they import only contracts, internal, errors and types, and
- * only the entry points import them.
+ * The base layer, shared by everything above it, is named for what it holds: runtime (backoff, lifecycle,
+ * timeouts, callbacks, tracing), failures (classifying Redis replies, reporting), validation (ids,
+ * options, byte sizes), wire (how envelopes travel: broker frames, stream entries, internal key names)
+ * and streams (the Redis Streams consumer-group reader and trimming, shared by the Redis Streams
+ * transport and the outbox relay).
+ *
+ * Transports are plugins beside the stack: they import only contracts, the base layer, errors and types,
+ * and only the entry points import them.
  */
+const BASE = '^src/(runtime/|failures/|validation/|wire/|streams/|keys\\.ts$|errors\\.ts$)';
+
 const layers = [
   ['types', '^src/types\\.ts$'],
   ['contracts', '^src/contracts/'],
-  ['base', '^src/(internal/|keys\\.ts$|errors\\.ts$)'],
+  ['base', BASE],
   ['redis-security', '^src/(redis|security)/'],
   ['domain', '^src/(replication|users|registry|invalidation)/'],
   ['session', '^src/session/'],
@@ -49,9 +57,8 @@ module.exports = {
       to: { path: ENTRY },
     },
     {
-      name: 'transports-import-only-contracts-and-internal',
-      comment:
-        'a transport knows envelopes only: it may import contracts, internal helpers, errors and types',
+      name: 'transports-import-only-contracts-and-base',
+      comment: 'a transport knows envelopes only: it may import contracts, the base layer, errors and types',
       severity: 'error',
       from: { path: '^src/transports/' },
       to: {
@@ -59,7 +66,7 @@ module.exports = {
         pathNot: [
           '^src/transports/',
           '^src/contracts/',
-          '^src/internal/',
+          '^src/(runtime|failures|validation|wire|streams)/',
           '^src/errors\\.ts$',
           '^src/types\\.ts$',
         ],

@@ -9,7 +9,7 @@
  */
 import amqplib from 'amqplib';
 import type { Envelope } from '../src/contracts/envelope.js';
-import { encodeFrames } from '../src/internal/envelope-frame.js';
+import { encodeFrames } from '../src/wire/broker-frame.js';
 
 /** One envelope as the transports frame it. */
 const encodeFrame = (envelope: Envelope): string => (encodeFrames([envelope])[0] as { text: string }).text;

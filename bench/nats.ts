@@ -10,7 +10,7 @@
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Envelope } from '../src/contracts/envelope.js';
-import { encodeFrames } from '../src/internal/envelope-frame.js';
+import { encodeFrames } from '../src/wire/broker-frame.js';
 
 /** One envelope as the transports frame it. */
 const encodeFrame = (envelope: Envelope): string => (encodeFrames([envelope])[0] as { text: string }).text;

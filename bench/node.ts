@@ -9,9 +9,9 @@
  */
 import { Redis } from 'ioredis';
 import type { Envelope } from '../src/contracts/envelope.js';
-import { entryFields } from '../src/internal/outbox-entry.js';
 import { ReplicationNode } from '../src/replication/node.js';
 import { createRedisStreamsTransport } from '../src/transports/redis-streams.js';
+import { entryFields } from '../src/wire/stream-entry.js';
 import { REDIS_HOST, REDIS_PORT } from './lib/env.js';
 import { lagFigures, paceBatches, wallNow } from './lib/lag.js';
 import { runLoad } from './lib/load.js';

@@ -7,10 +7,10 @@
  */
 import { RedisStore as ConnectRedis8 } from 'connect-redis-8';
 import { Redis } from 'ioredis';
-import { generateSessionId } from '../src/internal/ids.js';
 import { createKeySpace } from '../src/keys.js';
 import { GeoSessionStore } from '../src/session/store.js';
 import { createRedisStreamsTransport } from '../src/transports/redis-streams.js';
+import { generateSessionId } from '../src/validation/ids.js';
 import { REDIS_HOST, REDIS_PORT } from './lib/env.js';
 import { forEachConcurrent } from './lib/load.js';
 import type { Cell, Table } from './lib/suite.js';

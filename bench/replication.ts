@@ -23,11 +23,11 @@
  */
 import { RedisStore as ConnectRedis8 } from 'connect-redis-8';
 import type { Redis } from 'ioredis';
-import { internalKey } from '../src/internal/stream-names.js';
 import type { AppliedBatch } from '../src/replication/replicator.js';
 import { sessionEnvelope } from '../src/replication/session-codec.js';
 import { GeoSessionStore } from '../src/session/store.js';
 import { createRedisStreamsTransport } from '../src/transports/redis-streams.js';
+import { internalKey } from '../src/wire/internal-keys.js';
 import { startTcpProxy } from '../test/helpers/tcp-proxy.js';
 import { type CpuCost, measureCpu } from './lib/cpu.js';
 import { EXHAUSTED, runLoad } from './lib/load.js';

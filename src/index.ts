@@ -38,13 +38,6 @@ export {
   TransientError,
   TransportError,
 } from './errors.js';
-export {
-  generateSessionId,
-  isValidRegion,
-  isValidSessionId,
-  MAX_SESSION_ID_LENGTH,
-  regionOfSessionId,
-} from './internal/ids.js';
 export type {
   InvalidateCallOptions,
   InvalidateResult,
@@ -112,3 +105,10 @@ export type { LogoutEverywhereOptions, UserSession } from './session/users.js';
 export type { MemoryTransportOptions } from './transports/memory.js';
 export { createMemoryTransport } from './transports/memory.js';
 export type { RedisClient, Serializer, SessionCookie, SessionData, SessionInput } from './types.js';
+export {
+  generateSessionId,
+  isValidRegion,
+  isValidSessionId,
+  MAX_SESSION_ID_LENGTH,
+  regionOfSessionId,
+} from './validation/ids.js';

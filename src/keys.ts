@@ -17,7 +17,7 @@
  * | revocation channel (pub/sub, no key) | the client's keyPrefix and `{P\|revoked}:<region>` |
  *
  * Why no session id can reach another key, whatever `P`:
- * - a session id has no `{`, `}` or `|` (src/internal/ids.ts) and a prefix has no `|` and at most one
+ * - a session id has no `{`, `}` or `|` (src/validation/ids.ts) and a prefix has no `|` and at most one
  *   complete `{tag}` (checked by the store's options);
  * - so only internal keys hold a `|`: no value or metadata key is ever an internal key;
  * - a value key holds at most the prefix's braces, a metadata key always one more `{`: they never meet;
@@ -27,8 +27,8 @@
  * key without braces whole), or the prefix's own tag.
  */
 
-import { isValidSessionId } from './internal/ids.js';
-import { hashTagOf, type InternalFamily, internalKey, sequenceKey } from './internal/stream-names.js';
+import { isValidSessionId } from './validation/ids.js';
+import { hashTagOf, type InternalFamily, internalKey, sequenceKey } from './wire/internal-keys.js';
 
 /** Key builder bound to one store's prefix. */
 export interface KeySpace {

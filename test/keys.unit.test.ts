@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isValidSessionId, MAX_SESSION_ID_LENGTH, sessionIdProblem } from '../src/internal/ids.js';
-import { hashTagOf, type InternalFamily } from '../src/internal/stream-names.js';
 import { createKeySpace, prefixProblem } from '../src/keys.js';
+import { isValidSessionId, MAX_SESSION_ID_LENGTH, sessionIdProblem } from '../src/validation/ids.js';
+import { hashTagOf, type InternalFamily } from '../src/wire/internal-keys.js';
 import { slotOf } from './helpers/slots.js';
 
 const FAMILIES: InternalFamily[] = ['outbox', 'relay', 'dead', 'state'];

@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
-import { sessionIdProblem } from '../internal/ids.js';
 import { createKeySpace, type KeySpace } from '../keys.js';
 import { parseMeta, type SessionMeta } from '../redis/meta.js';
 import { DEFAULT_OPTIONS } from '../session/options.js';
+import { sessionIdProblem } from '../validation/ids.js';
 
 /**
  * One session as every region holds it: value, expiry, metadata, tombstone, read straight from each

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { ConfigError } from '../errors.js';
-import { fingerprint } from '../internal/fingerprint.js';
-import { isValidRegion } from '../internal/ids.js';
-import { numberOption, rejectUnknown, requireObject } from '../internal/options.js';
 import { createKeySpace, type KeySpace, prefixProblem } from '../keys.js';
 import { type MigrateItem, MigrateResult, migrateSessions } from '../redis/commands.js';
+import { fingerprint } from '../session/fingerprint.js';
 import { DEFAULT_OPTIONS } from '../session/options.js';
 import type { SessionData } from '../types.js';
+import { isValidRegion } from '../validation/ids.js';
+import { numberOption, rejectUnknown, requireObject } from '../validation/options.js';
 
 /**
  * Upgrades a connect-redis keyspace in place: every session value without geosession metadata gets it

@@ -4,10 +4,10 @@
  */
 import type { Redis } from 'ioredis';
 import { ConfigError } from '../errors.js';
-import { isValidSessionId } from '../internal/ids.js';
-import { keyPrefixOf } from '../internal/stream-names.js';
 import { createKeySpace, type KeySpace, prefixProblem } from '../keys.js';
 import { parseMeta, type SessionMeta } from '../redis/meta.js';
+import { isValidSessionId } from '../validation/ids.js';
+import { keyPrefixOf } from '../wire/internal-keys.js';
 
 /** One region as the admin tools reach it. */
 export interface AdminRegion {

@@ -1,9 +1,9 @@
 import type { Redis } from 'ioredis';
 import { ConfigError } from '../errors.js';
-import { isValidRegion } from '../internal/ids.js';
-import { isMissingStream, isNoGroup } from '../internal/reply-errors.js';
+import { isMissingStream, isNoGroup } from '../failures/reply-errors.js';
 import { createKeySpace, prefixProblem } from '../keys.js';
 import { DEFAULT_OPTIONS } from '../session/options.js';
+import { isValidRegion } from '../validation/ids.js';
 
 /**
  * The Redis side of removing a region for good (docs/replication.md, "Removing a region", steps 2 and

@@ -16,9 +16,9 @@
  */
 import type { Redis } from 'ioredis';
 import { ConfigError, GeoSessionError, ResyncError } from '../errors.js';
-import { isValidRegion } from '../internal/ids.js';
-import { keyPrefixOf } from '../internal/stream-names.js';
 import { createKeySpace, type KeySpace, prefixProblem } from '../keys.js';
+import { isValidRegion } from '../validation/ids.js';
+import { keyPrefixOf } from '../wire/internal-keys.js';
 import { clearSettledNeeds, coverSequences, readCoverPoints } from './resync-handover.js';
 import { ResyncLedger, type ResyncPhase, type ResyncPoint } from './resync-ledger.js';
 import { type ScanPage, scanSessionPage } from './session-scan.js';

@@ -5,9 +5,9 @@
  * (src/admin/resync.ts) and tests that compare regions.
  */
 import type { Redis } from 'ioredis';
-import { isValidSessionId } from '../internal/ids.js';
-import { keyPrefixOf } from '../internal/stream-names.js';
 import type { KeySpace } from '../keys.js';
+import { isValidSessionId } from '../validation/ids.js';
+import { keyPrefixOf } from '../wire/internal-keys.js';
 
 /** One SCAN page: the session ids it found, each once, and the cursor to go on from ('0': the end). */
 export interface ScanPage {

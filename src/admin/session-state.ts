@@ -16,12 +16,12 @@
  */
 import type { Cluster } from 'ioredis';
 import { ConfigError } from '../errors.js';
-import { isValidSessionId } from '../internal/ids.js';
-import { keyPrefixOf } from '../internal/stream-names.js';
 import { createKeySpace, type KeySpace } from '../keys.js';
 import { CopyResult, copyStates, readStates, type StoredState } from '../redis/commands.js';
 import { parseMeta, type SessionMeta } from '../redis/meta.js';
 import type { RedisClient } from '../types.js';
+import { isValidSessionId } from '../validation/ids.js';
+import { keyPrefixOf } from '../wire/internal-keys.js';
 
 /** One region as the admin tools see it: its id and its Redis. */
 export interface RegionRef {

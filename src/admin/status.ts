@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
 import { TimeoutError } from '../errors.js';
-import { withTimeout } from '../internal/timeout.js';
 import { createKeySpace, type KeySpace } from '../keys.js';
 import type { LagPoint } from '../replication/lag-window.js';
+import { withTimeout } from '../runtime/timeout.js';
 import type { Alert } from '../session/alert-options.js';
 import {
   type GroupSummary,

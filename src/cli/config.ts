@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { isValidRegion } from '../internal/ids.js';
 import { prefixProblem } from '../keys.js';
 import { DEFAULT_OPTIONS } from '../session/options.js';
+import { isValidRegion } from '../validation/ids.js';
 import { messageOf, UsageError } from './errors.js';
 
 /**

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { classifyFailure, replyCode } from '../internal/reply-errors.js';
+import { classifyFailure, replyCode } from '../failures/reply-errors.js';
 import { createKeySpace, type KeySpace } from '../keys.js';
 import type { CliConfig } from './config.js';
 import { redactUrl } from './config.js';

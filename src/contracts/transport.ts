@@ -8,7 +8,7 @@ import type { Envelope } from './envelope.js';
  * are not envelopes at all.
  *
  * To write one: implement this interface, run the shared conformance suite
- * (test/transports/conformance.ts) against it, and import nothing but `contracts/` and `internal/`.
+ * (test/transports/conformance.ts) against it, and import nothing but `contracts/` and the base layer (`runtime/`, `failures/`, `validation/`, `wire/`, `streams/`).
  */
 export interface ReplicationTransport {
   /** Short name for logs and errors, e.g. `memory` or `redis-streams`. */

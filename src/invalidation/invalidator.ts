@@ -1,12 +1,12 @@
 import { EventEmitter } from 'node:events';
 import type { Envelope } from '../contracts/envelope.js';
 import { ArgumentError, ClosedError, GeoSessionError, TimeoutError, TransportError } from '../errors.js';
-import { keyPrefixOf } from '../internal/stream-names.js';
-import { withTimeout } from '../internal/timeout.js';
 import { createKeySpace, type KeySpace } from '../keys.js';
 import { invalidateKeys, tagKeys } from '../redis/invalidation-commands.js';
 import { type NodeStats, ReplicationNode } from '../replication/node.js';
 import type { RejectedEnvelope } from '../replication/pipeline.js';
+import { withTimeout } from '../runtime/timeout.js';
+import { keyPrefixOf } from '../wire/internal-keys.js';
 import {
   decodeInvalidation,
   encodeInvalidation,

@@ -2,8 +2,8 @@ import type { Redis } from 'ioredis';
 import type { Sealer } from '../contracts/sealer.js';
 import type { ReplicationTransport } from '../contracts/transport.js';
 import { ConfigError } from '../errors.js';
-import { isValidRegion } from '../internal/ids.js';
 import { prefixProblem } from '../keys.js';
+import { isValidRegion } from '../validation/ids.js';
 import { MAX_NAMES_PER_EVENT } from './codec.js';
 
 /** Options of {@link createInvalidator}. */

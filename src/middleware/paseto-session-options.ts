@@ -3,11 +3,11 @@
  * middleware is created: every mistake is a `ConfigError` naming the option.
  */
 import { ConfigError } from '../errors.js';
-import { numberOption } from '../internal/options.js';
 import { DEFAULT_MAX_TOKEN_BYTES } from '../security/access-token.js';
 import type { K4PublicPaserk } from '../security/paserk.js';
 import { parseK4Public } from '../security/paserk.js';
 import type { GeoSessionStore } from '../session/store.js';
+import { numberOption } from '../validation/options.js';
 
 /** Verified token claims, as the `paseto` package returns them (`exp`, `iat`, `nbf` are ISO strings). */
 export type TokenClaims = Readonly<Record<string, unknown>>;

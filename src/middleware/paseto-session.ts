@@ -14,7 +14,7 @@
  * `{ "error": "invalid_token", "reason": <PasetoSessionFailure> }`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { reportError } from '../internal/report.js';
+import { reportError } from '../failures/report.js';
 import type { PasetoSessionOptions } from './paseto-session-options.js';
 import {
   type LoadedSession,

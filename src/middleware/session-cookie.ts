@@ -13,9 +13,9 @@
  */
 import { unsign } from 'cookie-signature';
 import { ConfigError } from '../errors.js';
-import { numberOption } from '../internal/options.js';
-import { exceedsBytes } from '../internal/utf8.js';
 import type { SessionData } from '../types.js';
+import { numberOption } from '../validation/options.js';
+import { exceedsBytes } from '../validation/utf8.js';
 import { type CookieHeader, decodeCookieValue, readCookie } from './cookie-header.js';
 
 /** Which framework wrote the cookie. */

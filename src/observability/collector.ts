@@ -1,6 +1,5 @@
 import diagnostics from 'node:diagnostics_channel';
 import type { TransportState } from '../contracts/transport.js';
-import { type OperationObserver, operationObservers } from '../internal/operation-observers.js';
 import {
   CHANNELS,
   type ReadThroughMessage,
@@ -8,8 +7,9 @@ import {
   type ReplicationLagMessage,
   type StoreOperation,
   type StoreOperationResult,
-} from '../internal/tracing.js';
+} from '../runtime/tracing.js';
 import type { RefusedWrite } from '../session/events.js';
+import { type OperationObserver, operationObservers } from '../session/operation-observers.js';
 import type { GeoSessionStore } from '../session/store.js';
 import { METRICS, type MetricName } from './catalog.js';
 import {
@@ -42,7 +42,7 @@ class Counts {
 
 /**
  * Gathers one store's metrics: its operations and their latency (told by the store itself, see
- * src/internal/operation-observers.ts) and what happens on the diagnostics channels (read-through,
+ * src/session/operation-observers.ts) and what happens on the diagnostics channels (read-through,
  * replication lag and batches), counted as it happens, and what
  * `store.replicationStats()` knows, read when the metrics are collected. The one source both
  * `metricsText` and `registerMetrics` render from. It listens only to messages of its store's region

@@ -1,4 +1,4 @@
-import { CHANNELS } from '../internal/tracing.js';
+import { CHANNELS } from '../runtime/tracing.js';
 
 export type {
   ReadThroughMessage,
@@ -8,7 +8,7 @@ export type {
   StoreOperation,
   StoreOperationMessage,
   StoreOperationResult,
-} from '../internal/tracing.js';
+} from '../runtime/tracing.js';
 
 /**
  * The `node:diagnostics_channel` names geosession publishes on (docs/operations.md, "Tracing").

@@ -3,8 +3,9 @@
  * and ARGV order and its result codes. Everything else (the store, the applier, bulk tools, tests) goes
  * through these functions.
  */
-import { sequenceKey } from '../internal/stream-names.js';
+
 import type { RedisClient } from '../types.js';
+import { sequenceKey } from '../wire/internal-keys.js';
 import { runScript } from './run-script.js';
 
 /** What `set.lua` did. */

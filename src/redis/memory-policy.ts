@@ -1,6 +1,6 @@
 import { debuglog } from 'node:util';
 import { MemoryPolicyError, TimeoutError } from '../errors.js';
-import { withTimeout } from '../internal/timeout.js';
+import { withTimeout } from '../runtime/timeout.js';
 import type { RedisClient } from '../types.js';
 
 const debug = debuglog('geosession');

@@ -1,4 +1,4 @@
-import { isNoScript } from '../internal/reply-errors.js';
+import { isNoScript } from '../failures/reply-errors.js';
 import type { RedisClient } from '../types.js';
 import { LUA } from './lua.generated.js';
 

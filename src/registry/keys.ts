@@ -1,5 +1,5 @@
-import { hashTagOf } from '../internal/stream-names.js';
 import type { RegistryBaseKeys } from '../redis/registry-commands.js';
+import { hashTagOf } from '../wire/internal-keys.js';
 
 /**
  * The registry's keys under the key prefix `P` (see includes/registry.lua for what each holds). All

@@ -1,10 +1,10 @@
 import type { Sealer } from '../contracts/sealer.js';
 import type { ReplicationTransport } from '../contracts/transport.js';
 import { ConfigError } from '../errors.js';
-import { isValidRegion } from '../internal/ids.js';
-import { describe, numberOption, rejectUnknown, requireObject } from '../internal/options.js';
 import { prefixProblem } from '../keys.js';
 import type { RedisClient } from '../types.js';
+import { isValidRegion } from '../validation/ids.js';
+import { describe, numberOption, rejectUnknown, requireObject } from '../validation/options.js';
 import { registryIdProblem } from './ids.js';
 
 /** Options of {@link createConnectionRegistry}. */

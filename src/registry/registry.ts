@@ -1,8 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { ClosedError } from '../errors.js';
-import { sessionIdProblem } from '../internal/ids.js';
-import { keyPrefixOf } from '../internal/stream-names.js';
 import {
   LeaseResult,
   leasePod,
@@ -13,6 +11,8 @@ import {
   registerConnection,
   unregisterConnections,
 } from '../redis/registry-commands.js';
+import { sessionIdProblem } from '../validation/ids.js';
+import { keyPrefixOf } from '../wire/internal-keys.js';
 import { registryIdProblem } from './ids.js';
 import { type RegistryKeys, registryKeys } from './keys.js';
 import {

@@ -2,12 +2,12 @@ import type { Envelope } from '../contracts/envelope.js';
 import type { Sealer } from '../contracts/sealer.js';
 import type { ReplicationTransport } from '../contracts/transport.js';
 import { EventError, type GeoSessionError } from '../errors.js';
-import { sessionIdProblem } from '../internal/ids.js';
 import type { OutboxKeys, RemoteRegistryEvent } from '../redis/registry-commands.js';
 import { applyRegistryEvents, RegistryApplyResult } from '../redis/registry-commands.js';
 import { ReplicationNode } from '../replication/node.js';
 import type { RejectedEnvelope } from '../replication/pipeline.js';
 import type { RedisClient } from '../types.js';
+import { sessionIdProblem } from '../validation/ids.js';
 import { registryIdProblem } from './ids.js';
 import type { RegistryKeys } from './keys.js';
 

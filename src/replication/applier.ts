@@ -1,10 +1,10 @@
 import { TimeoutError } from '../errors.js';
-import { isValidSessionId } from '../internal/ids.js';
-import { withTimeout } from '../internal/timeout.js';
-import { createWriteBatcher } from '../internal/write-batching.js';
 import type { KeySpace } from '../keys.js';
 import { ApplyResult, applyChanges, type RemoteChange } from '../redis/commands.js';
+import { createWriteBatcher } from '../redis/write-batching.js';
+import { withTimeout } from '../runtime/timeout.js';
 import type { RedisClient } from '../types.js';
+import { isValidSessionId } from '../validation/ids.js';
 import type { ChangeEvent, TouchEvent } from './events.js';
 import { destroyReason } from './session-codec.js';
 

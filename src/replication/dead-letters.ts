@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { preview } from '../internal/envelope-frame.js';
-import { truncateUtf8, utf8Length } from '../internal/utf8.js';
 import { addDeadLetter } from '../redis/commands.js';
+import { truncateUtf8, utf8Length } from '../validation/utf8.js';
+import { preview } from '../wire/broker-frame.js';
 
 /** One refused envelope or frame, as the dead-letter stream keeps it. */
 export interface DeadLetter {

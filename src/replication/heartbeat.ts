@@ -1,6 +1,6 @@
 import { EventError, TimeoutError } from '../errors.js';
-import { withTimeout } from '../internal/timeout.js';
 import { appendHeartbeat } from '../redis/commands.js';
+import { withTimeout } from '../runtime/timeout.js';
 import type { RedisClient } from '../types.js';
 import type { Pipeline } from './pipeline.js';
 import { HEARTBEAT_KIND } from './sequence.js';

@@ -3,11 +3,11 @@ import type { Sealer } from '../contracts/sealer.js';
 import type { ReplicationTransport } from '../contracts/transport.js';
 import type { GeoSessionError } from '../errors.js';
 import { ConfigError } from '../errors.js';
-import { isValidRegion } from '../internal/ids.js';
-import { booleanOption, describe, numberOption } from '../internal/options.js';
-import { keyPrefixOf } from '../internal/stream-names.js';
-import type { BacklogBound } from '../internal/stream-trim.js';
 import { createKeySpace, type KeySpace, prefixProblem } from '../keys.js';
+import type { BacklogBound } from '../streams/trim.js';
+import { isValidRegion } from '../validation/ids.js';
+import { booleanOption, describe, numberOption } from '../validation/options.js';
+import { keyPrefixOf } from '../wire/internal-keys.js';
 import type { RejectedEnvelope } from './pipeline.js';
 
 /**

@@ -9,9 +9,9 @@ import {
   TimeoutError,
   TransportError,
 } from '../errors.js';
-import { Lifecycle, type LifecycleState } from '../internal/lifecycle.js';
-import { settledWithin, withTimeout } from '../internal/timeout.js';
 import { appendEnvelopes } from '../redis/commands.js';
+import { Lifecycle, type LifecycleState } from '../runtime/lifecycle.js';
+import { settledWithin, withTimeout } from '../runtime/timeout.js';
 import { DeadLetters } from './dead-letters.js';
 import { beat, registerHeartbeat } from './heartbeat.js';
 import { type ReplicationNodeOptions, type ResolvedNodeOptions, resolveNodeOptions } from './node-options.js';

@@ -2,15 +2,15 @@ import type { Envelope } from '../contracts/envelope.js';
 import type { RefusalReason, Sealer } from '../contracts/sealer.js';
 import type { Poison, ReplicationTransport, StreamSource, Subscription } from '../contracts/transport.js';
 import { EventError, GeoSessionError, MessageTooLargeError, SealError, TransientError } from '../errors.js';
-import { asTransient, isDeterministicFailure } from '../internal/reply-errors.js';
-import { RateLimiter } from '../internal/report.js';
+import { asTransient, isDeterministicFailure } from '../failures/reply-errors.js';
+import { RateLimiter } from '../failures/report.js';
 import {
   applyChannel,
   lagChannel,
   publishChannel,
   type ReplicationBatchMessage,
   type ReplicationLagMessage,
-} from '../internal/tracing.js';
+} from '../runtime/tracing.js';
 import type { DeadLetters } from './dead-letters.js';
 import { SEALED_KIND, sealEnvelopes, unpackBatch } from './sealed-batch.js';
 import { numberOf, type SequenceTracker } from './sequence.js';
@@ -334,7 +334,7 @@ export class Pipeline {
 
   /**
    * Applies a kind's items; a deterministic failure is narrowed down to the envelopes causing it. A
-   * transient one (src/internal/reply-errors.ts) fails the batch with a {@link TransientError}, counted
+   * transient one (src/failures/reply-errors.ts) fails the batch with a {@link TransientError}, counted
    * and reported here (rate-limited), so that the transport delivers the batch again.
    */
   private async applyIsolating(

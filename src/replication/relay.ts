@@ -2,11 +2,11 @@ import type { Redis } from 'ioredis';
 import type { Envelope } from '../contracts/envelope.js';
 import type { PeerBacklog, Poison } from '../contracts/transport.js';
 import { TransportError } from '../errors.js';
-import { Lifecycle, type LifecycleState } from '../internal/lifecycle.js';
-import { envelopeOfEntry, isPoison, type StreamEntry } from '../internal/outbox-entry.js';
-import { isMissingStream } from '../internal/reply-errors.js';
-import { groupsOf, StreamGroupReader } from '../internal/stream-reader.js';
-import { type BacklogBound, removeIdleConsumers, trimStream } from '../internal/stream-trim.js';
+import { isMissingStream } from '../failures/reply-errors.js';
+import { Lifecycle, type LifecycleState } from '../runtime/lifecycle.js';
+import { groupsOf, StreamGroupReader } from '../streams/group-reader.js';
+import { type BacklogBound, removeIdleConsumers, trimStream } from '../streams/trim.js';
+import { envelopeOfEntry, isPoison, type StreamEntry } from '../wire/stream-entry.js';
 
 /** The consumer group the relay reads its region's outbox with. */
 export const RELAY_GROUP = 'relay';

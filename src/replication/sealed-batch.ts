@@ -1,8 +1,8 @@
 import type { Envelope } from '../contracts/envelope.js';
 import type { Sealer } from '../contracts/sealer.js';
 import { SealError } from '../errors.js';
-import { envelopeProblem } from '../internal/envelope-frame.js';
-import { utf8Length } from '../internal/utf8.js';
+import { utf8Length } from '../validation/utf8.js';
+import { envelopeProblem } from '../wire/broker-frame.js';
 
 /**
  * Sealed batches: several envelopes of one origin sealed as one token and carried by one envelope of

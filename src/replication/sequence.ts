@@ -1,8 +1,8 @@
 import type { Envelope } from '../contracts/envelope.js';
 import { TimeoutError } from '../errors.js';
-import { withTimeout } from '../internal/timeout.js';
 import type { KeySpace } from '../keys.js';
 import { parseRanges, type TrackResult, trackSequence } from '../redis/commands.js';
+import { withTimeout } from '../runtime/timeout.js';
 import type { RedisClient } from '../types.js';
 
 /**

@@ -1,14 +1,14 @@
 import type { Envelope } from '../contracts/envelope.js';
 import { EventError } from '../errors.js';
-import { sessionIdProblem } from '../internal/ids.js';
 import { VERSION_PATTERN } from '../redis/meta.js';
+import { sessionIdProblem } from '../validation/ids.js';
 import type { ChangeEvent, ChangeOp, DestroyEvent } from './events.js';
 
 /**
  * The body of a `session` envelope, as the write scripts append it to the outbox (append_event in
  * src/redis/scripts/includes/common.lua): the header `op|version|expiry|lifetime|fingerprint|session id`
  * and, for a set, `\n` and the serialized session. The session id comes last in the header: no id
- * holds `|` or a line break (src/internal/ids.ts), so the header always splits into six parts.
+ * holds `|` or a line break (src/validation/ids.ts), so the header always splits into six parts.
  */
 
 /** The kind of envelope that carries session changes. */

@@ -5,7 +5,7 @@
  * not a valid, current token for this issuer and audience gets one stable reason code.
  */
 import { type Claims, PublicProtocol } from 'paseto';
-import { exceedsBytes } from '../internal/utf8.js';
+import { exceedsBytes } from '../validation/utf8.js';
 import { fromBase64url } from './bytes.js';
 import { type K4PublicId, type K4PublicPaserk, k4PublicId } from './paserk.js';
 import { readJsonFooter } from './paseto-footer.js';

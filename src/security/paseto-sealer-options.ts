@@ -3,7 +3,7 @@
  * thrown when the sealer is created, never when the first batch is sealed.
  */
 import { ConfigError } from '../errors.js';
-import { isValidRegion } from '../internal/ids.js';
+import { isValidRegion } from '../validation/ids.js';
 import {
   type K4LocalId,
   type K4LocalPaserk,

@@ -36,7 +36,7 @@ import type { KeyObject } from 'node:crypto';
 import { blake2b } from '@noble/hashes/blake2.js';
 import type { OpenedSeal, RefusalReason, SealBinding, Sealer } from '../contracts/sealer.js';
 import { SealError } from '../errors.js';
-import { exceedsBytes } from '../internal/utf8.js';
+import { exceedsBytes } from '../validation/utf8.js';
 import { fromBase64url, fromUtf8, preAuthEncode, toBase64url, utf8 } from './bytes.js';
 import { ed25519PrivateKeyObject, ed25519PublicKeyObject } from './paserk.js';
 import { MAX_FOOTER_BYTES, readJsonFooter } from './paseto-footer.js';

@@ -1,5 +1,5 @@
 import { ConfigError } from '../errors.js';
-import { describe, numberOption, rejectUnknown } from '../internal/options.js';
+import { describe, numberOption, rejectUnknown } from '../validation/options.js';
 
 /** The alert rules, by name. */
 export type AlertRule = 'lag' | 'backlog' | 'transportDown' | 'rejected' | 'needsResync' | 'deadLetters';

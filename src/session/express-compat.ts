@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { GeoSessionError } from '../errors.js';
-import { loadExpressSession } from '../internal/express-session.js';
+import { loadExpressSession } from './express-session.js';
 
 /**
  * What makes the store a drop-in for express-session beyond get/set/destroy/touch: the base class

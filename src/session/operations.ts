@@ -6,13 +6,6 @@ import {
   RedisCommandError,
   SessionTooLargeError,
 } from '../errors.js';
-import type { Callback } from '../internal/callback.js';
-import { cookieExpired, cookieExpiryMs } from '../internal/cookie-expiry.js';
-import type { Deadlines } from '../internal/deadline.js';
-import { fingerprint } from '../internal/fingerprint.js';
-import { isValidSessionId, regionOfSessionId, sessionIdProblem } from '../internal/ids.js';
-import { exceedsBytes, utf8Length } from '../internal/utf8.js';
-import { createWriteBatcher } from '../internal/write-batching.js';
 import type { KeySpace } from '../keys.js';
 import {
   destroySession,
@@ -24,8 +17,15 @@ import {
   writeSession,
 } from '../redis/commands.js';
 import { expiryShift, isTombstoneText } from '../redis/meta.js';
+import { createWriteBatcher } from '../redis/write-batching.js';
+import type { Callback } from '../runtime/callback.js';
 import type { SessionData, SessionInput } from '../types.js';
+import { isValidSessionId, regionOfSessionId, sessionIdProblem } from '../validation/ids.js';
+import { exceedsBytes, utf8Length } from '../validation/utf8.js';
+import { cookieExpired, cookieExpiryMs } from './cookie-expiry.js';
+import type { Deadlines } from './deadline.js';
 import type { RefusedWrite } from './events.js';
+import { fingerprint } from './fingerprint.js';
 import type { ResolvedOptions } from './options.js';
 import type { ReadThrough } from './read-through.js';
 

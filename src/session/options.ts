@@ -2,10 +2,16 @@ import type { Cluster, Redis } from 'ioredis';
 import type { Sealer } from '../contracts/sealer.js';
 import type { ReplicationTransport } from '../contracts/transport.js';
 import { ConfigError } from '../errors.js';
-import { isValidRegion } from '../internal/ids.js';
-import { booleanOption, describe, numberOption, rejectUnknown, requireObject } from '../internal/options.js';
 import { prefixProblem } from '../keys.js';
 import type { RedisClient, Serializer, SessionData } from '../types.js';
+import { isValidRegion } from '../validation/ids.js';
+import {
+  booleanOption,
+  describe,
+  numberOption,
+  rejectUnknown,
+  requireObject,
+} from '../validation/options.js';
 import {
   type Alert,
   type AlertRules,

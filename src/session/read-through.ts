@@ -1,12 +1,12 @@
 import { ReadThroughError } from '../errors.js';
-import { regionOfSessionId } from '../internal/ids.js';
-import { RateLimiter } from '../internal/report.js';
-import { withTimeout } from '../internal/timeout.js';
-import { type ReadThroughMessage, type ReadThroughResult, readThroughChannel } from '../internal/tracing.js';
+import { RateLimiter } from '../failures/report.js';
 import type { KeySpace } from '../keys.js';
 import { applyChanges, type RemoteChange } from '../redis/commands.js';
 import { parseMeta, versionTime } from '../redis/meta.js';
+import { withTimeout } from '../runtime/timeout.js';
+import { type ReadThroughMessage, type ReadThroughResult, readThroughChannel } from '../runtime/tracing.js';
 import type { RedisClient } from '../types.js';
+import { regionOfSessionId } from '../validation/ids.js';
 
 /** Options of {@link ReadThrough}. */
 export interface ReadThroughOptions {

@@ -15,8 +15,8 @@
  */
 import type { Redis } from 'ioredis';
 import { CallbackError } from '../errors.js';
-import { isValidSessionId } from '../internal/ids.js';
 import type { RedisClient } from '../types.js';
+import { isValidSessionId } from '../validation/ids.js';
 
 /** Why a session ended (the `reason` of a {@link RevokedSession}). */
 export type RevocationReason = 'logout' | 'logout-everywhere' | 'revoked-before';

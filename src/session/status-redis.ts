@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { isMissingStream } from '../internal/reply-errors.js';
+import { isMissingStream } from '../failures/reply-errors.js';
 import { RELAY_GROUP } from '../replication/relay.js';
 import type { ResyncNeed } from '../replication/resync-state.js';
 import type { RedisClient } from '../types.js';

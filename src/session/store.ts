@@ -1,32 +1,32 @@
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import { CallbackError, ClosedError, type ReadThroughError } from '../errors.js';
-import { type Callback, dual, type OnThrown, settle } from '../internal/callback.js';
-import { followClientState } from '../internal/client-state.js';
-import { Deadlines } from '../internal/deadline.js';
-import { generateSessionId, regionOfSessionId } from '../internal/ids.js';
-import {
-  type OperationObserver,
-  observeOperation,
-  observePromise,
-  operationObservers,
-} from '../internal/operation-observers.js';
-import { reportError } from '../internal/report.js';
-import { keyPrefixOf } from '../internal/stream-names.js';
+import { reportError } from '../failures/report.js';
+import { createKeySpace, type KeySpace } from '../keys.js';
+import { checkMemoryPolicy } from '../redis/memory-policy.js';
+import type { DeadLetter } from '../replication/dead-letters.js';
+import { type ReplicationStats, Replicator } from '../replication/replicator.js';
+import { type Callback, dual, type OnThrown, settle } from '../runtime/callback.js';
 import {
   type StoreOperation,
   storeChannel,
   traceStoreOperation,
   traceStorePromise,
-} from '../internal/tracing.js';
-import { createKeySpace, type KeySpace } from '../keys.js';
-import { checkMemoryPolicy } from '../redis/memory-policy.js';
-import type { DeadLetter } from '../replication/dead-letters.js';
-import { type ReplicationStats, Replicator } from '../replication/replicator.js';
+} from '../runtime/tracing.js';
 import type { RedisClient, Serializer, SessionData, SessionInput } from '../types.js';
+import { generateSessionId, regionOfSessionId } from '../validation/ids.js';
+import { keyPrefixOf } from '../wire/internal-keys.js';
 import { deleteAllSessions, listSessionIds, readAllSessions } from './bulk.js';
+import { followClientState } from './client-state.js';
+import { Deadlines } from './deadline.js';
 import type { GeoSessionStoreEvents, RefusedWrite } from './events.js';
 import { BaseStore, createSession, load, type RegenerateRequest, regenerate } from './express-compat.js';
+import {
+  type OperationObserver,
+  observeOperation,
+  observePromise,
+  operationObservers,
+} from './operation-observers.js';
 import { SessionOperations } from './operations.js';
 import { type GeoSessionStoreOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { ReadThrough } from './read-through.js';
@@ -92,7 +92,7 @@ export class GeoSessionStore extends BaseStore {
   private readonly detachClient: () => void;
   /** Revocation events and watches: a subscriber connection only while someone listens or watches. */
   private readonly revocations: Revocations;
-  /** Told how every operation ended (the metrics collector; see src/internal/operation-observers.ts). */
+  /** Told how every operation ended (the metrics collector; see src/session/operation-observers.ts). */
   private readonly observers: OperationObserver[] = operationObservers(this);
   private isConnected: boolean;
   private closed = false;

@@ -1,10 +1,10 @@
 import { InvalidSessionIdError } from '../errors.js';
-import { sessionIdProblem } from '../internal/ids.js';
-import { sequenceKey } from '../internal/stream-names.js';
 import type { KeySpace } from '../keys.js';
 import { readStates } from '../redis/commands.js';
 import { isTombstoneText } from '../redis/meta.js';
 import { runScript } from '../redis/run-script.js';
+import { sessionIdProblem } from '../validation/ids.js';
+import { sequenceKey } from '../wire/internal-keys.js';
 import type { ResolvedOptions } from './options.js';
 
 /** One session of a user, as the per-user index lists it (`store.sessionsOf`). */

@@ -2,10 +2,10 @@ import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import type { Envelope } from '../contracts/envelope.js';
 import type { EnvelopeHandler, Poison } from '../contracts/transport.js';
 import { TransportError } from '../errors.js';
-import { Backoff } from '../internal/backoff.js';
-import { decodeFrames, envelopeCount, preview, takeBatch } from '../internal/envelope-frame.js';
-import { Lifecycle, type LifecycleState } from '../internal/lifecycle.js';
-import { settledWithin } from '../internal/timeout.js';
+import { Backoff } from '../runtime/backoff.js';
+import { Lifecycle, type LifecycleState } from '../runtime/lifecycle.js';
+import { settledWithin } from '../runtime/timeout.js';
+import { decodeFrames, envelopeCount, preview, takeBatch } from '../wire/broker-frame.js';
 
 /** What a consumer needs from the AMQP transport that owns it. */
 export interface AmqpHost {

@@ -1,7 +1,6 @@
 import type { Options, SocketOptions } from 'amqplib';
 import { ConfigError } from '../errors.js';
-import { encodeChannel } from '../internal/channel-name.js';
-import { isValidRegion } from '../internal/ids.js';
+import { isValidRegion } from '../validation/ids.js';
 import {
   numberOption,
   oneOfOption,
@@ -9,7 +8,8 @@ import {
   rejectUnknown,
   requireObject,
   stringOption,
-} from '../internal/options.js';
+} from '../validation/options.js';
+import { encodeChannel } from './channel-name.js';
 
 /** Options of `createAmqpTransport`. */
 export interface AmqpTransportOptions {

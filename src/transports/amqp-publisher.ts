@@ -1,13 +1,13 @@
 import type { Channel, ConfirmChannel } from 'amqplib';
 import type { Envelope } from '../contracts/envelope.js';
 import { MessageTooLargeError, TransportError } from '../errors.js';
-import { encodeFrames } from '../internal/envelope-frame.js';
-import { sizeRefusal } from '../internal/size-refusal.js';
+import { encodeFrames } from '../wire/broker-frame.js';
+import { sizeRefusal } from './size-refusal.js';
 
 /**
  * The publisher confirm window shared by every publish call of one transport: at most `maxInFlight`
  * messages published and not yet confirmed. Each publish call writes its envelopes, several to a message
- * (src/internal/envelope-frame.ts), as slots free up and resolves once the broker confirmed all of them,
+ * (src/wire/broker-frame.ts), as slots free up and resolves once the broker confirmed all of them,
  * so several calls (a relay's batches in flight) share one channel and keep it busy while earlier
  * confirms travel back.
  */

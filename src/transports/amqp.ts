@@ -7,11 +7,10 @@ import type {
   Subscription,
 } from '../contracts/transport.js';
 import { ClosedError, MessageTooLargeError, MissingDependencyError, TransportError } from '../errors.js';
-import { Backoff, sleep } from '../internal/backoff.js';
-import { isValidRegion } from '../internal/ids.js';
-import { unlessAborted } from '../internal/lifecycle.js';
-import { settledWithin } from '../internal/timeout.js';
-import { TransportEvents } from '../internal/transport-state.js';
+import { Backoff, sleep } from '../runtime/backoff.js';
+import { unlessAborted } from '../runtime/lifecycle.js';
+import { settledWithin } from '../runtime/timeout.js';
+import { isValidRegion } from '../validation/ids.js';
 import { AmqpConsumer, type AmqpHost } from './amqp-consumer.js';
 import {
   type AmqpTransportOptions,
@@ -20,6 +19,7 @@ import {
   resolveAmqpOptions,
 } from './amqp-options.js';
 import { ConfirmWindow } from './amqp-publisher.js';
+import { TransportEvents } from './transport-state.js';
 
 export type { AmqpTopology, AmqpTransportOptions } from './amqp-options.js';
 export { amqpTopology } from './amqp-options.js';

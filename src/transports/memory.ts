@@ -1,11 +1,11 @@
 import type { Envelope } from '../contracts/envelope.js';
 import type { ReplicationTransport, SubscribeOptions, Subscription } from '../contracts/transport.js';
 import { ClosedError, ConfigError } from '../errors.js';
-import { Backoff, sleep } from '../internal/backoff.js';
-import { isValidRegion } from '../internal/ids.js';
-import { Lifecycle } from '../internal/lifecycle.js';
-import { numberOption, rejectUnknown } from '../internal/options.js';
-import { TransportEvents } from '../internal/transport-state.js';
+import { Backoff, sleep } from '../runtime/backoff.js';
+import { Lifecycle } from '../runtime/lifecycle.js';
+import { isValidRegion } from '../validation/ids.js';
+import { numberOption, rejectUnknown } from '../validation/options.js';
+import { TransportEvents } from './transport-state.js';
 
 /** Options of {@link createMemoryTransport}. */
 export interface MemoryTransportOptions {

@@ -3,10 +3,10 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { Envelope } from '../contracts/envelope.js';
 import type { SubscribeOptions } from '../contracts/transport.js';
 import { ClosedError, MissingDependencyError, TransportError } from '../errors.js';
-import { Backoff, sleep } from '../internal/backoff.js';
-import { decodeFrames, envelopeCount, preview, takeBatch } from '../internal/envelope-frame.js';
-import { Lifecycle, type LifecycleState } from '../internal/lifecycle.js';
-import { settledWithin } from '../internal/timeout.js';
+import { Backoff, sleep } from '../runtime/backoff.js';
+import { Lifecycle, type LifecycleState } from '../runtime/lifecycle.js';
+import { settledWithin } from '../runtime/timeout.js';
+import { decodeFrames, envelopeCount, preview, takeBatch } from '../wire/broker-frame.js';
 
 /** Longest redelivery delay of a batch that keeps failing, ms (unless `retryDelayMs` is longer). */
 const RETRY_MAX_MS = 5000;

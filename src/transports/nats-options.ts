@@ -1,14 +1,14 @@
 import type { NodeConnectionOptions } from '@nats-io/transport-node';
 import { ConfigError } from '../errors.js';
-import { encodeChannel } from '../internal/channel-name.js';
-import { isValidRegion } from '../internal/ids.js';
+import { isValidRegion } from '../validation/ids.js';
 import {
   numberOption,
   regionListOption,
   rejectUnknown,
   requireObject,
   stringOption,
-} from '../internal/options.js';
+} from '../validation/options.js';
+import { encodeChannel } from './channel-name.js';
 
 /** Options of `createNatsTransport`. */
 export interface NatsTransportOptions {

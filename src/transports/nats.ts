@@ -3,13 +3,11 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { Envelope } from '../contracts/envelope.js';
 import type { ReplicationTransport, SubscribeOptions, Subscription } from '../contracts/transport.js';
 import { ClosedError, MessageTooLargeError, MissingDependencyError, TransportError } from '../errors.js';
-import { sleep } from '../internal/backoff.js';
-import { encodeFrames, MAX_FRAME } from '../internal/envelope-frame.js';
-import { isValidRegion } from '../internal/ids.js';
-import { unlessAborted } from '../internal/lifecycle.js';
-import { sizeRefusal } from '../internal/size-refusal.js';
-import { settledWithin, withTimeout } from '../internal/timeout.js';
-import { TransportEvents } from '../internal/transport-state.js';
+import { sleep } from '../runtime/backoff.js';
+import { unlessAborted } from '../runtime/lifecycle.js';
+import { settledWithin, withTimeout } from '../runtime/timeout.js';
+import { isValidRegion } from '../validation/ids.js';
+import { encodeFrames, MAX_FRAME } from '../wire/broker-frame.js';
 import { type Conn, type Names, type NatsHost, NatsSubscription } from './nats-consumer.js';
 import {
   channelToken,
@@ -19,6 +17,8 @@ import {
   resolveNatsOptions,
 } from './nats-options.js';
 import { natsAnswers } from './nats-probe.js';
+import { sizeRefusal } from './size-refusal.js';
+import { TransportEvents } from './transport-state.js';
 
 export type { NatsTransportOptions } from './nats-options.js';
 export { channelToken } from './nats-options.js';

@@ -14,22 +14,17 @@ import {
   TransientError,
   TransportError,
 } from '../errors.js';
-import { isValidRegion } from '../internal/ids.js';
-import { Lifecycle, unlessAborted } from '../internal/lifecycle.js';
-import { numberOption, rejectUnknown, requireObject } from '../internal/options.js';
-import { entryFields, envelopeOfEntry, isPoison } from '../internal/outbox-entry.js';
-import { isMissingStream } from '../internal/reply-errors.js';
-import { sizeRefusal } from '../internal/size-refusal.js';
-import { type InternalFamily, internalKey, keyPrefixOf } from '../internal/stream-names.js';
-import { StreamGroupReader } from '../internal/stream-reader.js';
-import {
-  type BacklogBound,
-  groupMissedEntries,
-  removeIdleConsumers,
-  trimStream,
-} from '../internal/stream-trim.js';
-import { withTimeout } from '../internal/timeout.js';
-import { TransportEvents } from '../internal/transport-state.js';
+import { isMissingStream } from '../failures/reply-errors.js';
+import { Lifecycle, unlessAborted } from '../runtime/lifecycle.js';
+import { withTimeout } from '../runtime/timeout.js';
+import { StreamGroupReader } from '../streams/group-reader.js';
+import { type BacklogBound, groupMissedEntries, removeIdleConsumers, trimStream } from '../streams/trim.js';
+import { isValidRegion } from '../validation/ids.js';
+import { numberOption, rejectUnknown, requireObject } from '../validation/options.js';
+import { type InternalFamily, internalKey, keyPrefixOf } from '../wire/internal-keys.js';
+import { entryFields, envelopeOfEntry, isPoison } from '../wire/stream-entry.js';
+import { sizeRefusal } from './size-refusal.js';
+import { TransportEvents } from './transport-state.js';
 
 /** Options of {@link createRedisStreamsTransport}. */
 export interface RedisStreamsTransportOptions {

@@ -16,10 +16,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copySessionStates } from '../../src/admin/session-state.js';
 import type { ReplicationTransport, Subscription } from '../../src/contracts/transport.js';
 import { GeoSessionStore, type SessionData } from '../../src/index.js';
-import { TransportEvents } from '../../src/internal/transport-state.js';
 import { createKeySpace } from '../../src/keys.js';
 import { Applier } from '../../src/replication/applier.js';
 import type { ChangeEvent } from '../../src/replication/events.js';
+import { TransportEvents } from '../../src/transports/transport-state.js';
 import { changeOfEntry } from '../helpers/meta.js';
 import { hasRedis, type PrivateRedis, startRedis } from '../helpers/servers.js';
 

@@ -15,9 +15,9 @@
  */
 import type { Redis } from 'ioredis';
 import { GeoSessionError } from '../../src/errors.js';
-import { isMissingStream } from '../../src/internal/reply-errors.js';
-import { type GroupInfo, groupsOf } from '../../src/internal/stream-reader.js';
+import { isMissingStream } from '../../src/failures/reply-errors.js';
 import { versionTime } from '../../src/redis/meta.js';
+import { type GroupInfo, groupsOf } from '../../src/streams/group-reader.js';
 import { readMeta } from '../helpers/meta.js';
 import { REGIONS, type Schedule, STORE } from './rig.js';
 import type { CallRecord, Played } from './schedule.js';

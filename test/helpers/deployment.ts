@@ -14,12 +14,12 @@ import type { Envelope } from '../../src/contracts/envelope.js';
 import type { Sealer } from '../../src/contracts/sealer.js';
 import type { ReplicationTransport } from '../../src/contracts/transport.js';
 import { GeoSessionStore, type RejectedEnvelope } from '../../src/index.js';
-import { encodeFrames } from '../../src/internal/envelope-frame.js';
-import { entryFields } from '../../src/internal/outbox-entry.js';
 import { createKeySpace, type KeySpace } from '../../src/keys.js';
 import { amqpTopology, createAmqpTransport } from '../../src/transports/amqp.js';
 import { channelToken, createNatsTransport } from '../../src/transports/nats.js';
 import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
+import { encodeFrames } from '../../src/wire/broker-frame.js';
+import { entryFields } from '../../src/wire/stream-entry.js';
 import { AMQP_URL, deleteTopology } from '../transports/amqp-fixtures.js';
 import { type PrivateRedis, serviceAvailable, startRedis } from './servers.js';
 

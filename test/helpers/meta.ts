@@ -1,9 +1,9 @@
 import type { Cluster, Redis } from 'ioredis';
-import { envelopeOfEntry, isPoison } from '../../src/internal/outbox-entry.js';
 import type { KeySpace } from '../../src/keys.js';
 import { formatMeta, parseMeta } from '../../src/redis/meta.js';
 import type { ChangeEvent } from '../../src/replication/events.js';
 import { decodeSessionChange } from '../../src/replication/session-codec.js';
+import { envelopeOfEntry, isPoison } from '../../src/wire/stream-entry.js';
 
 /**
  * A session's metadata as short string fields, read through src/redis/meta.ts: `{ v, f, x, r, l, e }` for

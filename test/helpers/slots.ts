@@ -1,4 +1,4 @@
-import { hashTagOf } from '../../src/internal/stream-names.js';
+import { hashTagOf } from '../../src/wire/internal-keys.js';
 
 /** CRC16-CCITT (XMODEM), the checksum Redis Cluster uses for key slots. Written from the spec. */
 export function crc16(data: Buffer): number {

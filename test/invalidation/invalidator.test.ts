@@ -15,9 +15,9 @@ import {
   type InvalidatedEvent,
   type Invalidator,
 } from '../../src/index.js';
-import { entryFields } from '../../src/internal/outbox-entry.js';
 import { createKeySpace } from '../../src/keys.js';
 import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
+import { entryFields } from '../../src/wire/stream-entry.js';
 import { generatePasetoKey, localSealer, sealed, tamperedToken } from '../helpers/forgery.js';
 import { usePrivateRedisPair } from '../helpers/private-pair.js';
 import { eventually, hasRedis, uniquePrefix } from '../helpers/servers.js';

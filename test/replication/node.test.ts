@@ -14,8 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Envelope } from '../../src/contracts/envelope.js';
 import type { Sealer } from '../../src/contracts/sealer.js';
 import { EventError, type GeoSessionError } from '../../src/errors.js';
-import { sequenceKey } from '../../src/internal/stream-names.js';
 import { ReplicationNode } from '../../src/replication/node.js';
+import { sequenceKey } from '../../src/wire/internal-keys.js';
 import {
   createDeployment,
   type Deployment,

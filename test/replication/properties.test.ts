@@ -17,10 +17,10 @@ import type { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ReplicationTransport, Subscription } from '../../src/contracts/transport.js';
 import { GeoSessionStore, type SessionData } from '../../src/index.js';
-import { TransportEvents } from '../../src/internal/transport-state.js';
 import { createKeySpace } from '../../src/keys.js';
 import { Applier } from '../../src/replication/applier.js';
 import type { ChangeEvent, SetEvent } from '../../src/replication/events.js';
+import { TransportEvents } from '../../src/transports/transport-state.js';
 import { changeOfEntry, metaField, readMeta, type SessionState, sessionState } from '../helpers/meta.js';
 import { hasRedis, sharedRedis, uniquePrefix } from '../helpers/servers.js';
 

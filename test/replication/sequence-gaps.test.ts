@@ -8,10 +8,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Envelope } from '../../src/contracts/envelope.js';
 import type { GeoSessionStore } from '../../src/index.js';
-import { decodeFrames } from '../../src/internal/envelope-frame.js';
-import { compareIds } from '../../src/internal/outbox-entry.js';
-import { groupsOf } from '../../src/internal/stream-reader.js';
 import { RELAY_GROUP } from '../../src/replication/relay.js';
+import { groupsOf } from '../../src/streams/group-reader.js';
+import { decodeFrames } from '../../src/wire/broker-frame.js';
+import { compareIds } from '../../src/wire/stream-entry.js';
 import {
   createDeployment,
   type Deployment,

@@ -3,11 +3,11 @@
  * bounds on what is parsed before the signature is checked.
  */
 import { describe, expect, it } from 'vitest';
-import { exceedsBytes } from '../../src/internal/utf8.js';
 import { type AccessTokenRules, createAccessTokenVerifier } from '../../src/security/access-token.js';
 import type { K4PublicPaserk } from '../../src/security/paserk.js';
 import { generatePasetoKey } from '../../src/security/paseto-keys.js';
 import { createPasetoSealer } from '../../src/security/paseto-sealer.js';
+import { exceedsBytes } from '../../src/validation/utf8.js';
 import { AUDIENCE, createIssuer, ISSUER } from '../helpers/paseto-issuer.js';
 
 const issuer = createIssuer();

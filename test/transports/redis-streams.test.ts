@@ -1,8 +1,8 @@
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
-import { internalKey } from '../../src/internal/stream-names.js';
 import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
+import { internalKey } from '../../src/wire/internal-keys.js';
 import { dropKeys, eventually, hasRedis, sharedRedis } from '../helpers/servers.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
 import { transportConformance } from './conformance.js';

@@ -1,5 +1,5 @@
 /**
- * A broker's refusal of a message for its size is recognised in one place (src/internal/size-refusal.ts)
+ * A broker's refusal of a message for its size is recognised in one place (src/transports/size-refusal.ts)
  * and surfaces from every transport's `publish` as a `MessageTooLargeError` (issue 14 item 3), which
  * the pipeline splits and dead-letters; any other failure stays a `TransportError` and is retried.
  * The NATS `max_payload` case runs end to end in test/replication/oversized-sessions.test.ts.
@@ -11,11 +11,11 @@ import type { ConfirmChannel } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Envelope } from '../../src/contracts/envelope.js';
 import { MessageTooLargeError, TransportError } from '../../src/errors.js';
-import { encodeFrames } from '../../src/internal/envelope-frame.js';
-import { sizeRefusal } from '../../src/internal/size-refusal.js';
 import { ConfirmWindow } from '../../src/transports/amqp-publisher.js';
 import { channelToken, createNatsTransport } from '../../src/transports/nats.js';
 import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
+import { sizeRefusal } from '../../src/transports/size-refusal.js';
+import { encodeFrames } from '../../src/wire/broker-frame.js';
 import { hasRedis, type PrivateRedis, serviceAvailable, startRedis } from '../helpers/servers.js';
 import { sampleEvent } from './conformance.js';
 

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { type InspectOptions, inspectSession, type RegionSessionView } from '../../admin/inspect.js';
-import { sessionIdProblem } from '../../internal/ids.js';
 import { verifySessionCookie } from '../../middleware/session-cookie.js';
+import { sessionIdProblem } from '../../validation/ids.js';
 import { action, examples } from '../command.js';
 import type { CliContext } from '../context.js';
 import { CliError, ExitCode, UsageError } from '../errors.js';

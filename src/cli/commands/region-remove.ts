@@ -6,7 +6,7 @@ import {
   type RedisRemovalStep,
   removeRegionFromRedis,
 } from '../../admin/remove-region.js';
-import { isValidRegion } from '../../internal/ids.js';
+import { isValidRegion } from '../../validation/ids.js';
 import { amqpRemoval, type BrokerRemoval, natsRemoval } from '../brokers.js';
 import { action, examples } from '../command.js';
 import type { CliContext } from '../context.js';

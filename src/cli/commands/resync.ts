@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { type ResyncProgress, type ResyncResult, resyncRegion } from '../../admin/resync.js';
 import { ConfigError, ResyncError } from '../../errors.js';
-import { classifyFailure } from '../../internal/reply-errors.js';
+import { classifyFailure } from '../../failures/reply-errors.js';
 import { parseNeeds } from '../../replication/resync-state.js';
 import { action, examples, positiveInt } from '../command.js';
 import type { CliContext } from '../context.js';

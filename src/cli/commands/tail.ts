@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { envelopeOfEntry, isPoison } from '../../internal/outbox-entry.js';
 import { decodeSessionChange, SESSION_KIND } from '../../replication/session-codec.js';
+import { envelopeOfEntry, isPoison } from '../../wire/stream-entry.js';
 import { action, examples, positiveInt } from '../command.js';
 import type { CliContext, RegionHandle } from '../context.js';
 import { regionError } from '../context.js';

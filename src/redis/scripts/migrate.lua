@@ -16,7 +16,7 @@
 --- ARGV[3] largest clock skew between regions, ms
 --- then three per session i, from ARGV[3i+1]:
 ---   SHA-1 (hex) of the value the host read and fingerprinted: not migrated when the value changed since
----   content fingerprint of that value (src/internal/fingerprint.ts)
+---   content fingerprint of that value (src/session/fingerprint.ts)
 ---   lifetime rule in ms: the cookie's originalMaxAge, or the ttl
 ---
 --- Returns one code per session (MigrateResult in src/redis/commands.ts):

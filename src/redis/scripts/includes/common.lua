@@ -268,7 +268,7 @@ end
 -- Appends a session change to the outbox as an envelope in one field, `q`: its number (see next_seq),
 -- "|", then its body "op|version|expiry|lifetime|fingerprint|session id", then "\n" and the session for
 -- a set. The kind of such an entry is `session` and its time is its id's (this Redis's clock when it was
--- added): one field to write, read and decode (src/internal/outbox-entry.ts). Every script that appends
+-- added): one field to write, read and decode (src/wire/stream-entry.ts). Every script that appends
 -- takes the counter as the KEYS entry after the outbox (KEYS[4]).
 local function append_event(outbox, op, v, sx, l, f, sid, data)
   local head = next_seq(KEYS[4]) .. '|' .. op .. '|' .. v .. '|' .. sx .. '|' .. l .. '|' .. f .. '|' .. sid
@@ -298,7 +298,7 @@ end
 
 -- Appends one envelope of any kind to an outbox, numbered by the same counter as session changes (so a
 -- receiving region's gap detection covers it), and returns its id "<region>:<epoch>.<n>". The entry is
--- one field, `e`: the line "<kind> <time> <id>", "\n", then the body as it is (src/internal/outbox-entry.ts);
+-- one field, `e`: the line "<kind> <time> <id>", "\n", then the body as it is (src/wire/stream-entry.ts);
 -- its time is this Redis's clock in ms. `outbox` and `counter` must be KEYS of the calling script (the
 -- outbox and its counter, `<outbox>:seq`); `kind` is 1 to 32 of a-z, 0-9, - and never `session`,
 -- `sealed` or `heartbeat`. A module's own script calls this beside its own writes, so that its data and

@@ -1,5 +1,5 @@
 /**
- * The one classifier of failures (src/internal/reply-errors.ts): every transient Redis error reply and
+ * The one classifier of failures (src/failures/reply-errors.ts): every transient Redis error reply and
  * connection failure is retried, only what the same input reproduces is dead-lettered. Reply errors are
  * ioredis's own `ReplyError` with the messages Redis 7 sends (a script's error keeps the code of the
  * command that failed inside it).
@@ -24,7 +24,7 @@ import {
   isNoGroup,
   isNoScript,
   replyCode,
-} from '../../src/internal/reply-errors.js';
+} from '../../src/failures/reply-errors.js';
 
 const reply = (message: string) => new ReplyError(message);
 

@@ -1,6 +1,6 @@
 import type { Envelope } from '../contracts/envelope.js';
 import type { Poison } from '../contracts/transport.js';
-import { envelopeProblem, preview } from './envelope-frame.js';
+import { envelopeProblem, preview } from './broker-frame.js';
 
 /**
  * Envelopes as Redis stream entries, one field each (fields cost more to write, send and decode than

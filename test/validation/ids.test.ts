@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { generateSessionId, isValidRegion, regionOfSessionId } from '../../src/internal/ids.js';
 import { GeoSessionStore } from '../../src/session/store.js';
+import { generateSessionId, isValidRegion, regionOfSessionId } from '../../src/validation/ids.js';
 
 const client = new Redis({ lazyConnect: true, port: 6379, host: '127.0.0.1' });
 client.on('error', () => {});

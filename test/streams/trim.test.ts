@@ -6,7 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { trimStream } from '../../src/internal/stream-trim.js';
+import { trimStream } from '../../src/streams/trim.js';
 import { hasRedis, type PrivateRedis, startRedis } from '../helpers/servers.js';
 
 const DAY = 86_400_000;

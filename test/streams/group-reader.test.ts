@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import type { StreamEntry } from '../../src/internal/outbox-entry.js';
-import { StreamGroupReader } from '../../src/internal/stream-reader.js';
+import { StreamGroupReader } from '../../src/streams/group-reader.js';
+import type { StreamEntry } from '../../src/wire/stream-entry.js';
 import { eventually, hasRedis, sharedRedis, uniquePrefix } from '../helpers/servers.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
 

@@ -6,8 +6,8 @@
  * (claimIdleMs, 30 s for the relay): a broker that went away while the outbox was idle went unreported.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import type { StreamEntry } from '../../src/internal/outbox-entry.js';
-import { StreamGroupReader } from '../../src/internal/stream-reader.js';
+import { StreamGroupReader } from '../../src/streams/group-reader.js';
+import type { StreamEntry } from '../../src/wire/stream-entry.js';
 import { eventually, hasRedis, sharedRedis, uniquePrefix } from '../helpers/servers.js';
 
 describe.skipIf(!hasRedis)('StreamGroupReader with several batches in flight', () => {

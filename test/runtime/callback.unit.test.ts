@@ -1,9 +1,9 @@
 /**
- * src/internal/callback.ts: a caller's callback runs once, and an exception it throws goes to the
+ * src/runtime/callback.ts: a caller's callback runs once, and an exception it throws goes to the
  * store's reporter, never back into the callback and never up as an uncaught exception.
  */
 import { describe, expect, it } from 'vitest';
-import { type Callback, dual, once, settle } from '../../src/internal/callback.js';
+import { type Callback, dual, once, settle } from '../../src/runtime/callback.js';
 
 const tick = () => new Promise((r) => setImmediate(r));
 

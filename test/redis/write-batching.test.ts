@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createWriteBatcher } from '../../src/internal/write-batching.js';
+import { createWriteBatcher } from '../../src/redis/write-batching.js';
 import { GeoSessionStore } from '../../src/session/store.js';
 import { hasRedis, sharedRedis, uniquePrefix } from '../helpers/servers.js';
 

@@ -1,6 +1,6 @@
 import { type Envelope, KIND_PATTERN } from '../contracts/envelope.js';
-import { isValidRegion } from './ids.js';
-import { truncateUtf8, utf8Length } from './utf8.js';
+import { isValidRegion } from '../validation/ids.js';
+import { truncateUtf8, utf8Length } from '../validation/utf8.js';
 
 /**
  * How the broker transports (AMQP, NATS) carry envelopes: several in one message, so that a relay's
@@ -10,7 +10,7 @@ import { truncateUtf8, utf8Length } from './utf8.js';
  * format since version 1: a reader decodes the message as UTF-8 and slices), but every size limit on
  * frames counts UTF-8 bytes, as brokers do. No JSON around bodies that are often JSON themselves:
  * nothing is escaped, a reader slices. The Redis Streams transport uses stream fields instead
- * (src/internal/outbox-entry.ts).
+ * (src/wire/stream-entry.ts).
  */
 
 const MAGIC = 'gsb1';

@@ -5,9 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Envelope } from '../../src/contracts/envelope.js';
-import { decodeFrames, encodeFrames, MAX_FRAME, preview } from '../../src/internal/envelope-frame.js';
-import { truncateUtf8 } from '../../src/internal/utf8.js';
 import { MAX_SEALED_PAYLOAD, packBatches, unpackBatch } from '../../src/replication/sealed-batch.js';
+import { truncateUtf8 } from '../../src/validation/utf8.js';
+import { decodeFrames, encodeFrames, MAX_FRAME, preview } from '../../src/wire/broker-frame.js';
 
 const bytes = (text: string) => Buffer.byteLength(text, 'utf8');
 /** 가 (U+AC00): one UTF-16 unit, three UTF-8 bytes. */

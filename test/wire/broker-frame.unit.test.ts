@@ -8,8 +8,8 @@ import {
   type Frame,
   MAX_FRAME,
   takeBatch,
-} from '../../src/internal/envelope-frame.js';
-import { entryFields, envelopeOfEntry, isPoison } from '../../src/internal/outbox-entry.js';
+} from '../../src/wire/broker-frame.js';
+import { entryFields, envelopeOfEntry, isPoison } from '../../src/wire/stream-entry.js';
 
 const sample: Envelope = {
   id: 'hk:17-0',

@@ -1,11 +1,11 @@
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { TransportError } from '../errors.js';
-import { Backoff, sleep } from './backoff.js';
-import { Lifecycle, type LifecycleState } from './lifecycle.js';
-import type { StreamEntry } from './outbox-entry.js';
-import { isBusyGroup, isMissingStream, isNoGroup } from './reply-errors.js';
-import { settledWithin, withTimeout } from './timeout.js';
+import { isBusyGroup, isMissingStream, isNoGroup } from '../failures/reply-errors.js';
+import { Backoff, sleep } from '../runtime/backoff.js';
+import { Lifecycle, type LifecycleState } from '../runtime/lifecycle.js';
+import { settledWithin, withTimeout } from '../runtime/timeout.js';
+import type { StreamEntry } from '../wire/stream-entry.js';
 
 /** Options of {@link StreamGroupReader}. */
 export interface StreamGroupReaderOptions {

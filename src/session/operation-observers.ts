@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
-import type { Callback } from './callback.js';
-import type { StoreOperation, StoreOperationResult } from './tracing.js';
+import type { Callback } from '../runtime/callback.js';
+import type { StoreOperation, StoreOperationResult } from '../runtime/tracing.js';
 
 /**
  * Told how each store operation ended, on the operation's own path: what the metrics collector counts

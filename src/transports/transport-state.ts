@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { PeerBacklog, TransportEventMap, TransportState } from '../contracts/transport.js';
 import { TransientError } from '../errors.js';
-import { reportError } from './report.js';
+import { reportError } from '../failures/report.js';
 
 /**
  * State and event plumbing shared by the transports: `state` events on change only (`closed` and
