@@ -34,19 +34,29 @@ export function runScript(
     loaded = new Set();
     loadedOn.set(client, loaded);
   }
+  if (!loaded.has(name)) return evaluate(client, name, loaded, keys, args);
   const known = loaded;
-  const evaluate = () =>
-    sendCommand(client, 'eval', [script.lua, keys.length, ...keys, ...args]).then((reply) => {
-      known.add(name);
-      return reply;
-    });
-  if (!known.has(name)) return evaluate();
   // No async/await: this runs on every request, and each hop is a microtask.
   return sendCommand(client, 'evalsha', [script.sha, keys.length, ...keys, ...args]).catch(
     (error: unknown) => {
       if (!isNoScript(error)) throw error;
       known.delete(name);
-      return evaluate();
+      return evaluate(client, name, known, keys, args);
     },
   );
+}
+
+/** Runs `name` by EVAL, which loads it on the server, and records it as loaded there. */
+function evaluate(
+  client: RedisClient,
+  name: ScriptName,
+  loaded: Set<ScriptName>,
+  keys: readonly string[],
+  args: readonly Arg[],
+): Promise<unknown> {
+  const script = LUA[name];
+  return sendCommand(client, 'eval', [script.lua, keys.length, ...keys, ...args]).then((reply) => {
+    loaded.add(name);
+    return reply;
+  });
 }
