@@ -114,10 +114,15 @@ describe.skipIf(!hasRedis)('auto-pipelining clients (enableAutoPipelining: true)
 
       it('200 sets and gets sent at once each get their own reply', async () => {
         const c = client(hk);
-        const s = store({ client: c });
+        const s = store({ client: c, prefix: `bulk:${name}:` });
         await Promise.all(Array.from({ length: 200 }, (_, n) => s.set(`m${n}`, session({ n }))));
         const read = await Promise.all(Array.from({ length: 200 }, (_, n) => s.get(`m${n}`)));
         for (const [n, got] of read.entries()) expect(got).toMatchObject({ n });
+        // The bulk calls (SCAN, GET, UNLINK through the auto-pipeline) see the same sessions.
+        expect(await s.length()).toBe(200);
+        expect(await s.all()).toHaveLength(200);
+        await s.clear();
+        expect(await s.ids()).toEqual([]);
       });
 
       it('loads its scripts again after SCRIPT FLUSH (NOSCRIPT, then EVAL)', async () => {
