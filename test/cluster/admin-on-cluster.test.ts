@@ -17,6 +17,7 @@ import {
 } from '../../src/admin.js';
 import { ConfigError, GeoSessionStore, type SessionData } from '../../src/index.js';
 import { createKeySpace } from '../../src/keys.js';
+import { runCli } from '../cli/run-cli.js';
 import { hasClusterBinaries, type LocalCluster, startCluster } from '../helpers/redis-cluster.js';
 
 const session = (user: string): SessionData =>
@@ -120,6 +121,14 @@ describe.skipIf(!hasClusterBinaries)(
       expect(dirty.compared).toBe(40);
       expect(dirty.differences.map((d) => d.sid)).toEqual([sids[3]]);
       await store.close();
+    });
+
+    it('the geosession command refuses a Cluster node as a region, pointing to the admin functions', async () => {
+      const port = cluster.nodes[0]?.port as number;
+      const run = await runCli(['--region', `hk=redis://127.0.0.1:${port}`, 'inspect', 'some-session-id']);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toMatch(/region hk: .* is a Redis Cluster node/);
+      expect(run.stderr).toMatch(/geosession\/admin/);
     });
 
     it('refuses the copies (resync, repair) on a Cluster, naming the client', async () => {
