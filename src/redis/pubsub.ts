@@ -66,7 +66,7 @@ class ClusterNodeSubscriber extends EventEmitter implements PubSubConnection {
   private pause = FIRST_PAUSE_MS;
   /** The node last lost: another one is preferred next. */
   private lastLost: string | undefined;
-  private readyWaiters: (() => void)[] = [];
+  private readyWaiters: { resolve: () => void; reject: (error: Error) => void }[] = [];
 
   constructor(
     private readonly cluster: Cluster,
@@ -84,7 +84,8 @@ class ClusterNodeSubscriber extends EventEmitter implements PubSubConnection {
 
   connect(): Promise<void> {
     if (this.connection?.status === 'ready') return Promise.resolve();
-    const ready = new Promise<void>((resolve) => this.readyWaiters.push(resolve));
+    if (this.closed) return Promise.reject(new Error('the subscriber was closed'));
+    const ready = new Promise<void>((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
     this.begin();
     return ready;
   }
@@ -110,6 +111,9 @@ class ClusterNodeSubscriber extends EventEmitter implements PubSubConnection {
     if (this.timer) clearTimeout(this.timer);
     const connection = this.connection;
     this.connection = undefined;
+    const waiters = this.readyWaiters;
+    this.readyWaiters = [];
+    for (const waiter of waiters) waiter.reject(new Error('the subscriber was closed'));
     return connection;
   }
 
@@ -153,7 +157,7 @@ class ClusterNodeSubscriber extends EventEmitter implements PubSubConnection {
       this.emit('ready');
       const waiters = this.readyWaiters;
       this.readyWaiters = [];
-      for (const resolve of waiters) resolve();
+      for (const waiter of waiters) waiter.resolve();
     });
     connection.on('close', () => {
       if (this.connection === connection) this.emit('close');
