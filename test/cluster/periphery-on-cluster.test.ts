@@ -147,6 +147,8 @@ describe.skipIf(!hasClusterBinaries)('around the store on a real Redis Cluster',
     const other = createInvalidator({ client: cluster.client(), region: 'hk', channel });
     const heard: InvalidatedEvent[] = [];
     other.on('invalidated', (event) => heard.push(event));
+    const flushes: string[] = [];
+    other.on('flush', (event) => flushes.push(event.reason));
     await Promise.all([inv.ready(), other.ready()]);
 
     const names = Array.from({ length: 40 }, (_, i) => `page:${i}`);
@@ -177,6 +179,16 @@ describe.skipIf(!hasClusterBinaries)('around the store on a real Redis Cluster',
     await Promise.all(names.map((name) => client.set(name, 'again')));
     expect(await small.invalidate(names)).toEqual({ deleted: 40, steps: 6 });
     await eventually(() => heard.length === 7, 10_000);
+
+    // Its subscriber's connection cut: drop everything, then hear again (from whichever node it picks).
+    for (const node of await subscribedNodes('cache:|invalidated')) {
+      await cluster.nodeClient(node.port).call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    }
+    await eventually(() => flushes.join() === 'disconnected,resubscribed', 10_000);
+    expect(other.listening).toBe(true);
+    await client.set(names[0] as string, 'again');
+    await inv.invalidate(names[0] as string);
+    await eventually(() => heard.length === 8, 10_000);
 
     // Replicating invalidations needs one Redis (its outbox and the deleted keys in one script).
     expect(() =>
