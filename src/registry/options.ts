@@ -106,6 +106,14 @@ export function resolveRegistryOptions(input: unknown): ResolvedRegistryOptions 
   ) {
     throw new ConfigError('transport', `must be a replication transport, got ${describe(transport)}`);
   }
+  if ((client as { isCluster?: boolean }).isCluster && transport !== undefined) {
+    // The registry's scripts append to the region's outbox in the same call, and the outbox lives in
+    // another slot than the registry's keys: a script cannot touch both on a Redis Cluster.
+    throw new ConfigError(
+      'client',
+      'must be a single Redis (not a Cluster) to replicate the registry: its scripts write the registry and the outbox, which are in different Cluster slots; without a transport a Cluster is fine',
+    );
+  }
   const sealer = o.sealer as Sealer | undefined;
   if (sealer !== undefined && transport === undefined) {
     throw new ConfigError('sealer', 'is given without a transport: nothing is replicated to seal');
