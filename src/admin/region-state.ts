@@ -7,7 +7,7 @@ import { ConfigError } from '../errors.js';
 import { createKeySpace, type KeySpace, prefixProblem } from '../keys.js';
 import { parseMeta, type SessionMeta } from '../redis/meta.js';
 import { isValidSessionId } from '../validation/ids.js';
-import { keyPrefixOf } from '../wire/internal-keys.js';
+import { globEscape, keyPrefixOf } from '../wire/internal-keys.js';
 
 /** One region as the admin tools reach it. */
 export interface AdminRegion {
@@ -56,11 +56,6 @@ export function resolveRegions(regions: readonly AdminRegion[]): ResolvedRegion[
     const keyPrefix = keyPrefixOf(region.client);
     return { id: region.id, client: region.client, keys: createKeySpace(prefix, keyPrefix), keyPrefix };
   });
-}
-
-/** Escapes SCAN glob characters so that text matches literally. */
-function globEscape(text: string): string {
-  return text.replace(/[*?[\]\\]/g, '\\$&');
 }
 
 const MARK = 'x';

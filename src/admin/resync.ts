@@ -21,6 +21,7 @@ import { isValidRegion } from '../validation/ids.js';
 import { keyPrefixOf } from '../wire/internal-keys.js';
 import { clearSettledNeeds, coverSequences, readCoverPoints } from './resync-handover.js';
 import { ResyncLedger, type ResyncPhase, type ResyncPoint } from './resync-ledger.js';
+import { copyUserMarks } from './resync-marks.js';
 import { type ScanPage, scanSessionPage } from './session-scan.js';
 import {
   addCopyCounts,
@@ -224,6 +225,10 @@ export async function resyncRegion(options: ResyncOptions): Promise<ResyncResult
       total = Math.round(keysTotal / 2);
       point = await ledger.begin(cover, o.bothWays, { copied, total, keys, keysTotal, counts });
     }
+    // The users' "revoked before" marks first, so that the sessions they cover, copied or in flight,
+    // are refused in the target as in the source (one small read per user index; idempotent on resume).
+    await copyUserMarks(o.source, o.target, sourceKeys, targetKeys);
+    if (o.bothWays) await copyUserMarks(o.target, o.source, targetKeys, sourceKeys);
     const report = (phase: ResyncPhase) =>
       options.onProgress?.({ target: targetId, source: sourceId, phase, copied, total, keys, counts });
     const steps = PHASES.filter((step) => o.bothWays || !step.reverse);

@@ -7,7 +7,7 @@
 import type { Redis } from 'ioredis';
 import type { KeySpace } from '../keys.js';
 import { isValidSessionId } from '../validation/ids.js';
-import { keyPrefixOf } from '../wire/internal-keys.js';
+import { globEscape, keyPrefixOf } from '../wire/internal-keys.js';
 
 /** One SCAN page: the session ids it found, each once, and the cursor to go on from ('0': the end). */
 export interface ScanPage {
@@ -18,11 +18,6 @@ export interface ScanPage {
   readonly cursor: string;
   /** Keys SCAN returned in this page (whatever they were). */
   readonly keys: number;
-}
-
-/** Escapes SCAN glob characters so that text matches literally. */
-function globEscape(text: string): string {
-  return text.replace(/[*?[\]\\]/g, '\\$&');
 }
 
 // A session id that the key space turns into a key; its place marks where ids go in a key.

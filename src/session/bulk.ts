@@ -2,11 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { ConfigError } from '../errors.js';
 import type { KeySpace } from '../keys.js';
 import type { RedisClient, SessionData } from '../types.js';
-
-/** Escapes SCAN glob characters so a prefix matches literally. */
-function globEscape(text: string): string {
-  return text.replace(/[*?[\]\\]/g, '\\$&');
-}
+import { globEscape } from '../wire/internal-keys.js';
 
 function nodesOf(client: RedisClient): Redis[] {
   return (client as Cluster).isCluster ? (client as Cluster).nodes('master') : [client as Redis];

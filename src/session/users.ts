@@ -13,7 +13,10 @@ export interface UserSession {
   readonly sid: string;
   /** The region that first wrote the session into this region's index (its own region for a local set). */
   readonly origin: string;
-  /** When this region first indexed the session, epoch ms (Redis clock). */
+  /**
+   * When the session began at the latest, epoch ms: the time of the oldest of its versions this region
+   * saw (the clock of the region that made it).
+   */
   readonly createdAt: number;
   /** Its last write or touch recorded here, epoch ms. */
   readonly lastSeenAt: number;

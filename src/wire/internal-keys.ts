@@ -62,3 +62,8 @@ export function sequenceKey(outboxKey: string): string {
 export function keyPrefixOf(client: { options?: unknown }): string {
   return (client.options as { keyPrefix?: string } | undefined)?.keyPrefix ?? '';
 }
+
+/** Escapes SCAN glob characters so that `text` matches literally (ioredis applies no keyPrefix to MATCH). */
+export function globEscape(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
+}

@@ -258,6 +258,35 @@ describe.skipIf(!hasRedis)('resyncRegion', () => {
     );
   });
 
+  it("copies the users' logout-everywhere marks, so an emptied region refuses what the others refuse", async () => {
+    const prefix = 'rs4:';
+    const options = { keyPrefix: 'tenant2:' };
+    const hk = { id: 'hk', client: servers.hk.client(options) };
+    const kr = { id: 'kr', client: servers.kr.client(options) };
+    const userId = (s: SessionData) => (s as { user?: string }).user;
+    const source = new GeoSessionStore({ region: 'hk', client: hk.client, prefix, userId });
+    const target = new GeoSessionStore({ region: 'kr', client: kr.client, prefix, userId });
+    opened.push(source, target);
+    await source.set('hk.m1', session('mia'));
+    expect(await source.logoutEverywhere('mia')).toBe(1);
+    const markOf = (client: Redis) => client.hget(createKeySpace(prefix).user('mia'), '|before');
+    const mark = await markOf(hk.client);
+    expect(mark).toMatch(/^\d+\|\d+\|$/);
+    // kr came back empty: no mark. A session of mia's begun before the logout (a save in flight) is kept.
+    expect(await markOf(kr.client)).toBeNull();
+    await resyncRegion({ target: kr, source: hk, prefix });
+    expect(await markOf(kr.client)).toBe(mark);
+    // With the mark, kr refuses a save of a session that began before it, as hk does.
+    const before = (Number(mark?.split('|')[0]) - 60_000).toString().padStart(15, '0');
+    const meta = createKeySpace(prefix, options.keyPrefix).meta('kr.m2');
+    await kr.client.set(meta, `0|${before}.0000.kr|${Date.now() + 60_000}|||||`);
+    await target.set('kr.m2', session('mia'));
+    expect(await target.get('kr.m2')).toBeNull();
+    // A second resync, both ways, changes nothing.
+    await resyncRegion({ target: kr, source: hk, prefix, bothWays: true });
+    expect(await markOf(kr.client)).toBe(mark);
+  });
+
   it('checks its options, naming the one at fault', async () => {
     const hk = admin('hk');
     const bad = [

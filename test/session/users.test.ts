@@ -6,6 +6,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, GeoSessionStore, type SessionData } from '../../src/index.js';
 import { createKeySpace } from '../../src/keys.js';
+import { versionTime } from '../../src/redis/meta.js';
+import { readMeta } from '../helpers/meta.js';
 import { hasRedis, sharedRedis, uniquePrefix } from '../helpers/servers.js';
 
 const client = sharedRedis({ lazyConnect: true });
@@ -141,6 +143,23 @@ describe.runIf(hasRedis || process.env.CI === 'true')('per-user index', () => {
     expect(await store.get('old')).toBeNull();
     expect(await store.isDestroyed('old')).toBe(true);
     await plain.close();
+    await store.close();
+  });
+
+  it('places a new session after a mark made by a clock running ahead, in every region alike', async () => {
+    // A logout everywhere made in a region whose host clock runs ahead (by at most maxClockSkewMs / 2)
+    // carries a mark a little in this region's future. A login here right after it is a new session:
+    // its first version is placed at the mark, so it is kept here and by every region comparing it.
+    const { store, prefix } = newStore();
+    const keys = createKeySpace(prefix);
+    const ahead = Date.now() + 5_000;
+    await client.hset(keys.user('ann'), '|before', `${ahead}|${ahead + 600_000}|`);
+    await store.set('fresh', sess('ann'));
+    expect((await store.get('fresh'))?.user).toBe('ann');
+    const meta = await readMeta(client, keys.meta('fresh'));
+    expect(versionTime(meta.v ?? '')).toBeGreaterThanOrEqual(ahead);
+    expect((await store.sessionsOf('ann')).map((s) => s.sid)).toEqual(['fresh']);
+    expect((await store.sessionsOf('ann'))[0]?.createdAt).toBeGreaterThanOrEqual(ahead);
     await store.close();
   });
 });

@@ -71,15 +71,7 @@ local revoked_channel = nil
 -- A user's "revoked before" mark from another region (op "r"); the store then ends the user's sessions
 -- here that began before it (ENDING revoked-before, src/session/users.ts).
 local function apply_mark(ukey, version, till, except, now)
-  local at = version_ms(version)
-  if not at or till <= now then return 2 end
-  local old_at, old_till, old_except = user_mark(ukey)
-  if old_at and old_at >= at and old_till >= till then return 1 end
-  if old_at and old_at > at then at, except = old_at, old_except end
-  if old_till and old_till > till then till = old_till end
-  redis.call('HSET', ukey, USER_MARK, fmt(at) .. '|' .. fmt(till) .. '|' .. except)
-  user_tidy(ukey, now)
-  return 0
+  return user_merge_mark(ukey, version_ms(version), till, except, now)
 end
 
 local function apply_one(vkey, mkey, op, version, event_x, life, fingerprint, data, time, now, horizon, skew,

@@ -42,10 +42,10 @@
 
 -- When a session this region holds began at the latest: its version here was made then (an index
 -- entry made now for it must not postdate a "revoked before" mark that came in between).
-local function born_by(meta, now)
+local function born_by(meta, latest)
   local at = meta.v and version_ms(meta.v)
-  if at and at < now then return at end
-  return now
+  if at and at < latest then return at end
+  return latest
 end
 
 local uid = ARGV[10]
@@ -110,7 +110,16 @@ local x = want
 local sx = fmt(x)
 local prev_v = expiry_version(meta)
 if meta.v and vcmp(meta.v, prev_v) > 0 then prev_v = meta.v end
-local version = next_version(prev_v, ARGV[4], wall_time(now, tonumber(ARGV[6]), tonumber(ARGV[7])))
+local wall = wall_time(now, tonumber(ARGV[6]), tonumber(ARGV[7]))
+if ukey and not meta.v then
+  -- A session new here, of a user with a "revoked before" mark ahead of this clock (made in a region
+  -- whose clock runs ahead): its first version is placed at the mark, as a hybrid logical clock moves
+  -- past a time it has seen, so that every region, comparing its version with the mark, finds it made
+  -- after the logout everywhere. Otherwise this region would keep it and the others refuse it.
+  local at, till, except = user_mark(ukey)
+  if at and till > now and except ~= ARGV[5] and at > wall then wall = at end
+end
+local version = next_version(prev_v, ARGV[4], wall)
 store_value(KEYS[1], ARGV[1], x, sx)
 if replicating then
   write_meta(KEYS[2], false, version, x, x, rule, ARGV[2], sx, ARGV[9], nil, x)
@@ -118,5 +127,5 @@ if replicating then
 else
   write_meta(KEYS[2], false, version, x, nil, rule, ARGV[2], sx, ARGV[9], nil, x)
 end
-if ukey then user_put(ukey, ARGV[5], ARGV[4], born_by(meta, now), now, x) end
+if ukey then user_put(ukey, ARGV[5], ARGV[4], born_by(meta, version_ms(version)), now, x) end
 return {0, version}

@@ -77,3 +77,17 @@ local function user_put(ukey, sid, origin, created, now, x)
   redis.call('HSET', ukey, sid, origin .. '|' .. fmt(created) .. '|' .. fmt(now) .. '|' .. fmt(x))
   user_tidy(ukey, now)
 end
+
+-- Merges a "revoked before" mark made at `at` (ms), living until `till`, keeping session `except`, into
+-- `ukey`: a later mark wins, an earlier one changes nothing, the longest life is kept. Returns 0 written,
+-- 1 nothing new, 2 the mark has expired (or is not one).
+local function user_merge_mark(ukey, at, till, except, now)
+  if not at or not till or till <= now then return 2 end
+  local old_at, old_till, old_except = user_mark(ukey)
+  if old_at and old_at >= at and old_till >= till then return 1 end
+  if old_at and old_at > at then at, except = old_at, old_except end
+  if old_till and old_till > till then till = old_till end
+  redis.call('HSET', ukey, USER_MARK, fmt(at) .. '|' .. fmt(till) .. '|' .. except)
+  user_tidy(ukey, now)
+  return 0
+end
