@@ -26,6 +26,7 @@ import { cookieExpired, cookieExpiryMs } from './cookie-expiry.js';
 import type { Deadlines } from './deadline.js';
 import type { RefusedWrite } from './events.js';
 import { fingerprint } from './fingerprint.js';
+import type { NearCache } from './near-cache.js';
 import type { ResolvedOptions } from './options.js';
 import type { ReadThrough } from './read-through.js';
 
@@ -63,6 +64,8 @@ export interface OperationsContext {
   /** This region's outbox when the store replicates. */
   readonly outbox: string | undefined;
   readonly readThrough: ReadThrough | undefined;
+  /** The near cache, when the store has one (src/session/near-cache.ts). */
+  readonly nearCache: NearCache | undefined;
   isClosed(): boolean;
   onRefused(op: RefusedWrite['op'], sid: string): void;
   /**
@@ -102,11 +105,20 @@ export class SessionOperations {
       done(null, null); // no such id can have been stored
       return;
     }
+    const near = this.ctx.nearCache;
+    if (near !== undefined) {
+      const hit = near.lookup(sid);
+      if (hit !== undefined) {
+        this.deliver(sid, hit.text, done, hit.shiftMs);
+        return;
+      }
+    }
     const { client } = this.ctx.options;
     this.batchWrites();
     // One MGET of the value and its metadata (same slot): the metadata says how far writes that moved
     // only the expiry moved it. A key of another type reads as missing (MGET's rule), as no session.
-    const read = client.mget(this.ctx.keys.session(sid), this.ctx.keys.meta(sid));
+    let read = client.mget(this.ctx.keys.session(sid), this.ctx.keys.meta(sid));
+    if (near !== undefined) read = fillNearCache(near, sid, this.ctx.keys.session(sid), read, client);
     this.exec('get', read, done, ([text, meta]) => {
       if (text != null) return this.deliver(sid, text, done, expiryShift(meta));
       // A miss is final unless the region that made the id can be asked (read-through).
@@ -122,6 +134,7 @@ export class SessionOperations {
 
   write(sid: string, session: SessionInput, done: Callback<void>): void {
     if (this.refuseClosed(done) || this.refuseId('set', sid, done)) return;
+    done = this.forgetAround(sid, done);
     const { options } = this.ctx;
     let data: string;
     let fp: string;
@@ -181,6 +194,7 @@ export class SessionOperations {
       return;
     }
     if (this.refuseId('touch', sid, done)) return;
+    done = this.forgetAround(sid, done);
     let lifetimeMs: number;
     let ruleMs: number;
     let user: { id: string; key: string } | undefined;
@@ -242,6 +256,7 @@ export class SessionOperations {
     why?: { reason: 'logout-everywhere' | 'revoked-before'; userId: string | undefined; endedIn?: string },
   ): void {
     if (this.refuseClosed(done) || this.refuseId('destroy', sid, done)) return;
+    done = this.forgetAround(sid, done);
     const { options } = this.ctx;
     this.ctx.readThrough?.forget(sid);
     this.batchWrites();
@@ -309,6 +324,20 @@ export class SessionOperations {
     // slack keeps the clock's jitter from changing the rule of an ordinary `now + maxAge` cookie.
     const ruleMs = lifetime > rule + 1000 ? Math.ceil(lifetime) : Math.ceil(rule);
     return { lifetimeMs: Math.max(1, Math.floor(lifetime)), ruleMs: Math.max(1, ruleMs) };
+  }
+
+  /**
+   * A write of this process: the near cache forgets `sid` now, before the write is sent (voiding reads
+   * in flight), and again when it ends (Redis's own invalidation may reach the process after the reply).
+   */
+  private forgetAround(sid: string, done: Callback<void>): Callback<void> {
+    const near = this.ctx.nearCache;
+    if (near === undefined) return done;
+    near.invalidate(sid);
+    return (error) => {
+      near.invalidate(sid);
+      done(error);
+    };
   }
 
   private keysOf(sid: string): SessionKeys {
@@ -413,6 +442,33 @@ export class SessionOperations {
       done(null, session);
     });
   }
+}
+
+/**
+ * Fills the near cache from a read sent now: the value, its expiry shift and the key's remaining
+ * lifetime (a PTTL sent right after, so that an entry never outlives its key). The read is answered once
+ * both replies are in, so that the entry is in place for the caller's next read. A failure keeps nothing.
+ */
+function fillNearCache(
+  near: NearCache,
+  sid: string,
+  valueKey: string,
+  read: Promise<(string | null)[]>,
+  client: ResolvedOptions['client'],
+): Promise<(string | null)[]> {
+  const ticket = near.begin(sid);
+  if (ticket === undefined) return read;
+  return Promise.all([read, client.pttl(valueKey)]).then(
+    ([found, pttl]) => {
+      const [text = null, meta = null] = found;
+      near.finish(ticket, text, expiryShift(meta), pttl);
+      return found;
+    },
+    (error: unknown) => {
+      near.finish(ticket, null, 0, null);
+      throw error;
+    },
+  );
 }
 
 /** Moves the session's cookie.expires by `shiftMs`, keeping its type (ISO text or Date). */
