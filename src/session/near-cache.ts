@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
 import { RedisCommandError } from '../errors.js';
 import type { KeySpace } from '../keys.js';
+import { expiryShift } from '../redis/meta.js';
 import { KeyTracking } from '../redis/tracking.js';
 import { isValidSessionId } from '../validation/ids.js';
 
@@ -114,6 +115,27 @@ export class NearCache {
     }
     this.misses++;
     return undefined;
+  }
+
+  /**
+   * Fills the cache from `read`, the MGET of `sid`'s value and metadata sent now, and a PTTL of
+   * `valueKey` sent right after it (so that an entry never outlives its key). The read is answered once
+   * both replies are in, so the entry is in place for the caller's next read. A failure keeps nothing.
+   */
+  fillFrom(sid: string, valueKey: string, read: Promise<(string | null)[]>): Promise<(string | null)[]> {
+    const ticket = this.begin(sid);
+    if (ticket === undefined) return read;
+    return Promise.all([read, this.options.client.pttl(valueKey)]).then(
+      ([found, pttl]) => {
+        const [text = null, meta = null] = found;
+        this.finish(ticket, text, expiryShift(meta), pttl);
+        return found;
+      },
+      (error: unknown) => {
+        this.finish(ticket, null, 0, null);
+        throw error;
+      },
+    );
   }
 
   /** Starts a read of `sid` from Redis that may fill the cache; `undefined` while tracking is not armed. */

@@ -118,7 +118,7 @@ export class SessionOperations {
     // One MGET of the value and its metadata (same slot): the metadata says how far writes that moved
     // only the expiry moved it. A key of another type reads as missing (MGET's rule), as no session.
     let read = client.mget(this.ctx.keys.session(sid), this.ctx.keys.meta(sid));
-    if (near !== undefined) read = fillNearCache(near, sid, this.ctx.keys.session(sid), read, client);
+    if (near !== undefined) read = near.fillFrom(sid, this.ctx.keys.session(sid), read);
     this.exec('get', read, done, ([text, meta]) => {
       if (text != null) return this.deliver(sid, text, done, expiryShift(meta));
       // A miss is final unless the region that made the id can be asked (read-through).
@@ -442,33 +442,6 @@ export class SessionOperations {
       done(null, session);
     });
   }
-}
-
-/**
- * Fills the near cache from a read sent now: the value, its expiry shift and the key's remaining
- * lifetime (a PTTL sent right after, so that an entry never outlives its key). The read is answered once
- * both replies are in, so that the entry is in place for the caller's next read. A failure keeps nothing.
- */
-function fillNearCache(
-  near: NearCache,
-  sid: string,
-  valueKey: string,
-  read: Promise<(string | null)[]>,
-  client: ResolvedOptions['client'],
-): Promise<(string | null)[]> {
-  const ticket = near.begin(sid);
-  if (ticket === undefined) return read;
-  return Promise.all([read, client.pttl(valueKey)]).then(
-    ([found, pttl]) => {
-      const [text = null, meta = null] = found;
-      near.finish(ticket, text, expiryShift(meta), pttl);
-      return found;
-    },
-    (error: unknown) => {
-      near.finish(ticket, null, 0, null);
-      throw error;
-    },
-  );
 }
 
 /** Moves the session's cookie.expires by `shiftMs`, keeping its type (ISO text or Date). */
