@@ -39,7 +39,7 @@ interface CallbackStore {
 /** A store under test. */
 interface Contender {
   /** Short key used in the data. */
-  id: 'geosession' | 'cr8' | 'cr9';
+  id: 'geosession' | 'cr8' | 'cr9' | 'geonc';
   /** Column heading. */
   label: string;
   store: CallbackStore;
@@ -77,6 +77,10 @@ class Fixture {
   readonly admin = new Redis({ host: REDIS_HOST, port: REDIS_PORT });
   geo: GeoSessionStore | undefined;
   contenders: Contender[] = [];
+  // --- Near cache contender (issue 18): its own client and store, same interleaved run. ---
+  readonly nearClient = new Redis({ host: REDIS_HOST, port: REDIS_PORT });
+  near: GeoSessionStore | undefined;
+  // --- end near cache contender ---
 
   async open(): Promise<void> {
     await this.cr9Client.connect();
@@ -101,6 +105,22 @@ class Fixture {
         prefix: this.prefixOf('cr9'),
       },
     ];
+    // --- Near cache contender (issue 18): geosession with `nearCache` (defaults: 10,000 entries, 1 s). ---
+    this.near = new GeoSessionStore({
+      region: 'bench',
+      client: this.nearClient,
+      prefix: this.prefixOf('geonc'),
+      nearCache: {},
+    });
+    const near = this.near;
+    await waitUntil(() => near.nearCacheStats()?.armed === true, 5000);
+    this.contenders.push({
+      id: 'geonc',
+      label: 'geo + near cache',
+      store: near as CallbackStore,
+      prefix: this.prefixOf('geonc'),
+    });
+    // --- end near cache contender ---
   }
 
   prefixOf(name: string): string {
@@ -123,7 +143,9 @@ class Fixture {
 
   async close(): Promise<void> {
     await this.geo?.close();
+    await this.near?.close();
     await Promise.allSettled([
+      this.nearClient.quit(),
       this.geoClient.quit(),
       this.cr8Client.quit(),
       this.cr9Client.quit(),
@@ -304,11 +326,13 @@ async function runSuite(options: SuiteOptions): Promise<Report> {
         expected[contender.id] = warm.opsPerSec;
         if (warm.errors > 0) throw new Error(`${contender.label} ${op}: ${String(warm.firstError)}`);
       }
+      const perContender = <T>(make: () => T) =>
+        Object.fromEntries(fixture.contenders.map((c) => [c.id, make()])) as Record<Contender['id'], T>;
       const result: OpResult = {
-        rounds: { geosession: [], cr8: [], cr9: [] },
-        clientUs: { geosession: [], cr8: [], cr9: [] },
-        redisUs: { geosession: [], cr8: [], cr9: [] },
-        median: { geosession: 0, cr8: 0, cr9: 0 },
+        rounds: perContender(() => []),
+        clientUs: perContender(() => []),
+        redisUs: perContender(() => []),
+        median: perContender(() => 0),
         errors: 0,
         exhausted: false,
       };
@@ -390,8 +414,9 @@ function buildReport(settings: Settings, results: Partial<Record<OpName, OpResul
         unit: 'x',
       });
     }
-    for (const id of ['geosession', 'cr8', 'cr9'] as const) {
+    for (const id of ['geosession', 'cr8', 'cr9', 'geonc'] as const) {
       const values = r.rounds[id];
+      if (values === undefined || values.length === 0) continue;
       const spread = ((Math.max(...values) - Math.min(...values)) / median(values)) * 100;
       roundRows.push([
         op,
@@ -403,6 +428,7 @@ function buildReport(settings: Settings, results: Partial<Record<OpName, OpResul
       ]);
     }
   }
+  const near = nearCacheRows(settings, results, checks);
   return {
     tables: [
       {
@@ -426,17 +452,70 @@ function buildReport(settings: Settings, results: Partial<Record<OpName, OpResul
         columns: ['op', 'store', 'rounds', 'node µs/op', 'redis µs/op', 'spread'],
         rows: roundRows,
       },
+      near,
     ],
     checks,
     notes: [
       `Sessions: ${sessionBytes()} bytes of JSON; ${settings.pool} stored sessions per store for get/touch/set/set-unchanged.`,
       'Clients: geosession and connect-redis 8 each on their own ioredis 6 client, connect-redis 9 on node-redis 5; defaults, no auto-pipelining.',
       'Calls use the callback API, as express-session and @fastify/session do.',
+      'geo + near cache: geosession with `nearCache: {}` (10,000 entries, maxStalenessMs 1000) on its own ioredis 6 client, in the same interleaved rounds; a get is served from memory when its entry is younger than 1 s.',
       ...settings.ops.map((op) => `${op}: ${OP_NOTES[op]}`),
     ],
     data: { settings, results },
   };
 }
+
+// --- Near cache contender (issue 18) ---
+
+/** Target: get with the near cache / connect-redis 9 (node-redis). */
+const NEAR_GET_TARGET = 1.5;
+
+/** The near cache rows: every op of geosession + near cache against geosession and connect-redis 9. */
+function nearCacheRows(
+  settings: Settings,
+  results: Partial<Record<OpName, OpResult>>,
+  checks: Check[],
+): { title: string; columns: string[]; rows: Cell[][] } {
+  const rows: Cell[][] = [];
+  for (const op of settings.ops) {
+    const r = results[op];
+    if (!r || r.median.geonc === undefined) continue;
+    const { geonc, geosession, cr9 } = r.median;
+    rows.push([
+      op,
+      geonc,
+      `${(geonc / geosession).toFixed(2)}x`,
+      `${(geonc / cr9).toFixed(2)}x`,
+      op === 'get' ? `>= ${NEAR_GET_TARGET.toFixed(2)}x` : '-',
+      cpuPerOp(r, 'geonc'),
+    ]);
+    if (op === 'get') {
+      checks.push({
+        name: 'get with the near cache vs connect-redis 9 (node-redis)',
+        actual: geonc / cr9,
+        target: NEAR_GET_TARGET,
+        direction: '>=',
+        unit: 'x',
+      });
+    }
+  }
+  return {
+    title: 'geosession + near cache, same rounds: median ops/s and ratios',
+    columns: ['op', 'geo + near cache', 'vs geosession', 'vs connect-redis 9', 'target (cr9)', 'CPU µs/op'],
+    rows,
+  };
+}
+
+async function waitUntil(check: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`not ready within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+// --- end near cache contender ---
 
 /** The store suite. */
 export const storeSuite: Suite = {
