@@ -9,7 +9,7 @@
  *
  * Setups: connect-redis 8 (ioredis), connect-redis 9 (node-redis), geosession on one region, and
  * geosession replicating over Redis Streams to a second region whose store applies in another process,
- * and the same with the near cache (`nearCache: {}`, issue 18).
+ * and the same with the near cache (`nearCache: { touchAfterMs: 60_000 }`, issue 18).
  * hk and kr are private redis-servers.
  *
  * Flags: `--duration=<s>` per round (10), `--rounds=<n>` (as many as setups, so that

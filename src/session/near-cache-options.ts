@@ -16,15 +16,24 @@ export interface NearCacheOptions {
    * @default 1000
    */
   maxStalenessMs?: number;
+  /**
+   * A `touch` of a cached session that would move its expiry by less than this many ms is not sent:
+   * express-session touches on every request, and each touch is a write that invalidates the entry in
+   * every process. The session may then expire up to this much earlier than its cookie says (as with
+   * connect-mongo's `touchAfter`). `0` sends every touch.
+   * @default 0
+   */
+  touchAfterMs?: number;
 }
 
 /** `nearCache` after defaults and validation. */
 export interface ResolvedNearCache {
   readonly max: number;
   readonly maxStalenessMs: number;
+  readonly touchAfterMs: number;
 }
 
-export const NEAR_CACHE_DEFAULTS = Object.freeze({ max: 10_000, maxStalenessMs: 1000 });
+export const NEAR_CACHE_DEFAULTS = Object.freeze({ max: 10_000, maxStalenessMs: 1000, touchAfterMs: 0 });
 
 /** Validates `nearCache`: `undefined` when off (the default), else its resolved settings. */
 export function resolveNearCache(value: unknown, client: RedisClient): ResolvedNearCache | undefined {
@@ -32,10 +41,10 @@ export function resolveNearCache(value: unknown, client: RedisClient): ResolvedN
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ConfigError(
       'nearCache',
-      `must be false or an object { max, maxStalenessMs }, got ${describe(value)}`,
+      `must be false or an object { max, maxStalenessMs, touchAfterMs }, got ${describe(value)}`,
     );
   }
-  rejectUnknown(value, ['max', 'maxStalenessMs'], 'nearCache', 'nearCache.');
+  rejectUnknown(value, ['max', 'maxStalenessMs', 'touchAfterMs'], 'nearCache', 'nearCache.');
   if ((client as Cluster).isCluster) {
     throw new ConfigError(
       'nearCache',
@@ -53,6 +62,16 @@ export function resolveNearCache(value: unknown, client: RedisClient): ResolvedN
       input.maxStalenessMs,
       NEAR_CACHE_DEFAULTS.maxStalenessMs,
       { max: 60_000 },
+    ),
+    touchAfterMs: numberOption(
+      'nearCache.touchAfterMs',
+      input.touchAfterMs,
+      NEAR_CACHE_DEFAULTS.touchAfterMs,
+      {
+        min: 0,
+        minExclusive: false,
+        max: 86_400_000,
+      },
     ),
   });
 }

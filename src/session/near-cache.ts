@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
 import { RedisCommandError } from '../errors.js';
 import type { KeySpace } from '../keys.js';
-import { expiryShift } from '../redis/meta.js';
+import { expiryShift, parseMeta } from '../redis/meta.js';
 import { KeyTracking } from '../redis/tracking.js';
 import { isValidSessionId } from '../validation/ids.js';
 
@@ -16,6 +16,8 @@ export interface NearCacheStats {
   readonly invalidations: number;
   /** Whole-cache drops: tracking lost or re-armed, a FLUSHALL/FLUSHDB, close. */
   readonly drops: number;
+  /** Touches not sent because the cached session already lived nearly that long (`touchAfterMs`). */
+  readonly touchesSkipped: number;
   /** Entries held now. */
   readonly entries: number;
   /** True while tracking is on: only then is anything served or kept. */
@@ -29,6 +31,10 @@ export interface NearEntry {
   readonly shiftMs: number;
   /** Served until then (performance.now ms): the staleness bound, and never past the key's own expiry. */
   readonly until: number;
+  /** The key's expiry, epoch ms by this host's clock, no later than the real one (Infinity: none). */
+  readonly expiresAt: number;
+  /** The session's lifetime rule from its metadata (ms), when known. */
+  readonly ruleMs: number | undefined;
 }
 
 /**
@@ -40,6 +46,8 @@ export interface NearRead {
   readonly sid: string;
   /** When the read was sent (performance.now ms). */
   readonly sentAt: number;
+  /** Date.now() when the read was sent. */
+  readonly sentAtEpoch: number;
   void: boolean;
   refs: number;
 }
@@ -52,6 +60,7 @@ export interface NearCacheOptions {
   readonly clientKeyPrefix: string;
   readonly max: number;
   readonly maxStalenessMs: number;
+  readonly touchAfterMs: number;
   onError(error: unknown): void;
 }
 
@@ -72,6 +81,7 @@ export class NearCache {
   private misses = 0;
   private invalidations = 0;
   private drops = 0;
+  private touchesSkipped = 0;
   private armed = false;
 
   constructor(private readonly options: NearCacheOptions) {
@@ -128,7 +138,7 @@ export class NearCache {
     return Promise.all([read, this.options.client.pttl(valueKey)]).then(
       ([found, pttl]) => {
         const [text = null, meta = null] = found;
-        this.finish(ticket, text, expiryShift(meta), pttl);
+        this.finish(ticket, text, expiryShift(meta), pttl, parseMeta(meta)?.lifetimeMs);
         return found;
       },
       (error: unknown) => {
@@ -143,7 +153,7 @@ export class NearCache {
     if (!this.armed) return undefined;
     let read = this.reads.get(sid);
     if (read === undefined) {
-      read = { sid, sentAt: performance.now(), void: false, refs: 0 };
+      read = { sid, sentAt: performance.now(), sentAtEpoch: Date.now(), void: false, refs: 0 };
       this.reads.set(sid, read);
     }
     read.refs++;
@@ -154,7 +164,7 @@ export class NearCache {
    * Ends `read`: keeps `text` unless the read was voided. `pttlMs` is the key's remaining lifetime as
    * Redis answered it (-1: none), `null` when it is not known (nothing is kept then).
    */
-  finish(read: NearRead, text: string | null, shiftMs: number, pttlMs: number | null): void {
+  finish(read: NearRead, text: string | null, shiftMs: number, pttlMs: number | null, ruleMs?: number): void {
     read.refs--;
     if (read.refs === 0 && this.reads.get(read.sid) === read) this.reads.delete(read.sid);
     if (read.void || !this.armed || text === null || pttlMs === null || pttlMs === -2) return;
@@ -166,7 +176,28 @@ export class NearCache {
       this.entries.delete(this.entries.keys().next().value as string);
     }
     this.entries.delete(read.sid);
-    this.entries.set(read.sid, { text, shiftMs, until: read.sentAt + lifetime });
+    this.entries.set(read.sid, {
+      text,
+      shiftMs,
+      until: read.sentAt + lifetime,
+      expiresAt: pttlMs === -1 ? Number.POSITIVE_INFINITY : read.sentAtEpoch + pttlMs,
+      ruleMs,
+    });
+  }
+
+  /**
+   * True when a touch of `sid` to `lifetimeMs` from now can be skipped (`touchAfterMs`): its fresh entry
+   * says the session already lives at least until `touchAfterMs` before that, under the same lifetime
+   * rule. Its expiry then lags the cookie's by less than `touchAfterMs`.
+   */
+  skipsTouch(sid: string, lifetimeMs: number, ruleMs: number): boolean {
+    const after = this.options.touchAfterMs;
+    if (after <= 0 || !this.armed) return false;
+    const entry = this.entries.get(sid);
+    if (entry === undefined || entry.ruleMs !== ruleMs || performance.now() >= entry.until) return false;
+    if (Date.now() + lifetimeMs - entry.expiresAt >= after) return false;
+    this.touchesSkipped++;
+    return true;
   }
 
   /** Forgets `sid` and voids its reads in flight (a write of this process, before it is sent and after). */
@@ -194,6 +225,7 @@ export class NearCache {
       misses: this.misses,
       invalidations: this.invalidations,
       drops: this.drops,
+      touchesSkipped: this.touchesSkipped,
       entries: this.entries.size,
       armed: this.armed,
     };

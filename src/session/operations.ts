@@ -194,7 +194,6 @@ export class SessionOperations {
       return;
     }
     if (this.refuseId('touch', sid, done)) return;
-    done = this.forgetAround(sid, done);
     let lifetimeMs: number;
     let ruleMs: number;
     let user: { id: string; key: string } | undefined;
@@ -206,6 +205,12 @@ export class SessionOperations {
       done(error instanceof Error ? error : new Error(String(error)));
       return;
     }
+    // nearCache.touchAfterMs: a cached session that already lives nearly that long is not touched.
+    if (this.ctx.nearCache?.skipsTouch(sid, lifetimeMs, ruleMs)) {
+      done(null);
+      return;
+    }
+    done = this.forgetAround(sid, done);
     const outbox = this.ctx.outbox;
     this.batchWrites();
     if (outbox === undefined) {

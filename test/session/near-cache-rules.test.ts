@@ -35,6 +35,7 @@ describe.skipIf(!hasRedis)('NearCache rules', () => {
       clientKeyPrefix: keyPrefix,
       max,
       maxStalenessMs,
+      touchAfterMs: 5000,
       onError: (error) => {
         throw error;
       },
@@ -111,6 +112,20 @@ describe.skipIf(!hasRedis)('NearCache rules', () => {
     expect(cache.lookup(gone)).toBeUndefined();
   });
 
+  it('skips a touch only for a fresh entry with the same rule whose expiry is within touchAfterMs', async () => {
+    const cache = await armedCache();
+    const sid = generateSessionId('hk');
+    expect(cache.skipsTouch(sid, 60_000, 60_000)).toBe(false); // not cached
+    const read = cache.begin(sid) as NonNullable<ReturnType<NearCache['begin']>>;
+    cache.finish(read, 'v', 0, 60_000, 60_000);
+    expect(cache.skipsTouch(sid, 60_000, 60_000)).toBe(true); // moves it by less than 5 s
+    expect(cache.skipsTouch(sid, 70_000, 60_000)).toBe(false); // by 10 s
+    expect(cache.skipsTouch(sid, 60_000, 90_000)).toBe(false); // another rule ("remember me")
+    cache.invalidate(sid);
+    expect(cache.skipsTouch(sid, 60_000, 60_000)).toBe(false);
+    expect(cache.stats().touchesSkipped).toBe(1);
+  });
+
   it('keeps at most `max` entries, dropping the oldest', async () => {
     const cache = await armedCache(2);
     const [a, b, c] = [0, 1, 2].map(() => generateSessionId('hk')) as [string, string, string];
@@ -161,8 +176,12 @@ describe('the nearCache option', () => {
   it('is off by default and with false; {} takes the defaults', () => {
     expect(make(undefined).nearCache).toBeUndefined();
     expect(make(false).nearCache).toBeUndefined();
-    expect(make({}).nearCache).toEqual({ max: 10_000, maxStalenessMs: 1000 });
-    expect(make({ max: 5, maxStalenessMs: 50 }).nearCache).toEqual({ max: 5, maxStalenessMs: 50 });
+    expect(make({}).nearCache).toEqual({ max: 10_000, maxStalenessMs: 1000, touchAfterMs: 0 });
+    expect(make({ max: 5, maxStalenessMs: 50, touchAfterMs: 0 }).nearCache).toEqual({
+      max: 5,
+      maxStalenessMs: 50,
+      touchAfterMs: 0,
+    });
   });
 
   it('refuses bad values with a ConfigError naming the option', () => {
@@ -171,6 +190,7 @@ describe('the nearCache option', () => {
     expect(() => make({ max: 1.5 })).toThrow(/option `nearCache.max`/);
     expect(() => make({ maxStalenessMs: -1 })).toThrow(/option `nearCache.maxStalenessMs`/);
     expect(() => make({ maxStalenessMs: 120_000 })).toThrow(/option `nearCache.maxStalenessMs`/);
+    expect(() => make({ touchAfterMs: -5 })).toThrow(/option `nearCache.touchAfterMs`/);
     expect(() => make({ ttl: 5 })).toThrow(/option `nearCache.ttl` is not an option/);
     expect(() => make({ max: 0 })).toThrow(ConfigError);
   });

@@ -294,6 +294,40 @@ describe.skipIf(!hasRedis)('near cache: staleness bound and restarts', () => {
     }
   });
 
+  it('touchAfterMs: a touch of a cached session moving it by less is not sent; others are', async () => {
+    const client = redis.client();
+    const store = new GeoSessionStore({
+      region: 'hk',
+      client,
+      prefix: 'ta:',
+      nearCache: { maxStalenessMs: 60_000, touchAfterMs: 30_000 },
+    });
+    try {
+      await armed(store);
+      const sid = store.genid();
+      const data = session({ n: 1 });
+      await store.set(sid, data);
+      const expiry = await client.pexpiretime(`ta:${sid}`);
+      await cached(store, sid);
+      await store.touch(sid, data); // same cookie: the expiry would not move
+      expect(store.nearCacheStats()?.touchesSkipped).toBe(1);
+      expect(await client.pexpiretime(`ta:${sid}`)).toBe(expiry);
+      const later = {
+        ...data,
+        cookie: { ...data.cookie, expires: new Date(Date.now() + 700_000).toISOString() },
+      };
+      await store.touch(sid, later); // 100 s further: sent
+      expect(store.nearCacheStats()?.touchesSkipped).toBe(1);
+      expect(await client.pexpiretime(`ta:${sid}`)).toBeGreaterThan(expiry + 60_000);
+      const uncached = store.genid();
+      await store.set(uncached, data);
+      await store.touch(uncached, later); // no entry: sent
+      expect(await client.pexpiretime(`ta:${uncached}`)).toBeGreaterThan(expiry + 60_000);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('close() releases the tracking connections', async () => {
     const client = redis.client();
     const admin = redis.client();
