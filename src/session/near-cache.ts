@@ -4,7 +4,9 @@ import { RedisCommandError } from '../errors.js';
 import type { KeySpace } from '../keys.js';
 import { expiryShift, parseMeta } from '../redis/meta.js';
 import { KeyTracking } from '../redis/tracking.js';
+import type { SessionData } from '../types.js';
 import { isValidSessionId } from '../validation/ids.js';
+import { shiftCookieExpiry } from './cookie-expiry.js';
 
 /** The near cache's counters ({@link GeoSessionStore.nearCacheStats}). */
 export interface NearCacheStats {
@@ -35,6 +37,8 @@ export interface NearEntry {
   readonly expiresAt: number;
   /** The session's lifetime rule from its metadata (ms), when known. */
   readonly ruleMs: number | undefined;
+  /** The parsed session, expiry shifted, made on the first hit and never handed out (copies are). */
+  template?: SessionData | null;
 }
 
 /**
@@ -61,6 +65,8 @@ export interface NearCacheOptions {
   readonly max: number;
   readonly maxStalenessMs: number;
   readonly touchAfterMs: number;
+  /** True when the store's serializer is `JSON`: a hit is then a copy of a parsed template. */
+  readonly json: boolean;
   onError(error: unknown): void;
 }
 
@@ -186,6 +192,28 @@ export class NearCache {
   }
 
   /**
+   * A fresh copy of the entry's session for the JSON serializer (a copy of plain JSON data is exact and
+   * far cheaper than parsing the text again), or `undefined` for another serializer or a text that is
+   * not a JSON object (the caller parses the text as a read from Redis does).
+   */
+  copyOf(entry: NearEntry): SessionData | undefined {
+    if (!this.options.json) return undefined;
+    if (entry.template === undefined) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(entry.text);
+      } catch {
+        parsed = null;
+      }
+      if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
+        if (entry.shiftMs !== 0) shiftCookieExpiry(parsed as SessionData, entry.shiftMs);
+        entry.template = parsed as SessionData;
+      } else entry.template = null;
+    }
+    return entry.template === null ? undefined : (copyJson(entry.template) as SessionData);
+  }
+
+  /**
    * True when a touch of `sid` to `lifetimeMs` from now can be skipped (`touchAfterMs`): its fresh entry
    * says the session already lives at least until `touchAfterMs` before that, under the same lifetime
    * rule. Its expiry then lags the cookie's by less than `touchAfterMs`.
@@ -271,4 +299,23 @@ export class NearCache {
       if (sid !== undefined) this.invalidate(sid);
     }
   }
+}
+
+/** A deep copy of JSON data (what JSON.parse makes: plain objects, arrays, strings, numbers, booleans, null). */
+function copyJson(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) {
+    const out = new Array(value.length);
+    for (let i = 0; i < value.length; i++) out[i] = copyJson(value[i]);
+    return out;
+  }
+  const out: Record<string, unknown> = {};
+  for (const key in value) {
+    const item = copyJson((value as Record<string, unknown>)[key]);
+    // An own "__proto__" key (JSON.parse makes one) stays a key, never the copy's prototype.
+    if (key === '__proto__')
+      Object.defineProperty(out, key, { value: item, enumerable: true, writable: true, configurable: true });
+    else out[key] = item;
+  }
+  return out;
 }

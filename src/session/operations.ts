@@ -22,7 +22,7 @@ import type { Callback } from '../runtime/callback.js';
 import type { SessionData, SessionInput } from '../types.js';
 import { isValidSessionId, regionOfSessionId, sessionIdProblem } from '../validation/ids.js';
 import { exceedsBytes, utf8Length } from '../validation/utf8.js';
-import { cookieExpired, cookieExpiryMs } from './cookie-expiry.js';
+import { cookieExpired, cookieExpiryMs, shiftCookieExpiry } from './cookie-expiry.js';
 import type { Deadlines } from './deadline.js';
 import type { RefusedWrite } from './events.js';
 import { fingerprint } from './fingerprint.js';
@@ -109,7 +109,10 @@ export class SessionOperations {
     if (near !== undefined) {
       const hit = near.lookup(sid);
       if (hit !== undefined) {
-        this.deliver(sid, hit.text, done, hit.shiftMs);
+        // A copy of the entry's parsed session (JSON serializer), unless its cookie says it expired.
+        const copy = near.copyOf(hit);
+        if (copy !== undefined && !cookieExpired(copy)) done(null, copy);
+        else this.deliver(sid, hit.text, done, hit.shiftMs);
         return;
       }
     }
@@ -447,15 +450,6 @@ export class SessionOperations {
       done(null, session);
     });
   }
-}
-
-/** Moves the session's cookie.expires by `shiftMs`, keeping its type (ISO text or Date). */
-function shiftCookieExpiry(session: SessionData, shiftMs: number): void {
-  const cookie = session.cookie;
-  const ms = cookieExpiryMs(session);
-  if (!cookie || ms === undefined) return;
-  const moved = new Date(ms + shiftMs);
-  cookie.expires = typeof cookie.expires === 'string' ? moved.toISOString() : moved;
 }
 
 export function asGeoSessionError(operation: string, error: unknown): unknown {

@@ -146,6 +146,7 @@ export class GeoSessionStore extends BaseStore {
         keys: this.keys,
         clientKeyPrefix: keyPrefixOf(this.client),
         ...resolved.nearCache,
+        json: resolved.serializer === JSON,
         onError: (error) => {
           if (!this.closed) this.reportError(error);
         },

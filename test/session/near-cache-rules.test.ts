@@ -36,6 +36,7 @@ describe.skipIf(!hasRedis)('NearCache rules', () => {
       max,
       maxStalenessMs,
       touchAfterMs: 5000,
+      json: true,
       onError: (error) => {
         throw error;
       },
@@ -124,6 +125,37 @@ describe.skipIf(!hasRedis)('NearCache rules', () => {
     cache.invalidate(sid);
     expect(cache.skipsTouch(sid, 60_000, 60_000)).toBe(false);
     expect(cache.stats().touchesSkipped).toBe(1);
+  });
+
+  /** The shape of the session copied in the next test. */
+  interface Copied {
+    cookie: { expires: string };
+    cart: { qty: number }[];
+    admin?: boolean;
+  }
+
+  it('hands out deep copies of the parsed session, its expiry shifted, and keeps "__proto__" a key', async () => {
+    const cache = await armedCache();
+    const sid = generateSessionId('hk');
+    const text =
+      '{"cookie":{"expires":"2030-01-01T00:00:00.000Z"},"cart":[{"qty":1}],"__proto__":{"admin":true}}';
+    const read = cache.begin(sid) as NonNullable<ReturnType<NearCache['begin']>>;
+    cache.finish(read, text, 60_000, -1);
+    const entry = cache.lookup(sid) as NonNullable<ReturnType<NearCache['lookup']>>;
+    const first = cache.copyOf(entry) as unknown as Copied;
+    expect(first.cookie.expires).toBe('2030-01-01T00:01:00.000Z');
+    expect(Object.getPrototypeOf(first)).toBe(Object.prototype);
+    expect(first.admin).toBeUndefined();
+    expect(Object.keys(first)).toContain('__proto__');
+    (first.cart[0] as { qty: number }).qty = 9;
+    first.cookie.expires = 'x';
+    const second = cache.copyOf(entry) as unknown as Copied;
+    expect(second.cart[0]?.qty).toBe(1);
+    expect(second.cookie.expires).toBe('2030-01-01T00:01:00.000Z');
+    // Text that is not a JSON object: no copy (the store parses it and reports it as corrupt).
+    const bad = generateSessionId('hk');
+    fill(cache, bad, 'not json');
+    expect(cache.copyOf(cache.lookup(bad) as NonNullable<ReturnType<NearCache['lookup']>>)).toBeUndefined();
   });
 
   it('keeps at most `max` entries, dropping the oldest', async () => {
