@@ -155,7 +155,11 @@ export const httpSuite: Suite = {
           ]);
           const result = await load(app.port, duration, connections, requests);
           const [redisAfter, krAfter] = await Promise.all([redisCpuSeconds(admin), redisCpuSeconds(krAdmin)]);
-          const appCpu = await app.child.call<{ cpuUs: number; errors: number }>('cpu-read');
+          const appCpu = await app.child.call<{
+            cpuUs: number;
+            errors: number;
+            near?: { hits: number; misses: number; touchesSkipped: number };
+          }>('cpu-read');
           const sideCpu = side ? await side.call<{ cpuUs: number }>('cpu-read') : { cpuUs: 0 };
           const total = Math.max(1, result.requests.total);
           const row: Round = {
@@ -172,6 +176,11 @@ export const httpSuite: Suite = {
           options.log(
             `  round ${round + 1} ${setup}: ${Math.round(row.rps)} req/s, p99 ${row.p99Ms} ms, app ${row.appCpuUsPerReq.toFixed(1)} µs/req${row.bad > 0 ? `, ${row.bad} bad` : ''}`,
           );
+          if (appCpu.near) {
+            // Near cache counters since the app started (warm-up included).
+            const { hits, misses, touchesSkipped } = appCpu.near;
+            options.log(`    near cache: ${hits} hits, ${misses} misses, ${touchesSkipped} touches skipped`);
+          }
         }
       }
     } finally {

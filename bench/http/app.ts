@@ -59,6 +59,8 @@ let server: Server | undefined;
 const closers: (() => Promise<unknown> | undefined)[] = [];
 let cpuMark = process.cpuUsage();
 let storeErrors = 0;
+/** The near cache's counters, for the near cache setup (issue 18). */
+let nearStats: () => unknown = () => undefined;
 
 async function storeFor(init: AppInit): Promise<session.Store> {
   const { setup, prefix, redisPorts } = init;
@@ -89,6 +91,7 @@ async function storeFor(init: AppInit): Promise<session.Store> {
     ...(setup === 'geosession-replicating-near' ? { nearCache: { touchAfterMs: 60_000 } } : {}),
   });
   store.on('error', () => storeErrors++);
+  nearStats = () => store.nearCacheStats();
   await store.ready();
   closers.unshift(() => store.close());
   return store as unknown as session.Store;
@@ -160,7 +163,7 @@ serveParent({
   },
   'cpu-read': () => {
     const used = process.cpuUsage(cpuMark);
-    return { cpuUs: used.user + used.system, errors: storeErrors };
+    return { cpuUs: used.user + used.system, errors: storeErrors, near: nearStats() };
   },
   close: async () => {
     server?.closeAllConnections();
