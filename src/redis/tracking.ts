@@ -58,8 +58,12 @@ export class KeyTracking {
   private readonly tracker: Redis;
   private closed = false;
   private isArmed = false;
-  /** Bumped on every disarm: an arming that started before it is void. */
+  /** Bumped on every disarm and arming: an arming that started before it is void. */
   private attempt = 0;
+  /** The arming in progress (armings run one after another). */
+  private arming: Promise<void> = Promise.resolve();
+  /** Armings failed in a row. */
+  private failures = 0;
 
   constructor(private readonly options: KeyTrackingOptions) {
     // RESP2 (`protocol: 2`, an ioredis 6 option; ioredis 5 speaks RESP2 and ignores it). No key prefix:
@@ -135,17 +139,24 @@ export class KeyTracking {
     if (this.closed || this.subscriber.status !== 'ready' || this.tracker.status !== 'ready') return;
     const attempt = ++this.attempt;
     this.isArmed = false;
-    this.armOnce(attempt).then(
-      (done) => {
-        if (!done || attempt !== this.attempt || this.closed) return;
-        this.isArmed = true;
-        this.options.listener.armed();
-      },
-      (error: unknown) => {
-        if (attempt !== this.attempt || this.closed) return;
-        this.options.listener.error(error);
-      },
-    );
+    // One arming at a time (commands of two would interleave on the subscriber); a later one voids this.
+    this.arming = this.arming.then(() => this.armIfCurrent(attempt));
+  }
+
+  private async armIfCurrent(attempt: number): Promise<void> {
+    if (attempt !== this.attempt || this.closed) return;
+    try {
+      if (!(await this.armOnce(attempt)) || attempt !== this.attempt || this.closed) return;
+      this.failures = 0;
+      this.isArmed = true;
+      this.options.listener.armed();
+    } catch (error) {
+      if (attempt !== this.attempt || this.closed) return;
+      // Reported once per streak of failures (a Redis before 6.0 fails every time); tried again later.
+      if (this.failures++ === 0) this.options.listener.error(error);
+      const retry = setTimeout(() => this.arm(), Math.min(30_000, 1000 * 2 ** Math.min(this.failures, 5)));
+      retry.unref();
+    }
   }
 
   private async armOnce(attempt: number): Promise<boolean> {
