@@ -17,9 +17,10 @@ export interface NearCacheOptions {
    */
   maxStalenessMs?: number;
   /**
-   * A `touch` of a cached session that would move its expiry by less than this many ms is not sent:
-   * express-session touches on every request, and each touch is a write that invalidates the entry in
-   * every process. The session may then expire up to this much earlier than its cookie says (as with
+   * A `touch` of a cached session, or a save of it whose content is unchanged (fastify's `rolling`,
+   * express's `resave`), that would move its expiry by less than this many ms is not sent:
+   * express-session touches and @fastify/session saves on every request, and each is a write that
+   * invalidates the entry in every process. The session may then expire up to this much earlier than its cookie says (as with
    * connect-mongo's `touchAfter`). `0` sends every touch.
    * @default 0
    */

@@ -37,6 +37,8 @@ export interface NearEntry {
   readonly expiresAt: number;
   /** The session's lifetime rule from its metadata (ms), when known. */
   readonly ruleMs: number | undefined;
+  /** The content fingerprint from its metadata (src/session/fingerprint.ts), when known. */
+  readonly fingerprint: string | undefined;
   /** The parsed session, expiry shifted, made on the first hit and never handed out (copies are). */
   template?: SessionData | null;
 }
@@ -144,7 +146,7 @@ export class NearCache {
     return Promise.all([read, this.options.client.pttl(valueKey)]).then(
       ([found, pttl]) => {
         const [text = null, meta = null] = found;
-        this.finish(ticket, text, expiryShift(meta), pttl, parseMeta(meta)?.lifetimeMs);
+        this.finish(ticket, text, expiryShift(meta), pttl, parseMeta(meta));
         return found;
       },
       (error: unknown) => {
@@ -170,7 +172,13 @@ export class NearCache {
    * Ends `read`: keeps `text` unless the read was voided. `pttlMs` is the key's remaining lifetime as
    * Redis answered it (-1: none), `null` when it is not known (nothing is kept then).
    */
-  finish(read: NearRead, text: string | null, shiftMs: number, pttlMs: number | null, ruleMs?: number): void {
+  finish(
+    read: NearRead,
+    text: string | null,
+    shiftMs: number,
+    pttlMs: number | null,
+    meta?: { lifetimeMs?: number | undefined; fingerprint?: string | undefined },
+  ): void {
     read.refs--;
     if (read.refs === 0 && this.reads.get(read.sid) === read) this.reads.delete(read.sid);
     if (read.void || !this.armed || text === null || pttlMs === null || pttlMs === -2) return;
@@ -187,7 +195,8 @@ export class NearCache {
       shiftMs,
       until: read.sentAt + lifetime,
       expiresAt: pttlMs === -1 ? Number.POSITIVE_INFINITY : read.sentAtEpoch + pttlMs,
-      ruleMs,
+      ruleMs: meta?.lifetimeMs,
+      fingerprint: meta?.fingerprint,
     });
   }
 
@@ -216,13 +225,15 @@ export class NearCache {
   /**
    * True when a touch of `sid` to `lifetimeMs` from now can be skipped (`touchAfterMs`): its fresh entry
    * says the session already lives at least until `touchAfterMs` before that, under the same lifetime
-   * rule. Its expiry then lags the cookie's by less than `touchAfterMs`.
+   * rule. Its expiry then lags the cookie's by less than `touchAfterMs`. With `fingerprint`, a write of
+   * the session: skipped only when its content is the cached one's (the write would be a touch).
    */
-  skipsTouch(sid: string, lifetimeMs: number, ruleMs: number): boolean {
+  skipsTouch(sid: string, lifetimeMs: number, ruleMs: number, fingerprint?: string): boolean {
     const after = this.options.touchAfterMs;
     if (after <= 0 || !this.armed) return false;
     const entry = this.entries.get(sid);
     if (entry === undefined || entry.ruleMs !== ruleMs || performance.now() >= entry.until) return false;
+    if (fingerprint !== undefined && fingerprint !== entry.fingerprint) return false;
     if (Date.now() + lifetimeMs - entry.expiresAt >= after) return false;
     this.touchesSkipped++;
     return true;

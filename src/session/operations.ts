@@ -140,7 +140,6 @@ export class SessionOperations {
 
   write(sid: string, session: SessionInput, done: Callback<void>): void {
     if (this.refuseClosed(done) || this.refuseId('set', sid, done)) return;
-    done = this.forgetAround(sid, done);
     const { options } = this.ctx;
     let data: string;
     let fp: string;
@@ -166,6 +165,12 @@ export class SessionOperations {
       done(new SessionTooLargeError(utf8Length(data), options.maxSessionBytes));
       return;
     }
+    // nearCache.touchAfterMs: an unchanged save (fastify's rolling, express's resave) is a touch.
+    if (this.ctx.nearCache?.skipsTouch(sid, lifetimeMs, ruleMs, fp)) {
+      done(null);
+      return;
+    }
+    done = this.forgetAround(sid, done);
     this.ctx.readThrough?.forget(sid);
     this.batchWrites();
     const work = writeSession(options.client, this.keysOf(sid), {

@@ -118,13 +118,15 @@ describe.skipIf(!hasRedis)('NearCache rules', () => {
     const sid = generateSessionId('hk');
     expect(cache.skipsTouch(sid, 60_000, 60_000)).toBe(false); // not cached
     const read = cache.begin(sid) as NonNullable<ReturnType<NearCache['begin']>>;
-    cache.finish(read, 'v', 0, 60_000, 60_000);
+    cache.finish(read, 'v', 0, 60_000, { lifetimeMs: 60_000, fingerprint: 'fp1' });
     expect(cache.skipsTouch(sid, 60_000, 60_000)).toBe(true); // moves it by less than 5 s
     expect(cache.skipsTouch(sid, 70_000, 60_000)).toBe(false); // by 10 s
     expect(cache.skipsTouch(sid, 60_000, 90_000)).toBe(false); // another rule ("remember me")
+    expect(cache.skipsTouch(sid, 60_000, 60_000, 'fp2')).toBe(false); // a save of changed content
+    expect(cache.skipsTouch(sid, 60_000, 60_000, 'fp1')).toBe(true); // a save of the same content
     cache.invalidate(sid);
     expect(cache.skipsTouch(sid, 60_000, 60_000)).toBe(false);
-    expect(cache.stats().touchesSkipped).toBe(1);
+    expect(cache.stats().touchesSkipped).toBe(2);
   });
 
   /** The shape of the session copied in the next test. */
