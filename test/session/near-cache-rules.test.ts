@@ -199,6 +199,13 @@ describe.skipIf(!hasRedis)('NearCache rules', () => {
     await eventually(() => cache.stats().entries === 0);
     expect(cache.lookup(sid)).toBeUndefined();
     await client.del(keys.meta(sid));
+
+    // With an ioredis keyPrefix: tracking sees raw names, the prefix included.
+    const prefixed = await armedCache(100, 60_000, 'heard:', 'kp:');
+    fill(prefixed, sid, 'v');
+    await client.set(`kp:${keys.session(sid)}`, 'x', 'PX', 5000);
+    await eventually(() => prefixed.stats().entries === 0);
+    await client.del(`kp:${keys.session(sid)}`);
   });
 });
 
