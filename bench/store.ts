@@ -363,6 +363,8 @@ async function runSuite(options: SuiteOptions): Promise<Report> {
       }
       results[op] = result;
     }
+    // Near cache contender (issue 18): how its reads went (drops: a FLUSHDB anywhere on the server).
+    options.log(`  near cache: ${JSON.stringify(fixture.near?.nearCacheStats())}`);
     const report = buildReport(settings, results);
     report.tables = report.tables.filter((table) => table.rows.length > 0);
     if (footprint) {

@@ -101,15 +101,6 @@ export class KeyTracking {
     }
   }
 
-  /** The connections' Redis client ids (tests kill them), `undefined` until armed. */
-  clientIds(): Promise<{ subscriber: number; tracker: number }> {
-    return Promise.all([
-      this.tracker.client('ID') as Promise<number>,
-      // The subscriber is in subscribed mode: its id is read from the tracker's redirect.
-      this.tracker.client('GETREDIR') as Promise<number>,
-    ]).then(([tracker, subscriber]) => ({ subscriber, tracker }));
-  }
-
   /** Closes both connections (bounded: QUIT, else a disconnect within a second). */
   async close(): Promise<void> {
     if (this.closed) return;

@@ -275,11 +275,6 @@ export class NearCache {
     return this.armed;
   }
 
-  /** The tracking connections' client ids (tests kill them). */
-  trackingClientIds(): Promise<{ subscriber: number; tracker: number }> {
-    return this.tracking.clientIds();
-  }
-
   async close(): Promise<void> {
     this.armed = false;
     this.dropAll();
