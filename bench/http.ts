@@ -8,13 +8,14 @@
  * session (autocannon's request sequence starts over).
  *
  * Setups: connect-redis 8 (ioredis), connect-redis 9 (node-redis), geosession on one region, and
- * geosession replicating over Redis Streams to a second region whose store applies in another process.
+ * geosession replicating over Redis Streams to a second region whose store applies in another process,
+ * and the same with the near cache (`nearCache: { touchAfterMs: 60_000 }`, issue 18).
  * hk and kr are private redis-servers.
  *
  * Flags: `--duration=<s>` per round (10), `--rounds=<n>` (as many as setups, so that
  * each setup runs once in each position of the rotated order), `--warmup=<s>` per setup before the first
  * round (3), `--connections=<n>` (64), `--requests-per-login=<n>` (500), `--setups=` (all of
- * connect-redis-8, connect-redis-9, geosession, geosession-replicating).
+ * connect-redis-8, connect-redis-9, geosession, geosession-replicating, geosession-replicating-near).
  */
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -29,7 +30,15 @@ import { type Check, numberFlag, type Report, type Suite, type SuiteOptions } fr
 
 const APP = fileURLToPath(new URL('./http/app.ts', import.meta.url));
 const REGION = fileURLToPath(new URL('./e2e/region.ts', import.meta.url));
-const ALL: readonly Setup[] = ['connect-redis-8', 'connect-redis-9', 'geosession', 'geosession-replicating'];
+const ALL: readonly Setup[] = [
+  'connect-redis-8',
+  'connect-redis-9',
+  'geosession',
+  'geosession-replicating',
+  'geosession-replicating-near',
+];
+/** Setups whose store replicates to kr (an applier process runs kr's store). */
+const REPLICATING: readonly Setup[] = ['geosession-replicating', 'geosession-replicating-near'];
 
 /** One autocannon round against one setup. */
 interface Round {
@@ -104,7 +113,8 @@ export const httpSuite: Suite = {
     const admin = hk.client();
     const krAdmin = kr.client();
     const apps = new Map<Setup, { child: Child; port: number }>();
-    let applier: Child | undefined;
+    /** The kr applier process of each replicating setup (each has its own prefix, so its own channel). */
+    const appliers = new Map<Setup, Child>();
     const results = new Map<Setup, Round[]>(setups.map((s) => [s, []]));
     try {
       const tag = `${process.pid}x${Date.now().toString(36)}`;
@@ -113,8 +123,9 @@ export const httpSuite: Suite = {
         const child = await forkChild(APP, `app ${setup}`);
         const init: AppInit = { setup, prefix, redisPorts: { hk: hk.port, kr: kr.port } };
         apps.set(setup, { child, port: await child.call<number>('start', init) });
-        if (setup === 'geosession-replicating') {
-          applier = await forkChild(REGION, 'kr applier');
+        if (REPLICATING.includes(setup)) {
+          const applier = await forkChild(REGION, `kr applier ${setup}`);
+          appliers.set(setup, applier);
           const geo: GeoInit = {
             region: 'kr',
             kind: 'redis-streams',
@@ -136,7 +147,7 @@ export const httpSuite: Suite = {
         const order = setups.map((_, i) => setups[(i + round) % setups.length] as Setup);
         for (const setup of order) {
           const app = apps.get(setup) as { child: Child; port: number };
-          const side = setup === 'geosession-replicating' ? applier : undefined;
+          const side = appliers.get(setup);
           await Promise.all([app.child.call('cpu-mark'), side?.call('cpu-mark')]);
           const [redisBefore, krBefore] = await Promise.all([
             redisCpuSeconds(admin),
@@ -144,7 +155,11 @@ export const httpSuite: Suite = {
           ]);
           const result = await load(app.port, duration, connections, requests);
           const [redisAfter, krAfter] = await Promise.all([redisCpuSeconds(admin), redisCpuSeconds(krAdmin)]);
-          const appCpu = await app.child.call<{ cpuUs: number; errors: number }>('cpu-read');
+          const appCpu = await app.child.call<{
+            cpuUs: number;
+            errors: number;
+            near?: { hits: number; misses: number; touchesSkipped: number };
+          }>('cpu-read');
           const sideCpu = side ? await side.call<{ cpuUs: number }>('cpu-read') : { cpuUs: 0 };
           const total = Math.max(1, result.requests.total);
           const row: Round = {
@@ -161,10 +176,15 @@ export const httpSuite: Suite = {
           options.log(
             `  round ${round + 1} ${setup}: ${Math.round(row.rps)} req/s, p99 ${row.p99Ms} ms, app ${row.appCpuUsPerReq.toFixed(1)} µs/req${row.bad > 0 ? `, ${row.bad} bad` : ''}`,
           );
+          if (appCpu.near) {
+            // Near cache counters since the app started (warm-up included).
+            const { hits, misses, touchesSkipped } = appCpu.near;
+            options.log(`    near cache: ${hits} hits, ${misses} misses, ${touchesSkipped} touches skipped`);
+          }
         }
       }
     } finally {
-      await applier?.stop();
+      for (const applier of appliers.values()) await applier.stop();
       for (const { child } of apps.values()) await child.stop();
       await Promise.all([hk.stop(), kr.stop()]);
     }
@@ -189,6 +209,18 @@ export const httpSuite: Suite = {
       checks.push({
         name: 'geosession replicating vs connect-redis 8 (requests/s)',
         actual: Number((repl.rps / base.rps).toFixed(2)),
+        target: 1,
+        direction: '>=',
+        unit: 'x',
+      });
+    }
+    // Near cache (issue 18): express with replication and the near cache against connect-redis 9.
+    const near = summary.find((s) => s.setup === 'geosession-replicating-near');
+    const cr9 = summary.find((s) => s.setup === 'connect-redis-9');
+    if (near && cr9) {
+      checks.push({
+        name: 'geosession replicating + near cache vs connect-redis 9 (requests/s)',
+        actual: Number((near.rps / cr9.rps).toFixed(2)),
         target: 1,
         direction: '>=',
         unit: 'x',

@@ -46,7 +46,7 @@ interface CallbackStore {
 /** A store under test. */
 interface Contender {
   /** Short key used in the data. */
-  id: 'geosession' | 'cr8' | 'cr9' | AutoPipeliningId;
+  id: 'geosession' | 'cr8' | 'cr9' | 'geonc' | AutoPipeliningId;
   /** Column heading. */
   label: string;
   store: CallbackStore;
@@ -87,6 +87,10 @@ class Fixture {
   private closeAutoPipelining: (() => Promise<void>) | undefined;
 
   constructor(private readonly autoPipelining: boolean) {}
+  // --- Near cache contender (issue 18): its own client and store, same interleaved run. ---
+  readonly nearClient = new Redis({ host: REDIS_HOST, port: REDIS_PORT });
+  near: GeoSessionStore | undefined;
+  // --- end near cache contender ---
 
   async open(): Promise<void> {
     await this.cr9Client.connect();
@@ -117,6 +121,22 @@ class Fixture {
       this.closeAutoPipelining = ap.close;
       this.contenders.push(...(ap.contenders as Contender[]));
     }
+    // --- Near cache contender (issue 18): geosession with `nearCache` (defaults: 10,000 entries, 1 s). ---
+    this.near = new GeoSessionStore({
+      region: 'bench',
+      client: this.nearClient,
+      prefix: this.prefixOf('geonc'),
+      nearCache: {},
+    });
+    const near = this.near;
+    await waitUntil(() => near.nearCacheStats()?.armed === true, 5000);
+    this.contenders.push({
+      id: 'geonc',
+      label: 'geo + near cache',
+      store: near as CallbackStore,
+      prefix: this.prefixOf('geonc'),
+    });
+    // --- end near cache contender ---
   }
 
   prefixOf(name: string): string {
@@ -140,7 +160,9 @@ class Fixture {
   async close(): Promise<void> {
     await this.geo?.close();
     await this.closeAutoPipelining?.();
+    await this.near?.close();
     await Promise.allSettled([
+      this.nearClient.quit(),
       this.geoClient.quit(),
       this.cr8Client.quit(),
       this.cr9Client.quit(),
@@ -359,6 +381,8 @@ async function runSuite(options: SuiteOptions): Promise<Report> {
       }
       results[op] = result;
     }
+    // Near cache contender (issue 18): how its reads went (drops: a FLUSHDB anywhere on the server).
+    options.log(`  near cache: ${JSON.stringify(fixture.near?.nearCacheStats())}`);
     const report = buildReport(settings, results, fixture.contenders);
     if (fixture.contenders.some((c) => c.id === 'geoAp')) {
       const ap = autoPipeliningReport(settings.ops, results);
@@ -420,7 +444,8 @@ function buildReport(
       });
     }
     for (const { id } of contenders) {
-      const values = r.rounds[id] ?? [0];
+      const values = r.rounds[id];
+      if (values === undefined || values.length === 0) continue;
       const spread = ((Math.max(...values) - Math.min(...values)) / median(values)) * 100;
       roundRows.push([
         op,
@@ -432,6 +457,7 @@ function buildReport(
       ]);
     }
   }
+  const near = nearCacheRows(settings, results, checks);
   return {
     tables: [
       {
@@ -455,6 +481,7 @@ function buildReport(
         columns: ['op', 'store', 'rounds', 'node µs/op', 'redis µs/op', 'spread'],
         rows: roundRows,
       },
+      near,
     ],
     checks,
     notes: [
@@ -462,11 +489,63 @@ function buildReport(
       'Clients: geosession and connect-redis 8 each on their own ioredis 6 client, connect-redis 9 on node-redis 5; defaults, no auto-pipelining.',
       'geoAp / cr8Ap: geosession / connect-redis 8 on their own ioredis 6 client made with enableAutoPipelining: true (--auto-pipelining=off leaves them out).',
       'Calls use the callback API, as express-session and @fastify/session do.',
+      'geo + near cache: geosession with `nearCache: {}` (10,000 entries, maxStalenessMs 1000) on its own ioredis 6 client, in the same interleaved rounds; a get is served from memory when its entry is younger than 1 s.',
       ...settings.ops.map((op) => `${op}: ${OP_NOTES[op]}`),
     ],
     data: { settings, results },
   };
 }
+
+// --- Near cache contender (issue 18) ---
+
+/** Target: get with the near cache / connect-redis 9 (node-redis). */
+const NEAR_GET_TARGET = 1.5;
+
+/** The near cache rows: every op of geosession + near cache against geosession and connect-redis 9. */
+function nearCacheRows(
+  settings: Settings,
+  results: Partial<Record<OpName, OpResult>>,
+  checks: Check[],
+): { title: string; columns: string[]; rows: Cell[][] } {
+  const rows: Cell[][] = [];
+  for (const op of settings.ops) {
+    const r = results[op];
+    if (!r || r.median.geonc === undefined) continue;
+    const { geonc, geosession = 0, cr9 = 0 } = r.median;
+    rows.push([
+      op,
+      geonc,
+      `${(geonc / geosession).toFixed(2)}x`,
+      `${(geonc / cr9).toFixed(2)}x`,
+      op === 'get' ? `>= ${NEAR_GET_TARGET.toFixed(2)}x` : '-',
+      cpuPerOp(r, 'geonc'),
+    ]);
+    if (op === 'get') {
+      checks.push({
+        name: 'get with the near cache vs connect-redis 9 (node-redis)',
+        actual: geonc / cr9,
+        target: NEAR_GET_TARGET,
+        direction: '>=',
+        unit: 'x',
+      });
+    }
+  }
+  return {
+    title: 'geosession + near cache, same rounds: median ops/s and ratios',
+    columns: ['op', 'geo + near cache', 'vs geosession', 'vs connect-redis 9', 'target (cr9)', 'CPU µs/op'],
+    rows,
+  };
+}
+
+async function waitUntil(check: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`not ready within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+// --- end near cache contender ---
 
 /** The store suite. */
 export const storeSuite: Suite = {

@@ -88,6 +88,8 @@ export type { ResyncNeed } from './replication/resync-state.js';
 export type { Alert, AlertRule, AlertRules } from './session/alert-options.js';
 export { DEFAULT_ALERT_RULES } from './session/alert-options.js';
 export type { GeoSessionStoreEvents, RefusedWrite } from './session/events.js';
+export type { NearCacheStats } from './session/near-cache.js';
+export type { NearCacheOptions } from './session/near-cache-options.js';
 export type { GeoSessionStoreOptions } from './session/options.js';
 export { DEFAULT_OPTIONS } from './session/options.js';
 export type {

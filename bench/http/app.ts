@@ -7,7 +7,8 @@
  * - `POST /cart`: changes the session (cart, counters), so express-session saves it (`store.set`).
  *
  * Stores: connect-redis 8 on ioredis, connect-redis 9 on node-redis, geosession on one region, and
- * geosession replicating over Redis Streams to kr (kr's store applies in another process).
+ * geosession replicating over Redis Streams to kr (kr's store applies in another process), and the same
+ * with the near cache (`nearCache: { touchAfterMs: 60_000 }`).
  */
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -23,7 +24,14 @@ import { createRedisStreamsTransport } from '../../src/redis-streams.js';
 import { serveParent } from '../lib/child.js';
 
 /** The store setups the suite compares. */
-export const SETUPS = ['connect-redis-8', 'connect-redis-9', 'geosession', 'geosession-replicating'] as const;
+export const SETUPS = [
+  'connect-redis-8',
+  'connect-redis-9',
+  'geosession',
+  'geosession-replicating',
+  // Near cache (issue 18): geosession replicating as above, with `nearCache: { touchAfterMs: 60_000 }`.
+  'geosession-replicating-near',
+] as const;
 export type Setup = (typeof SETUPS)[number];
 
 /** What the app needs to start. */
@@ -51,6 +59,8 @@ let server: Server | undefined;
 const closers: (() => Promise<unknown> | undefined)[] = [];
 let cpuMark = process.cpuUsage();
 let storeErrors = 0;
+/** The near cache's counters, for the near cache setup (issue 18). */
+let nearStats: () => unknown = () => undefined;
 
 async function storeFor(init: AppInit): Promise<session.Store> {
   const { setup, prefix, redisPorts } = init;
@@ -65,7 +75,8 @@ async function storeFor(init: AppInit): Promise<session.Store> {
   closers.push(async () => client.disconnect());
   if (setup === 'connect-redis-8') return new ConnectRedis8({ client, prefix });
   let transport: ReturnType<typeof createRedisStreamsTransport> | undefined;
-  if (setup === 'geosession-replicating') {
+  const replicating = setup === 'geosession-replicating' || setup === 'geosession-replicating-near';
+  if (replicating) {
     const kr = new Redis({ host: '127.0.0.1', port: redisPorts.kr });
     transport = createRedisStreamsTransport({ regions: { hk: client, kr } });
     closers.unshift(async () => kr.disconnect());
@@ -77,8 +88,10 @@ async function storeFor(init: AppInit): Promise<session.Store> {
     prefix,
     sealer: 'none',
     ...(transport ? { transport } : {}),
+    ...(setup === 'geosession-replicating-near' ? { nearCache: { touchAfterMs: 60_000 } } : {}),
   });
   store.on('error', () => storeErrors++);
+  nearStats = () => store.nearCacheStats();
   await store.ready();
   closers.unshift(() => store.close());
   return store as unknown as session.Store;
@@ -150,7 +163,7 @@ serveParent({
   },
   'cpu-read': () => {
     const used = process.cpuUsage(cpuMark);
-    return { cpuUs: used.user + used.system, errors: storeErrors };
+    return { cpuUs: used.user + used.system, errors: storeErrors, near: nearStats() };
   },
   close: async () => {
     server?.closeAllConnections();

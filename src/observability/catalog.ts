@@ -116,6 +116,18 @@ export const METRICS = [
     labels: ['transport', 'state'],
     help: 'The transport state: 1 for the current state (connecting, ready, degraded, failed, closed), 0 for the others.',
   },
+  {
+    name: 'near_cache_events_total',
+    type: 'counter',
+    labels: ['event'],
+    help: 'Near cache: reads served from memory (hit) or from Redis (miss), sessions invalidated (invalidation), whole-cache drops (drop).',
+  },
+  {
+    name: 'near_cache_entries',
+    type: 'gauge',
+    labels: [],
+    help: 'Near cache: sessions held in memory now.',
+  },
 ] as const satisfies readonly MetricDefinition[];
 
 /** A metric's name without the prefix. */

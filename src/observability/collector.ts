@@ -187,6 +187,14 @@ export class MetricsCollector implements OperationObserver {
         );
       }
     }
+    const near = this.store.deref()?.nearCacheStats();
+    if (near) {
+      put('near_cache_events_total', { event: 'hit' }, near.hits);
+      put('near_cache_events_total', { event: 'miss' }, near.misses);
+      put('near_cache_events_total', { event: 'invalidation' }, near.invalidations);
+      put('near_cache_events_total', { event: 'drop' }, near.drops);
+      put('near_cache_entries', {}, near.entries);
+    }
     return METRICS.map((m) => ({
       name: m.name,
       help: m.help,

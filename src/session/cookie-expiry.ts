@@ -33,3 +33,12 @@ export function cookieExpired(session: SessionData): boolean {
   const ms = cookieExpiryMs(session);
   return ms !== undefined && ms <= Date.now();
 }
+
+/** Moves the session's cookie.expires by `shiftMs`, keeping its type (ISO text or Date). */
+export function shiftCookieExpiry(session: SessionData, shiftMs: number): void {
+  const cookie = session.cookie;
+  const ms = cookieExpiryMs(session);
+  if (!cookie || ms === undefined) return;
+  const moved = new Date(ms + shiftMs);
+  cookie.expires = typeof cookie.expires === 'string' ? moved.toISOString() : moved;
+}

@@ -23,10 +23,11 @@ import type { Callback } from '../runtime/callback.js';
 import type { SessionData, SessionInput } from '../types.js';
 import { isValidSessionId, regionOfSessionId, sessionIdProblem } from '../validation/ids.js';
 import { exceedsBytes, utf8Length } from '../validation/utf8.js';
-import { cookieExpired, cookieExpiryMs } from './cookie-expiry.js';
+import { cookieExpired, cookieExpiryMs, shiftCookieExpiry } from './cookie-expiry.js';
 import type { Deadlines } from './deadline.js';
 import type { RefusedWrite } from './events.js';
 import { fingerprint } from './fingerprint.js';
+import type { NearCache } from './near-cache.js';
 import type { ResolvedOptions } from './options.js';
 import type { ReadThrough } from './read-through.js';
 
@@ -64,6 +65,8 @@ export interface OperationsContext {
   /** This region's outbox when the store replicates. */
   readonly outbox: string | undefined;
   readonly readThrough: ReadThrough | undefined;
+  /** The near cache, when the store has one (src/session/near-cache.ts). */
+  readonly nearCache: NearCache | undefined;
   isClosed(): boolean;
   onRefused(op: RefusedWrite['op'], sid: string): void;
   /**
@@ -103,12 +106,29 @@ export class SessionOperations {
       done(null, null); // no such id can have been stored
       return;
     }
+    const near = this.ctx.nearCache;
+    if (near !== undefined) {
+      const hit = near.lookup(sid);
+      if (hit !== undefined) {
+        // Answered after the caller's code, as a read from Redis would be: a copy of the entry's parsed
+        // session (JSON serializer), else its text parsed, as a read from Redis does.
+        queueMicrotask(() => {
+          const copy = near.copyOf(hit);
+          if (copy !== undefined && !cookieExpired(copy)) done(null, copy);
+          else this.deliver(sid, hit.text, done, hit.shiftMs);
+        });
+        return;
+      }
+    }
     const { client } = this.ctx.options;
     this.batchWrites();
     // One MGET of the value and its metadata (same slot): the metadata says how far writes that moved
     // only the expiry moved it. A key of another type reads as missing (MGET's rule), as no session.
-    const read = sendCommand(client, 'mget', [this.ctx.keys.session(sid), this.ctx.keys.meta(sid)]);
-    this.exec('get', read as Promise<(string | null)[]>, done, ([text, meta]) => {
+    let read = sendCommand(client, 'mget', [this.ctx.keys.session(sid), this.ctx.keys.meta(sid)]) as Promise<
+      (string | null)[]
+    >;
+    if (near !== undefined) read = near.fillFrom(sid, this.ctx.keys.session(sid), read);
+    this.exec('get', read, done, ([text, meta]) => {
       if (text != null) return this.deliver(sid, text, done, expiryShift(meta));
       // A miss is final unless the region that made the id can be asked (read-through).
       const through = this.ctx.readThrough;
@@ -148,6 +168,12 @@ export class SessionOperations {
       done(new SessionTooLargeError(utf8Length(data), options.maxSessionBytes));
       return;
     }
+    // nearCache.touchAfterMs: an unchanged save (fastify's rolling, express's resave) is a touch.
+    if (this.ctx.nearCache?.skipsTouch(sid, lifetimeMs, ruleMs, fp)) {
+      done(null);
+      return;
+    }
+    done = this.forgetAround(sid, done);
     this.ctx.readThrough?.forget(sid);
     this.batchWrites();
     const work = writeSession(options.client, this.keysOf(sid), {
@@ -193,6 +219,12 @@ export class SessionOperations {
       done(error instanceof Error ? error : new Error(String(error)));
       return;
     }
+    // nearCache.touchAfterMs: a cached session that already lives nearly that long is not touched.
+    if (this.ctx.nearCache?.skipsTouch(sid, lifetimeMs, ruleMs)) {
+      done(null);
+      return;
+    }
+    done = this.forgetAround(sid, done);
     const outbox = this.ctx.outbox;
     this.batchWrites();
     if (outbox === undefined) {
@@ -243,6 +275,7 @@ export class SessionOperations {
     why?: { reason: 'logout-everywhere' | 'revoked-before'; userId: string | undefined; endedIn?: string },
   ): void {
     if (this.refuseClosed(done) || this.refuseId('destroy', sid, done)) return;
+    done = this.forgetAround(sid, done);
     const { options } = this.ctx;
     this.ctx.readThrough?.forget(sid);
     this.batchWrites();
@@ -311,6 +344,20 @@ export class SessionOperations {
     // slack keeps the clock's jitter from changing the rule of an ordinary `now + maxAge` cookie.
     const ruleMs = lifetime > rule + 1000 ? Math.ceil(lifetime) : Math.ceil(rule);
     return { lifetimeMs: Math.max(1, Math.floor(lifetime)), ruleMs: Math.max(1, ruleMs) };
+  }
+
+  /**
+   * A write of this process: the near cache forgets `sid` now, before the write is sent (voiding reads
+   * in flight), and again when it ends (Redis's own invalidation may reach the process after the reply).
+   */
+  private forgetAround(sid: string, done: Callback<void>): Callback<void> {
+    const near = this.ctx.nearCache;
+    if (near === undefined) return done;
+    near.invalidate(sid);
+    return (error) => {
+      near.invalidate(sid);
+      done(error);
+    };
   }
 
   private keysOf(sid: string): SessionKeys {
@@ -417,15 +464,6 @@ export class SessionOperations {
       done(null, session);
     });
   }
-}
-
-/** Moves the session's cookie.expires by `shiftMs`, keeping its type (ISO text or Date). */
-function shiftCookieExpiry(session: SessionData, shiftMs: number): void {
-  const cookie = session.cookie;
-  const ms = cookieExpiryMs(session);
-  if (!cookie || ms === undefined) return;
-  const moved = new Date(ms + shiftMs);
-  cookie.expires = typeof cookie.expires === 'string' ? moved.toISOString() : moved;
 }
 
 export function asGeoSessionError(operation: string, error: unknown): unknown {

@@ -19,6 +19,7 @@ import {
   type ResolvedAlertRules,
   resolveAlertRules,
 } from './alert-options.js';
+import { type NearCacheOptions, type ResolvedNearCache, resolveNearCache } from './near-cache-options.js';
 
 /** Options of {@link GeoSessionStore}. Only `region` and `client` are required. */
 export interface GeoSessionStoreOptions {
@@ -108,6 +109,15 @@ export interface GeoSessionStoreOptions {
    * @default 250
    */
   readThroughNegativeTtlMs?: number;
+  /**
+   * Serve reads from process memory, kept right by Redis key tracking on two connections of the
+   * store's own (README "Near cache", docs/near-cache.md): `{}` for the defaults, or
+   * `{ max, maxStalenessMs }`. A session is never served after a write, destroy or logout applied to
+   * this region's Redis has been reported to the process, nor longer than `maxStalenessMs` after it was
+   * read, nor past its expiry. Single-node clients only (a `ConfigError` with a Cluster). Needs Redis 6+.
+   * @default false
+   */
+  nearCache?: false | NearCacheOptions;
   /**
    * A touch (or an unchanged write) is replicated only when it moves the session's expiry at least this
    * many seconds past what the other regions were last told; smaller moves are applied here only. So
@@ -246,6 +256,7 @@ export interface ResolvedOptions {
   readonly remotes: Readonly<Record<string, RedisClient>>;
   readonly readThroughTimeoutMs: number;
   readonly readThroughNegativeTtlMs: number;
+  readonly nearCache: ResolvedNearCache | undefined;
   readonly replicateTouchAfter: number;
   readonly maxClockSkewMs: number;
   readonly sealer: Sealer | undefined;
@@ -310,6 +321,7 @@ const KNOWN = [
   'remotes',
   'readThroughTimeoutMs',
   'readThroughNegativeTtlMs',
+  'nearCache',
   'replicateTouchAfter',
   'maxClockSkewMs',
   'sealer',
@@ -520,6 +532,7 @@ export function resolveOptions(input: GeoSessionStoreOptions): ResolvedOptions {
       DEFAULT_OPTIONS.readThroughNegativeTtlMs,
       { min: 0, minExclusive: false },
     ),
+    nearCache: resolveNearCache(input.nearCache, input.client),
     replicateTouchAfter: numberOption(
       'replicateTouchAfter',
       input.replicateTouchAfter,

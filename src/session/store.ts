@@ -21,6 +21,7 @@ import { followClientState } from './client-state.js';
 import { Deadlines } from './deadline.js';
 import type { GeoSessionStoreEvents, RefusedWrite } from './events.js';
 import { BaseStore, createSession, load, type RegenerateRequest, regenerate } from './express-compat.js';
+import { NearCache, type NearCacheStats } from './near-cache.js';
 import {
   type OperationObserver,
   observeOperation,
@@ -92,6 +93,8 @@ export class GeoSessionStore extends BaseStore {
   private readonly detachClient: () => void;
   /** Revocation events and watches: a subscriber connection only while someone listens or watches. */
   private readonly revocations: Revocations;
+  /** Sessions served from process memory (the `nearCache` option), kept right by Redis key tracking. */
+  private readonly nearCache: NearCache | undefined;
   /** Told how every operation ended (the metrics collector; see src/session/operation-observers.ts). */
   private readonly observers: OperationObserver[] = operationObservers(this);
   private isConnected: boolean;
@@ -136,12 +139,25 @@ export class GeoSessionStore extends BaseStore {
             hasTombstone: (sid) => this.ops.hasTombstone(sid, 'get'),
             onError: (error: ReadThroughError) => this.reportError(error),
           });
+    this.nearCache =
+      resolved.nearCache &&
+      new NearCache({
+        client: this.client as Redis,
+        keys: this.keys,
+        clientKeyPrefix: keyPrefixOf(this.client),
+        ...resolved.nearCache,
+        json: resolved.serializer === JSON,
+        onError: (error) => {
+          if (!this.closed) this.reportError(error);
+        },
+      });
     this.ops = new SessionOperations({
       options: resolved,
       keys: this.keys,
       deadlines: this.deadlines,
       outbox: resolved.transport ? this.keys.internal('outbox', resolved.region) : undefined,
       readThrough,
+      nearCache: this.nearCache,
       isClosed: () => this.closed,
       onRefused: (op, sid) => this.emitRefused(op, sid),
       knowsItsOwnSessions: () => this.knowsItsOwnSessions(),
@@ -330,6 +346,14 @@ export class GeoSessionStore extends BaseStore {
   }
 
   /**
+   * The near cache's counters (hits, misses, invalidations, whole-cache drops, entries, whether tracking
+   * is armed); `undefined` without the `nearCache` option.
+   */
+  nearCacheStats(): NearCacheStats | undefined {
+    return this.nearCache?.stats();
+  }
+
+  /**
    * This region's replication health in one report (docs/operations.md, "Status"): the transport, a
    * resync in progress, and per peer region the lag p50/p99 over the last minute, backlog, last applied
    * change, consumers, refused/rejected counts, `needsResync` and the alerts firing. Reads the
@@ -370,7 +394,8 @@ export class GeoSessionStore extends BaseStore {
    * pending calls fail with a `ClosedError`, and so do later calls. At any moment, startup included (a
    * region or broker that never answers), it resolves once replication's readers, timers and sockets are
    * released; no `error` follows it, and `ready()` rejects with a `ClosedError` if startup was cut
-   * short. The Redis client stays open; it is yours to `quit()`; the transport too (`close()` it after).
+   * short. The near cache's own connections are closed. The Redis client stays open; it is yours to
+   * `quit()`; the transport too (`close()` it after).
    */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -378,8 +403,10 @@ export class GeoSessionStore extends BaseStore {
     this.detachClient();
     this.revocations.close();
     this.monitor?.close();
+    const nearClosed = this.nearCache?.close();
     await this.replicator?.close(this.options.operationTimeoutMs + 1000);
     this.deadlines.close(new ClosedError('the session store'));
+    await nearClosed;
   }
 
   // ---------------------------------------------------------------------------------------------
