@@ -60,7 +60,10 @@ export interface OperationsContext {
   readonly options: ResolvedOptions;
   readonly keys: KeySpace;
   readonly deadlines: Deadlines;
-  /** This region's outbox when the store replicates. */
+  /**
+   * This region's outbox when the store replicates (the unsharded one; with outbox shards each session's
+   * changes go to its shard's, `KeySpace.outboxOf`).
+   */
   readonly outbox: string | undefined;
   readonly readThrough: ReadThrough | undefined;
   isClosed(): boolean;
@@ -213,7 +216,7 @@ export class SessionOperations {
       });
       return;
     }
-    const keys = { ...this.keysOf(sid), outbox };
+    const keys = { ...this.keysOf(sid), outbox: this.ctx.keys.outboxOf(sid, options.region) };
     const work = touchSession(options.client, keys, {
       lifetimeMs,
       ruleMs,
@@ -316,8 +319,8 @@ export class SessionOperations {
     return {
       value: keys.session(sid),
       meta: keys.meta(sid),
-      outbox,
-      digest: outbox === undefined ? undefined : keys.digest(options.region),
+      outbox: outbox === undefined ? undefined : keys.outboxOf(sid, options.region),
+      digest: outbox === undefined ? undefined : keys.digestOf(sid, options.region),
     };
   }
 

@@ -185,11 +185,23 @@ export class StreamGroupReader {
     // Nor may it be sent again silently after a reconnect: Redis may have handed entries to the lost
     // read (they are pending under this consumer), and only a failed read makes the loop read its
     // pending list first; a resent `>` read would leave them there until claimIdleMs.
-    const conn = this.options.client.duplicate({
+    const settings = {
       maxRetriesPerRequest: 1,
       enableOfflineQueue: true,
       autoResendUnfulfilledCommands: false,
-    });
+    };
+    const client = this.options.client as Redis & { isCluster?: boolean };
+    // On a Redis Cluster the reads get a Cluster of their own (its duplicate takes its startup nodes
+    // first): one stream is one slot, so its reads go to that slot's master on a connection no other
+    // command and no other reader uses, and the Cluster follows MOVED and failovers by itself (a slot's
+    // new master is found by the slot map it refreshes on a redirection or a lost connection).
+    const conn = (
+      client.isCluster
+        ? (client.duplicate as unknown as (nodes: unknown[], options: object) => Redis)([], {
+            redisOptions: { ...(client.options as { redisOptions?: object }).redisOptions, ...settings },
+          })
+        : client.duplicate(settings)
+    ) as Redis;
     conn.on('error', () => {
       // Connection errors surface through the commands that fail; ioredis reconnects by itself.
     });
