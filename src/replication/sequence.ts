@@ -135,9 +135,15 @@ export class SequenceTracker {
     }
   }
 
-  /** True when `envelope` carries a number this region handled before (it is then counted). */
+  /**
+   * True when `envelope` carries a number this region handled before (it is then counted). Never for an
+   * outbox shard's number: a shard lives on a Redis Cluster master, and when that master dies its
+   * promoted replica may lack its last writes (asynchronous replication), its counter among them, so it
+   * gives those numbers again to new changes; these are applied (the apply script is idempotent and
+   * orders by version, so a true duplicate changes nothing) and only counted as duplicates when recorded.
+   */
   isDuplicate(envelope: Envelope, number: EnvelopeNumber | undefined = numberOf(envelope)): boolean {
-    if (!number || number.heartbeat) return false;
+    if (!number || number.heartbeat || number.stream !== envelope.origin) return false;
     const known = this.known.get(number.stream);
     if (!known || known.epoch !== number.epoch || number.n > known.low) return false;
     if (known.gaps.some((gap) => number.n >= gap.from && number.n <= gap.to)) return false;

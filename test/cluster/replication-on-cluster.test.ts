@@ -1,0 +1,229 @@
+import type { Cluster, Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GeoSessionStore, type SessionData } from '../../src/index.js';
+import { createKeySpace } from '../../src/keys.js';
+import { createMemoryTransport } from '../../src/transports/memory.js';
+import { sequenceKey } from '../../src/wire/internal-keys.js';
+import { eventually } from '../helpers/eventually.js';
+import { hasClusterBinaries, type LocalCluster, startCluster } from '../helpers/redis-cluster.js';
+import { slotOf } from '../helpers/slots.js';
+
+const session = (user: string, lifeMs = 120_000): SessionData =>
+  ({
+    cookie: { originalMaxAge: lifeMs, expires: new Date(Date.now() + lifeMs).toISOString() },
+    user,
+  }) as SessionData;
+
+const SHARDS = 8;
+
+/**
+ * Waits until every write this Cluster client made so far is on at least one replica: WAIT on each
+ * master connection of the client's own pool (WAIT covers the writes of the connection it is sent on).
+ */
+async function confirmOnReplicas(client: Cluster): Promise<void> {
+  for (const node of client.nodes('master') as Redis[]) {
+    expect(Number(await node.call('WAIT', '1', '5000'))).toBeGreaterThanOrEqual(1);
+  }
+}
+
+// Two regions, each a real Redis Cluster of 3 masters and 3 replicas, replicating through the memory
+// transport with sharded outboxes.
+describe.skipIf(!hasClusterBinaries)('replication between two Redis Clusters', { timeout: 120_000 }, () => {
+  let hkCluster: LocalCluster;
+  let krCluster: LocalCluster;
+  let hkClient: Cluster;
+  let krClient: Cluster;
+  beforeAll(async () => {
+    [hkCluster, krCluster] = await Promise.all([startCluster(3, 1), startCluster(3, 1)]);
+    hkClient = hkCluster.client();
+    krClient = krCluster.client();
+  }, 120_000);
+  afterAll(async () => {
+    await Promise.all([hkCluster?.stop(), krCluster?.stop()]);
+  });
+
+  /** hk and kr stores under `prefix` on the two clusters, one memory transport between them. */
+  async function regions(
+    prefix: string,
+    extra: Partial<ConstructorParameters<typeof GeoSessionStore>[0]> = {},
+  ) {
+    const transport = createMemoryTransport({ regions: ['hk', 'kr'] });
+    const errors: Error[] = [];
+    const make = (region: 'hk' | 'kr', client: Cluster) => {
+      const store = new GeoSessionStore({
+        region,
+        client,
+        prefix,
+        transport,
+        sealer: 'none',
+        gapGraceMs: 500,
+        heartbeatMs: 300,
+        ...extra,
+      });
+      store.on('error', (error: Error) => errors.push(error));
+      return store;
+    };
+    const hk = make('hk', hkClient);
+    const kr = make('kr', krClient);
+    await Promise.all([hk.ready(), kr.ready()]);
+    return {
+      hk,
+      kr,
+      errors,
+      async close() {
+        await hk.close();
+        await kr.close();
+        await transport.close();
+      },
+    };
+  }
+
+  it('replicates login, update and logout; sessions and shards spread over every master', async () => {
+    const prefix = 'rep:';
+    const keys = createKeySpace(prefix, '', SHARDS);
+    const { hk, kr, close } = await regions(prefix);
+    expect(hk.replicationStats()?.transport).toBeDefined();
+    const sids = Array.from({ length: 40 }, () => hk.genid());
+    await Promise.all(sids.map((sid, i) => hk.set(sid, session(`u${i}`))));
+    await eventually(async () => (await Promise.all(sids.map((sid) => kr.get(sid)))).every(Boolean), 20_000);
+    for (const [i, sid] of sids.entries()) expect((await kr.get(sid))?.user).toBe(`u${i}`);
+
+    // Each session's keys and its shard's outbox, counter and digest share one slot.
+    const shards = new Set<number>();
+    const masters = new Set<number>();
+    for (const sid of sids) {
+      const slot = slotOf(keys.session(sid));
+      expect(slotOf(keys.meta(sid))).toBe(slot);
+      expect(slotOf(keys.outboxOf(sid, 'hk'))).toBe(slot);
+      expect(slotOf(sequenceKey(keys.outboxOf(sid, 'hk')))).toBe(slot);
+      expect(slotOf(keys.digestOf(sid, 'hk'))).toBe(slot);
+      shards.add(keys.shardOf(sid) as number);
+      masters.add((await hkCluster.masterOf(keys.session(sid))).port);
+    }
+    expect(shards.size).toBe(SHARDS);
+    expect(masters.size).toBe(3);
+    const outboxMasters = new Set<number>();
+    for (const o of keys.sessionOutboxes('hk')) outboxMasters.add((await hkCluster.masterOf(o.key)).port);
+    expect(outboxMasters.size).toBe(3);
+    // The session's value is in hk's Redis under the sharded name, and kr holds the same key.
+    expect(await hkClient.exists(keys.session(sids[0] as string))).toBe(1);
+    expect(await krClient.exists(keys.session(sids[0] as string))).toBe(1);
+
+    // Update in kr reaches hk; logout in hk reaches kr.
+    const [a, b] = sids as [string, string];
+    await kr.set(a, session('updated'));
+    await eventually(async () => (await hk.get(a))?.user === 'updated', 20_000);
+    await hk.destroy(b);
+    await eventually(async () => (await kr.get(b)) === null, 20_000);
+    expect(await kr.isDestroyed(b)).toBe(true);
+
+    // Interleaved shards are neither gaps nor new epochs.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(kr.replicationStats()?.needsResync).toEqual({});
+    expect(hk.replicationStats()?.needsResync).toEqual({});
+    const streams = Object.keys(kr.replicationStats()?.sequences ?? {});
+    expect(streams.filter((s) => s.startsWith('hk#')).length).toBe(SHARDS);
+    await close();
+  });
+
+  it('a race of set and destroy ends destroyed in both regions', async () => {
+    const { hk, kr, close } = await regions('race:');
+    const sids = Array.from({ length: 20 }, () => hk.genid());
+    await Promise.all(sids.map((sid) => hk.set(sid, session('first'))));
+    await eventually(async () => (await Promise.all(sids.map((sid) => kr.get(sid)))).every(Boolean), 20_000);
+    // kr re-saves while hk logs out, at once.
+    await Promise.all(sids.flatMap((sid) => [kr.set(sid, session('late save')), hk.destroy(sid)]));
+    await eventually(
+      async () =>
+        (await Promise.all(sids.flatMap((sid) => [hk.isDestroyed(sid), kr.isDestroyed(sid)]))).every(Boolean),
+      20_000,
+    );
+    for (const sid of sids) {
+      expect(await hk.get(sid)).toBeNull();
+      expect(await kr.get(sid)).toBeNull();
+    }
+    await close();
+  });
+
+  it('a number missing from one shard is a gap of that shard; the other shards stay whole', async () => {
+    const prefix = 'gap:';
+    const keys = createKeySpace(prefix, '', SHARDS);
+    const { hk, kr, close } = await regions(prefix);
+    const sids = Array.from({ length: 32 }, () => hk.genid());
+    await Promise.all(sids.map((sid) => hk.set(sid, session('x'))));
+    await eventually(async () => (await Promise.all(sids.map((sid) => kr.get(sid)))).every(Boolean), 20_000);
+    const sid = sids[0] as string;
+    const shard = keys.shardOf(sid) as number;
+    // An entry of this shard that never reaches kr (a deleted entry): its number is taken and nothing is
+    // appended under it.
+    await hkClient.hincrby(sequenceKey(keys.outboxOf(sid, 'hk')), 'n', 1);
+    await hk.set(sid, session('after the hole'));
+    await eventually(async () => (await kr.get(sid))?.user === 'after the hole', 20_000);
+    await eventually(() => kr.replicationStats()?.needsResync.hk !== undefined, 20_000);
+    const need = kr.replicationStats()?.needsResync.hk;
+    expect(need?.reason).toContain(`hk#${shard}`);
+    const sequences = kr.replicationStats()?.sequences ?? {};
+    expect(sequences[`hk#${shard}`]?.gaps.length).toBe(1);
+    for (const [stream, seq] of Object.entries(sequences)) {
+      if (stream !== `hk#${shard}`) expect(seq.gaps).toEqual([]);
+    }
+    await close();
+  });
+
+  it('a master killed under writes: its replica takes over, replication resumes, nothing WAIT confirmed is lost', async () => {
+    const prefix = 'fo:';
+    const keys = createKeySpace(prefix, '', SHARDS);
+    const { hk, kr, close } = await regions(prefix);
+    // Writes acknowledged and confirmed on a replica before the kill.
+    const before = Array.from({ length: 40 }, () => hk.genid());
+    await Promise.all(before.map((sid, i) => hk.set(sid, session(`b${i}`))));
+    await confirmOnReplicas(hkClient);
+
+    // Writes go on while the master of shard 0's outbox is killed.
+    const victim = keys.sessionOutboxes('hk')[0]?.key as string;
+    let writing = true;
+    const during: string[] = [];
+    const writer = (async () => {
+      while (writing) {
+        const sid = hk.genid();
+        try {
+          await hk.set(sid, session('during'));
+          during.push(sid);
+        } catch {
+          // a write refused while the slot had no master: the caller saw the failure
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 300));
+    const { killed, promoted } = await hkCluster.failover(victim);
+    expect(promoted.port).not.toBe(killed.port);
+    writing = false;
+    await writer;
+
+    // After the promotion (the promoted master has no replica left): new writes in every shard, all
+    // acknowledged, must all arrive.
+    const after = Array.from({ length: 40 }, () => hk.genid());
+    await Promise.all(after.map((sid, i) => hk.set(sid, session(`a${i}`))));
+    expect(new Set(after.map((sid) => keys.shardOf(sid))).size).toBe(SHARDS);
+    await eventually(
+      async () => (await Promise.all([...before, ...after].map((sid) => kr.get(sid)))).every(Boolean),
+      40_000,
+      100,
+    );
+    for (const [i, sid] of before.entries()) expect((await kr.get(sid))?.user).toBe(`b${i}`);
+    for (const [i, sid] of after.entries()) expect((await kr.get(sid))?.user).toBe(`a${i}`);
+    // A write acknowledged during the failover is lost only inside Redis Cluster's asynchronous
+    // replication window (acknowledged by the dying master, not yet on its replica): every one that
+    // hk still holds reached kr.
+    const heldByHk: string[] = [];
+    for (const sid of during) if (await hk.get(sid)) heldByHk.push(sid);
+    await eventually(
+      async () => (await Promise.all(heldByHk.map((sid) => kr.get(sid)))).every(Boolean),
+      40_000,
+      100,
+    );
+    expect(during.length).toBeGreaterThan(0);
+    await close();
+  });
+});
