@@ -81,7 +81,7 @@ describe.skipIf(!hasClusterBinaries)('replication between two Redis Clusters', {
   it('replicates login, update and logout; sessions and shards spread over every master', async () => {
     const prefix = 'rep:';
     const keys = createKeySpace(prefix, '', SHARDS);
-    const { hk, kr, close } = await regions(prefix);
+    const { hk, kr, errors, close } = await regions(prefix);
     expect(hk.replicationStats()?.transport).toBeDefined();
     const sids = Array.from({ length: 40 }, () => hk.genid());
     await Promise.all(sids.map((sid, i) => hk.set(sid, session(`u${i}`))));
@@ -123,6 +123,7 @@ describe.skipIf(!hasClusterBinaries)('replication between two Redis Clusters', {
     expect(hk.replicationStats()?.needsResync).toEqual({});
     const streams = Object.keys(kr.replicationStats()?.sequences ?? {});
     expect(streams.filter((s) => s.startsWith('hk#')).length).toBe(SHARDS);
+    expect(errors).toEqual([]);
     await close();
   });
 

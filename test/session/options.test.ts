@@ -110,14 +110,35 @@ describe('option validation: every bad option throws a ConfigError naming it', (
     configErrorOf(() => make({ client: { get() {}, set() {} } }), 'client');
   });
 
-  it('transport: refused with a Redis Cluster client, before the store touches the client', () => {
+  it('transport: on a Redis Cluster, one that reads outboxes (Redis Streams) is refused before the store touches the client', () => {
     const cluster = new Cluster([{ host: '127.0.0.1', port: 6379 }], { lazyConnect: true });
     const listeners = cluster.listenerCount('ready');
+    const streams = { name: 'redis-streams', readsOutbox: true, subscribe() {} } as never;
     configErrorOf(
-      () => new GeoSessionStore({ region: 'hk', client: cluster, transport: createMemoryTransport() }),
+      () => new GeoSessionStore({ region: 'hk', client: cluster, transport: streams, sealer: 'none' }),
       'transport',
     );
     expect(cluster.listenerCount('ready')).toBe(listeners);
+    // A relayed transport is accepted, with sharded outboxes (8 by default).
+    const resolved = resolveOptions({
+      region: 'hk',
+      client: cluster,
+      transport: createMemoryTransport(),
+      sealer: 'none',
+    });
+    expect(resolved.outboxShards).toBe(8);
+    configErrorOf(
+      () =>
+        resolveOptions({
+          region: 'hk',
+          client: cluster,
+          transport: createMemoryTransport(),
+          sealer: 'none',
+          outboxShards: 0,
+        }),
+      'outboxShards',
+    );
+    configErrorOf(() => new GeoSessionStore({ region: 'hk', client: cluster, userId: () => 'u' }), 'userId');
     cluster.disconnect();
   });
 
