@@ -106,6 +106,13 @@ export function resolveRegistryOptions(input: unknown): ResolvedRegistryOptions 
   ) {
     throw new ConfigError('transport', `must be a replication transport, got ${describe(transport)}`);
   }
+  if (transport !== undefined && (client as { isCluster?: boolean }).isCluster) {
+    // Its scripts write the registry's keys and the replication outbox in one call: two slots.
+    throw new ConfigError(
+      'transport',
+      'needs a single-node Redis client: the registry does not replicate over Redis Cluster (its keys and its outbox are in different slots)',
+    );
+  }
   const sealer = o.sealer as Sealer | undefined;
   if (sealer !== undefined && transport === undefined) {
     throw new ConfigError('sealer', 'is given without a transport: nothing is replicated to seal');
