@@ -4,7 +4,9 @@ import { GeoSessionStore, type SessionData } from '../../src/index.js';
 import { createKeySpace } from '../../src/keys.js';
 import { createMemoryTransport } from '../../src/transports/memory.js';
 import { sequenceKey } from '../../src/wire/internal-keys.js';
+import { createDeployment, transportAvailable } from '../helpers/deployment.js';
 import { eventually } from '../helpers/eventually.js';
+import { session as data } from '../helpers/forgery.js';
 import { hasClusterBinaries, type LocalCluster, startCluster } from '../helpers/redis-cluster.js';
 import { slotOf } from '../helpers/slots.js';
 
@@ -227,4 +229,34 @@ describe.skipIf(!hasClusterBinaries)('replication between two Redis Clusters', {
     expect(during.length).toBeGreaterThan(0);
     await close();
   });
+
+  for (const kind of ['amqp', 'nats'] as const) {
+    it(`replicates over ${kind} between the clusters, every shard, logout included`, async (ctx) => {
+      if (!(await transportAvailable(kind))) return ctx.skip();
+      const prefix = `${kind}:`;
+      const keys = createKeySpace(prefix, '', SHARDS);
+      const d = await createDeployment(kind, ['hk', 'kr'], {
+        prefix,
+        clients: { hk: hkClient, kr: krClient },
+        store: { gapGraceMs: 500, heartbeatMs: 300 },
+      });
+      try {
+        const hk = await d.start('hk');
+        const kr = await d.start('kr');
+        const sids = Array.from({ length: 24 }, () => hk.genid());
+        expect(new Set(sids.map((sid) => keys.shardOf(sid))).size).toBe(SHARDS);
+        await Promise.all(sids.map((sid, i) => hk.set(sid, data({ user: `u${i}` }))));
+        await eventually(async () => (await Promise.all(sids.map((s) => kr.get(s)))).every(Boolean), 20_000);
+        await kr.destroy(sids[0] as string);
+        await eventually(async () => (await hk.get(sids[0] as string)) === null, 20_000);
+        expect(await krClient.exists(keys.session(sids[1] as string))).toBe(1);
+        await new Promise((r) => setTimeout(r, 1000));
+        expect(kr.replicationStats()?.needsResync).toEqual({});
+        expect(d.errors.hk).toEqual([]);
+        expect(d.errors.kr).toEqual([]);
+      } finally {
+        await d.close();
+      }
+    });
+  }
 });
