@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import type { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GeoSessionStore, type SessionData } from '../../src/index.js';
@@ -7,6 +8,7 @@ import { sequenceKey } from '../../src/wire/internal-keys.js';
 import { createDeployment, transportAvailable } from '../helpers/deployment.js';
 import { eventually } from '../helpers/eventually.js';
 import { session as data } from '../helpers/forgery.js';
+import { type SessionState, sessionState } from '../helpers/meta.js';
 import { hasClusterBinaries, type LocalCluster, startCluster } from '../helpers/redis-cluster.js';
 import { slotOf } from '../helpers/slots.js';
 
@@ -259,4 +261,73 @@ describe.skipIf(!hasClusterBinaries)('replication between two Redis Clusters', {
       }
     });
   }
+
+  it('property: any interleaving of sets, touches and logouts in both regions converges; a logout is final', async () => {
+    const prefix = 'prop:';
+    const keys = createKeySpace(prefix, '', SHARDS);
+    const { hk, kr, errors, close } = await regions(prefix, { replicateTouchAfter: 0 });
+    const stores = [hk, kr];
+    const clients = [hkClient, krClient] as unknown as Redis[];
+    let run = 0;
+    const cmd = fc.record({
+      region: fc.integer({ min: 0, max: 1 }),
+      sid: fc.integer({ min: 0, max: 3 }),
+      op: fc.constantFrom('set', 'set', 'touch', 'destroy'),
+      life: fc.integer({ min: 5 * 60_000, max: 30 * 60_000 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(cmd, { minLength: 1, maxLength: 16 }),
+        fc.integer({ min: 1, max: 6 }),
+        async (cmds, width) => {
+          run++;
+          const sids = [0, 1, 2, 3].map(() => hk.genid());
+          // Every session exists in both regions first (a logout of a session never saved is local).
+          await Promise.all(sids.map((sid) => hk.set(sid, session(`first${run}`, 600_000))));
+          await eventually(
+            async () => (await Promise.all(sids.map((sid) => kr.get(sid)))).every(Boolean),
+            20_000,
+          );
+          for (let i = 0; i < cmds.length; i += width) {
+            // A few commands at once: they race, in and between regions.
+            await Promise.all(
+              cmds.slice(i, i + width).map(({ region, sid, op, life }, j) => {
+                const store = stores[region] as GeoSessionStore;
+                const id = sids[sid] as string;
+                if (op === 'destroy') return store.destroy(id);
+                // One lifetime rule (maxAge) for all, so a touch stays a touch; touches reach further.
+                const ms = op === 'touch' ? life + 30 * 60_000 : life;
+                const s = {
+                  cookie: { originalMaxAge: 3_600_000, expires: new Date(Date.now() + ms).toISOString() },
+                  user: `r${region}c${i + j}`,
+                } as SessionData;
+                return op === 'set' ? store.set(id, s) : store.touch(id, s);
+              }),
+            );
+          }
+          const states = async () =>
+            Promise.all(sids.map(async (sid) => Promise.all(clients.map((c) => sessionState(c, keys, sid)))));
+          let last: SessionState[][] = [];
+          await eventually(
+            async () => {
+              last = await states();
+              return last.every(([a, b]) => JSON.stringify(a) === JSON.stringify(b));
+            },
+            20_000,
+            50,
+          );
+          cmds.forEach(({ sid, op }) => {
+            if (op !== 'destroy') return;
+            for (const state of last[sid] as SessionState[]) {
+              expect(state.value).toBeNull();
+              expect(state.meta.t).toBe('1');
+            }
+          });
+        },
+      ),
+      { numRuns: 12 },
+    );
+    expect(errors).toEqual([]);
+    await close();
+  });
 });
