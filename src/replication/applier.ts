@@ -172,9 +172,9 @@ export class Applier {
         continue;
       }
       const shard = keys.shardOf(event.sid) as number;
-      let group = byShard.get(shard);
-      if (!group) byShard.set(shard, (group = []));
-      group.push(event);
+      const group = byShard.get(shard);
+      if (group) group.push(event);
+      else byShard.set(shard, [event]);
     }
     return [...byShard.entries(), ...alone];
   }
