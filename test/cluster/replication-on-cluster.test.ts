@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GeoSessionStore, type SessionData } from '../../src/index.js';
 import { createKeySpace } from '../../src/keys.js';
 import { createMemoryTransport } from '../../src/transports/memory.js';
+import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
 import { sequenceKey } from '../../src/wire/internal-keys.js';
 import { createDeployment, transportAvailable } from '../helpers/deployment.js';
 import { eventually } from '../helpers/eventually.js';
@@ -329,5 +330,43 @@ describe.skipIf(!hasClusterBinaries)('replication between two Redis Clusters', {
     );
     expect(errors).toEqual([]);
     await close();
+  });
+
+  it('Redis Streams with a prefix that holds its own hash tag: one outbox in one slot, replicated', async () => {
+    const prefix = '{rs}sess:';
+    const regionsOf = { hk: hkClient as unknown as Redis, kr: krClient as unknown as Redis };
+    const make = (region: 'hk' | 'kr') =>
+      new GeoSessionStore({
+        region,
+        client: regionsOf[region],
+        prefix,
+        transport: createRedisStreamsTransport({ regions: regionsOf, blockMs: 200, watchdogMs: 2000 }),
+        sealer: 'none',
+      });
+    const hk = make('hk');
+    const kr = make('kr');
+    const errors: Error[] = [];
+    for (const store of [hk, kr]) store.on('error', (e: Error) => errors.push(e));
+    await Promise.all([hk.ready(), kr.ready()]);
+    expect(hk.replicationStats()?.transportName).toBe('redis-streams');
+    const sids = Array.from({ length: 10 }, () => hk.genid());
+    await Promise.all(sids.map((sid) => hk.set(sid, session('rs'))));
+    await eventually(async () => (await Promise.all(sids.map((sid) => kr.get(sid)))).every(Boolean), 20_000);
+    await kr.destroy(sids[0] as string);
+    await eventually(async () => (await hk.get(sids[0] as string)) === null, 20_000);
+    expect(errors).toEqual([]);
+    await hk.close();
+    await kr.close();
+    // Sharded, it is refused: it reads one outbox per region.
+    expect(
+      () =>
+        new GeoSessionStore({
+          region: 'hk',
+          client: hkClient,
+          prefix: 'rs:',
+          transport: createRedisStreamsTransport({ regions: regionsOf }),
+          sealer: 'none',
+        }),
+    ).toThrow(/transport/);
   });
 });
