@@ -324,10 +324,20 @@ export class ReplicationNode {
           ? 'both'
           : 'published';
     const synced = this.syncClock();
+    const { keys } = this.options;
     const subscription = await this.pipeline.subscribe({
       source,
       relayed: this.relays.length > 0,
       signal: this.life.signal,
+      // With outbox shards a transport that reads outboxes reads every one of them.
+      ...(keys.shards > 0
+        ? {
+            outboxes: (region: string) => [
+              { key: keys.internal('outbox', region), stream: region },
+              ...keys.sessionOutboxes(region),
+            ],
+          }
+        : {}),
     });
     if (this.life.stopping) {
       // Closed while subscribing, by a transport that finished anyway: this subscription is ours to close.

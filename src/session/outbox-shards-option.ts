@@ -12,10 +12,9 @@ export const DEFAULT_CLUSTER_OUTBOX_SHARDS = 8;
  * Resolves the `outboxShards` option (docs/replication.md, "Sharded outboxes") to the key space's shard
  * count: 0 for the unsharded layout (a single node with one shard: every key as before, connect-redis
  * compatible), else the number of shards, each with its own hash tag. Throws a `ConfigError` naming
- * `outboxShards` or `transport` for what cannot work:
- * - a prefix (or the client's ioredis `keyPrefix`) with a hash tag of its own puts every key in one slot,
- *   so it has exactly one outbox: more shards are refused, and it stays unsharded;
- * - the Redis Streams transport reads one outbox per region (`readsOutbox`): it is refused with shards.
+ * `outboxShards` for what cannot work: a prefix (or the client's ioredis `keyPrefix`) with a hash tag of
+ * its own puts every key in one slot, so it has exactly one outbox: more shards are refused, and it
+ * stays unsharded.
  */
 export function resolveOutboxShards(input: {
   readonly outboxShards: unknown;
@@ -47,11 +46,5 @@ export function resolveOutboxShards(input: {
   const replicatesOnCluster = cluster && transport !== undefined;
   const shards = (value as number | undefined) ?? (replicatesOnCluster ? DEFAULT_CLUSTER_OUTBOX_SHARDS : 1);
   const sharded = shards > 1 || replicatesOnCluster;
-  if (sharded && transport?.readsOutbox) {
-    throw new ConfigError(
-      'transport',
-      `${transport.name} reads one outbox per region and cannot read sharded outboxes (a Redis Cluster that replicates, or outboxShards above 1): use the memory, AMQP or NATS transport, or a prefix with its own hash tag such as "{app}sess:" (one outbox, one slot)`,
-    );
-  }
   return sharded ? shards : 0;
 }

@@ -332,41 +332,54 @@ describe.skipIf(!hasClusterBinaries)('replication between two Redis Clusters', {
     await close();
   });
 
-  it('Redis Streams with a prefix that holds its own hash tag: one outbox in one slot, replicated', async () => {
-    const prefix = '{rs}sess:';
-    const regionsOf = { hk: hkClient as unknown as Redis, kr: krClient as unknown as Redis };
-    const make = (region: 'hk' | 'kr') =>
-      new GeoSessionStore({
-        region,
-        client: regionsOf[region],
-        prefix,
-        transport: createRedisStreamsTransport({ regions: regionsOf, blockMs: 200, watchdogMs: 2000 }),
-        sealer: 'none',
-      });
-    const hk = make('hk');
-    const kr = make('kr');
-    const errors: Error[] = [];
-    for (const store of [hk, kr]) store.on('error', (e: Error) => errors.push(e));
-    await Promise.all([hk.ready(), kr.ready()]);
-    expect(hk.replicationStats()?.transportName).toBe('redis-streams');
-    const sids = Array.from({ length: 10 }, () => hk.genid());
-    await Promise.all(sids.map((sid) => hk.set(sid, session('rs'))));
-    await eventually(async () => (await Promise.all(sids.map((sid) => kr.get(sid)))).every(Boolean), 20_000);
-    await kr.destroy(sids[0] as string);
-    await eventually(async () => (await hk.get(sids[0] as string)) === null, 20_000);
-    expect(errors).toEqual([]);
-    await hk.close();
-    await kr.close();
-    // Sharded, it is refused: it reads one outbox per region.
-    expect(
-      () =>
+  for (const prefix of ['{rs}sess:', 'rs:']) {
+    it(`replicates over Redis Streams (prefix ${prefix}: ${prefix.startsWith('{') ? 'one outbox in one slot' : 'every shard read from the origin'})`, async () => {
+      const regionsOf = { hk: hkClient as unknown as Redis, kr: krClient as unknown as Redis };
+      const make = (region: 'hk' | 'kr') =>
         new GeoSessionStore({
-          region: 'hk',
-          client: hkClient,
-          prefix: 'rs:',
-          transport: createRedisStreamsTransport({ regions: regionsOf }),
+          region,
+          client: regionsOf[region],
+          prefix,
+          transport: createRedisStreamsTransport({
+            regions: regionsOf,
+            blockMs: 200,
+            watchdogMs: 2000,
+            trimIntervalMs: 300,
+          }),
           sealer: 'none',
-        }),
-    ).toThrow(/transport/);
-  });
+          gapGraceMs: 500,
+          heartbeatMs: 300,
+        });
+      const hk = make('hk');
+      const kr = make('kr');
+      const errors: Error[] = [];
+      for (const store of [hk, kr]) store.on('error', (e: Error) => errors.push(e));
+      await Promise.all([hk.ready(), kr.ready()]);
+      expect(hk.replicationStats()?.transportName).toBe('redis-streams');
+      const sids = Array.from({ length: 24 }, () => hk.genid());
+      await Promise.all(sids.map((sid) => hk.set(sid, session('rs'))));
+      await eventually(
+        async () => (await Promise.all(sids.map((sid) => kr.get(sid)))).every(Boolean),
+        20_000,
+      );
+      await kr.destroy(sids[0] as string);
+      await eventually(async () => (await hk.get(sids[0] as string)) === null, 20_000);
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(kr.replicationStats()?.needsResync).toEqual({});
+      const streams = Object.keys(kr.replicationStats()?.sequences ?? {});
+      if (prefix === 'rs:') expect(streams.filter((s) => s.startsWith('hk#')).length).toBe(SHARDS);
+      // kr reads every outbox of hk with its own consumer group, and hk trims what kr consumed.
+      const keys = createKeySpace(prefix, '', prefix === 'rs:' ? SHARDS : 0);
+      for (const o of keys.sessionOutboxes('hk')) {
+        const groups = (await hkClient.xinfo('GROUPS', o.key)) as unknown[][];
+        expect(
+          groups.some((g) => g[1] === 'kr'),
+          o.key,
+        ).toBe(true);
+      }
+      expect(errors).toEqual([]);
+      await hk.close();
+      await kr.close();
+    });
+  }
 });

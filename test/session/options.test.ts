@@ -110,16 +110,10 @@ describe('option validation: every bad option throws a ConfigError naming it', (
     configErrorOf(() => make({ client: { get() {}, set() {} } }), 'client');
   });
 
-  it('transport: on a Redis Cluster, one that reads outboxes (Redis Streams) is refused before the store touches the client', () => {
+  it('transport: accepted with a Redis Cluster client (sharded outboxes), before the store touches the client', () => {
     const cluster = new Cluster([{ host: '127.0.0.1', port: 6379 }], { lazyConnect: true });
     const listeners = cluster.listenerCount('ready');
-    const streams = { name: 'redis-streams', readsOutbox: true, subscribe() {} } as never;
-    configErrorOf(
-      () => new GeoSessionStore({ region: 'hk', client: cluster, transport: streams, sealer: 'none' }),
-      'transport',
-    );
-    expect(cluster.listenerCount('ready')).toBe(listeners);
-    // A relayed transport is accepted, with sharded outboxes (8 by default).
+    // With sharded outboxes (8 by default).
     const resolved = resolveOptions({
       region: 'hk',
       client: cluster,
@@ -138,7 +132,20 @@ describe('option validation: every bad option throws a ConfigError naming it', (
         }),
       'outboxShards',
     );
+    configErrorOf(
+      () =>
+        new GeoSessionStore({
+          region: 'hk',
+          client: cluster,
+          prefix: '{a}s:',
+          outboxShards: 2,
+          transport: createMemoryTransport(),
+          sealer: 'none',
+        }),
+      'outboxShards',
+    );
     configErrorOf(() => new GeoSessionStore({ region: 'hk', client: cluster, userId: () => 'u' }), 'userId');
+    expect(cluster.listenerCount('ready')).toBe(listeners);
     cluster.disconnect();
   });
 
