@@ -1,5 +1,5 @@
 /**
- * Sharded outboxes on single-node Redis (`outboxShards` above 1), over every relayed transport: the
+ * Sharded outboxes on single-node Redis (`outboxShards` above 1), over every durable transport: the
  * same code a Redis Cluster runs (src/keys.ts sharded layout, a relay and a heartbeat per shard,
  * numbers tracked per shard, the applier grouped by shard), here where the brokers run. The real
  * clusters are in test/cluster/replication-on-cluster.test.ts.
@@ -15,7 +15,7 @@ const WAIT = 20_000;
 const SHARDS = 4;
 const STORE = { gapGraceMs: 300, heartbeatMs: 200, outboxShards: SHARDS };
 
-for (const kind of ['amqp', 'nats'] as const) {
+for (const kind of ['redis-streams', 'amqp', 'nats'] as const) {
   const available = await transportAvailable(kind);
 
   describe.skipIf(!available)(`sharded outboxes over ${kind}`, () => {
@@ -31,6 +31,8 @@ for (const kind of ['amqp', 'nats'] as const) {
       const kr = await d.start('kr');
       const keys = createKeySpace(d.keys.prefix, '', SHARDS);
       const sids = Array.from({ length: 24 }, (_, i) => `s${Date.now()}x${i}`);
+      for (let i = 24; new Set(sids.map((sid) => keys.shardOf(sid))).size < SHARDS; i++)
+        sids.push(`s${Date.now()}x${i}`);
       expect(new Set(sids.map((sid) => keys.shardOf(sid))).size).toBe(SHARDS);
       await Promise.all(sids.map((sid, i) => hk.set(sid, session({ user: `u${i}` }))));
       await eventually(async () => (await Promise.all(sids.map((s) => kr.get(s)))).every(Boolean), WAIT);
