@@ -10,6 +10,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { amqpSuite } from './amqp.js';
+import { clusterSuite } from './cluster.js';
 import { e2eSuite } from './e2e.js';
 import { httpSuite } from './http.js';
 import { invalidationSuite } from './invalidation.js';
@@ -47,6 +48,7 @@ export const SUITES: readonly Suite[] = [
   registrySuite,
   invalidationSuite,
   usersSuite,
+  clusterSuite,
 ];
 
 function parseArgs(argv: readonly string[]): { names: string[]; flags: Record<string, string> } {

@@ -5,7 +5,8 @@
  * Flags: `--duration=<ms>` per round (3000), `--warmup=<ms>` per store and op (1000), `--rounds=<n>` (3),
  * `--concurrency=<n>` (64), `--pool=<n>` sessions per store for get/touch/set (8192),
  * `--ops=get,touch` to run a subset; `--ops=regenerate` only counts what 10,000 logouts of never-saved
- * sessions leave behind (./regenerate-footprint.ts).
+ * sessions leave behind (./regenerate-footprint.ts); `--auto-pipelining=off` leaves out the contenders
+ * on auto-pipelining ioredis clients (./store-auto-pipelining.ts).
  */
 import { RedisStore as ConnectRedis8 } from 'connect-redis-8';
 import { RedisStore as ConnectRedis9 } from 'connect-redis-9';
@@ -25,6 +26,12 @@ import {
   type SuiteOptions,
 } from './lib/suite.js';
 import { regenerateFootprint } from './regenerate-footprint.js';
+import {
+  type AutoPipeliningId,
+  autoPipeliningReport,
+  autoPipeliningWanted,
+  openAutoPipelining,
+} from './store-auto-pipelining.js';
 
 type Done = (err?: unknown, value?: unknown) => void;
 
@@ -39,7 +46,7 @@ interface CallbackStore {
 /** A store under test. */
 interface Contender {
   /** Short key used in the data. */
-  id: 'geosession' | 'cr8' | 'cr9';
+  id: 'geosession' | 'cr8' | 'cr9' | AutoPipeliningId;
   /** Column heading. */
   label: string;
   store: CallbackStore;
@@ -77,6 +84,9 @@ class Fixture {
   readonly admin = new Redis({ host: REDIS_HOST, port: REDIS_PORT });
   geo: GeoSessionStore | undefined;
   contenders: Contender[] = [];
+  private closeAutoPipelining: (() => Promise<void>) | undefined;
+
+  constructor(private readonly autoPipelining: boolean) {}
 
   async open(): Promise<void> {
     await this.cr9Client.connect();
@@ -101,6 +111,12 @@ class Fixture {
         prefix: this.prefixOf('cr9'),
       },
     ];
+    // Issue 18: the same stores on ioredis clients with enableAutoPipelining (./store-auto-pipelining.ts).
+    if (this.autoPipelining) {
+      const ap = openAutoPipelining((name) => this.prefixOf(name));
+      this.closeAutoPipelining = ap.close;
+      this.contenders.push(...(ap.contenders as Contender[]));
+    }
   }
 
   prefixOf(name: string): string {
@@ -123,6 +139,7 @@ class Fixture {
 
   async close(): Promise<void> {
     await this.geo?.close();
+    await this.closeAutoPipelining?.();
     await Promise.allSettled([
       this.geoClient.quit(),
       this.cr8Client.quit(),
@@ -261,11 +278,13 @@ async function measure(
   return { ...result, clientUs: cpu.perOpUs['node'] ?? 0, redisUs: cpu.perOpUs['redis'] ?? 0 };
 }
 
+type ById<T> = Partial<Record<Contender['id'], T>>;
+
 interface OpResult {
-  rounds: Record<Contender['id'], number[]>;
-  clientUs: Record<Contender['id'], number[]>;
-  redisUs: Record<Contender['id'], number[]>;
-  median: Record<Contender['id'], number>;
+  rounds: ById<number[]>;
+  clientUs: ById<number[]>;
+  redisUs: ById<number[]>;
+  median: ById<number>;
   errors: number;
   exhausted: boolean;
 }
@@ -277,7 +296,7 @@ function rotate<T>(items: readonly T[], by: number): T[] {
 
 async function runSuite(options: SuiteOptions): Promise<Report> {
   const settings = settingsFrom(options);
-  const fixture = new Fixture();
+  const fixture = new Fixture(autoPipeliningWanted(options));
   const onSignal = () => {
     options.log('interrupted: removing benchmark keys...');
     fixture
@@ -304,11 +323,12 @@ async function runSuite(options: SuiteOptions): Promise<Report> {
         expected[contender.id] = warm.opsPerSec;
         if (warm.errors > 0) throw new Error(`${contender.label} ${op}: ${String(warm.firstError)}`);
       }
+      const lists = () => Object.fromEntries(fixture.contenders.map((c) => [c.id, [] as number[]]));
       const result: OpResult = {
-        rounds: { geosession: [], cr8: [], cr9: [] },
-        clientUs: { geosession: [], cr8: [], cr9: [] },
-        redisUs: { geosession: [], cr8: [], cr9: [] },
-        median: { geosession: 0, cr8: 0, cr9: 0 },
+        rounds: lists(),
+        clientUs: lists(),
+        redisUs: lists(),
+        median: {},
         errors: 0,
         exhausted: false,
       };
@@ -322,24 +342,29 @@ async function runSuite(options: SuiteOptions): Promise<Report> {
             settings.durationMs,
             expected[contender.id] ?? 0,
           );
-          result.rounds[contender.id].push(r.opsPerSec);
-          result.clientUs[contender.id].push(r.clientUs);
-          result.redisUs[contender.id].push(r.redisUs);
+          result.rounds[contender.id]?.push(r.opsPerSec);
+          result.clientUs[contender.id]?.push(r.clientUs);
+          result.redisUs[contender.id]?.push(r.redisUs);
           result.errors += r.errors;
           result.exhausted ||= r.exhausted;
           if (r.errors > 0)
             options.log(`  ${contender.label} ${op}: ${r.errors} errors, first: ${String(r.firstError)}`);
           options.log(
-            `  ${op.padEnd(13)} round ${round + 1} ${contender.label.padEnd(15)} ${Math.round(r.opsPerSec)} ops/s`,
+            `  ${op.padEnd(13)} round ${round + 1} ${contender.label.padEnd(16)} ${Math.round(r.opsPerSec)} ops/s`,
           );
         }
       }
       for (const contender of fixture.contenders) {
-        result.median[contender.id] = median(result.rounds[contender.id]);
+        result.median[contender.id] = median(result.rounds[contender.id] ?? [0]);
       }
       results[op] = result;
     }
-    const report = buildReport(settings, results);
+    const report = buildReport(settings, results, fixture.contenders);
+    if (fixture.contenders.some((c) => c.id === 'geoAp')) {
+      const ap = autoPipeliningReport(settings.ops, results);
+      report.tables.splice(1, 0, ap.table);
+      report.checks.push(...ap.checks);
+    }
     report.tables = report.tables.filter((table) => table.rows.length > 0);
     if (footprint) {
       report.tables.push(footprint.table);
@@ -356,19 +381,23 @@ async function runSuite(options: SuiteOptions): Promise<Report> {
 
 /** Median CPU µs per op as `node + redis`: steadier than ops/s on a busy machine. */
 function cpuPerOp(r: OpResult, id: Contender['id']): string {
-  const node = median(r.clientUs[id]);
-  const redis = median(r.redisUs[id]);
+  const node = median(r.clientUs[id] ?? [0]);
+  const redis = median(r.redisUs[id] ?? [0]);
   return `${node.toFixed(1)} + ${redis.toFixed(1)}`;
 }
 
-function buildReport(settings: Settings, results: Partial<Record<OpName, OpResult>>): Report {
+function buildReport(
+  settings: Settings,
+  results: Partial<Record<OpName, OpResult>>,
+  contenders: readonly Contender[],
+): Report {
   const rows: Cell[][] = [];
   const roundRows: Cell[][] = [];
   const checks: Check[] = [];
   for (const op of settings.ops) {
     const r = results[op];
     if (!r) continue;
-    const { geosession, cr8, cr9 } = r.median;
+    const { geosession = 0, cr8 = 0, cr9 = 0 } = r.median;
     const target = TARGETS[op];
     rows.push([
       op,
@@ -390,15 +419,15 @@ function buildReport(settings: Settings, results: Partial<Record<OpName, OpResul
         unit: 'x',
       });
     }
-    for (const id of ['geosession', 'cr8', 'cr9'] as const) {
-      const values = r.rounds[id];
+    for (const { id } of contenders) {
+      const values = r.rounds[id] ?? [0];
       const spread = ((Math.max(...values) - Math.min(...values)) / median(values)) * 100;
       roundRows.push([
         op,
         id,
         values.map((v) => Math.round(v).toLocaleString('en-US')).join(' / '),
-        median(r.clientUs[id]),
-        median(r.redisUs[id]),
+        median(r.clientUs[id] ?? [0]),
+        median(r.redisUs[id] ?? [0]),
         `${spread.toFixed(0)}%`,
       ]);
     }
@@ -431,6 +460,7 @@ function buildReport(settings: Settings, results: Partial<Record<OpName, OpResul
     notes: [
       `Sessions: ${sessionBytes()} bytes of JSON; ${settings.pool} stored sessions per store for get/touch/set/set-unchanged.`,
       'Clients: geosession and connect-redis 8 each on their own ioredis 6 client, connect-redis 9 on node-redis 5; defaults, no auto-pipelining.',
+      'geoAp / cr8Ap: geosession / connect-redis 8 on their own ioredis 6 client made with enableAutoPipelining: true (--auto-pipelining=off leaves them out).',
       'Calls use the callback API, as express-session and @fastify/session do.',
       ...settings.ops.map((op) => `${op}: ${OP_NOTES[op]}`),
     ],

@@ -1,7 +1,7 @@
-import type { Redis } from 'ioredis';
 import { createKeySpace, type KeySpace } from '../keys.js';
 import { parseMeta, type SessionMeta } from '../redis/meta.js';
 import { DEFAULT_OPTIONS } from '../session/options.js';
+import type { RedisClient } from '../types.js';
 import { sessionIdProblem } from '../validation/ids.js';
 
 /**
@@ -13,8 +13,8 @@ import { sessionIdProblem } from '../validation/ids.js';
 export interface AdminRegion {
   /** The region id. */
   readonly id: string;
-  /** A client of the region's Redis. */
-  readonly client: Redis;
+  /** A client of the region's Redis: a `Redis`, or a `Cluster` (each session's keys share a slot). */
+  readonly client: RedisClient;
 }
 
 /** What one region holds for a session id. */

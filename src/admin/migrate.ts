@@ -1,13 +1,15 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { ConfigError } from '../errors.js';
 import { createKeySpace, type KeySpace, prefixProblem } from '../keys.js';
 import { type MigrateItem, MigrateResult, migrateSessions } from '../redis/commands.js';
+import { groupBySlot } from '../redis/slots.js';
 import { fingerprint } from '../session/fingerprint.js';
 import { DEFAULT_OPTIONS } from '../session/options.js';
 import type { SessionData } from '../types.js';
 import { isValidRegion } from '../validation/ids.js';
 import { numberOption, rejectUnknown, requireObject } from '../validation/options.js';
+import { keyPrefixOf } from '../wire/internal-keys.js';
 
 /**
  * Upgrades a connect-redis keyspace in place: every session value without geosession metadata gets it
@@ -18,12 +20,16 @@ import { numberOption, rejectUnknown, requireObject } from '../validation/option
  * safe. Resumable: the SCAN cursor is kept in the region's state hash (`{P|state}:<region>`, field
  * `migrate`) after every batch and picked up by the next run, unless `restart`; it is removed when a
  * run completes.
+ *
+ * On a Redis Cluster every master is scanned in turn (in `host:port` order; the saved state names the
+ * master and its cursor), and each migrate.lua call holds the sessions of one slot. A run resumed after
+ * the masters changed (a failover) starts over: migrating twice changes nothing.
  */
 
 /** Options of {@link migrateKeyspace}. */
 export interface MigrateOptions {
-  /** A client of the region's Redis (the one connect-redis wrote to; not a Redis Cluster). Required. */
-  client: Redis;
+  /** A client of the region's Redis (the one connect-redis wrote to): a `Redis` or a `Cluster`. Required. */
+  client: Redis | Cluster;
   /** The region id that the new versions carry (the region this Redis serves). Required. */
   region: string;
   /** The key prefix connect-redis used, which the store will use. Default `'sess:'`. */
@@ -110,6 +116,17 @@ export function escapeGlob(text: string): string {
 
 interface Saved extends MigrateCounts {
   cursor: string;
+  /** On a Redis Cluster: the master (`host:port`) the cursor belongs to. */
+  node?: string;
+}
+
+/** The Redis servers to scan: the client itself, or every master of a Cluster in `host:port` order. */
+function scanTargets(client: Redis | Cluster): { name: string; node: Redis }[] {
+  if (!(client as Cluster).isCluster) return [{ name: '', node: client as Redis }];
+  return (client as Cluster)
+    .nodes('master')
+    .map((node) => ({ name: `${node.options.host}:${node.options.port}`, node }))
+    .sort((a, b) => a.name.localeCompare(b.name));
 }
 
 function readSaved(text: string | null): Saved | undefined {
@@ -117,6 +134,7 @@ function readSaved(text: string | null): Saved | undefined {
   try {
     const saved = JSON.parse(text) as Saved;
     if (typeof saved.cursor !== 'string' || !/^\d+$/.test(saved.cursor)) return undefined;
+    if (saved.node !== undefined && typeof saved.node !== 'string') return undefined;
     return saved;
   } catch {
     return undefined;
@@ -145,8 +163,12 @@ export async function migrateKeyspace(options: MigrateOptions): Promise<MigrateR
   const keys = createKeySpace(prefix);
   const stateKey = keys.internal('state', region);
 
-  const saved =
+  const targets = scanTargets(client);
+  const found =
     dryRun || options.restart ? undefined : readSaved(await client.hget(stateKey, MIGRATE_STATE_FIELD));
+  // Resume on the saved master (on a single Redis its name is ''); a master gone since: start over.
+  const resumeAt = found === undefined ? -1 : targets.findIndex((t) => t.name === (found.node ?? ''));
+  const saved = resumeAt < 0 ? undefined : found;
   const counts: MigrateCounts = {
     scanned: saved?.scanned ?? 0,
     migrated: saved?.migrated ?? 0,
@@ -154,35 +176,55 @@ export async function migrateKeyspace(options: MigrateOptions): Promise<MigrateR
     gone: saved?.gone ?? 0,
     unreadable: saved?.unreadable ?? 0,
   };
-  const totalKeys = Number(await client.dbsize());
+  const totalKeys = (await Promise.all(targets.map((t) => t.node.dbsize()))).reduce((a, n) => a + n, 0);
+  const first = Math.max(0, resumeAt);
   let cursor = saved?.cursor ?? '0';
   let visited = 0;
   const pattern = `${escapeGlob(prefix)}*`;
-  const batch = { keys, client, region, ttlMs, maxSkewMs, dryRun };
-  do {
-    if (signal?.aborted) {
-      return { ...counts, region, resumed: saved !== undefined, complete: false, dryRun };
-    }
-    const [next, found] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', scanCount, 'TYPE', 'string');
-    visited += found.length;
-    const sids = found.flatMap((key) => {
-      const sid = keys.sidOf(key);
-      return sid === undefined ? [] : [sid];
-    });
-    await migrateBatch(batch, sids, counts);
-    cursor = next;
-    if (!dryRun) {
-      if (cursor === '0') await client.hdel(stateKey, MIGRATE_STATE_FIELD);
-      else await client.hset(stateKey, MIGRATE_STATE_FIELD, JSON.stringify({ cursor, ...counts }));
-    }
-    onProgress?.({ ...counts, totalKeys, visited });
-  } while (cursor !== '0');
+  const batch = { keys, client, region, ttlMs, maxSkewMs, dryRun, cluster: targets[0]?.name !== '' };
+  for (let at = first; at < targets.length; at++) {
+    const target = targets[at] as { name: string; node: Redis };
+    do {
+      if (signal?.aborted) {
+        return { ...counts, region, resumed: saved !== undefined, complete: false, dryRun };
+      }
+      const [next, found] = await target.node.scan(
+        cursor,
+        'MATCH',
+        pattern,
+        'COUNT',
+        scanCount,
+        'TYPE',
+        'string',
+      );
+      visited += found.length;
+      const sids = found.flatMap((key) => {
+        const sid = keys.sidOf(key);
+        return sid === undefined ? [] : [sid];
+      });
+      await migrateBatch(batch, sids, counts);
+      cursor = next;
+      const last = at === targets.length - 1;
+      if (!dryRun) {
+        if (cursor === '0' && last) await client.hdel(stateKey, MIGRATE_STATE_FIELD);
+        else {
+          // Between masters: the next one from its start.
+          const place =
+            cursor === '0' ? { node: targets[at + 1]?.name, cursor: '0' } : { node: target.name, cursor };
+          await client.hset(stateKey, MIGRATE_STATE_FIELD, JSON.stringify({ ...place, ...counts }));
+        }
+      }
+      onProgress?.({ ...counts, totalKeys, visited });
+    } while (cursor !== '0');
+  }
   return { ...counts, region, resumed: saved !== undefined, complete: true, dryRun };
 }
 
 interface Batch {
   readonly keys: KeySpace;
-  readonly client: Redis;
+  readonly client: Redis | Cluster;
+  /** On a Redis Cluster: one migrate.lua call per slot. */
+  readonly cluster: boolean;
   readonly region: string;
   readonly ttlMs: number;
   readonly maxSkewMs: number;
@@ -214,16 +256,11 @@ async function migrateBatch(batch: Batch, sids: readonly string[], counts: Migra
       }
     });
     const calls: Promise<{ sid: string; result: MigrateResult }[]>[] = [];
-    for (let at = 0; at < items.length; at += PER_CALL) {
-      const chunk = items.slice(at, at + PER_CALL);
-      const call = migrateSessions(
-        client,
-        chunk.map((c) => c.item),
-        { region: batch.region, hostNow: Date.now(), maxSkewMs: batch.maxSkewMs },
-      );
-      calls.push(
-        call.then((codes) => chunk.map((c, i) => ({ sid: c.sid, result: codes[i] as MigrateResult }))),
-      );
+    const prefix = keyPrefixOf(client);
+    const groups = batch.cluster ? groupBySlot(items, (c) => prefix + c.item.keys.value) : [items];
+    for (const group of groups) {
+      for (let at = 0; at < group.length; at += PER_CALL)
+        calls.push(migrateChunk(batch, group.slice(at, at + PER_CALL)));
     }
     const results = (await Promise.all(calls)).flat();
     pending = [];
@@ -235,6 +272,18 @@ async function migrateBatch(batch: Batch, sids: readonly string[], counts: Migra
       else counts.unreadable++;
     }
   }
+}
+
+/** One migrate.lua call (its sessions in one slot on a Cluster). */
+function migrateChunk(
+  batch: Batch,
+  chunk: { sid: string; item: MigrateItem }[],
+): Promise<{ sid: string; result: MigrateResult }[]> {
+  return migrateSessions(
+    batch.client,
+    chunk.map((c) => c.item),
+    { region: batch.region, hostNow: Date.now(), maxSkewMs: batch.maxSkewMs },
+  ).then((codes) => chunk.map((c, i) => ({ sid: c.sid, result: codes[i] as MigrateResult })));
 }
 
 /** What migrate.lua needs for a stored value, or `undefined` when it is not a session's JSON. */

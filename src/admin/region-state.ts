@@ -2,7 +2,7 @@
  * What the admin tools (verify, repair) read of a region: which sessions it holds, and each one's state
  * (metadata and value) read straight from its Redis. Standalone Redis only: the reads use MGET.
  */
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { ConfigError } from '../errors.js';
 import { createKeySpace, type KeySpace, prefixProblem } from '../keys.js';
 import { parseMeta, type SessionMeta } from '../redis/meta.js';
@@ -13,8 +13,8 @@ import { keyPrefixOf } from '../wire/internal-keys.js';
 export interface AdminRegion {
   /** The region id, as its store's `region` option. */
   readonly id: string;
-  /** A client of the region's Redis (standalone). */
-  readonly client: Redis;
+  /** A client of the region's Redis: a `Redis`, or a `Cluster` (every master is scanned). */
+  readonly client: Redis | Cluster;
   /** The store's key prefix. @default 'sess:' */
   readonly prefix?: string;
 }
@@ -22,7 +22,7 @@ export interface AdminRegion {
 /** A region with its key space resolved. */
 export interface ResolvedRegion {
   readonly id: string;
-  readonly client: Redis;
+  readonly client: Redis | Cluster;
   readonly keys: KeySpace;
   /** The client's ioredis `keyPrefix` (keys as Redis names them start with it). */
   readonly keyPrefix: string;
@@ -48,7 +48,7 @@ export function resolveRegions(regions: readonly AdminRegion[]): ResolvedRegion[
     }
     seen.add(region.id);
     if (!region.client || typeof region.client.mget !== 'function') {
-      throw new ConfigError(`regions[${i}].client`, 'must be an ioredis client (standalone Redis)');
+      throw new ConfigError(`regions[${i}].client`, 'must be an ioredis client (a Redis or a Cluster)');
     }
     const prefix = region.prefix ?? 'sess:';
     const problem = typeof prefix === 'string' ? prefixProblem(prefix) : 'must be a string';
@@ -101,10 +101,25 @@ export async function scanSessionIds(
           : undefined,
     ],
   ];
+  // On a Redis Cluster each master holds its own keys: every master is scanned (a Cluster's own
+  // `scan` would ask one node only).
+  const nodes = (client as Cluster).isCluster ? (client as Cluster).nodes('master') : [client as Redis];
   for (const [match, sidOf] of patterns) {
+    for (const node of nodes) await scanNode(node, match, count, sidOf, onPage);
+  }
+}
+
+async function scanNode(
+  node: Redis,
+  match: string,
+  count: number,
+  sidOf: (key: string) => string | undefined,
+  onPage: (sids: string[]) => void,
+): Promise<void> {
+  {
     let cursor = '0';
     do {
-      const [next, found] = await client.scan(cursor, 'MATCH', match, 'COUNT', count);
+      const [next, found] = await node.scan(cursor, 'MATCH', match, 'COUNT', count);
       cursor = next;
       const sids: string[] = [];
       for (const key of found) {
@@ -127,6 +142,14 @@ export async function readStates(
 ): Promise<SessionState[]> {
   const { client, keys } = region;
   const chunks: Promise<[(string | null)[], (string | null)[]]>[] = [];
+  if ((client as Cluster).isCluster) {
+    // An MGET of many sessions spans slots; a session's two keys share one.
+    const pairs = await Promise.all(sids.map((sid) => client.mget(keys.meta(sid), keys.session(sid))));
+    return pairs.map(([meta, value]) => ({
+      meta: parseMeta(meta ?? null),
+      value: typeof value === 'string' ? value : undefined,
+    }));
+  }
   for (let i = 0; i < sids.length; i += batch) {
     const chunk = sids.slice(i, i + batch);
     chunks.push(

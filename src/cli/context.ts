@@ -174,6 +174,15 @@ export class CliContext {
         cause: why,
       });
     }
+    // One Redis per region: a node of a Redis Cluster holds only its own slots (SCAN would miss the
+    // others' keys, commands would meet MOVED). INFO refused by an ACL: not known, go on.
+    const info = await client.info('cluster').catch(() => '');
+    if (/cluster_enabled:1/.test(info)) {
+      client.disconnect();
+      throw new UsageError(
+        `region ${id}: ${redactUrl(url)} is a Redis Cluster node; the geosession command reads one Redis per region. On a Redis Cluster, call the functions of geosession/admin with an ioredis Cluster client (docs/cluster.md)`,
+      );
+    }
     if (options.blocking) this.extra.push(client);
     return client;
   }

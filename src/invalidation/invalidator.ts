@@ -1,12 +1,14 @@
 import { EventEmitter } from 'node:events';
+import type { Redis } from 'ioredis';
 import type { Envelope } from '../contracts/envelope.js';
 import { ArgumentError, ClosedError, GeoSessionError, TimeoutError, TransportError } from '../errors.js';
 import { createKeySpace, type KeySpace } from '../keys.js';
-import { invalidateKeys, tagKeys } from '../redis/invalidation-commands.js';
+import { invalidateKeys, tagKeys, tagKeysOnCluster } from '../redis/invalidation-commands.js';
 import { type NodeStats, ReplicationNode } from '../replication/node.js';
 import type { RejectedEnvelope } from '../replication/pipeline.js';
 import { withTimeout } from '../runtime/timeout.js';
 import { keyPrefixOf } from '../wire/internal-keys.js';
+import { invalidateOnCluster } from './cluster.js';
 import {
   decodeInvalidation,
   encodeInvalidation,
@@ -108,7 +110,8 @@ export class Invalidator extends EventEmitter<InvalidatorEventMap> {
       this.node = new ReplicationNode({
         region: options.region,
         channel: options.channel,
-        client,
+        // Never a Cluster: options.ts refuses a Cluster with a transport.
+        client: client as Redis,
         keys: this.keys,
         transport: options.transport,
         sealer: options.sealer,
@@ -182,20 +185,19 @@ export class Invalidator extends EventEmitter<InvalidatorEventMap> {
         tags: slice.filter((n) => n.tag).map((n) => n.name),
         keys: slice.filter((n) => !n.tag).map((n) => n.name),
       };
-      const reply = await withTimeout(
-        invalidateKeys(client, {
-          mode,
-          outbox,
-          counter,
-          tagSets: step.tags.map((t) => this.keys.tag(t)),
-          keys: step.keys,
-          pubsub: this.pubsub,
-          region,
-          body: encodeInvalidation(step),
-        }),
-        ms,
-        () => new TimeoutError('invalidating keys', ms),
-      );
+      const work = this.onCluster
+        ? this.invalidateOnCluster(step)
+        : invalidateKeys(client, {
+            mode,
+            outbox,
+            counter,
+            tagSets: step.tags.map((t) => this.keys.tag(t)),
+            keys: step.keys,
+            pubsub: this.pubsub,
+            region,
+            body: encodeInvalidation(step),
+          });
+      const reply = await withTimeout(work, ms, () => new TimeoutError('invalidating keys', ms));
       deleted += reply.deleted;
       steps++;
       this.counters.sent++;
@@ -218,13 +220,35 @@ export class Invalidator extends EventEmitter<InvalidatorEventMap> {
     const { client, tagLifetimeMs, operationTimeoutMs: ms } = this.options;
     let added = 0;
     for (let i = 0; i < keyList.length; i += 1000) {
+      const slice = keyList.slice(i, i + 1000);
+      const set = this.keys.tag(tag);
       added += await withTimeout(
-        tagKeys(client, this.keys.tag(tag), keyList.slice(i, i + 1000), tagLifetimeMs),
+        this.onCluster
+          ? tagKeysOnCluster(client, set, slice, tagLifetimeMs, keyPrefixOf(client))
+          : tagKeys(client, set, slice, tagLifetimeMs),
         ms,
         () => new TimeoutError('tagging keys', ms),
       );
     }
     return added;
+  }
+
+  /** On a Redis Cluster (without a transport: see ./cluster.ts). */
+  private get onCluster(): boolean {
+    return (this.options.client as { isCluster?: boolean }).isCluster === true;
+  }
+
+  /** One step on a Redis Cluster: deletes slot by slot, then publishes (./cluster.ts). */
+  private async invalidateOnCluster(step: Invalidation): Promise<{ deleted: number }> {
+    const { client, region } = this.options;
+    const deleted = await invalidateOnCluster(client, {
+      tagSets: step.tags.map((t) => this.keys.tag(t)),
+      keys: step.keys,
+      keyPrefix: keyPrefixOf(client),
+      pubsub: this.pubsub,
+      message: `${region} ${this.options.clock()} 0\n${encodeInvalidation(step)}`,
+    });
+    return { deleted };
   }
 
   /** The outbox keys invalidate.lua takes (the node's, or the same names without a transport). */

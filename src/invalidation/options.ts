@@ -3,13 +3,17 @@ import type { Sealer } from '../contracts/sealer.js';
 import type { ReplicationTransport } from '../contracts/transport.js';
 import { ConfigError } from '../errors.js';
 import { prefixProblem } from '../keys.js';
+import type { RedisClient } from '../types.js';
 import { isValidRegion } from '../validation/ids.js';
 import { MAX_NAMES_PER_EVENT } from './codec.js';
 
 /** Options of {@link createInvalidator}. */
 export interface InvalidatorOptions {
-  /** This region's Redis (an ioredis `Redis`; the cached keys live there). Left open by `close()`. */
-  client: Redis;
+  /**
+   * This region's Redis (the cached keys live there). Left open by `close()`. An ioredis `Redis`, or a
+   * `Cluster` without a `transport`: there each call deletes slot by slot (docs/cluster.md).
+   */
+  client: RedisClient;
   /** This region's id (1 to 32 of `a-z`, `0-9`, `-`), the same as its store's. */
   region: string;
   /**
@@ -53,7 +57,7 @@ export interface InvalidatorOptions {
 
 /** {@link InvalidatorOptions} with every default filled in. */
 export interface ResolvedInvalidatorOptions {
-  readonly client: Redis;
+  readonly client: RedisClient;
   readonly region: string;
   readonly transport: ReplicationTransport | undefined;
   readonly channel: string;

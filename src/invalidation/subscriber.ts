@@ -1,4 +1,5 @@
-import type { Redis } from 'ioredis';
+import { type PubSubConnection, pubsubConnection } from '../redis/pubsub.js';
+import type { RedisClient } from '../types.js';
 import { decodeBody, type Invalidation } from './codec.js';
 
 /** An invalidation as a process learns it from its region's pub/sub channel. */
@@ -25,7 +26,7 @@ export interface FlushEvent {
 /** Options of {@link InvalidationSubscriber}. */
 export interface InvalidationSubscriberOptions {
   /** The client to duplicate: the subscriber has a connection of its own. */
-  readonly client: Redis;
+  readonly client: RedisClient;
   /** The pub/sub channel invalidate.lua publishes on. */
   readonly channel: string;
   onInvalidated(event: InvalidatedEvent): void;
@@ -42,19 +43,20 @@ export interface InvalidationSubscriberOptions {
  * connection goes, and again once it is subscribed again (ioredis reconnects by itself).
  */
 export class InvalidationSubscriber {
-  private readonly connection: Redis;
+  private readonly connection: PubSubConnection;
   private subscribed = false;
   private closed = false;
   /** The connection was lost after subscribing: the next subscription is followed by a flush. */
   private lost = false;
 
   constructor(private readonly options: InvalidationSubscriberOptions) {
-    // Pub/sub channels are not keys: no key prefix. Commands wait in the queue while reconnecting.
-    this.connection = options.client.duplicate({ keyPrefix: '', lazyConnect: true, autoResubscribe: false });
+    // Pub/sub channels are not keys: no key prefix. Commands wait in the queue while reconnecting. On a
+    // Redis Cluster it listens on one node, and moves to another when that node goes.
+    this.connection = pubsubConnection(options.client, { lazyConnect: true });
     this.connection.on('message', (channel: string, message: string) => {
       if (channel === options.channel) this.message(message);
     });
-    this.connection.on('error', (error: unknown) => {
+    this.connection.on('error', (error: Error) => {
       if (!this.closed) options.onError(error);
     });
     this.connection.on('close', () => {

@@ -74,3 +74,28 @@ export async function tagKeys(
 ): Promise<number> {
   return Number(await runScript(client, 'tag', [tagSet, ...keys], [minLifetimeMs]));
 }
+
+/**
+ * {@link tagKeys} on a Redis Cluster, where `keys` may live in other slots than the tag set: their
+ * expiries are read first (one command each, routed to their nodes), then tag.lua runs in the tag set's
+ * slot alone. `keyPrefix` is the client's ioredis `keyPrefix` (the set keeps full names).
+ */
+export async function tagKeysOnCluster(
+  client: RedisClient,
+  tagSet: string,
+  keys: readonly string[],
+  minLifetimeMs: number,
+  keyPrefix: string,
+): Promise<number> {
+  const expiries = await Promise.all(keys.map((key) => client.pexpiretime(key)));
+  let longest = -2;
+  for (const at of expiries.map(Number)) {
+    if (at === -1) {
+      longest = -1;
+      break;
+    }
+    if (at > longest) longest = at;
+  }
+  const names = keys.map((key) => keyPrefix + key);
+  return Number(await runScript(client, 'tag', [tagSet], [minLifetimeMs, longest, ...names]));
+}

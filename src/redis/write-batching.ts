@@ -8,7 +8,9 @@ import type { RedisClient } from '../types.js';
  * most of a session read's cost. Before issuing a command the store calls the returned function: the
  * first call in a tick corks the client's socket and schedules an uncork for the end of the tick, so
  * every command sent meanwhile (the store's and any other) leaves in one write. Replies and ordering
- * are unchanged. Single-node clients only; for a Cluster it does nothing.
+ * are unchanged. Single-node clients only; for a Cluster it does nothing. On a client made with
+ * `enableAutoPipelining`, the store's commands go around the auto-pipeline (./send-command.ts) and are
+ * batched here all the same; the client's other auto-pipelined commands leave later, in their own write.
  */
 export function createWriteBatcher(client: RedisClient): () => void {
   if ((client as { isCluster?: boolean }).isCluster) return () => {};

@@ -106,11 +106,12 @@ export function resolveRegistryOptions(input: unknown): ResolvedRegistryOptions 
   ) {
     throw new ConfigError('transport', `must be a replication transport, got ${describe(transport)}`);
   }
-  if (transport !== undefined && (client as { isCluster?: boolean }).isCluster) {
-    // Its scripts write the registry's keys and the replication outbox in one call: two slots.
+  if ((client as { isCluster?: boolean }).isCluster && transport !== undefined) {
+    // The registry's scripts append to the region's outbox in the same call, and the outbox lives in
+    // another slot than the registry's keys: a script cannot touch both on a Redis Cluster.
     throw new ConfigError(
-      'transport',
-      'needs a single-node Redis client: the registry does not replicate over Redis Cluster (its keys and its outbox are in different slots)',
+      'client',
+      'must be a single Redis (not a Cluster) to replicate the registry: its scripts write the registry and the outbox, which are in different Cluster slots; without a transport a Cluster is fine',
     );
   }
   const sealer = o.sealer as Sealer | undefined;

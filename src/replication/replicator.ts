@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Sealer } from '../contracts/sealer.js';
 import type { PeerBacklog, ReplicationTransport, TransportState } from '../contracts/transport.js';
-import type { GeoSessionError } from '../errors.js';
+import { type GeoSessionError, TransientError } from '../errors.js';
 import type { KeySpace } from '../keys.js';
 import type { LifecycleState } from '../runtime/lifecycle.js';
 import type { BacklogBound } from '../streams/trim.js';
@@ -82,6 +82,12 @@ export interface ReplicatorOptions {
   readonly userOf?: ((data: string) => string | undefined) | undefined;
   onError(error: GeoSessionError): void;
   onApplied?(batch: AppliedBatch): void;
+  /**
+   * Runs after a batch was applied and before it is acknowledged: what must follow an applied change
+   * for good (a "revoked before" mark ends the sessions it covers). A rejection fails the batch for now
+   * (a {@link TransientError}): it is delivered again, applied again (idempotent) and this runs again.
+   */
+  afterApply?(events: readonly ChangeEvent[]): Promise<void>;
   onRejected?(rejected: RejectedEnvelope): void;
 }
 
@@ -153,6 +159,19 @@ export class Replicator {
 
   private async applySessions(events: ChangeEvent[]): Promise<void> {
     const { outcome, oldFrom } = await this.applier.apply(events);
+    if (this.options.afterApply) {
+      try {
+        await this.options.afterApply(events);
+      } catch (error) {
+        throw new TransientError(
+          'OTHER',
+          'finishing a batch of remote changes failed for now; it is delivered again',
+          {
+            cause: error,
+          },
+        );
+      }
+    }
     this.counters.batches++;
     for (const key of Object.keys(outcome) as (keyof ApplyOutcome)[]) this.counters[key] += outcome[key];
     for (const origin of oldFrom) {

@@ -17,6 +17,7 @@ import {
   writeSession,
 } from '../redis/commands.js';
 import { expiryShift, isTombstoneText } from '../redis/meta.js';
+import { sendCommand } from '../redis/send-command.js';
 import { createWriteBatcher } from '../redis/write-batching.js';
 import type { Callback } from '../runtime/callback.js';
 import type { SessionData, SessionInput } from '../types.js';
@@ -109,8 +110,8 @@ export class SessionOperations {
     this.batchWrites();
     // One MGET of the value and its metadata (same slot): the metadata says how far writes that moved
     // only the expiry moved it. A key of another type reads as missing (MGET's rule), as no session.
-    const read = client.mget(this.ctx.keys.session(sid), this.ctx.keys.meta(sid));
-    this.exec('get', read, done, ([text, meta]) => {
+    const read = sendCommand(client, 'mget', [this.ctx.keys.session(sid), this.ctx.keys.meta(sid)]);
+    this.exec('get', read as Promise<(string | null)[]>, done, ([text, meta]) => {
       if (text != null) return this.deliver(sid, text, done, expiryShift(meta));
       // A miss is final unless the region that made the id can be asked (read-through).
       const through = this.ctx.readThrough;
@@ -268,7 +269,8 @@ export class SessionOperations {
   /** True when a logout's tombstone stands for `sid`. */
   async hasTombstone(sid: string, operation = 'isDestroyed'): Promise<boolean> {
     if (!isValidSessionId(sid)) return false;
-    const meta = await this.call(operation, this.ctx.options.client.get(this.ctx.keys.meta(sid)));
+    const read = sendCommand(this.ctx.options.client, 'get', [this.ctx.keys.meta(sid)]);
+    const meta = await this.call(operation, read as Promise<string | null>);
     return isTombstoneText(meta);
   }
 
@@ -410,7 +412,9 @@ export class SessionOperations {
    */
   private freshenCookieExpiry(sid: string, session: SessionData, done: Callback<SessionData | null>): void {
     const stored = cookieExpiryMs(session) ?? 0;
-    const work = this.ctx.options.client.pexpiretime(this.ctx.keys.session(sid));
+    const work = sendCommand(this.ctx.options.client, 'pexpiretime', [
+      this.ctx.keys.session(sid),
+    ]) as Promise<number>;
     this.exec('get', work, done, (latest) => {
       if (latest > stored && session.cookie) session.cookie.expires = new Date(latest).toISOString();
       done(null, session);

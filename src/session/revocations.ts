@@ -5,7 +5,8 @@
  *
  * The scripts that end a session (destroy.lua, apply.lua's destroy, the user scripts) PUBLISH it on the
  * region's revocation channel (`KeySpace.revoked`) in the same atomic call. Each store process holds one
- * subscriber connection, a `duplicate()` of its client, and only while someone listens to `revoked` or
+ * subscriber connection (src/redis/pubsub.ts: a `duplicate()` of its client, or on a Redis Cluster a
+ * connection to one node, moved to another when that node goes), and only while someone listens to `revoked` or
  * watches a session: no connection and no cost otherwise. Each ending is published once per region (a
  * script publishes only when the session was not ended already), so each process sees it once.
  *
@@ -13,8 +14,8 @@
  * the gap (`revocation-gap`, so the app re-checks its live connections with `isDestroyed` or `get`) and
  * re-checks every watched session itself.
  */
-import type { Redis } from 'ioredis';
 import { CallbackError } from '../errors.js';
+import { type PubSubConnection, pubsubConnection } from '../redis/pubsub.js';
 import type { RedisClient } from '../types.js';
 import { isValidSessionId } from '../validation/ids.js';
 
@@ -106,7 +107,7 @@ export function parseRevocation(message: string, valuePrefix: string): RevokedSe
 
 /** One store's subscriber: held while `revoked` has listeners or a session is watched. */
 export class Revocations {
-  private subscriber: Redis | undefined;
+  private subscriber: PubSubConnection | undefined;
   private listening = false;
   private readonly watchers = new Map<string, Set<WatchCallback>>();
   /** Subscribed right now. */
@@ -199,15 +200,9 @@ export class Revocations {
   }
 
   private start(): void {
-    // Our own connection: re-subscribed here, on each `ready`, so that the gap is known to end.
-    const client = this.ctx.client as Redis & { isCluster?: boolean };
-    const overrides = { autoResubscribe: false, lazyConnect: false };
-    // A Cluster's duplicate takes its startup nodes first.
-    const subscriber = (
-      client.isCluster
-        ? (client.duplicate as unknown as (nodes: unknown[], options: object) => Redis)([], overrides)
-        : client.duplicate(overrides)
-    ) as Redis;
+    // Our own connection: re-subscribed here, on each `ready`, so that the gap is known to end. On a
+    // Redis Cluster it listens on one node and moves to another when that node goes (src/redis/pubsub.ts).
+    const subscriber = pubsubConnection(this.ctx.client, { lazyConnect: false });
     this.subscriber = subscriber;
     this.subscribed = false;
     this.lostAt = undefined;
@@ -241,7 +236,7 @@ export class Revocations {
     this.release();
   }
 
-  private onSubscribed(subscriber: Redis): void {
+  private onSubscribed(subscriber: PubSubConnection): void {
     if (this.subscriber !== subscriber || this.subscribed) return;
     this.subscribed = true;
     let sids: string[];

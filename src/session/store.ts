@@ -221,12 +221,14 @@ export class GeoSessionStore extends BaseStore {
           return session instanceof Promise ? undefined : resolved.userId?.(session);
         }),
       onError: (error) => this.reportError(error),
-      onApplied: (batch) => {
-        for (const event of batch.events) {
-          // A replicated "revoked before" mark ends the user's sessions here that began before it.
-          if (event.op === 'revoke')
-            this.users.endRevoked(event.sid, event.origin).catch((e) => this.reportError(e));
+      // A replicated "revoked before" mark ends the user's sessions here that began before it, before
+      // the mark is acknowledged: if Redis fails meanwhile, the mark comes again and so does this.
+      afterApply: async (events) => {
+        for (const event of events) {
+          if (event.op === 'revoke') await this.users.endRevoked(event.sid, event.origin);
         }
+      },
+      onApplied: (batch) => {
         this.monitor?.noteApplied(batch);
         if (this.listenerCount('replicated') > 0) this.emit('replicated', batch);
       },

@@ -184,7 +184,9 @@ export class StreamGroupReader {
     // A blocking read must not retry forever through the offline queue, nor share the user's connection.
     // Nor may it be sent again silently after a reconnect: Redis may have handed entries to the lost
     // read (they are pending under this consumer), and only a failed read makes the loop read its
-    // pending list first; a resent `>` read would leave them there until claimIdleMs.
+    // pending list first; a resent `>` read would leave them there until claimIdleMs. Nor be
+    // auto-pipelined (a duplicate inherits `enableAutoPipelining`): each read goes out on its own,
+    // at once, and the watchdog's disconnect can only ever cut that one read.
     const settings = {
       maxRetriesPerRequest: 1,
       enableOfflineQueue: true,
@@ -198,9 +200,10 @@ export class StreamGroupReader {
     const conn = (
       client.isCluster
         ? (client.duplicate as unknown as (nodes: unknown[], options: object) => Redis)([], {
+            enableAutoPipelining: false,
             redisOptions: { ...(client.options as { redisOptions?: object }).redisOptions, ...settings },
           })
-        : client.duplicate(settings)
+        : client.duplicate({ ...settings, enableAutoPipelining: false })
     ) as Redis;
     conn.on('error', () => {
       // Connection errors surface through the commands that fail; ioredis reconnects by itself.

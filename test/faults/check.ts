@@ -20,7 +20,7 @@ import { versionTime } from '../../src/redis/meta.js';
 import { type GroupInfo, groupsOf } from '../../src/streams/group-reader.js';
 import { readMeta } from '../helpers/meta.js';
 import { REGIONS, type Schedule, STORE } from './rig.js';
-import type { CallRecord, Played } from './schedule.js';
+import { type CallRecord, followGapFlags, type Played } from './schedule.js';
 import { userOf } from './users.js';
 
 /** What the checker compares between regions for one session id. */
@@ -149,6 +149,7 @@ export async function settleAndCheck(
   let previous: string | undefined;
   let steady = 0;
   while (Date.now() - started < timeoutMs) {
+    await followGapFlags(schedule, played);
     states = await readAll().catch(() => undefined);
     // Settled: the regions agree, every emptied region has said so, nothing is left in any stream a
     // relay or a region reads, and all of that held for a second (a broker may still hold a change

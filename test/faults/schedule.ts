@@ -193,6 +193,11 @@ export interface Played {
   readonly resyncedFrom: number[];
   /** Resyncs that failed (with every server up, none may). */
   readonly resyncErrors: string[];
+  /**
+   * Gaps a resynced region flagged afterwards, `<region>:<origin>`, each followed by a resync from that
+   * origin (see {@link followGapFlags}).
+   */
+  readonly followedGaps: Set<string>;
   /** Cache writes and invalidations (test/faults/invalidation.ts). */
   readonly cache: CachePlay;
   /** `logoutEverywhere` calls (test/faults/users.ts). */
@@ -228,6 +233,7 @@ export async function play(deployment: Deployment, schedule: Schedule, sids: str
     dropped: new Set(),
     resyncedFrom: REGIONS.map(() => -1),
     resyncErrors: [],
+    followedGaps: new Set(),
     cache: { writes: [], invalidations: [] },
     logouts: [],
   };
@@ -508,18 +514,61 @@ async function resyncWiped(schedule: Schedule, played: Played, count: (kind: str
     const source = schedule.regions[from];
     if (!target || !source) continue;
     try {
-      await resyncRegion({
-        target: { id: target.name, client: target.reader },
-        source: { id: source.name, client: source.reader },
-        prefix: schedule.keys.prefix,
-        maxClockSkewMs: STORE.maxClockSkewMs,
-        tombstoneTtl: STORE.tombstoneTtl,
-        bothWays: true,
-      });
+      await resyncFrom(schedule, r, from, true);
       played.resyncedFrom[r] = from;
       count('resync after a wipe');
     } catch (error) {
       played.resyncErrors.push(`resync of ${target.name} from ${source.name}: ${String(error)}`);
+    }
+  }
+}
+
+/** Resyncs region `r` from region `from` (`geosession resync`), both ways or not. */
+async function resyncFrom(schedule: Schedule, r: number, from: number, bothWays: boolean): Promise<void> {
+  const target = schedule.regions[r];
+  const source = schedule.regions[from];
+  if (!target || !source) return;
+  await resyncRegion({
+    target: { id: target.name, client: target.reader },
+    source: { id: source.name, client: source.reader },
+    prefix: schedule.keys.prefix,
+    maxClockSkewMs: STORE.maxClockSkewMs,
+    tombstoneTtl: STORE.tombstoneTtl,
+    bothWays,
+  });
+}
+
+/**
+ * The operator's next step, as the runbook gives it: a resynced region that then flags a gap in an
+ * origin's numbers is resynced from that origin. A region that came back empty lost the changes it had
+ * already taken from the broker; its resync source may not have had some of them yet (a link was still
+ * cut), and those the broker will not deliver again: the region sees the hole in the origin's numbers and
+ * says so (DESIGN.md section 3: converge or be flagged with the reason). Gaps of changes dropped in
+ * transit are the checker's to judge, not followed here. Called while the checker waits for replication
+ * to settle; each gap is followed once.
+ */
+export async function followGapFlags(schedule: Schedule, played: Played): Promise<void> {
+  for (const [r, from] of played.resyncedFrom.entries()) {
+    if (from < 0) continue;
+    const needs = schedule.regions[r]?.store.replicationStats()?.needsResync ?? {};
+    for (const [origin, need] of Object.entries(needs)) {
+      const o = REGIONS.indexOf(origin as RegionName);
+      const key = `${REGIONS[r]}:${origin}`;
+      if (
+        o < 0 ||
+        o === r ||
+        need.cause !== 'gap' ||
+        played.dropped.has(origin) ||
+        played.followedGaps.has(key)
+      )
+        continue;
+      played.followedGaps.add(key);
+      try {
+        await resyncFrom(schedule, r, o, false);
+        played.faults['resync after a gap'] = (played.faults['resync after a gap'] ?? 0) + 1;
+      } catch (error) {
+        played.resyncErrors.push(`resync of ${REGIONS[r]} from ${origin}: ${String(error)}`);
+      }
     }
   }
 }

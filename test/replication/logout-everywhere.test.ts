@@ -123,4 +123,28 @@ describe.runIf(hasRedis || process.env.CI === 'true')('logout everywhere across 
     await kr.set('p3', sessionFor(60_000, { user: 'u2' }));
     await eventually(async () => JSON.stringify(await sids(hk, 'u2')) === '["p3"]', WAIT);
   });
+
+  it('indexes a session that arrives late as begun when its version was made, not when it arrived', async () => {
+    // A region that learns of a session only after another region's logout everywhere was made (and
+    // before that mark arrives) must still see the session as older than the mark.
+    const { hk, kr } = pair();
+    await Promise.all([hk.ready(), kr.ready()]);
+    hkToKr.cut();
+    let healedAt = 0;
+    try {
+      await hk.set('late1', sessionFor(60_000, { user: 'u3' }));
+      await new Promise((r) => setTimeout(r, 300));
+    } finally {
+      healedAt = Date.now();
+      hkToKr.heal();
+    }
+    await eventually(async () => (await sids(kr, 'u3')).length === 1, WAIT);
+    const entry = (await kr.sessionsOf('u3'))[0];
+    const made = (await hk.sessionsOf('u3'))[0];
+    expect(entry?.origin).toBe('hk');
+    // Its version's time: hk's clock when hk wrote it (a host clock a millisecond ahead of Redis may
+    // move a version by that much), long before the link healed and it arrived.
+    expect(Math.abs((entry?.createdAt ?? 0) - (made?.createdAt ?? 0))).toBeLessThanOrEqual(50);
+    expect(entry?.createdAt ?? Number.POSITIVE_INFINITY).toBeLessThan(healedAt);
+  });
 });

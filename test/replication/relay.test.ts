@@ -2,7 +2,8 @@
  * The relay keeps several batches in flight while the broker confirms earlier ones, acknowledges outbox
  * entries only after their confirm and in read order, and after a failed publish publishes again, in
  * their order, every batch from the failed one on: a session's changes never overtake each other.
- * The outbox is real (the machine's Redis); `publish` is controlled by the test.
+ * The outbox is real (the machine's Redis); `publish` is controlled by the test. Run on a plain client
+ * and on one made with `enableAutoPipelining`.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Envelope } from '../../src/contracts/envelope.js';
@@ -15,8 +16,13 @@ interface Call {
   fail(): void;
 }
 
-describe.skipIf(!hasRedis)('OutboxRelay', () => {
-  const client = sharedRedis();
+// Also on a client made with enableAutoPipelining (issue 18): its acknowledgements are auto-pipelined,
+// its blocking reads run on a duplicate that is not.
+describe.skipIf(!hasRedis).each([
+  ['a plain client', false],
+  ['an auto-pipelining client', true],
+])('OutboxRelay on %s', (_name, enableAutoPipelining) => {
+  const client = sharedRedis({ enableAutoPipelining });
   const prefix = uniquePrefix('relay');
   const relays: OutboxRelay[] = [];
   let n = 0;

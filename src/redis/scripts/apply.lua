@@ -258,7 +258,11 @@ for i = 1, n do
   codes[i] = apply_one(KEYS[2 * i - 1], KEYS[2 * i], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3]),
     tonumber(ARGV[a + 4]), ARGV[a + 5], ARGV[a + 6], time, now, horizon, skew, sid_ukey)
   if sid_ukey and codes[i] == 0 then
-    user_put(sid_ukey[1], sid_ukey[2], string.match(ARGV[a + 2], '%.([^.]*)$') or '', now, now,
+    -- The session began no later than this version was made (its origin's clock, clamped to now), which
+    -- may be well before it arrived here: a "revoked before" mark made in between must cover it.
+    local born = version_ms(ARGV[a + 2]) or now
+    if born > now then born = now end
+    user_put(sid_ukey[1], sid_ukey[2], string.match(ARGV[a + 2], '%.([^.]*)$') or '', born, now,
       tonumber(ARGV[a + 3]))
   end
 end

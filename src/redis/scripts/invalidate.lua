@@ -3,8 +3,9 @@
 --- get it: at least once, in order, numbered like session changes) and publishes it on the region's
 --- pub/sub channel (so every process of the region drops its in-process entries too).
 ---
---- A tag is a set of full key names kept by tag.lua. Its members are deleted by name from here: with
---- Redis Cluster they must share the tag set's slot (geosession refuses replication on Cluster for now).
+--- A tag is a set of full key names kept by tag.lua. Its members are deleted by name from here, so this
+--- script runs on a single Redis only: on a Redis Cluster the invalidator deletes slot by slot instead
+--- (src/invalidation/cluster.ts), and refuses a transport.
 ---
 --- KEYS[1]              the invalidator's outbox stream (written in mode "send" only; the replication
 ---                      node's appendKeys(), src/replication/node.ts)

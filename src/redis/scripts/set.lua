@@ -40,6 +40,14 @@
 --- @include "common"
 --- @include "user-index"
 
+-- When a session this region holds began at the latest: its version here was made then (an index
+-- entry made now for it must not postdate a "revoked before" mark that came in between).
+local function born_by(meta, now)
+  local at = meta.v and version_ms(meta.v)
+  if at and at < now then return at end
+  return now
+end
+
 local uid = ARGV[10]
 local nkeys = #KEYS
 local ukey = nil
@@ -92,7 +100,7 @@ if meta.f == ARGV[2] and meta.l == rule and not meta.e then
       -- The metadata (fingerprint) lives as long as this write's expiry, and records it for `get`.
       write_meta(KEYS[2], false, meta.v, x, nil, meta.l, meta.f, sx, nil, nil, meta.w)
     end
-    if ukey then user_put(ukey, ARGV[5], ARGV[4], now, now, x) end
+    if ukey then user_put(ukey, ARGV[5], ARGV[4], born_by(meta, now), now, x) end
     return {1, meta.v or ''}
   end
 end
@@ -110,5 +118,5 @@ if replicating then
 else
   write_meta(KEYS[2], false, version, x, nil, rule, ARGV[2], sx, ARGV[9], nil, x)
 end
-if ukey then user_put(ukey, ARGV[5], ARGV[4], now, now, x) end
+if ukey then user_put(ukey, ARGV[5], ARGV[4], born_by(meta, now), now, x) end
 return {0, version}
