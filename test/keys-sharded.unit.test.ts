@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import type { Cluster } from 'ioredis';
 import { describe, expect, it } from 'vitest';
+import { resolveRegions } from '../src/admin/region-state.js';
 import type { ReplicationTransport } from '../src/contracts/transport.js';
 import { ConfigError } from '../src/errors.js';
 import { createKeySpace, prefixProblem } from '../src/keys.js';
@@ -155,5 +156,39 @@ describe('the outboxShards option', () => {
     // Redis Streams reads every shard's outbox (or the one, when the prefix holds a tag).
     expect(resolve({ client: cluster, transport: streams })).toBe(DEFAULT_CLUSTER_OUTBOX_SHARDS);
     expect(resolve({ client: cluster, prefix: '{app}sess:', transport: streams })).toBe(0);
+  });
+});
+
+describe('the admin regions’ outboxShards', () => {
+  const fake = { mget() {}, options: {} } as never;
+  const clusterFake = { mget() {}, options: {}, isCluster: true } as never;
+  it('binds each region to its layout, and refuses a count that cannot be', () => {
+    const [hk, kr] = resolveRegions([
+      { id: 'hk', client: fake, outboxShards: 4 },
+      { id: 'kr', client: clusterFake, outboxShards: 1 },
+    ]);
+    expect(hk?.keys.shards).toBe(4);
+    // A replicating Cluster with one shard still keeps the sharded names.
+    expect(kr?.keys.shards).toBe(1);
+    expect(
+      resolveRegions([
+        { id: 'hk', client: fake, outboxShards: 1 },
+        { id: 'kr', client: fake },
+      ])[0]?.keys.shards,
+    ).toBe(0);
+    for (const bad of [0, 1.5, 300]) {
+      expect(() =>
+        resolveRegions([
+          { id: 'hk', client: fake, outboxShards: bad },
+          { id: 'kr', client: fake },
+        ]),
+      ).toThrow(/outboxShards/);
+    }
+    expect(() =>
+      resolveRegions([
+        { id: 'hk', client: fake, prefix: '{a}s:', outboxShards: 2 },
+        { id: 'kr', client: fake },
+      ]),
+    ).toThrow(ConfigError);
   });
 });
