@@ -23,6 +23,7 @@ import { RedisStore as ConnectRedis8 } from 'connect-redis-8';
 import type { Cluster, Redis } from 'ioredis';
 import { ConfigError } from '../src/errors.js';
 import { createKeySpace } from '../src/keys.js';
+import { DEFAULT_CLUSTER_OUTBOX_SHARDS } from '../src/session/outbox-shards-option.js';
 import { GeoSessionStore } from '../src/session/store.js';
 import { createMemoryTransport } from '../src/transports/memory.js';
 import { type LocalCluster, startCluster } from '../test/helpers/redis-cluster.js';
@@ -198,7 +199,8 @@ async function replicatedLatency(
   a.on('error', () => {});
   b.on('error', () => {});
   await Promise.all([a.ready(), b.ready()]);
-  const keys = createKeySpace(prefix);
+  // A store that replicates on a Cluster keeps the sharded layout (outboxShards 8 by default).
+  const keys = createKeySpace(prefix, '', DEFAULT_CLUSTER_OUTBOX_SHARDS);
   const latencies: number[] = [];
   try {
     for (let i = 0; i < s.samples; i++) {

@@ -25,10 +25,39 @@
  *
  * Metadata sits in its value's Redis Cluster slot: its hash tag is the value key itself (Cluster hashes a
  * key without braces whole), or the prefix's own tag.
+ *
+ * The sharded layout (docs/replication.md, "Sharded outboxes"): with `shards` given (a Redis Cluster
+ * that replicates, or `outboxShards` above 1), a session belongs to shard `i = shardOfSession(sid, N)`
+ * whose hash tag is `T = shardTags(N)[i]` (`s<i>.<k>`, src/wire/outbox-shards.ts), and its keys and its
+ * shard's keys all hash to `T`'s slot:
+ *
+ * | key | name |
+ * |---|---|
+ * | session value | `P{T}<sid>` |
+ * | session metadata or tombstone | `{T}:m:P{T}<sid>` |
+ * | the shard's outbox and its counter | `P{T}\|outbox:<region>` and `:seq` |
+ * | the shard's digests | `P{T}\|digest:<region>`, and `:<window>` for each window's hash |
+ * | everything else (the unsharded outbox for other kinds, seen, state, status…) | as above |
+ *
+ * The argument still holds: `T` holds no `{`, `}` or `|` and the prefix no brace (a prefix with its own
+ * tag is never sharded), so a value key holds one `{` and no `|`, a metadata key two `{` and no `|`, a
+ * shard's key a `|` after its one `}`, and the unsharded internal keys a `|` inside their first braces.
+ * A value key's sid is what follows the first `}`; shards are told apart by their tags.
  */
 
 import { isValidSessionId } from './validation/ids.js';
 import { hashTagOf, type InternalFamily, internalKey, sequenceKey } from './wire/internal-keys.js';
+import { shardOfSession, shardTags, streamName } from './wire/outbox-shards.js';
+
+/** One outbox that session changes go to: its stream key and the name its numbers travel under. */
+export interface SessionOutbox {
+  /** The stream key (its counter is `sequenceKey(key)`). */
+  readonly key: string;
+  /** The shard, `undefined` for the one outbox of the unsharded layout. */
+  readonly shard: number | undefined;
+  /** The name its envelopes' ids carry (src/wire/outbox-shards.ts `streamName`). */
+  readonly stream: string;
+}
 
 /** Key builder bound to one store's prefix. */
 export interface KeySpace {
@@ -61,6 +90,23 @@ export interface KeySpace {
   user(uid: string): string;
   /** The sid of a session value key, or `undefined` for any other key. */
   sidOf(key: string): string | undefined;
+  /** The number of outbox shards: 0 for the unsharded layout (one outbox per region). */
+  readonly shards: number;
+  /** The shard of session `sid` (`undefined` for the unsharded layout). */
+  shardOf(sid: string): number | undefined;
+  /**
+   * The outbox session `sid`'s changes go to in `region`: its shard's, or the region's one outbox
+   * (`internal('outbox', region)`) when unsharded.
+   */
+  outboxOf(sid: string, region: string): string;
+  /** The digest key session `sid` counts in, in `region`: its shard's, or `digest(region)` when unsharded. */
+  digestOf(sid: string, region: string): string;
+  /** The digest key of `shard` (`undefined`: the unsharded one, {@link KeySpace.digest}). */
+  shardDigest(shard: number | undefined, region: string): string;
+  /** Every outbox session changes go to in `region`: one per shard, or the one outbox. */
+  sessionOutboxes(region: string): SessionOutbox[];
+  /** Every digest key of `region`: one per shard, or the one. */
+  digests(region: string): string[];
   /**
    * The pub/sub channel on which `region`'s scripts publish the sessions they end (revocation events,
    * src/session/revocations.ts). A channel is no key: ioredis does not prefix it, so it holds the
@@ -84,16 +130,56 @@ export function prefixProblem(prefix: string): string | undefined {
  * Key builder for a store with key prefix `prefix` (see {@link prefixProblem}), on a client whose
  * ioredis `keyPrefix` is `clientKeyPrefix`.
  */
-export function createKeySpace(prefix: string, clientKeyPrefix = ''): KeySpace {
+export function createKeySpace(prefix: string, clientKeyPrefix = '', shards = 0): KeySpace {
   const tagged = hashTagOf(clientKeyPrefix + prefix) !== undefined;
+  if (shards !== 0 && (tagged || !Number.isSafeInteger(shards) || shards < 0)) {
+    throw new RangeError(`a key space with prefix ${JSON.stringify(prefix)} cannot have ${shards} shards`);
+  }
+  const tags = shardTags(shards);
+  const tagIndex = new Map(tags.map((tag, i) => [tag, i]));
+  const shardOf = (sid: string) => (shards === 0 ? undefined : shardOfSession(sid, shards));
+  const shardKey = (shard: number, family: 'outbox' | 'digest', region: string) =>
+    `${prefix}{${tags[shard]}}|${family}:${region}`;
+  const session = (sid: string) => {
+    const shard = shardOf(sid);
+    return shard === undefined ? prefix + sid : `${prefix}{${tags[shard]}}${sid}`;
+  };
+  const digest = (region: string) => internalKey(prefix, 'digest', region, clientKeyPrefix);
+  const shardDigest = (shard: number | undefined, region: string) =>
+    shard === undefined ? digest(region) : shardKey(shard, 'digest', region);
   return {
     prefix,
-    session: (sid) => prefix + sid,
+    shards,
+    shardOf,
+    session,
     meta(sid) {
-      const key = prefix + sid;
+      const key = session(sid);
+      const shard = shardOf(sid);
+      if (shard !== undefined) return `{${tags[shard]}}:m:${key}`;
       if (!tagged) return `{${clientKeyPrefix}${key}}:m`;
       return `{${hashTagOf(clientKeyPrefix + key)}}:m:${key}`;
     },
+    outboxOf(sid, region) {
+      const shard = shardOf(sid);
+      return shard === undefined
+        ? internalKey(prefix, 'outbox', region, clientKeyPrefix)
+        : shardKey(shard, 'outbox', region);
+    },
+    digestOf: (sid, region) => shardDigest(shardOf(sid), region),
+    shardDigest,
+    sessionOutboxes(region) {
+      if (shards === 0) {
+        const key = internalKey(prefix, 'outbox', region, clientKeyPrefix);
+        return [{ key, shard: undefined, stream: streamName(region, undefined) }];
+      }
+      return tags.map((_, shard) => ({
+        key: shardKey(shard, 'outbox', region),
+        shard,
+        stream: streamName(region, shard),
+      }));
+    },
+    digests: (region) =>
+      shards === 0 ? [digest(region)] : tags.map((_, shard) => shardKey(shard, 'digest', region)),
     internal: (family, region) => internalKey(prefix, family, region, clientKeyPrefix),
     sequence: (region) => sequenceKey(internalKey(prefix, 'outbox', region, clientKeyPrefix)),
     status: (region) => internalKey(prefix, 'status', region, clientKeyPrefix),
@@ -101,7 +187,7 @@ export function createKeySpace(prefix: string, clientKeyPrefix = ''): KeySpace {
       const key = internalKey(prefix, 'seen', region, clientKeyPrefix);
       return origin === undefined ? key : `${key}:${origin}`;
     },
-    digest: (region) => internalKey(prefix, 'digest', region, clientKeyPrefix),
+    digest,
     resync(region, part) {
       const key = internalKey(prefix, 'resync', region, clientKeyPrefix);
       return part === undefined ? key : `${key}:${part}`;
@@ -115,7 +201,14 @@ export function createKeySpace(prefix: string, clientKeyPrefix = ''): KeySpace {
         : `${prefix}|revoked:${region}`),
     sidOf(key) {
       if (!key.startsWith(prefix)) return undefined;
-      const sid = key.slice(prefix.length);
+      let sid = key.slice(prefix.length);
+      if (shards !== 0) {
+        const close = sid.indexOf('}');
+        if (!sid.startsWith('{') || close < 0) return undefined;
+        const shard = tagIndex.get(sid.slice(1, close));
+        sid = sid.slice(close + 1);
+        if (shard === undefined || shardOfSession(sid, shards) !== shard) return undefined;
+      }
       return isValidSessionId(sid) ? sid : undefined;
     },
   };

@@ -29,10 +29,40 @@ function windowCounts(name: string, after: number): boolean {
 
 /**
  * Reads `region`'s digest windows that start after `after` (epoch ms), and forgets the names of windows
- * whose hash has expired. `undefined` when the region keeps no digests at all.
+ * whose hash has expired. `undefined` when the region keeps no digests at all. With outbox shards each
+ * shard keeps its own digests (src/keys.ts): the region's are their sums, window by window and bucket
+ * by bucket.
  */
 export async function readDigests(region: ResolvedRegion, after: number): Promise<RegionDigests | undefined> {
-  const key = region.keys.digest(region.id);
+  const parts = await Promise.all(
+    region.keys.digests(region.id).map((key) => readDigestKey(region, key, after)),
+  );
+  const found = parts.filter((part): part is RegionDigests => part !== undefined);
+  if (found.length === 0) return undefined;
+  if (found.length === 1) return found[0];
+  const total = new Map<string, Map<number, bigint>>();
+  for (const part of found) {
+    for (const [name, buckets] of part) {
+      const window = total.get(name) ?? new Map<number, bigint>();
+      total.set(name, window);
+      for (const [bucket, sum] of buckets) window.set(bucket, (window.get(bucket) ?? 0n) + BigInt(sum));
+    }
+  }
+  const digests: RegionDigests = new Map();
+  for (const [name, buckets] of total) {
+    const kept = new Map<number, string>();
+    for (const [bucket, sum] of buckets) if (sum !== 0n) kept.set(bucket, sum.toString());
+    digests.set(name, kept);
+  }
+  return digests;
+}
+
+/** The digest windows of one digest key (one slot: the key and its windows share a hash tag). */
+async function readDigestKey(
+  region: ResolvedRegion,
+  key: string,
+  after: number,
+): Promise<RegionDigests | undefined> {
   const names = await region.client.smembers(key);
   if (names.length === 0) return undefined;
   const ended = names.filter((name) => name !== 'n' && (Number(name) + 2) * DIGEST_WINDOW_MS < Date.now());

@@ -7,7 +7,8 @@ import { ConfigError } from '../errors.js';
 import { createKeySpace, type KeySpace, prefixProblem } from '../keys.js';
 import { parseMeta, type SessionMeta } from '../redis/meta.js';
 import { isValidSessionId } from '../validation/ids.js';
-import { globEscape, keyPrefixOf } from '../wire/internal-keys.js';
+import { globEscape, hashTagOf, keyPrefixOf } from '../wire/internal-keys.js';
+import { MAX_OUTBOX_SHARDS } from '../wire/outbox-shards.js';
 
 /** One region as the admin tools reach it. */
 export interface AdminRegion {
@@ -17,6 +18,13 @@ export interface AdminRegion {
   readonly client: Redis | Cluster;
   /** The store's key prefix. @default 'sess:' */
   readonly prefix?: string;
+  /**
+   * The region's stores' `outboxShards` when they keep the sharded layout (they replicate on a Redis
+   * Cluster, or set it above 1; docs/replication.md "Sharded outboxes"): 8 for a replicating Cluster
+   * left at the default. Omitted: the unsharded layout.
+   * @default undefined
+   */
+  readonly outboxShards?: number;
 }
 
 /** A region with its key space resolved. */
@@ -54,7 +62,22 @@ export function resolveRegions(regions: readonly AdminRegion[]): ResolvedRegion[
     const problem = typeof prefix === 'string' ? prefixProblem(prefix) : 'must be a string';
     if (problem !== undefined) throw new ConfigError(`regions[${i}].prefix`, problem);
     const keyPrefix = keyPrefixOf(region.client);
-    return { id: region.id, client: region.client, keys: createKeySpace(prefix, keyPrefix), keyPrefix };
+    const shards = region.outboxShards;
+    if (
+      shards !== undefined &&
+      (!Number.isInteger(shards) ||
+        shards < 1 ||
+        shards > MAX_OUTBOX_SHARDS ||
+        hashTagOf(keyPrefix + prefix) !== undefined)
+    ) {
+      throw new ConfigError(
+        `regions[${i}].outboxShards`,
+        `must be the stores' outboxShards, 1 to ${MAX_OUTBOX_SHARDS}, with a prefix without a hash tag`,
+      );
+    }
+    const sharded = shards !== undefined && (shards > 1 || (region.client as Cluster).isCluster === true);
+    const keys = createKeySpace(prefix, keyPrefix, sharded ? shards : 0);
+    return { id: region.id, client: region.client, keys, keyPrefix };
   });
 }
 
@@ -78,6 +101,7 @@ export async function scanSessionIds(
   onPage: (sids: string[]) => void,
 ): Promise<void> {
   const { client, keys, keyPrefix } = region;
+  if (keys.shards > 0) return scanShardedIds(region, count, onPage);
   const metaKey = keyPrefix + keys.meta(MARK);
   const at = metaKey.lastIndexOf(MARK);
   const before = metaKey.slice(0, at);
@@ -98,6 +122,36 @@ export async function scanSessionIds(
   ];
   // On a Redis Cluster each master holds its own keys: every master is scanned (a Cluster's own
   // `scan` would ask one node only).
+  const nodes = (client as Cluster).isCluster ? (client as Cluster).nodes('master') : [client as Redis];
+  for (const [match, sidOf] of patterns) {
+    for (const node of nodes) await scanNode(node, match, count, sidOf, onPage);
+  }
+}
+
+/**
+ * {@link scanSessionIds} for the sharded layout: values `P{s<i>.<k>}<sid>`, metadata
+ * `{s<i>.<k>}:m:P{s<i>.<k>}<sid>` (src/keys.ts), each checked by the key space.
+ */
+async function scanShardedIds(
+  region: ResolvedRegion,
+  count: number,
+  onPage: (sids: string[]) => void,
+): Promise<void> {
+  const { client, keys, keyPrefix } = region;
+  const start = keyPrefix + keys.prefix;
+  const sidOfValue = (key: string) =>
+    key.startsWith(keyPrefix) ? keys.sidOf(key.slice(keyPrefix.length)) : undefined;
+  const patterns: [string, (key: string) => string | undefined][] = [
+    [`${globEscape(start)}{s*}*`, sidOfValue],
+    [
+      `${globEscape(keyPrefix)}{s*}:m:${globEscape(keys.prefix)}{s*}*`,
+      (key) => {
+        const at = key.indexOf('}:m:');
+        const sid = at < 0 ? undefined : keys.sidOf(key.slice(at + 4));
+        return sid !== undefined && key === keyPrefix + keys.meta(sid) ? sid : undefined;
+      },
+    ],
+  ];
   const nodes = (client as Cluster).isCluster ? (client as Cluster).nodes('master') : [client as Redis];
   for (const [match, sidOf] of patterns) {
     for (const node of nodes) await scanNode(node, match, count, sidOf, onPage);

@@ -130,6 +130,14 @@ export interface SubscribeOptions {
    */
   source?: StreamSource;
   /**
+   * Transports that read outboxes directly: the outbox streams session changes of `region` go to, each
+   * with the name its numbers travel under (`<region>`, or `<region>#<shard>` for an outbox shard, see
+   * docs/replication.md "Sharded outboxes"), for this region and every other (every region uses the same
+   * layout). Without it, each region has its one outbox.
+   * @default undefined
+   */
+  outboxes?: (region: string) => readonly { readonly key: string; readonly stream: string }[];
+  /**
    * Transports that read outboxes directly: true when this region runs a relay over its own outbox (it
    * seals), which then trims the outbox itself; the transport only trims what it was asked to publish.
    * @default false

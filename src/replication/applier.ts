@@ -96,8 +96,11 @@ export interface ApplierOptions {
   readonly maxSkewMs: number;
   /** Longest wait for Redis per chunk; past it the batch fails and is delivered again. */
   readonly timeoutMs: number;
-  /** This region's digest key (verify), kept in step by the apply script. */
-  readonly digestKey?: string;
+  /**
+   * This region, when the apply script keeps its digests (verify) in step: each chunk takes the digest
+   * key of its sessions' shard (`KeySpace.shardDigest`).
+   */
+  readonly digestRegion?: string;
   /** This region's revocation channel (`KeySpace.revoked`): each session a destroy ends is published. */
   readonly revokedChannel?: string;
   /**
@@ -112,6 +115,11 @@ export interface ApplierOptions {
  * the chunks sent at once so ioredis pipelines them. The script enforces the conflict rules and the
  * sanity checks (docs/replication.md), so duplicates, reordering and replays are harmless. A batch
  * rejects if any call fails or times out, and is then delivered again by the transport.
+ *
+ * Every script call touches one Redis Cluster slot: with outbox shards (src/keys.ts) a batch's changes
+ * are grouped by their session's shard, whose hash tag all its keys (and its digest key) carry, and each
+ * group is chunked on its own; a user's "revoked before" mark (its key in the user's own slot) goes in a
+ * call of its own. Within a group the changes keep their order.
  */
 export class Applier {
   private readonly batchWrites: () => void;
@@ -126,23 +134,49 @@ export class Applier {
    */
   async apply(batch: readonly ChangeEvent[]): Promise<{ outcome: ApplyOutcome; oldFrom: Set<string> }> {
     const { events, coalesced } = coalesceTouches(batch);
+    const parts: ChangeEvent[][] = [];
     const chunks: Promise<{ results: ApplyResult[]; old: boolean[] }>[] = [];
     this.batchWrites();
-    for (let i = 0; i < events.length; i += APPLY_CHUNK) {
-      chunks.push(this.applyChunk(events.slice(i, i + APPLY_CHUNK)));
+    for (const [shard, group] of this.groups(events)) {
+      for (let i = 0; i < group.length; i += APPLY_CHUNK) {
+        const part = group.slice(i, i + APPLY_CHUNK);
+        parts.push(part);
+        chunks.push(this.applyChunk(part, shard));
+      }
     }
     const outcome = emptyOutcome();
     outcome.coalesced = coalesced;
     const oldFrom = new Set<string>();
-    let at = 0;
-    for (const { results, old } of await Promise.all(chunks)) {
+    (await Promise.all(chunks)).forEach(({ results, old }, c) => {
+      const part = parts[c] as ChangeEvent[];
       results.forEach((result, i) => {
         outcome[OUTCOME_OF[result] ?? 'invalid']++;
-        if (old[i]) oldFrom.add((events[at + i] as ChangeEvent).origin);
+        if (old[i]) oldFrom.add((part[i] as ChangeEvent).origin);
       });
-      at += results.length;
-    }
+    });
     return { outcome, oldFrom };
+  }
+
+  /**
+   * The events by script call group: everything together without shards (one slot or a single node);
+   * with shards one group per session shard, and each revoke alone (shard -1: no digest key).
+   */
+  private groups(events: readonly ChangeEvent[]): [number | undefined, ChangeEvent[]][] {
+    const { keys } = this.options;
+    if (keys.shards === 0) return events.length === 0 ? [] : [[undefined, [...events]]];
+    const byShard = new Map<number, ChangeEvent[]>();
+    const alone: [number, ChangeEvent[]][] = [];
+    for (const event of events) {
+      if (event.op === 'revoke') {
+        alone.push([-1, [event]]);
+        continue;
+      }
+      const shard = keys.shardOf(event.sid) as number;
+      const group = byShard.get(shard);
+      if (group) group.push(event);
+      else byShard.set(shard, [event]);
+    }
+    return [...byShard.entries(), ...alone];
   }
 
   /** The valid user id of a replicated session, or `undefined` (none, no index, or not parseable). */
@@ -157,8 +191,13 @@ export class Applier {
     }
   }
 
-  private applyChunk(events: readonly ChangeEvent[]): Promise<{ results: ApplyResult[]; old: boolean[] }> {
-    const { keys, client, horizonMs, maxSkewMs, timeoutMs, digestKey, revokedChannel } = this.options;
+  private applyChunk(
+    events: readonly ChangeEvent[],
+    shard: number | undefined,
+  ): Promise<{ results: ApplyResult[]; old: boolean[] }> {
+    const { keys, client, horizonMs, maxSkewMs, timeoutMs, digestRegion, revokedChannel } = this.options;
+    const digestKey =
+      digestRegion === undefined || shard === -1 ? undefined : keys.shardDigest(shard, digestRegion);
     const changes: RemoteChange[] = events.map((event) => {
       if (event.op === 'revoke') {
         const user = keys.user(event.sid);

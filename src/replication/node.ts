@@ -9,6 +9,7 @@ import {
   TimeoutError,
   TransportError,
 } from '../errors.js';
+import type { SessionOutbox } from '../keys.js';
 import { appendEnvelopes } from '../redis/commands.js';
 import { Lifecycle, type LifecycleState } from '../runtime/lifecycle.js';
 import { settledWithin, withTimeout } from '../runtime/timeout.js';
@@ -58,7 +59,10 @@ export class ReplicationNode {
   readonly pipeline: Pipeline;
   /** The options, defaults filled in. */
   readonly options: ResolvedNodeOptions;
-  private readonly relay: OutboxRelay | undefined;
+  /** One relay per outbox (the unsharded one, and each session shard's), for a broker or to seal. */
+  private readonly relays: OutboxRelay[] = [];
+  /** The outboxes of this region: the unsharded one first, then the session shards' (src/keys.ts). */
+  private readonly outboxes: SessionOutbox[];
   private readonly state: ResyncState;
   private readonly deadLetters: DeadLetters;
   private readonly sequences: SequenceTracker;
@@ -87,6 +91,8 @@ export class ReplicationNode {
     this.options = options;
     const { client, keys, region, transport, sealer } = options;
     this.outboxKey = keys.internal('outbox', region);
+    this.outboxes = [{ key: this.outboxKey, shard: undefined, stream: region }];
+    if (keys.shards > 0) this.outboxes.push(...keys.sessionOutboxes(region));
     const onError = (error: GeoSessionError) => this.report(error);
     const report = (error: unknown) => this.report(asReported(error));
     this.clock = new RedisClock(client, options.now);
@@ -128,11 +134,13 @@ export class ReplicationNode {
     });
     registerHeartbeat(this.pipeline);
     // A relay reads the outbox for a broker, or to seal what it holds.
-    if (!transport.readsOutbox || (sealer && !options.sendUnsealed)) {
-      this.relay = new OutboxRelay({
+    const relayed = !transport.readsOutbox || (sealer && !options.sendUnsealed);
+    for (const outbox of relayed ? this.outboxes : []) {
+      const relay = new OutboxRelay({
         client,
         region,
-        outboxKey: this.outboxKey,
+        outboxKey: outbox.key,
+        stream: outbox.stream,
         publish: (envelopes: Envelope[]) => this.pipeline.publish(envelopes),
         onPoison: (poison) => this.pipeline.refusePoison(poison),
         onError: report,
@@ -145,6 +153,7 @@ export class ReplicationNode {
         // While unsealed envelopes are accepted, regions that do not seal yet may read the outbox itself.
         keepReaders: transport.readsOutbox && options.acceptUnsealed,
       });
+      this.relays.push(relay);
     }
     const onTransportError = (error: Error) => report(error);
     const onBacklog = (b: PeerBacklog) => this.onBacklog(b);
@@ -266,10 +275,12 @@ export class ReplicationNode {
     for (const timer of this.timers.splice(0)) clearInterval(timer);
   }
 
-  /** Announces this region's last number if its outbox has been quiet for a heartbeat's time. */
-  private beat(): Promise<void> {
-    const { client, region, heartbeatMs, operationTimeoutMs } = this.options;
-    return beat(client, this.outboxKey, region, heartbeatMs, operationTimeoutMs);
+  /** Announces each outbox's last number if it has been quiet for a heartbeat's time. */
+  private async beat(): Promise<void> {
+    const { client, heartbeatMs, operationTimeoutMs } = this.options;
+    await Promise.all(
+      this.outboxes.map((o) => beat(client, o.key, o.stream, heartbeatMs, operationTimeoutMs)),
+    );
   }
 
   private onGap(gap: SequenceGap): void {
@@ -277,9 +288,13 @@ export class ReplicationNode {
     this.state.mark(gap.origin, describeGap(gap), { cause: 'gap', missed });
   }
 
-  /** Late arrivals filled every gap of `origin`: a need recorded for a gap alone is cleared. */
+  /**
+   * Late arrivals filled every gap of `origin` (of each of its outboxes): a need recorded for a gap
+   * alone is cleared.
+   */
   private onHealed(origin: string): void {
     if (this.state.snapshot()[origin]?.cause !== 'gap') return;
+    if (this.sequences.hasGaps(origin)) return;
     this.state.clear(origin).catch((error: unknown) => this.report(asReported(error)));
   }
 
@@ -309,10 +324,20 @@ export class ReplicationNode {
           ? 'both'
           : 'published';
     const synced = this.syncClock();
+    const { keys } = this.options;
     const subscription = await this.pipeline.subscribe({
       source,
-      relayed: this.relay !== undefined,
+      relayed: this.relays.length > 0,
       signal: this.life.signal,
+      // With outbox shards a transport that reads outboxes reads every one of them.
+      ...(keys.shards > 0
+        ? {
+            outboxes: (region: string) => [
+              { key: keys.internal('outbox', region), stream: region },
+              ...keys.sessionOutboxes(region),
+            ],
+          }
+        : {}),
     });
     if (this.life.stopping) {
       // Closed while subscribing, by a transport that finished anyway: this subscription is ours to close.
@@ -320,7 +345,7 @@ export class ReplicationNode {
       this.life.check();
     }
     this.subscription = subscription;
-    this.relay?.start();
+    for (const relay of this.relays) relay.start();
     this.startTimers();
     this.life.markRunning();
     await this.life.race(Promise.all([this.loading, synced]));
@@ -422,7 +447,10 @@ export class ReplicationNode {
     this.closing = (async () => {
       if (this.starting) await settledWithin(this.starting, limitMs);
       const left = Math.max(0, deadline - Date.now());
-      const stopping = Promise.all([this.relay?.stop(left), this.subscription?.close()]);
+      const stopping = Promise.all([
+        ...this.relays.map((relay) => relay.stop(left)),
+        this.subscription?.close(),
+      ]);
       await settledWithin(stopping, left);
       this.life.markClosed();
     })();

@@ -1,6 +1,12 @@
 import type { Envelope } from '../contracts/envelope.js';
 import type { RefusalReason, Sealer } from '../contracts/sealer.js';
-import type { Poison, ReplicationTransport, StreamSource, Subscription } from '../contracts/transport.js';
+import type {
+  Poison,
+  ReplicationTransport,
+  StreamSource,
+  SubscribeOptions,
+  Subscription,
+} from '../contracts/transport.js';
 import { EventError, GeoSessionError, MessageTooLargeError, SealError, TransientError } from '../errors.js';
 import { asTransient, isDeterministicFailure } from '../failures/reply-errors.js';
 import { RateLimiter } from '../failures/report.js';
@@ -194,6 +200,7 @@ export class Pipeline {
     relayed: boolean;
     maxBatch?: number;
     signal?: AbortSignal;
+    outboxes?: SubscribeOptions['outboxes'];
   }): Promise<Subscription> {
     return this.options.transport.subscribe({
       channel: this.options.channel,

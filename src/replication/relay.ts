@@ -16,6 +16,12 @@ export interface OutboxRelayOptions {
   readonly client: Redis;
   readonly region: string;
   readonly outboxKey: string;
+  /**
+   * The name the outbox's numbers travel under (src/wire/outbox-shards.ts `streamName`): the region for
+   * its one outbox, `<region>#<shard>` for a shard's.
+   * @default region
+   */
+  readonly stream?: string;
   /** Seals (when configured) and publishes; resolves once the broker confirmed. */
   publish(envelopes: Envelope[]): Promise<void>;
   /** Entries of the outbox that are not envelopes. */
@@ -103,7 +109,7 @@ export class OutboxRelay {
     const envelopes: Envelope[] = [];
     for (const [id, fields] of entries) {
       if (fields === null) continue;
-      const parsed = envelopeOfEntry(this.options.region, id, fields);
+      const parsed = envelopeOfEntry(this.options.region, id, fields, this.options.stream);
       if (isPoison(parsed)) this.options.onPoison(parsed);
       else envelopes.push(parsed);
     }

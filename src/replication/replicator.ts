@@ -132,7 +132,7 @@ export class Replicator {
       horizonMs: options.horizonMs,
       maxSkewMs: options.maxSkewMs,
       timeoutMs: options.operationTimeoutMs,
-      digestKey: keys.digest(options.region),
+      digestRegion: options.region,
       revokedChannel: keys.revoked(options.region),
       userOf: options.userOf,
     });

@@ -62,7 +62,10 @@ export interface OperationsContext {
   readonly options: ResolvedOptions;
   readonly keys: KeySpace;
   readonly deadlines: Deadlines;
-  /** This region's outbox when the store replicates. */
+  /**
+   * This region's outbox when the store replicates (the unsharded one; with outbox shards each session's
+   * changes go to its shard's, `KeySpace.outboxOf`).
+   */
   readonly outbox: string | undefined;
   readonly readThrough: ReadThrough | undefined;
   /** The near cache, when the store has one (src/session/near-cache.ts). */
@@ -246,7 +249,7 @@ export class SessionOperations {
       });
       return;
     }
-    const keys = { ...this.keysOf(sid), outbox };
+    const keys = { ...this.keysOf(sid), outbox: this.ctx.keys.outboxOf(sid, options.region) };
     const work = touchSession(options.client, keys, {
       lifetimeMs,
       ruleMs,
@@ -365,8 +368,8 @@ export class SessionOperations {
     return {
       value: keys.session(sid),
       meta: keys.meta(sid),
-      outbox,
-      digest: outbox === undefined ? undefined : keys.digest(options.region),
+      outbox: outbox === undefined ? undefined : keys.outboxOf(sid, options.region),
+      digest: outbox === undefined ? undefined : keys.digestOf(sid, options.region),
     };
   }
 

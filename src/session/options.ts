@@ -20,6 +20,7 @@ import {
   resolveAlertRules,
 } from './alert-options.js';
 import { type NearCacheOptions, type ResolvedNearCache, resolveNearCache } from './near-cache-options.js';
+import { resolveOutboxShards } from './outbox-shards-option.js';
 
 /** Options of {@link GeoSessionStore}. Only `region` and `client` are required. */
 export interface GeoSessionStoreOptions {
@@ -41,7 +42,8 @@ export interface GeoSessionStoreOptions {
   /**
    * The user a session belongs to (`undefined`: none). With it the scripts keep a per-user index of
    * sessions in every region (`store.sessionsOf`, `store.logoutEverywhere`). A user id is checked as a
-   * session id is: 1 to 256 printable ASCII characters, no `{`, `}` or `|`. Not with Redis Cluster.
+   * session id is: 1 to 256 printable ASCII characters, no `{`, `}` or `|`. Not with Redis Cluster (the
+   * index's keys are in another slot than the session's: refused with a `ConfigError`).
    * @default undefined
    */
   userId?: ((session: SessionData) => string | undefined) | undefined;
@@ -88,10 +90,23 @@ export interface GeoSessionStoreOptions {
   tombstoneTtl?: number;
   /**
    * Replication transport. Without one, the store is a single-region store. With one, `sealer` is
-   * required (a sealer, or `'none'` said explicitly).
+   * required (a sealer, or `'none'` said explicitly). With a Redis Cluster client, any transport but
+   * Redis Streams (which reads one outbox per region; see `outboxShards`).
    * @default undefined
    */
   transport?: ReplicationTransport;
+  /**
+   * How many outbox streams this region's session changes are spread over (docs/replication.md,
+   * "Sharded outboxes"), 1 to 256. Every change of one session goes to the same shard, and the session's
+   * keys carry that shard's hash tag (`P{s<i>.<k>}<sid>`), so on a Redis Cluster one script writes the
+   * session and its shard's outbox in one slot, and the shards spread over the masters. With 1 on a
+   * single node (the default there) every key is as it always was, connect-redis compatible. A Redis
+   * Cluster that replicates is always sharded (one shard at least); a prefix with its own hash tag
+   * (`{app}sess:`) keeps one outbox in its one slot (only 1 is accepted). Every process of every region
+   * must use the same value, or read-through and verify see other keys.
+   * @default 8 on a Redis Cluster with a `transport` (and a prefix without a hash tag), else 1
+   */
+  outboxShards?: number;
   /**
    * Clients of other regions' Redis, by region id, for read-through: a local miss for an id born in
    * one of them is read from there.
@@ -253,6 +268,8 @@ export interface ResolvedOptions {
   readonly operationTimeoutMs: number;
   readonly tombstoneTtl: number;
   readonly transport: ReplicationTransport | undefined;
+  /** The key space's outbox shards: 0 for the unsharded layout (see `outboxShards`). */
+  readonly outboxShards: number;
   readonly remotes: Readonly<Record<string, RedisClient>>;
   readonly readThroughTimeoutMs: number;
   readonly readThroughNegativeTtlMs: number;
@@ -318,6 +335,7 @@ const KNOWN = [
   'operationTimeoutMs',
   'tombstoneTtl',
   'transport',
+  'outboxShards',
   'remotes',
   'readThroughTimeoutMs',
   'readThroughNegativeTtlMs',
@@ -430,12 +448,20 @@ export function resolveOptions(input: GeoSessionStoreOptions): ResolvedOptions {
         'must be a replication transport (e.g. createRedisStreamsTransport())',
       );
     }
-    if ((input.client as Cluster).isCluster) {
-      throw new ConfigError(
-        'transport',
-        'needs a single-node Redis client: replication over Redis Cluster is not supported yet',
-      );
-    }
+  }
+  const outboxShards = resolveOutboxShards({
+    outboxShards: input.outboxShards,
+    client: input.client,
+    prefix,
+    transport,
+  });
+  if (outboxShards > 0 && input.nearCache !== undefined && input.nearCache !== false) {
+    // The near cache tracks the value and metadata keys by two prefixes; sharded keys carry their
+    // shard's hash tag after the prefix, which it does not map back to a session.
+    throw new ConfigError(
+      'nearCache',
+      'cannot be used with the sharded key layout (outboxShards above 1, or replication on a Cluster)',
+    );
   }
 
   const sealer = input.sealer === 'none' ? undefined : input.sealer;
@@ -520,6 +546,7 @@ export function resolveOptions(input: GeoSessionStoreOptions): ResolvedOptions {
     ),
     tombstoneTtl,
     transport,
+    outboxShards,
     remotes: Object.freeze(remotes),
     readThroughTimeoutMs: numberOption(
       'readThroughTimeoutMs',

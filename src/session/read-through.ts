@@ -21,8 +21,11 @@ export interface ReadThroughOptions {
   /** The stale-event horizon and the largest clock skew, ms (as the applier uses them). */
   readonly horizonMs: number;
   readonly maxSkewMs: number;
-  /** This region's digest key (verify), kept in step when a session read through is stored. */
-  readonly digestKey?: string;
+  /**
+   * The digest key (verify) a session counts in here (`KeySpace.digestOf`), kept in step when a session
+   * read through is stored.
+   */
+  readonly digestOf?: ((sid: string) => string) | undefined;
   /** True when a logout's tombstone stands for the id here (a logout here is never undone by a remote). */
   hasTombstone(sid: string): Promise<boolean>;
   onError(error: ReadThroughError): void;
@@ -130,7 +133,7 @@ export class ReadThrough {
   private async adopt(sid: string, text: string, metaText: string | null): Promise<void> {
     const meta = parseMeta(metaText);
     if (!meta || meta.tombstone || meta.version === undefined || meta.fingerprint === undefined) return;
-    const { local, keys, horizonMs, maxSkewMs, timeoutMs, digestKey } = this.options;
+    const { local, keys, horizonMs, maxSkewMs, timeoutMs, digestOf } = this.options;
     const time = versionTime(meta.version);
     const written = meta.writtenExpiry ?? meta.expiresAt;
     const base = { value: keys.session(sid), meta: keys.meta(sid), lifetimeMs: meta.lifetimeMs ?? 0, time };
@@ -151,7 +154,7 @@ export class ReadThrough {
       changes.push({ ...base, op: 't', version, expiresAt: meta.expiresAt, fingerprint: '', data: '' });
     }
     const stored = withTimeout(
-      applyChanges(local, changes, horizonMs, maxSkewMs, digestKey),
+      applyChanges(local, changes, horizonMs, maxSkewMs, digestOf?.(sid)),
       timeoutMs,
       () => new Error(`no answer within ${timeoutMs} ms`),
     );

@@ -162,7 +162,14 @@ export class StatusMonitor {
       const [dead, groups, resync, needs] = await Promise.all([
         readDeadLetterCount(client, keys.internal('dead', region)),
         transport.readsOutbox
-          ? readPeerGroups(client, [keys.internal('outbox', region), keys.internal('relay', region)])
+          ? readPeerGroups(client, [
+              // The outbox, each outbox shard's (the same key when unsharded), and the relay stream.
+              ...new Set([
+                keys.internal('outbox', region),
+                ...keys.sessionOutboxes(region).map((o) => o.key),
+              ]),
+              keys.internal('relay', region),
+            ])
           : Promise.resolve(new Map<string, GroupSummary>()),
         readResyncProgress(client, keys.internal('resync', region)),
         readResyncNeeds(client, keys.internal('state', region)),

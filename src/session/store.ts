@@ -121,7 +121,7 @@ export class GeoSessionStore extends BaseStore {
     this.disableTouch = resolved.disableTouch;
     this.disableTTL = resolved.disableTTL;
     this.scanCount = resolved.scanCount;
-    this.keys = createKeySpace(resolved.prefix, keyPrefixOf(this.client));
+    this.keys = createKeySpace(resolved.prefix, keyPrefixOf(this.client), resolved.outboxShards);
     this.deadlines = new Deadlines(resolved.operationTimeoutMs);
     const readThrough =
       Object.keys(resolved.remotes).length === 0
@@ -135,7 +135,7 @@ export class GeoSessionStore extends BaseStore {
             local: resolved.client,
             horizonMs: Math.round(resolved.tombstoneTtl * 1000),
             maxSkewMs: resolved.maxClockSkewMs,
-            digestKey: resolved.transport ? this.keys.digest(resolved.region) : undefined,
+            digestOf: resolved.transport ? (sid) => this.keys.digestOf(sid, resolved.region) : undefined,
             hasTombstone: (sid) => this.ops.hasTombstone(sid, 'get'),
             onError: (error: ReadThroughError) => this.reportError(error),
           });

@@ -187,12 +187,24 @@ export class StreamGroupReader {
     // pending list first; a resent `>` read would leave them there until claimIdleMs. Nor be
     // auto-pipelined (a duplicate inherits `enableAutoPipelining`): each read goes out on its own,
     // at once, and the watchdog's disconnect can only ever cut that one read.
-    const conn = this.options.client.duplicate({
+    const settings = {
       maxRetriesPerRequest: 1,
       enableOfflineQueue: true,
       autoResendUnfulfilledCommands: false,
-      enableAutoPipelining: false,
-    });
+    };
+    const client = this.options.client as Redis & { isCluster?: boolean };
+    // On a Redis Cluster the reads get a Cluster of their own (its duplicate takes its startup nodes
+    // first): one stream is one slot, so its reads go to that slot's master on a connection no other
+    // command and no other reader uses, and the Cluster follows MOVED and failovers by itself (a slot's
+    // new master is found by the slot map it refreshes on a redirection or a lost connection).
+    const conn = (
+      client.isCluster
+        ? (client.duplicate as unknown as (nodes: unknown[], options: object) => Redis)([], {
+            enableAutoPipelining: false,
+            redisOptions: { ...(client.options as { redisOptions?: object }).redisOptions, ...settings },
+          })
+        : client.duplicate({ ...settings, enableAutoPipelining: false })
+    ) as Redis;
     conn.on('error', () => {
       // Connection errors surface through the commands that fail; ioredis reconnects by itself.
     });

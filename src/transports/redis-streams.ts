@@ -254,11 +254,11 @@ class RedisStreamsTransport extends TransportEvents implements ReplicationTransp
         Promise.all(others.map((origin) => this.readersFor(channel, origin, life.signal))),
       );
       life.check();
+      const streamsOf = (origin: string) => this.streamsOf(channel, origin, families, options.outboxes);
       for (const [i, origin] of others.entries()) {
-        for (const family of families) {
-          const key = this.stream(channel, family, origin);
+        for (const { family, key, stream } of streamsOf(origin)) {
           for (let n = 0; n < (counts[i] as number); n++) {
-            const id = `${origin}/${family}/${n}`;
+            const id = `${origin}/${key}/${n}`;
             readers.push(
               new StreamGroupReader({
                 client: this.client(origin),
@@ -273,7 +273,7 @@ class RedisStreamsTransport extends TransportEvents implements ReplicationTransp
                   const envelopes: Envelope[] = [];
                   for (const [entryId, fields] of entries) {
                     if (fields === null) continue; // trimmed after it was claimed
-                    const parsed = envelopeOfEntry(origin, entryId, fields);
+                    const parsed = envelopeOfEntry(origin, entryId, fields, stream);
                     if (isPoison(parsed)) options.onPoison?.(parsed);
                     else envelopes.push(parsed);
                   }
@@ -311,11 +311,13 @@ class RedisStreamsTransport extends TransportEvents implements ReplicationTransp
       };
       let busy = false;
       const tend = async () => {
-        await this.trimOwn(channel, region, others, options.relayed === true, report);
+        const ownFamilies: InternalFamily[] = options.relayed === true ? ['relay'] : ['outbox', 'relay'];
+        const ownKeys = this.streamsOf(channel, region, ownFamilies, options.outboxes).map((s) => s.key);
+        await this.trimOwn(ownKeys, region, others, report, channel);
         for (const origin of others) {
-          for (const family of families) {
+          for (const { key } of streamsOf(origin)) {
             if (life.stopping) return;
-            await this.tendRemote(channel, family, origin, region, own, missed, report);
+            await this.tendRemote(key, origin, region, own, missed, report);
           }
         }
       };
@@ -375,19 +377,34 @@ class RedisStreamsTransport extends TransportEvents implements ReplicationTransp
     this.setState(unhealthy.size > 0 || behind ? 'degraded' : 'ready');
   }
 
-  /** Trims this region's own streams within the backlog bound and reports each peer's backlog. */
-  private async trimOwn(
+  /**
+   * The streams of `origin` to read, by family: its published (`relay`) stream, and its outboxes (the
+   * one, or with `outboxes` every shard's, each with the name its numbers travel under).
+   */
+  private streamsOf(
     channel: string,
+    origin: string,
+    families: readonly InternalFamily[],
+    outboxes: SubscribeOptions['outboxes'],
+  ): { family: InternalFamily; key: string; stream: string }[] {
+    return families.flatMap((family) =>
+      family === 'outbox' && outboxes
+        ? outboxes(origin).map((o) => ({ family, key: o.key, stream: o.stream }))
+        : [{ family, key: this.stream(channel, family, origin), stream: origin }],
+    );
+  }
+
+  /** Trims this region's own streams (`keys`) within the backlog bound and reports each peer's backlog. */
+  private async trimOwn(
+    keys: readonly string[],
     region: string,
     others: string[],
-    relayed: boolean,
     report: (error: GeoSessionError) => void,
+    channel: string,
   ): Promise<void> {
     const client = this.client(region);
-    const families: InternalFamily[] = relayed ? ['relay'] : ['outbox', 'relay'];
     const reports = new Map<string, PeerBacklog>();
-    for (const family of families) {
-      const key = this.stream(channel, family, region);
+    for (const key of keys) {
       try {
         if ((await client.exists(key)) === 0) continue;
         for (const report of await trimStream(client, key, others, this.settings.bound)) {
@@ -409,8 +426,7 @@ class RedisStreamsTransport extends TransportEvents implements ReplicationTransp
 
   /** On a stream this region reads: notices entries it missed, removes its own dead consumers. */
   private async tendRemote(
-    channel: string,
-    family: InternalFamily,
+    key: string,
     origin: string,
     region: string,
     own: ReadonlySet<string>,
@@ -421,7 +437,6 @@ class RedisStreamsTransport extends TransportEvents implements ReplicationTransp
     // needs no more than the ACL in docs/security.md: a stream that does not exist yet fails XINFO
     // with "no such key", which is ignored below.
     const client = this.client(origin);
-    const key = this.stream(channel, family, origin);
     try {
       if (await groupMissedEntries(client, key, region)) {
         if (!missed.has(key)) {

@@ -11,7 +11,9 @@ import { envelopeProblem, preview } from './broker-frame.js';
  * - `b`: the same without a number, as scripts before numbering wrote it; its id `<origin>:<entry id>`.
  * - `e`: any envelope, as a relay or `publish` appends it: the line `<kind> <time> <id>`, then `\n` and
  *   the body as it is.
- * The origin is the region whose stream it is: an entry cannot claim another.
+ * The origin is the region whose stream it is: an entry cannot claim another. A `q` entry of one of an
+ * origin's outbox shards carries the shard's stream name in its id, `<origin>#<shard>:<epoch>.<n>`
+ * (src/wire/outbox-shards.ts), so each shard's numbers are tracked on their own.
  */
 
 /** The kind of a script's entry. */
@@ -28,8 +30,16 @@ export function entryFields(envelope: Envelope): [field: 'e', value: string] {
   return ['e', `${envelope.kind} ${envelope.time} ${envelope.id}\n${envelope.body}`];
 }
 
-/** The envelope of an entry of `origin`'s stream, or the {@link Poison} it is. */
-export function envelopeOfEntry(origin: string, entryId: string, flat: readonly string[]): Envelope | Poison {
+/**
+ * The envelope of an entry of `origin`'s stream, or the {@link Poison} it is; `stream` names the outbox
+ * a `q` entry's number belongs to (`origin` itself, or `<origin>#<shard>`).
+ */
+export function envelopeOfEntry(
+  origin: string,
+  entryId: string,
+  flat: readonly string[],
+  stream: string = origin,
+): Envelope | Poison {
   const poison = (reason: string): Poison => ({ id: entryId, origin, reason, raw: preview(flat.join(' ')) });
   if (flat.length !== 2) return poison('malformed entry: expected one field, q, b or e');
   const [field = '', value = ''] = flat;
@@ -37,7 +47,7 @@ export function envelopeOfEntry(origin: string, entryId: string, flat: readonly 
     const bar = value.indexOf('|');
     const number = bar < 0 ? '' : value.slice(0, bar);
     if (!NUMBER.test(number)) return poison('malformed entry: no sequence number');
-    const id = `${origin}:${number}`;
+    const id = `${stream}:${number}`;
     const time = idTime(entryId);
     const problem = envelopeProblem(id, origin, SESSION_KIND, time);
     return problem ? poison(problem) : { id, origin, kind: SESSION_KIND, time, body: value.slice(bar + 1) };

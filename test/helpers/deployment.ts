@@ -9,7 +9,7 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { type NatsConnection, connect as natsConnect } from '@nats-io/transport-node';
 import amqplib from 'amqplib';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Envelope } from '../../src/contracts/envelope.js';
 import type { Sealer } from '../../src/contracts/sealer.js';
 import type { ReplicationTransport } from '../../src/contracts/transport.js';
@@ -94,6 +94,11 @@ export interface DeploymentOptions {
   store?: Record<string, unknown>;
   /** Options added to every region's transport, by kind (e.g. a longer `trimIntervalMs` to inspect streams). */
   transport?: Partial<Record<TransportKind, Record<string, unknown>>>;
+  /**
+   * Each region's Redis client, given instead of a private redis-server per region (e.g. a Redis
+   * Cluster client); the caller keeps them (close() never quits them). `servers` is then empty.
+   */
+  clients?: Readonly<Record<string, Redis | Cluster>>;
   /** Redis Streams: the clients a region's transport uses for every region (default: full clients). */
   transportClients?: (region: string, clients: Readonly<Record<string, Redis>>) => Record<string, Redis>;
 }
@@ -112,6 +117,11 @@ export async function createDeployment(
   const servers: Record<string, PrivateRedis> = {};
   const clients: Record<string, Redis> = {};
   for (const region of regions) {
+    const given = options.clients?.[region];
+    if (given) {
+      clients[region] = given as Redis;
+      continue;
+    }
     const server = await startRedis();
     servers[region] = server;
     clients[region] = server.client();

@@ -12,6 +12,7 @@ import { createKeySpace } from '../../src/keys.js';
 import { disjointPrefixes } from '../../src/redis/tracking.js';
 import { NearCache } from '../../src/session/near-cache.js';
 import { resolveOptions } from '../../src/session/options.js';
+import { createMemoryTransport } from '../../src/transports/memory.js';
 import { generateSessionId } from '../../src/validation/ids.js';
 import { eventually, hasRedis } from '../helpers/servers.js';
 
@@ -234,6 +235,16 @@ describe('the nearCache option', () => {
     expect(() => make({ touchAfterMs: -5 })).toThrow(/option `nearCache.touchAfterMs`/);
     expect(() => make({ ttl: 5 })).toThrow(/option `nearCache.ttl` is not an option/);
     expect(() => make({ max: 0 })).toThrow(ConfigError);
+  });
+
+  it('refuses the sharded key layout (outboxShards above 1), whose keys it cannot map to sessions', () => {
+    const transport = createMemoryTransport();
+    const sharded = () =>
+      resolveOptions({ region: 'hk', client, nearCache: {}, transport, outboxShards: 4, sealer: 'none' });
+    expect(sharded).toThrow(/option `nearCache` cannot be used with the sharded key layout/);
+    expect(() =>
+      resolveOptions({ region: 'hk', client, nearCache: {}, transport, outboxShards: 1, sealer: 'none' }),
+    ).not.toThrow();
   });
 
   it('refuses a Cluster client', () => {

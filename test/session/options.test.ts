@@ -110,13 +110,41 @@ describe('option validation: every bad option throws a ConfigError naming it', (
     configErrorOf(() => make({ client: { get() {}, set() {} } }), 'client');
   });
 
-  it('transport: refused with a Redis Cluster client, before the store touches the client', () => {
+  it('transport: accepted with a Redis Cluster client (sharded outboxes), before the store touches the client', () => {
     const cluster = new Cluster([{ host: '127.0.0.1', port: 6379 }], { lazyConnect: true });
     const listeners = cluster.listenerCount('ready');
+    // With sharded outboxes (8 by default).
+    const resolved = resolveOptions({
+      region: 'hk',
+      client: cluster,
+      transport: createMemoryTransport(),
+      sealer: 'none',
+    });
+    expect(resolved.outboxShards).toBe(8);
     configErrorOf(
-      () => new GeoSessionStore({ region: 'hk', client: cluster, transport: createMemoryTransport() }),
-      'transport',
+      () =>
+        resolveOptions({
+          region: 'hk',
+          client: cluster,
+          transport: createMemoryTransport(),
+          sealer: 'none',
+          outboxShards: 0,
+        }),
+      'outboxShards',
     );
+    configErrorOf(
+      () =>
+        new GeoSessionStore({
+          region: 'hk',
+          client: cluster,
+          prefix: '{a}s:',
+          outboxShards: 2,
+          transport: createMemoryTransport(),
+          sealer: 'none',
+        }),
+      'outboxShards',
+    );
+    configErrorOf(() => new GeoSessionStore({ region: 'hk', client: cluster, userId: () => 'u' }), 'userId');
     expect(cluster.listenerCount('ready')).toBe(listeners);
     cluster.disconnect();
   });
