@@ -6,7 +6,7 @@
  */
 import { RedisStore } from 'connect-redis-8';
 import type { Cluster } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   copySessionStates,
   inspectSession,
@@ -15,16 +15,17 @@ import {
   resyncRegion,
   verifyRegions,
 } from '../../src/admin.js';
-import { ConfigError, GeoSessionStore, type SessionData } from '../../src/index.js';
+import { ConfigError, GeoSessionStore } from '../../src/index.js';
 import { createKeySpace } from '../../src/keys.js';
 import { runCli } from '../cli/run-cli.js';
-import { hasClusterBinaries, type LocalCluster, startCluster } from '../helpers/redis-cluster.js';
+import {
+  clusterSession,
+  hasClusterBinaries,
+  type LocalCluster,
+  useCluster,
+} from '../helpers/redis-cluster.js';
 
-const session = (user: string): SessionData =>
-  ({
-    cookie: { originalMaxAge: 600_000, expires: new Date(Date.now() + 600_000).toISOString() },
-    user,
-  }) as SessionData;
+const session = (user: string) => clusterSession(user, 600_000);
 
 describe.skipIf(!hasClusterBinaries)(
   'the admin functions on a real Redis Cluster',
@@ -32,12 +33,9 @@ describe.skipIf(!hasClusterBinaries)(
   () => {
     let cluster: LocalCluster;
     let client: Cluster;
-    beforeAll(async () => {
-      cluster = await startCluster(3, 1);
-      client = cluster.client();
-    }, 90_000);
-    afterAll(async () => {
-      await cluster?.stop();
+    useCluster((started, its) => {
+      cluster = started;
+      client = its;
     });
 
     it('migrates a connect-redis keyspace on every master, resuming where it stopped', async () => {

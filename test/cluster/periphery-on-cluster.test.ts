@@ -6,7 +6,7 @@
  * registry (one slot; refused with a transport).
  */
 import type { Cluster } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   ConfigError,
   createConnectionRegistry,
@@ -15,7 +15,6 @@ import {
   type InvalidatedEvent,
   type RevocationGap,
   type RevokedSession,
-  type SessionData,
 } from '../../src/index.js';
 import { createKeySpace } from '../../src/keys.js';
 import { registryKeys } from '../../src/registry/keys.js';
@@ -23,27 +22,21 @@ import { createMemoryTransport } from '../../src/transports/memory.js';
 import { eventually } from '../helpers/eventually.js';
 import {
   type ClusterNode,
+  clusterSession,
   hasClusterBinaries,
   type LocalCluster,
-  startCluster,
+  useCluster,
 } from '../helpers/redis-cluster.js';
 import { slotOf } from '../helpers/slots.js';
 
-const session = (user: string): SessionData =>
-  ({
-    cookie: { originalMaxAge: 60_000, expires: new Date(Date.now() + 60_000).toISOString() },
-    user,
-  }) as SessionData;
+const session = (user: string) => clusterSession(user);
 
 describe.skipIf(!hasClusterBinaries)('around the store on a real Redis Cluster', { timeout: 120_000 }, () => {
   let cluster: LocalCluster;
   let client: Cluster;
-  beforeAll(async () => {
-    cluster = await startCluster(3, 1);
-    client = cluster.client();
-  }, 90_000);
-  afterAll(async () => {
-    await cluster?.stop();
+  useCluster((started, its) => {
+    cluster = started;
+    client = its;
   });
 
   /** The live nodes where `channel` has a subscriber. */

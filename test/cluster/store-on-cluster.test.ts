@@ -1,26 +1,24 @@
 import type { Cluster } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GeoSessionStore, type SessionData } from '../../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { GeoSessionStore } from '../../src/index.js';
 import { createKeySpace } from '../../src/keys.js';
-import { hasClusterBinaries, type LocalCluster, startCluster } from '../helpers/redis-cluster.js';
+import {
+  clusterSession,
+  hasClusterBinaries,
+  type LocalCluster,
+  useCluster,
+} from '../helpers/redis-cluster.js';
 import { slotOf } from '../helpers/slots.js';
 
-const session = (user: string, lifeMs = 60_000): SessionData =>
-  ({
-    cookie: { originalMaxAge: lifeMs, expires: new Date(Date.now() + lifeMs).toISOString() },
-    user,
-  }) as SessionData;
+const session = clusterSession;
 
 // The store without replication on a real Redis Cluster of 3 masters and 3 replicas.
 describe.skipIf(!hasClusterBinaries)('the store on a real Redis Cluster', { timeout: 90_000 }, () => {
   let cluster: LocalCluster;
   let client: Cluster;
-  beforeAll(async () => {
-    cluster = await startCluster(3, 1);
-    client = cluster.client();
-  }, 90_000);
-  afterAll(async () => {
-    await cluster?.stop();
+  useCluster((started, its) => {
+    cluster = started;
+    client = its;
   });
 
   it('keeps sessions spread over every master, with metadata in each value slot', async () => {

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Cluster, type ClusterOptions, Redis } from 'ioredis';
+import { afterAll, beforeAll } from 'vitest';
+import type { SessionData } from '../../src/types.js';
 import { freePort, type ServerProcess, startServerProcess } from './servers.js';
 import { slotOf } from './slots.js';
 
@@ -277,4 +279,27 @@ export async function startCluster(masters = 3, replicas = 1): Promise<LocalClus
     waitHealthy,
     stop: stopAll,
   };
+}
+
+/**
+ * One cluster of 3 masters and 3 replicas for the tests of the calling `describe`: started before them,
+ * stopped after them. `use` receives it and a Cluster client of it (quit with it).
+ */
+export function useCluster(use: (cluster: LocalCluster, client: Cluster) => void): void {
+  let started: LocalCluster | undefined;
+  beforeAll(async () => {
+    started = await startCluster(3, 1);
+    use(started, started.client());
+  }, 90_000);
+  afterAll(async () => {
+    await started?.stop();
+  });
+}
+
+/** A session of `user` whose cookie lives `lifeMs`, as the cluster tests store it. */
+export function clusterSession(user: string, lifeMs = 60_000): SessionData {
+  return {
+    cookie: { originalMaxAge: lifeMs, expires: new Date(Date.now() + lifeMs).toISOString() },
+    user,
+  } as SessionData;
 }
