@@ -29,17 +29,15 @@ import { createMemoryTransport } from '../src/transports/memory.js';
 import { type LocalCluster, startCluster } from '../test/helpers/redis-cluster.js';
 import { EXHAUSTED, forEachConcurrent, median, runLoad } from './lib/load.js';
 import { type BenchRedis, startBenchRedis } from './lib/redis-server.js';
-import { type BenchSession, MAX_AGE_MS, makeSession, sessionBytes } from './lib/session.js';
+import {
+  type BenchSession,
+  type CallbackStore,
+  type Done,
+  MAX_AGE_MS,
+  makeSession,
+  sessionBytes,
+} from './lib/session.js';
 import { type Cell, numberFlag, type Report, type Suite, type SuiteOptions } from './lib/suite.js';
-
-type Done = (err?: unknown, value?: unknown) => void;
-
-interface CallbackStore {
-  get(sid: string, cb: Done): unknown;
-  set(sid: string, session: unknown, cb: Done): unknown;
-  touch(sid: string, session: unknown, cb: Done): unknown;
-  destroy(sid: string, cb: Done): unknown;
-}
 
 const IDS = ['single', 'cluster', 'cr8'] as const;
 type Id = (typeof IDS)[number];

@@ -16,7 +16,14 @@ import { GeoSessionStore } from '../src/session/store.js';
 import { measureCpu } from './lib/cpu.js';
 import { REDIS_HOST, REDIS_PORT } from './lib/env.js';
 import { EXHAUSTED, forEachConcurrent, type LoadResult, median, runLoad } from './lib/load.js';
-import { type BenchSession, MAX_AGE_MS, makeSession, sessionBytes } from './lib/session.js';
+import {
+  type BenchSession,
+  type CallbackStore,
+  type Done,
+  MAX_AGE_MS,
+  makeSession,
+  sessionBytes,
+} from './lib/session.js';
 import {
   type Cell,
   type Check,
@@ -32,16 +39,6 @@ import {
   autoPipeliningWanted,
   openAutoPipelining,
 } from './store-auto-pipelining.js';
-
-type Done = (err?: unknown, value?: unknown) => void;
-
-/** The callback API express-session and @fastify/session use; all three stores implement it. */
-interface CallbackStore {
-  get(sid: string, cb: Done): unknown;
-  set(sid: string, session: unknown, cb: Done): unknown;
-  touch(sid: string, session: unknown, cb: Done): unknown;
-  destroy(sid: string, cb: Done): unknown;
-}
 
 /** A store under test. */
 interface Contender {

@@ -58,3 +58,14 @@ export function makeSession(index: number, now = Date.now()): BenchSession {
 export function sessionBytes(): number {
   return Buffer.byteLength(JSON.stringify(makeSession(123_456)));
 }
+
+/** A store callback, as express-session and @fastify/session pass it. */
+export type Done = (err?: unknown, value?: unknown) => void;
+
+/** The callback API express-session and @fastify/session use; every store measured implements it. */
+export interface CallbackStore {
+  get(sid: string, cb: Done): unknown;
+  set(sid: string, session: unknown, cb: Done): unknown;
+  touch(sid: string, session: unknown, cb: Done): unknown;
+  destroy(sid: string, cb: Done): unknown;
+}
