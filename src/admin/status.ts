@@ -4,6 +4,7 @@ import { createKeySpace, type KeySpace } from '../keys.js';
 import type { LagPoint } from '../replication/lag-window.js';
 import { withTimeout } from '../runtime/timeout.js';
 import type { Alert } from '../session/alert-options.js';
+import { singleRegionReport } from '../session/status.js';
 import {
   type GroupSummary,
   readDeadLetterCount,
@@ -157,15 +158,8 @@ async function readRegion(
 
 function unreachable(region: string, error: string): RegionStatus {
   return {
-    region,
-    at: Date.now(),
+    ...singleRegionReport(region),
     transport: { name: 'unknown', state: 'none' },
-    resyncing: undefined,
-    published: 0,
-    received: {},
-    deadLetters: undefined,
-    peers: [],
-    alerts: [],
     reachable: false,
     error,
     processes: [],

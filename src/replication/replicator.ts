@@ -1,46 +1,17 @@
-import type { Redis } from 'ioredis';
-import type { Sealer } from '../contracts/sealer.js';
-import type { PeerBacklog, ReplicationTransport, TransportState } from '../contracts/transport.js';
-import { type GeoSessionError, TransientError } from '../errors.js';
-import type { KeySpace } from '../keys.js';
+import { TransientError } from '../errors.js';
 import type { LifecycleState } from '../runtime/lifecycle.js';
-import type { BacklogBound } from '../streams/trim.js';
 import { Applier, type ApplyOutcome, emptyOutcome } from './applier.js';
 import type { ChangeEvent } from './events.js';
 import { ReplicationNode } from './node.js';
-import type { Pipeline, RejectedEnvelope, RejectionReason, TransientStats } from './pipeline.js';
-import type { ResyncNeed } from './resync-state.js';
-import type { OriginSequence } from './sequence.js';
+import type { ResolvedNodeOptions } from './node-options.js';
+import type { NodeStats } from './node-stats.js';
+import type { Pipeline } from './pipeline.js';
 import { decodeSessionChange, SESSION_KIND } from './session-codec.js';
 
 /** Counters, lag and health of one store's replication, as `store.replicationStats()` reports them. */
-export interface ReplicationStats {
-  /** Transport state. */
-  transport: TransportState;
-  /** The transport's name (`redis-streams`, `amqp`, `nats`, `memory`...). */
-  transportName: string;
+export interface ReplicationStats extends Omit<NodeStats, 'appliedByKind'> {
   /** Session changes received from other regions, by outcome, and the batches they came in. */
   received: ApplyOutcome & { batches: number };
-  /** Envelopes refused before they could be applied, by reason (each is dead-lettered). */
-  rejected: Partial<Record<RejectionReason, number>>;
-  /**
-   * Batches that met a transient failure (this region's Redis out of memory, busy, read-only, away...)
-   * and were left to be delivered again: how many, by reason, and the latest. Nothing is dead-lettered.
-   */
-  transient: TransientStats;
-  /** Changes this region published (through its relay; 0 for Redis Streams without a sealer). */
-  published: number;
-  /** Per origin region: lag of the newest change applied (ms from when it was made to its apply here). */
-  lagMs: Record<string, number>;
-  /** Regions this region needs a resync with, and why (empty when the regions are known to agree). */
-  needsResync: Record<string, ResyncNeed>;
-  /** What each other region has not consumed yet of what this region sent, where the transport can tell. */
-  backlog: PeerBacklog[];
-  /**
-   * Per origin region: the numbers of its changes handled here (see docs/replication.md, "No silent
-   * divergence"), duplicates dropped, and late arrivals into ranges given up as gaps.
-   */
-  sequences: Record<string, OriginSequence & { duplicates: number; late: number }>;
 }
 
 /** A batch of remote changes that was applied, as the store's `replicated` event reports it. */
@@ -51,36 +22,16 @@ export interface AppliedBatch {
   outcome: ApplyOutcome;
 }
 
-/** Options of {@link Replicator}. */
-export interface ReplicatorOptions {
-  readonly region: string;
-  /** The keyspace (the store's key prefix). */
-  readonly channel: string;
-  readonly client: Redis;
-  readonly keys: KeySpace;
-  readonly transport: ReplicationTransport;
-  readonly sealer: Sealer | undefined;
-  readonly acceptUnsealed: boolean;
-  /** With a sealer: publish unsealed (the first step of switching sealing on). */
-  readonly sendUnsealed: boolean;
+/**
+ * Options of {@link Replicator}: its node's (resolved: every field given), and what applying session
+ * changes needs.
+ */
+export interface ReplicatorOptions extends ResolvedNodeOptions {
   /** The stale-event horizon, ms (the shortest tombstone lifetime). */
   readonly horizonMs: number;
   readonly maxSkewMs: number;
-  readonly operationTimeoutMs: number;
-  readonly deadLetterLimit: number;
-  /** Numbers of an origin missing this long are a gap (the origin is flagged for resync). */
-  readonly gapGraceMs: number;
-  /** A quiet region announces its last number this often (a heartbeat), so a gap at the tail shows. */
-  readonly heartbeatMs: number;
-  readonly relayInFlight: number;
-  /** The relay's outbox bound (broker transports, or a sealer). */
-  readonly outboxBound: BacklogBound;
-  /** The relay's consumers idle this long with nothing pending are removed from its group. */
-  readonly consumerIdleMs: number;
-  readonly now: () => number;
   /** The user id of a serialized session, when the store keeps the per-user index (see ApplierOptions). */
   readonly userOf?: ((data: string) => string | undefined) | undefined;
-  onError(error: GeoSessionError): void;
   onApplied?(batch: AppliedBatch): void;
   /**
    * Runs after a batch was applied and before it is acknowledged: what must follow an applied change
@@ -88,7 +39,6 @@ export interface ReplicatorOptions {
    * (a {@link TransientError}): it is delivered again, applied again (idempotent) and this runs again.
    */
   afterApply?(events: readonly ChangeEvent[]): Promise<void>;
-  onRejected?(rejected: RejectedEnvelope): void;
 }
 
 /**
