@@ -85,10 +85,17 @@ export class ResyncLedger {
     this.lockKey = keys.resync(target, 'lock');
   }
 
-  /** Takes the lock, or rejects with a `ResyncError` when another resync holds it. */
+  /**
+   * Takes the lock, or rejects with a `ResyncError` when another resync holds it. Taking it again is a
+   * no-op: a retry whose first SET's answer was lost with the connection finds its own token.
+   */
   async lock(): Promise<void> {
     const ok = await this.client.set(this.lockKey, this.token, 'PX', LOCK_MS, 'NX');
     if (ok === 'OK') return;
+    if ((await this.client.get(this.lockKey)) === this.token) {
+      await this.client.pexpire(this.lockKey, LOCK_MS);
+      return;
+    }
     throw new ResyncError(
       this.target,
       `another resync of this region is running (lock ${this.lockKey}; it expires ${LOCK_MS / 1000} s after that resync stops)`,

@@ -15,8 +15,10 @@
  *    for a gap) and clears the needs it settled; running stores notice within seconds.
  */
 import type { Redis } from 'ioredis';
-import { ConfigError, GeoSessionError, ResyncError } from '../errors.js';
+import { ConfigError, GeoSessionError, ResyncError, TimeoutError, TransientError } from '../errors.js';
+import { classifyFailure } from '../failures/reply-errors.js';
 import { createKeySpace, type KeySpace, prefixProblem } from '../keys.js';
+import { Backoff, sleep } from '../runtime/backoff.js';
 import { isValidRegion } from '../validation/ids.js';
 import { keyPrefixOf } from '../wire/internal-keys.js';
 import { clearSettledNeeds, coverSequences, readCoverPoints } from './resync-handover.js';
@@ -54,8 +56,16 @@ export interface ResyncOptions {
   readonly bothWays?: boolean;
   /** Go on from where an interrupted resync of the same target from the same source stopped. Default true. */
   readonly resume?: boolean;
+  /**
+   * Times a run stopped by a transient failure of either Redis (a lost connection, a timeout, `LOADING`,
+   * `BUSY`, `OOM`, `READONLY`...) goes on where it stopped, after a backoff of 250 ms doubling up to 5 s.
+   * 0 fails at the first one. Default 5.
+   */
+  readonly retries?: number;
   /** Called after every page (and once at the end). */
   readonly onProgress?: (progress: ResyncProgress) => void;
+  /** Called when a transient failure stopped the run and it goes on after `delayMs`. */
+  readonly onRetry?: (retry: ResyncRetry) => void;
   /** Aborts between pages; the state is then `failed` and a later call resumes. */
   readonly signal?: AbortSignal;
 }
@@ -78,13 +88,23 @@ export interface ResyncProgress {
   readonly counts: CopyCounts;
 }
 
+/** A transient failure a resync goes on after (see {@link ResyncOptions.retries}). */
+export interface ResyncRetry {
+  /** 1 for the first retry. */
+  readonly attempt: number;
+  readonly delayMs: number;
+  readonly error: unknown;
+}
+
 /** What {@link resyncRegion} did. */
 export interface ResyncResult extends ResyncProgress {
   /** Epoch ms (this host's clock). */
   readonly startedAt: number;
   readonly finishedAt: number;
-  /** True when it went on from an interrupted resync. */
+  /** True when it went on from an interrupted resync (a retry goes on from its own failed run). */
   readonly resumed: boolean;
+  /** Transient failures it went on after (see {@link ResyncOptions.retries}). */
+  readonly retries: number;
   /** The needs cleared: in the target (regions it needed a resync with), and in the source. */
   readonly cleared: { readonly target: string[]; readonly source: string[] };
 }
@@ -162,11 +182,16 @@ function checkRegion(option: string, region: RegionRef | undefined): Redis {
   return client;
 }
 
-function positive(option: string, value: number | undefined, fallback: number): number {
+function integer(option: string, value: number | undefined, fallback: number, least: 0 | 1): number {
   if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 1) throw new ConfigError(option, 'must be a positive integer');
+  if (!Number.isInteger(value) || value < least) {
+    throw new ConfigError(option, least === 1 ? 'must be a positive integer' : 'must be an integer ≥ 0');
+  }
   return value;
 }
+
+const positive = (option: string, value: number | undefined, fallback: number) =>
+  integer(option, value, fallback, 1);
 
 /** Checks the options (a `ConfigError` naming the one at fault) and fills in the defaults. */
 function settle(options: ResyncOptions) {
@@ -187,24 +212,69 @@ function settle(options: ResyncOptions) {
     tombstoneTtl: positive('tombstoneTtl', options.tombstoneTtl, 86_400),
     bothWays: options.bothWays ?? false,
     resume: options.resume ?? true,
+    retries: integer('retries', options.retries, 5, 0),
   };
+}
+
+/**
+ * True for a failure a later run may not meet: one of Redis or of the connection to it, as the
+ * replication applier classifies them (src/failures/reply-errors.ts). A resync's own refusals (another
+ * resync holds the region, the target lost its data, an abort) and anything unknown stop it.
+ */
+function isRetryable(error: unknown): boolean {
+  if (error instanceof ResyncError || error instanceof ConfigError) return false;
+  if (
+    error instanceof GeoSessionError &&
+    !(error instanceof TimeoutError || error instanceof TransientError)
+  ) {
+    return false;
+  }
+  const { kind, code } = classifyFailure(error);
+  return kind === 'transient' && code !== 'OTHER';
 }
 
 /**
  * Resyncs `target` from `source` (see the module's comment). Resolves once the target holds every
  * session, version and tombstone the source held when it started (merged with what the target
  * held and was written meanwhile), the handover is recorded and the settled needs are cleared. Rejects
- * with a `ConfigError` for bad options, a `ResyncError` when another resync holds the target or the
- * target lost its data while it ran, or the Redis error that stopped it (the state is then `failed`
- * and a later call resumes).
+ * with a `ConfigError` for bad options, or a `ResyncError` when another resync holds the target, the
+ * target lost its data while it ran, or a failure stopped it that was not transient or outlasted
+ * `retries` (the state is then `failed` and a later call resumes).
  */
 export async function resyncRegion(options: ResyncOptions): Promise<ResyncResult> {
   const o = settle(options);
+  const targetKeys = createKeySpace(o.prefix, keyPrefixOf(o.target));
+  const ledger = new ResyncLedger(o.target, targetKeys, options.target.id, options.source.id);
+  const backoff = new Backoff(250, 5_000);
+  for (;;) {
+    try {
+      // A retry goes on from where the failed run stopped (its record says `failed`, from this source).
+      const run = await runOnce(o, options, ledger, backoff.failures > 0 || o.resume);
+      return { ...run, retries: backoff.failures };
+    } catch (error) {
+      if (backoff.failures >= o.retries || !isRetryable(error) || options.signal?.aborted) {
+        if (error instanceof GeoSessionError) throw error;
+        const detail = error instanceof Error ? error.message : String(error);
+        throw new ResyncError(options.target.id, `failed: ${detail}`, { cause: error });
+      }
+      const delayMs = backoff.next();
+      options.onRetry?.({ attempt: backoff.failures, delayMs, error });
+      await sleep(delayMs, options.signal);
+    }
+  }
+}
+
+/** One run of {@link resyncRegion}, from its ledger's point when `resume`; rejects with what stopped it. */
+async function runOnce(
+  o: ReturnType<typeof settle>,
+  options: ResyncOptions,
+  ledger: ResyncLedger,
+  resume: boolean,
+): Promise<Omit<ResyncResult, 'retries'>> {
   const targetId = options.target.id;
   const sourceId = options.source.id;
   const targetKeys = createKeySpace(o.prefix, keyPrefixOf(o.target));
   const sourceKeys = createKeySpace(o.prefix, keyPrefixOf(o.source));
-  const ledger = new ResyncLedger(o.target, targetKeys, targetId, sourceId);
   await ledger.lock();
   let copied = 0;
   let total = 0;
@@ -212,7 +282,7 @@ export async function resyncRegion(options: ResyncOptions): Promise<ResyncResult
   let keysTotal = 0;
   const counts = emptyCopyCounts();
   try {
-    const resumed = o.resume ? await ledger.resumable(o.bothWays) : undefined;
+    const resumed = resume ? await ledger.resumable(o.bothWays) : undefined;
     let point: ResyncPoint;
     if (resumed) {
       ({ copied, total, keys, keysTotal } = resumed);
@@ -281,10 +351,7 @@ export async function resyncRegion(options: ResyncOptions): Promise<ResyncResult
     };
   } catch (error) {
     await ledger.fail(error, { copied, total, keys, keysTotal, counts }).catch(() => {});
-    if (error instanceof GeoSessionError) throw error;
-    throw new ResyncError(targetId, `failed: ${error instanceof Error ? error.message : String(error)}`, {
-      cause: error,
-    });
+    throw error;
   } finally {
     await ledger.unlock().catch(() => {});
   }

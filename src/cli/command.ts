@@ -60,12 +60,14 @@ export function examples(lines: readonly string[]): string {
   return `\nExamples:\n${lines.map((line) => `  $ geosession ${line}`).join('\n')}\n`;
 }
 
-/** Commander's argument parser for a positive whole number option named `name`. */
-export function positiveInt(name: string): (value: string) => number {
+/** Commander's argument parser for a positive whole number option named `name` (0 too with `zero`). */
+export function positiveInt(name: string, zero = false): (value: string) => number {
   return (value) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n <= 0) {
-      throw new InvalidArgumentError(`${name} must be a positive whole number, got "${value}"`);
+    const n = value.trim() === '' ? Number.NaN : Number(value);
+    if (!Number.isInteger(n) || n < (zero ? 0 : 1)) {
+      throw new InvalidArgumentError(
+        `${name} must be a ${zero ? 'whole number ≥ 0' : 'positive whole number'}, got "${value}"`,
+      );
     }
     return n;
   };

@@ -87,6 +87,12 @@ const SCRIPT_INNER_CODE = /^ERR Error running script\b.*?-([A-Z][A-Z0-9_-]+) /s;
  */
 export function replyCode(error: unknown): string | undefined {
   if (!isReplyError(error)) return undefined;
+  // A MULTI that Redis refused at EXEC (`EXECABORT`) failed for the first queued command's reason
+  // (OOM while queueing a write, say), which ioredis keeps in `previousErrors`.
+  const queued = (error as { previousErrors?: unknown }).previousErrors;
+  if (error.message.startsWith('EXECABORT ') && Array.isArray(queued) && queued.length > 0) {
+    return replyCode(queued[0]) ?? 'EXECABORT';
+  }
   const inner = SCRIPT_INNER_CODE.exec(error.message)?.[1];
   if (inner !== undefined) return inner;
   const first = CODE_WORD.exec(error.message);

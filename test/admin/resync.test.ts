@@ -9,6 +9,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { resyncRegion } from '../../src/admin/resync.js';
 import { ConfigError, ResyncError } from '../../src/errors.js';
+import { classifyFailure } from '../../src/failures/reply-errors.js';
 import { GeoSessionStore, type SessionData } from '../../src/index.js';
 import { createKeySpace } from '../../src/keys.js';
 import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
@@ -235,6 +236,71 @@ describe.skipIf(!hasRedis)('resyncRegion', () => {
     expect(third).toMatchObject({ resumed: false, counts: { changed: 0, unchanged: 400 } });
   }, 60_000);
 
+  it("goes on where it stopped after a transient failure of the target's Redis (OOM), and gives up after `retries`", async () => {
+    const prefix = 'rs5:';
+    const hk = admin('hk');
+    const kr = admin('kr');
+    const keys = createKeySpace(prefix);
+    const source = new GeoSessionStore({ region: 'hk', client: hk.client, prefix });
+    opened.push(source);
+    const sids = Array.from({ length: 300 }, (_, i) => `hk.oom${i}`);
+    await Promise.all(sids.map((sid, i) => source.set(sid, session(`u${i}`))));
+    const config = servers.kr.client();
+    const full = () => config.config('SET', 'maxmemory', '1');
+    const room = () => config.config('SET', 'maxmemory', '0');
+
+    try {
+      // Without retries the first OOM stops it.
+      let pages = 0;
+      const failed = await resyncRegion({
+        target: kr,
+        source: hk,
+        prefix,
+        batchSize: 20,
+        retries: 0,
+        onProgress: () => {
+          if (++pages === 2) void full();
+        },
+      }).catch((error: unknown) => error);
+      expect(failed).toBeInstanceOf(ResyncError);
+      // A page's merge (a script) or its record (a MULTI, refused at EXEC) met the OOM first.
+      expect(classifyFailure((failed as ResyncError).cause)).toEqual({ kind: 'transient', code: 'OOM' });
+      await room();
+      // Recording `failed` met the same OOM; the last page recorded is where a later run goes on.
+      const stopped = await kr.client.hgetall(keys.resync('kr'));
+      expect(stopped).toMatchObject({ from: 'hk', phase: 'sessions' });
+      expect(stopped.cursor).not.toBe('0');
+
+      // With them it waits for room and goes on from that cursor, in one call.
+      pages = 0;
+      const retries: { attempt: number; delayMs: number; error: unknown }[] = [];
+      const done = await resyncRegion({
+        target: kr,
+        source: hk,
+        prefix,
+        batchSize: 20,
+        onProgress: () => {
+          if (++pages === 2) {
+            void full();
+            setTimeout(() => void room(), 700);
+          }
+        },
+        onRetry: (retry) => retries.push(retry),
+      });
+      expect(done.retries).toBeGreaterThan(0);
+      expect(retries.length).toBe(done.retries);
+      expect(retries[0]).toMatchObject({ attempt: 1 });
+      expect(classifyFailure(retries[0]?.error).code).toBe('OOM');
+      expect(await differences(hk.client, kr.client, prefix)).toEqual([]);
+      expect(await kr.client.hget(keys.resync('kr'), 'state')).toBe('done');
+      // The lock is released: another resync may run.
+      expect(await kr.client.exists(keys.resync('kr', 'lock'))).toBe(0);
+    } finally {
+      await room();
+      config.disconnect();
+    }
+  }, 60_000);
+
   it('walks a prefix with its own hash tag, through clients with an ioredis keyPrefix', async () => {
     const prefix = '{app}rs3:';
     const options = { keyPrefix: 'tenant1:' };
@@ -294,6 +360,8 @@ describe.skipIf(!hasRedis)('resyncRegion', () => {
       [{ target: { id: 'Bad Id', client: hk.client }, source: admin('kr') }, 'target.id'],
       [{ target: hk, source: { id: 'kr', client: {} } }, 'source.client'],
       [{ target: hk, source: admin('kr'), batchSize: 0 }, 'batchSize'],
+      [{ target: hk, source: admin('kr'), retries: -1 }, 'retries'],
+      [{ target: hk, source: admin('kr'), retries: 1.5 }, 'retries'],
       [{ target: hk, source: admin('kr'), prefix: 'a|b' }, 'prefix'],
     ] as const;
     for (const [options, option] of bad) {

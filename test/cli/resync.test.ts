@@ -117,6 +117,17 @@ describe('geosession resync', () => {
     expect(lines(same.stderr).at(-1)).toMatch(/--from must name another region/);
     const noFrom = await runCli([...regionArgs({ hk, kr }), 'resync', 'kr']);
     expect(noFrom.code).toBe(2);
+    const retries = await runCli([
+      ...regionArgs({ hk, kr }),
+      'resync',
+      'kr',
+      '--from',
+      'hk',
+      '--retries',
+      '-1',
+    ]);
+    expect(retries.code).toBe(2);
+    expect(retries.stderr).toMatch(/--retries must be a whole number ≥ 0/);
     const unknown = await runCli([...regionArgs({ hk, kr }), 'resync', 'us', '--from', 'hk']);
     expect(unknown.code).toBe(2);
 

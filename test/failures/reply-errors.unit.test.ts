@@ -48,6 +48,22 @@ const TRANSIENT_REPLIES: Record<string, string> = {
 };
 
 describe('classifyFailure', () => {
+  it('a MULTI refused at EXEC (EXECABORT) is classified by the queued command that failed', () => {
+    const aborted = (...previous: Error[]) =>
+      Object.assign(reply('EXECABORT Transaction discarded because of previous errors.'), {
+        previousErrors: previous,
+      });
+    expect(classifyFailure(aborted(reply(TRANSIENT_REPLIES.OOM as string)))).toEqual({
+      kind: 'transient',
+      code: 'OOM',
+    });
+    expect(classifyFailure(aborted(reply("ERR unknown command 'hsett'")))).toEqual({
+      kind: 'deterministic',
+      code: 'ERR',
+    });
+    expect(classifyFailure(aborted())).toEqual({ kind: 'deterministic', code: 'EXECABORT' });
+  });
+
   for (const [code, message] of Object.entries(TRANSIENT_REPLIES)) {
     it(`${code} is transient`, () => {
       expect(classifyFailure(reply(message))).toEqual({ kind: 'transient', code });

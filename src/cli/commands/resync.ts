@@ -27,6 +27,7 @@ interface ResyncCliOptions {
   bothWays?: boolean;
   batch?: number;
   restart?: boolean;
+  retries?: number;
   maxClockSkew?: number;
   tombstoneTtl?: number;
 }
@@ -51,6 +52,11 @@ export function register(program: Command): void {
     .option('--both-ways', 'also copy the region into --from, so both end equal (clears needs on both sides)')
     .option('--batch <n>', 'keys per SCAN page (default 1000)', positiveInt('--batch'))
     .option('--restart', 'start over instead of resuming an interrupted resync')
+    .option(
+      '--retries <n>',
+      'times to go on after a transient Redis failure (lost connection, OOM, LOADING...; default 5)',
+      positiveInt('--retries', true),
+    )
     .option(
       '--max-clock-skew <ms>',
       "the stores' maxClockSkewMs (default 60000)",
@@ -117,8 +123,13 @@ async function resync(
       tombstoneTtl: options.tombstoneTtl,
       bothWays: options.bothWays === true,
       resume: options.restart !== true,
+      retries: options.retries,
       signal: context.signal,
       onProgress,
+      onRetry: ({ attempt, delayMs, error }) =>
+        context.out.note(
+          `resync stopped (${error instanceof Error ? error.message : String(error)}); going on where it stopped in ${(delayMs / 1000).toFixed(1)} s (retry ${attempt})`,
+        ),
     });
   } catch (error) {
     throw failure(error, { target: target.client, source: source.client }, { targetId, sourceId });
@@ -145,7 +156,7 @@ async function resync(
 function printText(context: CliContext, r: ResyncReport): void {
   const c = r.counts;
   context.out.line(
-    `resync of ${r.target} from ${r.source}${r.resumed ? ' (resumed)' : ''}: done in ${((r.finishedAt - r.startedAt) / 1000).toFixed(1)} s, ${r.copied} sessions (${r.rate}/s), ${r.keys} keys walked`,
+    `resync of ${r.target} from ${r.source}${r.resumed ? ' (resumed)' : ''}${r.retries > 0 ? ` after ${r.retries} transient failure${r.retries === 1 ? '' : 's'}` : ''}: done in ${((r.finishedAt - r.startedAt) / 1000).toFixed(1)} s, ${r.copied} sessions (${r.rate}/s), ${r.keys} keys walked`,
   );
   context.out.line(
     `sessions: ${c.changed} changed, ${c.unchanged} already there, ${c.nothing} expired or gone, ${c.absorbed} kept logged out by a tombstone`,
