@@ -1,8 +1,11 @@
-import { createKeySpace, type KeySpace } from '../keys.js';
+import { ConfigError } from '../errors.js';
+import { createKeySpace, type KeySpace, prefixProblem } from '../keys.js';
 import { parseMeta, type SessionMeta } from '../redis/meta.js';
 import { DEFAULT_OPTIONS } from '../session/options.js';
 import type { RedisClient } from '../types.js';
 import { sessionIdProblem } from '../validation/ids.js';
+import { hashTagOf, keyPrefixOf } from '../wire/internal-keys.js';
+import { MAX_OUTBOX_SHARDS } from '../wire/outbox-shards.js';
 
 /**
  * One session as every region holds it: value, expiry, metadata, tombstone, read straight from each
@@ -51,6 +54,13 @@ export interface SessionInspection {
 export interface InspectOptions {
   /** The store's key prefix. Default `'sess:'`. */
   readonly prefix?: string;
+  /**
+   * The stores' `outboxShards` when they keep the sharded layout (they replicate on a Redis Cluster, or
+   * set it above 1; docs/replication.md "Sharded outboxes"): 8 for a replicating Cluster left at the
+   * default. Omitted: the unsharded layout. The same in every region given.
+   * @default undefined
+   */
+  readonly outboxShards?: number;
 }
 
 /** PEXPIRETIME's answer as an absolute expiry: -1 (no expiry) is 0, never; -2 (no key) `null`. */
@@ -100,6 +110,21 @@ async function readRegion(region: AdminRegion, keys: KeySpace, sid: string): Pro
   };
 }
 
+/** The key space the stores of `region` use (the sharded layout with `outboxShards`, as verify's). */
+function keySpaceOf(region: AdminRegion, prefix: string, shards: number | undefined): KeySpace {
+  const keyPrefix = keyPrefixOf(region.client);
+  if (shards === undefined) return createKeySpace(prefix, keyPrefix);
+  const tagged = hashTagOf(keyPrefix + prefix) !== undefined;
+  if (!Number.isInteger(shards) || shards < 1 || shards > MAX_OUTBOX_SHARDS || tagged) {
+    throw new ConfigError(
+      'outboxShards',
+      `must be the stores' outboxShards, 1 to ${MAX_OUTBOX_SHARDS}, with a prefix without a hash tag`,
+    );
+  }
+  const sharded = shards > 1 || (region.client as { isCluster?: boolean }).isCluster === true;
+  return createKeySpace(prefix, keyPrefix, sharded ? shards : 0);
+}
+
 /**
  * Reads session `sid` in every region of `regions` (in parallel). Throws a `TypeError` for an id the
  * store could never have written; rejects with the client's error when a region fails.
@@ -111,7 +136,11 @@ export async function inspectSession(
 ): Promise<SessionInspection> {
   const problem = sessionIdProblem(sid);
   if (problem) throw new TypeError(`not a session id: it ${problem}`);
-  const keys = createKeySpace(options.prefix ?? DEFAULT_OPTIONS.prefix);
-  const views = await Promise.all(regions.map((region) => readRegion(region, keys, sid)));
+  const prefix = options.prefix ?? DEFAULT_OPTIONS.prefix;
+  const prefixIssue = typeof prefix === 'string' ? prefixProblem(prefix) : 'must be a string';
+  if (prefixIssue) throw new ConfigError('prefix', prefixIssue);
+  const views = await Promise.all(
+    regions.map((region) => readRegion(region, keySpaceOf(region, prefix, options.outboxShards), sid)),
+  );
   return { sid, regions: views, found: views.some((view) => view.state !== 'absent') };
 }

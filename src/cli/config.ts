@@ -2,13 +2,16 @@ import { readFileSync } from 'node:fs';
 import { prefixProblem } from '../keys.js';
 import { DEFAULT_OPTIONS } from '../session/options.js';
 import { isValidRegion } from '../validation/ids.js';
+import { hashTagOf } from '../wire/internal-keys.js';
+import { MAX_OUTBOX_SHARDS } from '../wire/outbox-shards.js';
 import { messageOf, UsageError } from './errors.js';
 
 /**
  * Where the CLI finds the regions, first match wins: `--region id=url` (repeatable), then the
  * `GEOSESSION_REGIONS` environment variable (`hk=redis://…,kr=redis://…`), then `--config file.json`
- * (`{ "prefix": "sess:", "regions": { "hk": "redis://…" } }`). The key prefix: `--prefix`, then the
- * config file's `prefix`, then the store's default.
+ * (`{ "prefix": "sess:", "outboxShards": 4, "regions": { "hk": "redis://…" } }`). The key prefix:
+ * `--prefix`, then the config file's `prefix`, then the store's default; the stores' `outboxShards` the
+ * same way (`--outbox-shards`, then the file; default 1, the unsharded layout).
  */
 
 /** The global options every command sees (commander's `optsWithGlobals()`). */
@@ -19,6 +22,8 @@ export interface GlobalOptions {
   readonly config?: string;
   /** `--prefix`. */
   readonly prefix?: string;
+  /** `--outbox-shards`: the stores' `outboxShards`. */
+  readonly outboxShards?: number;
   /** `--json`: machine output on stdout. */
   readonly json?: boolean;
   /** `--timeout`: connect and command timeout in ms. */
@@ -31,6 +36,11 @@ export interface CliConfig {
   readonly regions: ReadonlyMap<string, string>;
   /** The store's key prefix. */
   readonly prefix: string;
+  /**
+   * The stores' `outboxShards` (docs/replication.md, "Sharded outboxes"): above 1, sessions and their
+   * outboxes use the sharded key layout. 1 is the unsharded layout.
+   */
+  readonly outboxShards: number;
   /** Machine output on stdout. */
   readonly json: boolean;
   /** Connect and command timeout, ms. */
@@ -81,6 +91,7 @@ function addAll(pairs: Iterable<[string, string]>, source: string): Map<string, 
 
 interface ConfigFile {
   prefix?: string;
+  outboxShards?: number;
   regions?: Record<string, string>;
 }
 
@@ -104,12 +115,16 @@ function readConfigFile(path: string): ConfigFile {
   if (file.prefix !== undefined && typeof file.prefix !== 'string') {
     throw new UsageError(`--config: ${path}: "prefix" must be a string`);
   }
+  if (file.outboxShards !== undefined && typeof file.outboxShards !== 'number') {
+    throw new UsageError(`--config: ${path}: "outboxShards" must be a number`);
+  }
   const regions = file.regions;
   if (regions !== undefined && (typeof regions !== 'object' || regions === null || Array.isArray(regions))) {
     throw new UsageError(`--config: ${path}: "regions" must be an object of region id to Redis URL`);
   }
   return {
     prefix: file.prefix as string | undefined,
+    outboxShards: file.outboxShards as number | undefined,
     regions: regions as Record<string, string> | undefined,
   };
 }
@@ -150,7 +165,16 @@ export function resolveConfig(options: GlobalOptions, env: NodeJS.ProcessEnv = p
       `--timeout must be a positive whole number of milliseconds, got "${options.timeout}"`,
     );
   }
-  return { regions, prefix, json: options.json === true, timeoutMs };
+  const outboxShards = options.outboxShards ?? file?.outboxShards ?? 1;
+  if (!Number.isInteger(outboxShards) || outboxShards < 1 || outboxShards > MAX_OUTBOX_SHARDS) {
+    throw new UsageError(`--outbox-shards must be the stores' outboxShards, 1 to ${MAX_OUTBOX_SHARDS}`);
+  }
+  if (outboxShards > 1 && hashTagOf(prefix) !== undefined) {
+    throw new UsageError(
+      `--outbox-shards ${outboxShards}: a prefix with a hash tag ("${prefix}") has one outbox`,
+    );
+  }
+  return { regions, prefix, outboxShards, json: options.json === true, timeoutMs };
 }
 
 /** `url` with any password replaced by `***`, for messages. */

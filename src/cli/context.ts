@@ -75,7 +75,7 @@ export class CliContext {
             id,
             url: redactUrl(config.regions.get(id) ?? ''),
             client,
-            keys: createKeySpace(config.prefix),
+            keys: createKeySpace(config.prefix, '', config.outboxShards > 1 ? config.outboxShards : 0),
           });
         }),
       );

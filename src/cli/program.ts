@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { positiveInt } from './command.js';
 import { register as registerInspect } from './commands/inspect.js';
 import { register as registerMigrate } from './commands/migrate.js';
 import { register as registerRegionRemove } from './commands/region-remove.js';
@@ -40,6 +41,11 @@ export function createProgram(): Command {
     )
     .option('-c, --config <file>', 'a JSON file: { "prefix": "sess:", "regions": { "hk": "redis://…" } }')
     .option('-p, --prefix <prefix>', 'the store\'s key prefix (default "sess:", the store\'s default)')
+    .option(
+      '--outbox-shards <n>',
+      "the stores' outboxShards when above 1 (the sharded key layout; default 1)",
+      positiveInt('--outbox-shards'),
+    )
     .option('--json', 'machine output on stdout (JSON; one object per line for streams)')
     .option('--show-ids', 'print session ids whole (masked by default)')
     .option('--timeout <ms>', `connect and command timeout in ms (default ${DEFAULT_TIMEOUT_MS})`)

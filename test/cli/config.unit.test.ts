@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseRegionPair, redactUrl, resolveConfig } from '../../src/cli/config.js';
 import { ExitCode, UsageError } from '../../src/cli/errors.js';
@@ -36,6 +39,23 @@ describe('CLI configuration', () => {
     expect(() => resolveConfig({ prefix: '{a' }, {})).toThrow(UsageError);
     expect(() => resolveConfig({ timeout: '0' }, {})).toThrow(/--timeout/);
     expect(resolveConfig({ prefix: '' }, {}).prefix).toBe('');
+  });
+
+  it('takes outboxShards from --outbox-shards, then the config file; 1 by default', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'geosession-config-'));
+    const file = join(dir, 'regions.json');
+    writeFileSync(file, JSON.stringify({ outboxShards: 8, regions: { hk: 'redis://h:1' } }));
+    try {
+      expect(resolveConfig({}, {}).outboxShards).toBe(1);
+      expect(resolveConfig({ config: file }, {}).outboxShards).toBe(8);
+      expect(resolveConfig({ config: file, outboxShards: 4 }, {}).outboxShards).toBe(4);
+      writeFileSync(file, JSON.stringify({ outboxShards: '8' }));
+      expect(() => resolveConfig({ config: file }, {})).toThrow(/"outboxShards" must be a number/);
+      expect(() => resolveConfig({ outboxShards: 257 }, {})).toThrow(/1 to 256/);
+      expect(() => resolveConfig({ outboxShards: 4, prefix: '{a}s:' }, {})).toThrow(/hash tag/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('redacts passwords in URLs', () => {

@@ -83,7 +83,10 @@ export function sessionIdOf(input: string, options: InspectCommandOptions): stri
 
 async function inspect(context: CliContext, args: string[], options: InspectCommandOptions): Promise<0 | 1> {
   const sid = sessionIdOf(args[0] ?? '', options);
-  const settings: InspectOptions = { prefix: context.config.prefix };
+  const settings: InspectOptions = {
+    prefix: context.config.prefix,
+    ...(context.config.outboxShards > 1 ? { outboxShards: context.config.outboxShards } : {}),
+  };
   const views = await Promise.all(
     context.regions.map((region) =>
       context.inRegion(region.id, async () => (await inspectSession([region], sid, settings)).regions[0]),

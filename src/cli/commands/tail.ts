@@ -79,23 +79,39 @@ async function tail(context: CliContext, _args: string[], options: TailOptions):
   const starts = await Promise.all(context.regions.map((region) => startId(context, region)));
   const readers = context.regions.map(async (region, i) => {
     const blocking = await context.blockingClient(region.id);
-    const stream = region.keys.internal('outbox', region.id);
-    let last = starts[i] ?? '0-0';
+    const outboxes = outboxesOf(region);
+    const streams = outboxes.map((outbox) => outbox.key);
+    const last = starts[i] ?? streams.map(() => '0-0');
     while (!stopped) {
       let reply: [string, [string, string[] | null][]][] | null;
       try {
-        reply = (await blocking.xread('COUNT', 200, 'BLOCK', 1000, 'STREAMS', stream, last)) as typeof reply;
+        reply = (await blocking.xread(
+          'COUNT',
+          200,
+          'BLOCK',
+          1000,
+          'STREAMS',
+          ...streams,
+          ...last,
+        )) as typeof reply;
       } catch (error) {
         if (stopped) return;
         throw regionError(region.id, error);
       }
-      const entries = reply?.[0]?.[1] ?? [];
-      if (entries.length === 0 || stopped) continue;
+      if (!reply || stopped) continue;
       const now = await context.inRegion(region.id, () => redisNow(region));
-      for (const [id, fields] of entries) {
-        last = id;
-        if (fields) print(describe(context, region.id, id, fields, now));
+      // Each outbox in order; across the shards of one region, by entry time (ids from one clock).
+      const read: { id: string; fields: string[]; stream: string }[] = [];
+      for (const [key, entries] of reply) {
+        const s = streams.indexOf(key);
+        const stream = outboxes[s]?.stream ?? region.id;
+        for (const [id, fields] of entries) {
+          if (s >= 0) last[s] = id;
+          if (fields) read.push({ id, fields, stream });
+        }
       }
+      read.sort((a, b) => compareIds(a.id, b.id));
+      for (const e of read) print(describe(context, region.id, e.id, e.fields, now, e.stream));
     }
   });
   context.out.note(
@@ -107,13 +123,33 @@ async function tail(context: CliContext, _args: string[], options: TailOptions):
   return ExitCode.ok;
 }
 
-/** The id of the newest entry of the region's outbox, `0-0` when it is empty. */
-async function startId(context: CliContext, region: RegionHandle): Promise<string> {
-  const stream = region.keys.internal('outbox', region.id);
-  const newest = await context.inRegion(region.id, () =>
-    region.client.xrevrange(stream, '+', '-', 'COUNT', 1),
+/**
+ * Every outbox of the region: the one other kinds of change use and, with the sharded layout
+ * (`--outbox-shards`), each shard's, where session changes go.
+ */
+function outboxesOf(region: RegionHandle): { key: string; stream: string }[] {
+  const main = { key: region.keys.internal('outbox', region.id), stream: region.id };
+  const sessions = region.keys.sessionOutboxes(region.id).filter((outbox) => outbox.key !== main.key);
+  return [main, ...sessions.map(({ key, stream }) => ({ key, stream }))];
+}
+
+/** Stream entry ids in order (`<ms>-<seq>`). */
+function compareIds(a: string, b: string): number {
+  const [am = 0, as = 0] = a.split('-').map(Number);
+  const [bm = 0, bs = 0] = b.split('-').map(Number);
+  return am - bm || as - bs;
+}
+
+/** The id of the newest entry of each of the region's outboxes, `0-0` for an empty one. */
+async function startId(context: CliContext, region: RegionHandle): Promise<string[]> {
+  return Promise.all(
+    outboxesOf(region).map(async ({ key: stream }) => {
+      const newest = await context.inRegion(region.id, () =>
+        region.client.xrevrange(stream, '+', '-', 'COUNT', 1),
+      );
+      return newest[0]?.[0] ?? '0-0';
+    }),
   );
-  return newest[0]?.[0] ?? '0-0';
 }
 
 /** The region's Redis clock, epoch ms. */
@@ -128,8 +164,9 @@ function describe(
   entry: string,
   fields: string[],
   now: number,
+  stream: string,
 ): TailEvent {
-  const decoded = envelopeOfEntry(region, entry, fields);
+  const decoded = envelopeOfEntry(region, entry, fields, stream);
   const entryTime = Number(entry.slice(0, entry.indexOf('-')));
   if (isPoison(decoded)) {
     return {

@@ -48,6 +48,7 @@ export function adminRegions(context: CliContext): AdminRegion[] {
     id: region.id,
     client: region.client,
     prefix: context.config.prefix,
+    ...(context.config.outboxShards > 1 ? { outboxShards: context.config.outboxShards } : {}),
   }));
 }
 
