@@ -39,9 +39,13 @@ export interface LocalCluster {
   masterOf(key: string): Promise<ClusterNode>;
   /**
    * SIGKILLs the master serving `key`'s slot and resolves once one of its replicas serves the slot
-   * (cluster state ok again). Resolves to the killed node and the promoted one.
+   * (cluster state ok again). Resolves to the killed node, the promoted one, and `killedAt`: `Date.now()`
+   * once the killed process had exited (nothing that happened after it can have reached that node).
    */
-  failover(key: string, timeoutMs?: number): Promise<{ killed: ClusterNode; promoted: ClusterNode }>;
+  failover(
+    key: string,
+    timeoutMs?: number,
+  ): Promise<{ killed: ClusterNode; promoted: ClusterNode; killedAt: number }>;
   /** Resolves once every node that runs reports `cluster_state:ok` and every slot has a master. */
   waitHealthy(timeoutMs?: number): Promise<void>;
   /** Kills every node, quits every client and removes the nodes' files. */
@@ -260,13 +264,14 @@ export async function startCluster(masters = 3, replicas = 1): Promise<LocalClus
       const killed = await masterOf(key);
       dead.add(killed.port);
       await killed.server.kill();
+      const killedAt = Date.now();
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         try {
           const promoted = await masterOf(key);
           if (promoted.port !== killed.port) {
             await waitHealthy(Math.max(1000, deadline - Date.now()));
-            return { killed, promoted };
+            return { killed, promoted, killedAt };
           }
         } catch {
           // no master for the slot yet
