@@ -109,8 +109,9 @@ for (const kind of TRANSPORT_KINDS) {
         expect(Math.abs(node('kr').now() - Date.now())).toBeLessThan(60_000);
         await eventually(() => (node('kr').stats().sequences.hk?.low ?? 0) >= 5, WAIT);
         expect(node('kr').stats().needsResync).toEqual({});
+        // Counted when the broker confirms, which may come after the other region already has them.
         if (sealedMode || kind !== 'redis-streams')
-          expect(node('hk').stats().published).toBeGreaterThanOrEqual(5);
+          await eventually(() => node('hk').stats().published >= 5, WAIT);
       });
 
       it('a replayed envelope is dropped as a duplicate and counted', async () => {
@@ -199,7 +200,12 @@ for (const kind of TRANSPORT_KINDS) {
         nodes.kr = back;
         await back.start();
         await eventually(() => after.length >= 20, WAIT);
-        expect(after).toEqual(Array.from({ length: 20 }, (_, i) => 100 + i));
+        const sent = Array.from({ length: 20 }, (_, i) => 100 + i);
+        expect([...new Set(after)].sort((a, b) => a - b)).toEqual(sent);
+        // In order, unless a batch met a transient failure: a broker delivers it again after newer ones
+        // (docs/replication.md, "Delivery"). Then it came again in full, nothing else twice.
+        if (back.stats().transient.count === 0) expect(after).toEqual(sent);
+        else expect(after.length).toBeLessThanOrEqual(20 + 10 * back.stats().transient.count);
         expect(back.stats().sequences.hk?.gaps ?? []).toHaveLength(1); // only the gap made on purpose above
       });
 
