@@ -149,6 +149,11 @@ export type RemoteRegistryEvent =
       readonly connectionId: string;
       /** `''` for none (and for `u`). */
       readonly sid: string;
+      /**
+       * Where the event stands among its origin's (`<16-digit epoch>.<15-digit number>`, compared as
+       * text), so that a register delivered after its unregister is refused; `''` when unknown.
+       */
+      readonly order: string;
     };
 
 /** What `registry-apply.lua` did with one remote event. */
@@ -160,21 +165,25 @@ export enum RegistryApplyResult {
   Skewed = 4,
 }
 
-/** Applies remote registry events in order; one result per event. */
+/**
+ * Applies remote registry events in order; one result per event. An unregistered connection is
+ * remembered `rememberMs` (its register, delivered late by a broker, is then refused).
+ */
 export function applyRegistryEvents(
   client: RedisClient,
   keys: RegistryBaseKeys,
   events: readonly RemoteRegistryEvent[],
   maxAheadMs: number,
+  rememberMs: number,
 ): Promise<RegistryApplyResult[]> {
   const scriptKeys = [keys.leases, keys.incs];
-  const args: (string | number)[] = [Math.ceil(maxAheadMs)];
+  const args: (string | number)[] = [Math.ceil(maxAheadMs), Math.ceil(rememberMs)];
   for (const e of events) {
-    if (e.op === 'l') args.push('l', e.origin, e.pod, e.inc, Math.floor(e.expiresAt), '', '');
-    else if (e.op === 'c') args.push('c', e.origin, e.pod, e.inc, '', '', '');
+    if (e.op === 'l') args.push('l', e.origin, e.pod, e.inc, Math.floor(e.expiresAt), '', '', '');
+    else if (e.op === 'c') args.push('c', e.origin, e.pod, e.inc, '', '', '', '');
     else {
       scriptKeys.push(e.user);
-      args.push(e.op, e.origin, e.pod, e.inc, '', e.connectionId, e.sid);
+      args.push(e.op, e.origin, e.pod, e.inc, '', e.connectionId, e.sid, e.order);
     }
   }
   return runScript(client, 'registry-apply', scriptKeys, args).then((reply) =>

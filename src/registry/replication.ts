@@ -17,6 +17,14 @@ export const REGISTRY_KIND = 'registry';
 /** Events applied per script call. */
 const APPLY_CHUNK = 200;
 
+/**
+ * How long a region remembers another region's unregistered connection, ms: a broker that delivers a
+ * failed batch again after newer ones (docs/replication.md, "Delivery") does so within seconds, and
+ * its late register is refused meanwhile. Bounded, so that a long-lived pod's closed connections do
+ * not pile up in its users' hashes.
+ */
+export const UNREGISTERED_MEMORY_MS = 10 * 60_000;
+
 const INC_PATTERN = /^\d{15}\.[0-9a-f]{16}$/;
 
 /** Counters of the registry's replication. */
@@ -27,6 +35,18 @@ export interface RegistryReplicationStats {
   unchanged: number;
   /** Remote lease expiries refused for being too far ahead of this region's clock. */
   skewed: number;
+}
+
+/** An envelope id's number, `<origin>:<16-digit epoch>.<n>`. */
+const NUMBERED_ID = /:(\d{16})\.(\d{1,15})$/;
+
+/**
+ * Where an envelope stands among its origin's, as text that compares in order: its epoch and its
+ * number padded (`''` for an id without a number).
+ */
+export function orderOf(envelopeId: string): string {
+  const m = NUMBERED_ID.exec(envelopeId);
+  return m ? `${m[1]}.${(m[2] as string).padStart(15, '0')}` : '';
 }
 
 function id(value: string | undefined, what: string, envelope: Envelope): string {
@@ -62,7 +82,7 @@ export function decodeRegistryEvent(envelope: Envelope, keys: RegistryKeys): Rem
     if (sid !== '' && sessionIdProblem(sid) !== undefined) {
       throw new EventError(`registry event ${envelope.id}: bad session id`);
     }
-    return { op, origin, pod, inc, user: keys.user(userId), connectionId, sid };
+    return { op, origin, pod, inc, user: keys.user(userId), connectionId, sid, order: orderOf(envelope.id) };
   }
   throw new EventError(`registry event ${envelope.id}: malformed body`);
 }
@@ -114,6 +134,7 @@ export class RegistryReplication {
             keys,
             items.slice(i, i + APPLY_CHUNK),
             maxAheadMs,
+            UNREGISTERED_MEMORY_MS,
           );
           for (const result of results) {
             if (result === RegistryApplyResult.Applied) this.stats.applied++;

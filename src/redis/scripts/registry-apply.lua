@@ -6,22 +6,28 @@
 ---
 --- ARGV[1] the longest lease accepted, ms past this region's clock (an expiry further ahead is refused:
 ---         one broken or forged origin cannot pin a pod)
---- ARGV[2..] 7 per event: op (l, r, u, c), origin region, pod, incarnation, expiry (l) or '',
----         connection id (r, u), session id (r)
+--- ARGV[2] how long an unregistered connection is remembered, ms (its `r`, delivered late, is refused)
+--- ARGV[3..] 8 per event: op (l, r, u, c), origin region, pod, incarnation, expiry (l) or '',
+---         connection id (r, u), session id (r), order (r, u: the envelope's `<epoch>.<n>`, the
+---         origin's number padded to compare as text; '' when unknown)
 ---
 --- An event of an incarnation older than the pod's current one changes nothing; a newer incarnation
---- replaces the pod's (its older connections die). Returns one code per event: 0 applied, 1 nothing to
+--- replaces the pod's (its older connections die). A broker may deliver a batch again after newer ones
+--- (docs/replication.md, "Delivery"), so a connection's `r` and `u` carry their order: an event older
+--- than the one its entry holds changes nothing, and `u` keeps the entry as unregistered for ARGV[2] ms
+--- rather than deleting it. Returns one code per event: 0 applied, 1 nothing to
 --- do (stale or already applied), 4 refused (expiry too far ahead).
 --- @include "common"
 --- @include "registry"
 
 local now = now_ms()
 local horizon = now + tonumber(ARGV[1])
+local remember = tonumber(ARGV[2])
 local out = {}
 local k = 3
-for i = 2, #ARGV, 7 do
-  local op, origin, pod, inc, a, conn, sid =
-    ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
+for i = 3, #ARGV, 8 do
+  local op, origin, pod, inc, a, conn, sid, order =
+    ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
   local member = origin .. '|' .. pod
   local current = redis.call('HGET', KEYS[2], member)
   local stale = current and inc < current
@@ -49,13 +55,23 @@ for i = 2, #ARGV, 7 do
     local key = KEYS[k]
     k = k + 1
     local field = member .. '|' .. conn
-    if op == 'r' and not stale then
+    local value = redis.call('HGET', key, field)
+    local held_inc, held_order, held_gone = false, '', false
+    if value then
+      local parsed_inc, _sid, parsed_order, parsed_gone = reg_parse(value)
+      held_inc, held_order, held_gone = parsed_inc or false, parsed_order or '', parsed_gone
+    end
+    -- Newer than what the entry holds (an unordered event or entry always is).
+    local newer = order == '' or held_order == '' or order > held_order
+    if op == 'r' and not stale and newer then
       if current ~= inc then redis.call('HSET', KEYS[2], member, inc) end
-      redis.call('HSET', key, field, inc .. '|' .. sid)
+      redis.call('HSET', key, field, inc .. '|' .. sid .. (order ~= '' and ('|' .. order) or ''))
       code = 0
-    elseif op == 'u' then
-      local value = redis.call('HGET', key, field)
-      if value and string.sub(value, 1, #inc + 1) == inc .. '|' then
+    elseif op == 'u' and not stale and newer and order ~= '' then
+      redis.call('HSET', key, field, inc .. '||' .. order .. '|-' .. fmt(now + remember))
+      if held_inc == inc and not held_gone then code = 0 end
+    elseif op == 'u' and order == '' then
+      if value and held_inc == inc then
         redis.call('HDEL', key, field)
         code = 0
       end

@@ -5,9 +5,12 @@
 --                 the region that made it)
 --   incs    HASH  "<region>|<pod>" -> the pod's current incarnation ("<15-digit start ms>.<hex>"): a pod
 --                 that restarts takes a new one, and every connection of the old one is dead at once
---   user    HASH  per user: "<region>|<pod>|<connection id>" -> "<incarnation>|<session id or ''>"
+--   user    HASH  per user: "<region>|<pod>|<connection id>" -> "<incarnation>|<session id or ''>"; an
+--                 entry applied from another region adds "|<order>" (the event's number, see
+--                 registry-apply.lua), and one it unregistered is kept a while as
+--                 "<incarnation>||<order>|-<until ms>" so that its register, delivered late, is refused
 -- A connection is alive while its pod's lease has not lapsed and its incarnation is the pod's current
--- one. Scripts that read or write a user's hash delete the entries that are not alive (prune on read and
+-- one (and it is not an unregistered entry). Scripts that read or write a user's hash delete the entries that are not alive (prune on read and
 -- on write), so a pod that dies without a word loses its connections within its lease, with no process's
 -- help. Region, pod and connection ids hold no '|' (src/registry/ids.ts), so each field parses one way.
 
@@ -28,6 +31,16 @@ local function reg_live_inc(leases, incs, member, now)
   return redis.call('HGET', incs, member) or false
 end
 
+-- A user's hash value as its parts: incarnation, session id, order ('' for a local entry) and, for an
+-- unregistered entry, the ms until which it is kept (else false).
+local function reg_parse(value)
+  local inc, sid, order, gone = string.match(value, '^([^|]*)|([^|]*)|?([^|]*)|?(.*)$')
+  if not inc then return nil end
+  local until_ms = false
+  if gone ~= '' then until_ms = tonumber(string.sub(gone, 2)) or 0 end
+  return inc, sid, order, until_ms
+end
+
 -- Deletes the dead entries of a user's hash; returns the live ones as a flat list
 -- { region, pod, connection id, session id, ... }.
 local function reg_prune(leases, incs, user, now)
@@ -36,8 +49,8 @@ local function reg_prune(leases, incs, user, now)
   for i = 1, #all, 2 do
     local field, value = all[i], all[i + 1]
     local region, pod, conn = string.match(field, '^([^|]+)|([^|]+)|(.+)$')
-    local inc, sid = string.match(value, '^([^|]*)|(.*)$')
-    local ok = false
+    local inc, sid, _, until_ms = reg_parse(value)
+    local ok, kept = false, false
     if region and inc then
       local member = region .. '|' .. pod
       local current = cache[member]
@@ -46,8 +59,12 @@ local function reg_prune(leases, incs, user, now)
         cache[member] = current
       end
       ok = current == inc
+      -- An unregistered entry is not listed; it stays while its pod lives, for a bounded time.
+      if ok and until_ms then ok, kept = false, until_ms > now end
     end
-    if ok then
+    if kept then
+      -- nothing: neither listed nor deleted
+    elseif ok then
       live[#live + 1] = region
       live[#live + 1] = pod
       live[#live + 1] = conn
