@@ -16,3 +16,28 @@ export function followClientState(client: RedisClient, onChange: (connected: boo
     client.off('end', down);
   };
 }
+
+/** Whether the client is connected (ready), with `onChange` told once per change (the store's events). */
+export class ClientConnection {
+  private isConnected: boolean;
+  private readonly detach: () => void;
+
+  constructor(client: RedisClient, onChange: (connected: boolean) => void) {
+    this.isConnected = client.status === 'ready';
+    this.detach = followClientState(client, (connected) => {
+      if (connected === this.isConnected) return;
+      this.isConnected = connected;
+      onChange(connected);
+    });
+  }
+
+  /** True while the client is ready. */
+  get connected(): boolean {
+    return this.isConnected;
+  }
+
+  /** Stops following the client. */
+  close(): void {
+    this.detach();
+  }
+}

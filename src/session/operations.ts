@@ -1,11 +1,4 @@
-import {
-  ClosedError,
-  CorruptSessionError,
-  GeoSessionError,
-  InvalidSessionIdError,
-  RedisCommandError,
-  SessionTooLargeError,
-} from '../errors.js';
+import { ClosedError, InvalidSessionIdError, SessionTooLargeError } from '../errors.js';
 import type { KeySpace } from '../keys.js';
 import {
   destroySession,
@@ -23,13 +16,16 @@ import type { Callback } from '../runtime/callback.js';
 import type { SessionData, SessionInput } from '../types.js';
 import { isValidSessionId, regionOfSessionId, sessionIdProblem } from '../validation/ids.js';
 import { exceedsBytes, utf8Length } from '../validation/utf8.js';
-import { cookieExpired, cookieExpiryMs, shiftCookieExpiry } from './cookie-expiry.js';
+import { cookieExpired } from './cookie-expiry.js';
 import type { Deadlines } from './deadline.js';
 import type { RefusedWrite } from './events.js';
 import { fingerprint } from './fingerprint.js';
 import type { NearCache } from './near-cache.js';
 import type { ResolvedOptions } from './options.js';
 import type { ReadThrough } from './read-through.js';
+import { asGeoSessionError, execCall } from './redis-call.js';
+import { lifetimeOf, userOf } from './session-lifetime.js';
+import { deliverStored } from './stored-session.js';
 
 /**
  * How long the local tombstone of a never-saved session lives (a logout or `regenerate` of an id born
@@ -38,24 +34,6 @@ import type { ReadThrough } from './read-through.js';
  * (connect-redis#328). See docs/replication.md rule 2.
  */
 export const LOCAL_TOMBSTONE_MS = 300_000;
-
-/**
- * The user of `session` and that user's index key, when the store has a `userId` option and it names
- * one; throws a TypeError naming the problem when the id it gives is not a valid user id.
- */
-export function userOf(
-  options: ResolvedOptions,
-  keys: KeySpace,
-  session: SessionData,
-): { id: string; key: string } | undefined {
-  if (options.userId === undefined) return undefined;
-  const id = options.userId(session);
-  if (id === undefined || id === null) return undefined;
-  const problem = sessionIdProblem(id);
-  if (problem !== undefined)
-    throw new TypeError(`geosession: option \`userId\` gave a user id that ${problem}`);
-  return { id, key: keys.user(id) };
-}
 
 /** What {@link SessionOperations} needs from the store. */
 export interface OperationsContext {
@@ -84,7 +62,9 @@ export interface OperationsContext {
  * The store's operations on its own region's Redis: read (with read-through on a miss), write, touch
  * and destroy, each bounded by the operation deadline. Hot paths use one completion callback per call
  * rather than promise chains. The host contributes only remaining lifetimes: every absolute expiry and
- * version is made by the scripts from the Redis clock.
+ * version is made by the scripts from the Redis clock. Their parts live beside it: the lifetime and user
+ * of a session to store (./session-lifetime.ts), turning a stored value into a session
+ * (./stored-session.ts) and one Redis call under the deadline (./redis-call.ts).
  */
 export class SessionOperations {
   private readonly batchWrites: () => void;
@@ -118,7 +98,7 @@ export class SessionOperations {
         queueMicrotask(() => {
           const copy = near.copyOf(hit);
           if (copy !== undefined && !cookieExpired(copy)) done(null, copy);
-          else this.deliver(sid, hit.text, done, hit.shiftMs);
+          else deliverStored(this.ctx, sid, hit.text, done, hit.shiftMs);
         });
         return;
       }
@@ -131,14 +111,16 @@ export class SessionOperations {
       (string | null)[]
     >;
     if (near !== undefined) read = near.fillFrom(sid, this.ctx.keys.session(sid), read);
-    this.exec('get', read, done, ([text, meta]) => {
-      if (text != null) return this.deliver(sid, text, done, expiryShift(meta));
+    execCall(this.ctx.deadlines, 'get', read, done, ([text, meta]) => {
+      if (text != null) return deliverStored(this.ctx, sid, text, done, expiryShift(meta));
       // A miss is final unless the region that made the id can be asked (read-through).
       const through = this.ctx.readThrough;
       if (!through?.covers(sid)) return done(null, null);
       through.fetch(sid).then(
         (remote) =>
-          remote === null ? done(null, null) : this.deliver(sid, remote.text, done, expiryShift(remote.meta)),
+          remote === null
+            ? done(null, null)
+            : deliverStored(this.ctx, sid, remote.text, done, expiryShift(remote.meta)),
         (error: Error) => done(error),
       );
     });
@@ -153,7 +135,7 @@ export class SessionOperations {
     let ruleMs: number;
     let user: { id: string; key: string } | undefined;
     try {
-      ({ lifetimeMs, ruleMs } = this.lifetimeOf(session));
+      ({ lifetimeMs, ruleMs } = lifetimeOf(options, session));
       if (lifetimeMs < 0) {
         // An expired cookie destroys the session (connect-redis does the same).
         this.remove(sid, done);
@@ -191,7 +173,7 @@ export class SessionOperations {
       touchStepMs: this.touchStepMs,
       user,
     });
-    this.exec('set', work, done, ({ result }) => {
+    execCall(this.ctx.deadlines, 'set', work, done, ({ result }) => {
       if (result === WriteResult.Refused) this.ctx.onRefused('set', sid);
       if (result === WriteResult.Revoked) {
         // ENDING revoked-before: the user's "revoked before" mark ends a session created before it.
@@ -215,7 +197,7 @@ export class SessionOperations {
     let ruleMs: number;
     let user: { id: string; key: string } | undefined;
     try {
-      ({ lifetimeMs, ruleMs } = this.lifetimeOf(session));
+      ({ lifetimeMs, ruleMs } = lifetimeOf(options, session));
       lifetimeMs = Math.max(1, lifetimeMs);
       user = userOf(options, this.ctx.keys, session as SessionData);
     } catch (error) {
@@ -240,7 +222,7 @@ export class SessionOperations {
         lifetimeMs,
         user && { sid, region: options.region, key: user.key },
       );
-      this.exec('touch', work, done, (moved) => {
+      execCall(this.ctx.deadlines, 'touch', work, done, (moved) => {
         if (moved) return done(null);
         this.hasTombstone(sid, 'touch').then((destroyed) => {
           if (destroyed) this.ctx.onRefused('touch', sid);
@@ -258,7 +240,7 @@ export class SessionOperations {
       touchStepMs: this.touchStepMs,
       user,
     });
-    this.exec('touch', work, done, (result) => {
+    execCall(this.ctx.deadlines, 'touch', work, done, (result) => {
       if (result === TouchResult.Refused) this.ctx.onRefused('touch', sid);
       // The cookie's maxAge changed ("remember me"): a touch may not reach past the stored rule, so the
       // session is written with its new rule instead.
@@ -296,7 +278,7 @@ export class SessionOperations {
       ...(why ? { reason: why.reason, userId: why.userId } : {}),
       ...(why?.endedIn ? { endedIn: why.endedIn } : {}),
     });
-    this.exec('destroy', work, done, () => done(null));
+    execCall(this.ctx.deadlines, 'destroy', work, done, () => done(null));
   }
 
   /** True when a logout's tombstone stands for `sid`. */
@@ -310,7 +292,9 @@ export class SessionOperations {
   /** Parses a stored value (CorruptSessionError when it cannot). */
   parse(sid: string, text: string): Promise<SessionData> {
     return new Promise((resolve, reject) => {
-      this.deliver(sid, text, (err, session) => (err ? reject(err) : resolve(session as SessionData)));
+      deliverStored(this.ctx, sid, text, (err, session) =>
+        err ? reject(err) : resolve(session as SessionData),
+      );
     });
   }
 
@@ -320,34 +304,6 @@ export class SessionOperations {
   }
 
   // ---------------------------------------------------------------------------------------------
-
-  /**
-   * The remaining lifetime in ms of a session about to be stored: the cookie's expiry minus the host's
-   * now (a wrong host clock cancels out: express-session set the expiry from the same clock), or the
-   * ttl; 0 means never (disableTTL); negative means already expired. And its lifetime rule: the cookie's
-   * maxAge, or the ttl, which no touch may reach past.
-   */
-  private lifetimeOf(session: SessionInput): { lifetimeMs: number; ruleMs: number } {
-    const { options } = this.ctx;
-    let lifetime: number;
-    let rule: number;
-    const maxAge = session?.cookie?.originalMaxAge;
-    if (typeof options.ttl === 'function') {
-      lifetime = options.ttl(session as SessionData) * 1000;
-      rule = lifetime;
-    } else {
-      const expires = cookieExpiryMs(session);
-      lifetime = expires === undefined ? options.ttl * 1000 : expires - options.clock();
-      rule = typeof maxAge === 'number' && maxAge > 0 ? maxAge : options.ttl * 1000;
-    }
-    if (!Number.isFinite(lifetime)) throw new TypeError(`the session's lifetime is ${lifetime}`);
-    if (lifetime <= 0) return { lifetimeMs: -1, ruleMs: 0 };
-    if (options.disableTTL) return { lifetimeMs: 0, ruleMs: 0 };
-    // A cookie whose expiry lies beyond its maxAge (or the ttl) makes that expiry its rule; a second of
-    // slack keeps the clock's jitter from changing the rule of an ordinary `now + maxAge` cookie.
-    const ruleMs = lifetime > rule + 1000 ? Math.ceil(lifetime) : Math.ceil(rule);
-    return { lifetimeMs: Math.max(1, Math.floor(lifetime)), ruleMs: Math.max(1, ruleMs) };
-  }
 
   /**
    * A write of this process: the near cache forgets `sid` now, before the write is sent (voiding reads
@@ -385,90 +341,4 @@ export class SessionOperations {
     done(new InvalidSessionIdError(operation, problem));
     return true;
   }
-
-  /**
-   * Runs one Redis call under the operation deadline: `next` gets the reply, `done` gets a failure (Redis
-   * error, timeout, or an exception thrown by `next`). No promise is made beyond the client's own.
-   */
-  private exec<T>(
-    operation: string,
-    work: Promise<T>,
-    done: Callback<never>,
-    next: (value: T) => void,
-  ): void {
-    const pending = this.ctx.deadlines.track(operation, done);
-    work.then(
-      (value) => {
-        if (pending.settled) return;
-        pending.settled = true;
-        try {
-          next(value);
-        } catch (error) {
-          done(error instanceof Error ? error : new Error(String(error)));
-        }
-      },
-      (error: unknown) => {
-        if (pending.settled) return;
-        pending.settled = true;
-        done(asGeoSessionError(operation, error) as Error);
-      },
-    );
-  }
-
-  /**
-   * Parses a stored value and hands it to `done`, its cookie expiry moved by `shiftMs` (how far writes
-   * that changed only the expiry, and touches, moved it since the value was written: the metadata's
-   * `x - w`, both Redis-clock times, so no host clock enters) and fixed if a touch left it behind.
-   */
-  private deliver(sid: string, text: string, done: Callback<SessionData | null>, shiftMs = 0): void {
-    let parsed: SessionData | Promise<SessionData>;
-    try {
-      parsed = this.ctx.options.serializer.parse(text);
-    } catch (error) {
-      done(new CorruptSessionError(sid, error));
-      return;
-    }
-    if (parsed instanceof Promise) {
-      parsed.then(
-        (session) => this.finish(sid, session, done, shiftMs),
-        (error: unknown) => done(new CorruptSessionError(sid, error)),
-      );
-      return;
-    }
-    this.finish(sid, parsed, done, shiftMs);
-  }
-
-  private finish(sid: string, session: unknown, done: Callback<SessionData | null>, shiftMs: number): void {
-    if (typeof session !== 'object' || session === null) {
-      const what = session === null ? 'null' : typeof session;
-      done(new CorruptSessionError(sid, new TypeError(`parsed to ${what}`)));
-      return;
-    }
-    if (shiftMs !== 0) shiftCookieExpiry(session as SessionData, shiftMs);
-    if (!cookieExpired(session as SessionData)) {
-      done(null, session as SessionData);
-      return;
-    }
-    this.freshenCookieExpiry(sid, session as SessionData, done);
-  }
-
-  /**
-   * `touch` never rewrites the stored value, so after one its `cookie.expires` is older than the real
-   * expiry. That is harmless until it lies in the past, when @fastify/session would treat a live session
-   * as expired: then (rarely) read the key's real expiry (PEXPIRETIME) and put it in.
-   */
-  private freshenCookieExpiry(sid: string, session: SessionData, done: Callback<SessionData | null>): void {
-    const stored = cookieExpiryMs(session) ?? 0;
-    const work = sendCommand(this.ctx.options.client, 'pexpiretime', [
-      this.ctx.keys.session(sid),
-    ]) as Promise<number>;
-    this.exec('get', work, done, (latest) => {
-      if (latest > stored && session.cookie) session.cookie.expires = new Date(latest).toISOString();
-      done(null, session);
-    });
-  }
-}
-
-export function asGeoSessionError(operation: string, error: unknown): unknown {
-  return error instanceof GeoSessionError ? error : new RedisCommandError(operation, error);
 }

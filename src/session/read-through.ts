@@ -1,8 +1,8 @@
 import { ReadThroughError } from '../errors.js';
 import { RateLimiter } from '../failures/report.js';
 import type { KeySpace } from '../keys.js';
-import { applyChanges, type RemoteChange } from '../redis/commands.js';
 import { parseMeta, versionTime } from '../redis/meta.js';
+import { applyChanges, type RemoteChange } from '../redis/replication-commands.js';
 import { withTimeout } from '../runtime/timeout.js';
 import { type ReadThroughMessage, type ReadThroughResult, readThroughChannel } from '../runtime/tracing.js';
 import type { RedisClient } from '../types.js';

@@ -14,6 +14,7 @@
  * the gap (`revocation-gap`, so the app re-checks its live connections with `isDestroyed` or `get`) and
  * re-checks every watched session itself.
  */
+import { EventEmitter } from 'node:events';
 import { CallbackError } from '../errors.js';
 import { type PubSubConnection, pubsubConnection } from '../redis/pubsub.js';
 import type { RedisClient } from '../types.js';
@@ -294,4 +295,17 @@ export class Revocations {
     if (!set) return;
     for (const entry of [...set]) entry(ending);
   }
+}
+
+/**
+ * Keeps `revocations` told whether `events` (the store, as an event emitter) has `revoked` listeners,
+ * so that the subscriber runs only while someone listens (or watches).
+ */
+export function followRevokedListeners(events: EventEmitter, revocations: Revocations): void {
+  EventEmitter.prototype.on.call(events, 'newListener', (event: string | symbol) => {
+    if (event === 'revoked') revocations.setListening(true);
+  });
+  EventEmitter.prototype.on.call(events, 'removeListener', (event: string | symbol) => {
+    if (event === 'revoked') revocations.setListening(events.listenerCount('revoked') > 0);
+  });
 }

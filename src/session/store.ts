@@ -1,63 +1,38 @@
-import { EventEmitter } from 'node:events';
-import type { Redis } from 'ioredis';
-import { CallbackError, ClosedError, type ReadThroughError } from '../errors.js';
+import { ClosedError } from '../errors.js';
 import { reportError } from '../failures/report.js';
-import { createKeySpace, type KeySpace } from '../keys.js';
-import { checkMemoryPolicy } from '../redis/memory-policy.js';
 import type { DeadLetter } from '../replication/dead-letters.js';
-import { type ReplicationStats, Replicator } from '../replication/replicator.js';
-import { type Callback, dual, type OnThrown, settle } from '../runtime/callback.js';
-import {
-  type StoreOperation,
-  storeChannel,
-  traceStoreOperation,
-  traceStorePromise,
-} from '../runtime/tracing.js';
+import type { ReplicationStats } from '../replication/replicator.js';
+import { type Callback, dual, settle } from '../runtime/callback.js';
+import type { StoreOperation } from '../runtime/tracing.js';
 import type { RedisClient, Serializer, SessionData, SessionInput } from '../types.js';
 import { generateSessionId, regionOfSessionId } from '../validation/ids.js';
-import { keyPrefixOf } from '../wire/internal-keys.js';
-import { deleteAllSessions, listSessionIds, readAllSessions } from './bulk.js';
-import { followClientState } from './client-state.js';
-import { Deadlines } from './deadline.js';
-import type { GeoSessionStoreEvents, RefusedWrite } from './events.js';
+import { type BulkContext, deleteAllSessions, listSessionIds, readAllSessions } from './bulk.js';
+import { ClientConnection } from './client-state.js';
+import { type DestroyOptions, destroyArguments } from './destroy-options.js';
+import type { GeoSessionStoreEvents } from './events.js';
 import { BaseStore, createSession, load, type RegenerateRequest, regenerate } from './express-compat.js';
-import { NearCache, type NearCacheStats } from './near-cache.js';
-import {
-  type OperationObserver,
-  observeOperation,
-  observePromise,
-  operationObservers,
-} from './operation-observers.js';
-import { SessionOperations } from './operations.js';
+import type { NearCache, NearCacheStats } from './near-cache.js';
 import { type GeoSessionStoreOptions, type ResolvedOptions, resolveOptions } from './options.js';
-import { ReadThrough } from './read-through.js';
-import { Revocations, type WatchCallback, type WatchOptions } from './revocations.js';
-import { StatusMonitor, singleRegionReport } from './status.js';
+import { followRevokedListeners, type WatchCallback, type WatchOptions } from './revocations.js';
+import { singleRegionReport } from './status.js';
 import type { StatusReport } from './status-report.js';
-import { type LogoutEverywhereOptions, UserIndex, type UserSession } from './users.js';
+import { StoreCalls } from './store-calls.js';
+import { StoreParts } from './store-parts.js';
+import type { LogoutEverywhereOptions, UserSession } from './users.js';
 
-/** Options of {@link GeoSessionStore.destroy}. */
-export interface DestroyOptions {
-  /**
-   * Keep the session ended at least until then (epoch ms or a Date, by this host's clock): the expiry of
-   * the credential it came from, such as an access token's `exp`.
-   */
-  readonly until?: number | Date;
-}
+export type { DestroyOptions } from './destroy-options.js';
 
 type Listener<E extends keyof GeoSessionStoreEvents> = (...args: GeoSessionStoreEvents[E]) => void;
-
-/** Longest wait for `CONFIG GET maxmemory-policy` at start (the client may still be connecting), ms. */
-const MEMORY_POLICY_TIMEOUT_MS = 5000;
 
 /**
  * A session Store for express-session and @fastify/session that keeps sessions in the region's own Redis
  * and, given a transport, replicates every change to the other regions.
  *
  * This class is the façade: the express/fastify store contract, callback and promise styles, and the
- * events ({@link GeoSessionStoreEvents}). The work lives in its own modules: local operations
- * (./operations.ts), read-through (./read-through.ts), bulk methods (./bulk.ts), the express-session
- * compatibility layer (./express-compat.ts) and replication (src/replication/replicator.ts).
+ * events ({@link GeoSessionStoreEvents}). The work lives in its own modules, made and closed together by
+ * ./store-parts.ts: local operations (./operations.ts), read-through (./read-through.ts), bulk methods
+ * (./bulk.ts), the express-session compatibility layer (./express-compat.ts) and replication
+ * (src/replication/replicator.ts).
  */
 export class GeoSessionStore extends BaseStore {
   /** The Redis client passed in. It belongs to the caller. */
@@ -80,39 +55,19 @@ export class GeoSessionStore extends BaseStore {
   /** Set by express-session's middleware; used by {@link GeoSessionStore.regenerate}. */
   generate?: (req: unknown) => void;
 
-  private readonly options: ResolvedOptions;
-  private readonly keys: KeySpace;
-  private readonly deadlines: Deadlines;
-  private readonly ops: SessionOperations;
-  private readonly users: UserIndex;
-  private readonly replicator: Replicator | undefined;
-  /** Lag windows, alerts and the status record; only with a transport. */
-  private readonly monitor: StatusMonitor | undefined;
-  private readonly started: Promise<void>;
-  private readonly policyChecked: Promise<string | undefined>;
-  private readonly detachClient: () => void;
-  /** Revocation events and watches: a subscriber connection only while someone listens or watches. */
-  private readonly revocations: Revocations;
+  /** Everything the store does, in its own modules (./store-parts.ts). */
+  private readonly parts: StoreParts;
   /** Sessions served from process memory (the `nearCache` option), kept right by Redis key tracking. */
   private readonly nearCache: NearCache | undefined;
-  /** Told how every operation ended (the metrics collector; see src/session/operation-observers.ts). */
-  private readonly observers: OperationObserver[] = operationObservers(this);
-  private isConnected: boolean;
+  /** Whether the client is connected, told as `connect` and `disconnect` events. */
+  private readonly connection: ClientConnection;
+  /** Observed and traced calls, and where a caller's callback's exceptions go (./store-calls.ts). */
+  private readonly calls: StoreCalls;
   private closed = false;
-  /** Replication has started (and so has read what it knows of this region's own data). */
-  private replicationStarted = false;
-  /** Where an exception thrown by a caller's callback goes, per method (made once, not per call). */
-  private readonly thrown = Object.fromEntries(
-    ['get', 'set', 'touch', 'destroy', 'all', 'ids', 'length', 'clear'].map((op) => [
-      op,
-      (error: unknown) => this.reportError(new CallbackError(op, error)),
-    ]),
-  ) as Record<'get' | 'set' | 'touch' | 'destroy' | 'all' | 'ids' | 'length' | 'clear', OnThrown>;
 
   constructor(options: GeoSessionStoreOptions) {
     super();
     const resolved = resolveOptions(options);
-    this.options = resolved;
     this.client = resolved.client;
     this.region = resolved.region;
     this.prefix = resolved.prefix;
@@ -121,177 +76,18 @@ export class GeoSessionStore extends BaseStore {
     this.disableTouch = resolved.disableTouch;
     this.disableTTL = resolved.disableTTL;
     this.scanCount = resolved.scanCount;
-    this.keys = createKeySpace(resolved.prefix, keyPrefixOf(this.client), resolved.outboxShards);
-    this.deadlines = new Deadlines(resolved.operationTimeoutMs);
-    const readThrough =
-      Object.keys(resolved.remotes).length === 0
-        ? undefined
-        : new ReadThrough({
-            region: resolved.region,
-            remotes: resolved.remotes,
-            keys: this.keys,
-            timeoutMs: resolved.readThroughTimeoutMs,
-            negativeTtlMs: resolved.readThroughNegativeTtlMs,
-            local: resolved.client,
-            horizonMs: Math.round(resolved.tombstoneTtl * 1000),
-            maxSkewMs: resolved.maxClockSkewMs,
-            digestOf: resolved.transport ? (sid) => this.keys.digestOf(sid, resolved.region) : undefined,
-            hasTombstone: (sid) => this.ops.hasTombstone(sid, 'get'),
-            onError: (error: ReadThroughError) => this.reportError(error),
-          });
-    this.nearCache =
-      resolved.nearCache &&
-      new NearCache({
-        client: this.client as Redis,
-        keys: this.keys,
-        clientKeyPrefix: keyPrefixOf(this.client),
-        ...resolved.nearCache,
-        json: resolved.serializer === JSON,
-        onError: (error) => {
-          if (!this.closed) this.reportError(error);
-        },
-      });
-    this.ops = new SessionOperations({
-      options: resolved,
-      keys: this.keys,
-      deadlines: this.deadlines,
-      outbox: resolved.transport ? this.keys.internal('outbox', resolved.region) : undefined,
-      readThrough,
-      nearCache: this.nearCache,
+    this.calls = new StoreCalls(this, resolved.region, resolved.prefix, (error) => this.reportError(error));
+    this.connection = new ClientConnection(this.client, (connected) =>
+      this.emit(connected ? 'connect' : 'disconnect'),
+    );
+    this.parts = new StoreParts(resolved, {
       isClosed: () => this.closed,
-      onRefused: (op, sid) => this.emitRefused(op, sid),
-      knowsItsOwnSessions: () => this.knowsItsOwnSessions(),
+      reportError: (error) => this.reportError(error),
+      emit: (event, ...args) => this.emit(event, ...args),
+      listenerCount: (event) => this.listenerCount(event),
     });
-    this.users = new UserIndex({
-      options: resolved,
-      keys: this.keys,
-      outbox: resolved.transport ? this.keys.internal('outbox', resolved.region) : undefined,
-      userOf: (text) => {
-        const session = resolved.serializer.parse(text);
-        return session instanceof Promise ? undefined : resolved.userId?.(session);
-      },
-      destroy: (sid, why) =>
-        new Promise<void>((resolve, reject) =>
-          this.ops.remove(sid, (e) => (e ? reject(e) : resolve()), undefined, why),
-        ),
-      call: (operation, work) => this.ops.call(operation, work),
-    });
-    this.isConnected = this.client.status === 'ready';
-    this.detachClient = followClientState(this.client, (connected) => {
-      if (connected === this.isConnected) return;
-      this.isConnected = connected;
-      this.emit(connected ? 'connect' : 'disconnect');
-    });
-    this.revocations = this.startRevocations(resolved);
-    this.replicator = resolved.transport ? this.startReplication(resolved) : undefined;
-    this.monitor = this.replicator && this.startStatus(resolved, this.replicator);
-    this.started = this.replicator ? this.replicator.start() : Promise.resolve();
-    // A start cut short by close() rejects with a ClosedError (ready() says so), reported to no one.
-    this.started.then(
-      () => {
-        this.replicationStarted = true;
-      },
-      (error: unknown) => {
-        if (!this.closed) this.reportError(error);
-      },
-    );
-    // Eviction would drop tombstones (a logout undone) and metadata: say so once, at start.
-    this.policyChecked = checkMemoryPolicy(
-      this.client,
-      Math.max(resolved.operationTimeoutMs, MEMORY_POLICY_TIMEOUT_MS),
-      (error) => {
-        if (!this.closed) this.reportError(error);
-      },
-    );
-  }
-
-  private startReplication(resolved: ResolvedOptions): Replicator {
-    return new Replicator({
-      region: resolved.region,
-      channel: resolved.prefix,
-      client: this.client as Redis,
-      keys: this.keys,
-      transport: resolved.transport as NonNullable<ResolvedOptions['transport']>,
-      sealer: resolved.sealer,
-      acceptUnsealed: resolved.acceptUnsealed,
-      sendUnsealed: resolved.sendUnsealed,
-      horizonMs: Math.round(resolved.tombstoneTtl * 1000),
-      maxSkewMs: resolved.maxClockSkewMs,
-      operationTimeoutMs: resolved.operationTimeoutMs,
-      deadLetterLimit: resolved.deadLetterLimit,
-      relayInFlight: resolved.relayInFlight,
-      outboxBound: {
-        maxEntries: resolved.maxOutboxBacklog.entries,
-        maxAgeMs: resolved.maxOutboxBacklog.ageMs,
-        warnAt: resolved.maxOutboxBacklog.warnAt,
-      },
-      consumerIdleMs: resolved.consumerIdleMs,
-      gapGraceMs: resolved.gapGraceMs,
-      heartbeatMs: resolved.heartbeatMs,
-      now: resolved.clock,
-      userOf:
-        resolved.userId &&
-        ((data) => {
-          // An async serializer cannot answer inside the apply: such sessions are not indexed on apply.
-          const session = resolved.serializer.parse(data);
-          return session instanceof Promise ? undefined : resolved.userId?.(session);
-        }),
-      onError: (error) => this.reportError(error),
-      // A replicated "revoked before" mark ends the user's sessions here that began before it, before
-      // the mark is acknowledged: if Redis fails meanwhile, the mark comes again and so does this.
-      afterApply: async (events) => {
-        for (const event of events) {
-          if (event.op === 'revoke') await this.users.endRevoked(event.sid, event.origin);
-        }
-      },
-      onApplied: (batch) => {
-        this.monitor?.noteApplied(batch);
-        if (this.listenerCount('replicated') > 0) this.emit('replicated', batch);
-      },
-      onRejected: (rejected) => {
-        this.monitor?.noteRejected(rejected);
-        if (this.listenerCount('rejected') > 0) this.emit('rejected', rejected);
-      },
-    });
-  }
-
-  private startRevocations(resolved: ResolvedOptions): Revocations {
-    const revocations = new Revocations({
-      client: this.client,
-      channel: this.keys.revoked(resolved.region),
-      valuePrefix: keyPrefixOf(this.client) + resolved.prefix,
-      isDestroyed: (sid) => this.ops.hasTombstone(sid, 'watch'),
-      onRevoked: (event) => this.emit('revoked', event),
-      onGap: (gap) => this.emit('revocation-gap', gap),
-      onError: (error) => this.reportError(error),
-      now: () => Date.now(),
-    });
-    const follow = (event: string | symbol) => {
-      if (event === 'revoked') revocations.setListening(this.listenerCount('revoked') > 0);
-    };
-    EventEmitter.prototype.on.call(this, 'newListener', (event: string | symbol) => {
-      if (event === 'revoked') revocations.setListening(true);
-    });
-    EventEmitter.prototype.on.call(this, 'removeListener', follow);
-    return revocations;
-  }
-
-  private startStatus(resolved: ResolvedOptions, replicator: Replicator): StatusMonitor {
-    const monitor = new StatusMonitor({
-      region: resolved.region,
-      client: this.client,
-      keys: this.keys,
-      replicator,
-      transport: resolved.transport as NonNullable<ResolvedOptions['transport']>,
-      rules: resolved.alerts,
-      onAlert: resolved.onAlert,
-      intervalMs: resolved.statusIntervalMs,
-      record: resolved.statusRecord,
-      operationTimeoutMs: resolved.operationTimeoutMs,
-      onError: (error) => this.reportError(error),
-    });
-    monitor.start();
-    return monitor;
+    this.nearCache = this.parts.nearCache;
+    followRevokedListeners(this, this.parts.revocations);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -328,7 +124,7 @@ export class GeoSessionStore extends BaseStore {
    * land in the outbox either way.
    */
   ready(): Promise<void> {
-    return this.started;
+    return this.parts.started;
   }
 
   /**
@@ -337,12 +133,12 @@ export class GeoSessionStore extends BaseStore {
    * `ERR_GEOSESSION_MEMORY_POLICY` error: evicting keys can drop a tombstone and undo a logout.
    */
   memoryPolicy(): Promise<string | undefined> {
-    return this.policyChecked;
+    return this.parts.policyChecked;
   }
 
   /** Replication counters, lag, refusals, backlog and needed resyncs; `undefined` without a transport. */
   replicationStats(): ReplicationStats | undefined {
-    return this.replicator?.stats();
+    return this.parts.replicator?.stats();
   }
 
   /**
@@ -362,13 +158,13 @@ export class GeoSessionStore extends BaseStore {
    */
   async status(): Promise<StatusReport> {
     if (this.closed) throw new ClosedError('the session store');
-    return this.monitor ? this.monitor.report() : singleRegionReport(this.region);
+    return this.parts.monitor ? this.parts.monitor.report() : singleRegionReport(this.region);
   }
 
   /** The newest entries of this region's dead-letter stream (envelopes refused here), newest first. */
   async deadLetters(count = 100): Promise<(DeadLetter & { at: string })[]> {
-    if (!this.replicator) return [];
-    return this.ops.call('deadLetters', this.replicator.deadLettersLatest(count));
+    if (!this.parts.replicator) return [];
+    return this.parts.ops.call('deadLetters', this.parts.replicator.deadLettersLatest(count));
   }
 
   /**
@@ -384,7 +180,7 @@ export class GeoSessionStore extends BaseStore {
 
   /** True while the Redis client is ready. */
   get connected(): boolean {
-    return this.isConnected;
+    return this.connection.connected;
   }
 
   /**
@@ -400,13 +196,8 @@ export class GeoSessionStore extends BaseStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.detachClient();
-    this.revocations.close();
-    this.monitor?.close();
-    const nearClosed = this.nearCache?.close();
-    await this.replicator?.close(this.options.operationTimeoutMs + 1000);
-    this.deadlines.close(new ClosedError('the session store'));
-    await nearClosed;
+    this.connection.close();
+    await this.parts.close();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -417,9 +208,9 @@ export class GeoSessionStore extends BaseStore {
   get(sid: string, cb: Callback<SessionData | null>): void;
   get(sid: string, cb?: Callback<SessionData | null>): Promise<SessionData | null> | undefined {
     return dual<SessionData | null>(
-      (done) => this.traced('get', done, (d) => this.ops.read(sid, d)),
+      (done) => this.calls.traced('get', done, (d) => this.parts.ops.read(sid, d)),
       cb,
-      this.thrown.get,
+      this.calls.thrown.get,
     );
   }
 
@@ -435,9 +226,9 @@ export class GeoSessionStore extends BaseStore {
   set<S extends SessionInput>(sid: string, session: S, cb: Callback<void>): void;
   set<S extends SessionInput>(sid: string, session: S, cb?: Callback<void>): Promise<void> | undefined {
     return dual<void>(
-      (done) => this.traced('set', done, (d) => this.ops.write(sid, session, d)),
+      (done) => this.calls.traced('set', done, (d) => this.parts.ops.write(sid, session, d)),
       cb,
-      this.thrown.set,
+      this.calls.thrown.set,
     );
   }
 
@@ -451,9 +242,9 @@ export class GeoSessionStore extends BaseStore {
   touch<S extends SessionInput>(sid: string, session: S, cb: Callback<void>): void;
   touch<S extends SessionInput>(sid: string, session: S, cb?: Callback<void>): Promise<void> | undefined {
     return dual<void>(
-      (done) => this.traced('touch', done, (d) => this.ops.extend(sid, session, d)),
+      (done) => this.calls.traced('touch', done, (d) => this.parts.ops.extend(sid, session, d)),
       cb,
-      this.thrown.touch,
+      this.calls.thrown.touch,
     );
   }
 
@@ -474,13 +265,11 @@ export class GeoSessionStore extends BaseStore {
     optionsOrCb?: DestroyOptions | Callback<void>,
     cb?: Callback<void>,
   ): Promise<void> | undefined {
-    const callback = typeof optionsOrCb === 'function' ? optionsOrCb : cb;
-    const until = typeof optionsOrCb === 'object' && optionsOrCb !== null ? optionsOrCb.until : undefined;
-    const untilMs = until === undefined ? undefined : until instanceof Date ? until.getTime() : Number(until);
+    const { callback, untilMs } = destroyArguments(optionsOrCb, cb);
     return dual<void>(
-      (done) => this.traced('destroy', done, (d) => this.ops.remove(sid, d, untilMs)),
+      (done) => this.calls.traced('destroy', done, (d) => this.parts.ops.remove(sid, d, untilMs)),
       callback,
-      this.thrown.destroy,
+      this.calls.thrown.destroy,
     );
   }
 
@@ -492,7 +281,7 @@ export class GeoSessionStore extends BaseStore {
    */
   isDestroyed(sid: string): Promise<boolean> {
     if (this.closed) return Promise.reject(new ClosedError('the session store'));
-    return this.ops.hasTombstone(sid);
+    return this.parts.ops.hasTombstone(sid);
   }
 
   /**
@@ -504,7 +293,7 @@ export class GeoSessionStore extends BaseStore {
    * watches. An invalid id is never watched.
    */
   watch(sid: string, callback: WatchCallback, options?: WatchOptions): () => void {
-    return this.revocations.watch(sid, callback, options);
+    return this.parts.revocations.watch(sid, callback, options);
   }
 
   /**
@@ -512,7 +301,7 @@ export class GeoSessionStore extends BaseStore {
    * made so far have been checked; at once when nobody listens to `revoked` or watches.
    */
   revocationsReady(): Promise<void> {
-    return this.revocations.ready();
+    return this.parts.revocations.ready();
   }
 
   /**
@@ -522,7 +311,7 @@ export class GeoSessionStore extends BaseStore {
    */
   sessionsOf(userId: string): Promise<UserSession[]> {
     if (this.closed) return Promise.reject(new ClosedError('the session store'));
-    return this.users.sessionsOf(userId);
+    return this.parts.users.sessionsOf(userId);
   }
 
   /**
@@ -532,21 +321,21 @@ export class GeoSessionStore extends BaseStore {
    */
   logoutEverywhere(userId: string, options?: LogoutEverywhereOptions): Promise<number> {
     if (this.closed) return Promise.reject(new ClosedError('the session store'));
-    return this.users.logoutEverywhere(userId, options);
+    return this.parts.users.logoutEverywhere(userId, options);
   }
 
   /** Every session in this region, each with its `id`. */
   all(): Promise<SessionData[]>;
   all(cb: Callback<SessionData[]>): void;
   all(cb?: Callback<SessionData[]>): Promise<SessionData[]> | undefined {
-    return settle(this.runBulk('all', readAllSessions), cb, this.thrown.all);
+    return settle(this.runBulk('all', readAllSessions), cb, this.calls.thrown.all);
   }
 
   /** Ids of every session in this region. */
   ids(): Promise<string[]>;
   ids(cb: Callback<string[]>): void;
   ids(cb?: Callback<string[]>): Promise<string[]> | undefined {
-    return settle(this.runBulk('ids', listSessionIds), cb, this.thrown.ids);
+    return settle(this.runBulk('ids', listSessionIds), cb, this.calls.thrown.ids);
   }
 
   /** Number of sessions in this region. */
@@ -556,7 +345,7 @@ export class GeoSessionStore extends BaseStore {
     return settle(
       this.runBulk('length', listSessionIds).then((ids) => ids.length),
       cb,
-      this.thrown.length,
+      this.calls.thrown.length,
     );
   }
 
@@ -568,7 +357,7 @@ export class GeoSessionStore extends BaseStore {
   clear(): Promise<void>;
   clear(cb: Callback<void>): void;
   clear(cb?: Callback<void>): Promise<void> | undefined {
-    return settle(this.runBulk('clear', deleteAllSessions), cb, this.thrown.clear);
+    return settle(this.runBulk('clear', deleteAllSessions), cb, this.calls.thrown.clear);
   }
 
   /** express-session's `Store#regenerate`: destroys the old session, then makes a new one on `req`. */
@@ -594,51 +383,12 @@ export class GeoSessionStore extends BaseStore {
 
   // ---------------------------------------------------------------------------------------------
 
-  /** Runs a callback-style operation, traced on `geosession:store` when someone subscribes. */
-  private traced<T>(op: StoreOperation, done: Callback<T>, run: (done: Callback<T>) => void): void {
-    const observed = this.observers.length > 0 ? observeOperation(this.observers, op, done) : done;
-    if (!storeChannel.hasSubscribers) {
-      run(observed);
-      return;
-    }
-    traceStoreOperation({ op, region: this.region, keyspace: this.prefix }, run, observed);
-  }
-
-  private runBulk<T>(
-    op: StoreOperation,
-    operation: (ctx: import('./bulk.js').BulkContext) => Promise<T>,
-  ): Promise<T> {
-    const work = storeChannel.hasSubscribers
-      ? () =>
-          traceStorePromise({ op, region: this.region, keyspace: this.prefix }, () => this.bulk(operation))
-      : () => this.bulk(operation);
-    return this.observers.length > 0 ? observePromise(this.observers, op, work) : work();
-  }
-
-  private async bulk<T>(operation: (ctx: import('./bulk.js').BulkContext) => Promise<T>): Promise<T> {
-    if (this.closed) throw new ClosedError('the session store');
-    return operation({
-      client: this.client,
-      keys: this.keys,
-      scanCount: this.scanCount,
-      allowClearWithoutPrefix: this.options.allowClearWithoutPrefix,
-      call: (op, work) => this.ops.call(op, work),
-      parse: (sid, text) => this.ops.parse(sid, text),
-    });
+  private runBulk<T>(op: StoreOperation, operation: (ctx: BulkContext) => Promise<T>): Promise<T> {
+    return this.calls.tracedPromise(op, () => this.parts.bulk(operation));
   }
 
   /** Background failures: an `error` event when someone listens, else printed; never thrown. */
   private reportError(error: unknown): void {
     reportError(this, error);
-  }
-
-  /** See OperationsContext.knowsItsOwnSessions. */
-  private knowsItsOwnSessions(): boolean {
-    if (!this.replicator) return true;
-    return this.replicationStarted && this.replicator.stats().needsResync[this.region] === undefined;
-  }
-
-  private emitRefused(op: RefusedWrite['op'], sid: string): void {
-    this.emit('refused', { op, sid, reason: 'destroyed' });
   }
 }

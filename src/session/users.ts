@@ -1,8 +1,8 @@
 import { InvalidSessionIdError } from '../errors.js';
 import type { KeySpace } from '../keys.js';
-import { readStates } from '../redis/commands.js';
 import { isTombstoneText } from '../redis/meta.js';
 import { runScript } from '../redis/run-script.js';
+import { readStates } from '../redis/state-commands.js';
 import { sessionIdProblem } from '../validation/ids.js';
 import { sequenceKey } from '../wire/internal-keys.js';
 import type { ResolvedOptions } from './options.js';
