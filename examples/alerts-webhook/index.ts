@@ -8,7 +8,7 @@
  * summary from `store.status()`: sessions replicated, lag p50/p99 per peer, the last event, the alerts
  * firing (like a "Session Sync Report").
  *
- *   npx tsx examples/alerts-webhook/index.ts --for 5s --every 2s --simulate-rejected
+ *   npx tsx examples/alerts-webhook/index.ts --for 8s --every 2s --simulate-rejected
  *   npx tsx examples/alerts-webhook/index.ts --webhook https://hooks.example.com/T000/B000   # runs until Ctrl-C
  *
  * Without `--webhook`, a local receiver on 127.0.0.1 prints every request it gets.
