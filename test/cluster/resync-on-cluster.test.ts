@@ -261,6 +261,51 @@ describe.skipIf(!hasClusterBinaries)('resyncRegion on Redis Clusters', { timeout
     expect(await hkClient.get(sharded.session(lone))).toContain('lone');
   });
 
+  it('resumes an interrupted resync on the master and cursor it stopped at', async () => {
+    const prefix = 'res:';
+    const memory = createMemoryTransport({ regions: ['hk', 'kr'] });
+    opened.push(memory);
+    const hk = store('hk', hkClient, prefix, memory as never);
+    await hk.ready();
+    const sids = Array.from({ length: 80 }, () => hk.genid());
+    await Promise.all(sids.map((sid, i) => hk.set(sid, session(`u${i}`))));
+    const stop = new AbortController();
+    let pages = 0;
+    const options = {
+      target: { id: 'kr', client: krClient },
+      source: { id: 'hk', client: hkClient },
+      prefix,
+      batchSize: 5,
+    };
+    await expect(
+      resyncRegion({
+        ...options,
+        signal: stop.signal,
+        onProgress: () => {
+          if (++pages === 3) stop.abort();
+        },
+      }),
+    ).rejects.toThrow(/aborted/);
+    const record = await krClient.hgetall(createKeySpace(prefix).resync('kr'));
+    expect(record.state).toBe('failed');
+    // A Cluster's position names its master: `host:port cursor`.
+    expect(record.cursor).toMatch(/^127\.0\.0\.1:\d+ \d+$/);
+    const resumed = await resyncRegion(options);
+    expect(resumed).toMatchObject({ resumed: true, phase: 'done' });
+    // It went on from there: the keys walked in both runs are the keys of the source once, not more.
+    const masters = hkClient.nodes('master');
+    const held = (await Promise.all(masters.map((m) => m.dbsize()))).reduce((a, n) => a + n, 0);
+    expect(resumed.keys).toBeLessThanOrEqual(held);
+    const admin = [
+      { id: 'hk', client: hkClient, prefix, outboxShards: SHARDS },
+      { id: 'kr', client: krClient, prefix, outboxShards: SHARDS },
+    ];
+    expect(await verifyRegions(admin, { full: true, settleMs: 0 })).toMatchObject({
+      clean: true,
+      compared: 80,
+    });
+  });
+
   it('repairs on a Cluster, each fix in its shard with its digest; the layouts are checked', async () => {
     const prefix = 'rep:';
     const memory = createMemoryTransport({ regions: ['hk', 'kr'] });
