@@ -13,6 +13,9 @@
  * clock-skew check does apply, so that a copy accepts exactly the versions replication would accept.
  * The expiry written with the value (metadata `w`) travels with the data, so `get` in the target
  * reports the same `cookie.expires` as in the source.
+ *
+ * Either region may be a Redis Cluster (src/admin/region-layout.ts): each script call holds the sessions
+ * of one slot and one digest key, and each region's keys are named in its own layout (`outboxShards`).
  */
 import { ConfigError } from '../errors.js';
 import { CopyResult, copyStates, readStates, type StoredState } from '../redis/commands.js';
