@@ -7,16 +7,14 @@
  *   unsharded one;
  * - the groups a batch of sessions is split into, so that each script call names keys of one slot on a
  *   Cluster and one digest key: the session's shard in the sharded layout (a shard is one slot, its
- *   digest key beside it), its own slot on an unsharded Cluster, one group on an unsharded single Redis;
- * - the digest key of a group, when the region keeps digests the copy can reach in that slot: on an
- *   unsharded Cluster without a hash tag in the prefix no store replicates (a replicating Cluster shards
- *   its outbox), so none are kept, and none are written;
+ *   digest key beside it), else one group (a single Redis, or a Cluster whose prefix holds a hash tag,
+ *   which puts every key, the digest key too, in one slot). A Cluster without a tagged prefix always
+ *   has the sharded layout here, as a store that replicates there does;
  * - the masters to walk, each with a name to resume on (`host:port`), in a stable order.
  */
 import type { Cluster, Redis } from 'ioredis';
 import { ConfigError } from '../errors.js';
 import { createKeySpace, type KeySpace } from '../keys.js';
-import { clusterSlot } from '../redis/slots.js';
 import { DEFAULT_CLUSTER_OUTBOX_SHARDS } from '../session/outbox-shards-option.js';
 import type { RedisClient } from '../types.js';
 import { hashTagOf, keyPrefixOf } from '../wire/internal-keys.js';
@@ -31,8 +29,8 @@ export interface RegionLayout {
   readonly cluster: boolean;
   /** The group of session `sid`: its calls hold only sessions of one group (see the module's comment). */
   groupOf(sid: string): string;
-  /** The digest key of the group `sid` is in, for `region`; `undefined` when no digests are kept there. */
-  digestOf(sid: string, region: string): string | undefined;
+  /** The digest key of the group `sid` is in, for `region` (its shard's, or the region's one). */
+  digestOf(sid: string, region: string): string;
 }
 
 /** Whether `client` is an ioredis Cluster. */
@@ -72,17 +70,13 @@ export function regionLayout(
   const shards = tagged ? 0 : (outboxShards ?? (cluster ? DEFAULT_CLUSTER_OUTBOX_SHARDS : 1));
   const sharded = shards > 1 || (cluster && !tagged);
   const keys = createKeySpace(prefix, keyPrefix, sharded ? shards : 0);
-  const digests = !cluster || tagged || sharded;
   return {
     client,
     keys,
     keyPrefix,
     cluster,
-    groupOf(sid) {
-      if (sharded) return `s${keys.shardOf(sid)}`;
-      return cluster && !tagged ? String(clusterSlot(keyPrefix + keys.meta(sid))) : '';
-    },
-    digestOf: (sid, region) => (digests ? keys.digestOf(sid, region) : undefined),
+    groupOf: (sid) => (sharded ? `s${keys.shardOf(sid)}` : ''),
+    digestOf: (sid, region) => keys.digestOf(sid, region),
   };
 }
 

@@ -135,7 +135,6 @@ function layoutOf(
 function digestOf(layout: RegionLayout, sid: string, options: SessionStateOptions) {
   if (options.digestRegion === undefined) return undefined;
   const key = layout.digestOf(sid, options.digestRegion);
-  if (key === undefined) return undefined;
   return { key, horizonMs: Math.round(positive('tombstoneTtl', options.tombstoneTtl, 86_400) * 1000) };
 }
 
