@@ -4,11 +4,16 @@
  * newest version wins with its value and expiry, and of one version the later expiry wins. Every fix is
  * an event given to the region's own apply script (src/redis/scripts/apply.lua), which checks it as it
  * checks a replicated one and keeps the region's digests in step; nothing is replicated.
+ *
+ * On a Redis Cluster a fix names one session's keys and its shard's digest key, all in the shard's slot
+ * (the sharded layout: give each Cluster region its stores' `outboxShards`).
  */
 import { ConfigError } from '../errors.js';
 import { type ApplyResult, applyChanges, forgetMeta, type RemoteChange } from '../redis/commands.js';
 import type { SessionMeta } from '../redis/meta.js';
+import { hashTagOf } from '../wire/internal-keys.js';
 import type { Difference } from './difference.js';
+import { isCluster } from './region-layout.js';
 import { type AdminRegion, type ResolvedRegion, readStates, resolveRegions } from './region-state.js';
 import { resolveVerifyOptions, type VerifyOptions, verifyRegions } from './verify.js';
 
@@ -217,6 +222,17 @@ export async function repairRegions(
   options: RepairOptions = {},
 ): Promise<RepairResult> {
   const regions = resolveRegions(regionList);
+  regions.forEach((region, i) => {
+    // Unsharded on a Cluster, a session's keys and the region's digest key are in different slots (and
+    // no store replicates there: a replicating Cluster keeps the sharded layout).
+    const tagged = hashTagOf(region.keyPrefix + region.keys.prefix) !== undefined;
+    if (isCluster(region.client) && region.keys.shards === 0 && !tagged) {
+      throw new ConfigError(
+        `regions[${i}].outboxShards`,
+        "is required for a Cluster region: its stores' outboxShards (8 by default on a Cluster that replicates)",
+      );
+    }
+  });
   const o = resolveVerifyOptions(options);
   const tombstoneTtl = options.tombstoneTtl ?? 86_400;
   if (typeof tombstoneTtl !== 'number' || !(tombstoneTtl > 0)) {
@@ -253,7 +269,8 @@ export async function repairRegions(
         continue;
       }
       const region = regions.find((r) => r.id === action.region) as ResolvedRegion;
-      const digest = region.keys.digest(region.id);
+      // The session's shard's digest key (the one digest key when unsharded).
+      const digest = region.keys.digestOf(sid, region.id);
       const own = mine[regions.indexOf(region)];
       if (action.op === 'set' && own?.meta && !own.meta.tombstone && own.value === undefined) {
         // Metadata of a version whose value is gone: forgotten first, or the set would be a duplicate.

@@ -7,14 +7,23 @@
  * change it numbered so far is in its state) and, for every other origin, what it has handled (every
  * change it applied is in its state). A copy read after that holds all those changes, so afterwards the
  * receiving region may count them as handled. Ranges the copied region gave up as gaps stay gaps.
+ *
+ * With sharded outboxes (docs/replication.md, "Sharded outboxes") a region numbers each outbox on its
+ * own: the unsharded one as `<region>` and shard `i`'s as `<region>#i` (its counter beside the shard's
+ * outbox, in the shard's slot), and a receiving region tracks each of those streams under its own field
+ * of its sequence state. So a point is per stream: its `origin` is the stream's name. A shard's counter
+ * and its sessions share a master, so the order "counter first, then the sessions" holds per shard.
  */
-import type { Redis } from 'ioredis';
 import type { KeySpace } from '../keys.js';
 import { coverSequence, parseRanges } from '../redis/commands.js';
 import { parseNeeds, type ResyncNeed } from '../replication/resync-state.js';
+import { originOfStream } from '../replication/sequence.js';
+import type { RedisClient } from '../types.js';
+import { sequenceKey } from '../wire/internal-keys.js';
 
-/** Numbers of one origin a copy holds: every number of `epoch` up to `low`, but `gaps`. */
+/** Numbers of one origin's stream a copy holds: every number of `epoch` up to `low`, but `gaps`. */
 export interface CoverPoint {
+  /** The stream: the origin region for its unsharded outbox, `<region>#<shard>` for a shard's. */
   readonly origin: string;
   readonly epoch: string;
   readonly low: number;
@@ -22,26 +31,36 @@ export interface CoverPoint {
 }
 
 /**
- * Where a copy of `from` starts, read before it reads any session: `from`'s own numbering and what it
- * handled of every origin but `to` (whose own numbers `to` knows best).
+ * Where a copy of `from` starts, read before it reads any session: `from`'s own numbering (each of its
+ * outboxes' counters, in `keys`'s layout) and what it handled of every origin's streams but `to`'s
+ * (whose own numbers `to` knows best).
  */
 export async function readCoverPoints(
-  client: Redis,
+  client: RedisClient,
   keys: KeySpace,
   from: string,
   to: string,
 ): Promise<CoverPoint[]> {
-  const [counter, seen] = await Promise.all([
-    client.hgetall(keys.sequence(from)),
+  const counters = [{ key: keys.sequence(from), stream: from }];
+  if (keys.shards > 0) {
+    for (const o of keys.sessionOutboxes(from)) counters.push({ key: sequenceKey(o.key), stream: o.stream });
+  }
+  // Each counter alone (on a Cluster each shard's is in its own slot), before the sessions.
+  const [seen, ...numbered] = await Promise.all([
     client.hgetall(keys.seen(from)),
+    ...counters.map((c) => client.hgetall(c.key)),
   ]);
   const points: CoverPoint[] = [];
-  const n = Number(counter.n);
-  if (counter.e && /^\d{16}$/.test(counter.e) && Number.isSafeInteger(n) && n > 0) {
-    points.push({ origin: from, epoch: counter.e, low: n, gaps: [] });
-  }
-  for (const [origin, text] of Object.entries(seen)) {
-    if (origin === from || origin === to) continue;
+  counters.forEach((c, i) => {
+    const counter = numbered[i] ?? {};
+    const n = Number(counter.n);
+    if (counter.e && /^\d{16}$/.test(counter.e) && Number.isSafeInteger(n) && n > 0) {
+      points.push({ origin: c.stream, epoch: counter.e, low: n, gaps: [] });
+    }
+  });
+  for (const [origin, text] of Object.entries(seen ?? {})) {
+    const region = originOfStream(origin);
+    if (region === from || region === to) continue;
     const [epoch = '', low = '', , , , gaps = ''] = text.split('|');
     const lowN = Number(low);
     if (!/^\d{16}$/.test(epoch) || !Number.isSafeInteger(lowN) || lowN <= 0) continue;
@@ -52,7 +71,7 @@ export async function readCoverPoints(
 
 /** Records `points` in `to`'s sequence state (cover-sequence.lua), origin by origin. */
 export async function coverSequences(
-  client: Redis,
+  client: RedisClient,
   keys: KeySpace,
   to: string,
   points: readonly CoverPoint[],
@@ -62,11 +81,22 @@ export async function coverSequences(
   );
 }
 
-function coveredGap(need: ResyncNeed, point: CoverPoint | undefined): boolean {
+/**
+ * Whether the copy (`points`) holds the numbers a gap need of `region` missed: the points of the stream
+ * it names (a need without one, recorded by an older version: every stream of `region` in that epoch).
+ */
+function coveredGap(region: string, need: ResyncNeed, points: readonly CoverPoint[]): boolean {
   const missed = need.missed;
-  if (need.cause !== 'gap' || !missed || !point || point.epoch !== missed.epoch) return false;
-  if (missed.to > point.low) return false;
-  return !point.gaps.some((g) => g.from <= missed.to && g.to >= missed.from);
+  if (need.cause !== 'gap' || !missed) return false;
+  const mine = points.filter(
+    (p) =>
+      p.epoch === missed.epoch &&
+      (missed.stream === undefined ? originOfStream(p.origin) === region : p.origin === missed.stream),
+  );
+  return (
+    mine.length > 0 &&
+    mine.every((p) => missed.to <= p.low && !p.gaps.some((g) => g.from <= missed.to && g.to >= missed.from))
+  );
 }
 
 /**
@@ -79,8 +109,8 @@ function coveredGap(need: ResyncNeed, point: CoverPoint | undefined): boolean {
  * and stays.
  */
 export async function clearSettledNeeds(
-  fromClient: Redis,
-  toClient: Redis,
+  fromClient: RedisClient,
+  toClient: RedisClient,
   keys: KeySpace,
   a: { from: string; to: string; startedAt: number; points: readonly CoverPoint[] },
 ): Promise<string[]> {
@@ -91,8 +121,7 @@ export async function clearSettledNeeds(
   const fromNeeds = new Map(parseNeeds(fromFields));
   const cleared: string[] = [];
   for (const [region, need] of parseNeeds(toFields)) {
-    const point = a.points.find((p) => p.origin === region);
-    const settled = need.since < a.startedAt || coveredGap(need, point);
+    const settled = need.since < a.startedAt || coveredGap(region, need, a.points);
     if (region === a.to || (settled && (region === a.from || !fromNeeds.has(region)))) {
       cleared.push(region);
     }

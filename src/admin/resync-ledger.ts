@@ -18,9 +18,9 @@
  * | `updatedAt` | epoch ms of the last page |
  */
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { ResyncError } from '../errors.js';
 import type { KeySpace } from '../keys.js';
+import type { RedisClient } from '../types.js';
 import type { CoverPoint } from './resync-handover.js';
 import { type CopyCounts, emptyCopyCounts } from './session-state.js';
 
@@ -76,7 +76,7 @@ export class ResyncLedger {
   private readonly token = randomBytes(8).toString('hex');
 
   constructor(
-    private readonly client: Redis,
+    private readonly client: RedisClient,
     keys: KeySpace,
     private readonly target: string,
     private readonly source: string,

@@ -14,21 +14,20 @@
  * 5. Records the copy in the target's sequence state (changes it holds are not applied twice nor taken
  *    for a gap) and clears the needs it settled; running stores notice within seconds.
  */
-import type { Redis } from 'ioredis';
 import { ConfigError, GeoSessionError, ResyncError, TimeoutError, TransientError } from '../errors.js';
 import { classifyFailure } from '../failures/reply-errors.js';
-import { createKeySpace, type KeySpace, prefixProblem } from '../keys.js';
+import { prefixProblem } from '../keys.js';
 import { Backoff, sleep } from '../runtime/backoff.js';
 import { isValidRegion } from '../validation/ids.js';
-import { keyPrefixOf } from '../wire/internal-keys.js';
+import { keyCount, type RegionLayout, regionLayout } from './region-layout.js';
 import { clearSettledNeeds, coverSequences, readCoverPoints } from './resync-handover.js';
 import { ResyncLedger, type ResyncPhase, type ResyncPoint } from './resync-ledger.js';
 import { copyUserMarks } from './resync-marks.js';
-import { type ScanPage, scanSessionPage } from './session-scan.js';
+import { type ScanPage, scanRegionPage } from './session-scan.js';
 import {
   addCopyCounts,
   type CopyCounts,
-  copySessionStates,
+  copyBetween,
   emptyCopyCounts,
   type RegionRef,
 } from './session-state.js';
@@ -123,9 +122,8 @@ const WINDOW = 4;
  * cursor it saves is one to resume from).
  */
 async function walk(a: {
-  from: Redis;
-  to: Redis;
-  keys: KeySpace;
+  from: RegionLayout;
+  to: RegionLayout;
   /** The id of the region copied into (`to`), whose digests follow. */
   toId: string;
   cursor: string;
@@ -142,9 +140,9 @@ async function walk(a: {
   };
   const merge = async (page: ScanPage): Promise<CopyCounts> => {
     const [sessions, bare] = await Promise.all([
-      page.sids.length > 0 ? copySessionStates(a.from, a.to, page.sids, copy) : emptyCopyCounts(),
+      page.sids.length > 0 ? copyBetween(a.from, a.to, page.sids, copy) : emptyCopyCounts(),
       page.valueSids.length > 0
-        ? copySessionStates(a.from, a.to, page.valueSids, { ...copy, bareOnly: true })
+        ? copyBetween(a.from, a.to, page.valueSids, { ...copy, bareOnly: true })
         : emptyCopyCounts(),
     ]);
     return addCopyCounts(sessions, bare);
@@ -155,7 +153,7 @@ async function walk(a: {
   try {
     do {
       if (a.signal?.aborted) throw new ResyncError(a.targetId, 'aborted', { cause: a.signal.reason });
-      const page = await scanSessionPage(a.from, a.keys, 'all', cursor, a.o.batchSize);
+      const page = await scanRegionPage(a.from.client, a.from.keys, cursor, a.o.batchSize);
       cursor = page.cursor;
       const previous = tail;
       const merged = merge(page);
@@ -172,14 +170,14 @@ async function walk(a: {
   }
 }
 
-function checkRegion(option: string, region: RegionRef | undefined): Redis {
+function checkRegion(option: string, region: RegionRef | undefined, prefix: string): RegionLayout {
   if (!region || typeof region !== 'object') throw new ConfigError(option, 'is required: { id, client }');
   if (!isValidRegion(region.id)) throw new ConfigError(`${option}.id`, 'is not a valid region id');
-  const client = region.client as Redis & { isCluster?: boolean };
-  if (!client || typeof client.scan !== 'function' || client.isCluster) {
-    throw new ConfigError(`${option}.client`, 'must be an ioredis Redis client (not a Cluster)');
+  const client = region.client;
+  if (!client || typeof client.scan !== 'function') {
+    throw new ConfigError(`${option}.client`, 'must be an ioredis client (a Redis or a Cluster)');
   }
-  return client;
+  return regionLayout(client, prefix, region.outboxShards, `${option}.outboxShards`);
 }
 
 function integer(option: string, value: number | undefined, fallback: number, least: 0 | 1): number {
@@ -195,13 +193,13 @@ const positive = (option: string, value: number | undefined, fallback: number) =
 
 /** Checks the options (a `ConfigError` naming the one at fault) and fills in the defaults. */
 function settle(options: ResyncOptions) {
-  const target = checkRegion('target', options.target);
-  const source = checkRegion('source', options.source);
+  const prefix = options.prefix ?? 'sess:';
+  const problem = typeof prefix === 'string' ? prefixProblem(prefix) : 'must be a string';
+  const target = checkRegion('target', options.target, problem ? 'sess:' : prefix);
+  const source = checkRegion('source', options.source, problem ? 'sess:' : prefix);
   if (options.target.id === options.source.id) {
     throw new ConfigError('source', 'must be another region than the target');
   }
-  const prefix = options.prefix ?? 'sess:';
-  const problem = typeof prefix === 'string' ? prefixProblem(prefix) : 'must be a string';
   if (problem) throw new ConfigError('prefix', problem);
   return {
     target,
@@ -243,8 +241,7 @@ function isRetryable(error: unknown): boolean {
  */
 export async function resyncRegion(options: ResyncOptions): Promise<ResyncResult> {
   const o = settle(options);
-  const targetKeys = createKeySpace(o.prefix, keyPrefixOf(o.target));
-  const ledger = new ResyncLedger(o.target, targetKeys, options.target.id, options.source.id);
+  const ledger = new ResyncLedger(o.target.client, o.target.keys, options.target.id, options.source.id);
   const backoff = new Backoff(250, 5_000);
   for (;;) {
     try {
@@ -273,8 +270,6 @@ async function runOnce(
 ): Promise<Omit<ResyncResult, 'retries'>> {
   const targetId = options.target.id;
   const sourceId = options.source.id;
-  const targetKeys = createKeySpace(o.prefix, keyPrefixOf(o.target));
-  const sourceKeys = createKeySpace(o.prefix, keyPrefixOf(o.source));
   await ledger.lock();
   let copied = 0;
   let total = 0;
@@ -289,28 +284,30 @@ async function runOnce(
       Object.assign(counts, resumed.counts);
       point = resumed;
     } else {
-      const cover = await readCoverPoints(o.source, sourceKeys, sourceId, targetId);
-      keysTotal = (await o.source.dbsize()) + (o.bothWays ? await o.target.dbsize() : 0);
+      const cover = await readCoverPoints(o.source.client, o.source.keys, sourceId, targetId);
+      keysTotal = (await keyCount(o.source.client)) + (o.bothWays ? await keyCount(o.target.client) : 0);
       // A live session has two keys (value and metadata), a tombstone one.
       total = Math.round(keysTotal / 2);
       point = await ledger.begin(cover, o.bothWays, { copied, total, keys, keysTotal, counts });
     }
     // The users' "revoked before" marks first, so that the sessions they cover, copied or in flight,
     // are refused in the target as in the source (one small read per user index; idempotent on resume).
-    await copyUserMarks(o.source, o.target, sourceKeys, targetKeys);
-    if (o.bothWays) await copyUserMarks(o.target, o.source, targetKeys, sourceKeys);
+    await copyUserMarks(o.source.client, o.target.client, o.source.keys, o.target.keys);
+    if (o.bothWays) await copyUserMarks(o.target.client, o.source.client, o.target.keys, o.source.keys);
     const report = (phase: ResyncPhase) =>
       options.onProgress?.({ target: targetId, source: sourceId, phase, copied, total, keys, counts });
     const steps = PHASES.filter((step) => o.bothWays || !step.reverse);
     for (const [i, step] of steps.entries()) {
       if (point.phase !== step.phase) continue;
       if (step.reverse && !point.reverseCover) {
-        point = { ...point, reverseCover: await readCoverPoints(o.target, targetKeys, targetId, sourceId) };
+        point = {
+          ...point,
+          reverseCover: await readCoverPoints(o.target.client, o.target.keys, targetId, sourceId),
+        };
       }
       await walk({
         from: step.reverse ? o.target : o.source,
         to: step.reverse ? o.source : o.target,
-        keys: step.reverse ? targetKeys : sourceKeys,
         toId: step.reverse ? sourceId : targetId,
         cursor: point.cursor,
         o,
@@ -331,7 +328,7 @@ async function runOnce(
       });
     }
     await ledger.checkTarget(point);
-    const cleared = await handover(o, targetKeys, sourceKeys, { targetId, sourceId, point });
+    const cleared = await handover(o, { targetId, sourceId, point });
     const finishedAt = Date.now();
     total = copied;
     await ledger.finish({ copied, total, keys, keysTotal, counts, finishedAt });
@@ -359,8 +356,6 @@ async function runOnce(
 
 async function handover(
   o: ReturnType<typeof settle>,
-  targetKeys: KeySpace,
-  sourceKeys: KeySpace,
   a: {
     targetId: string;
     sourceId: string;
@@ -368,8 +363,8 @@ async function handover(
   },
 ): Promise<{ target: string[]; source: string[] }> {
   const { targetId, sourceId, point } = a;
-  await coverSequences(o.target, targetKeys, targetId, point.cover);
-  const target = await clearSettledNeeds(o.source, o.target, targetKeys, {
+  await coverSequences(o.target.client, o.target.keys, targetId, point.cover);
+  const target = await clearSettledNeeds(o.source.client, o.target.client, o.target.keys, {
     from: sourceId,
     to: targetId,
     startedAt: point.startedAt,
@@ -377,8 +372,8 @@ async function handover(
   });
   if (!o.bothWays) return { target, source: [] };
   const reverse = point.reverseCover ?? [];
-  await coverSequences(o.source, sourceKeys, sourceId, reverse);
-  const source = await clearSettledNeeds(o.target, o.source, sourceKeys, {
+  await coverSequences(o.source.client, o.source.keys, sourceId, reverse);
+  const source = await clearSettledNeeds(o.target.client, o.source.client, o.source.keys, {
     from: targetId,
     to: sourceId,
     startedAt: point.startedAt,

@@ -13,22 +13,32 @@
  * clock-skew check does apply, so that a copy accepts exactly the versions replication would accept.
  * The expiry written with the value (metadata `w`) travels with the data, so `get` in the target
  * reports the same `cookie.expires` as in the source.
+ *
+ * Either region may be a Redis Cluster (src/admin/region-layout.ts): each script call holds the sessions
+ * of one slot and one digest key, and each region's keys are named in its own layout (`outboxShards`).
  */
-import type { Cluster } from 'ioredis';
 import { ConfigError } from '../errors.js';
-import { createKeySpace, type KeySpace } from '../keys.js';
 import { CopyResult, copyStates, readStates, type StoredState } from '../redis/commands.js';
 import { parseMeta, type SessionMeta } from '../redis/meta.js';
 import type { RedisClient } from '../types.js';
 import { isValidSessionId } from '../validation/ids.js';
-import { keyPrefixOf } from '../wire/internal-keys.js';
+import { groupsOf, type RegionLayout, regionLayout } from './region-layout.js';
 
 /** One region as the admin tools see it: its id and its Redis. */
 export interface RegionRef {
   /** The region id (`hk`, `ap-seoul-1`). */
   readonly id: string;
-  /** An ioredis client of the region's Redis (not a Cluster). It stays yours: nothing here quits it. */
+  /**
+   * An ioredis client of the region's Redis: a `Redis`, or a `Cluster` (every master is walked, and
+   * each script call holds the sessions of one slot). It stays yours: nothing here quits it.
+   */
   readonly client: RedisClient;
+  /**
+   * The region's stores' `outboxShards` (docs/replication.md, "Sharded outboxes"): the key layout its
+   * sessions are kept in. Default: 8 on a Cluster whose prefix has no hash tag (a replicating Cluster's
+   * default), the unsharded layout on a single Redis.
+   */
+  readonly outboxShards?: number;
 }
 
 /** The whole state of one session in one region. */
@@ -61,7 +71,7 @@ export interface CopyCounts {
 export interface SessionStateOptions {
   /** The stores' key `prefix` (every region uses the same). Default `'sess:'`. */
   readonly prefix?: string;
-  /** Sessions per script call. Default 200. */
+  /** Sessions per script call (of one slot's sessions, on a Cluster). Default 200. */
   readonly scriptBatch?: number;
   /** The stores' `maxClockSkewMs`: versions further ahead of the target's clock are refused. Default 60,000. */
   readonly maxClockSkewMs?: number;
@@ -69,6 +79,17 @@ export interface SessionStateOptions {
   readonly digestRegion?: string;
   /** The stores' `tombstoneTtl`, seconds (a tombstone's digest window depends on it). Default 86,400. */
   readonly tombstoneTtl?: number;
+  /**
+   * The stores' `outboxShards`: the key layout of the client's sessions (of both sides for
+   * {@link copySessionStates}, unless `targetOutboxShards`). Default: 8 on a Cluster whose prefix has no
+   * hash tag, the unsharded layout on a single Redis (see {@link RegionRef.outboxShards}).
+   */
+  readonly outboxShards?: number;
+  /**
+   * {@link copySessionStates} only: the target's `outboxShards` when its layout differs from the
+   * source's. Default `outboxShards`, or as it defaults for the target's client.
+   */
+  readonly targetOutboxShards?: number;
 }
 
 const DEFAULT_PREFIX = 'sess:';
@@ -86,63 +107,82 @@ export function addCopyCounts(into: CopyCounts, more: CopyCounts): CopyCounts {
   return into;
 }
 
-function checkClient(client: RedisClient, option: string): void {
-  if ((client as Cluster).isCluster) {
-    throw new ConfigError(option, 'must be a Redis client, not a Cluster (copies run one Redis at a time)');
-  }
-}
-
 function positive(option: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   if (!Number.isInteger(value) || value < 1) throw new ConfigError(option, 'must be a positive integer');
   return value;
 }
 
-function keySpaceOf(client: RedisClient, prefix: string | undefined): KeySpace {
-  return createKeySpace(prefix ?? DEFAULT_PREFIX, keyPrefixOf(client));
+function checkClient(client: RedisClient, option: string): void {
+  if (!client || typeof (client as { evalsha?: unknown }).evalsha !== 'function') {
+    throw new ConfigError(option, 'must be an ioredis client (a Redis or a Cluster)');
+  }
 }
 
-/** The digest key and horizon of `options.digestRegion` in `keys`, when digests are kept. */
-function digestOf(keys: KeySpace, options: SessionStateOptions) {
+/** The layout of `client`'s sessions under `options`, with `shards` its outboxShards. */
+function layoutOf(
+  client: RedisClient,
+  option: string,
+  options: SessionStateOptions,
+  shards: number | undefined,
+  shardsOption: string,
+): RegionLayout {
+  checkClient(client, option);
+  return regionLayout(client, options.prefix ?? DEFAULT_PREFIX, shards, shardsOption);
+}
+
+/** The digest key of `sid`'s group in `layout`, and the horizon, when `options.digestRegion` keeps them. */
+function digestOf(layout: RegionLayout, sid: string, options: SessionStateOptions) {
   if (options.digestRegion === undefined) return undefined;
-  return {
-    key: keys.internal('digest', options.digestRegion),
-    horizonMs: Math.round(positive('tombstoneTtl', options.tombstoneTtl, 86_400) * 1000),
-  };
+  const key = layout.digestOf(sid, options.digestRegion);
+  return { key, horizonMs: Math.round(positive('tombstoneTtl', options.tombstoneTtl, 86_400) * 1000) };
 }
 
-function chunks<T>(items: readonly T[], size: number): T[][] {
+/** `items` split into the layout's groups (one slot, one digest key), each cut into `size` at most. */
+function calls<T>(
+  items: readonly T[],
+  layout: RegionLayout,
+  sidOf: (item: T) => string,
+  size: number,
+): T[][] {
   const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  for (const group of groupsOf(items, (item) => layout.groupOf(sidOf(item)))) {
+    for (let i = 0; i < group.length; i += size) out.push(group.slice(i, i + size));
+  }
   return out;
 }
 
+const keysOf = (layout: RegionLayout, sid: string) => ({
+  value: layout.keys.session(sid),
+  meta: layout.keys.meta(sid),
+});
+
 /**
  * Reads the state of `sids` from `client`'s Redis, each session at one moment (one script call per
- * `scriptBatch`, pipelined). With `bareOnly`, only values without metadata are read (others answer
- * absent). Ids outside the id rule answer absent.
+ * `scriptBatch` sessions of one slot, pipelined). With `bareOnly`, only values without metadata are
+ * read (others answer absent). Ids outside the id rule answer absent.
  */
 export async function readSessionStates(
   client: RedisClient,
   sids: readonly string[],
   options: SessionStateOptions & { bareOnly?: boolean } = {},
 ): Promise<SessionState[]> {
-  checkClient(client, 'client');
-  const keys = keySpaceOf(client, options.prefix);
+  const layout = layoutOf(client, 'client', options, options.outboxShards, 'outboxShards');
   const size = positive('scriptBatch', options.scriptBatch, DEFAULT_SCRIPT_BATCH);
   const valid = sids.filter(isValidSessionId);
-  const read = await Promise.all(
-    chunks(valid, size).map((part) =>
-      readStates(
+  const read = new Map<string, StoredState>();
+  await Promise.all(
+    calls(valid, layout, (sid) => sid, size).map(async (part) => {
+      const states = await readStates(
         client,
-        part.map((sid) => ({ value: keys.session(sid), meta: keys.meta(sid) })),
+        part.map((sid) => keysOf(layout, sid)),
         options.bareOnly ?? false,
-      ),
-    ),
+      );
+      for (const [i, sid] of part.entries()) read.set(sid, states[i] as StoredState);
+    }),
   );
-  const states = read.flat();
-  return valid.map((sid, i) => {
-    const s = states[i] as StoredState;
+  return valid.map((sid) => {
+    const s = read.get(sid) as StoredState;
     return { ...s, sid, meta: parseMeta(s.metaText) };
   });
 }
@@ -156,11 +196,9 @@ export async function applySessionStates(
   states: readonly SessionState[],
   options: SessionStateOptions = {},
 ): Promise<CopyCounts> {
-  checkClient(client, 'client');
-  const keys = keySpaceOf(client, options.prefix);
+  const layout = layoutOf(client, 'client', options, options.outboxShards, 'outboxShards');
   const size = positive('scriptBatch', options.scriptBatch, DEFAULT_SCRIPT_BATCH);
   const skew = positive('maxClockSkewMs', options.maxClockSkewMs, DEFAULT_SKEW_MS);
-  const digest = digestOf(keys, options);
   const counts = emptyCopyCounts();
   const present: SessionState[] = [];
   for (const s of states) {
@@ -169,13 +207,13 @@ export async function applySessionStates(
     else present.push(s);
   }
   const results = await Promise.all(
-    chunks(present, size).map((part) =>
+    calls(present, layout, (s) => s.sid, size).map((part) =>
       copyStates(
         client,
-        part.map((s) => ({ value: keys.session(s.sid), meta: keys.meta(s.sid) })),
+        part.map((s) => keysOf(layout, s.sid)),
         part,
         skew,
-        digest,
+        digestOf(layout, (part[0] as SessionState).sid, options),
       ),
     ),
   );
@@ -200,6 +238,10 @@ function tally(counts: CopyCounts, codes: readonly CopyResult[]): void {
  * read in the source, merged in the target. Safe under live traffic in both regions and against
  * replication racing it; running it twice changes nothing the second time. With `bareOnly`, only
  * values without metadata are copied and counted.
+ *
+ * Either side may be a Redis Cluster: every script call holds the sessions of one slot (and one digest
+ * key), read by the source's layout and written under the target's (`outboxShards`,
+ * `targetOutboxShards`): a session's shard is a function of its id alone, the same in every region.
  */
 export async function copySessionStates(
   source: RedisClient,
@@ -207,25 +249,39 @@ export async function copySessionStates(
   sids: readonly string[],
   options: SessionStateOptions & { bareOnly?: boolean } = {},
 ): Promise<CopyCounts> {
-  checkClient(source, 'source');
-  checkClient(target, 'target');
+  const from = layoutOf(source, 'source', options, options.outboxShards, 'outboxShards');
+  const to =
+    options.targetOutboxShards === undefined
+      ? layoutOf(target, 'target', options, options.outboxShards, 'outboxShards')
+      : layoutOf(target, 'target', options, options.targetOutboxShards, 'targetOutboxShards');
+  return copyBetween(from, to, sids, options);
+}
+
+/**
+ * {@link copySessionStates} between two regions' layouts (src/admin/region-layout.ts), resolved once by
+ * the caller (resync).
+ */
+export async function copyBetween(
+  from: RegionLayout,
+  to: RegionLayout,
+  sids: readonly string[],
+  options: SessionStateOptions & { bareOnly?: boolean } = {},
+): Promise<CopyCounts> {
   const size = positive('scriptBatch', options.scriptBatch, DEFAULT_SCRIPT_BATCH);
   const skew = positive('maxClockSkewMs', options.maxClockSkewMs, DEFAULT_SKEW_MS);
-  const from = keySpaceOf(source, options.prefix);
-  const to = keySpaceOf(target, options.prefix);
-  const digest = digestOf(to, options);
-  const same = keyPrefixOf(source) === keyPrefixOf(target);
   const valid = sids.filter(isValidSessionId);
   const counts = emptyCopyCounts();
   counts.malformed = sids.length - valid.length;
-  // Each chunk is read, then merged, on its own: chunks go at once, so ioredis pipelines them.
+  // Each read call is merged on its own, one call per target group: calls go at once, so ioredis
+  // pipelines them.
   const chunkCounts = await Promise.all(
-    chunks(valid, size).map(async (part) => {
-      const fromKeys = part.map((sid) => ({ value: from.session(sid), meta: from.meta(sid) }));
-      const toKeys = same ? fromKeys : part.map((sid) => ({ value: to.session(sid), meta: to.meta(sid) }));
-      const read = await readStates(source, fromKeys, options.bareOnly ?? false);
-      const keys: { value: string; meta: string }[] = [];
-      const states: StoredState[] = [];
+    calls(valid, from, (sid) => sid, size).map(async (part) => {
+      const read = await readStates(
+        from.client,
+        part.map((sid) => keysOf(from, sid)),
+        options.bareOnly ?? false,
+      );
+      const present: { sid: string; state: StoredState }[] = [];
       const c = emptyCopyCounts();
       for (let i = 0; i < read.length; i++) {
         const state = read[i] as StoredState;
@@ -234,11 +290,21 @@ export async function copySessionStates(
           if (!options.bareOnly) c.nothing++;
           continue;
         }
-        keys.push(toKeys[i] as { value: string; meta: string });
-        states.push(state);
+        present.push({ sid: part[i] as string, state });
       }
-      c.read = options.bareOnly ? states.length : read.length;
-      tally(c, await copyStates(target, keys, states, skew, digest));
+      c.read = options.bareOnly ? present.length : read.length;
+      const codes = await Promise.all(
+        calls(present, to, (p) => p.sid, size).map((group) =>
+          copyStates(
+            to.client,
+            group.map((p) => keysOf(to, p.sid)),
+            group.map((p) => p.state),
+            skew,
+            digestOf(to, (group[0] as { sid: string }).sid, options),
+          ),
+        ),
+      );
+      tally(c, codes.flat());
       return c;
     }),
   );

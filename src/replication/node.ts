@@ -284,7 +284,12 @@ export class ReplicationNode {
   }
 
   private onGap(gap: SequenceGap): void {
-    const missed = { epoch: gap.epoch, from: gap.from, to: gap.to };
+    const missed = {
+      epoch: gap.epoch,
+      from: gap.from,
+      to: gap.to,
+      ...(gap.stream === gap.origin ? {} : { stream: gap.stream }),
+    };
     this.state.mark(gap.origin, describeGap(gap), { cause: 'gap', missed });
   }
 

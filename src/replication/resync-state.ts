@@ -14,8 +14,17 @@ export interface ResyncNeed {
    * Absent in needs recorded by older versions.
    */
   readonly cause?: ResyncCause;
-  /** For a `gap`: the numbers missed (the latest range when there were several). */
-  readonly missed?: { readonly epoch: string; readonly from: number; readonly to: number };
+  /**
+   * For a `gap`: the numbers missed (the latest range when there were several), and the stream they
+   * were numbered in (`<region>#<shard>` for an outbox shard's; absent for the region's one outbox and
+   * in needs recorded by older versions).
+   */
+  readonly missed?: {
+    readonly epoch: string;
+    readonly from: number;
+    readonly to: number;
+    readonly stream?: string;
+  };
   /** Epoch ms (this host's clock) when it was first noticed. */
   readonly since: number;
 }

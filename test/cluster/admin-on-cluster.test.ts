@@ -1,8 +1,8 @@
 /**
  * The admin functions that scan or read sessions, given a Redis Cluster client, on a real cluster of 3
  * masters and 3 replicas: migrate (every master scanned, resumable across masters, one script per
- * slot), inspect, verify --full (every master scanned, a session's keys read together), and what is
- * refused on a Cluster (copies: resync, repair).
+ * slot), inspect, verify --full (every master scanned, a session's keys read together), and the layout
+ * checks of the copies (resync and repair on a Cluster: test/cluster/resync-on-cluster.test.ts).
  */
 import { RedisStore } from 'connect-redis-8';
 import type { Cluster } from 'ioredis';
@@ -129,12 +129,17 @@ describe.skipIf(!hasClusterBinaries)(
       expect(run.stderr).toMatch(/geosession\/admin/);
     });
 
-    it('refuses the copies (resync, repair) on a Cluster, naming the client', async () => {
+    it('checks the layout the copies (resync) are given for a Cluster, naming the option', async () => {
       const single = cluster.nodeClient(cluster.nodes[0]?.port as number);
-      await expect(copySessionStates(client, single, ['x'])).rejects.toThrow(ConfigError);
+      await expect(copySessionStates(client, single, ['x'], { outboxShards: 0 })).rejects.toThrow(
+        ConfigError,
+      );
       await expect(
-        resyncRegion({ source: { id: 'hk', client }, target: { id: 'kr', client: single } }),
-      ).rejects.toThrow(/source\.client/);
+        resyncRegion({
+          source: { id: 'hk', client, outboxShards: 300 },
+          target: { id: 'kr', client: single },
+        }),
+      ).rejects.toThrow(/source\.outboxShards/);
     });
   },
 );
