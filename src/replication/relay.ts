@@ -4,7 +4,8 @@ import type { PeerBacklog, Poison } from '../contracts/transport.js';
 import { TransportError } from '../errors.js';
 import { isMissingStream } from '../failures/reply-errors.js';
 import { Lifecycle, type LifecycleState } from '../runtime/lifecycle.js';
-import { groupsOf, StreamGroupReader } from '../streams/group-reader.js';
+import { groupsOf } from '../streams/group-info.js';
+import { StreamGroupReader } from '../streams/group-reader.js';
 import { type BacklogBound, removeIdleConsumers, trimStream } from '../streams/trim.js';
 import { envelopeOfEntry, isPoison, type StreamEntry } from '../wire/stream-entry.js';
 

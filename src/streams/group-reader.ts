@@ -1,57 +1,15 @@
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
-import { TransportError } from '../errors.js';
-import { isBusyGroup, isMissingStream, isNoGroup } from '../failures/reply-errors.js';
+import { isBusyGroup, isNoGroup } from '../failures/reply-errors.js';
 import { Backoff, sleep } from '../runtime/backoff.js';
 import { Lifecycle, type LifecycleState } from '../runtime/lifecycle.js';
 import { settledWithin, withTimeout } from '../runtime/timeout.js';
 import type { StreamEntry } from '../wire/stream-entry.js';
+import { handOverPending } from './group-handover.js';
+import type { StreamGroupReaderOptions } from './group-reader-options.js';
+import { openReadConnection } from './read-connection.js';
 
-/** Options of {@link StreamGroupReader}. */
-export interface StreamGroupReaderOptions {
-  /**
-   * Client of the Redis holding the stream. Blocking reads run on a duplicate of it, never on it;
-   * acknowledgements, group creation and the non-blocking reads of the last drain on stop use it.
-   */
-  client: Redis;
-  /** Stream key. */
-  key: string;
-  /** Consumer group. Created at id 0 if missing, so nothing written before it existed is skipped. */
-  group: string;
-  /** Prefix of this reader's consumer name; a host, pid and random suffix are added. */
-  consumerPrefix: string;
-  /** Largest batch per read. */
-  batchSize: number;
-  /** BLOCK of each read, in ms. Finite, so a read always returns. */
-  blockMs: number;
-  /** Entries pending this long in a dead consumer are claimed (XAUTOCLAIM). */
-  claimIdleMs: number;
-  /** A read that has not returned `blockMs + watchdogMs` after it was sent is abandoned and the connection rebuilt. */
-  watchdogMs: number;
-  /**
-   * Batches handled at once: 1 for an applier (the next read is still sent while a batch is handled);
-   * more for a relay, which keeps publishing while earlier batches wait for their confirms.
-   * @default 1
-   */
-  maxInFlight?: number;
-  /** Handles a batch; resolving acknowledges it (XACK), rejecting leaves it pending for a retry. */
-  onBatch(entries: StreamEntry[]): Promise<void>;
-  /** Reports a failure that the reader recovers from by itself. */
-  onError(error: unknown): void;
-  /** Reports when reads start working again after a failure, and when they fail. */
-  onHealth?(healthy: boolean): void;
-  /**
-   * The group (or the whole stream) vanished under a running reader: the Redis holding it restarted
-   * empty, was flushed or replaced. The reader recreates the group at id 0 and goes on.
-   */
-  onGroupLost?(): void;
-}
-
-/**
- * The idle time an orderly stop gives the entries it leaves pending (a year): past any reader's
- * `claimIdleMs`, so the next reader claims them at once; below the Redis clock, which XCLAIM requires.
- */
-export const HANDOVER_IDLE_MS = 365 * 86_400_000;
+export type { StreamGroupReaderOptions } from './group-reader-options.js';
 
 /**
  * Reads a Redis stream through a consumer group, at least once: a batch is acknowledged only after its
@@ -140,75 +98,15 @@ export class StreamGroupReader {
     this.life.markClosed();
   }
 
-  /**
-   * The handover of an orderly stop: entries still pending under this consumer (a batch that failed, or
-   * is still being handled) are marked idle for {@link HANDOVER_IDLE_MS} (XCLAIM to itself with IDLE),
-   * so the next reader of the group claims them at once with its first XAUTOCLAIM (a reader claims
-   * when it starts) instead of after `claimIdleMs`, and so does any other running reader of the group
-   * at its next claim. Bounded by `blockMs` and skipped when the client is not connected: they are then
-   * claimed after `claimIdleMs` as a dead consumer's. Never throws; a failure is reported.
-   */
-  private async handOver(): Promise<void> {
+  /** Hands what is still pending under this consumer over to the group's next reader (see `handOverPending`). */
+  private handOver(): Promise<void> {
     const { client, key, group, blockMs } = this.options;
-    if (client.status !== 'ready') return;
-    const xclaim = client.xclaim as unknown as (...a: (string | number)[]) => Promise<unknown>;
-    const work = (async () => {
-      // Pages of 1000, each after the last id of the one before (exclusive: they stay this consumer's).
-      let from = '-';
-      for (let round = 0; round < 10; round++) {
-        const pending = (await client.xpending(key, group, from, '+', 1000, this.consumer)) as [
-          string,
-          ...unknown[],
-        ][];
-        const ids = pending.map((row) => row[0]);
-        if (ids.length === 0) return;
-        await xclaim.call(client, key, group, this.consumer, 0, ...ids, 'IDLE', HANDOVER_IDLE_MS, 'JUSTID');
-        if (ids.length < 1000) return;
-        from = `(${ids[ids.length - 1]}`;
-      }
-    })();
-    work.catch((error: unknown) => {
-      // The stream or its group is gone: nothing is pending any more.
-      if (isMissingStream(error)) return;
-      this.report(
-        new TransportError(
-          `handing over what ${this.consumer} left pending on ${key} failed: it is claimed after claimIdleMs`,
-          { cause: error },
-        ),
-      );
-    });
-    await settledWithin(work, blockMs);
+    const target = { client, key, group, consumer: this.consumer, limitMs: blockMs };
+    return handOverPending(target, (error) => this.report(error));
   }
 
   private openConnection(): Redis {
-    // A blocking read must not retry forever through the offline queue, nor share the user's connection.
-    // Nor may it be sent again silently after a reconnect: Redis may have handed entries to the lost
-    // read (they are pending under this consumer), and only a failed read makes the loop read its
-    // pending list first; a resent `>` read would leave them there until claimIdleMs. Nor be
-    // auto-pipelined (a duplicate inherits `enableAutoPipelining`): each read goes out on its own,
-    // at once, and the watchdog's disconnect can only ever cut that one read.
-    const settings = {
-      maxRetriesPerRequest: 1,
-      enableOfflineQueue: true,
-      autoResendUnfulfilledCommands: false,
-    };
-    const client = this.options.client as Redis & { isCluster?: boolean };
-    // On a Redis Cluster the reads get a Cluster of their own (its duplicate takes its startup nodes
-    // first): one stream is one slot, so its reads go to that slot's master on a connection no other
-    // command and no other reader uses, and the Cluster follows MOVED and failovers by itself (a slot's
-    // new master is found by the slot map it refreshes on a redirection or a lost connection).
-    const conn = (
-      client.isCluster
-        ? (client.duplicate as unknown as (nodes: unknown[], options: object) => Redis)([], {
-            enableAutoPipelining: false,
-            redisOptions: { ...(client.options as { redisOptions?: object }).redisOptions, ...settings },
-          })
-        : client.duplicate({ ...settings, enableAutoPipelining: false })
-    ) as Redis;
-    conn.on('error', () => {
-      // Connection errors surface through the commands that fail; ioredis reconnects by itself.
-    });
-    return conn;
+    return openReadConnection(this.options.client);
   }
 
   private setHealthy(healthy: boolean): void {
@@ -476,28 +374,4 @@ export class StreamGroupReader {
     work.catch((error: unknown) => this.report(error));
     await settledWithin(work, blockMs);
   }
-}
-
-/** What one consumer group holds of a stream (XINFO GROUPS). */
-export interface GroupInfo {
-  readonly name: string;
-  readonly lastDeliveredId: string;
-  readonly pending: number;
-  /** Entries not delivered to the group yet (Redis 7: `lag`), when Redis can tell. */
-  readonly lag: number | undefined;
-}
-
-/** XINFO GROUPS, parsed. */
-export async function groupsOf(client: Redis, key: string): Promise<GroupInfo[]> {
-  const rows = (await client.xinfo('GROUPS', key)) as unknown[][];
-  return rows.map((row) => {
-    const f: Record<string, unknown> = {};
-    for (let i = 0; i + 1 < row.length; i += 2) f[String(row[i])] = row[i + 1];
-    return {
-      name: String(f.name),
-      lastDeliveredId: String(f['last-delivered-id']),
-      pending: Number(f.pending ?? 0),
-      lag: f.lag === null || f.lag === undefined ? undefined : Number(f.lag),
-    };
-  });
 }

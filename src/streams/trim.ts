@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { PeerBacklog } from '../contracts/transport.js';
 import { compareIds, idTime } from '../wire/stream-entry.js';
-import { groupsOf } from './group-reader.js';
+import { groupsOf } from './group-info.js';
 
 /** How much a stream may keep for a region that does not consume it. */
 export interface BacklogBound {

@@ -9,14 +9,15 @@ import { settledWithin, withTimeout } from '../runtime/timeout.js';
 import { isValidRegion } from '../validation/ids.js';
 import { encodeFrames, MAX_FRAME } from '../wire/broker-frame.js';
 import { type Conn, type Names, type NatsHost, NatsSubscription } from './nats-consumer.js';
+import { loadNats, type NatsModules } from './nats-modules.js';
 import {
   channelToken,
-  consumerName,
   type NatsSettings,
   type NatsTransportOptions,
   resolveNatsOptions,
 } from './nats-options.js';
 import { natsAnswers } from './nats-probe.js';
+import { createNatsStream, ensureNatsConsumer } from './nats-topology.js';
 import { sizeRefusal } from './size-refusal.js';
 import { TransportEvents } from './transport-state.js';
 
@@ -45,55 +46,8 @@ export function createNatsTransport(options: NatsTransportOptions): ReplicationT
   return new NatsTransport(options);
 }
 
-interface NatsModules {
-  connect: typeof import('@nats-io/transport-node').connect;
-  jetstream: typeof import('@nats-io/jetstream').jetstream;
-  jetstreamManager: typeof import('@nats-io/jetstream').jetstreamManager;
-}
-
-let natsModules: Promise<NatsModules> | undefined;
-
-function loadNats(): Promise<NatsModules> {
-  natsModules ??= Promise.all([import('@nats-io/transport-node'), import('@nats-io/jetstream')]).then(
-    ([transport, js]) => ({
-      connect: transport.connect,
-      jetstream: js.jetstream,
-      jetstreamManager: js.jetstreamManager,
-    }),
-    (error: unknown) => {
-      natsModules = undefined;
-      throw new MissingDependencyError(
-        'the NATS transport (geosession/nats)',
-        ['@nats-io/transport-node', '@nats-io/jetstream'],
-        {
-          cause: error,
-        },
-      );
-    },
-  );
-  return natsModules;
-}
-
-const nanos = (ms: number): number => Math.round(ms * 1_000_000);
-
-/** The JetStream API error code of `error` (a `JetStreamApiError`), if it is one. */
-function apiCode(error: unknown): number | undefined {
-  if (
-    !(error instanceof Error) ||
-    !error.name.endsWith('Error') ||
-    typeof (error as { apiError?: unknown }).apiError !== 'function'
-  ) {
-    return undefined;
-  }
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'number' ? code : undefined;
-}
-
 /** Bytes of a message's max_payload left for its headers (`Nats-Msg-Id` and the header line). */
 const HEADER_ROOM = 512;
-
-/** JetStream's "consumer not found". */
-const CONSUMER_NOT_FOUND = 10014;
 
 class NatsTransport extends TransportEvents implements ReplicationTransport, NatsHost {
   readonly name = 'nats';
@@ -254,47 +208,13 @@ class NatsTransport extends TransportEvents implements ReplicationTransport, Nat
     return pending;
   }
 
-  private async createStream(conn: Conn, names: Names): Promise<void> {
-    const s = this.settings;
-    try {
-      await conn.jsm.streams.add({
-        name: names.stream,
-        subjects: [`${names.base}.>`],
-        storage: 'file',
-        retention: 'limits',
-        discard: 'old',
-        max_age: nanos(s.maxAgeMs),
-        max_bytes: s.maxBytes > 0 ? s.maxBytes : -1,
-        num_replicas: s.replicas,
-        duplicate_window: nanos(Math.min(s.duplicateWindowMs, s.maxAgeMs)),
-      });
-    } catch (error) {
-      // Exists with another configuration (tuned by an operator): keep it, as long as it exists.
-      if (apiCode(error) === undefined) throw error;
-      await conn.jsm.streams.info(names.stream);
-    }
+  private createStream(conn: Conn, names: Names): Promise<void> {
+    return createNatsStream(conn.jsm, names, this.settings);
   }
 
   /** Creates `region`'s durable consumer of `origin`'s subject unless it exists. */
-  async ensureConsumer(conn: Conn, names: Names, region: string, origin: string): Promise<string> {
-    const s = this.settings;
-    const durable = consumerName(region, origin);
-    try {
-      await conn.jsm.consumers.info(names.stream, durable);
-      return durable;
-    } catch (error) {
-      if (apiCode(error) !== CONSUMER_NOT_FOUND) throw error;
-    }
-    await conn.jsm.consumers.add(names.stream, {
-      durable_name: durable,
-      ack_policy: 'explicit',
-      deliver_policy: 'all',
-      filter_subject: `${names.base}.${origin}`,
-      ack_wait: nanos(s.ackWaitMs),
-      max_ack_pending: s.maxAckPending,
-      max_deliver: -1,
-    });
-    return durable;
+  ensureConsumer(conn: Conn, names: Names, region: string, origin: string): Promise<string> {
+    return ensureNatsConsumer(conn.jsm, names, this.settings, region, origin);
   }
 
   async publish(channel: string, envelopes: readonly Envelope[]): Promise<void> {

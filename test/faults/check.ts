@@ -17,7 +17,7 @@ import type { Redis } from 'ioredis';
 import { GeoSessionError } from '../../src/errors.js';
 import { isMissingStream } from '../../src/failures/reply-errors.js';
 import { versionTime } from '../../src/redis/meta.js';
-import { type GroupInfo, groupsOf } from '../../src/streams/group-reader.js';
+import { type GroupInfo, groupsOf } from '../../src/streams/group-info.js';
 import { readMeta } from '../helpers/meta.js';
 import { REGIONS, type Schedule, STORE } from './rig.js';
 import { type CallRecord, followGapFlags, type Played } from './schedule.js';

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sealer } from '../../src/contracts/sealer.js';
 import type { GeoSessionStore } from '../../src/index.js';
-import { groupsOf } from '../../src/streams/group-reader.js';
+import { groupsOf } from '../../src/streams/group-info.js';
 import {
   createDeployment,
   type Deployment,

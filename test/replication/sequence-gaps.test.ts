@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Envelope } from '../../src/contracts/envelope.js';
 import type { GeoSessionStore } from '../../src/index.js';
 import { RELAY_GROUP } from '../../src/replication/relay.js';
-import { groupsOf } from '../../src/streams/group-reader.js';
+import { groupsOf } from '../../src/streams/group-info.js';
 import { decodeFrames } from '../../src/wire/broker-frame.js';
 import { compareIds } from '../../src/wire/stream-entry.js';
 import {
