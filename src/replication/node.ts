@@ -1,20 +1,13 @@
 import { type Envelope, KIND_PATTERN } from '../contracts/envelope.js';
 import type { PeerBacklog, Subscription } from '../contracts/transport.js';
-import {
-  BacklogError,
-  ClosedError,
-  EventError,
-  GeoSessionError,
-  ResyncNeededError,
-  TimeoutError,
-  TransportError,
-} from '../errors.js';
+import { ClosedError, EventError, type GeoSessionError, ResyncNeededError, TimeoutError } from '../errors.js';
 import type { SessionOutbox } from '../keys.js';
 import { appendEnvelopes } from '../redis/commands.js';
 import { Lifecycle, type LifecycleState } from '../runtime/lifecycle.js';
 import { settledWithin, withTimeout } from '../runtime/timeout.js';
 import { DeadLetters } from './dead-letters.js';
-import { beat, registerHeartbeat } from './heartbeat.js';
+import { registerHeartbeat } from './heartbeat.js';
+import { asReported, NodeHousekeeping } from './node-housekeeping.js';
 import { type ReplicationNodeOptions, type ResolvedNodeOptions, resolveNodeOptions } from './node-options.js';
 import { type NodeStats, snapshotStats } from './node-stats.js';
 import { type KindHandler, Pipeline } from './pipeline.js';
@@ -40,7 +33,8 @@ export interface AppendKeys {
 
 /**
  * A replication node: moves envelopes of any registered kind from this region to every other, at least
- * once, in order per origin, sealed when a sealer is given, with nothing lost silently. It owns what the
+ * once, in order per origin (a batch delivered again may come after newer ones: docs/replication.md,
+ * "Delivery"), sealed when a sealer is given, with nothing lost silently. It owns what the
  * session store's replication did for sessions and is kind-agnostic (docs/replication.md, "Other kinds
  * of events"):
  * - the outbox in the local Redis, whose entries are numbered by one counter (`append`, or a module's own
@@ -72,18 +66,11 @@ export class ReplicationNode {
   private subscription: Subscription | undefined;
   private readonly applied: Record<string, number> = {};
   private readonly life = new Lifecycle('replication');
-  /** The periodic work, running from the end of startup to close (see startTimers). */
-  private readonly timers: NodeJS.Timeout[] = [];
   private starting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   private readonly detach: () => void;
-  private backlog: PeerBacklog[] = [];
-  /** The last level reported per peer, so each change of level is reported once. */
-  private readonly backlogLevels = new Map<string, PeerBacklog['level']>();
-  /** Loading the resync state (again, when the local Redis was away at start). */
-  private loading: Promise<void> | undefined;
-  /** The housekeeping round in flight: a round never overlaps the one before it. */
-  private tending: Promise<void> | undefined;
+  /** The periodic work, from the end of startup to close (src/replication/node-housekeeping.ts). */
+  private readonly housekeeping: NodeHousekeeping;
 
   /** Throws a `ConfigError` naming the option at fault (see {@link ReplicationNodeOptions}). */
   constructor(input: ReplicationNodeOptions) {
@@ -119,6 +106,15 @@ export class ReplicationNode {
       onGap: (gap) => this.onGap(gap),
       onHealed: (origin) => this.onHealed(origin),
     });
+    this.housekeeping = new NodeHousekeeping({
+      options,
+      outboxes: this.outboxes,
+      state: this.state,
+      sequences: this.sequences,
+      clock: this.clock,
+      life: this.life,
+      report: onError,
+    });
     this.pipeline = new Pipeline({
       region,
       channel: options.channel,
@@ -144,7 +140,7 @@ export class ReplicationNode {
         publish: (envelopes: Envelope[]) => this.pipeline.publish(envelopes),
         onPoison: (poison) => this.pipeline.refusePoison(poison),
         onError: report,
-        onBacklog: (b) => this.onBacklog(b),
+        onBacklog: (b) => this.housekeeping.onBacklog(b),
         batchSize: 500,
         maxInFlight: options.relayInFlight,
         bound: options.outboxBound,
@@ -156,7 +152,7 @@ export class ReplicationNode {
       this.relays.push(relay);
     }
     const onTransportError = (error: Error) => report(error);
-    const onBacklog = (b: PeerBacklog) => this.onBacklog(b);
+    const onBacklog = (b: PeerBacklog) => this.housekeeping.onBacklog(b);
     const onResync = (notice: { region: string; reason: string }) =>
       this.state.mark(notice.region, notice.reason, { cause: 'trimmed' });
     transport.on('error', onTransportError);
@@ -251,38 +247,6 @@ export class ReplicationNode {
     this.options.onError(error);
   }
 
-  /**
-   * The one place the node's periodic work starts (once running) and stops (on close): the tend loop
-   * (state, clock, epoch, backlog), never overlapping itself, and the heartbeat.
-   */
-  private startTimers(): void {
-    if (this.life.stopping || this.timers.length > 0) return;
-    const tend = setInterval(() => {
-      this.tending ??= this.tend().finally(() => {
-        this.tending = undefined;
-      });
-    }, 5000);
-    tend.unref();
-    this.timers.push(tend);
-    if (this.options.heartbeatMs > 0) {
-      const heartbeat = setInterval(() => void this.beat(), this.options.heartbeatMs);
-      heartbeat.unref();
-      this.timers.push(heartbeat);
-    }
-  }
-
-  private stopTimers(): void {
-    for (const timer of this.timers.splice(0)) clearInterval(timer);
-  }
-
-  /** Announces each outbox's last number if it has been quiet for a heartbeat's time. */
-  private async beat(): Promise<void> {
-    const { client, heartbeatMs, operationTimeoutMs } = this.options;
-    await Promise.all(
-      this.outboxes.map((o) => beat(client, o.key, o.stream, heartbeatMs, operationTimeoutMs)),
-    );
-  }
-
   private onGap(gap: SequenceGap): void {
     const missed = {
       epoch: gap.epoch,
@@ -316,10 +280,7 @@ export class ReplicationNode {
 
   private async run(): Promise<void> {
     this.life.check();
-    this.loading = this.loadState().catch((error: unknown) => {
-      this.loading = undefined;
-      this.report(asReported(error));
-    });
+    const loaded = this.housekeeping.loadState();
     const { transport, sealer, acceptUnsealed } = this.options;
     const source = !transport.readsOutbox
       ? 'published'
@@ -328,7 +289,7 @@ export class ReplicationNode {
         : acceptUnsealed
           ? 'both'
           : 'published';
-    const synced = this.syncClock();
+    const synced = this.housekeeping.syncClock();
     const { keys } = this.options;
     const subscription = await this.pipeline.subscribe({
       source,
@@ -351,71 +312,9 @@ export class ReplicationNode {
     }
     this.subscription = subscription;
     for (const relay of this.relays) relay.start();
-    this.startTimers();
+    this.housekeeping.start();
     this.life.markRunning();
-    await this.life.race(Promise.all([this.loading, synced]));
-  }
-
-  /** Measures the Redis clock's offset (an away Redis leaves the last one: it is tried again later). */
-  private syncClock(): Promise<void> {
-    const ms = this.options.operationTimeoutMs;
-    return withTimeout(this.clock.sync(), ms, () => new TimeoutError('reading the Redis clock', ms)).catch(
-      () => {},
-    );
-  }
-
-  private loadState(): Promise<void> {
-    const ms = this.options.operationTimeoutMs;
-    const state = withTimeout(this.state.load(), ms, () => new TimeoutError('loading the resync state', ms));
-    return Promise.all([state, this.sequences.load()]).then(() => {});
-  }
-
-  /**
-   * A peer's backlog, from the transport (its events, or what `backlog()` answers) or from the relay's
-   * outbox (region `*`: what every region is waiting for). Reported once per change of level.
-   */
-  private onBacklog(report: PeerBacklog): void {
-    const previous = this.backlogLevels.get(report.region) ?? 'ok';
-    this.backlogLevels.set(report.region, report.level);
-    if (report.level === 'ok' || report.level === previous) return;
-    this.report(new BacklogError(report.region, report.entries, report.oldestAgeMs, report.level));
-    if (report.level === 'exceeded') {
-      this.state.mark(report.region, 'a backlog bound dropped changes that region had not received', {
-        cause: 'backlog',
-      });
-    }
-  }
-
-  /**
-   * Housekeeping every few seconds: the resync state (loaded again if it failed), the Redis clock, the
-   * epoch, the peers' backlogs. Every call has a deadline, and the timer never starts a round while
-   * the last one runs, so a Redis that does not answer cannot pile rounds up.
-   */
-  private async tend(): Promise<void> {
-    if (this.life.stopping) return;
-    const ms = this.options.operationTimeoutMs;
-    this.loading ??= this.loadState().catch(() => {
-      this.loading = undefined;
-    });
-    await this.loading;
-    await this.sequences.load().catch(() => {});
-    await this.syncClock();
-    if (this.life.stopping) return;
-    try {
-      await withTimeout(this.state.checkEpoch(), ms, () => new TimeoutError('checking the epoch', ms));
-      if (this.life.stopping) return;
-      // Needs cleared by a resync (src/admin/resync.ts) or by hand are forgotten without a restart.
-      await withTimeout(this.state.refresh(), ms, () => new TimeoutError('reading the resync state', ms));
-      if (this.life.stopping) return;
-      const { transport, channel, region } = this.options;
-      const backlog = transport.backlog?.(channel, region);
-      this.backlog = backlog
-        ? await withTimeout(backlog, ms, () => new TimeoutError('reading the backlog', ms))
-        : [];
-      for (const report of this.backlog) this.onBacklog(report);
-    } catch (error) {
-      this.report(asReported(error));
-    }
+    await this.life.race(Promise.all([loaded, synced]));
   }
 
   /** A snapshot of the node's counters, lag and health (each call a fresh copy). */
@@ -426,7 +325,7 @@ export class ReplicationNode {
       applied: this.applied,
       pipeline: this.pipeline.stats,
       needsResync: this.state.snapshot(),
-      backlog: this.backlog,
+      backlog: this.housekeeping.backlog,
       sequences: this.sequences,
     });
   }
@@ -446,7 +345,7 @@ export class ReplicationNode {
   close(limitMs: number = this.options.operationTimeoutMs + 1000): Promise<void> {
     if (this.closing) return this.closing;
     this.life.beginClose();
-    this.stopTimers();
+    this.housekeeping.stop();
     this.detach();
     const deadline = Date.now() + limitMs;
     this.closing = (async () => {
@@ -461,9 +360,4 @@ export class ReplicationNode {
     })();
     return this.closing;
   }
-}
-
-function asReported(error: unknown): GeoSessionError {
-  if (error instanceof GeoSessionError) return error;
-  return new TransportError(error instanceof Error ? error.message : String(error), { cause: error });
 }
