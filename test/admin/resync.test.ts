@@ -15,6 +15,7 @@ import { createKeySpace } from '../../src/keys.js';
 import { createRedisStreamsTransport } from '../../src/transports/redis-streams.js';
 import { differences } from '../helpers/compare-regions.js';
 import { eventually, hasRedis, type PrivateRedis, startRedis } from '../helpers/servers.js';
+import { startWriter } from '../helpers/session-writer.js';
 
 const WAIT = 30_000;
 const GAP_GRACE_MS = 10_000;
@@ -26,47 +27,6 @@ function session(user: string): SessionData {
     cookie: { originalMaxAge: 3_600_000, expires: new Date(Date.now() + 3_600_000).toISOString() },
     user,
   } as SessionData;
-}
-
-/** Writes, touches and logs out sessions in one region until stopped; remembers what it knows for sure. */
-function startWriter(store: GeoSessionStore, name: string) {
-  const live = new Set<string>();
-  const dead = new Set<string>();
-  let stopped = false;
-  let n = 0;
-  const pick = () => [...live][Math.floor(Math.random() * live.size)];
-  const run = (async () => {
-    while (!stopped) {
-      n++;
-      const sid = store.genid();
-      try {
-        await store.set(sid, session(`${name}${n}`));
-        live.add(sid);
-      } catch {
-        // The outcome is unknown (the Redis was away): this id is asserted on neither way.
-      }
-      const other = pick();
-      if (other && n % 3 === 0) await store.touch(other, session('touched')).catch(() => {});
-      const victim = pick();
-      if (victim && n % 5 === 0) {
-        live.delete(victim);
-        await store.destroy(victim).then(
-          () => dead.add(victim),
-          () => {},
-        );
-      }
-      await new Promise((r) => setTimeout(r, 2));
-    }
-  })();
-  return {
-    live,
-    dead,
-    writes: () => n,
-    async stop() {
-      stopped = true;
-      await run;
-    },
-  };
 }
 
 describe.skipIf(!hasRedis)('resyncRegion', () => {
@@ -119,7 +79,7 @@ describe.skipIf(!hasRedis)('resyncRegion', () => {
     await Promise.all([hk.store.ready(), kr.store.ready()]);
 
     // Before: sessions born in both regions, some logged out, replicated everywhere.
-    const before = { hk: startWriter(hk.store, 'hk'), kr: startWriter(kr.store, 'kr') };
+    const before = { hk: startWriter(hk.store, 'hk', session), kr: startWriter(kr.store, 'kr', session) };
     await eventually(() => before.hk.writes() > 300 && before.kr.writes() > 100, WAIT);
     await Promise.all([before.hk.stop(), before.kr.stop()]);
     await eventually(async () => (await differences(hk.client, kr.client, prefix)).length === 0, WAIT, 200);
@@ -131,7 +91,7 @@ describe.skipIf(!hasRedis)('resyncRegion', () => {
     expect(await kr.client.dbsize()).toBeLessThan(50);
 
     // Writers in both regions run throughout the resync.
-    const during = { hk: startWriter(hk.store, 'hk'), kr: startWriter(kr.store, 'kr') };
+    const during = { hk: startWriter(hk.store, 'hk', session), kr: startWriter(kr.store, 'kr', session) };
     await eventually(() => during.hk.writes() > 50 && during.kr.writes() > 50, WAIT);
     const phases = new Set<string>();
     const result = await resyncRegion({

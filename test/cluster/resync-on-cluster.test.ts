@@ -26,52 +26,12 @@ import {
   startCluster,
 } from '../helpers/redis-cluster.js';
 import { type PrivateRedis, startRedis } from '../helpers/servers.js';
+import { startWriter } from '../helpers/session-writer.js';
 
 const WAIT = 40_000;
 const GAP_GRACE_MS = 8_000;
 const SHARDS = 8;
 const session = (user: string) => clusterSession(user, 3_600_000);
-
-/** Writes, touches and logs out sessions until stopped; remembers what it knows for sure. */
-function startWriter(store: GeoSessionStore, name: string) {
-  const live = new Set<string>();
-  const dead = new Set<string>();
-  let stopped = false;
-  let n = 0;
-  const pick = () => [...live][Math.floor(Math.random() * live.size)];
-  const run = (async () => {
-    while (!stopped) {
-      n++;
-      const sid = store.genid();
-      try {
-        await store.set(sid, session(`${name}${n}`));
-        live.add(sid);
-      } catch {
-        // The outcome is unknown: this id is asserted on neither way.
-      }
-      const other = pick();
-      if (other && n % 3 === 0) await store.touch(other, session('touched')).catch(() => {});
-      const victim = pick();
-      if (victim && n % 5 === 0) {
-        live.delete(victim);
-        await store.destroy(victim).then(
-          () => dead.add(victim),
-          () => {},
-        );
-      }
-      await new Promise((r) => setTimeout(r, 2));
-    }
-  })();
-  return {
-    live,
-    dead,
-    writes: () => n,
-    async stop() {
-      stopped = true;
-      await run;
-    },
-  };
-}
 
 /** Empties a region's cluster: FLUSHALL on every master (a region whose cluster lost its data). */
 async function flushCluster(client: Cluster): Promise<void> {
@@ -141,7 +101,7 @@ describe.skipIf(!hasClusterBinaries)('resyncRegion on Redis Clusters', { timeout
       { id: 'kr', client: krClient, prefix, outboxShards: SHARDS },
     ];
 
-    const before = { hk: startWriter(hk, 'hk'), kr: startWriter(kr, 'kr') };
+    const before = { hk: startWriter(hk, 'hk', session), kr: startWriter(kr, 'kr', session) };
     await eventually(() => before.hk.writes() > 200 && before.kr.writes() > 100, WAIT);
     await Promise.all([before.hk.stop(), before.kr.stop()]);
     await eventually(async () => (await verifyRegions(admin, { full: true, settleMs: 0 })).clean, WAIT, 300);
@@ -151,7 +111,7 @@ describe.skipIf(!hasClusterBinaries)('resyncRegion on Redis Clusters', { timeout
     await eventually(() => needs(kr).includes('kr'), WAIT, 100);
     await eventually(() => needs(hk).includes('kr'), WAIT, 100);
 
-    const during = { hk: startWriter(hk, 'hk'), kr: startWriter(kr, 'kr') };
+    const during = { hk: startWriter(hk, 'hk', session), kr: startWriter(kr, 'kr', session) };
     await eventually(() => during.hk.writes() > 50 && during.kr.writes() > 50, WAIT);
     const phases = new Set<string>();
     const result = await resyncRegion({
