@@ -81,6 +81,32 @@ export function resolveRegions(regions: readonly AdminRegion[]): ResolvedRegion[
   });
 }
 
+/**
+ * A Cluster region given without `outboxShards` is read in the unsharded layout, but a store that
+ * replicates on a Cluster keeps the sharded one (`P{s<i>.<k>}<sid>`), whose keys that reading skips:
+ * verify would compare nothing and call the regions clean. Rejects that case with a `ConfigError` naming
+ * the option, when a sample of each master's keys (one SCAN page) holds shard-tagged session keys.
+ */
+export async function refuseUnsaidShards(
+  given: readonly AdminRegion[],
+  regions: readonly ResolvedRegion[],
+): Promise<void> {
+  for (const [i, region] of regions.entries()) {
+    const cluster = (region.client as Cluster).isCluster === true;
+    const prefix = region.keyPrefix + region.keys.prefix;
+    if (!cluster || given[i]?.outboxShards !== undefined || hashTagOf(prefix) !== undefined) continue;
+    const pattern = `${globEscape(prefix)}{s*`;
+    for (const node of (region.client as Cluster).nodes('master')) {
+      const [, keys] = await node.scan('0', 'MATCH', pattern, 'COUNT', 1000);
+      if (keys.length === 0) continue;
+      throw new ConfigError(
+        `regions[${i}].outboxShards`,
+        `must be given for region ${region.id}: its Cluster holds sessions in the sharded layout of a store that replicates (${keys[0]}); say the stores' outboxShards, 8 by default`,
+      );
+    }
+  }
+}
+
 const MARK = 'x';
 
 /**

@@ -10,6 +10,7 @@ import {
   type AdminRegion,
   type ResolvedRegion,
   readStates,
+  refuseUnsaidShards,
   resolveRegions,
   type SessionState,
   scanSessionIds,
@@ -135,6 +136,7 @@ export async function verifyRegions(
 ): Promise<VerifyResult> {
   const regions = resolveRegions(regionList);
   const o = resolveVerifyOptions(options);
+  await refuseUnsaidShards(regionList, regions);
   let full = o.full;
   let windows = 0;
   let buckets: Set<number> | undefined;

@@ -145,6 +145,11 @@ describe.skipIf(!hasClusterBinaries)('resyncRegion on Redis Clusters', { timeout
     expect(last?.compared).toBeGreaterThan(300);
     const byDigests = await verifyRegions(admin, { settleMs: 1000 });
     expect(byDigests).toMatchObject({ mode: 'digests', clean: true });
+    // Without the regions' outboxShards, verify would read the unsharded layout and compare nothing.
+    const unsaid = admin.map(({ outboxShards: _, ...region }) => region);
+    await expect(verifyRegions(unsaid, { full: true, settleMs: 0 })).rejects.toThrow(
+      /regions\[0\]\.outboxShards.*sharded layout/,
+    );
 
     // No session lost, none revived, in either region.
     const live = [...before.hk.live, ...before.kr.live, ...during.hk.live, ...during.kr.live];
