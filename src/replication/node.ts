@@ -105,6 +105,12 @@ export class ReplicationNode {
       timeoutMs: options.operationTimeoutMs,
       onGap: (gap) => this.onGap(gap),
       onHealed: (origin) => this.onHealed(origin),
+      onLateEpoch: (origin) =>
+        this.state.mark(
+          origin,
+          `changes ${origin} made before its Redis lost its data arrived here after it restarted: it may not hold them (resync ${origin} from ${region})`,
+          { cause: 'late' },
+        ),
     });
     this.housekeeping = new NodeHousekeeping({
       options,

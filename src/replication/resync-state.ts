@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 
 /** The kinds of divergence a {@link ResyncNeed} records. */
-export type ResyncCause = 'gap' | 'horizon' | 'backlog' | 'data-lost' | 'trimmed';
+export type ResyncCause = 'gap' | 'horizon' | 'backlog' | 'data-lost' | 'trimmed' | 'late';
 
 /** Why and since when this region and another may hold different sessions. */
 export interface ResyncNeed {
@@ -10,7 +10,9 @@ export interface ResyncNeed {
   /**
    * What kind of divergence: `gap` (numbered changes of that region never arrived; `missed` says
    * which), `horizon` (changes older than the stale-event horizon arrived), `backlog` (a backlog bound
-   * dropped changes), `data-lost` (a Redis lost its data), `trimmed` (a stream was trimmed past a reader).
+   * dropped changes), `data-lost` (a Redis lost its data), `trimmed` (a stream was trimmed past a reader),
+   * `late` (changes that region made before its Redis lost its data arrived here after it restarted:
+   * it may not hold them, and a resync of it from this region brings them back).
    * Absent in needs recorded by older versions.
    */
   readonly cause?: ResyncCause;

@@ -92,6 +92,12 @@ export interface SequenceTrackerOptions {
   onGap(gap: SequenceGap): void;
   /** Every gap of one of `origin`'s streams was filled by late arrivals (see `hasGaps` for the others). */
   onHealed(origin: string): void;
+  /**
+   * Changes of an earlier epoch of `origin` were handled after its current epoch was known here: the
+   * origin's Redis lost its data (its outbox counts from 1 again) while they were on their way, so it
+   * may not hold them.
+   */
+  onLateEpoch?(origin: string, stream: string): void;
 }
 
 /** Per stream and epoch: what was tallied from one delivered batch. */
@@ -191,15 +197,20 @@ export class SequenceTracker {
         done,
         timeoutMs,
         () => new TimeoutError('recording sequence numbers', timeoutMs),
-      ).then((result) => ({ stream, epoch: t.epoch, result }));
+      ).then((result) => ({ stream, epoch: t.epoch, result, changes: t.numbers.length > 0 }));
     });
-    for (const { stream, epoch, result } of await Promise.all(runs)) this.learn(stream, epoch, result);
+    for (const { stream, epoch, result, changes } of await Promise.all(runs)) {
+      this.learn(stream, epoch, result, changes);
+    }
   }
 
-  private learn(stream: string, epoch: string, result: TrackResult): void {
+  private learn(stream: string, epoch: string, result: TrackResult, changes: boolean): void {
     if (result.duplicates > 0) this.count(this.duplicates, stream, result.duplicates);
     if (result.late > 0) this.count(this.late, stream, result.late);
-    if (result.status === 'old-epoch') return;
+    if (result.status === 'old-epoch') {
+      if (changes) this.options.onLateEpoch?.(originOfStream(stream), stream);
+      return;
+    }
     this.known.set(stream, { epoch, low: result.low, gaps: result.gaps });
     const origin = originOfStream(stream);
     if (result.gap) this.options.onGap({ origin, stream, epoch, ...result.gap });

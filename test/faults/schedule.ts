@@ -544,12 +544,28 @@ async function resyncFrom(schedule: Schedule, r: number, from: number, bothWays:
  * already taken from the broker; its resync source may not have had some of them yet (a link was still
  * cut), and those the broker will not deliver again: the region sees the hole in the origin's numbers and
  * says so (DESIGN.md section 3: converge or be flagged with the reason). Gaps of changes dropped in
- * transit are the checker's to judge, not followed here. Called while the checker waits for replication
- * to settle; each gap is followed once.
+ * transit are the checker's to judge, not followed here. The other way round too: changes the region
+ * made before its wipe may still have been on their way to its resync source, which then says so
+ * (cause `late`) and the region is resynced from it again. Called while the checker waits for
+ * replication to settle; each flag is followed once.
  */
 export async function followGapFlags(schedule: Schedule, played: Played): Promise<void> {
   for (const [r, from] of played.resyncedFrom.entries()) {
     if (from < 0) continue;
+    // Another region that received, after its resync began, changes this region made before its wipe
+    // says so (cause `late`): the runbook resyncs it from that region, both ways.
+    for (const [o, other] of schedule.regions.entries()) {
+      const need = o === r ? undefined : other.store.replicationStats()?.needsResync[REGIONS[r] as string];
+      const key = `${REGIONS[r]}<${REGIONS[o]}:late`;
+      if (need?.cause !== 'late' || played.followedGaps.has(key)) continue;
+      played.followedGaps.add(key);
+      try {
+        await resyncFrom(schedule, r, o, true);
+        played.faults['resync after late changes'] = (played.faults['resync after late changes'] ?? 0) + 1;
+      } catch (error) {
+        played.resyncErrors.push(`resync of ${REGIONS[r]} from ${REGIONS[o]}: ${String(error)}`);
+      }
+    }
     const needs = schedule.regions[r]?.store.replicationStats()?.needsResync ?? {};
     for (const [origin, need] of Object.entries(needs)) {
       const o = REGIONS.indexOf(origin as RegionName);
