@@ -56,6 +56,16 @@ for (const kind of KINDS) {
           d = await createDeployment(kind, ['hk', 'kr'], { prefix: CHANNEL });
           open('hk', 'pod-a');
           open('kr', 'pod-b');
+          // kr's node subscribes in the background; what hk publishes before that may never reach it (a
+          // broker queue not bound yet). A probe connection, registered again until kr lists it, says the
+          // way is open before the tests start.
+          let probe = 0;
+          await eventually(async () => {
+            await reg('hk/pod-a').register('probe', `p${++probe}`);
+            await new Promise((r) => setTimeout(r, 300));
+            return (await reg('kr/pod-b').podsOf('probe')).length > 0;
+          }, WAIT);
+          for (let i = 1; i <= probe; i++) await reg('hk/pod-a').unregister(`p${i}`);
         });
         afterAll(async () => {
           for (const r of Object.values(registries)) await r.close().catch(() => {});
