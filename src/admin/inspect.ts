@@ -4,8 +4,8 @@ import { parseMeta, type SessionMeta } from '../redis/meta.js';
 import { DEFAULT_OPTIONS } from '../session/options.js';
 import type { RedisClient } from '../types.js';
 import { sessionIdProblem } from '../validation/ids.js';
-import { hashTagOf, keyPrefixOf } from '../wire/internal-keys.js';
-import { MAX_OUTBOX_SHARDS } from '../wire/outbox-shards.js';
+import { keyPrefixOf } from '../wire/internal-keys.js';
+import { regionLayout } from './region-layout.js';
 
 /**
  * One session as every region holds it: value, expiry, metadata, tombstone, read straight from each
@@ -110,19 +110,13 @@ async function readRegion(region: AdminRegion, keys: KeySpace, sid: string): Pro
   };
 }
 
-/** The key space the stores of `region` use (the sharded layout with `outboxShards`, as verify's). */
+/**
+ * The key space the stores of `region` use: the unsharded layout without `outboxShards`, else the
+ * layout resync copies with (src/admin/region-layout.ts, which checks the count).
+ */
 function keySpaceOf(region: AdminRegion, prefix: string, shards: number | undefined): KeySpace {
-  const keyPrefix = keyPrefixOf(region.client);
-  if (shards === undefined) return createKeySpace(prefix, keyPrefix);
-  const tagged = hashTagOf(keyPrefix + prefix) !== undefined;
-  if (!Number.isInteger(shards) || shards < 1 || shards > MAX_OUTBOX_SHARDS || tagged) {
-    throw new ConfigError(
-      'outboxShards',
-      `must be the stores' outboxShards, 1 to ${MAX_OUTBOX_SHARDS}, with a prefix without a hash tag`,
-    );
-  }
-  const sharded = shards > 1 || (region.client as { isCluster?: boolean }).isCluster === true;
-  return createKeySpace(prefix, keyPrefix, sharded ? shards : 0);
+  if (shards === undefined) return createKeySpace(prefix, keyPrefixOf(region.client));
+  return regionLayout(region.client, prefix, shards, 'outboxShards').keys;
 }
 
 /**

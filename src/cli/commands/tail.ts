@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { decodeSessionChange, SESSION_KIND } from '../../replication/session-codec.js';
-import { envelopeOfEntry, isPoison } from '../../wire/stream-entry.js';
+import { compareIds, envelopeOfEntry, isPoison } from '../../wire/stream-entry.js';
 import { action, examples, positiveInt } from '../command.js';
 import type { CliContext, RegionHandle } from '../context.js';
 import { regionError } from '../context.js';
@@ -131,13 +131,6 @@ function outboxesOf(region: RegionHandle): { key: string; stream: string }[] {
   const main = { key: region.keys.internal('outbox', region.id), stream: region.id };
   const sessions = region.keys.sessionOutboxes(region.id).filter((outbox) => outbox.key !== main.key);
   return [main, ...sessions.map(({ key, stream }) => ({ key, stream }))];
-}
-
-/** Stream entry ids in order (`<ms>-<seq>`). */
-function compareIds(a: string, b: string): number {
-  const [am = 0, as = 0] = a.split('-').map(Number);
-  const [bm = 0, bs = 0] = b.split('-').map(Number);
-  return am - bm || as - bs;
 }
 
 /** The id of the newest entry of each of the region's outboxes, `0-0` for an empty one. */
