@@ -8,7 +8,7 @@ import { createKeySpace, type KeySpace, prefixProblem } from '../keys.js';
 import { parseMeta, type SessionMeta } from '../redis/meta.js';
 import { isValidSessionId } from '../validation/ids.js';
 import { globEscape, hashTagOf, keyPrefixOf } from '../wire/internal-keys.js';
-import { MAX_OUTBOX_SHARDS } from '../wire/outbox-shards.js';
+import { regionLayout } from './region-layout.js';
 
 /** One region as the admin tools reach it. */
 export interface AdminRegion {
@@ -62,21 +62,12 @@ export function resolveRegions(regions: readonly AdminRegion[]): ResolvedRegion[
     const problem = typeof prefix === 'string' ? prefixProblem(prefix) : 'must be a string';
     if (problem !== undefined) throw new ConfigError(`regions[${i}].prefix`, problem);
     const keyPrefix = keyPrefixOf(region.client);
-    const shards = region.outboxShards;
-    if (
-      shards !== undefined &&
-      (!Number.isInteger(shards) ||
-        shards < 1 ||
-        shards > MAX_OUTBOX_SHARDS ||
-        hashTagOf(keyPrefix + prefix) !== undefined)
-    ) {
-      throw new ConfigError(
-        `regions[${i}].outboxShards`,
-        `must be the stores' outboxShards, 1 to ${MAX_OUTBOX_SHARDS}, with a prefix without a hash tag`,
-      );
-    }
-    const sharded = shards !== undefined && (shards > 1 || (region.client as Cluster).isCluster === true);
-    const keys = createKeySpace(prefix, keyPrefix, sharded ? shards : 0);
+    // Without outboxShards, the unsharded layout (a Cluster without replication); with it, the layout
+    // resync copies with, which checks the count (src/admin/region-layout.ts).
+    const keys =
+      region.outboxShards === undefined
+        ? createKeySpace(prefix, keyPrefix)
+        : regionLayout(region.client, prefix, region.outboxShards, `regions[${i}].outboxShards`).keys;
     return { id: region.id, client: region.client, keys, keyPrefix };
   });
 }
