@@ -9,13 +9,15 @@
  *
  * Setups: connect-redis 8 (ioredis), connect-redis 9 (node-redis), geosession on one region, and
  * geosession replicating over Redis Streams to a second region whose store applies in another process,
- * and the same with the near cache (`nearCache: { touchAfterMs: 60_000 }`, issue 18).
+ * and the same with the near cache (`nearCache: { touchAfterMs: 60_000 }`, issue 18), and the near cache on
+ * one region (`geosession-near`: as many processes on the machine as connect-redis's setups).
  * hk and kr are private redis-servers.
  *
  * Flags: `--duration=<s>` per round (10), `--rounds=<n>` (as many as setups, so that
  * each setup runs once in each position of the rotated order), `--warmup=<s>` per setup before the first
  * round (3), `--connections=<n>` (64), `--requests-per-login=<n>` (500), `--setups=` (all of
- * connect-redis-8, connect-redis-9, geosession, geosession-replicating, geosession-replicating-near).
+ * connect-redis-8, connect-redis-9, geosession, geosession-replicating, geosession-replicating-near,
+ * geosession-near).
  */
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -36,6 +38,7 @@ const ALL: readonly Setup[] = [
   'geosession',
   'geosession-replicating',
   'geosession-replicating-near',
+  'geosession-near',
 ];
 /** Setups whose store replicates to kr (an applier process runs kr's store). */
 const REPLICATING: readonly Setup[] = ['geosession-replicating', 'geosession-replicating-near'];
@@ -226,6 +229,16 @@ export const httpSuite: Suite = {
         unit: 'x',
       });
     }
+    const nearOne = summary.find((s) => s.setup === 'geosession-near');
+    if (nearOne && cr9) {
+      checks.push({
+        name: 'geosession + near cache, one region, vs connect-redis 9 (requests/s)',
+        actual: Number((nearOne.rps / cr9.rps).toFixed(2)),
+        target: 1,
+        direction: '>=',
+        unit: 'x',
+      });
+    }
     return {
       tables: [
         {
@@ -235,6 +248,7 @@ export const httpSuite: Suite = {
             'req/s',
             'rounds',
             'vs cr8',
+            'vs cr9',
             'p99 ms',
             'app µs/req',
             'hk redis µs/req',
@@ -247,6 +261,7 @@ export const httpSuite: Suite = {
             Math.round(s.rps),
             s.runs.map((r) => Math.round(r.rps)).join(' / '),
             base ? Number((s.rps / base.rps).toFixed(2)) : 'n/a',
+            cr9 ? Number((s.rps / cr9.rps).toFixed(2)) : 'n/a',
             s.p99,
             Number(s.app.toFixed(1)),
             Number(s.redis.toFixed(1)),

@@ -8,7 +8,7 @@
  *
  * Stores: connect-redis 8 on ioredis, connect-redis 9 on node-redis, geosession on one region, and
  * geosession replicating over Redis Streams to kr (kr's store applies in another process), and the same
- * with the near cache (`nearCache: { touchAfterMs: 60_000 }`).
+ * with the near cache (`nearCache: { touchAfterMs: 60_000 }`), and the near cache on one region.
  */
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -31,6 +31,8 @@ export const SETUPS = [
   'geosession-replicating',
   // Near cache (issue 18): geosession replicating as above, with `nearCache: { touchAfterMs: 60_000 }`.
   'geosession-replicating-near',
+  // The near cache on one region: as many processes on the machine as connect-redis's setups.
+  'geosession-near',
 ] as const;
 export type Setup = (typeof SETUPS)[number];
 
@@ -88,7 +90,9 @@ async function storeFor(init: AppInit): Promise<session.Store> {
     prefix,
     sealer: 'none',
     ...(transport ? { transport } : {}),
-    ...(setup === 'geosession-replicating-near' ? { nearCache: { touchAfterMs: 60_000 } } : {}),
+    ...(setup === 'geosession-replicating-near' || setup === 'geosession-near'
+      ? { nearCache: { touchAfterMs: 60_000 } }
+      : {}),
   });
   store.on('error', () => storeErrors++);
   nearStats = () => store.nearCacheStats();

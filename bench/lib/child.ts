@@ -35,10 +35,15 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-/** Forks `file` (a .ts module that calls {@link serveParent}) under tsx. */
+/**
+ * Forks `file` (a .ts module that calls {@link serveParent}) under tsx. With `BENCH_CPU_PROF=<dir>` in
+ * the environment each child writes a V8 CPU profile there when it exits (`node --cpu-prof`; open it in
+ * Chrome DevTools), which is how the http suite's app processes were profiled.
+ */
 export async function forkChild(file: string, label: string): Promise<Child> {
+  const profileDir = process.env.BENCH_CPU_PROF;
   const proc: ChildProcess = fork(file, [], {
-    execArgv: ['--import', 'tsx'],
+    execArgv: ['--import', 'tsx', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
@@ -78,6 +83,8 @@ export async function forkChild(file: string, label: string): Promise<Child> {
       } catch {
         // ends below either way
       }
+      // The child exits by itself right after answering `close` (writing its CPU profile, if asked).
+      if (!exited) await Promise.race([once(proc, 'exit'), new Promise((r) => setTimeout(r, 5_000))]);
       if (!exited) {
         proc.kill('SIGKILL');
         await once(proc, 'exit');

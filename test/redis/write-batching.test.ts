@@ -16,14 +16,20 @@ describe.skipIf(!hasRedis)('write batching', () => {
     client.disconnect();
   });
 
-  it('corks the socket for the rest of the tick, then uncorks it', async () => {
+  it('corks the socket for the rest of the loop turn, past the tick, then uncorks it', async () => {
     await client.ping();
     const batch = createWriteBatcher(client);
     batch();
     expect(socket().writableCorked).toBe(1);
     batch(); // a second call in the same tick does not cork twice
     expect(socket().writableCorked).toBe(1);
+    // Still corked after the tick, so that the commands of the next I/O callbacks (other requests whose
+    // data arrived in the same turn) join the same write, as node-redis batches.
     await new Promise((resolve) => process.nextTick(resolve));
+    expect(socket().writableCorked).toBe(1);
+    batch(); // a later tick of the same turn joins the open batch
+    expect(socket().writableCorked).toBe(1);
+    await new Promise((resolve) => setImmediate(resolve));
     expect(socket().writableCorked).toBe(0);
   });
 
