@@ -9,16 +9,17 @@
  * 4. publish the invalidation once (a classic PUBLISH reaches every node of the Cluster).
  *
  * Each DEL is atomic in its slot, not the whole step: a reader may see one key gone and another not yet
- * for the duration of the step. Each command is tried again after an error (every Redis error is
- * transient until proven otherwise: a failover, a slot moving) until `deadline`, then the step rejects;
- * deleting twice changes nothing and hearing an invalidation twice drops an entry twice, so a command
- * or a whole step run again is safe. The event is published after the deletes, as on
+ * for the duration of the step. A command that meets a transient failure (src/failures/reply-errors.ts:
+ * a failover, a slot moving, a lost connection) is tried again until `deadline`; then, or at once for a
+ * deterministic one (a wrong-type key), the step rejects. Deleting twice changes nothing and hearing an
+ * invalidation twice drops an entry twice, so a command or a whole step run again is safe. The event is published after the deletes, as on
  * a single Redis.
  *
  * With a transport the invalidator appends the event to its outbox (one slot) before this runs, and
  * applies other regions' events with it too (src/invalidation/invalidator.ts).
  */
 
+import { isDeterministicFailure } from '../failures/reply-errors.js';
 import { groupBySlot } from '../redis/slots.js';
 import { Backoff, sleep } from '../runtime/backoff.js';
 import type { RedisClient } from '../types.js';
@@ -41,7 +42,10 @@ export interface ClusterInvalidation {
 /** Keys per DEL. */
 const DEL_CHUNK = 500;
 
-/** Runs `command` until it succeeds, or rejects with its last error once `deadline` is near. */
+/**
+ * Runs `command` until it succeeds; rejects with its error when it is deterministic, or with the last
+ * transient one once `deadline` is near.
+ */
 async function retried<T>(command: () => Promise<T>, deadline: number): Promise<T> {
   const backoff = new Backoff(25, 400);
   for (;;) {
@@ -49,7 +53,7 @@ async function retried<T>(command: () => Promise<T>, deadline: number): Promise<
       return await command();
     } catch (error) {
       const delay = backoff.next();
-      if (Date.now() + delay >= deadline) throw error;
+      if (isDeterministicFailure(error) || Date.now() + delay >= deadline) throw error;
       await sleep(delay);
     }
   }
