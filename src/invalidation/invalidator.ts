@@ -65,7 +65,8 @@ export interface InvalidatorEventMap {
 /**
  * Cross-region cache invalidation (seed 000 section 5). `invalidate(keys, { tags })` deletes the keys,
  * and every key of the tags, in this region's Redis at once (one Lua call that deletes and appends the
- * event to the invalidator's outbox atomically) and in every other region through the transport: at
+ * event to the invalidator's outbox atomically; on a Redis Cluster the event first, then the deletes slot
+ * by slot: ./cluster.ts) and in every other region through the transport: at
  * least once, idempotently (deleting twice changes nothing), and nothing lost across a partition (the
  * outbox keeps it until every region consumed it). Every process of every region hears each invalidation
  * once (`invalidated`), so in-process caches drop their entries too.

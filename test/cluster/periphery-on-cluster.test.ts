@@ -384,6 +384,8 @@ describe.skipIf(!hasClusterBinaries)('around the store on a real Redis Cluster',
           // Called again once the cause is gone, it completes (kr applies it twice: no harm).
           await client.del(broken);
           expect(await hk.invalidate(names, { tags: ['broken'] })).toEqual({ deleted: 30, steps: 1 });
+          // kr applied both (before the keys are filled again below).
+          await eventually(() => heard.filter((e) => e.tags.includes('broken')).length === 2, 10_000);
           expect(errors).toEqual([]);
           expect(krInv.stats().replication?.rejected).toEqual({});
 
