@@ -65,7 +65,8 @@ export interface InvalidatorEventMap {
 /**
  * Cross-region cache invalidation (seed 000 section 5). `invalidate(keys, { tags })` deletes the keys,
  * and every key of the tags, in this region's Redis at once (one Lua call that deletes and appends the
- * event to the invalidator's outbox atomically) and in every other region through the transport: at
+ * event to the invalidator's outbox atomically; on a Redis Cluster the event first, then the deletes slot
+ * by slot: ./cluster.ts) and in every other region through the transport: at
  * least once, idempotently (deleting twice changes nothing), and nothing lost across a partition (the
  * outbox keeps it until every region consumed it). Every process of every region hears each invalidation
  * once (`invalidated`), so in-process caches drop their entries too.
@@ -110,7 +111,6 @@ export class Invalidator extends EventEmitter<InvalidatorEventMap> {
       this.node = new ReplicationNode({
         region: options.region,
         channel: options.channel,
-        // Never a Cluster: options.ts refuses a Cluster with a transport.
         client: client as Redis,
         keys: this.keys,
         transport: options.transport,
@@ -156,7 +156,10 @@ export class Invalidator extends EventEmitter<InvalidatorEventMap> {
    * transport. Empty lists do nothing. Past `maxKeysPerEvent` names the call is split into steps, each
    * atomic and sent on its own. Rejects with an `ArgumentError` for a name that is not a non-empty
    * string, a `TimeoutError` when the local Redis does not answer (the outcome is then unknown: call it
-   * again, deleting twice changes nothing), a `ClosedError` after `close()`.
+   * again, deleting twice changes nothing), a `ClosedError` after `close()`. On a Redis Cluster a step
+   * is not one atomic call: its event is appended for the other regions first, then the keys are deleted
+   * slot by slot (failed commands tried again within `operationTimeoutMs`); it rejects when either is
+   * not done, and calling it again is safe.
    */
   async invalidate(
     keys: readonly string[] | string,
@@ -197,7 +200,10 @@ export class Invalidator extends EventEmitter<InvalidatorEventMap> {
             region,
             body: encodeInvalidation(step),
           });
-      const reply = await withTimeout(work, ms, () => new TimeoutError('invalidating keys', ms));
+      // On a Cluster the step bounds its own parts (./cluster.ts retries until its deadline).
+      const reply = this.onCluster
+        ? await work
+        : await withTimeout(work, ms, () => new TimeoutError('invalidating keys', ms));
       deleted += reply.deleted;
       steps++;
       this.counters.sent++;
@@ -233,22 +239,38 @@ export class Invalidator extends EventEmitter<InvalidatorEventMap> {
     return added;
   }
 
-  /** On a Redis Cluster (without a transport: see ./cluster.ts). */
+  /** On a Redis Cluster (see ./cluster.ts). */
   private get onCluster(): boolean {
     return (this.options.client as { isCluster?: boolean }).isCluster === true;
   }
 
-  /** One step on a Redis Cluster: deletes slot by slot, then publishes (./cluster.ts). */
+  /**
+   * One step on a Redis Cluster. With a transport the event is appended to the outbox first (its one
+   * slot, atomically): once that resolved the other regions get it whatever happens here. Then the
+   * keys are deleted slot by slot and the event published (./cluster.ts). A failure of either rejects
+   * the call (the caller calls again: appending twice only sends a duplicate the others apply as a
+   * no-op), so no region is left stale by a step that reported success.
+   */
   private async invalidateOnCluster(step: Invalidation): Promise<{ deleted: number }> {
-    const { client, region } = this.options;
-    const deleted = await invalidateOnCluster(client, {
+    const { region } = this.options;
+    const body = encodeInvalidation(step);
+    await this.node?.append(INVALIDATE_KIND, [body]);
+    const deleted = await this.deleteOnCluster(step, `${region} ${this.options.clock()} 0\n${body}`);
+    return { deleted };
+  }
+
+  /** Deletes a step's keys slot by slot and publishes `message`, within `operationTimeoutMs`. */
+  private deleteOnCluster(step: Invalidation, message: string): Promise<number> {
+    const { client, operationTimeoutMs: ms } = this.options;
+    const work = invalidateOnCluster(client, {
       tagSets: step.tags.map((t) => this.keys.tag(t)),
       keys: step.keys,
       keyPrefix: keyPrefixOf(client),
       pubsub: this.pubsub,
-      message: `${region} ${this.options.clock()} 0\n${encodeInvalidation(step)}`,
+      message,
+      deadline: Date.now() + ms,
     });
-    return { deleted };
+    return withTimeout(work, ms, () => new TimeoutError('invalidating keys slot by slot', ms));
   }
 
   /** The outbox keys invalidate.lua takes (the node's, or the same names without a transport). */
@@ -263,13 +285,22 @@ export class Invalidator extends EventEmitter<InvalidatorEventMap> {
     return { ...this.counters, replication: this.node?.stats() };
   }
 
-  /** Applies invalidations from other regions: one atomic call each, pipelined. */
+  /**
+   * Applies invalidations from other regions: one atomic call each, pipelined; on a Redis Cluster slot
+   * by slot (./cluster.ts). A failure rejects the batch, which is delivered again (deleting twice
+   * changes nothing).
+   */
   private async applyRemote(items: Invalidation[], envelopes: Envelope[]): Promise<void> {
     const { client, region } = this.options;
     const { outbox, counter } = this.appendKeys();
     await Promise.all(
       items.map((item, i) => {
         const envelope = envelopes[i] as Envelope;
+        const body = encodeInvalidation(item);
+        if (this.onCluster) {
+          const lag = Math.max(0, Math.round((this.node as ReplicationNode).now() - envelope.time));
+          return this.deleteOnCluster(item, `${envelope.origin} ${envelope.time} ${lag}\n${body}`);
+        }
         return invalidateKeys(client, {
           mode: 'apply',
           outbox,
@@ -278,7 +309,7 @@ export class Invalidator extends EventEmitter<InvalidatorEventMap> {
           keys: item.keys,
           pubsub: this.pubsub,
           region,
-          body: encodeInvalidation(item),
+          body,
           origin: { region: envelope.origin, time: envelope.time },
         });
       }),

@@ -10,8 +10,9 @@ import { MAX_NAMES_PER_EVENT } from './codec.js';
 /** Options of {@link createInvalidator}. */
 export interface InvalidatorOptions {
   /**
-   * This region's Redis (the cached keys live there). Left open by `close()`. An ioredis `Redis`, or a
-   * `Cluster` without a `transport`: there each call deletes slot by slot (docs/cluster.md).
+   * This region's Redis (the cached keys live there). Left open by `close()`. An ioredis `Redis` or
+   * `Cluster`: on a Cluster each call appends its event to the outbox first (with a `transport`), then
+   * deletes slot by slot (docs/cluster.md).
    */
   client: RedisClient;
   /** This region's id (1 to 32 of `a-z`, `0-9`, `-`), the same as its store's. */
@@ -97,9 +98,6 @@ export function resolveInvalidatorOptions(input: InvalidatorOptions): ResolvedIn
   const { client, transport } = input;
   if (typeof client !== 'object' || client === null || typeof (client as Redis).evalsha !== 'function') {
     throw new ConfigError('client', 'must be an ioredis client');
-  }
-  if ((client as { isCluster?: boolean }).isCluster && transport !== undefined) {
-    throw new ConfigError('client', 'must be a single Redis (not a Cluster) to replicate invalidations');
   }
   if (!isValidRegion(input.region)) {
     throw new ConfigError('region', 'must be 1 to 32 of a-z, 0-9 and -');

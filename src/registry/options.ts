@@ -28,13 +28,16 @@ export interface ConnectionRegistryOptions {
    */
   readonly renewMs?: number;
   /**
-   * Key prefix: the registry's keys are `{<prefix>|registry}:...`, beside a store with the same prefix.
+   * Key prefix: the registry's keys are `{<prefix>|registry}:...`, beside a store with the same prefix
+   * (on a Redis Cluster with a `transport` they share the slot of the registry's outbox instead,
+   * `{<channel>|outbox}:registry|...`: src/registry/keys.ts).
    * @default 'sess:'
    */
   readonly prefix?: string;
   /**
    * Replicates the registry to the other regions through this transport, so a sender in one region
    * finds the pods of every region holding a user's connections. Without one each region lists its own.
+   * Works on a Redis Cluster too: the registry's keys then move to its outbox's slot (docs/cluster.md).
    */
   readonly transport?: ReplicationTransport;
   /** Seals what the registry replicates (with `transport`); every region must use the same setting. */
@@ -105,14 +108,6 @@ export function resolveRegistryOptions(input: unknown): ResolvedRegistryOptions 
     (typeof transport !== 'object' || typeof transport?.subscribe !== 'function')
   ) {
     throw new ConfigError('transport', `must be a replication transport, got ${describe(transport)}`);
-  }
-  if ((client as { isCluster?: boolean }).isCluster && transport !== undefined) {
-    // The registry's scripts append to the region's outbox in the same call, and the outbox lives in
-    // another slot than the registry's keys: a script cannot touch both on a Redis Cluster.
-    throw new ConfigError(
-      'client',
-      'must be a single Redis (not a Cluster) to replicate the registry: its scripts write the registry and the outbox, which are in different Cluster slots; without a transport a Cluster is fine',
-    );
   }
   const sealer = o.sealer as Sealer | undefined;
   if (sealer !== undefined && transport === undefined) {

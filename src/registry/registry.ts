@@ -103,12 +103,14 @@ export class ConnectionRegistry extends EventEmitter<ConnectionRegistryEvents> {
   constructor(input: ConnectionRegistryOptions) {
     super();
     this.options = resolveRegistryOptions(input);
-    const { client, region, pod, prefix, renewMs } = this.options;
+    const { client, region, pod, prefix, renewMs, transport, sealer, channel } = this.options;
     this.region = region;
     this.pod = pod;
-    this.keys = registryKeys(prefix, keyPrefixOf(client));
+    // On a Cluster with a transport every script also appends to the outbox: the keys take its slot.
+    const onCluster = (client as { isCluster?: boolean }).isCluster === true;
+    const outboxSlot = onCluster && transport !== undefined ? channel : undefined;
+    this.keys = registryKeys(prefix, keyPrefixOf(client), outboxSlot);
     this.who = { region, pod, inc: newIncarnation() };
-    const { transport, sealer, channel } = this.options;
     if (transport !== undefined) {
       this.replication = new RegistryReplication({
         client,

@@ -3,12 +3,13 @@
  * and 3 replicas (without replication): revocation events and watches (a subscriber on one node that
  * hears endings published in every slot, and moves to another node when its node is failed over,
  * reporting the gap), cache invalidation (keys and tag members in many slots), and the connection
- * registry (one slot; refused with a transport).
+ * registry (one slot). Then the registry and invalidation replicated between that cluster (region hk)
+ * and a second one (kr, 3 masters), through the memory transport and AMQP.
  */
 import type { Cluster } from 'ioredis';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ReplicationTransport } from '../../src/contracts/transport.js';
 import {
-  ConfigError,
   createConnectionRegistry,
   createInvalidator,
   GeoSessionStore,
@@ -19,12 +20,14 @@ import {
 import { createKeySpace } from '../../src/keys.js';
 import { registryKeys } from '../../src/registry/keys.js';
 import { createMemoryTransport } from '../../src/transports/memory.js';
+import { createDeployment, transportAvailable } from '../helpers/deployment.js';
 import { eventually } from '../helpers/eventually.js';
 import {
   type ClusterNode,
   clusterSession,
   hasClusterBinaries,
   type LocalCluster,
+  startCluster,
   useCluster,
 } from '../helpers/redis-cluster.js';
 import { slotOf } from '../helpers/slots.js';
@@ -183,14 +186,10 @@ describe.skipIf(!hasClusterBinaries)('around the store on a real Redis Cluster',
     await inv.invalidate(names[0] as string);
     await eventually(() => heard.length === 8, 10_000);
 
-    // Replicating invalidations needs one Redis (its outbox and the deleted keys in one script).
-    expect(() =>
-      createInvalidator({ client, region: 'hk', transport: createMemoryTransport(), sealer: 'none' }),
-    ).toThrow(ConfigError);
     await Promise.all([inv.close(), other.close(), small.close()]);
   });
 
-  it('keeps the connection registry in one slot, across a failover of its master; refuses a transport', async () => {
+  it('keeps the connection registry in one slot, across a failover of its master', async () => {
     // A prefix whose registry slot is on a master that still has a replica (the first test killed one).
     let prefix = '';
     for (let i = 0; prefix === ''; i++) {
@@ -224,14 +223,194 @@ describe.skipIf(!hasClusterBinaries)('around the store on a real Redis Cluster',
     ]);
     await Promise.all([a.close(), b.close()]);
     expect(await a.podsOf('bob').catch((e: Error) => e.name)).toBe('ClosedError');
+  });
 
-    let refused: unknown;
-    try {
-      createConnectionRegistry({ client, region: 'hk', pod: 'p', transport: createMemoryTransport() });
-    } catch (error) {
-      refused = error;
+  describe('replicated to a second Cluster', () => {
+    let kr: LocalCluster;
+    let krClient: Cluster;
+    beforeAll(async () => {
+      kr = await startCluster(3, 0);
+      krClient = kr.client();
+    }, 90_000);
+    afterAll(async () => {
+      await kr?.stop();
+    });
+
+    /** One transport per region between hk (the first cluster) and kr, on `channel`. */
+    async function transports(kind: 'memory' | 'amqp', channel: string) {
+      if (kind === 'memory') {
+        const memory = createMemoryTransport({ regions: ['hk', 'kr'] });
+        return { of: (_region: string): ReplicationTransport => memory, close: () => memory.close() };
+      }
+      const d = await createDeployment('amqp', ['hk', 'kr'], {
+        prefix: channel,
+        clients: { hk: client, kr: krClient },
+      });
+      return { of: (region: string) => d.transport(region), close: () => d.close() };
     }
-    expect(refused).toBeInstanceOf(ConfigError);
-    expect((refused as ConfigError).message).toMatch(/client/);
+
+    const listed = (groups: { region: string; pod: string; connections: { connectionId: string }[] }[]) =>
+      groups.flatMap((g) => g.connections.map((c) => `${g.region}/${g.pod}/${c.connectionId}`)).sort();
+
+    for (const kind of ['memory', 'amqp'] as const) {
+      it(`replicates the connection registry over ${kind}, its keys in its outbox's slot`, async (ctx) => {
+        if (kind === 'amqp' && !(await transportAvailable('amqp'))) return ctx.skip();
+        const prefix = `rr-${kind}:`;
+        const channel = `${prefix}registry:`;
+        const t = await transports(kind, channel);
+        const errors: Error[] = [];
+        const open = (region: string, on: Cluster, pod: string) => {
+          const r = createConnectionRegistry({ client: on, region, pod, prefix, transport: t.of(region) });
+          r.on('error', (e) => errors.push(e));
+          return r;
+        };
+        const hk = open('hk', client, 'pod-a');
+        const krReg = open('kr', krClient, 'pod-b');
+        try {
+          // kr's node subscribes in the background: a probe, registered again until kr lists it.
+          let probe = 0;
+          await eventually(async () => {
+            await hk.register('probe', `p${++probe}`);
+            await new Promise((r) => setTimeout(r, 300));
+            return (await krReg.podsOf('probe')).length > 0;
+          }, 20_000);
+          for (let i = 1; i <= probe; i++) await hk.unregister(`p${i}`);
+
+          // Every key a registry script takes is in the outbox's slot; a single Redis keeps its names.
+          const keys = registryKeys(prefix, '', channel);
+          const space = createKeySpace(channel);
+          const slot = slotOf(space.internal('outbox', 'hk'));
+          for (const key of [keys.leases, keys.incs, keys.user('alice'), space.sequence('hk')]) {
+            expect(slotOf(key)).toBe(slot);
+          }
+          expect(slotOf(space.internal('outbox', 'kr'))).toBe(slot);
+          expect(registryKeys(prefix).leases).toBe(`{${prefix}|registry}:leases`);
+          expect(await client.exists(keys.leases)).toBe(1);
+          expect(await krClient.exists(keys.leases)).toBe(1);
+          expect(await client.exists(registryKeys(prefix).leases)).toBe(0);
+
+          expect(await hk.register('alice', 'c1', { sid: 'sid-1' })).toBe(true);
+          expect(await krReg.register('alice', 'c2')).toBe(true);
+          const both = ['hk/pod-a/c1', 'kr/pod-b/c2'];
+          await eventually(async () => listed(await krReg.podsOf('alice')).join() === both.join(), 20_000);
+          await eventually(async () => listed(await hk.podsOf('alice')).join() === both.join(), 20_000);
+          expect((await krReg.podsOf('alice')).find((g) => g.region === 'hk')?.connections).toEqual([
+            { connectionId: 'c1', sid: 'sid-1' },
+          ]);
+
+          expect(await hk.unregister('c1')).toBe(true);
+          await eventually(async () => listed(await krReg.podsOf('alice')).join() === 'kr/pod-b/c2', 20_000);
+          // kr's pod closes: its connections disappear in hk.
+          await krReg.close();
+          await eventually(async () => (await hk.podsOf('alice')).length === 0, 20_000);
+          expect(hk.replicationStats()?.applied).toBeGreaterThan(0);
+          expect(hk.replicationStats()?.node.needsResync).toEqual({});
+          expect(errors).toEqual([]);
+        } finally {
+          await Promise.all([hk.close(), krReg.close()]);
+          await t.close();
+        }
+      });
+
+      it(`replicates invalidations over ${kind}: both regions delete in every slot, the event appended first`, async (ctx) => {
+        if (kind === 'amqp' && !(await transportAvailable('amqp'))) return ctx.skip();
+        const channel = `ci-${kind}:`;
+        const t = await transports(kind, channel);
+        const errors: Error[] = [];
+        const make = (region: string, on: Cluster) => {
+          const inv = createInvalidator({
+            client: on,
+            region,
+            channel,
+            transport: t.of(region),
+            sealer: 'none',
+            operationTimeoutMs: 600,
+            heartbeatMs: 300,
+          });
+          inv.on('error', (e) => errors.push(e));
+          return inv;
+        };
+        const hk = make('hk', client);
+        const krInv = make('kr', krClient);
+        const heard: InvalidatedEvent[] = [];
+        krInv.on('invalidated', (event) => heard.push(event));
+        const exists = (on: Cluster, names: readonly string[]) =>
+          Promise.all(names.map((n) => on.exists(n))).then((e) => e.reduce((a, b) => a + b, 0));
+        try {
+          await Promise.all([hk.ready(), krInv.ready()]);
+          // kr receives once its queue is bound: a probe, invalidated again until kr deleted it.
+          const probe = `${channel}probe`;
+          await eventually(async () => {
+            await krClient.set(probe, 'x');
+            await hk.invalidate(probe);
+            await new Promise((r) => setTimeout(r, 300));
+            return (await krClient.exists(probe)) === 0;
+          }, 20_000);
+
+          const names = Array.from({ length: 30 }, (_, i) => `${channel}page:${i}`);
+          expect(new Set(names.map(slotOf)).size).toBe(names.length);
+          for (const on of [cluster, kr]) {
+            const masters = new Set(await Promise.all(names.map(async (n) => (await on.masterOf(n)).port)));
+            expect(masters.size).toBe(3);
+          }
+          const fill = () =>
+            Promise.all(
+              [client, krClient].flatMap((on) => names.map((n) => on.set(n, 'cached', 'PX', 600_000))),
+            );
+          await fill();
+          // Each region tags what it cached: the tag's members are deleted where they are tagged.
+          expect(await hk.tag('pages', names.slice(20))).toBe(10);
+          expect(await krInv.tag('pages', names.slice(20))).toBe(10);
+          const before = heard.length;
+          expect(await hk.invalidate(names.slice(0, 20), { tags: ['pages'] })).toEqual({
+            deleted: 30,
+            steps: 1,
+          });
+          expect(await exists(client, names)).toBe(0);
+          await eventually(async () => (await exists(krClient, names)) === 0, 20_000);
+          const tagSet = createKeySpace(channel).tag('pages');
+          expect(await krClient.exists(tagSet)).toBe(0);
+          await eventually(() => heard.length > before, 10_000);
+          expect(heard.at(-1)).toMatchObject({ origin: 'hk', tags: ['pages'], keys: names.slice(0, 20) });
+
+          // A step that cannot delete here (a tag set that is no set) rejects, and the other region
+          // deletes anyway: the event was appended before the local deletes.
+          await fill();
+          const broken = createKeySpace(channel).tag('broken');
+          await client.set(broken, 'not a set');
+          await expect(hk.invalidate(names, { tags: ['broken'] })).rejects.toThrow(/WRONGTYPE/);
+          expect(await exists(client, names)).toBe(names.length);
+          await eventually(async () => (await exists(krClient, names)) === 0, 20_000);
+          // Called again once the cause is gone, it completes (kr applies it twice: no harm).
+          await client.del(broken);
+          expect(await hk.invalidate(names, { tags: ['broken'] })).toEqual({ deleted: 30, steps: 1 });
+          // kr applied both (before the keys are filled again below).
+          await eventually(() => heard.filter((e) => e.tags.includes('broken')).length === 2, 10_000);
+          expect(errors).toEqual([]);
+          expect(krInv.stats().replication?.rejected).toEqual({});
+
+          // The other way: kr's masters refuse DEL for a while (NOPERM, a transient failure): kr's
+          // applies fail and the batch comes again until they work; nothing is lost.
+          await fill();
+          const acl = (rule: string) =>
+            Promise.all(kr.nodes.map((n) => kr.nodeClient(n.port).call('ACL', 'SETUSER', 'default', rule)));
+          await acl('-del');
+          try {
+            expect(await hk.invalidate(names)).toEqual({ deleted: 30, steps: 1 });
+            await eventually(() => (krInv.stats().replication?.transient.count ?? 0) >= 2, 20_000);
+            expect(await exists(krClient, names)).toBe(names.length);
+          } finally {
+            await acl('+del');
+          }
+          await eventually(async () => (await exists(krClient, names)) === 0, 20_000);
+          expect(krInv.stats().replication?.rejected).toEqual({});
+          expect(hk.stats().replication?.needsResync).toEqual({});
+          expect(krInv.stats().replication?.needsResync).toEqual({});
+        } finally {
+          await Promise.all([hk.close(), krInv.close()]);
+          await t.close();
+        }
+      });
+    }
   });
 });

@@ -4,8 +4,8 @@
 --- pub/sub channel (so every process of the region drops its in-process entries too).
 ---
 --- A tag is a set of full key names kept by tag.lua. Its members are deleted by name from here, so this
---- script runs on a single Redis only: on a Redis Cluster the invalidator deletes slot by slot instead
---- (src/invalidation/cluster.ts), and refuses a transport.
+--- script runs on a single Redis only: on a Redis Cluster the invalidator appends the event first
+--- (append.lua, the outbox's one slot) and then deletes slot by slot (src/invalidation/cluster.ts).
 ---
 --- KEYS[1]              the invalidator's outbox stream (written in mode "send" only; the replication
 ---                      node's appendKeys(), src/replication/node.ts)

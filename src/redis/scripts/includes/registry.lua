@@ -1,6 +1,7 @@
 -- Connection registry helpers (src/registry/), pulled into the registry-*.lua scripts.
 --
--- A region's registry lives in three kinds of keys, all in one Redis Cluster slot:
+-- A region's registry lives in three kinds of keys, all in one Redis Cluster slot (with replication on a
+-- Cluster, the slot of the outbox the scripts append to: src/registry/keys.ts):
 --   leases  ZSET  member "<region>|<pod>", score: the lease's absolute expiry, ms (by the Redis clock of
 --                 the region that made it)
 --   incs    HASH  "<region>|<pod>" -> the pod's current incarnation ("<15-digit start ms>.<hex>"): a pod
