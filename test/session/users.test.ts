@@ -266,6 +266,65 @@ describe.runIf(hasRedis || process.env.CI === 'true')('per-user index, one per s
     await store.close();
   });
 
+  it('tries a shard again after a transient failure, not after a deterministic one', async () => {
+    const prefix = uniquePrefix('uretry');
+    prefixes.push(prefix);
+    const keys = createKeySpace(prefix, '', SHARDS);
+    const sids = oneIdPerShard(keys, 'r');
+    const target = keys.user('ida', keys.shardOf(sids[1] as string));
+    // The store's client, whose scripts on one shard's index of the user fail as told.
+    const fail = { left: 0, error: () => new Error('Connection is closed.') as Error, seen: 0 };
+    const flaky = new Proxy(client, {
+      get(real, property) {
+        const value = Reflect.get(real, property, real);
+        if (property !== 'evalsha' && property !== 'eval') {
+          return typeof value === 'function' ? value.bind(real) : value;
+        }
+        return (...args: unknown[]) => {
+          if (args.includes(target) && args.includes('ida')) {
+            fail.seen++;
+            if (fail.left > 0) {
+              fail.left--;
+              return Promise.reject(fail.error());
+            }
+          }
+          return (value as (...a: unknown[]) => Promise<unknown>).apply(real, args);
+        };
+      },
+    });
+    const store = new GeoSessionStore({
+      region: 'aa',
+      client: flaky,
+      prefix,
+      outboxShards: SHARDS,
+      userId: (s: SessionData) => (s as { user?: string }).user,
+    });
+    for (const sid of sids) await store.set(sid, sess('ida'));
+    // A lost connection, twice: the third attempt goes through, and every session ends.
+    fail.left = 2;
+    fail.seen = 0;
+    expect(await store.logoutEverywhere('ida')).toBe(SHARDS);
+    expect(fail.seen).toBe(3);
+    for (const { key } of keys.userIndexes('ida')) expect(await client.hexists(key, '|before')).toBe(1);
+    // Three times: the call rejects, after the other shards were done.
+    await client.del(...keys.userIndexes('ida').map((i) => i.key));
+    fail.left = 3;
+    fail.seen = 0;
+    await expect(store.logoutEverywhere('ida')).rejects.toThrow(/Connection is closed/);
+    expect(fail.seen).toBe(3);
+    expect(await client.hexists(target, '|before')).toBe(0);
+    expect(await client.hexists(keys.user('ida', keys.shardOf(sids[0] as string)), '|before')).toBe(1);
+    // An error that the same call would meet again is not tried again.
+    fail.left = 1;
+    fail.seen = 0;
+    fail.error = () => new Error('WRONGTYPE Operation against a key holding the wrong kind of value');
+    await expect(store.logoutEverywhere('ida')).rejects.toThrow(/WRONGTYPE/);
+    expect(fail.seen).toBe(1);
+    expect(await store.logoutEverywhere('ida')).toBe(0);
+    expect(await client.hexists(target, '|before')).toBe(1);
+    await store.close();
+  });
+
   it('is refused on a Redis Cluster without the sharded layout, accepted with it or a tagged prefix', () => {
     const cluster = new Cluster([{ host: '127.0.0.1', port: 6379 }], { lazyConnect: true });
     const userId = () => 'u';
