@@ -187,5 +187,33 @@ describe.skipIf(!hasClusterBinaries)(
         await memory.close();
       }
     });
+
+    it('works without replication too: with outboxShards, or with a prefix holding a hash tag (one slot)', async () => {
+      for (const [prefix, outboxShards] of [
+        ['solo:', 4],
+        ['{app}solo:', undefined],
+      ] as const) {
+        const keys = createKeySpace(prefix, '', outboxShards ?? 0);
+        const store = new GeoSessionStore({ region: 'hk', client: hkClient, prefix, outboxShards, userId });
+        try {
+          const made = Array.from({ length: 12 }, () => store.genid());
+          await Promise.all(made.map((sid) => store.set(sid, clusterSession('bea'))));
+          const listed = async () => (await store.sessionsOf('bea')).map((s) => s.sid).sort();
+          expect(await listed()).toEqual([...made].sort());
+          for (const sid of made) {
+            expect(slotOf(keys.user('bea', keys.shardOf(sid)))).toBe(slotOf(keys.session(sid)));
+          }
+          const keep = made[0] as string;
+          expect(await store.logoutEverywhere('bea', { except: keep })).toBe(made.length - 1);
+          expect(await listed()).toEqual([keep]);
+          const old = made[1] as string;
+          await store.set(old, clusterSession('bea'));
+          expect(await store.get(old)).toBeNull();
+          expect(await store.get(keep)).not.toBeNull();
+        } finally {
+          await store.close();
+        }
+      }
+    });
   },
 );
