@@ -37,6 +37,7 @@
  * | session metadata or tombstone | `{T}:m:P{T}<sid>` |
  * | the shard's outbox and its counter | `P{T}\|outbox:<region>` and `:seq` |
  * | the shard's digests | `P{T}\|digest:<region>`, and `:<window>` for each window's hash |
+ * | the shard's index of user `uid`'s sessions and its "revoked before" mark | `P{T}\|user:<uid>` |
  * | everything else (the unsharded outbox for other kinds, seen, state, status…) | as above |
  *
  * The argument still holds: `T` holds no `{`, `}` or `|` and the prefix no brace (a prefix with its own
@@ -86,10 +87,18 @@ export interface KeySpace {
   resync(region: string, part?: 'lock'): string;
   /** The set of key names of a cache invalidation tag (src/invalidation/; the prefix is its channel). */
   tag(name: string): string;
-  /** The index of user `uid`'s sessions and its "revoked before" mark (src/redis/scripts/includes/user-index.lua). */
-  user(uid: string): string;
+  /**
+   * The index of user `uid`'s sessions and its "revoked before" mark (src/redis/scripts/includes/
+   * user-index.lua): the one, or in the sharded layout shard `shard`'s, which lists the user's sessions
+   * of that shard and sits in their slot (a `RangeError` without `shard` there).
+   */
+  user(uid: string, shard?: number): string;
+  /** Every index key of user `uid` ({@link KeySpace.user}): one per shard, or the one. */
+  userIndexes(uid: string): { readonly key: string; readonly shard: number | undefined }[];
   /** The sid of a session value key, or `undefined` for any other key. */
   sidOf(key: string): string | undefined;
+  /** The user and shard of a user index key ({@link KeySpace.user}), or `undefined` for any other key. */
+  userIndexOf(key: string): { readonly uid: string; readonly shard: number | undefined } | undefined;
   /** The number of outbox shards: 0 for the unsharded layout (one outbox per region). */
   readonly shards: number;
   /** The shard of session `sid` (`undefined` for the unsharded layout). */
@@ -138,13 +147,20 @@ export function createKeySpace(prefix: string, clientKeyPrefix = '', shards = 0)
   const tags = shardTags(shards);
   const tagIndex = new Map(tags.map((tag, i) => [tag, i]));
   const shardOf = (sid: string) => (shards === 0 ? undefined : shardOfSession(sid, shards));
-  const shardKey = (shard: number, family: 'outbox' | 'digest', region: string) =>
-    `${prefix}{${tags[shard]}}|${family}:${region}`;
+  const shardKey = (shard: number, family: 'outbox' | 'digest' | 'user', name: string) =>
+    `${prefix}{${tags[shard]}}|${family}:${name}`;
   const session = (sid: string) => {
     const shard = shardOf(sid);
     return shard === undefined ? prefix + sid : `${prefix}{${tags[shard]}}${sid}`;
   };
   const digest = (region: string) => internalKey(prefix, 'digest', region, clientKeyPrefix);
+  const user = (uid: string, shard?: number) => {
+    if (shards === 0) return internalKey(prefix, 'user', uid, clientKeyPrefix);
+    if (shard === undefined || tags[shard] === undefined) {
+      throw new RangeError(`the sharded key space has no user index of shard ${shard}`);
+    }
+    return shardKey(shard, 'user', uid);
+  };
   const shardDigest = (shard: number | undefined, region: string) =>
     shard === undefined ? digest(region) : shardKey(shard, 'digest', region);
   return {
@@ -193,12 +209,33 @@ export function createKeySpace(prefix: string, clientKeyPrefix = '', shards = 0)
       return part === undefined ? key : `${key}:${part}`;
     },
     tag: (name) => internalKey(prefix, 'tag', name, clientKeyPrefix),
-    user: (uid) => internalKey(prefix, 'user', uid, clientKeyPrefix),
+    user,
+    userIndexes: (uid) =>
+      shards === 0
+        ? [{ key: user(uid), shard: undefined }]
+        : tags.map((_, shard) => ({ key: shardKey(shard, 'user', uid), shard })),
     revoked: (region) =>
       clientKeyPrefix +
       (hashTagOf(clientKeyPrefix + prefix) === undefined
         ? `{${prefix}|revoked}:${region}`
         : `${prefix}|revoked:${region}`),
+    userIndexOf(key) {
+      let uid: string;
+      let shard: number | undefined;
+      if (shards === 0) {
+        const base = user('');
+        if (!key.startsWith(base)) return undefined;
+        uid = key.slice(base.length);
+      } else {
+        const match = /^\{([^{}|]*)\}\|user:(.*)$/s.exec(
+          key.startsWith(prefix) ? key.slice(prefix.length) : '',
+        );
+        shard = match ? tagIndex.get(match[1] as string) : undefined;
+        if (shard === undefined) return undefined;
+        uid = (match as RegExpExecArray)[2] as string;
+      }
+      return isValidSessionId(uid) ? { uid, shard } : undefined;
+    },
     sidOf(key) {
       if (!key.startsWith(prefix)) return undefined;
       let sid = key.slice(prefix.length);

@@ -41,6 +41,13 @@ describe('outbox shards: hash tags and the sharded key layout', () => {
     expect(keys.outboxOf(sid, 'hk')).toBe(`sess:{${tag}}|outbox:hk`);
     expect(sequenceKey(keys.outboxOf(sid, 'hk'))).toBe(`sess:{${tag}}|outbox:hk:seq`);
     expect(keys.digestOf(sid, 'hk')).toBe(`sess:{${tag}}|digest:hk`);
+    // The user's index of the session's shard, in its slot; one per shard, none without a shard.
+    expect(keys.user('ann', shard)).toBe(`sess:{${tag}}|user:ann`);
+    expect(keys.userIndexes('ann').map((i) => i.key)).toEqual(
+      shardTags(8).map((t) => `sess:{${t}}|user:ann`),
+    );
+    expect(keys.userIndexOf(`sess:{${tag}}|user:ann`)).toEqual({ uid: 'ann', shard });
+    expect(() => keys.user('ann')).toThrow(RangeError);
     // The other families stay as they are, each in its own slot.
     expect(keys.internal('outbox', 'hk')).toBe('{sess:|outbox}:hk');
     expect(keys.seen('kr', streamName('hk', 3))).toBe('{sess:|seen}:kr:hk#3');
@@ -54,6 +61,9 @@ describe('outbox shards: hash tags and the sharded key layout', () => {
     expect(plain.meta(sid)).toBe('{sess:abc}:m');
     expect(plain.outboxOf(sid, 'hk')).toBe('{sess:|outbox}:hk');
     expect(plain.digestOf(sid, 'hk')).toBe('{sess:|digest}:hk');
+    expect(plain.user('ann')).toBe('{sess:|user}:ann');
+    expect(plain.userIndexes('ann')).toEqual([{ key: '{sess:|user}:ann', shard: undefined }]);
+    expect(plain.userIndexOf('{sess:|user}:ann')).toEqual({ uid: 'ann', shard: undefined });
     expect(plain.sessionOutboxes('hk')).toEqual([
       { key: '{sess:|outbox}:hk', shard: undefined, stream: 'hk' },
     ]);
@@ -95,6 +105,12 @@ describe('outbox shards: hash tags and the sharded key layout', () => {
             }
             expect(keys.sidOf(keys.session(sid))).toBe(sid);
             expect(keys.sidOf(keys.meta(sid))).toBeUndefined();
+            // The index of a user of this session (any valid id is a valid user id) is in its slot.
+            expect(slotOf(kp + keys.user(sid, keys.shardOf(sid)))).toBe(slot);
+            for (const index of keys.userIndexes(sid)) {
+              add(index.key, `user ${sid} ${index.shard}`);
+              expect(keys.userIndexOf(index.key)).toEqual({ uid: sid, shard: index.shard });
+            }
           }
           for (const region of REGIONS) {
             for (const o of keys.sessionOutboxes(region)) add(o.key, `outbox ${o.stream}`);
@@ -105,6 +121,8 @@ describe('outbox shards: hash tags and the sharded key layout', () => {
           for (const [key, what] of all) {
             const sid = keys.sidOf(key);
             if (sid !== undefined) expect(what).toBe(`value ${sid}`);
+            const user = keys.userIndexOf(key);
+            if (user !== undefined) expect(what).toBe(`user ${user.uid} ${user.shard}`);
           }
         },
       ),

@@ -9,12 +9,23 @@ import { mastersOf } from './region-layout.js';
 const MARK_FIELD = '|before';
 
 /**
+ * The SCAN pattern of every user index under `keys` (its client's ioredis `keyPrefix` first): the one
+ * family `{P|user}:*`, or every shard's `P{*}|user:*` in the sharded layout ({@link KeySpace.user}).
+ */
+function indexPattern(keys: KeySpace, keyPrefix: string): string {
+  if (keys.shards === 0) return `${globEscape(keyPrefix + keys.user(''))}*`;
+  return `${globEscape(keyPrefix + keys.prefix)}{*}|user:*`;
+}
+
+/**
  * Copies every user's "revoked before" mark (logout everywhere) from `from` to `to`, merged as a
  * replicated mark is (copy-mark.lua): a region whose Redis came back empty lost the marks with its data,
  * and a session a mark covers, still in flight or replayed, would be kept there and refused everywhere
  * else. Sessions are copied by the resync's walk; this copies what refuses them. Resolves to how many
- * marks it wrote. On a Redis Cluster every master is walked (the per-user index is refused on a Cluster
- * today, so there are none to find; each mark is one key, so one slot, if there ever are).
+ * marks it wrote. On a Redis Cluster every master is walked; each index is one key, so each call one
+ * slot. In the sharded layout each shard's index holds a mark of its own: with the same layout on both
+ * sides each goes to the same shard's index in `to`, otherwise to every index of the user there (a mark
+ * covers the user's sessions whatever their shard).
  */
 export async function copyUserMarks(
   from: RedisClient,
@@ -24,7 +35,7 @@ export async function copyUserMarks(
   count = 500,
 ): Promise<number> {
   const fromPrefix = keyPrefixOf(from);
-  const base = fromKeys.user('u').slice(0, -1);
+  const sameShards = fromKeys.shards === toKeys.shards;
   let written = 0;
   for (const { node } of mastersOf(from)) {
     let cursor = '0';
@@ -32,17 +43,24 @@ export async function copyUserMarks(
       const [next, found] = await node.scan(
         cursor,
         'MATCH',
-        `${globEscape(fromPrefix + base)}*`,
+        indexPattern(fromKeys, fromPrefix),
         'COUNT',
         count,
       );
       cursor = next;
       for (const raw of found) {
         const key = raw.slice(fromPrefix.length);
+        const index = fromKeys.userIndexOf(key);
+        if (index === undefined) continue;
         const mark = await from.hget(key, MARK_FIELD);
         if (mark === null) continue;
-        const code = await runScript(to, 'copy-mark', [toKeys.user(key.slice(base.length))], [mark]);
-        if (Number(code) === 0) written++;
+        const targets = sameShards
+          ? [toKeys.user(index.uid, index.shard)]
+          : toKeys.userIndexes(index.uid).map((i) => i.key);
+        for (const target of targets) {
+          const code = await runScript(to, 'copy-mark', [target], [mark]);
+          if (Number(code) === 0) written++;
+        }
       }
     } while (cursor !== '0');
   }

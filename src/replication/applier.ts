@@ -5,7 +5,7 @@ import { createWriteBatcher } from '../redis/write-batching.js';
 import { withTimeout } from '../runtime/timeout.js';
 import type { RedisClient } from '../types.js';
 import { isValidSessionId } from '../validation/ids.js';
-import type { ChangeEvent, TouchEvent } from './events.js';
+import type { ChangeEvent, RevokeEvent, TouchEvent } from './events.js';
 import { destroyReason } from './session-codec.js';
 
 /** What happened to the changes of one batch, by outcome. */
@@ -118,8 +118,10 @@ export interface ApplierOptions {
  *
  * Every script call touches one Redis Cluster slot: with outbox shards (src/keys.ts) a batch's changes
  * are grouped by their session's shard, whose hash tag all its keys (and its digest key) carry, and each
- * group is chunked on its own; a user's "revoked before" mark (its key in the user's own slot) goes in a
- * call of its own. Within a group the changes keep their order.
+ * group is chunked on its own; the user of a set is indexed in its shard's index of that user, in the
+ * same slot. A user's "revoked before" mark is merged into the user's index of every shard, one call
+ * each (a mark covers the user's sessions of every shard, whichever shard's outbox it came from). Within
+ * a group the changes keep their order.
  */
 export class Applier {
   private readonly batchWrites: () => void;
@@ -138,6 +140,11 @@ export class Applier {
     const chunks: Promise<{ results: ApplyResult[]; old: boolean[] }>[] = [];
     this.batchWrites();
     for (const [shard, group] of this.groups(events)) {
+      if (shard === -1) {
+        parts.push(group);
+        chunks.push(this.applyRevoke(group[0] as RevokeEvent));
+        continue;
+      }
       for (let i = 0; i < group.length; i += APPLY_CHUNK) {
         const part = group.slice(i, i + APPLY_CHUNK);
         parts.push(part);
@@ -159,7 +166,7 @@ export class Applier {
 
   /**
    * The events by script call group: everything together without shards (one slot or a single node);
-   * with shards one group per session shard, and each revoke alone (shard -1: no digest key).
+   * with shards one group per session shard, and each revoke alone (shard -1: {@link applyRevoke}).
    */
   private groups(events: readonly ChangeEvent[]): [number | undefined, ChangeEvent[]][] {
     const { keys } = this.options;
@@ -191,16 +198,39 @@ export class Applier {
     }
   }
 
+  /**
+   * A user's "revoked before" mark in the sharded layout, merged into the user's index of every shard
+   * (one call each, each in its shard's slot). One result: applied when the mark changed any shard's,
+   * unchanged when none changed, else what every shard answered (expired, skewed).
+   */
+  private async applyRevoke(event: RevokeEvent): Promise<{ results: ApplyResult[]; old: boolean[] }> {
+    const each = await Promise.all(
+      this.options.keys.userIndexes(event.sid).map(({ key }) => this.applyChunk([event], -1, key)),
+    );
+    const codes = each.map((r) => r.results[0] as ApplyResult);
+    const result = codes.includes(ApplyResult.Applied)
+      ? ApplyResult.Applied
+      : codes.includes(ApplyResult.Unchanged)
+        ? ApplyResult.Unchanged
+        : (codes[0] as ApplyResult);
+    return { results: [result], old: [each.some((r) => r.old[0] === true)] };
+  }
+
+  /**
+   * One apply call. `userKey`: the index a revoke's mark goes to (the user's one, unsharded; the shard's
+   * given by {@link applyRevoke}).
+   */
   private applyChunk(
     events: readonly ChangeEvent[],
     shard: number | undefined,
+    userKey?: string,
   ): Promise<{ results: ApplyResult[]; old: boolean[] }> {
     const { keys, client, horizonMs, maxSkewMs, timeoutMs, digestRegion, revokedChannel } = this.options;
     const digestKey =
       digestRegion === undefined || shard === -1 ? undefined : keys.shardDigest(shard, digestRegion);
     const changes: RemoteChange[] = events.map((event) => {
       if (event.op === 'revoke') {
-        const user = keys.user(event.sid);
+        const user = userKey ?? keys.user(event.sid);
         return {
           value: user,
           meta: user,
@@ -226,7 +256,10 @@ export class Applier {
           event.op === 'set' ? event.fingerprint : event.op === 'destroy' ? destroyReason(event) : '',
         data: event.op === 'set' ? event.data : '',
         time: event.time,
-        user: userId === undefined ? undefined : { sid: event.sid, key: keys.user(userId) },
+        user:
+          userId === undefined
+            ? undefined
+            : { sid: event.sid, key: keys.user(userId, keys.shardOf(event.sid)) },
       };
     });
     return withTimeout(

@@ -143,7 +143,7 @@ export class SessionOperations {
       }
       data = options.serializer.stringify(session as SessionData);
       fp = fingerprint(options.serializer, session as SessionData, data);
-      user = userOf(options, this.ctx.keys, session as SessionData);
+      user = userOf(options, this.ctx.keys, sid, session as SessionData);
     } catch (error) {
       // A ttl function or serializer that throws fails this call, not the host app.
       done(error instanceof Error ? error : new Error(String(error)));
@@ -199,7 +199,7 @@ export class SessionOperations {
     try {
       ({ lifetimeMs, ruleMs } = lifetimeOf(options, session));
       lifetimeMs = Math.max(1, lifetimeMs);
-      user = userOf(options, this.ctx.keys, session as SessionData);
+      user = userOf(options, this.ctx.keys, sid, session as SessionData);
     } catch (error) {
       done(error instanceof Error ? error : new Error(String(error)));
       return;

@@ -17,6 +17,7 @@ import {
   rejectUnknown,
   requireObject,
 } from '../validation/options.js';
+import { hashTagOf, keyPrefixOf } from '../wire/internal-keys.js';
 import { DEFAULT_ALERT_RULES, resolveAlertRules } from './alert-options.js';
 import { resolveNearCache } from './near-cache-options.js';
 import { resolveOutboxShards } from './outbox-shards-option.js';
@@ -161,15 +162,8 @@ export function resolveOptions(input: GeoSessionStoreOptions): ResolvedOptions {
   }
 
   const userId = input.userId ?? undefined;
-  if (userId !== undefined) {
-    if (typeof userId !== 'function')
-      throw new ConfigError('userId', `must be a function of the session, got ${describe(userId)}`);
-    if ((input.client as Cluster).isCluster)
-      throw new ConfigError(
-        'userId',
-        'needs a single-node Redis client: the per-user index is not kept under Redis Cluster',
-      );
-  }
+  if (userId !== undefined && typeof userId !== 'function')
+    throw new ConfigError('userId', `must be a function of the session, got ${describe(userId)}`);
 
   const transport = input.transport;
   if (transport !== undefined) {
@@ -186,6 +180,19 @@ export function resolveOptions(input: GeoSessionStoreOptions): ResolvedOptions {
     prefix,
     transport,
   });
+  if (
+    userId !== undefined &&
+    outboxShards === 0 &&
+    (input.client as Cluster).isCluster &&
+    hashTagOf(keyPrefixOf(input.client) + prefix) === undefined
+  ) {
+    // Unsharded on a Cluster, a session's keys are in a slot of their own, never the user index's: the
+    // index is kept per shard, in the slot of the sessions it lists (src/session/users.ts).
+    throw new ConfigError(
+      'userId',
+      'needs the sharded key layout on a Redis Cluster (a `transport`, or `outboxShards` above 1), or a prefix with a hash tag of its own: the per-user index lives in the slot of the sessions it lists',
+    );
+  }
   if (outboxShards > 0 && input.nearCache !== undefined && input.nearCache !== false) {
     // The near cache tracks the value and metadata keys by two prefixes; sharded keys carry their
     // shard's hash tag after the prefix, which it does not map back to a session.

@@ -10,12 +10,14 @@ import { cookieExpiryMs } from './cookie-expiry.js';
 import type { ResolvedOptions } from './store-options.js';
 
 /**
- * The user of `session` and that user's index key, when the store has a `userId` option and it names
- * one; throws a TypeError naming the problem when the id it gives is not a valid user id.
+ * The user of session `sid` and that user's index key (in the sharded layout the index of `sid`'s
+ * shard, in the session's slot), when the store has a `userId` option and it names one; throws a
+ * TypeError naming the problem when the id it gives is not a valid user id.
  */
 export function userOf(
   options: ResolvedOptions,
   keys: KeySpace,
+  sid: string,
   session: SessionData,
 ): { id: string; key: string } | undefined {
   if (options.userId === undefined) return undefined;
@@ -24,7 +26,7 @@ export function userOf(
   const problem = sessionIdProblem(id);
   if (problem !== undefined)
     throw new TypeError(`geosession: option \`userId\` gave a user id that ${problem}`);
-  return { id, key: keys.user(id) };
+  return { id, key: keys.user(id, keys.shardOf(sid)) };
 }
 
 /**

@@ -30,8 +30,11 @@ export interface GeoSessionStoreOptions {
   /**
    * The user a session belongs to (`undefined`: none). With it the scripts keep a per-user index of
    * sessions in every region (`store.sessionsOf`, `store.logoutEverywhere`). A user id is checked as a
-   * session id is: 1 to 256 printable ASCII characters, no `{`, `}` or `|`. Not with Redis Cluster (the
-   * index's keys are in another slot than the session's: refused with a `ConfigError`).
+   * session id is: 1 to 256 printable ASCII characters, no `{`, `}` or `|`. With the sharded key layout
+   * (`outboxShards` above 1, or a Redis Cluster that replicates) each shard keeps its own index of the
+   * user, in the slot of the sessions it lists. On a Redis Cluster it needs that layout (or a prefix with
+   * a hash tag of its own): a Cluster without a `transport` and with `outboxShards` 1 is refused with a
+   * `ConfigError`, since a session's keys are then in a slot of their own.
    * @default undefined
    */
   userId?: ((session: SessionData) => string | undefined) | undefined;

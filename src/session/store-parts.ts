@@ -106,7 +106,7 @@ export class StoreParts {
     this.users = new UserIndex({
       options: resolved,
       keys: this.keys,
-      outbox: resolved.transport ? this.keys.internal('outbox', resolved.region) : undefined,
+      replicates: resolved.transport !== undefined,
       userOf: (text) => {
         const session = resolved.serializer.parse(text);
         return session instanceof Promise ? undefined : resolved.userId?.(session);
@@ -183,10 +183,14 @@ export class StoreParts {
         }),
       onError: (error) => host.reportError(error),
       // A replicated "revoked before" mark ends the user's sessions here that began before it, before
-      // the mark is acknowledged: if Redis fails meanwhile, the mark comes again and so does this.
+      // the mark is acknowledged: if Redis fails meanwhile, the mark comes again and so does this. Once
+      // per user and origin a batch (with outbox shards a logout everywhere sends one mark per shard).
       afterApply: async (events) => {
+        const done = new Set<string>();
         for (const event of events) {
-          if (event.op === 'revoke') await this.users.endRevoked(event.sid, event.origin);
+          if (event.op !== 'revoke' || done.has(`${event.origin} ${event.sid}`)) continue;
+          done.add(`${event.origin} ${event.sid}`);
+          await this.users.endRevoked(event.sid, event.origin);
         }
       },
       onApplied: (batch) => {

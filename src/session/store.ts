@@ -318,6 +318,8 @@ export class GeoSessionStore extends BaseStore {
    * Ends every session of user `userId` in every region, but `options.except`: a replicated "revoked
    * before" mark makes every region refuse any session of the user created before the call, including
    * sessions saved in a partitioned region that arrive later. Resolves to how many sessions it ended here.
+   * With outbox shards it works shard by shard, retrying transient failures; it rejects if any shard
+   * could not be done (after the others were): call it again, which changes nothing already done.
    */
   logoutEverywhere(userId: string, options?: LogoutEverywhereOptions): Promise<number> {
     if (this.closed) return Promise.reject(new ClosedError('the session store'));

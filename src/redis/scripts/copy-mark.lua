@@ -3,7 +3,7 @@
 --- the other regions refuse. Merged as a replicated mark is (user_merge_mark): a later mark wins, an
 --- earlier one changes nothing.
 ---
---- KEYS[1] the user's index in this region (`{P|user}:<uid>`)
+--- KEYS[1] the user's index in this region (`{P|user}:<uid>`, or one shard's `P{T}|user:<uid>`)
 ---
 --- ARGV[1] the mark as the source holds it: "<mark ms>|<mark expiry ms>|<kept sid or ''>"
 ---

@@ -4,9 +4,10 @@
 --- long as a session created before it could still live or arrive: at least ARGV[4] ms, and at least the
 --- stale-event horizon past every expiry in the user's index (includes/user-index.lua).
 ---
---- KEYS[1] the user's index (`{P|user}:<uid>`)
---- KEYS[2] (optional) this region's outbox stream: the mark is appended to it (op "r", numbered like
----         session changes, so a lost mark is a detected gap)
+--- KEYS[1] the user's index (`{P|user}:<uid>`; with outbox shards one shard's, `P{T}|user:<uid>`: the
+---         store runs this once per shard, src/session/users.ts)
+--- KEYS[2] (optional) this region's outbox stream (the shard's, same slot): the mark is appended to it
+---         (op "r", numbered like session changes, so a lost mark is a detected gap)
 --- KEYS[3] (with KEYS[2]) the outbox's sequence counter
 ---
 --- ARGV[1] region id

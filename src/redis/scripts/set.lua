@@ -27,7 +27,8 @@
 --- ARGV[9] the session's lifetime rule in ms ("0" never): its cookie's maxAge or the store's ttl. No
 ---         touch may later reach further than now plus this.
 --- ARGV[10] (optional) the session's user id ("" or absent: none). With it, the LAST key is the user's
----         index (`{P|user}:<uid>`, includes/user-index.lua): the write keeps the index entry, and a
+---         index (`{P|user}:<uid>`, or its shard's `P{T}|user:<uid>` in the session's slot;
+---         includes/user-index.lua): the write keeps the index entry, and a
 ---         session created before the user's "revoked before" mark (logout everywhere) is refused
 ---         (code -2) and ended here, as a destroy would (tombstone, digests, event).
 ---

@@ -1,7 +1,8 @@
 -- The per-user index (docs/users-and-connections.md, "Per-user index and logout everywhere").
 --
 -- One hash per user, `{P|user}:<uid>` (KeySpace.user), kept by the write scripts atomically with the
--- session write:
+-- session write; with outbox shards one hash per user and shard, `P{T}|user:<uid>`, listing the user's
+-- sessions of that shard, in their slot, with that shard's mark:
 --   field <sid>     "<origin>|<created ms>|<last seen ms>|<expiry ms, 0 never>"
 --   field "|before" "<mark ms>|<mark expiry ms>|<excepted sid or ''>": the "revoked before" mark of
 --                   logout everywhere. A session id never holds "|", so the field never meets a sid.
