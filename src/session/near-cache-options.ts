@@ -1,6 +1,4 @@
-import type { Cluster } from 'ioredis';
 import { ConfigError } from '../errors.js';
-import type { RedisClient } from '../types.js';
 import { describe, numberOption, rejectUnknown } from '../validation/options.js';
 
 /** The store option `nearCache` (README "Near cache", docs/near-cache.md). */
@@ -37,7 +35,7 @@ export interface ResolvedNearCache {
 export const NEAR_CACHE_DEFAULTS = Object.freeze({ max: 10_000, maxStalenessMs: 1000, touchAfterMs: 0 });
 
 /** Validates `nearCache`: `undefined` when off (the default), else its resolved settings. */
-export function resolveNearCache(value: unknown, client: RedisClient): ResolvedNearCache | undefined {
+export function resolveNearCache(value: unknown): ResolvedNearCache | undefined {
   if (value === undefined || value === false) return undefined;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ConfigError(
@@ -46,12 +44,6 @@ export function resolveNearCache(value: unknown, client: RedisClient): ResolvedN
     );
   }
   rejectUnknown(value, ['max', 'maxStalenessMs', 'touchAfterMs'], 'nearCache', 'nearCache.');
-  if ((client as Cluster).isCluster) {
-    throw new ConfigError(
-      'nearCache',
-      'needs a single-node Redis client: key tracking is per node, and a near cache over Redis Cluster is not supported',
-    );
-  }
   const input = value as NearCacheOptions;
   return Object.freeze({
     max: numberOption('nearCache.max', input.max, NEAR_CACHE_DEFAULTS.max, {

@@ -186,14 +186,6 @@ export function resolveOptions(input: GeoSessionStoreOptions): ResolvedOptions {
     prefix,
     transport,
   });
-  if (outboxShards > 0 && input.nearCache !== undefined && input.nearCache !== false) {
-    // The near cache tracks the value and metadata keys by two prefixes; sharded keys carry their
-    // shard's hash tag after the prefix, which it does not map back to a session.
-    throw new ConfigError(
-      'nearCache',
-      'cannot be used with the sharded key layout (outboxShards above 1, or replication on a Cluster)',
-    );
-  }
 
   const sealer = input.sealer === 'none' ? undefined : input.sealer;
   if (sealer !== undefined) {
@@ -290,7 +282,7 @@ export function resolveOptions(input: GeoSessionStoreOptions): ResolvedOptions {
       DEFAULT_OPTIONS.readThroughNegativeTtlMs,
       { min: 0, minExclusive: false },
     ),
-    nearCache: resolveNearCache(input.nearCache, input.client),
+    nearCache: resolveNearCache(input.nearCache),
     replicateTouchAfter: numberOption(
       'replicateTouchAfter',
       input.replicateTouchAfter,
