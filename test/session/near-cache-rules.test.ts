@@ -191,7 +191,7 @@ describe.skipIf(!hasRedis)('NearCache rules', () => {
     }
   });
 
-  it('maps the sharded layout\'s value and metadata keys to their session, and its shard keys to none', async () => {
+  it("maps the sharded layout's value and metadata keys to their session, and its shard keys to none", async () => {
     for (const [prefix, keyPrefix] of [
       ['sess:', ''],
       ['sess:', 'app:'],
@@ -226,7 +226,7 @@ describe.skipIf(!hasRedis)('NearCache rules', () => {
     }
   });
 
-  it('tracks every shard\'s prefixes (Redis accepts them) and hears their writes, with an empty prefix too', async () => {
+  it("tracks every shard's prefixes (Redis accepts them) and hears their writes, with an empty prefix too", async () => {
     for (const prefix of ['shard:', '']) {
       const keys = createKeySpace(prefix, 'kp:', 4);
       const prefixes = trackedPrefixes(keys, 'kp:');
