@@ -115,17 +115,24 @@ export class ClusterKeyTracking {
       this.nodes.delete(key);
       node.tracking.close().catch(() => {});
     }
-    for (const key of owners) if (!this.nodes.has(key)) this.track(key);
+    for (const key of owners) {
+      // A master that cannot be tracked yet (no node connection to copy): the next event plans again.
+      if (!this.nodes.has(key) && !this.track(key)) this.layout = '';
+    }
     this.checkArmed();
   }
 
-  /** Starts tracking on master `key` (`host:port` as the slot table names it). */
-  private track(key: string): void {
+  /** Starts tracking on master `key` (`host:port` as the slot table names it); false when it cannot. */
+  private track(key: string): boolean {
     const { cluster, listener } = this.options;
     const template = cluster.nodes('all')[0];
     const colon = key.lastIndexOf(':');
-    if (template === undefined || colon < 0) return; // not connected yet: the next plan retries
-    const node: NodeTracking = { armed: false, tracking: undefined as unknown as KeyTracking };
+    if (template === undefined || colon < 0) return false;
+    // The listener acts only while this tracking is the master's current one (not one a plan dropped).
+    const node = () => {
+      const current = this.nodes.get(key);
+      return current?.tracking === tracking ? current : undefined;
+    };
     const tracking = new KeyTracking({
       // Any node's connection carries the cluster's redisOptions (password, TLS…); host and port are
       // the master's. Cluster nodes do not reconnect by themselves (retryStrategy null): these do,
@@ -142,26 +149,28 @@ export class ClusterKeyTracking {
       roleCheckMs: this.options.roleCheckMs,
       listener: {
         armed: () => {
-          if (this.nodes.get(key) !== node) return;
-          node.armed = true;
+          const current = node();
+          if (current === undefined) return;
+          current.armed = true;
           this.checkArmed();
         },
         disarmed: (reason) => {
-          if (this.nodes.get(key) !== node) return;
-          node.armed = false;
+          const current = node();
+          if (current === undefined) return;
+          current.armed = false;
           this.disarm(reason);
           // A master demoted or gone: the client's table is probably stale too.
           if (reason === 'demoted' && cluster.status === 'ready') cluster.refreshSlotsCache();
         },
         invalidated: (keys) => {
-          if (this.nodes.get(key) === node) listener.invalidated(keys);
+          if (node() !== undefined) listener.invalidated(keys);
         },
         error: (error) => listener.error(error),
       },
     });
-    (node as { tracking: KeyTracking }).tracking = tracking;
-    this.nodes.set(key, node);
+    this.nodes.set(key, { tracking, armed: false });
     tracking.start();
+    return true;
   }
 
   private disarm(reason: DisarmReason): void {
@@ -171,7 +180,7 @@ export class ClusterKeyTracking {
   }
 
   private checkArmed(): void {
-    if (this.closed || this.isArmed || this.nodes.size === 0) return;
+    if (this.closed || this.isArmed || this.nodes.size === 0 || this.layout === '') return;
     for (const node of this.nodes.values()) if (!node.armed) return;
     this.isArmed = true;
     this.options.listener.armed();

@@ -2,7 +2,8 @@
  * The near cache on a real Redis Cluster of 3 masters and 3 replicas (src/redis/cluster-tracking.ts),
  * with ioredis 6 and 5: tracking is armed on every master; a session cached here is forgotten when the
  * other process of the region (a child process on the same cluster) or region kr, replicated here,
- * writes or destroys it, whichever master holds it; a master killed and failed over drops the whole
+ * writes or destroys it, whichever master holds it; a slot moved between masters drops the cache; a
+ * master killed and failed over drops the whole
  * cache, nothing old is served afterwards, and tracking re-arms on the new master set and serves hits
  * again; a manual failover (the old master stays up, as a replica) is found by the ROLE check.
  *
@@ -26,6 +27,7 @@ import {
   TEST_CLUSTER_OPTIONS,
 } from '../helpers/redis-cluster.js';
 import { type PrivateRedis, startRedis } from '../helpers/servers.js';
+import { slotOf } from '../helpers/slots.js';
 
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 const n = (value: SessionData | null) => (value as { n?: number } | null)?.n;
@@ -208,6 +210,58 @@ describe.skipIf(!hasClusterBinaries)('the near cache on a real Redis Cluster', {
       await hk.close();
       await far.close();
       await transport.close();
+    }
+  });
+
+  it('a slot moved to another master drops the whole cache, which re-arms and serves hits again', async () => {
+    const prefix = 'ncslot:';
+    const store = new GeoSessionStore({
+      region: 'hk',
+      client: clientOf(6),
+      prefix,
+      nearCache: { maxStalenessMs: 60_000 },
+    });
+    store.on('error', () => {});
+    try {
+      await armed(store);
+      const sid = store.genid();
+      await store.set(sid, session(1));
+      expect(n(await cached(store, sid))).toBe(1);
+      // An empty slot, moved from its master to another one.
+      let probe = 0;
+      let slot = slotOf(`empty-${probe}`);
+      let source = await cluster.masterOf(`empty-${probe}`);
+      while (Number(await node(source.port).call('CLUSTER', 'COUNTKEYSINSLOT', String(slot))) !== 0) {
+        probe++;
+        slot = slotOf(`empty-${probe}`);
+        source = await cluster.masterOf(`empty-${probe}`);
+      }
+      // Any other master that is up (an earlier test may have killed one).
+      let other: (typeof cluster.nodes)[number] | undefined;
+      for (const candidate of cluster.nodes) {
+        if (candidate.port === source.port || other !== undefined) continue;
+        const role = (await node(candidate.port)
+          .call('ROLE')
+          .catch(() => ['down'])) as string[];
+        if (role[0] === 'master') other = candidate;
+      }
+      if (other === undefined) throw new Error('no other master');
+      const to = other;
+      const drops = store.nearCacheStats()?.drops ?? 0;
+      // Redis's slot migration steps (no key to MIGRATE): the target bumps its epoch and the others follow.
+      await node(to.port).call('CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', source.id);
+      await node(source.port).call('CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', to.id);
+      for (const port of [to.port, source.port]) {
+        await node(port).call('CLUSTER', 'SETSLOT', String(slot), 'NODE', to.id);
+      }
+      await eventually(async () => (await cluster.masterOf(`empty-${probe}`)).port === to.port, 10_000);
+      // The client learns it on its next refresh (a MOVED, its timer, or this call).
+      clients[clients.length - 1]?.refreshSlotsCache();
+      await eventually(() => (store.nearCacheStats()?.drops ?? 0) > drops, 10_000);
+      await armed(store);
+      expect(n(await cached(store, sid))).toBe(1);
+    } finally {
+      await store.close();
     }
   });
 
