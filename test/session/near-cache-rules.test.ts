@@ -260,6 +260,19 @@ describe.skipIf(!hasRedis)('NearCache rules', () => {
     }
   });
 
+  it('a tracking-redir-broken notice on the channel drops everything, and tracking re-arms', async () => {
+    const cache = await armedCache(100, 60_000, 'broken:');
+    const sid = generateSessionId('hk');
+    fill(cache, sid, 'v');
+    const drops = cache.stats().drops;
+    await client.publish('__redis__:invalidate', 'tracking-redir-broken');
+    await eventually(() => cache.stats().drops > drops);
+    expect(cache.lookup(sid)).toBeUndefined();
+    await eventually(() => cache.ready);
+    fill(cache, sid, 'w');
+    expect(cache.lookup(sid)?.text).toBe('w');
+  });
+
   it('an invalidation heard from Redis forgets the entry', async () => {
     const cache = await armedCache(100, 60_000, 'heard:');
     const sid = generateSessionId('hk');
