@@ -1,4 +1,6 @@
+import type { Cluster } from 'ioredis';
 import { ConfigError } from '../errors.js';
+import type { RedisClient } from '../types.js';
 import { describe, numberOption, rejectUnknown } from '../validation/options.js';
 
 /** The store option `nearCache` (README "Near cache", docs/near-cache.md). */
@@ -35,7 +37,7 @@ export interface ResolvedNearCache {
 export const NEAR_CACHE_DEFAULTS = Object.freeze({ max: 10_000, maxStalenessMs: 1000, touchAfterMs: 0 });
 
 /** Validates `nearCache`: `undefined` when off (the default), else its resolved settings. */
-export function resolveNearCache(value: unknown): ResolvedNearCache | undefined {
+export function resolveNearCache(value: unknown, client: RedisClient): ResolvedNearCache | undefined {
   if (value === undefined || value === false) return undefined;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ConfigError(
@@ -44,6 +46,14 @@ export function resolveNearCache(value: unknown): ResolvedNearCache | undefined 
     );
   }
   rejectUnknown(value, ['max', 'maxStalenessMs', 'touchAfterMs'], 'nearCache', 'nearCache.');
+  const scaleReads = (client as Cluster).isCluster ? (client as Cluster).options.scaleReads : undefined;
+  if (scaleReads !== undefined && scaleReads !== 'master') {
+    // Tracking follows the masters; a read from a replica may predate a write already announced.
+    throw new ConfigError(
+      'nearCache',
+      `needs a Cluster client reading from masters (scaleReads 'master'), got scaleReads ${describe(scaleReads)}`,
+    );
+  }
   const input = value as NearCacheOptions;
   return Object.freeze({
     max: numberOption('nearCache.max', input.max, NEAR_CACHE_DEFAULTS.max, {

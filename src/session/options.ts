@@ -282,7 +282,7 @@ export function resolveOptions(input: GeoSessionStoreOptions): ResolvedOptions {
       DEFAULT_OPTIONS.readThroughNegativeTtlMs,
       { min: 0, minExclusive: false },
     ),
-    nearCache: resolveNearCache(input.nearCache),
+    nearCache: resolveNearCache(input.nearCache, input.client),
     replicateTouchAfter: numberOption(
       'replicateTouchAfter',
       input.replicateTouchAfter,

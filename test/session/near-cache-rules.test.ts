@@ -334,8 +334,16 @@ describe('the nearCache option', () => {
     }
   });
 
-  it('takes a Cluster client', () => {
+  it('takes a Cluster client that reads from masters', () => {
     const cluster = new Cluster([{ host: '127.0.0.1', port: 1 }], { lazyConnect: true });
     expect(make({}, cluster).nearCache).toEqual({ max: 10_000, maxStalenessMs: 1000, touchAfterMs: 0 });
+    // Replicas are not tracked: a read from one may predate a write already announced.
+    const fromReplicas = new Cluster([{ host: '127.0.0.1', port: 1 }], {
+      lazyConnect: true,
+      scaleReads: 'slave',
+    });
+    expect(() => make({}, fromReplicas)).toThrow(
+      /option `nearCache` needs a Cluster client reading from masters/,
+    );
   });
 });
