@@ -156,6 +156,16 @@ describe.skipIf(!hasClusterBinaries)('the near cache on a real Redis Cluster', {
           await turn();
           expect(n(await store.get(sid))).toBe(round);
         }
+        // close() releases the tracking connections of every master.
+        const masters = await Promise.all(
+          sids.map(async (s) => (await cluster.masterOf(keys.session(s))).port),
+        );
+        await store.close();
+        for (const port of masters) {
+          await eventually(
+            async () => !(await clientNames(port)).some((name) => name.startsWith('geosession-near')),
+          );
+        }
       } finally {
         await store.close();
       }
