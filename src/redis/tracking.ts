@@ -17,9 +17,11 @@ export const INVALIDATE_CHANNEL = '__redis__:invalidate';
 
 /**
  * Why tracking stopped. A redirect breaks only when the subscriber's connection goes, which its `close`
- * reports (Redis tells a broken redirect, `tracking-redir-broken`, to RESP3 trackers only).
+ * reports (Redis tells a broken redirect, `tracking-redir-broken`, to RESP3 trackers only; a message
+ * naming it on the channel is taken as one too). `demoted`: with `roleCheckMs`, the node is no longer a
+ * master (a Redis Cluster failover): writes now go elsewhere.
  */
-export type DisarmReason = 'disconnected' | 'closed';
+export type DisarmReason = 'disconnected' | 'closed' | 'demoted';
 
 /** What {@link KeyTracking} reports. */
 export interface KeyTrackingListener {
@@ -42,7 +44,20 @@ export interface KeyTrackingOptions {
   /** Connection name prefix (CLIENT SETNAME), for operators and tests. */
   readonly name: string;
   readonly listener: KeyTrackingListener;
+  /** Options given to both duplicates over the client's own (a Cluster node's: host, port, retryStrategy). */
+  readonly connection?: Record<string, unknown>;
+  /**
+   * While armed, ask the tracker `ROLE` this often (ms) and disarm (`demoted`) when the node is not a
+   * master; arming waits until it is one again. Off when absent (a single-node client).
+   */
+  readonly roleCheckMs?: number;
 }
+
+/** Thrown inside an arming of a node that is not a master (with `roleCheckMs`): retried, not reported. */
+const NOT_MASTER = Symbol('not a master');
+
+/** The Redis redirect-broken notice (RESP3 push to the tracker; taken as one on the channel too). */
+const REDIRECT_BROKEN = 'tracking-redir-broken';
 
 /** Drops from `prefixes` any prefix that another one of them starts (Redis refuses overlapping prefixes). */
 export function disjointPrefixes(prefixes: readonly string[]): string[] {
@@ -64,6 +79,8 @@ export class KeyTracking {
   private arming: Promise<void> = Promise.resolve();
   /** Armings failed in a row. */
   private failures = 0;
+  /** The `roleCheckMs` timer. */
+  private roleTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: KeyTrackingOptions) {
     // RESP2 (`protocol: 2`, an ioredis 6 option; ioredis 5 speaks RESP2 and ignores it). No key prefix:
@@ -74,6 +91,7 @@ export class KeyTracking {
       autoResubscribe: false,
       enableAutoPipelining: false,
       protocol: 2,
+      ...options.connection,
     } as Record<string, unknown>;
     this.subscriber = options.client.duplicate({ ...base, connectionName: `${options.name}-sub` });
     this.tracker = options.client.duplicate({ ...base, connectionName: `${options.name}-track` });
@@ -86,6 +104,10 @@ export class KeyTracking {
       connection.on('error', () => {});
       connection.on('close', () => this.disarm('disconnected'));
       connection.on('ready', () => this.arm());
+    }
+    if (options.roleCheckMs !== undefined) {
+      this.roleTimer = setInterval(() => this.checkRole(), options.roleCheckMs);
+      this.roleTimer.unref();
     }
   }
 
@@ -106,6 +128,7 @@ export class KeyTracking {
     if (this.closed) return;
     this.disarm('closed');
     this.closed = true;
+    clearInterval(this.roleTimer);
     await Promise.all(
       [this.subscriber, this.tracker].map(async (connection) => {
         try {
@@ -143,6 +166,11 @@ export class KeyTracking {
       this.options.listener.armed();
     } catch (error) {
       if (attempt !== this.attempt || this.closed) return;
+      if (error === NOT_MASTER) {
+        // A replica (a failover under way, or a stale view of the cluster): asked again shortly.
+        setTimeout(() => this.arm(), this.options.roleCheckMs).unref();
+        return;
+      }
       // Reported once per streak of failures (a Redis before 6.0 fails every time); tried again later.
       if (this.failures++ === 0) this.options.listener.error(error);
       const retry = setTimeout(() => this.arm(), Math.min(30_000, 1000 * 2 ** Math.min(this.failures, 5)));
@@ -152,6 +180,7 @@ export class KeyTracking {
 
   private async armOnce(attempt: number): Promise<boolean> {
     const { subscriber, tracker } = this;
+    if (this.options.roleCheckMs !== undefined && !(await this.isMaster())) throw NOT_MASTER;
     // A subscriber from an earlier arming is unsubscribed first (RESP2: CLIENT ID needs normal mode).
     if ((subscriber as unknown as { condition?: { subscriber?: unknown } }).condition?.subscriber) {
       await subscriber.unsubscribe();
@@ -166,8 +195,33 @@ export class KeyTracking {
     return true;
   }
 
+  /** The tracker's `ROLE` says master. */
+  private async isMaster(): Promise<boolean> {
+    const role = (await this.tracker.call('ROLE')) as unknown[];
+    return String(role[0]) === 'master';
+  }
+
+  /** `roleCheckMs`: a node no longer a master disarms; arming waits until it is one again. */
+  private checkRole(): void {
+    if (!this.isArmed || this.closed) return;
+    const attempt = this.attempt;
+    this.isMaster().then(
+      (master) => {
+        if (master || attempt !== this.attempt || this.closed) return;
+        this.disarm('demoted');
+        setTimeout(() => this.arm(), this.options.roleCheckMs).unref();
+      },
+      () => {}, // a connection failure: its `close` disarms
+    );
+  }
+
   private message(message: unknown): void {
     if (this.closed) return;
+    if (isRedirectBroken(message)) {
+      this.disarm('disconnected');
+      setImmediate(() => this.arm());
+      return;
+    }
     if (message === null || message === undefined) {
       this.options.listener.invalidated(null);
       return;
@@ -183,4 +237,10 @@ export class KeyTracking {
     // Anything else: the safe answer is to forget everything.
     this.options.listener.invalidated(null);
   }
+}
+
+/** A `tracking-redir-broken` notice, as a string or the first element of a list. */
+function isRedirectBroken(message: unknown): boolean {
+  const first = Array.isArray(message) ? message[0] : message;
+  return (typeof first === 'string' || Buffer.isBuffer(first)) && first.toString() === REDIRECT_BROKEN;
 }

@@ -46,10 +46,12 @@ export function resolveNearCache(value: unknown, client: RedisClient): ResolvedN
     );
   }
   rejectUnknown(value, ['max', 'maxStalenessMs', 'touchAfterMs'], 'nearCache', 'nearCache.');
-  if ((client as Cluster).isCluster) {
+  const scaleReads = (client as Cluster).isCluster ? (client as Cluster).options.scaleReads : undefined;
+  if (scaleReads !== undefined && scaleReads !== 'master') {
+    // Tracking follows the masters; a read from a replica may predate a write already announced.
     throw new ConfigError(
       'nearCache',
-      'needs a single-node Redis client: key tracking is per node, and a near cache over Redis Cluster is not supported',
+      `needs a Cluster client reading from masters (scaleReads 'master'), got scaleReads ${describe(scaleReads)}`,
     );
   }
   const input = value as NearCacheOptions;

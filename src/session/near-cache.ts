@@ -1,11 +1,13 @@
 import { performance } from 'node:perf_hooks';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { RedisCommandError } from '../errors.js';
 import type { KeySpace } from '../keys.js';
+import { ClusterKeyTracking } from '../redis/cluster-tracking.js';
 import { expiryShift, parseMeta } from '../redis/meta.js';
-import { KeyTracking } from '../redis/tracking.js';
-import type { SessionData } from '../types.js';
+import { KeyTracking, type KeyTrackingListener } from '../redis/tracking.js';
+import type { RedisClient, SessionData } from '../types.js';
 import { isValidSessionId } from '../validation/ids.js';
+import { shardTags } from '../wire/outbox-shards.js';
 import { shiftCookieExpiry } from './cookie-expiry.js';
 
 /** The near cache's counters ({@link GeoSessionStore.nearCacheStats}). */
@@ -50,6 +52,8 @@ export interface NearEntry {
  */
 export interface NearRead {
   readonly sid: string;
+  /** The raw name of the session's value key (a Cluster routes the read by its slot). */
+  readonly key: string;
   /** When the read was sent (performance.now ms). */
   readonly sentAt: number;
   /** Date.now() when the read was sent. */
@@ -60,7 +64,8 @@ export interface NearRead {
 
 /** Options of {@link NearCache}. */
 export interface NearCacheOptions {
-  readonly client: Redis;
+  /** A single-node client, or a Cluster (tracking on every master, src/redis/cluster-tracking.ts). */
+  readonly client: RedisClient;
   readonly keys: KeySpace;
   /** The client's ioredis keyPrefix (tracking sees raw key names). */
   readonly clientKeyPrefix: string;
@@ -81,7 +86,7 @@ export interface NearCacheOptions {
 export class NearCache {
   private readonly entries = new Map<string, NearEntry>();
   private readonly reads = new Map<string, NearRead>();
-  private readonly tracking: KeyTracking;
+  private readonly tracking: KeyTracking | ClusterKeyTracking;
   private readonly valuePrefix: string;
   private readonly metaHead: string;
   private readonly metaTail: string;
@@ -93,7 +98,7 @@ export class NearCache {
   private armed = false;
 
   constructor(private readonly options: NearCacheOptions) {
-    const { keys, clientKeyPrefix } = options;
+    const { keys, clientKeyPrefix, client } = options;
     this.valuePrefix = clientKeyPrefix + keys.prefix;
     // The metadata key of a sid is `<head><sid><tail>` (src/keys.ts): find both around a marker.
     const marker = '\u0000';
@@ -101,23 +106,29 @@ export class NearCache {
     const at = meta.lastIndexOf(marker);
     this.metaHead = clientKeyPrefix + meta.slice(0, at);
     this.metaTail = meta.slice(at + marker.length);
-    this.tracking = new KeyTracking({
-      client: options.client,
-      prefixes: [this.valuePrefix, this.metaHead],
-      name: 'geosession-near',
-      listener: {
-        armed: () => {
-          this.dropAll();
-          this.armed = true;
-        },
-        disarmed: () => {
-          this.armed = false;
-          this.dropAll();
-        },
-        invalidated: (keys) => (keys === null ? this.dropAll() : this.invalidateKeys(keys)),
-        error: (error) => options.onError(new RedisCommandError('near cache tracking', error)),
+    const listener: KeyTrackingListener = {
+      armed: () => {
+        this.dropAll();
+        this.armed = true;
       },
-    });
+      disarmed: () => {
+        this.armed = false;
+        this.dropAll();
+      },
+      invalidated: (keys) => (keys === null ? this.dropAll() : this.invalidateKeys(keys)),
+      error: (error) => options.onError(new RedisCommandError('near cache tracking', error)),
+    };
+    const prefixes = trackedPrefixes(keys, clientKeyPrefix);
+    const name = 'geosession-near';
+    this.tracking = (client as Cluster).isCluster
+      ? new ClusterKeyTracking({
+          cluster: client as Cluster,
+          prefixes,
+          name,
+          listener,
+          roleCheckMs: Math.max(50, Math.min(500, options.maxStalenessMs / 2)),
+        })
+      : new KeyTracking({ client: client as Redis, prefixes, name, listener });
     this.tracking.start();
   }
 
@@ -141,7 +152,7 @@ export class NearCache {
    * both replies are in, so the entry is in place for the caller's next read. A failure keeps nothing.
    */
   fillFrom(sid: string, valueKey: string, read: Promise<(string | null)[]>): Promise<(string | null)[]> {
-    const ticket = this.begin(sid);
+    const ticket = this.begin(sid, valueKey);
     if (ticket === undefined) return read;
     return Promise.all([read, this.options.client.pttl(valueKey)]).then(
       ([found, pttl]) => {
@@ -156,12 +167,18 @@ export class NearCache {
     );
   }
 
-  /** Starts a read of `sid` from Redis that may fill the cache; `undefined` while tracking is not armed. */
-  begin(sid: string): NearRead | undefined {
+  /**
+   * Starts a read of `sid` (its value key `valueKey`, without the client's keyPrefix) from Redis that may
+   * fill the cache; `undefined` while tracking is not armed, or on a Cluster while the master the key is
+   * routed to is not armed.
+   */
+  begin(sid: string, valueKey = this.options.keys.session(sid)): NearRead | undefined {
     if (!this.armed) return undefined;
+    const key = this.options.clientKeyPrefix + valueKey;
+    if (!this.covers(key)) return undefined;
     let read = this.reads.get(sid);
     if (read === undefined) {
-      read = { sid, sentAt: performance.now(), sentAtEpoch: Date.now(), void: false, refs: 0 };
+      read = { sid, key, sentAt: performance.now(), sentAtEpoch: Date.now(), void: false, refs: 0 };
       this.reads.set(sid, read);
     }
     read.refs++;
@@ -182,6 +199,8 @@ export class NearCache {
     read.refs--;
     if (read.refs === 0 && this.reads.get(read.sid) === read) this.reads.delete(read.sid);
     if (read.void || !this.armed || text === null || pttlMs === null || pttlMs === -2) return;
+    // A Cluster may have redirected the read to a master not armed (yet): nothing it read is kept.
+    if (!this.covers(read.key)) return;
     const lifetime =
       pttlMs === -1 ? this.options.maxStalenessMs : Math.min(pttlMs, this.options.maxStalenessMs);
     if (lifetime <= 0) return;
@@ -283,6 +302,19 @@ export class NearCache {
 
   /** The session id of a raw key name, when it is a value or metadata key of this store. */
   sidOfKey(key: string): string | undefined {
+    const { keys, clientKeyPrefix } = this.options;
+    if (keys.shards !== 0) {
+      // Sharded: `P{T}<sid>` and `{T}:m:P{T}<sid>` (src/keys.ts); the shard's outbox, counter and digests
+      // share `P{T}` but hold a `|`, which no session id does. The tag must be the sid's shard's.
+      if (!key.startsWith(clientKeyPrefix)) return undefined;
+      const name = key.slice(clientKeyPrefix.length);
+      const value = keys.sidOf(name);
+      if (value !== undefined) return value;
+      const at = name.indexOf('}:m:');
+      if (!name.startsWith('{') || at < 0) return undefined;
+      const sid = keys.sidOf(name.slice(at + 4));
+      return sid !== undefined && keys.meta(sid) === name ? sid : undefined;
+    }
     const { metaHead, metaTail, valuePrefix } = this;
     if (
       key.startsWith(metaHead) &&
@@ -299,12 +331,34 @@ export class NearCache {
     return undefined;
   }
 
+  /** The tracking covers a read of raw key `key` (a Cluster: the master the key is routed to is armed). */
+  private covers(key: string): boolean {
+    return this.tracking instanceof ClusterKeyTracking ? this.tracking.covers(key) : true;
+  }
+
   private invalidateKeys(keys: readonly string[]): void {
     for (const key of keys) {
       const sid = this.sidOfKey(key);
       if (sid !== undefined) this.invalidate(sid);
     }
   }
+}
+
+/**
+ * The raw key prefixes to track: the value and metadata prefixes, one pair per shard in the sharded
+ * layout (`P{T}` and `{T}:m:P{T}`). Tags end at their `}`, so no shard's prefixes start another's;
+ * with an empty `P` a shard's value prefix starts its metadata one, and tracking drops the longer
+ * (src/redis/tracking.ts `disjointPrefixes`): its keys are still announced under the shorter.
+ */
+export function trackedPrefixes(keys: KeySpace, clientKeyPrefix: string): string[] {
+  if (keys.shards === 0) {
+    const meta = keys.meta('\u0000');
+    return [clientKeyPrefix + keys.prefix, clientKeyPrefix + meta.slice(0, meta.lastIndexOf('\u0000'))];
+  }
+  return shardTags(keys.shards).flatMap((tag) => [
+    `${clientKeyPrefix}${keys.prefix}{${tag}}`,
+    `${clientKeyPrefix}{${tag}}:m:${keys.prefix}{${tag}}`,
+  ]);
 }
 
 /** A deep copy of JSON data (what JSON.parse makes: plain objects, arrays, strings, numbers, booleans, null). */

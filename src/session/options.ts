@@ -193,14 +193,6 @@ export function resolveOptions(input: GeoSessionStoreOptions): ResolvedOptions {
       'needs the sharded key layout on a Redis Cluster (a `transport`, or `outboxShards` above 1), or a prefix with a hash tag of its own: the per-user index lives in the slot of the sessions it lists',
     );
   }
-  if (outboxShards > 0 && input.nearCache !== undefined && input.nearCache !== false) {
-    // The near cache tracks the value and metadata keys by two prefixes; sharded keys carry their
-    // shard's hash tag after the prefix, which it does not map back to a session.
-    throw new ConfigError(
-      'nearCache',
-      'cannot be used with the sharded key layout (outboxShards above 1, or replication on a Cluster)',
-    );
-  }
 
   const sealer = input.sealer === 'none' ? undefined : input.sealer;
   if (sealer !== undefined) {

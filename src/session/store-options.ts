@@ -117,10 +117,12 @@ export interface GeoSessionStoreOptions {
   readThroughNegativeTtlMs?: number;
   /**
    * Serve reads from process memory, kept right by Redis key tracking on two connections of the
-   * store's own (README "Near cache", docs/near-cache.md): `{}` for the defaults, or
-   * `{ max, maxStalenessMs }`. A session is never served after a write, destroy or logout applied to
+   * store's own, per master on a Cluster (README "Near cache", docs/near-cache.md): `{}` for the
+   * defaults, or `{ max, maxStalenessMs }`. A session is never served after a write, destroy or logout applied to
    * this region's Redis has been reported to the process, nor longer than `maxStalenessMs` after it was
-   * read, nor past its expiry. Single-node clients only (a `ConfigError` with a Cluster). Needs Redis 6+.
+   * read, nor past its expiry. On a Cluster, tracking is armed on every master and the whole cache is
+   * dropped on a failover, a slot move or a change of the master set; the sharded key layout is tracked
+   * per shard. Needs Redis 6+.
    * @default false
    */
   nearCache?: false | NearCacheOptions;

@@ -83,7 +83,7 @@ export class StoreParts {
     this.nearCache =
       resolved.nearCache &&
       new NearCache({
-        client: client as Redis,
+        client,
         keys: this.keys,
         clientKeyPrefix: keyPrefixOf(client),
         ...resolved.nearCache,

@@ -1,10 +1,12 @@
 /**
  * A second store process of a region, for the near cache tests: a GeoSessionStore (no near cache) on
  * the Redis at GEOSESSION_REDIS_PORT, database GEOSESSION_DB, prefix GEOSESSION_PREFIX, region hk, with
- * `userId: s => s.user`. It obeys IPC messages `{ id, op: 'set' | 'destroy' | 'logout', sid?, data?,
+ * `userId: s => s.user`; with GEOSESSION_SHARDS, `outboxShards` that many (the sharded key layout); with
+ * GEOSESSION_CLUSTER (a JSON list of `{ host, port }`), on that Redis Cluster instead (no `userId`, which
+ * a Cluster refuses). It obeys IPC messages `{ id, op: 'set' | 'destroy' | 'logout', sid?, data?,
  * user? }` and answers `{ id, ok, error? }` once the store call has resolved; `{ op: 'exit' }` closes it.
  */
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { GeoSessionStore, type SessionData } from '../../src/index.js';
 
 interface Command {
@@ -21,17 +23,31 @@ const env = (name: string): string => {
   return value;
 };
 
-const client = new Redis({
-  port: Number(env('GEOSESSION_REDIS_PORT')),
-  host: '127.0.0.1',
-  db: Number(env('GEOSESSION_DB')),
-});
+const cluster = process.env.GEOSESSION_CLUSTER;
+const shards = process.env.GEOSESSION_SHARDS;
+const client =
+  cluster === undefined
+    ? new Redis({
+        port: Number(env('GEOSESSION_REDIS_PORT')),
+        host: '127.0.0.1',
+        db: Number(env('GEOSESSION_DB')),
+      })
+    : // test/helpers/redis-cluster.ts's TEST_CLUSTER_OPTIONS (that module needs vitest, this is no test).
+      new Cluster(JSON.parse(cluster) as { host: string; port: number }[], {
+        slotsRefreshTimeout: 2000,
+        retryDelayOnClusterDown: 200,
+        retryDelayOnFailover: 200,
+        retryDelayOnTryAgain: 100,
+        maxRedirections: 32,
+        redisOptions: { connectTimeout: 2000, maxRetriesPerRequest: 20 },
+      });
 client.on('error', () => {});
 const store = new GeoSessionStore({
   region: 'hk',
   client,
   prefix: env('GEOSESSION_PREFIX'),
-  userId: (s) => s.user as string | undefined,
+  ...(shards === undefined ? {} : { outboxShards: Number(shards) }),
+  ...(cluster === undefined ? { userId: (s: SessionData) => s.user as string | undefined } : {}),
 });
 store.on('error', (error) => process.stderr.write(`store error: ${String(error)}\n`));
 

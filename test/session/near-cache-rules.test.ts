@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
 import { createKeySpace } from '../../src/keys.js';
 import { disjointPrefixes } from '../../src/redis/tracking.js';
-import { NearCache } from '../../src/session/near-cache.js';
+import { NearCache, trackedPrefixes } from '../../src/session/near-cache.js';
 import { resolveOptions } from '../../src/session/options.js';
 import { createMemoryTransport } from '../../src/transports/memory.js';
 import { generateSessionId } from '../../src/validation/ids.js';
@@ -29,10 +29,10 @@ describe('disjointPrefixes', () => {
 describe.skipIf(!hasRedis)('NearCache rules', () => {
   let client: Redis;
   const caches: NearCache[] = [];
-  const open = (max = 100, maxStalenessMs = 60_000, prefix = 'rules:', keyPrefix = '') => {
+  const open = (max = 100, maxStalenessMs = 60_000, prefix = 'rules:', keyPrefix = '', shards = 0) => {
     const cache = new NearCache({
       client,
-      keys: createKeySpace(prefix, keyPrefix),
+      keys: createKeySpace(prefix, keyPrefix, shards),
       clientKeyPrefix: keyPrefix,
       max,
       maxStalenessMs,
@@ -191,6 +191,88 @@ describe.skipIf(!hasRedis)('NearCache rules', () => {
     }
   });
 
+  it("maps the sharded layout's value and metadata keys to their session, and its shard keys to none", async () => {
+    for (const [prefix, keyPrefix] of [
+      ['sess:', ''],
+      ['sess:', 'app:'],
+      ['', ''],
+      ['', 'kp:'],
+    ] as const) {
+      const cache = open(10, 1000, prefix, keyPrefix, 4);
+      const keys = createKeySpace(prefix, keyPrefix, 4);
+      const other = createKeySpace(prefix, keyPrefix, 8);
+      for (let i = 0; i < 20; i++) {
+        const sid = generateSessionId('hk');
+        expect(cache.sidOfKey(keyPrefix + keys.session(sid))).toBe(sid);
+        expect(cache.sidOfKey(keyPrefix + keys.meta(sid))).toBe(sid);
+        // Another shard count's tags, or a tag that is not the sid's shard's: not this store's session.
+        if (other.session(sid) !== keys.session(sid))
+          expect(cache.sidOfKey(keyPrefix + other.session(sid))).toBeUndefined();
+        const wrong = keys.meta(sid).replace(/^\{[^}]*\}/, '{s9.0}');
+        expect(cache.sidOfKey(keyPrefix + wrong)).toBeUndefined();
+        expect(cache.sidOfKey(keys.session(sid).replace(prefix, 'zz'))).toBeUndefined();
+      }
+      for (const outbox of keys.sessionOutboxes('hk')) {
+        // Under the shard's value prefix `P{T}`, but no session's.
+        expect(cache.sidOfKey(keyPrefix + outbox.key)).toBeUndefined();
+        expect(cache.sidOfKey(`${keyPrefix + outbox.key}:seq`)).toBeUndefined();
+      }
+      for (const digest of keys.digests('hk')) {
+        expect(cache.sidOfKey(keyPrefix + digest)).toBeUndefined();
+        expect(cache.sidOfKey(`${keyPrefix + digest}:123`)).toBeUndefined();
+      }
+      expect(cache.sidOfKey(keyPrefix + keys.internal('outbox', 'hk'))).toBeUndefined();
+      await cache.close();
+    }
+  });
+
+  it("tracks every shard's prefixes (Redis accepts them) and hears their writes, with an empty prefix too", async () => {
+    for (const prefix of ['shard:', '']) {
+      const keys = createKeySpace(prefix, 'kp:', 4);
+      const prefixes = trackedPrefixes(keys, 'kp:');
+      expect(prefixes).toHaveLength(8);
+      // An empty prefix makes each shard's value prefix start its metadata one; Redis refuses such a
+      // pair in one CLIENT TRACKING, so the longer goes.
+      expect(disjointPrefixes(prefixes)).toHaveLength(prefix === '' ? 4 : 8);
+      const cache = await armedCache(100, 60_000, prefix, 'kp:', 4);
+      const sids = Array.from({ length: 12 }, () => generateSessionId('hk'));
+      for (const sid of sids) fill(cache, sid, 'v');
+      expect(new Set(sids.map((sid) => keys.shardOf(sid))).size).toBeGreaterThan(1);
+      for (const [i, sid] of sids.entries()) {
+        const key = `kp:${i % 2 === 0 ? keys.meta(sid) : keys.session(sid)}`;
+        await client.set(key, 'x', 'PX', 5000);
+        await eventually(() => cache.lookup(sid) === undefined);
+        await client.del(key);
+      }
+      // A shard's outbox write is heard, and forgets nothing.
+      const kept = generateSessionId('hk');
+      fill(cache, kept, 'v');
+      const before = cache.stats().invalidations;
+      const outbox = `kp:${keys.outboxOf(kept, 'hk')}`;
+      await client.set(outbox, 'x', 'PX', 5000);
+      await client.set(`kp:${keys.session(kept)}:x`, 'x', 'PX', 5000);
+      await client.del(outbox, `kp:${keys.session(kept)}:x`);
+      await wait(50);
+      expect(cache.lookup(kept)?.text).toBe('v');
+      expect(cache.stats().invalidations).toBe(before);
+      expect(cache.stats().armed).toBe(true);
+      await cache.close();
+    }
+  });
+
+  it('a tracking-redir-broken notice on the channel drops everything, and tracking re-arms', async () => {
+    const cache = await armedCache(100, 60_000, 'broken:');
+    const sid = generateSessionId('hk');
+    fill(cache, sid, 'v');
+    const drops = cache.stats().drops;
+    await client.publish('__redis__:invalidate', 'tracking-redir-broken');
+    await eventually(() => cache.stats().drops > drops);
+    expect(cache.lookup(sid)).toBeUndefined();
+    await eventually(() => cache.ready);
+    fill(cache, sid, 'w');
+    expect(cache.lookup(sid)?.text).toBe('w');
+  });
+
   it('an invalidation heard from Redis forgets the entry', async () => {
     const cache = await armedCache(100, 60_000, 'heard:');
     const sid = generateSessionId('hk');
@@ -237,18 +319,31 @@ describe('the nearCache option', () => {
     expect(() => make({ max: 0 })).toThrow(ConfigError);
   });
 
-  it('refuses the sharded key layout (outboxShards above 1), whose keys it cannot map to sessions', () => {
+  it('takes the sharded key layout (outboxShards above 1)', () => {
     const transport = createMemoryTransport();
-    const sharded = () =>
-      resolveOptions({ region: 'hk', client, nearCache: {}, transport, outboxShards: 4, sealer: 'none' });
-    expect(sharded).toThrow(/option `nearCache` cannot be used with the sharded key layout/);
-    expect(() =>
-      resolveOptions({ region: 'hk', client, nearCache: {}, transport, outboxShards: 1, sealer: 'none' }),
-    ).not.toThrow();
+    for (const outboxShards of [1, 4]) {
+      const resolved = resolveOptions({
+        region: 'hk',
+        client,
+        nearCache: {},
+        transport,
+        outboxShards,
+        sealer: 'none',
+      });
+      expect(resolved.nearCache).toEqual({ max: 10_000, maxStalenessMs: 1000, touchAfterMs: 0 });
+    }
   });
 
-  it('refuses a Cluster client', () => {
+  it('takes a Cluster client that reads from masters', () => {
     const cluster = new Cluster([{ host: '127.0.0.1', port: 1 }], { lazyConnect: true });
-    expect(() => make({}, cluster)).toThrow(/option `nearCache` needs a single-node Redis client/);
+    expect(make({}, cluster).nearCache).toEqual({ max: 10_000, maxStalenessMs: 1000, touchAfterMs: 0 });
+    // Replicas are not tracked: a read from one may predate a write already announced.
+    const fromReplicas = new Cluster([{ host: '127.0.0.1', port: 1 }], {
+      lazyConnect: true,
+      scaleReads: 'slave',
+    });
+    expect(() => make({}, fromReplicas)).toThrow(
+      /option `nearCache` needs a Cluster client reading from masters/,
+    );
   });
 });

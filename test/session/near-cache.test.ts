@@ -9,13 +9,12 @@
  * the write, so by the time the writer's reply (or its IPC message, sent after it) is handled here, the
  * invalidation is in this process's socket buffer; one turn of the event loop (setImmediate) handles it.
  */
-import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { Redis as Redis5 } from 'ioredis5';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryTransport, GeoSessionStore, type SessionData } from '../../src/index.js';
+import { NearCacheChild as Child } from '../helpers/near-cache-child-process.js';
 import {
   dropKeys,
   eventually,
@@ -25,8 +24,6 @@ import {
   uniquePrefix,
 } from '../helpers/servers.js';
 
-const CHILD = fileURLToPath(new URL('../helpers/near-cache-child.ts', import.meta.url));
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const DB = 5;
 
 const session = (fields: Record<string, unknown>): SessionData => ({
@@ -68,47 +65,6 @@ async function trackingIds(admin: Redis): Promise<{ sub: string; track: string }
   return { sub, track };
 }
 
-/** A second store process of region hk on the machine's Redis. */
-class Child {
-  private next = 1;
-  private constructor(private readonly child: ChildProcess) {}
-
-  static async start(prefix: string): Promise<Child> {
-    const child = fork(CHILD, [], {
-      cwd: ROOT,
-      execArgv: ['--import', 'tsx'],
-      env: {
-        ...process.env,
-        GEOSESSION_REDIS_PORT: '6379',
-        GEOSESSION_DB: String(DB),
-        GEOSESSION_PREFIX: prefix,
-      },
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    await once(child, 'message');
-    return new Child(child);
-  }
-
-  call(op: 'set' | 'destroy' | 'logout' | 'exit', args: Record<string, unknown> = {}): Promise<void> {
-    const id = this.next++;
-    return new Promise((resolve, reject) => {
-      const listener = (message: { id: number; ok: boolean; error?: string }) => {
-        if (message.id !== id) return;
-        this.child.off('message', listener);
-        if (message.ok) resolve();
-        else reject(new Error(message.error));
-      };
-      this.child.on('message', listener);
-      this.child.send({ id, op, ...args });
-    });
-  }
-
-  async stop(): Promise<void> {
-    await this.call('exit');
-    if (this.child.exitCode === null) await once(this.child, 'exit');
-  }
-}
-
 describe.skipIf(!hasRedis).each([
   ['ioredis 6', Redis],
   ['ioredis 5', Redis5 as unknown as typeof Redis],
@@ -131,7 +87,11 @@ describe.skipIf(!hasRedis).each([
       nearCache: { maxStalenessMs: 60_000 },
     });
     store.on('error', () => {});
-    child = await Child.start(prefix);
+    child = await Child.start({
+      GEOSESSION_REDIS_PORT: '6379',
+      GEOSESSION_DB: String(DB),
+      GEOSESSION_PREFIX: prefix,
+    });
     await armed(store);
   });
 
