@@ -82,6 +82,11 @@ describe.skipIf(!hasRedis)(
       const both = store.genid();
       await store.set(both, { cookie: { originalMaxAge: 600_000 }, user: 'new' } as never);
       await redis.set(flat.session(both), legacy('old'), 'PX', 600_000);
+      // One logged out in the sharded layout, whose old copy must not bring it back.
+      const dead = store.genid();
+      await store.set(dead, { cookie: { originalMaxAge: 600_000 }, user: 'dead' } as never);
+      await store.destroy(dead);
+      await redis.set(flat.session(dead), legacy('dead'), 'PX', 600_000);
       // Not sessions, or not connect-redis': not moved.
       await redis.set(`${prefix}junk`, 'not json', 'PX', 600_000);
       await redis.hset(`${prefix}ahash`, 'a', '1');
@@ -114,7 +119,7 @@ describe.skipIf(!hasRedis)(
         outboxShards: SHARDS,
         dryRun: true,
       });
-      expect(dry).toMatchObject({ migrated: 41, alreadyMigrated: 2, unreadable: 1, dryRun: true });
+      expect(dry).toMatchObject({ migrated: 41, alreadyMigrated: 3, unreadable: 1, dryRun: true });
       expect(await redis.exists(sharded.session('cr-0'), flat.meta('cr-0'))).toBe(0);
 
       const report = await migrateKeyspace({
@@ -124,13 +129,13 @@ describe.skipIf(!hasRedis)(
         outboxShards: SHARDS,
         scanCount: 7,
       });
-      // 41 moved; `both` (the shard holds it) and flat-own (unsharded metadata) skipped; junk unreadable.
+      // 41 moved; `both`, `dead` (in the shard) and flat-own (unsharded metadata) skipped; junk unreadable.
       expect(report).toMatchObject({
         complete: true,
         resumed: false,
-        scanned: 44,
+        scanned: 45,
         migrated: 41,
-        alreadyMigrated: 2,
+        alreadyMigrated: 3,
         gone: 0,
         unreadable: 1,
       });
@@ -154,6 +159,9 @@ describe.skipIf(!hasRedis)(
       // geosession's own data won; its old copy is gone; what is no connect-redis session is untouched.
       expect((await store.get(both))?.user).toBe('new');
       expect(await redis.exists(flat.session(both))).toBe(0);
+      expect(await store.get(dead)).toBeNull();
+      expect(parseMeta(await redis.get(sharded.meta(dead)))?.tombstone).toBe(true);
+      expect(await redis.exists(flat.session(dead), sharded.session(dead))).toBe(0);
       expect(await redis.get(sharded.meta(own))).toBe(ownBefore);
       expect(await redis.get(`${prefix}junk`)).toBe('not json');
       expect(await redis.hget(`${prefix}ahash`, 'a')).toBe('1');
