@@ -154,7 +154,7 @@ describe.skipIf(!hasRedis)(
         expect(session?.user).toBe(JSON.parse(was.value).user);
         const expires = JSON.parse(was.value).cookie.expires;
         if (expires)
-          expect(new Date(session?.cookie.expires as unknown as string).toISOString()).toBe(expires);
+          expect(new Date(session?.cookie?.expires as unknown as string).toISOString()).toBe(expires);
       }
       // geosession's own data won; its old copy is gone; what is no connect-redis session is untouched.
       expect((await store.get(both))?.user).toBe('new');
