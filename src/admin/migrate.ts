@@ -1,15 +1,14 @@
-import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { ConfigError } from '../errors.js';
 import { createKeySpace, type KeySpace, prefixProblem } from '../keys.js';
 import { type MigrateItem, MigrateResult, migrateSessions } from '../redis/commands.js';
 import { groupBySlot } from '../redis/slots.js';
-import { fingerprint } from '../session/fingerprint.js';
 import { DEFAULT_OPTIONS } from '../session/options.js';
-import type { SessionData } from '../types.js';
 import { isValidRegion } from '../validation/ids.js';
 import { numberOption, rejectUnknown, requireObject } from '../validation/options.js';
 import { keyPrefixOf } from '../wire/internal-keys.js';
+import { type MigrateCounts, type MoveBatch, moveBatch, sessionFacts } from './migrate-sharded.js';
+import { regionLayout } from './region-layout.js';
 
 /**
  * Upgrades a connect-redis keyspace in place: every session value without geosession metadata gets it
@@ -24,6 +23,11 @@ import { keyPrefixOf } from '../wire/internal-keys.js';
  * On a Redis Cluster every master is scanned in turn (in `host:port` order; the saved state names the
  * master and its cursor), and each migrate.lua call holds the sessions of one slot. A run resumed after
  * the masters changed (a failover) starts over: migrating twice changes nothing.
+ *
+ * With `outboxShards`, for stores that keep the sharded layout (docs/replication.md "Sharded outboxes":
+ * `outboxShards` above 1, or replication on a Redis Cluster), each session is moved into its shard's keys
+ * instead (src/admin/migrate-sharded.ts): same value, same expiry, the same metadata, and the old key
+ * deleted; `migrated` then counts the sessions moved.
  */
 
 /** Options of {@link migrateKeyspace}. */
@@ -39,6 +43,14 @@ export interface MigrateOptions {
    * Default 86400.
    */
   ttl?: number;
+  /**
+   * The stores' `outboxShards` when they keep the sharded layout (they replicate on a Redis Cluster, 8
+   * shards by default, or set it above 1): every session is moved into its shard's keys. Omitted: the
+   * unsharded layout, each session given metadata where it is (also on a Cluster). Checked as
+   * verifyRegions and resyncRegion check it.
+   * @default undefined
+   */
+  outboxShards?: number;
   /** SCAN COUNT per batch. Default 1000. */
   scanCount?: number;
   /** Count what would be migrated; write nothing (not even the cursor). Default false. */
@@ -51,20 +63,6 @@ export interface MigrateOptions {
   onProgress?: (progress: MigrateProgress) => void;
   /** Stops after the current batch (the cursor is saved: the next run resumes). */
   signal?: AbortSignal;
-}
-
-/** Counts of a migration so far. */
-export interface MigrateCounts {
-  /** Session values seen (keys of the prefix that are session ids and strings). */
-  scanned: number;
-  /** Given metadata (with `dryRun`: that would be). */
-  migrated: number;
-  /** Skipped: metadata (or a tombstone) already there. */
-  alreadyMigrated: number;
-  /** Skipped: expired or deleted between the scan and the write. */
-  gone: number;
-  /** Skipped: not a JSON object (not a session express-session wrote), or changed on every try. */
-  unreadable: number;
 }
 
 /** Progress after a batch. */
@@ -87,6 +85,8 @@ export interface MigrateReport extends MigrateCounts {
   readonly dryRun: boolean;
 }
 
+export type { MigrateCounts };
+
 /** The state hash field holding an interrupted migration. */
 export const MIGRATE_STATE_FIELD = 'migrate';
 
@@ -95,6 +95,7 @@ const KNOWN = [
   'region',
   'prefix',
   'ttl',
+  'outboxShards',
   'scanCount',
   'dryRun',
   'restart',
@@ -161,6 +162,11 @@ export async function migrateKeyspace(options: MigrateOptions): Promise<MigrateR
   const maxSkewMs = numberOption('maxClockSkewMs', options.maxClockSkewMs, DEFAULT_OPTIONS.maxClockSkewMs);
   const dryRun = options.dryRun === true;
   const keys = createKeySpace(prefix);
+  // The sharded layout only when asked for (without it a Cluster keeps today's in-place migration).
+  const layout =
+    options.outboxShards === undefined
+      ? undefined
+      : regionLayout(client, prefix, options.outboxShards, 'outboxShards');
   const stateKey = keys.internal('state', region);
 
   const targets = scanTargets(client);
@@ -182,6 +188,10 @@ export async function migrateKeyspace(options: MigrateOptions): Promise<MigrateR
   let visited = 0;
   const pattern = `${escapeGlob(prefix)}*`;
   const batch = { keys, client, region, ttlMs, maxSkewMs, dryRun, cluster: targets[0]?.name !== '' };
+  const move: MoveBatch | undefined =
+    layout && layout.keys.shards > 0
+      ? { keys, layout, region, ttlMs, maxSkewMs, dryRun, perCall: PER_CALL, tries: TRIES }
+      : undefined;
   for (let at = first; at < targets.length; at++) {
     const target = targets[at] as { name: string; node: Redis };
     do {
@@ -202,7 +212,8 @@ export async function migrateKeyspace(options: MigrateOptions): Promise<MigrateR
         const sid = keys.sidOf(key);
         return sid === undefined ? [] : [sid];
       });
-      await migrateBatch(batch, sids, counts);
+      if (move) await moveBatch(move, sids, counts);
+      else await migrateBatch(batch, sids, counts);
       cursor = next;
       const last = at === targets.length - 1;
       if (!dryRun) {
@@ -288,19 +299,12 @@ function migrateChunk(
 
 /** What migrate.lua needs for a stored value, or `undefined` when it is not a session's JSON. */
 function migrateItem(batch: Batch, keys: KeySpace, sid: string, value: string): MigrateItem | undefined {
-  let session: unknown;
-  try {
-    session = JSON.parse(value);
-  } catch {
-    return undefined;
-  }
-  if (typeof session !== 'object' || session === null || Array.isArray(session)) return undefined;
-  const maxAge = (session as { cookie?: { originalMaxAge?: unknown } }).cookie?.originalMaxAge;
-  const ruleMs = typeof maxAge === 'number' && maxAge > 0 && Number.isFinite(maxAge) ? maxAge : batch.ttlMs;
+  const facts = sessionFacts(value, batch.ttlMs);
+  if (!facts) return undefined;
   return {
     keys: { value: keys.session(sid), meta: keys.meta(sid) },
-    valueSha1: createHash('sha1').update(value, 'utf8').digest('hex'),
-    fingerprint: fingerprint(JSON, session as SessionData, value),
-    ruleMs,
+    valueSha1: facts.sha1,
+    fingerprint: facts.fingerprint,
+    ruleMs: facts.ruleMs,
   };
 }

@@ -2,7 +2,8 @@
  * The typed face of the scripts that read and copy whole session states, used by the admin tools and
  * the per-user index: reading states at one moment (read-state.lua), merging states read elsewhere
  * (copy-state.lua), forgetting orphaned metadata (forget.lua) and migrating connect-redis sessions
- * (migrate.lua). The one module that knows these scripts' KEYS and ARGV order and their result codes.
+ * (migrate.lua; migrate-move, -drop and -undo.lua into the sharded layout). The one module that knows
+ * these scripts' KEYS and ARGV order and their result codes.
  */
 
 import type { RedisClient } from '../types.js';
@@ -152,4 +153,72 @@ export function migrateSessions(
   const args: (string | number)[] = [a.region, Math.floor(a.hostNow), a.maxSkewMs];
   for (const item of items) args.push(item.valueSha1, item.fingerprint, Math.ceil(item.ruleMs));
   return runScript(client, 'migrate', keys, args).then((reply) => (reply as number[]).map(Number));
+}
+
+/** One session for {@link moveSessions}: a connect-redis value read from its unsharded key. */
+export interface MoveItem {
+  /** Its keys in its shard (one slot for every item of a call). */
+  readonly keys: { readonly value: string; readonly meta: string };
+  /** The value as read. */
+  readonly value: string;
+  /** The old key's absolute expiry, epoch ms; 0 never. */
+  readonly expiresAt: number;
+  readonly fingerprint: string;
+  /** The lifetime rule in ms (the cookie's originalMaxAge, or the ttl). */
+  readonly ruleMs: number;
+}
+
+/** What `migrate-move.lua` did with one session: the version it wrote (moved), or why it did not. */
+export type MoveResult = { readonly version: string } | 'exists' | 'expired';
+
+/**
+ * Runs `migrate-move.lua` for `items` in one call (keys of one slot): writes each session into its
+ * shard's keys with geosession's metadata, unless the shard holds the session already. One result per
+ * item, in order.
+ */
+export async function moveSessions(
+  client: RedisClient,
+  items: readonly MoveItem[],
+  a: { region: string; hostNow: number; maxSkewMs: number },
+): Promise<MoveResult[]> {
+  const keys = items.flatMap((item) => [item.keys.value, item.keys.meta]);
+  const args: (string | number)[] = [a.region, Math.floor(a.hostNow), a.maxSkewMs];
+  for (const item of items) {
+    args.push(item.value, Math.max(0, Math.floor(item.expiresAt)), item.fingerprint, Math.ceil(item.ruleMs));
+  }
+  const reply = (await runScript(client, 'migrate-move', keys, args)) as unknown[];
+  return reply.map((answer) =>
+    typeof answer === 'string' ? { version: answer } : Number(answer) === 1 ? 'exists' : 'expired',
+  );
+}
+
+/**
+ * Runs `migrate-drop.lua`: deletes each key of `items` (one slot) that still holds the value whose
+ * SHA-1 is given. One result per item: true when the key is gone, false when it holds another value.
+ */
+export async function dropUnchanged(
+  client: RedisClient,
+  items: readonly { readonly key: string; readonly sha1: string }[],
+): Promise<boolean[]> {
+  const reply = (await runScript(
+    client,
+    'migrate-drop',
+    items.map((item) => item.key),
+    items.map((item) => item.sha1),
+  )) as unknown[];
+  return reply.map((code) => Number(code) === 0);
+}
+
+/**
+ * Runs `migrate-undo.lua`: deletes the sessions {@link moveSessions} wrote (keys of one slot), each only
+ * while its value and version are still those of the move. One result per item: true when taken back.
+ */
+export async function undoMoves(
+  client: RedisClient,
+  items: readonly { readonly keys: MoveItem['keys']; readonly sha1: string; readonly version: string }[],
+): Promise<boolean[]> {
+  const keys = items.flatMap((item) => [item.keys.value, item.keys.meta]);
+  const args = items.flatMap((item) => [item.sha1, item.version]);
+  const reply = (await runScript(client, 'migrate-undo', keys, args)) as unknown[];
+  return reply.map((code) => Number(code) === 0);
 }

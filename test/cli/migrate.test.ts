@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { RedisStore } from 'connect-redis-8';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIGRATE_STATE_FIELD, migrateKeyspace } from '../../src/admin/migrate.js';
@@ -160,6 +163,75 @@ describe('geosession migrate', { timeout: 120_000 }, () => {
     const restarted = await runCli([...regionArgs({ hk }), '--prefix', prefix, 'migrate', '--restart']);
     expect(restarted.code).toBe(0);
     expect(restarted.stdout).toMatch(/hk: migrated 0 of 300 sessions, 300 had metadata already/);
+  });
+
+  it('--outbox-shards (or the config file) moves every session into its shard; every user stays logged in', async () => {
+    const prefix = 'app3:';
+    const SHARDS = 4;
+    const redis = hk.client();
+    const flat = createKeySpace(prefix);
+    const sharded = createKeySpace(prefix, '', SHARDS);
+    const legacy = new RedisStore({ client: redis, prefix });
+    const oldApp = await startExpressApp({ store: legacy as never, secret });
+    const users = Array.from({ length: 12 }, (_, i) => `user${i}`);
+    const jars = new Map<string, CookieJar>();
+    const sids = new Map<string, string>();
+    for (const user of users) {
+      const jar = new CookieJar();
+      sids.set(user, await oldApp.login(jar, user, `n-${user}`));
+      jars.set(user, jar);
+    }
+    await oldApp.close();
+    const expiries = new Map<string, number>();
+    for (const sid of sids.values()) expiries.set(sid, await redis.pexpiretime(flat.session(sid)));
+    // A session the sharded layout holds already, with an old copy: skipped, the copy dropped.
+    const store = new GeoSessionStore({ region: 'hk', client: redis, prefix, outboxShards: SHARDS });
+    await store.set('both', { cookie: { originalMaxAge: 600_000 }, user: 'new' } as never);
+    await legacy.set('both', { cookie: { originalMaxAge: 600_000 }, user: 'old' } as never);
+
+    // The config file's outboxShards, here for a dry run: counts (in the sharded layout), moves nothing.
+    const dir = mkdtempSync(join(tmpdir(), 'geosession-migrate-'));
+    const file = join(dir, 'geosession.json');
+    writeFileSync(file, JSON.stringify({ prefix, outboxShards: SHARDS, regions: { hk: hk.url } }));
+    const dry = await runCli(['--config', file, '--json', 'migrate', '--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(JSON.parse(dry.stdout).regions[0]).toMatchObject({
+      dryRun: true,
+      migrated: 12,
+      alreadyMigrated: 1,
+    });
+    for (const sid of sids.values()) expect(await redis.exists(sharded.session(sid))).toBe(0);
+
+    const args = [...regionArgs({ hk }), '--prefix', prefix, '--outbox-shards', String(SHARDS)];
+    const run = await runCli([...args, '--json', 'migrate']);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout).regions[0]).toMatchObject({
+      complete: true,
+      scanned: 13,
+      migrated: 12,
+      alreadyMigrated: 1,
+    });
+    expect(await redis.exists(flat.session('both'))).toBe(0);
+    for (const sid of sids.values()) {
+      expect(await redis.exists(flat.session(sid))).toBe(0);
+      expect(await redis.pexpiretime(sharded.session(sid))).toBe(expiries.get(sid));
+      expect(parseMeta(await redis.get(sharded.meta(sid)))?.version).toMatch(/\.hk$/);
+    }
+    const again = await runCli([...args, 'migrate']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/hk: migrated 0 of 0 sessions/);
+
+    const newApp = await startExpressApp({ store, secret });
+    try {
+      expect((await store.get('both'))?.user).toBe('new');
+      for (const user of users) {
+        expect(await newApp.me(jars.get(user)?.header())).toEqual({ sid: sids.get(user), user });
+      }
+    } finally {
+      await newApp.close();
+      await store.close();
+    }
   });
 
   it('refuses bad options with exit 2 and an unknown region by name', async () => {

@@ -1,7 +1,7 @@
 /**
  * The admin functions that scan or read sessions, given a Redis Cluster client, on a real cluster of 3
  * masters and 3 replicas: migrate (every master scanned, resumable across masters, one script per
- * slot), inspect, verify --full (every master scanned, a session's keys read together), and the layout
+ * slot; in place, or moved into the sharded layout of a store that replicates), inspect, verify --full (every master scanned, a session's keys read together), and the layout
  * checks of the copies (resync and repair on a Cluster: test/cluster/resync-on-cluster.test.ts).
  */
 import { RedisStore } from 'connect-redis-8';
@@ -15,7 +15,7 @@ import {
   resyncRegion,
   verifyRegions,
 } from '../../src/admin.js';
-import { ConfigError, GeoSessionStore } from '../../src/index.js';
+import { ConfigError, createMemoryTransport, GeoSessionStore } from '../../src/index.js';
 import { createKeySpace } from '../../src/keys.js';
 import { runCli } from '../cli/run-cli.js';
 import {
@@ -89,6 +89,64 @@ describe.skipIf(!hasClusterBinaries)(
       expect(seen.regions[0]?.state).toBe('live');
       expect(seen.regions[0]?.meta).toBeDefined();
       await store.close();
+    });
+
+    it('moves a connect-redis keyspace into the sharded layout of a replicating store, resumably', async () => {
+      const prefix = 'crs:';
+      const flat = createKeySpace(prefix);
+      const sharded = createKeySpace(prefix, '', 8);
+      const transport = createMemoryTransport({ regions: ['hk'] });
+      // A replicating store on a Cluster keeps the sharded layout (8 shards by default).
+      const store = new GeoSessionStore({ region: 'hk', client, prefix, transport, sealer: 'none' });
+      await store.ready();
+      // geosession's own session, with an older connect-redis copy: the store's wins.
+      await store.set('both', session('new'));
+      const legacy = new RedisStore({ client, prefix });
+      await legacy.set('both', session('old') as never);
+      const sids = Array.from({ length: 60 }, (_, i) => `legacy-${i}`);
+      await Promise.all(sids.map((sid, i) => legacy.set(sid, session(`u${i}`) as never)));
+      const masters = new Set<number>();
+      for (const sid of sids) masters.add((await cluster.masterOf(flat.session(sid))).port);
+      expect(masters.size).toBe(3);
+      const expiries = new Map<string, number>();
+      for (const sid of sids) expiries.set(sid, await client.pexpiretime(flat.session(sid)));
+
+      const stop = new AbortController();
+      let batches = 0;
+      const first = await migrateKeyspace({
+        client,
+        region: 'hk',
+        prefix,
+        outboxShards: 8,
+        scanCount: 5,
+        signal: stop.signal,
+        onProgress: () => {
+          if (++batches === 3) stop.abort();
+        },
+      });
+      expect(first.complete).toBe(false);
+      const second = await migrateKeyspace({ client, region: 'hk', prefix, outboxShards: 8, scanCount: 5 });
+      expect(second).toMatchObject({ resumed: true, complete: true, migrated: 60, alreadyMigrated: 1 });
+      expect(second.unreadable + second.gone).toBe(0);
+      expect(await client.hget(flat.internal('state', 'hk'), MIGRATE_STATE_FIELD)).toBeNull();
+      // Nothing left where connect-redis wrote: a new run finds nothing to move.
+      const third = await migrateKeyspace({ client, region: 'hk', prefix, outboxShards: 8 });
+      expect(third).toMatchObject({ scanned: 0, migrated: 0, resumed: false });
+
+      expect((await store.get('both'))?.user).toBe('new');
+      expect(await client.exists(flat.session('both'))).toBe(0);
+      for (const [i, sid] of sids.entries()) {
+        expect(await client.exists(flat.session(sid))).toBe(0);
+        expect(await client.pexpiretime(sharded.session(sid))).toBe(expiries.get(sid));
+        expect((await store.get(sid))?.user).toBe(`u${i}`);
+      }
+      const seen = await inspectSession([{ id: 'hk', client }], sids[7] as string, {
+        prefix,
+        outboxShards: 8,
+      });
+      expect(seen.regions[0]?.state).toBe('live');
+      await store.close();
+      await transport.close();
     });
 
     it('verifies in full mode every session of every master', async () => {

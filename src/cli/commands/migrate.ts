@@ -38,11 +38,14 @@ export function register(program: Command): void {
         '--region hk=redis://10.0.0.1:6379 migrate --dry-run',
         '--region hk=redis://10.0.0.1:6379 --prefix myapp: migrate --ttl 3600',
         'migrate hk --restart --json',
+        '--outbox-shards 4 migrate',
       ])}
 Each region's sessions get versions of that region. The values are not rewritten and no expiry
 changes, so every user stays logged in; sessions with metadata already are skipped. Interrupted (Ctrl-C,
 lost connection), it resumes where it stopped on the next run (the SCAN cursor is kept in Redis).
 Nothing is replicated: bring the other regions up with \`geosession resync\`.
+With --outbox-shards (stores with outboxShards above 1: the sharded key layout) each session is moved
+into its shard's keys instead, same value and expiry, and its old key deleted.
 `,
     )
     .action(
@@ -70,6 +73,7 @@ async function migrate(context: CliContext, _args: string[], options: MigrateCom
         client: region.client,
         region: region.id,
         prefix: context.config.prefix,
+        ...(context.config.outboxShards > 1 ? { outboxShards: context.config.outboxShards } : {}),
         ttl: options.ttl,
         scanCount: options.batch,
         dryRun: options.dryRun,
