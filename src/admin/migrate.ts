@@ -186,7 +186,10 @@ export async function migrateKeyspace(options: MigrateOptions): Promise<MigrateR
   const first = Math.max(0, resumeAt);
   let cursor = saved?.cursor ?? '0';
   let visited = 0;
-  const pattern = `${escapeGlob(prefix)}*`;
+  // SCAN's MATCH is not prefixed by ioredis and its replies carry the client's keyPrefix: add it to
+  // the pattern and take it off the names (the commands below add it back).
+  const clientPrefix = keyPrefixOf(client);
+  const pattern = `${escapeGlob(clientPrefix + prefix)}*`;
   const batch = { keys, client, region, ttlMs, maxSkewMs, dryRun, cluster: targets[0]?.name !== '' };
   const move: MoveBatch | undefined =
     layout && layout.keys.shards > 0
@@ -208,8 +211,8 @@ export async function migrateKeyspace(options: MigrateOptions): Promise<MigrateR
         'string',
       );
       visited += found.length;
-      const sids = found.flatMap((key) => {
-        const sid = keys.sidOf(key);
+      const sids = found.flatMap((raw) => {
+        const sid = keys.sidOf(raw.startsWith(clientPrefix) ? raw.slice(clientPrefix.length) : raw);
         return sid === undefined ? [] : [sid];
       });
       if (move) await moveBatch(move, sids, counts);
