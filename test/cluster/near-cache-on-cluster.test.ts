@@ -19,6 +19,7 @@ import { createMemoryTransport, GeoSessionStore, type SessionData } from '../../
 import { createKeySpace, type KeySpace } from '../../src/keys.js';
 import { eventually } from '../helpers/eventually.js';
 import { NearCacheChild } from '../helpers/near-cache-child-process.js';
+import { cached as cachedWithin, turn } from '../helpers/near-cache-reads.js';
 import {
   clusterSession,
   hasClusterBinaries,
@@ -29,20 +30,9 @@ import {
 import { type PrivateRedis, startRedis } from '../helpers/servers.js';
 import { slotOf } from '../helpers/slots.js';
 
-const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 const n = (value: SessionData | null) => (value as { n?: number } | null)?.n;
+const cached = (store: GeoSessionStore, sid: string) => cachedWithin(store, sid, 10_000);
 const session = (value: number): SessionData => ({ ...clusterSession('u'), n: value }) as SessionData;
-
-/** Reads `sid` until a read is served from memory, and returns that read. */
-async function cached(store: GeoSessionStore, sid: string): Promise<SessionData | null> {
-  let value: SessionData | null = null;
-  await eventually(async () => {
-    const before = store.nearCacheStats()?.hits ?? 0;
-    value = await store.get(sid);
-    return (store.nearCacheStats()?.hits ?? 0) > before;
-  }, 10_000);
-  return value;
-}
 
 const armed = (store: GeoSessionStore, timeoutMs = 10_000) =>
   eventually(() => store.nearCacheStats()?.armed === true, timeoutMs);

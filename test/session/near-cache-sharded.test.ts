@@ -7,13 +7,13 @@
  * says why one turn of the event loop is enough); writes to a shard's outbox, under the same `P{T}`
  * prefix, forget nothing.
  */
-import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import { Redis as Redis5 } from 'ioredis5';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryTransport, GeoSessionStore, type SessionData } from '../../src/index.js';
 import { createKeySpace } from '../../src/keys.js';
 import { NearCacheChild } from '../helpers/near-cache-child-process.js';
+import { cached, expectFarChangesServed, turn } from '../helpers/near-cache-reads.js';
 import {
   dropKeys,
   eventually,
@@ -30,19 +30,6 @@ const session = (fields: Record<string, unknown>): SessionData => ({
   cookie: { originalMaxAge: 600_000, expires: new Date(Date.now() + 600_000).toISOString() },
   ...fields,
 });
-
-const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-/** Reads `sid` until a read is served from memory, and returns that read. */
-async function cached(store: GeoSessionStore, sid: string): Promise<SessionData | null> {
-  let value: SessionData | null = null;
-  await eventually(async () => {
-    const before = store.nearCacheStats()?.hits ?? 0;
-    value = await store.get(sid);
-    return (store.nearCacheStats()?.hits ?? 0) > before;
-  }, 5000);
-  return value;
-}
 
 /** Deletes the sharded metadata keys of `prefix` (`{T}:m:P{T}<sid>`), which dropKeys does not match. */
 async function dropShardedMeta(client: Redis, prefix: string): Promise<void> {
@@ -158,23 +145,8 @@ describe.skipIf(!hasRedis).each([
   });
 
   it('what region kr writes or destroys is never served once applied here, in every shard', async () => {
-    const applied = () => once(hk, 'replicated').then(turn);
     for (const sid of sidsOfEveryShard()) {
-      let done = applied();
-      await far.set(sid, session({ n: 1, user: 'kim' }));
-      await done;
-      expect((await cached(hk, sid))?.n).toBe(1);
-
-      done = applied();
-      await far.set(sid, session({ n: 2, user: 'kim' }));
-      await done;
-      expect((await hk.get(sid))?.n).toBe(2);
-
-      await cached(hk, sid);
-      done = applied();
-      await far.destroy(sid);
-      await done;
-      expect(await hk.get(sid)).toBeNull();
+      await expectFarChangesServed(hk, far, sid, (n) => session({ n, user: 'kim' }));
     }
   });
 

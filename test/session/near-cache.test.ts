@@ -15,6 +15,7 @@ import { Redis as Redis5 } from 'ioredis5';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryTransport, GeoSessionStore, type SessionData } from '../../src/index.js';
 import { NearCacheChild as Child } from '../helpers/near-cache-child-process.js';
+import { cached, expectFarChangesServed, turn } from '../helpers/near-cache-reads.js';
 import {
   dropKeys,
   eventually,
@@ -32,23 +33,8 @@ const session = (fields: Record<string, unknown>): SessionData => ({
 });
 
 /** One turn of the event loop: socket data already received is handled. */
-const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 const armed = (store: GeoSessionStore) => eventually(() => store.nearCacheStats()?.armed === true);
-
-/**
- * Reads `sid` until a read is served from memory (a read answered after an invalidation of the id, such
- * as the echo of this process's own last write, fills nothing), and returns that read.
- */
-async function cached(store: GeoSessionStore, sid: string): Promise<SessionData | null> {
-  let value: SessionData | null = null;
-  await eventually(async () => {
-    const before = store.nearCacheStats()?.hits ?? 0;
-    value = await store.get(sid);
-    return (store.nearCacheStats()?.hits ?? 0) > before;
-  }, 5000);
-  return value;
-}
 
 /** The client ids of the store's tracking connections (named geosession-near-sub / -track). */
 async function trackingIds(admin: Redis): Promise<{ sub: string; track: string }> {
@@ -343,24 +329,10 @@ describe.skipIf(!hasRedis)('near cache across regions (memory transport)', () =>
       await Promise.all([hk.ready(), far.ready(), armed(hk)]);
       const applied = () => once(hk, 'replicated').then(turn);
       const sid = far.genid();
-      let done = applied();
-      await far.set(sid, session({ n: 1, user: 'cy' }));
-      await done;
-      expect((await cached(hk, sid))?.n).toBe(1);
-
-      done = applied();
-      await far.set(sid, session({ n: 2, user: 'cy' }));
-      await done;
-      expect((await hk.get(sid))?.n).toBe(2);
-
-      await cached(hk, sid);
-      done = applied();
-      await far.destroy(sid);
-      await done;
-      expect(await hk.get(sid)).toBeNull();
+      await expectFarChangesServed(hk, far, sid, (n) => session({ n, user: 'cy' }));
 
       const other = far.genid();
-      done = applied();
+      const done = applied();
       await far.set(other, session({ n: 3, user: 'dee' }));
       await done;
       await cached(hk, other);
