@@ -96,7 +96,19 @@ local function apply_one(vkey, mkey, op, version, event_x, life, fingerprint, da
     local created = user_created(sid_ukey[1], sid_ukey[2])
     if not created and meta.v then created = version_ms(meta.v) end
     if not created then created = vms end
-    if created and user_revoked(sid_ukey[1], sid_ukey[2], created, now) then return -1 end
+    if created and user_revoked(sid_ukey[1], sid_ukey[2], created, now) then
+      -- The mark ends this session here (ENDING revoked-before). The tombstone that ends it must stand
+      -- above this version too, as it would had the set arrived after it (a tombstone keeps the highest
+      -- version seen): otherwise regions that saw the set before and after the tombstone disagree on its
+      -- version (AMQP fault seed 1816583885). The version is kept as the expiry's (`e`), which every
+      -- tombstone and local destroy starts from; the value and its version are left as they are.
+      if version ~= '' and vcmp(version, expiry_version(meta)) > 0 then
+        local x = meta.x
+        if x == nil then x = event_x end
+        write_meta(mkey, false, meta.v, x, meta.r, meta.l, meta.f, nil, nil, version, meta.w)
+      end
+      return -1
+    end
   end
 
   if op == 'd' then
