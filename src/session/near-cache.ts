@@ -100,12 +100,9 @@ export class NearCache {
   constructor(private readonly options: NearCacheOptions) {
     const { keys, clientKeyPrefix, client } = options;
     this.valuePrefix = clientKeyPrefix + keys.prefix;
-    // The metadata key of a sid is `<head><sid><tail>` (src/keys.ts): find both around a marker.
-    const marker = '\u0000';
-    const meta = keys.meta(marker);
-    const at = meta.lastIndexOf(marker);
-    this.metaHead = clientKeyPrefix + meta.slice(0, at);
-    this.metaTail = meta.slice(at + marker.length);
+    const [head, tail] = metaParts(keys);
+    this.metaHead = clientKeyPrefix + head;
+    this.metaTail = tail;
     const listener: KeyTrackingListener = {
       armed: () => {
         this.dropAll();
@@ -344,6 +341,14 @@ export class NearCache {
   }
 }
 
+/** The unsharded metadata key of a sid is `<head><sid><tail>` (src/keys.ts): both, found around a marker. */
+function metaParts(keys: KeySpace): [string, string] {
+  const marker = '\u0000';
+  const meta = keys.meta(marker);
+  const at = meta.lastIndexOf(marker);
+  return [meta.slice(0, at), meta.slice(at + marker.length)];
+}
+
 /**
  * The raw key prefixes to track: the value and metadata prefixes, one pair per shard in the sharded
  * layout (`P{T}` and `{T}:m:P{T}`). Tags end at their `}`, so no shard's prefixes start another's;
@@ -351,10 +356,7 @@ export class NearCache {
  * (src/redis/tracking.ts `disjointPrefixes`): its keys are still announced under the shorter.
  */
 export function trackedPrefixes(keys: KeySpace, clientKeyPrefix: string): string[] {
-  if (keys.shards === 0) {
-    const meta = keys.meta('\u0000');
-    return [clientKeyPrefix + keys.prefix, clientKeyPrefix + meta.slice(0, meta.lastIndexOf('\u0000'))];
-  }
+  if (keys.shards === 0) return [clientKeyPrefix + keys.prefix, clientKeyPrefix + metaParts(keys)[0]];
   return shardTags(keys.shards).flatMap((tag) => [
     `${clientKeyPrefix}${keys.prefix}{${tag}}`,
     `${clientKeyPrefix}{${tag}}:m:${keys.prefix}{${tag}}`,

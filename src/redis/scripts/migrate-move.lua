@@ -38,13 +38,7 @@ for i = 1, #KEYS / 2 do
   elseif x > 0 and x <= now then
     answers[i] = 2
   else
-    if x <= 0 then
-      -- No expiry: the session never expires, and no touch is limited.
-      x = 0
-      rule = 0
-    elseif x - now > rule + 1000 then
-      rule = x - now
-    end
+    x, rule = migrated_life(x, rule, now)
     local sx = fmt(x)
     store_value(value_key, ARGV[a], x, sx)
     local version = next_version(false, ARGV[1], wall)

@@ -42,15 +42,7 @@ for i = 1, #KEYS / 2 do
     elseif redis.sha1hex(value) ~= ARGV[a] then
       code = 3
     else
-      local x = redis.call('PEXPIRETIME', value_key)
-      local rule = tonumber(ARGV[a + 2])
-      if x <= 0 then
-        -- No expiry: the session never expires, and no touch is limited.
-        x = 0
-        rule = 0
-      elseif x - now > rule + 1000 then
-        rule = x - now
-      end
+      local x, rule = migrated_life(redis.call('PEXPIRETIME', value_key), tonumber(ARGV[a + 2]), now)
       local version = next_version(false, ARGV[1], wall)
       write_meta(meta_key, false, version, x, nil, rule, ARGV[a + 1], fmt(x), fmt(rule), nil, x)
     end

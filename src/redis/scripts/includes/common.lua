@@ -288,6 +288,16 @@ local function store_value(key, data, x, sx)
   end
 end
 
+-- The expiry and lifetime rule a migrated connect-redis session gets from its value key's expiry `x`
+-- (PEXPIRETIME: -1 none) and the rule the host gave: no expiry means never expiring and no touch
+-- limit; a remaining lifetime longer than the rule becomes the rule, as the store does
+-- (migrate.lua, migrate-move.lua).
+local function migrated_life(x, rule, now)
+  if x <= 0 then return 0, 0 end
+  if x - now > rule + 1000 then return x, x - now end
+  return x, rule
+end
+
 local function expire_at(key, at)
   if at == 0 then
     redis.call('PERSIST', key)
